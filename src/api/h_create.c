@@ -1,0 +1,68 @@
+/* POST /2/tasks/<type>: the body was validated against the type's schema by
+ * the front door (defaults applied); here the type's own checks run and the
+ * task is stored as pending for the schedulers. */
+#include "api/router.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "tasks/task_type.h"
+#include <string.h>
+
+static const char *body_str(json_object *body, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(body, key, &v) && json_object_is_type(v, json_type_string)
+		       ? json_object_get_string(v)
+		       : NULL;
+}
+
+static int needs_handlers(const struct task_type *tt)
+{
+	return tt->id == 5 || tt->id == 9;
+}
+
+void h_task_create(struct request *req)
+{
+	const char *name = strrchr(req->path, '/') + 1;
+	const struct task_type *tt = task_type_by_name(name);
+	json_object *content = NULL;
+	json_object_object_get_ex(req->body, "content", &content);
+	if (!tt || !content) {
+		reply_error(req, 500, E_INTERNAL, NULL);
+		return;
+	}
+	if (needs_handlers(tt) && !req->api->cfg.handlers_url[0]) {
+		reply_errorf(req, E_HANDLERS_NOT_CONFIGURED, tt->name);
+		return;
+	}
+	const char *account = body_str(req->body, "account_id");
+	struct task_ctx ctx = {
+		.cfg = &req->api->cfg,
+		.arena = req->arena,
+		.tasks_db = req->api->db,
+		.account_id = account,
+		.request_id = req->request_id,
+	};
+	struct task_fail fail = {0};
+	if (tt->validate && tt->validate(&ctx, content, &fail)) {
+		if (fail.code == E_DB)
+			reply_db_error(req);
+		else
+			reply_error(req, fail.status ? fail.status : 400, fail.code, fail.detail);
+		return;
+	}
+	const char *text = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	struct db_param p[] = {DBP_I64(tt->id), DBP_STR(account), DBP_STR(body_str(req->body, "description")),
+			       DBP_STR(text), DBP_STR(req->request_id)};
+	struct db_result r;
+	if (db_exec(req->api->db, NULL,
+		    "INSERT INTO task (task_type, task_status, account_id, description, content, create_time, "
+		    "last_update_time, request_id) VALUES (?, 0, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
+		    p, 5, &r)) {
+		reply_db_error(req);
+		return;
+	}
+	log_info("task %llu created (%s)", r.insert_id, tt->name);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "task_id", json_object_new_int64((int64_t)r.insert_id));
+	reply_json(req, 202, o);
+}

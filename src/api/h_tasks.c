@@ -1,0 +1,252 @@
+/* Task endpoints: list, count, get, cancel, delete, subtasks, result. */
+#include "api/router.h"
+#include "api/task_json.h"
+#include "backends/storage.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "tasks/task_type.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ST_PENDING = 0, ST_RUNNING = 1, ST_CANCELLED = 2, ST_FAILED = 3, ST_COLLECT = 4, ST_DONE = 5 };
+
+/* Builds the filters shared by the list and the count of tasks; -1 if answered. */
+static int task_filters(struct request *req, struct where *w)
+{
+	where_init(w);
+	where_time(w, req, "create_time__lt", "create_time", "<");
+	where_time(w, req, "create_time__gte", "create_time", ">=");
+	where_time(w, req, "end_time__lt", "end_time", "<");
+	where_time(w, req, "end_time__gte", "end_time", ">=");
+	if (where_id_list(w, req, "task_ids", "task_id"))
+		return -1;
+	where_int(w, req, "task_type", "task_type");
+	where_int(w, req, "task_status", "task_status");
+	where_str(w, req, "account_id", "account_id");
+	where_str(w, req, "result_id", "result_id");
+	return 0;
+}
+
+void h_tasks_list(struct request *req)
+{
+	struct where w;
+	if (task_filters(req, &w))
+		return;
+	where_page(&w, req);
+	char *sql = arena_printf(req->arena, "SELECT " TASK_COLUMNS " FROM task WHERE %s ORDER BY task_id DESC LIMIT ? OFFSET ?",
+				 w.sql);
+	struct db_result r;
+	if (db_exec(req->api->db, req->arena, sql, w.p, w.np, &r)) {
+		reply_db_error(req);
+		return;
+	}
+	json_object *tasks = json_object_new_array();
+	for (size_t i = 0; i < r.nrows; i++)
+		json_object_array_add(tasks, task_json(req, r.rows[i]));
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "tasks", tasks);
+	reply_json(req, 200, o);
+}
+
+void h_tasks_count(struct request *req)
+{
+	struct where w;
+	if (task_filters(req, &w))
+		return;
+	char *sql = arena_printf(req->arena, "SELECT COUNT(*) FROM task WHERE %s", w.sql);
+	struct db_result r;
+	if (db_exec(req->api->db, req->arena, sql, w.p, w.np, &r) || r.nrows != 1) {
+		reply_db_error(req);
+		return;
+	}
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "count", json_object_new_int64(strtoll(r.rows[0][0], NULL, 10)));
+	reply_json(req, 200, o);
+}
+
+/* The task row of {task_id} visible to the request's account, or NULL
+ * (answered: 404 28001, or 500 on a DB failure). */
+static char **find_task(struct request *req)
+{
+	const char *acc = req_account(req);
+	struct db_param p[] = {DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc)};
+	struct db_result r;
+	if (db_exec(req->api->db, req->arena,
+		    "SELECT " TASK_COLUMNS " FROM task WHERE task_id = ? AND (? IS NULL OR account_id = ?)", p, 3, &r)) {
+		reply_db_error(req);
+		return NULL;
+	}
+	if (r.nrows == 0) {
+		reply_errorf(req, E_TASK_NOT_FOUND, req->path_id);
+		return NULL;
+	}
+	return r.rows[0];
+}
+
+void h_task_get(struct request *req)
+{
+	char **row = find_task(req);
+	if (row)
+		reply_json(req, 200, task_json(req, row));
+}
+
+/* Moves a task that is still running and its unfinished subtasks to
+ * cancelled. Returns rows changed (0: already finished), -1 on DB failure. */
+static int cancel_task(struct request *req, long long task_id)
+{
+	struct db_param p[] = {DBP_I64(task_id)};
+	struct db_result r;
+	struct db *db = req->api->db;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (db_begin(db))
+			return -1;
+		if (db_exec(db, NULL,
+			    "UPDATE task SET task_status = 2, end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6) "
+			    "WHERE task_id = ? AND task_status IN (0, 1, 4)", p, 1, &r) ||
+		    db_exec(db, NULL,
+			    "UPDATE subtask SET subtask_status = 2, end_time = UTC_TIMESTAMP(6) "
+			    "WHERE task_id = ? AND subtask_status IN (0, 1)", p, 1, NULL) ||
+		    db_commit(db)) {
+			int retry = db_error_is_retryable(db);
+			db_rollback(db);
+			if (retry)
+				continue;
+			return -1;
+		}
+		return (int)r.affected;
+	}
+	return -1;
+}
+
+void h_task_cancel(struct request *req)
+{
+	char **row = find_task(req);
+	if (!row)
+		return;
+	int n = cancel_task(req, req->path_id);
+	if (n < 0) {
+		reply_db_error(req);
+		return;
+	}
+	if (n == 0) {
+		/* Finished before or while we looked: report the status it has now. */
+		int status = atoi(row[2]);
+		struct db_param p[] = {DBP_I64(req->path_id)};
+		struct db_result r;
+		if (db_exec(req->api->db, req->arena, "SELECT task_status FROM task WHERE task_id = ?", p, 1, &r) == 0 &&
+		    r.nrows)
+			status = atoi(r.rows[0][0]);
+		reply_errorf(req, E_CANNOT_CANCEL, req->path_id, status);
+		return;
+	}
+	log_info("task %lld cancelled", req->path_id);
+	reply_empty(req, 202);
+}
+
+/* Ids of every blob of a task: its result and its subtasks' results. */
+static struct db_result task_blobs(struct request *req, long long task_id, int *rc)
+{
+	struct db_param p[] = {DBP_I64(task_id), DBP_I64(task_id)};
+	struct db_result r;
+	*rc = db_exec(req->api->db, req->arena,
+		      "SELECT result_id FROM task WHERE task_id = ? AND result_id IS NOT NULL "
+		      "UNION ALL SELECT result_id FROM subtask WHERE task_id = ? AND result_id IS NOT NULL",
+		      p, 2, &r);
+	return r;
+}
+
+void h_task_delete(struct request *req)
+{
+	char **row = find_task(req);
+	if (!row)
+		return;
+	int status = atoi(row[2]);
+	if ((status == ST_PENDING || status == ST_RUNNING || status == ST_COLLECT) && cancel_task(req, req->path_id) < 0) {
+		reply_db_error(req);
+		return;
+	}
+	int rc;
+	struct db_result blobs = task_blobs(req, req->path_id, &rc);
+	struct db_param p[] = {DBP_I64(req->path_id)};
+	if (rc || db_exec(req->api->db, NULL, "DELETE FROM task WHERE task_id = ?", p, 1, NULL)) {
+		reply_db_error(req);
+		return;
+	}
+	/* The row is gone first, so a blob is never referenced without existing. */
+	for (size_t i = 0; i < blobs.nrows && req->api->store; i++)
+		if (req->api->store->ops->del(req->api->store, blobs.rows[i][0]))
+			log_warn("task %lld: cannot delete blob %s", req->path_id, blobs.rows[i][0]);
+	log_info("task %lld deleted", req->path_id);
+	reply_empty(req, 204);
+}
+
+void h_task_subtasks(struct request *req)
+{
+	if (!find_task(req))
+		return;
+	struct db_param p[] = {DBP_I64(req->path_id)};
+	struct db_result r;
+	if (db_exec(req->api->db, req->arena,
+		    "SELECT " SUBTASK_COLUMNS " FROM subtask WHERE task_id = ? ORDER BY subtask_id", p, 1, &r)) {
+		reply_db_error(req);
+		return;
+	}
+	json_object *list = json_object_new_array();
+	for (size_t i = 0; i < r.nrows; i++)
+		json_object_array_add(list, subtask_json(req, r.rows[i]));
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "subtasks", list);
+	reply_json(req, 200, o);
+}
+
+/* Streams a stored blob without holding it in memory. */
+static void stream_blob(struct request *req, const char *id, const char *ctype, const char *headers)
+{
+	FILE *f = NULL;
+	size_t len = 0;
+	struct storage *st = req->api->store;
+	if (!st || st->ops->open_read(st, id, &f, &len)) {
+		if (st && errno == ENOENT)
+			reply_errorf(req, E_RESULT_NOT_FOUND, req->path_id);
+		else
+			reply_error(req, 500, E_STORAGE, "result store unavailable");
+		return;
+	}
+	reply_start(req, 200, ctype, headers, (long long)len);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		if (req_write(req, buf, n))
+			break;
+	fclose(f);
+}
+
+void h_task_result(struct request *req)
+{
+	char **row = find_task(req);
+	if (!row)
+		return;
+	int status = atoi(row[2]), type = atoi(row[1]);
+	if (status == ST_CANCELLED || status == ST_FAILED) {
+		reply_errorf(req, E_RESULT_OF_FINISHED, req->path_id, status);
+		return;
+	}
+	if (status != ST_DONE) {
+		reply_errorf(req, E_NO_RESULT_YET, req->path_id);
+		return;
+	}
+	if (!row[9]) {
+		reply_errorf(req, E_RESULT_NOT_FOUND, req->path_id);
+		return;
+	}
+	const struct task_type *tt = task_type_by_id(type);
+	if (tt && tt->result_is_zip) {
+		char *hdr = arena_printf(req->arena, "Content-Disposition: attachment; filename=task_%lld.zip\r\n",
+					 req->path_id);
+		stream_blob(req, row[9], "application/zip", hdr);
+	} else {
+		stream_blob(req, row[9], "application/json", NULL);
+	}
+}

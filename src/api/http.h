@@ -1,0 +1,72 @@
+/* One FastCGI request: what the front door parsed, and the ways to answer.
+ * Everything hangs off the request's arena and dies with it. */
+#ifndef LUNA_API_HTTP_H
+#define LUNA_API_HTTP_H
+#include <fcgiapp.h>
+#include <json-c/json.h>
+#include <stdint.h>
+#include "common/arena.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "common/query.h"
+#include "common/schema.h"
+
+struct storage;
+
+/* Process-wide state of one api process. */
+struct api {
+	struct luna_config cfg;
+	struct spec *spec;
+	struct db *db;
+	struct storage *store;
+	char *spec_yaml;          /* the spec as served (docs/luna-tasks.yaml) */
+	size_t spec_yaml_len;
+	char *spec_html;          /* docs/spec.html (rendered at build time) */
+	size_t spec_html_len;
+	char *manual_html;        /* docs/manual.html */
+	size_t manual_html_len;
+	int time_local;           /* render times with the local offset */
+};
+
+struct request {
+	FCGX_Request *fcgi;
+	struct api *api;
+	struct arena *arena;
+	const char *method;
+	const char *path;          /* without the query string */
+	struct query query;        /* raw query parameters */
+	json_object *params;       /* validated query parameters with defaults: name → value */
+	json_object *body;         /* validated JSON body (POST), defaults applied */
+	long long path_id;         /* {task_id} or {error_id} */
+	char request_id[64];
+	int status;                /* answered status, for the access log */
+	int answered;
+	int64_t start_us;
+};
+
+const char *req_header(struct request *req, const char *cgi_name);  /* e.g. "HTTP_ACCEPT" */
+/* Query parameter after validation (NULL when absent and without default). */
+json_object *req_param(struct request *req, const char *name);
+const char *req_param_str(struct request *req, const char *name);
+/* account_id query parameter or NULL. */
+const char *req_account(struct request *req);
+
+/* Answers. Each takes ownership of json objects it is given. */
+void reply_json(struct request *req, int status, json_object *o);
+void reply_body(struct request *req, int status, const char *ctype, const char *extra_headers, const void *data,
+		size_t len);
+void reply_empty(struct request *req, int status);
+/* Error body from the code table: status from the table unless status > 0. */
+void reply_error(struct request *req, int status, int code, const char *detail);
+/* Error with the table's template filled by printf arguments. */
+void reply_errorf(struct request *req, int code, ...);
+/* A database failure: JSON 500 with 10017, logged once. */
+void reply_db_error(struct request *req);
+/* Start a streamed answer: headers now, then req_write() chunks. */
+void reply_start(struct request *req, int status, const char *ctype, const char *extra_headers,
+		 long long content_length);
+int req_write(struct request *req, const void *data, size_t len);
+
+/* Times rendered per [API] TIME_ZONE from DB text (NULL stays NULL). */
+json_object *json_time_from_db(struct request *req, const char *db_text);
+#endif

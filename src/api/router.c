@@ -1,0 +1,280 @@
+/* Route table and front door (see router.h). Query parameters and bodies
+ * are checked against the spec itself: the operation's `parameters` and
+ * `requestBody` schemas are the only source of truth. */
+#include "api/router.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct route {
+	const char *method;
+	const char *pattern;       /* spec path; {x} matches a decimal id */
+	handler_fn handler;
+};
+
+static const struct route routes[] = {
+	{"GET", "/version", h_version},
+	{"GET", "/healthcheck", h_healthcheck},
+	{"GET", "/2/docs/spec", h_docs_spec},
+	{"GET", "/2/docs/dev", h_docs_dev},
+	{"GET", "/2/config", h_config},
+	{"GET", "/2/tasks", h_tasks_list},
+	{"GET", "/2/tasks/count", h_tasks_count},
+	{"GET", "/2/tasks/errors", h_errors_list},
+	{"GET", "/2/tasks/errors/count", h_errors_count},
+	{"GET", "/2/tasks/errors/{error_id}", h_error_get},
+	{"GET", "/2/tasks/{task_id}", h_task_get},
+	{"PATCH", "/2/tasks/{task_id}", h_task_cancel},
+	{"DELETE", "/2/tasks/{task_id}", h_task_delete},
+	{"GET", "/2/tasks/{task_id}/subtasks", h_task_subtasks},
+	{"GET", "/2/tasks/{task_id}/result", h_task_result},
+	{"GET", "/2/tasks/{task_id}/errors", h_task_errors},
+	{"GET", "/2/tasks/{task_id}/errors/count", h_task_errors_count},
+	{"POST", "/2/tasks/linker", h_task_create},
+	{"POST", "/2/tasks/clustering", h_task_create},
+	{"POST", "/2/tasks/reporter", h_task_create},
+	{"POST", "/2/tasks/gc", h_task_create},
+	{"POST", "/2/tasks/additional_extract", h_task_create},
+	{"POST", "/2/tasks/cross_match", h_task_create},
+	{"POST", "/2/tasks/roc", h_task_create},
+	{"POST", "/2/tasks/exporter", h_task_create},
+	{"POST", "/2/tasks/estimator", h_task_create},
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+struct param_def {
+	const char *name;
+	json_object *schema;
+	int required;
+};
+
+/* What the spec says about one route, resolved once at start-up. */
+struct route_spec {
+	struct param_def params[32];
+	size_t nparams;
+	json_object *body_schema;      /* NULL: the operation takes no body */
+};
+
+static struct route_spec specs[NROUTES];
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+static void lower(char *dst, const char *src, size_t len)
+{
+	size_t i = 0;
+	for (; src[i] && i + 1 < len; i++)
+		dst[i] = (char)tolower((unsigned char)src[i]);
+	dst[i] = '\0';
+}
+
+static void add_params(struct api *api, struct route_spec *rs, json_object *list)
+{
+	size_t n = list ? json_object_array_length(list) : 0;
+	for (size_t i = 0; i < n && rs->nparams < 32; i++) {
+		json_object *p = spec_resolve(api->spec, json_object_array_get_idx(list, i));
+		const char *in = json_object_get_string(get(p, "in"));
+		if (!in || strcmp(in, "query"))
+			continue;
+		struct param_def *d = &rs->params[rs->nparams++];
+		d->name = json_object_get_string(get(p, "name"));
+		d->schema = get(p, "schema");
+		d->required = json_object_get_boolean(get(p, "required"));
+	}
+}
+
+int router_init(struct api *api, char *err, size_t errlen)
+{
+	json_object *paths = get(spec_root(api->spec), "paths");
+	for (size_t i = 0; i < NROUTES; i++) {
+		json_object *path = get(paths, routes[i].pattern);
+		char m[16];
+		lower(m, routes[i].method, sizeof(m));
+		json_object *op = get(path, m);
+		if (!op) {
+			snprintf(err, errlen, "the spec has no operation %s %s", routes[i].method, routes[i].pattern);
+			return -1;
+		}
+		add_params(api, &specs[i], get(path, "parameters"));
+		add_params(api, &specs[i], get(op, "parameters"));
+		json_object *rb = spec_resolve(api->spec, get(op, "requestBody"));
+		specs[i].body_schema = get(get(get(rb, "content"), "application/json"), "schema");
+	}
+	return 0;
+}
+
+void router_free(void)
+{
+	memset(specs, 0, sizeof(specs));
+}
+
+/* Segment-wise match; a {name} segment takes a decimal id (≤ 18 digits). */
+static int match_path(const char *pattern, const char *path, long long *id)
+{
+	while (*pattern && *path) {
+		if (*pattern == '{') {
+			const char *end = strchr(pattern, '}');
+			size_t n = 0;
+			while (isdigit((unsigned char)path[n]))
+				n++;
+			if (!end || n == 0 || n > 18 || (path[n] && path[n] != '/'))
+				return 0;
+			*id = strtoll(path, NULL, 10);
+			pattern = end + 1;
+			path += n;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return 0;
+	}
+	return *pattern == '\0' && (*path == '\0' || (path[0] == '/' && path[1] == '\0'));
+}
+
+static const struct param_def *find_param(const struct route_spec *rs, const char *name)
+{
+	for (size_t i = 0; i < rs->nparams; i++)
+		if (strcmp(rs->params[i].name, name) == 0)
+			return &rs->params[i];
+	return NULL;
+}
+
+/* Default of a parameter schema, looking through $ref and allOf. */
+static json_object *param_default(struct api *api, json_object *schema)
+{
+	for (int depth = 0; schema && depth < 8; depth++) {
+		schema = spec_resolve(api->spec, schema);
+		json_object *d = get(schema, "default");
+		if (d)
+			return d;
+		json_object *all = get(schema, "allOf");
+		schema = all && json_object_array_length(all) ? json_object_array_get_idx(all, 0) : NULL;
+	}
+	return NULL;
+}
+
+static int validate_query(struct request *req, const struct route_spec *rs)
+{
+	req->params = arena_defer(req->arena, (arena_cleanup_fn)json_object_put, json_object_new_object());
+	for (size_t i = 0; i < req->query.n; i++) {
+		const char *name = req->query.p[i].name;
+		const struct param_def *d = find_param(rs, name);
+		json_object *v = NULL;
+		struct schema_error se;
+		if (!d || json_object_object_get_ex(req->params, name, NULL) ||
+		    schema_coerce_string(req->api->spec, d->schema, req->query.p[i].value, &v) ||
+		    schema_validate(req->api->spec, d->schema, v, 0, &se)) {
+			json_object_put(v);
+			reply_errorf(req, E_BAD_QUERY, name);
+			return -1;
+		}
+		json_object_object_add(req->params, name, v);
+	}
+	for (size_t i = 0; i < rs->nparams; i++) {
+		const struct param_def *d = &rs->params[i];
+		if (json_object_object_get_ex(req->params, d->name, NULL))
+			continue;
+		if (d->required) {
+			reply_errorf(req, E_REQUIRED_QUERY, d->name);
+			return -1;
+		}
+		json_object *def = param_default(req->api, d->schema);
+		if (def)
+			json_object_object_add(req->params, d->name, json_object_get(def));
+	}
+	return 0;
+}
+
+static int is_json_type(const char *ct)
+{
+	if (!ct)
+		return 0;
+	size_t n = strlen("application/json");
+	return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static char *read_body(struct request *req, size_t *len)
+{
+	const char *cl = req_header(req, "CONTENT_LENGTH");
+	long long want = cl && *cl ? strtoll(cl, NULL, 10) : 0;
+	long max = req->api->cfg.max_body_size;
+	if (want > max) {
+		reply_errorf(req, E_BODY_TOO_LARGE, max);
+		return NULL;
+	}
+	if (want < 0)
+		want = 0;
+	char *buf = arena_alloc(req->arena, (size_t)want + 1);
+	int got = want ? FCGX_GetStr(buf, (int)want, req->fcgi->in) : 0;
+	buf[got > 0 ? got : 0] = '\0';
+	*len = got > 0 ? (size_t)got : 0;
+	return buf;
+}
+
+static int parse_body(struct request *req, const struct route_spec *rs)
+{
+	if (!is_json_type(req_header(req, "CONTENT_TYPE"))) {
+		reply_error(req, 0, E_MEDIA_TYPE, NULL);
+		return -1;
+	}
+	size_t len;
+	char *buf = read_body(req, &len);
+	if (!buf)
+		return -1;
+	if (len == 0) {
+		reply_error(req, 0, E_NO_JSON, NULL);
+		return -1;
+	}
+	json_tokener *tok = json_tokener_new_ex(64);
+	json_object *body = json_tokener_parse_ex(tok, buf, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t used = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	while (used < len && (buf[used] == ' ' || buf[used] == '\n' || buf[used] == '\r' || buf[used] == '\t'))
+		used++;
+	if (!body || jerr != json_tokener_success || used != len) {
+		json_object_put(body);
+		reply_error(req, 0, E_NO_JSON, NULL);
+		return -1;
+	}
+	req->body = arena_defer(req->arena, (arena_cleanup_fn)json_object_put, body);
+	struct schema_error se;
+	if (schema_validate(req->api->spec, rs->body_schema, body, SCHEMA_STRICT | SCHEMA_DEFAULTS, &se)) {
+		char detail[1024];
+		luna_error_detail(detail, sizeof(detail), E_BAD_JSON, se.path, se.message);
+		reply_error(req, 0, E_BAD_JSON, detail);
+		return -1;
+	}
+	return 0;
+}
+
+void router_dispatch(struct request *req)
+{
+	int path_matched = 0;
+	for (size_t i = 0; i < NROUTES; i++) {
+		long long id = 0;
+		if (!match_path(routes[i].pattern, req->path, &id))
+			continue;
+		path_matched = 1;
+		if (strcmp(routes[i].method, req->method))
+			continue;
+		req->path_id = id;
+		if (validate_query(req, &specs[i]))
+			return;
+		if (specs[i].body_schema && parse_body(req, &specs[i]))
+			return;
+		routes[i].handler(req);
+		if (!req->answered)
+			reply_error(req, 500, E_INTERNAL, NULL);
+		return;
+	}
+	if (path_matched)
+		reply_error(req, 405, E_METHOD_NOT_ALLOWED, NULL);
+	else
+		reply_error(req, 404, E_ROUTE_NOT_FOUND, NULL);
+}

@@ -1,0 +1,34 @@
+/* The route table and its front door: it matches the path, validates the
+ * query parameters and the JSON body against the spec's operation, and only
+ * then calls the handler. */
+#ifndef LUNA_API_ROUTER_H
+#define LUNA_API_ROUTER_H
+#include "api/http.h"
+
+typedef void (*handler_fn)(struct request *req);
+
+/* Resolves every route's operation in the spec; -1 (with err) if one is missing. */
+int router_init(struct api *api, char *err, size_t errlen);
+void router_free(void);
+void router_dispatch(struct request *req);
+
+/* Handlers (h_*.c). */
+void h_version(struct request *req);
+void h_healthcheck(struct request *req);
+void h_docs_spec(struct request *req);
+void h_docs_dev(struct request *req);
+void h_config(struct request *req);
+void h_tasks_list(struct request *req);
+void h_tasks_count(struct request *req);
+void h_task_get(struct request *req);
+void h_task_cancel(struct request *req);
+void h_task_delete(struct request *req);
+void h_task_subtasks(struct request *req);
+void h_task_result(struct request *req);
+void h_task_errors(struct request *req);
+void h_task_errors_count(struct request *req);
+void h_errors_list(struct request *req);
+void h_errors_count(struct request *req);
+void h_error_get(struct request *req);
+void h_task_create(struct request *req);
+#endif

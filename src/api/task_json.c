@@ -1,0 +1,198 @@
+/* Row rendering and WHERE building for the list endpoints (see task_json.h). */
+#include "api/task_json.h"
+#include "common/errors.h"
+#include "common/timefmt.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_object *str_or_null(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static json_object *int_or_null(const char *s)
+{
+	return s ? json_object_new_int64(strtoll(s, NULL, 10)) : NULL;
+}
+
+static int is_secret_key(const char *k)
+{
+	static const char *const names[] = {"password", "secret_key", "secret_access_key", "token", NULL};
+	for (size_t i = 0; names[i]; i++)
+		if (strcmp(k, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+void json_mask_secrets(json_object *o)
+{
+	if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			json_mask_secrets(json_object_array_get_idx(o, i));
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	json_object_object_foreach(o, key, val) {
+		if (is_secret_key(key) && val && !json_object_is_type(val, json_type_object))
+			json_object_object_add(o, key, json_object_new_string("********"));
+		else
+			json_mask_secrets(val);
+	}
+}
+
+static json_object *content_json(const char *text)
+{
+	json_object *c = text ? json_tokener_parse(text) : NULL;
+	if (!c)
+		c = json_object_new_object();
+	json_mask_secrets(c);
+	return c;
+}
+
+json_object *task_json(struct request *req, char **row)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "task_id", int_or_null(row[0]));
+	json_object_object_add(o, "task_type", int_or_null(row[1]));
+	json_object_object_add(o, "task_status", int_or_null(row[2]));
+	json_object_object_add(o, "account_id", str_or_null(row[3]));
+	json_object_object_add(o, "description", str_or_null(row[4]));
+	json_object_object_add(o, "content", content_json(row[5]));
+	json_object_object_add(o, "create_time", json_time_from_db(req, row[6]));
+	json_object_object_add(o, "last_update_time", json_time_from_db(req, row[7]));
+	json_object_object_add(o, "end_time", json_time_from_db(req, row[8]));
+	json_object_object_add(o, "result_id", str_or_null(row[9]));
+	json_object_object_add(o, "count_task_parts_done", int_or_null(row[10]));
+	json_object_object_add(o, "count_task_parts_all", int_or_null(row[11]));
+	return o;
+}
+
+json_object *subtask_json(struct request *req, char **row)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "subtask_id", int_or_null(row[0]));
+	json_object_object_add(o, "task_id", int_or_null(row[1]));
+	json_object_object_add(o, "result_id", str_or_null(row[2]));
+	json_object_object_add(o, "create_time", json_time_from_db(req, row[3]));
+	json_object_object_add(o, "end_time", json_time_from_db(req, row[4]));
+	json_object_object_add(o, "subtask_status", int_or_null(row[5]));
+	json_object_object_add(o, "content", content_json(row[6]));
+	return o;
+}
+
+json_object *error_json(struct request *req, char **row)
+{
+	json_object *o = json_object_new_object();
+	int code = row[3] ? atoi(row[3]) : 0;
+	char link[128];
+	snprintf(link, sizeof(link), LUNA_ERROR_LINK "%d", code);
+	json_object_object_add(o, "error_id", int_or_null(row[0]));
+	json_object_object_add(o, "task_id", int_or_null(row[1]));
+	json_object_object_add(o, "subtask_id", int_or_null(row[2]));
+	json_object_object_add(o, "error_code", json_object_new_int(code));
+	json_object_object_add(o, "description", str_or_null(row[4]));
+	json_object_object_add(o, "detail", str_or_null(row[5]));
+	json_object_object_add(o, "link", json_object_new_string(link));
+	json_object_object_add(o, "additional_info", str_or_null(row[6]));
+	json_object_object_add(o, "error_time", json_time_from_db(req, row[7]));
+	return o;
+}
+
+void where_init(struct where *w)
+{
+	snprintf(w->sql, sizeof(w->sql), "1=1");
+	w->np = 0;
+}
+
+void where_add(struct where *w, const char *cond, const struct db_param *p, size_t np)
+{
+	size_t used = strlen(w->sql);
+	snprintf(w->sql + used, sizeof(w->sql) - used, " AND %s", cond);
+	for (size_t i = 0; i < np && w->np < sizeof(w->p) / sizeof(w->p[0]) - 2; i++)
+		w->p[w->np++] = p[i];
+}
+
+void where_time(struct where *w, struct request *req, const char *name, const char *column, const char *op)
+{
+	const char *v = req_param_str(req, name);
+	int64_t us;
+	if (!v || time_parse_rfc3339(v, &us))
+		return;
+	char *db = arena_alloc(req->arena, 32);
+	time_format_db(us, db, 32);
+	char cond[128];
+	snprintf(cond, sizeof(cond), "%s %s ?", column, op);
+	struct db_param p = DBP_STR(db);
+	where_add(w, cond, &p, 1);
+}
+
+int where_id_list(struct where *w, struct request *req, const char *name, const char *column)
+{
+	const char *v = req_param_str(req, name);
+	if (!v)
+		return 0;
+	struct db_param ids[32];
+	size_t n = 0;
+	const char *s = v;
+	while (*s) {
+		char *end;
+		long long id = strtoll(s, &end, 10);
+		if (end == s || id < 1 || (*end && *end != ',') || n == 32) {
+			reply_errorf(req, E_BAD_QUERY, name);
+			return -1;
+		}
+		ids[n++] = DBP_I64(id);
+		s = *end ? end + 1 : end;
+		if (*end == ',' && !*s) {
+			reply_errorf(req, E_BAD_QUERY, name);
+			return -1;
+		}
+	}
+	if (n == 0) {
+		reply_errorf(req, E_BAD_QUERY, name);
+		return -1;
+	}
+	char cond[512];
+	int len = snprintf(cond, sizeof(cond), "%s IN (?", column);
+	for (size_t i = 1; i < n; i++)
+		len += snprintf(cond + len, sizeof(cond) - (size_t)len, ", ?");
+	snprintf(cond + len, sizeof(cond) - (size_t)len, ")");
+	where_add(w, cond, ids, n);
+	return 0;
+}
+
+void where_int(struct where *w, struct request *req, const char *name, const char *column)
+{
+	json_object *v = req_param(req, name);
+	if (!v)
+		return;
+	char cond[128];
+	snprintf(cond, sizeof(cond), "%s = ?", column);
+	struct db_param p = DBP_I64(json_object_get_int64(v));
+	where_add(w, cond, &p, 1);
+}
+
+void where_str(struct where *w, struct request *req, const char *name, const char *column)
+{
+	const char *v = req_param_str(req, name);
+	if (!v)
+		return;
+	char cond[128];
+	snprintf(cond, sizeof(cond), "%s = ?", column);
+	struct db_param p = DBP_STR(v);
+	where_add(w, cond, &p, 1);
+}
+
+void where_page(struct where *w, struct request *req)
+{
+	json_object *page = req_param(req, "page"), *size = req_param(req, "page_size");
+	long long pg = page ? json_object_get_int64(page) : 1, ps = size ? json_object_get_int64(size) : 10;
+	if (pg < 1)
+		pg = 1;
+	if (pg > 1000000000LL)
+		pg = 1000000000LL;
+	w->p[w->np++] = DBP_I64(ps);
+	w->p[w->np++] = DBP_I64((pg - 1) * ps);
+}

@@ -1,0 +1,41 @@
+/* Task, subtask and error rows → the spec's JSON replies, and the
+ * filter-to-SQL helpers the list endpoints share. */
+#ifndef LUNA_API_TASK_JSON_H
+#define LUNA_API_TASK_JSON_H
+#include "api/http.h"
+
+/* Columns task_json() expects, in order. */
+#define TASK_COLUMNS "task_id, task_type, task_status, account_id, description, content, create_time, " \
+	"last_update_time, end_time, result_id, count_task_parts_done, count_task_parts_all"
+json_object *task_json(struct request *req, char **row);
+
+#define SUBTASK_COLUMNS "subtask_id, task_id, result_id, create_time, end_time, subtask_status, content"
+json_object *subtask_json(struct request *req, char **row);
+
+#define ERROR_COLUMNS "e.error_id, e.task_id, e.subtask_id, e.error_code, e.description, e.detail, " \
+	"e.additional_info, e.error_time"
+json_object *error_json(struct request *req, char **row);
+
+/* Replaces secrets (passwords, secret keys) anywhere in o by "********". */
+void json_mask_secrets(json_object *o);
+
+/* A WHERE clause under construction: SQL text plus its parameters. */
+struct where {
+	char sql[2048];
+	struct db_param p[66];       /* filters + LIMIT/OFFSET */
+	size_t np;
+};
+void where_init(struct where *w);
+/* Appends " AND <cond>" (cond has one '?' per given param). */
+void where_add(struct where *w, const char *cond, const struct db_param *p, size_t np);
+/* Adds the time bound of query parameter name (RFC 3339) on column with op. */
+void where_time(struct where *w, struct request *req, const char *name, const char *column, const char *op);
+/* Adds "column IN (?, …)" for a comma-separated id list; -1 (answered 12012) when malformed. */
+int where_id_list(struct where *w, struct request *req, const char *name, const char *column);
+/* Adds "column = ?" for an integer parameter, if given. */
+void where_int(struct where *w, struct request *req, const char *name, const char *column);
+/* Adds "column = ?" for a string parameter, if given. */
+void where_str(struct where *w, struct request *req, const char *name, const char *column);
+/* Appends the two parameters of " LIMIT ? OFFSET ?" from page and page_size. */
+void where_page(struct where *w, struct request *req);
+#endif

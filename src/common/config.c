@@ -1,0 +1,322 @@
+/* INI configuration loader driven by one table of keys. */
+#include "common/config.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <libgen.h>
+
+enum kind { K_STR, K_INT, K_LONG, K_DOUBLE, K_PATH };
+
+struct key {
+	const char *section, *name;
+	enum kind kind;
+	size_t offset, size;      /* size: for strings */
+	const char *def;
+	int secret;
+	double min, max;          /* numbers */
+	const char *help;
+};
+
+#define S(sec, nm, field, d, help) {sec, nm, K_STR, offsetof(struct luna_config, field), \
+	sizeof(((struct luna_config *)0)->field), d, 0, 0, 0, help}
+#define SECRET(sec, nm, field, d, help) {sec, nm, K_STR, offsetof(struct luna_config, field), \
+	sizeof(((struct luna_config *)0)->field), d, 1, 0, 0, help}
+#define P(sec, nm, field, d, help) {sec, nm, K_PATH, offsetof(struct luna_config, field), \
+	sizeof(((struct luna_config *)0)->field), d, 0, 0, 0, help}
+#define I(sec, nm, field, d, lo, hi, help) {sec, nm, K_INT, offsetof(struct luna_config, field), \
+	0, d, 0, lo, hi, help}
+#define L(sec, nm, field, d, lo, hi, help) {sec, nm, K_LONG, offsetof(struct luna_config, field), \
+	0, d, 0, lo, hi, help}
+#define D(sec, nm, field, d, lo, hi, help) {sec, nm, K_DOUBLE, offsetof(struct luna_config, field), \
+	0, d, 0, lo, hi, help}
+
+static const struct key keys[] = {
+	S("LUNA_TASKS_DB", "HOST", tasks_db.host, "127.0.0.1", "MariaDB host of the tasks database"),
+	I("LUNA_TASKS_DB", "PORT", tasks_db.port, "3306", 0, 65535, "MariaDB port"),
+	P("LUNA_TASKS_DB", "SOCKET", tasks_db.socket, "", "unix socket; wins over HOST/PORT when set"),
+	S("LUNA_TASKS_DB", "USER", tasks_db.user, "luna", "database user"),
+	SECRET("LUNA_TASKS_DB", "PASSWORD", tasks_db.password, "luna", "database password"),
+	S("LUNA_TASKS_DB", "NAME", tasks_db.name, "luna_tasks", "database name"),
+	I("LUNA_TASKS_DB", "CONNECT_TIMEOUT", tasks_db.connect_timeout, "5", 1, 3600, "seconds"),
+	I("LUNA_TASKS_DB", "READ_TIMEOUT", tasks_db.read_timeout, "30", 1, 86400, "seconds"),
+	S("OBJECTS", "BACKEND", objects_backend, "local", "local (MariaDB database) or luna"),
+	S("OBJECTS", "DB_NAME", objects_db.name, "luna_objects", "objects database name"),
+	S("OBJECTS", "DB_HOST", objects_db.host, "", "empty: as LUNA_TASKS_DB"),
+	I("OBJECTS", "DB_PORT", objects_db.port, "0", 0, 65535, "0: as LUNA_TASKS_DB"),
+	P("OBJECTS", "DB_SOCKET", objects_db.socket, "", "empty: as LUNA_TASKS_DB"),
+	S("OBJECTS", "DB_USER", objects_db.user, "", "empty: as LUNA_TASKS_DB"),
+	SECRET("OBJECTS", "DB_PASSWORD", objects_db.password, "", "empty: as LUNA_TASKS_DB"),
+	S("STORAGE", "BACKEND", storage_backend, "local", "local (a directory) or s3"),
+	P("STORAGE", "PATH", storage_path, "/var/lib/luna-tasks/store", "directory of the local store"),
+	S("STORAGE", "S3_ENDPOINT", s3_endpoint, "", "S3 endpoint URL"),
+	S("STORAGE", "S3_REGION", s3_region, "us-east-1", "S3 region"),
+	S("STORAGE", "S3_BUCKET", s3_bucket, "luna-tasks", "S3 bucket"),
+	S("STORAGE", "S3_ACCESS_KEY", s3_access_key, "", "S3 access key"),
+	SECRET("STORAGE", "S3_SECRET_KEY", s3_secret_key, "", "S3 secret key"),
+	S("HANDLERS", "URL", handlers_url, "", "Handlers-compatible service; empty disables estimator/additional extract"),
+	I("HANDLERS", "TIMEOUT", handlers_timeout, "30", 1, 3600, "seconds per handlers call"),
+	I("HANDLERS", "CONCURRENCY", handlers_concurrency, "4", 1, 256, "parallel handlers calls per subtask"),
+	L("API", "MAX_BODY_SIZE", max_body_size, "10485760", 1024, 1073741824, "largest accepted request body, bytes"),
+	P("API", "DOCS_DIR", docs_dir, PKGDATADIR, "folder with luna-tasks.yaml and the manual"),
+	S("API", "TIME_ZONE", time_zone, "LOCAL", "LOCAL or UTC: offset of rendered times"),
+	S("API", "NETWORK_DISK_ROOTS", network_disk_roots, "", "colon-separated folders estimator tasks may read"),
+	I("SCHEDULER", "WORKERS", workers, "2", 1, 256, "worker threads per scheduler"),
+	I("SCHEDULER", "POLL_INTERVAL_MS", poll_interval_ms, "200", 10, 60000, "how often the DB is polled"),
+	I("SCHEDULER", "LEASE_SECONDS", lease_seconds, "30", 2, 86400, "subtask lease; renewed while running"),
+	I("SCHEDULER", "MAX_ATTEMPTS", max_attempts, "3", 1, 100, "attempts of a subtask before it fails"),
+	I("SCHEDULER", "HEARTBEAT_TTL", heartbeat_ttl, "10", 1, 3600, "seconds a heartbeat stays fresh"),
+	D("TASKS", "CLUSTERING_THRESHOLD", clustering_threshold, "0.81", 0, 1, "default clustering threshold"),
+	I("TASKS", "DEFAULT_FACE_DESCRIPTOR_VERSION", face_descriptor_version, "59", 1, 1000000, "face descriptor version"),
+	I("TASKS", "DEFAULT_BODY_DESCRIPTOR_VERSION", body_descriptor_version, "110", 1, 1000000, "body descriptor version"),
+	I("TASKS", "LINKER_CHUNK", linker_chunk, "1000", 1, 100000, "objects per linker subtask"),
+	I("TASKS", "ESTIMATOR_CHUNK", estimator_chunk, "100", 1, 100000, "images per estimator subtask"),
+	I("TASKS", "MAX_ERRORS", max_errors, "100000", 0, 10000000, "errors kept per task"),
+	S("LOGGING", "LEVEL", log_level, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+};
+
+static void *field(struct luna_config *cfg, const struct key *k)
+{
+	return (char *)cfg + k->offset;
+}
+
+static const void *cfield(const struct luna_config *cfg, const struct key *k)
+{
+	return (const char *)cfg + k->offset;
+}
+
+static int set_value(struct luna_config *cfg, const struct key *k, const char *val, const char *base_dir,
+		     char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	switch (k->kind) {
+	case K_STR:
+	case K_PATH:
+		if (strlen(val) >= k->size) {
+			snprintf(err, errlen, "[%s] %s: value too long", k->section, k->name);
+			return -1;
+		}
+		if (k->kind == K_PATH && val[0] && val[0] != '/' && base_dir) {
+			if ((size_t)snprintf(field(cfg, k), k->size, "%s/%s", base_dir, val) >= k->size) {
+				snprintf(err, errlen, "[%s] %s: path too long", k->section, k->name);
+				return -1;
+			}
+		} else {
+			memcpy(field(cfg, k), val, strlen(val) + 1);
+		}
+		return 0;
+	case K_INT:
+	case K_LONG: {
+		long long v = strtoll(val, &end, 10);
+		if (errno || end == val || *end || v < k->min || v > k->max) {
+			snprintf(err, errlen, "[%s] %s: '%s' is not an integer in [%.0f, %.0f]", k->section,
+				 k->name, val, k->min, k->max);
+			return -1;
+		}
+		if (k->kind == K_INT)
+			*(int *)field(cfg, k) = (int)v;
+		else
+			*(long *)field(cfg, k) = (long)v;
+		return 0;
+	}
+	case K_DOUBLE: {
+		double v = strtod(val, &end);
+		if (errno || end == val || *end || v < k->min || v > k->max) {
+			snprintf(err, errlen, "[%s] %s: '%s' is not a number in [%g, %g]", k->section, k->name,
+				 val, k->min, k->max);
+			return -1;
+		}
+		*(double *)field(cfg, k) = v;
+		return 0;
+	}
+	}
+	return -1;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static const struct key *find_key(const char *section, const char *name)
+{
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcasecmp(keys[i].section, section) == 0 && strcasecmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static int check_enums(const struct luna_config *cfg, char *err, size_t errlen)
+{
+	if (strcasecmp(cfg->time_zone, "LOCAL") && strcasecmp(cfg->time_zone, "UTC")) {
+		snprintf(err, errlen, "[API] TIME_ZONE: '%s' is not LOCAL or UTC", cfg->time_zone);
+		return -1;
+	}
+	if (strcmp(cfg->storage_backend, "local") && strcmp(cfg->storage_backend, "s3")) {
+		snprintf(err, errlen, "[STORAGE] BACKEND: '%s' is not local or s3", cfg->storage_backend);
+		return -1;
+	}
+	if (strcmp(cfg->objects_backend, "local")) {
+		snprintf(err, errlen, "[OBJECTS] BACKEND: '%s' is not supported (local)", cfg->objects_backend);
+		return -1;
+	}
+	static const char *levels[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+	for (int i = 0; i < 4; i++)
+		if (strcasecmp(cfg->log_level, levels[i]) == 0)
+			return 0;
+	snprintf(err, errlen, "[LOGGING] LEVEL: '%s' is not DEBUG, INFO, WARNING or ERROR", cfg->log_level);
+	return -1;
+}
+
+static void inherit_objects_db(struct luna_config *cfg)
+{
+	struct db_settings *o = &cfg->objects_db;
+	const struct db_settings *t = &cfg->tasks_db;
+	if (!o->host[0])
+		memcpy(o->host, t->host, sizeof(o->host));
+	if (!o->port)
+		o->port = t->port;
+	if (!o->socket[0])
+		memcpy(o->socket, t->socket, sizeof(o->socket));
+	if (!o->user[0])
+		memcpy(o->user, t->user, sizeof(o->user));
+	if (!o->password[0])
+		memcpy(o->password, t->password, sizeof(o->password));
+	o->connect_timeout = t->connect_timeout;
+	o->read_timeout = t->read_timeout;
+}
+
+static int read_file(struct luna_config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	char dirbuf[1024];
+	snprintf(dirbuf, sizeof(dirbuf), "%s", path);
+	const char *base_dir = dirname(dirbuf);
+	char line[4096], section[64] = "";
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		char *s = trim(line);
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *e = strchr(s, ']');
+			if (!e || e[1] || e - s - 1 >= (long)sizeof(section)) {
+				snprintf(err, errlen, "%s:%d: bad section header", path, lineno);
+				rc = -1;
+				break;
+			}
+			*e = '\0';
+			snprintf(section, sizeof(section), "%s", s + 1);
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%d: expected KEY = value", path, lineno);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		char *name = trim(s), *val = trim(eq + 1);
+		const struct key *k = find_key(section, name);
+		if (!k) {
+			snprintf(err, errlen, "%s:%d: unknown key [%s] %s", path, lineno, section, name);
+			rc = -1;
+			break;
+		}
+		if (set_value(cfg, k, val, base_dir, err, errlen)) {
+			rc = -1;
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int config_load(struct luna_config *cfg, const char *path, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (set_value(cfg, &keys[i], keys[i].def, NULL, err, errlen))
+			return -1;
+	if (path) {
+		snprintf(cfg->path, sizeof(cfg->path), "%s", path);
+		if (read_file(cfg, path, err, errlen))
+			return -1;
+	}
+	if (check_enums(cfg, err, errlen))
+		return -1;
+	inherit_objects_db(cfg);
+	return 0;
+}
+
+static json_object *value_json(const struct luna_config *cfg, const struct key *k)
+{
+	if (k->secret && *(const char *)cfield(cfg, k))
+		return json_object_new_string("********");
+	switch (k->kind) {
+	case K_INT:
+		return json_object_new_int(*(const int *)cfield(cfg, k));
+	case K_LONG:
+		return json_object_new_int64(*(const long *)cfield(cfg, k));
+	case K_DOUBLE:
+		return json_object_new_double(*(const double *)cfield(cfg, k));
+	default:
+		return json_object_new_string(cfield(cfg, k));
+	}
+}
+
+json_object *config_to_json(const struct luna_config *cfg)
+{
+	json_object *root = json_object_new_object();
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_object *sec;
+		if (!json_object_object_get_ex(root, keys[i].section, &sec)) {
+			sec = json_object_new_object();
+			json_object_object_add(root, keys[i].section, sec);
+		}
+		json_object_object_add(sec, keys[i].name, value_json(cfg, &keys[i]));
+	}
+	return root;
+}
+
+char *config_to_ini(const struct luna_config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	const char *last = "";
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const struct key *k = &keys[i];
+		if (strcmp(last, k->section))
+			fprintf(f, "%s[%s]\n", i ? "\n" : "", k->section);
+		last = k->section;
+		json_object *v = value_json(cfg, k);
+		fprintf(f, "%s = %s\n", k->name,
+			json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+								 : json_object_to_json_string(v));
+		json_object_put(v);
+	}
+	fclose(f);
+	return buf;
+}
+
+const char *config_default_path(void)
+{
+	const char *env = getenv("LUNA_TASKS_CONFIG");
+	return env && *env ? env : SYSCONFDIR "/luna-tasks/luna-tasks.conf";
+}

@@ -1,0 +1,51 @@
+/* Configuration: an INI file (sections, KEY = value, # comments) read into
+ * one struct. Every key is described once in the table of config.c (type,
+ * default, whether it is secret); the loader, /2/config and the manual's
+ * reference all come from that table. */
+#ifndef LUNA_CONFIG_H
+#define LUNA_CONFIG_H
+#include <json-c/json.h>
+#include <stddef.h>
+
+struct db_settings {
+	char host[256];
+	int port;
+	char socket[512];
+	char user[128];
+	char password[256];
+	char name[128];
+	int connect_timeout;
+	int read_timeout;
+};
+
+struct luna_config {
+	char path[1024];                  /* file the config came from */
+	struct db_settings tasks_db;
+	struct db_settings objects_db;    /* empty fields inherit from tasks_db */
+	char objects_backend[32];
+	char storage_backend[32];
+	char storage_path[1024];
+	char s3_endpoint[512], s3_region[64], s3_bucket[128], s3_access_key[256], s3_secret_key[256];
+	char handlers_url[512];
+	int handlers_timeout, handlers_concurrency;
+	long max_body_size;
+	char docs_dir[1024];
+	char time_zone[16];               /* LOCAL or UTC */
+	int workers, poll_interval_ms, lease_seconds, max_attempts, heartbeat_ttl;
+	double clustering_threshold;
+	int face_descriptor_version, body_descriptor_version;
+	int linker_chunk, estimator_chunk, max_errors;
+	char log_level[16];
+	char network_disk_roots[2048];    /* colon-separated allowed roots */
+};
+
+/* Defaults, then the file (if path is not NULL). Relative paths in the file
+ * are resolved against the file's folder. 0 ok; -1 with err naming the key. */
+int config_load(struct luna_config *cfg, const char *path, char *err, size_t errlen);
+/* {"SECTION": {"KEY": value}} with secrets shown as "********". */
+json_object *config_to_json(const struct luna_config *cfg);
+/* The same as INI text; caller frees. */
+char *config_to_ini(const struct luna_config *cfg);
+/* Path of the config file: -c argument, else $LUNA_TASKS_CONFIG, else the system one. */
+const char *config_default_path(void);
+#endif

@@ -1,0 +1,462 @@
+/* MariaDB Connector/C wrapper: prepared statements with bound parameters,
+ * text results, a small statement cache and reconnection after outages.
+ * Workload: short OLTP statements (task rows) and a few long streams. */
+#include "common/db.h"
+#include "common/log.h"
+#include <mysql.h>
+#include <errmsg.h>
+#include <mysqld_error.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define STMT_CACHE 64
+
+struct cached_stmt {
+	char *sql_copy;       /* the statement text, the cache key */
+	MYSQL_STMT *stmt;
+};
+
+struct db {
+	struct db_settings s;
+	MYSQL *conn;
+	int in_txn;
+	unsigned err;
+	char errmsg[512];
+	struct cached_stmt cache[STMT_CACHE];
+	size_t ncache, next_evict;
+};
+
+static void set_error(struct db *db, unsigned code, const char *msg)
+{
+	db->err = code;
+	snprintf(db->errmsg, sizeof(db->errmsg), "%s", msg ? msg : "unknown error");
+}
+
+static void clear_cache(struct db *db)
+{
+	for (size_t i = 0; i < db->ncache; i++) {
+		if (db->cache[i].stmt)
+			mysql_stmt_close(db->cache[i].stmt);
+		free(db->cache[i].sql_copy);
+	}
+	db->ncache = 0;
+	db->next_evict = 0;
+}
+
+static void disconnect(struct db *db)
+{
+	clear_cache(db);
+	if (db->conn)
+		mysql_close(db->conn);
+	db->conn = NULL;
+	db->in_txn = 0;
+}
+
+static int connect_db(struct db *db)
+{
+	if (db->conn)
+		return 0;
+	MYSQL *c = mysql_init(NULL);
+	if (!c) {
+		set_error(db, CR_OUT_OF_MEMORY, "out of memory");
+		return -1;
+	}
+	unsigned ct = (unsigned)db->s.connect_timeout, rt = (unsigned)db->s.read_timeout;
+	mysql_options(c, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+	mysql_options(c, MYSQL_OPT_READ_TIMEOUT, &rt);
+	mysql_options(c, MYSQL_OPT_WRITE_TIMEOUT, &rt);
+	mysql_options(c, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(c, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	const char *sock = db->s.socket[0] ? db->s.socket : NULL;
+	if (!mysql_real_connect(c, sock ? NULL : db->s.host, db->s.user, db->s.password,
+				db->s.name[0] ? db->s.name : NULL, sock ? 0 : (unsigned)db->s.port, sock,
+				CLIENT_FOUND_ROWS)) {
+		set_error(db, mysql_errno(c), mysql_error(c));
+		mysql_close(c);
+		return -1;
+	}
+	db->conn = c;
+	return 0;
+}
+
+struct db *db_open(const struct db_settings *s)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	if (db)
+		db->s = *s;
+	return db;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	disconnect(db);
+	free(db);
+}
+
+int db_error_is_connection(const struct db *db)
+{
+	return db->err == CR_SERVER_GONE_ERROR || db->err == CR_SERVER_LOST || db->err == CR_CONN_HOST_ERROR ||
+	       db->err == CR_CONNECTION_ERROR || db->err == CR_SERVER_LOST_EXTENDED || db->err == CR_UNKNOWN_HOST ||
+	       db->err == ER_CON_COUNT_ERROR || db->err == CR_OUT_OF_MEMORY || db->err == ER_SERVER_SHUTDOWN ||
+	       db->err == CR_COMMANDS_OUT_OF_SYNC || db->err == 1927 /* ER_CONNECTION_KILLED */;
+}
+
+int db_error_is_retryable(const struct db *db)
+{
+	return db->err == ER_LOCK_DEADLOCK || db->err == ER_LOCK_WAIT_TIMEOUT;
+}
+
+unsigned db_errno(const struct db *db)
+{
+	return db->err;
+}
+
+const char *db_error(const struct db *db)
+{
+	return db->errmsg;
+}
+
+const char *db_name(const struct db *db)
+{
+	return db->s.name;
+}
+
+static MYSQL_STMT *prepare(struct db *db, const char *sql)
+{
+	for (size_t i = 0; i < db->ncache; i++)
+		if (strcmp(db->cache[i].sql_copy, sql) == 0)
+			return db->cache[i].stmt;
+	MYSQL_STMT *st = mysql_stmt_init(db->conn);
+	if (!st) {
+		set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
+		return NULL;
+	}
+	if (mysql_stmt_prepare(st, sql, strlen(sql))) {
+		set_error(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		mysql_stmt_close(st);
+		return NULL;
+	}
+	size_t slot;
+	if (db->ncache < STMT_CACHE) {
+		slot = db->ncache++;
+	} else {
+		slot = db->next_evict++ % STMT_CACHE;
+		mysql_stmt_close(db->cache[slot].stmt);
+		free(db->cache[slot].sql_copy);
+	}
+	db->cache[slot].sql_copy = strdup(sql);
+	db->cache[slot].stmt = st;
+	return st;
+}
+
+/* Connect if needed and prepare; after a lost connection (outside a
+ * transaction) reconnect once, so one outage costs one failed request. */
+static MYSQL_STMT *get_stmt(struct db *db, const char *sql)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (connect_db(db))
+			return NULL;
+		MYSQL_STMT *st = prepare(db, sql);
+		if (st)
+			return st;
+		if (!db_error_is_connection(db) || db->in_txn)
+			return NULL;
+		disconnect(db);
+	}
+	return NULL;
+}
+
+static int bind_params(struct db *db, MYSQL_STMT *st, const struct db_param *p, size_t np, MYSQL_BIND *b)
+{
+	if (mysql_stmt_param_count(st) != np) {
+		set_error(db, CR_PARAMS_NOT_BOUND, "parameter count mismatch");
+		log_error("db: statement wants %lu parameters, got %zu", mysql_stmt_param_count(st), np);
+		return -1;
+	}
+	for (size_t i = 0; i < np; i++) {
+		memset(&b[i], 0, sizeof(b[i]));
+		switch (p[i].type) {
+		case DB_T_NULL:
+			b[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		case DB_T_I64:
+			b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			b[i].buffer = (void *)&p[i].i;
+			break;
+		case DB_T_DOUBLE:
+			b[i].buffer_type = MYSQL_TYPE_DOUBLE;
+			b[i].buffer = (void *)&p[i].d;
+			break;
+		case DB_T_STR:
+			b[i].buffer_type = MYSQL_TYPE_STRING;
+			b[i].buffer = (void *)p[i].s;
+			b[i].buffer_length = p[i].len;
+			break;
+		}
+	}
+	if (np && mysql_stmt_bind_param(st, b)) {
+		set_error(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+		return -1;
+	}
+	return 0;
+}
+
+static int stmt_failed(struct db *db, MYSQL_STMT *st)
+{
+	set_error(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+	if (db_error_is_connection(db))
+		disconnect(db);
+	return -1;
+}
+
+/* Fetch all columns of the current row as text: every column is bound with
+ * an empty buffer, and mysql_stmt_fetch_column copies each one in full. */
+static int fetch_row(MYSQL_STMT *st, size_t ncols, MYSQL_BIND *rb, unsigned long *lens, my_bool *nulls,
+		     char **cells, char **bufs, size_t *caps)
+{
+	int r = mysql_stmt_fetch(st);
+	if (r == MYSQL_NO_DATA)
+		return 1;
+	if (r == 1)
+		return -1;
+	for (size_t c = 0; c < ncols; c++) {
+		if (nulls[c]) {
+			cells[c] = NULL;
+			lens[c] = 0;
+			continue;
+		}
+		if (caps[c] < lens[c] + 1) {
+			size_t cap = lens[c] + 1 > 64 ? lens[c] + 1 : 64;
+			char *nb = realloc(bufs[c], cap);
+			if (!nb)
+				return -1;
+			bufs[c] = nb;
+			caps[c] = cap;
+		}
+		MYSQL_BIND one;
+		memset(&one, 0, sizeof(one));
+		one.buffer_type = MYSQL_TYPE_STRING;
+		one.buffer = bufs[c];
+		one.buffer_length = caps[c];
+		unsigned long got = 0;
+		one.length = &got;
+		if (lens[c] && mysql_stmt_fetch_column(st, &one, (unsigned)c, 0))
+			return -1;
+		bufs[c][lens[c]] = '\0';
+		cells[c] = bufs[c];
+	}
+	(void)rb;
+	return 0;
+}
+
+struct row_sink {
+	struct arena *a;
+	struct db_result *out;
+	size_t cap;
+};
+
+static int collect_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
+{
+	struct row_sink *s = ud;
+	struct db_result *out = s->out;
+	if (out->nrows == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		char ***rows = arena_alloc(s->a, cap * sizeof(*rows));
+		unsigned long **l = arena_alloc(s->a, cap * sizeof(*l));
+		if (out->nrows) {
+			memcpy(rows, out->rows, out->nrows * sizeof(*rows));
+			memcpy(l, out->lens, out->nrows * sizeof(*l));
+		}
+		out->rows = rows;
+		out->lens = l;
+		s->cap = cap;
+	}
+	char **row = arena_alloc(s->a, (ncols ? ncols : 1) * sizeof(char *));
+	unsigned long *rl = arena_alloc(s->a, (ncols ? ncols : 1) * sizeof(unsigned long));
+	for (size_t c = 0; c < ncols; c++) {
+		row[c] = cells[c] ? arena_strndup(s->a, cells[c], lens[c]) : NULL;
+		rl[c] = lens[c];
+	}
+	out->rows[out->nrows] = row;
+	out->lens[out->nrows] = rl;
+	out->nrows++;
+	return 0;
+}
+
+static int run(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud,
+	       struct db_result *meta)
+{
+	MYSQL_BIND pb[np ? np : 1];
+	MYSQL_STMT *st = get_stmt(db, sql);
+	if (!st)
+		return -1;
+	if (bind_params(db, st, p, np, pb))
+		return -1;
+	if (mysql_stmt_execute(st))
+		return stmt_failed(db, st);
+	if (meta) {
+		meta->affected = mysql_stmt_affected_rows(st);
+		meta->insert_id = mysql_stmt_insert_id(st);
+	}
+	MYSQL_RES *md = mysql_stmt_result_metadata(st);
+	if (!md)
+		return 0;
+	size_t ncols = mysql_num_fields(md);
+	mysql_free_result(md);
+	if (meta)
+		meta->ncols = ncols;
+	MYSQL_BIND rb[ncols];
+	unsigned long lens[ncols];
+	my_bool nulls[ncols];
+	char *cells[ncols], *bufs[ncols];
+	size_t caps[ncols];
+	memset(rb, 0, sizeof(rb));
+	memset(bufs, 0, sizeof(bufs));
+	memset(caps, 0, sizeof(caps));
+	for (size_t c = 0; c < ncols; c++) {
+		rb[c].buffer_type = MYSQL_TYPE_STRING;
+		rb[c].length = &lens[c];
+		rb[c].is_null = &nulls[c];
+	}
+	int rc = 0;
+	if (mysql_stmt_bind_result(st, rb)) {
+		rc = stmt_failed(db, st);
+		goto out;
+	}
+	for (;;) {
+		int r = fetch_row(st, ncols, rb, lens, nulls, cells, bufs, caps);
+		if (r == 1)
+			break;
+		if (r < 0) {
+			rc = stmt_failed(db, st);
+			goto out;
+		}
+		if (cb(ud, ncols, cells, lens)) {
+			break;
+		}
+	}
+out:
+	if (db->conn)
+		mysql_stmt_free_result(st);
+	if (db->conn)
+		mysql_stmt_reset(st);
+	for (size_t c = 0; c < ncols; c++)
+		free(bufs[c]);
+	return rc;
+}
+
+int db_exec(struct db *db, struct arena *a, const char *sql, const struct db_param *p, size_t np,
+	    struct db_result *out)
+{
+	struct db_result tmp;
+	if (!out)
+		out = &tmp;
+	memset(out, 0, sizeof(*out));
+	struct arena *own = NULL;
+	if (!a)
+		a = own = arena_new();
+	struct row_sink sink = {a, out, 0};
+	int rc = run(db, sql, p, np, collect_row, &sink, out);
+	if (rc)
+		log_debug("db error %u: %s", db->err, db->errmsg);
+	if (own) {
+		arena_free(own);
+		if (out != &tmp) {
+			out->rows = NULL;
+			out->lens = NULL;
+		}
+	}
+	return rc;
+}
+
+int db_stream(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud)
+{
+	return run(db, sql, p, np, cb, ud, NULL);
+}
+
+static int simple(struct db *db, const char *sql)
+{
+	if (connect_db(db))
+		return -1;
+	if (mysql_real_query(db->conn, sql, strlen(sql))) {
+		set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
+		if (db_error_is_connection(db))
+			disconnect(db);
+		return -1;
+	}
+	MYSQL_RES *r = mysql_store_result(db->conn);
+	if (r)
+		mysql_free_result(r);
+	return 0;
+}
+
+int db_begin(struct db *db)
+{
+	if (!db->in_txn && db->conn == NULL && connect_db(db))
+		return -1;
+	/* A stale connection fails here, before any work: reconnect once. */
+	if (simple(db, "START TRANSACTION")) {
+		if (!db_error_is_connection(db) || simple(db, "START TRANSACTION"))
+			return -1;
+	}
+	db->in_txn = 1;
+	return 0;
+}
+
+int db_commit(struct db *db)
+{
+	db->in_txn = 0;
+	return simple(db, "COMMIT");
+}
+
+int db_rollback(struct db *db)
+{
+	db->in_txn = 0;
+	if (!db->conn)
+		return 0;
+	return simple(db, "ROLLBACK");
+}
+
+int db_ping(struct db *db)
+{
+	if (connect_db(db))
+		return -1;
+	if (mysql_ping(db->conn)) {
+		set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
+		disconnect(db);
+		if (connect_db(db))
+			return -1;
+	}
+	return 0;
+}
+
+int db_exec_script(struct db *db, const char *script)
+{
+	if (connect_db(db))
+		return -1;
+	mysql_set_server_option(db->conn, MYSQL_OPTION_MULTI_STATEMENTS_ON);
+	int rc = 0;
+	if (mysql_real_query(db->conn, script, strlen(script))) {
+		set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
+		rc = -1;
+	}
+	/* Drain every statement's result; stop at the first failing one. */
+	while (rc == 0) {
+		MYSQL_RES *r = mysql_store_result(db->conn);
+		if (r)
+			mysql_free_result(r);
+		int more = mysql_next_result(db->conn);
+		if (more > 0) {
+			set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
+			rc = -1;
+		}
+		if (more != 0)
+			break;
+	}
+	mysql_set_server_option(db->conn, MYSQL_OPTION_MULTI_STATEMENTS_OFF);
+	if (rc)
+		disconnect(db);
+	return rc;
+}

@@ -1,0 +1,18 @@
+/* Times: stored in MariaDB as UTC DATETIME(6) text ("YYYY-MM-DD HH:MM:SS.ffffff"),
+ * shown to users as RFC 3339 with microseconds and an offset. */
+#ifndef LUNA_TIMEFMT_H
+#define LUNA_TIMEFMT_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Microseconds since the epoch, now. */
+int64_t time_now_us(void);
+/* RFC 3339 (any offset, optional fraction) → µs since epoch. 0 ok, -1 invalid. */
+int time_parse_rfc3339(const char *s, int64_t *us);
+/* DB text (UTC) → µs. 0 ok, -1 invalid. */
+int time_parse_db(const char *s, int64_t *us);
+/* µs → DB text "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); buf ≥ 27 bytes. */
+void time_format_db(int64_t us, char *buf, size_t len);
+/* µs → "2021-07-28T01:23:21.537604+03:00"; local = use the process time zone, else +00:00. buf ≥ 33. */
+void time_format_rfc3339(int64_t us, int local, char *buf, size_t len);
+#endif

@@ -1,0 +1,146 @@
+/* Unit tests of src/common: arena, times, uuids, config, error table. */
+#include "common/arena.h"
+#include "common/config.h"
+#include "common/errors.h"
+#include "common/timefmt.h"
+#include "common/uuid.h"
+#include "tests/unit/check.h"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int cleanups;
+static void count_cleanup(void *p)
+{
+	(void)p;
+	cleanups++;
+}
+
+static void test_arena(void)
+{
+	struct arena *a = arena_new();
+	char *s = arena_strdup(a, "hello");
+	CHECK(strcmp(s, "hello") == 0);
+	char *big = arena_alloc(a, 100000);
+	big[99999] = 1;
+	CHECK(strcmp(arena_printf(a, "%d-%s", 7, "x"), "7-x") == 0);
+	for (int i = 0; i < 10000; i++)
+		arena_alloc(a, 17);
+	arena_defer(a, count_cleanup, s);
+	arena_defer(a, count_cleanup, NULL);
+	arena_free(a);
+	CHECK(cleanups == 1);
+	arena_free(NULL);
+}
+
+static void test_times(void)
+{
+	int64_t us;
+	CHECK(time_parse_rfc3339("2021-07-28T01:23:21.537604+03:00", &us) == 0);
+	char buf[40];
+	time_format_rfc3339(us, 0, buf, sizeof(buf));
+	CHECK(strcmp(buf, "2021-07-27T22:23:21.537604+00:00") == 0);
+	time_format_db(us, buf, sizeof(buf));
+	CHECK(strcmp(buf, "2021-07-27 22:23:21.537604") == 0);
+	int64_t back;
+	CHECK(time_parse_db(buf, &back) == 0 && back == us);
+	CHECK(time_parse_rfc3339("2018-08-11T09:11:41.674Z", &us) == 0);
+	time_format_db(us, buf, sizeof(buf));
+	CHECK(strcmp(buf, "2018-08-11 09:11:41.674000") == 0);
+	CHECK(time_parse_rfc3339("2018-08-11T09:11:41Z", &us) == 0);
+	CHECK(time_parse_rfc3339("2018-02-30T09:11:41Z", &us) == -1);
+	CHECK(time_parse_rfc3339("2018-08-11 09:11:41Z", &us) == -1);
+	CHECK(time_parse_rfc3339("2018-08-11T09:11:41", &us) == -1);
+	CHECK(time_parse_rfc3339("2018-08-11T09:11:41+0300", &us) == -1);
+	CHECK(time_parse_rfc3339("yesterday", &us) == -1);
+	CHECK(time_parse_rfc3339("", &us) == -1);
+	setenv("TZ", "MSK-3", 1);
+	tzset();
+	CHECK(time_parse_rfc3339("2021-07-27T22:23:21.537604Z", &us) == 0);
+	time_format_rfc3339(us, 1, buf, sizeof(buf));
+	CHECK(strcmp(buf, "2021-07-28T01:23:21.537604+03:00") == 0);
+	unsetenv("TZ");
+}
+
+static void test_uuid(void)
+{
+	char a[37], b[37], rid[48];
+	uuid4(a);
+	uuid4(b);
+	CHECK(uuid_valid(a) && uuid_valid(b) && strcmp(a, b));
+	CHECK(a[14] == '4');
+	CHECK(!uuid_valid("557D54EC-29ad-4f3c-93b4-c9092ef12515"));
+	CHECK(!uuid_valid("557d54ec-29ad-4f3c-93b4-c9092ef1251"));
+	request_id_new(rid);
+	CHECK(request_id_valid(rid));
+	CHECK(request_id_valid("1536751345,8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a"));
+	CHECK(!request_id_valid("153675134,8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a"));
+	CHECK(!request_id_valid("1536751345;8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a"));
+}
+
+static const char *write_tmp(const char *text)
+{
+	static char path[64];
+	strcpy(path, "/tmp/luna-test-conf-XXXXXX");
+	int fd = mkstemp(path);
+	ssize_t w = write(fd, text, strlen(text));
+	(void)w;
+	close(fd);
+	return path;
+}
+
+static void test_config(void)
+{
+	struct luna_config cfg;
+	char err[512];
+	CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0);
+	CHECK(cfg.workers == 2 && cfg.clustering_threshold > 0.80 && cfg.clustering_threshold < 0.82);
+	const char *p = write_tmp("[LUNA_TASKS_DB]\nPASSWORD = s3cret\nSOCKET = run/db.sock\n[SCHEDULER]\nWORKERS = 4\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == 0);
+	CHECK(cfg.workers == 4);
+	CHECK(strcmp(cfg.objects_db.password, "s3cret") == 0);
+	CHECK(strcmp(cfg.tasks_db.socket, "/tmp/run/db.sock") == 0);
+	json_object *j = config_to_json(&cfg);
+	CHECK(strstr(json_object_to_json_string(j), "s3cret") == NULL);
+	CHECK(strstr(json_object_to_json_string(j), "********") != NULL);
+	json_object_put(j);
+	char *ini = config_to_ini(&cfg);
+	CHECK(ini && strstr(ini, "[SCHEDULER]\n") && strstr(ini, "WORKERS = 4\n") && !strstr(ini, "s3cret"));
+	free(ini);
+	unlink(p);
+	p = write_tmp("[SCHEDULER]\nWORKERS = many\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "WORKERS"));
+	unlink(p);
+	p = write_tmp("[SCHEDULER]\nWORKRS = 1\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "WORKRS"));
+	unlink(p);
+	p = write_tmp("[API]\nTIME_ZONE = Mars\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "TIME_ZONE"));
+	unlink(p);
+	CHECK(config_load(&cfg, "/nonexistent/luna.conf", err, sizeof(err)) == -1);
+}
+
+static void test_errors(void)
+{
+	json_object *e = luna_error_json(E_TASK_NOT_FOUND, "Task with id '146' not found");
+	CHECK(strcmp(json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+		     "{\"error_code\":28001,\"desc\":\"Object not found\",\"detail\":\"Task with id '146' not found\","
+		     "\"link\":\"https://docs.visionlabs.ai/info/luna/troubleshooting/errors-description/code-28001\"}") == 0);
+	json_object_put(e);
+	char buf[256];
+	luna_error_detail(buf, sizeof(buf), E_CANNOT_CANCEL, 146LL, 5);
+	CHECK(strcmp(buf, "Task '146' with status 5 can not canceled") == 0);
+	CHECK(luna_error_def(424242)->code == E_INTERNAL);
+	CHECK(luna_error_def(E_BAD_QUERY)->http_status == 400);
+}
+
+int main(void)
+{
+	test_arena();
+	test_times();
+	test_uuid();
+	test_config();
+	test_errors();
+	return CHECK_DONE();
+}

@@ -8,6 +8,7 @@
 #include <mysqld_error.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #define STMT_CACHE 64
 
@@ -285,17 +286,35 @@ static int collect_row(void *ud, size_t ncols, char **cells, unsigned long *lens
 	return 0;
 }
 
+/* A read, or a statement the server never received. */
+static int safe_to_repeat(const struct db *db, const char *sql)
+{
+	while (*sql == ' ' || *sql == '\n' || *sql == '(')
+		sql++;
+	return strncasecmp(sql, "SELECT", 6) == 0 || db->err == CR_SERVER_GONE_ERROR;
+}
+
 static int run(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud,
 	       struct db_result *meta)
 {
 	MYSQL_BIND pb[np ? np : 1];
-	MYSQL_STMT *st = get_stmt(db, sql);
-	if (!st)
-		return -1;
-	if (bind_params(db, st, p, np, pb))
-		return -1;
-	if (mysql_stmt_execute(st))
-		return stmt_failed(db, st);
+	MYSQL_STMT *st = NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		st = get_stmt(db, sql);
+		if (!st)
+			return -1;
+		if (bind_params(db, st, p, np, pb))
+			return -1;
+		if (mysql_stmt_execute(st) == 0)
+			break;
+		int in_txn = db->in_txn;
+		stmt_failed(db, st);
+		/* A connection that died while idle (server restarted) is noticed
+		 * only now: run the statement once more on a new connection when
+		 * that cannot apply it twice. */
+		if (attempt || in_txn || !db_error_is_connection(db) || !safe_to_repeat(db, sql))
+			return -1;
+	}
 	if (meta) {
 		meta->affected = mysql_stmt_affected_rows(st);
 		meta->insert_id = mysql_stmt_insert_id(st);

@@ -5,6 +5,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -59,6 +60,11 @@ struct route_spec {
 };
 
 static struct route_spec specs[NROUTES];
+
+static void put_json(void *o)
+{
+	json_object_put(o);
+}
 
 static json_object *get(json_object *o, const char *key)
 {
@@ -160,7 +166,7 @@ static json_object *param_default(struct api *api, json_object *schema)
 
 static int validate_query(struct request *req, const struct route_spec *rs)
 {
-	req->params = arena_defer(req->arena, (arena_cleanup_fn)json_object_put, json_object_new_object());
+	req->params = arena_defer(req->arena, put_json, json_object_new_object());
 	for (size_t i = 0; i < req->query.n; i++) {
 		const char *name = req->query.p[i].name;
 		const struct param_def *d = find_param(rs, name);
@@ -242,7 +248,7 @@ static int parse_body(struct request *req, const struct route_spec *rs)
 		reply_error(req, 0, E_NO_JSON, NULL);
 		return -1;
 	}
-	req->body = arena_defer(req->arena, (arena_cleanup_fn)json_object_put, body);
+	req->body = arena_defer(req->arena, put_json, body);
 	struct schema_error se;
 	if (schema_validate(req->api->spec, rs->body_schema, body, SCHEMA_STRICT | SCHEMA_DEFAULTS, &se)) {
 		char detail[1024];

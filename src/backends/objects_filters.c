@@ -1,0 +1,462 @@
+/* Translation of the spec's filter objects (faces, events, attributes, the
+ * additional-extract and gc filters) into a parameterised WHERE clause over
+ * the local objects database. One table row per filter key says which object
+ * kinds accept it, which column it reads and how it compares; only structure
+ * (column names from the table, the number of '?' in an IN list) is written
+ * into the SQL text, every value is a bound parameter.
+ * Workload: one call per query; lists of up to 20000 ids. */
+#include "backends/objects.h"
+#include "common/timefmt.h"
+#include "common/uuid.h"
+#include <stdio.h>
+#include <string.h>
+
+enum filter_op {
+	F_ACCOUNT,       /* account_id: handled with the fallback account */
+	F_IGNORE,        /* discriminators such as objects_type */
+	F_EQ_STR,
+	F_EQ_UUID,
+	F_IN_STR,
+	F_IN_UUID,
+	F_IN_INT,
+	F_EQ_INT,
+	F_GTE_INT,
+	F_LT_INT,
+	F_GTE_TIME,
+	F_LT_TIME,
+	F_GTE_UUID,
+	F_LT_UUID,
+	F_LIST,          /* faces linked to a list */
+	F_TAGS,          /* events holding every given tag */
+	F_GEO,           /* events inside a longitude/latitude box */
+	F_TOP,           /* top_similar_* family, translated together */
+};
+
+#define KF (1u << OBJ_FACES)
+#define KE (1u << OBJ_EVENTS)
+#define KA (1u << OBJ_ATTRIBUTES)
+
+struct filter_def {
+	const char *key;
+	unsigned kinds;
+	enum filter_op op;
+	const char *column;
+};
+
+static const struct filter_def filter_defs[] = {
+	{"account_id", KF | KE | KA, F_ACCOUNT, NULL},
+	{"objects_type", KF | KE, F_IGNORE, NULL},
+	{"face_ids", KF | KE, F_IN_UUID, "face_id"},
+	{"external_ids", KF | KE, F_IN_STR, "external_id"},
+	{"user_data", KF | KE, F_EQ_STR, "user_data"},
+	{"create_time__gte", KF | KE | KA, F_GTE_TIME, "create_time"},
+	{"create_time__lt", KF | KE | KA, F_LT_TIME, "create_time"},
+	{"face_id__gte", KF, F_GTE_UUID, "face_id"},
+	{"face_id__lt", KF, F_LT_UUID, "face_id"},
+	{"list_id", KF, F_LIST, NULL},
+	{"attribute_ids", KA, F_IN_UUID, "attribute_id"},
+	{"end_time__gte", KE, F_GTE_TIME, "end_time"},
+	{"end_time__lt", KE, F_LT_TIME, "end_time"},
+	{"insert_time__gte", KE, F_GTE_TIME, "insert_time"},
+	{"insert_time__lt", KE, F_LT_TIME, "insert_time"},
+	{"sources", KE, F_IN_STR, "source"},
+	{"event_ids", KE, F_IN_UUID, "event_id"},
+	{"event_id__gte", KE, F_GTE_UUID, "event_id"},
+	{"event_id__lt", KE, F_LT_UUID, "event_id"},
+	{"handler_ids", KE, F_IN_UUID, "handler_id"},
+	{"handler_id", KE, F_EQ_UUID, "handler_id"},
+	{"top_matching_candidates_label", KE, F_TOP, NULL},
+	{"top_similar_object_ids", KE, F_TOP, NULL},
+	{"top_similar_external_ids", KE, F_TOP, NULL},
+	{"top_similar_object_similarity__gte", KE, F_TOP, NULL},
+	{"top_similar_object_similarity__lt", KE, F_TOP, NULL},
+	{"age__gte", KE, F_GTE_INT, "age"},
+	{"age__lt", KE, F_LT_INT, "age"},
+	{"gender", KE, F_EQ_INT, "gender"},
+	{"emotions", KE, F_IN_INT, "emotion"},
+	{"ethnic_groups", KE, F_IN_INT, "ethnic_group"},
+	{"tags", KE, F_TAGS, NULL},
+	{"cities", KE, F_IN_STR, "city"},
+	{"areas", KE, F_IN_STR, "area"},
+	{"districts", KE, F_IN_STR, "district"},
+	{"streets", KE, F_IN_STR, "street"},
+	{"house_numbers", KE, F_IN_STR, "house_number"},
+	{"geo_position", KE, F_GEO, NULL},
+	{"masks", KE, F_IN_INT, "mask"},
+	{"track_ids", KE, F_IN_STR, "track_id"},
+	{"liveness", KE, F_IN_INT, "liveness"},
+};
+
+/* A growing SQL text and parameter array, both in the arena. */
+struct where_builder {
+	struct arena *a;
+	char *sql;
+	size_t len, cap;
+	struct db_param *params;
+	size_t np, pcap;
+	int nclauses;
+	char *err;
+	size_t errlen;
+};
+
+static void sql_append(struct where_builder *b, const char *s)
+{
+	size_t n = strlen(s);
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2 + 64;
+		char *ns = arena_alloc(b->a, cap);
+		if (b->len)
+			memcpy(ns, b->sql, b->len);
+		b->sql = ns;
+		b->cap = cap;
+	}
+	memcpy(b->sql + b->len, s, n + 1);
+	b->len += n;
+}
+
+static void param_push(struct where_builder *b, struct db_param p)
+{
+	if (b->np == b->pcap) {
+		size_t cap = b->pcap ? b->pcap * 2 : 16;
+		struct db_param *np = arena_alloc(b->a, cap * sizeof(*np));
+		if (b->np)
+			memcpy(np, b->params, b->np * sizeof(*np));
+		b->params = np;
+		b->pcap = cap;
+	}
+	b->params[b->np++] = p;
+}
+
+/* Starts a new clause: " AND " between clauses. */
+static void clause_begin(struct where_builder *b)
+{
+	if (b->nclauses++)
+		sql_append(b, " AND ");
+}
+
+static int fail_key(struct where_builder *b, const char *key, const char *why)
+{
+	snprintf(b->err, b->errlen, "filter '%s': %s", key, why);
+	return -1;
+}
+
+static int string_len_ok(const char *s)
+{
+	return strlen(s) <= 256;
+}
+
+static int to_db_time(struct where_builder *b, const char *key, json_object *v, const char **out)
+{
+	int64_t us;
+	if (!json_object_is_type(v, json_type_string) || time_parse_rfc3339(json_object_get_string(v), &us))
+		return fail_key(b, key, "expected an RFC 3339 time");
+	char *buf = arena_alloc(b->a, 32);
+	time_format_db(us, buf, 32);
+	*out = buf;
+	return 0;
+}
+
+static int add_compare_str(struct where_builder *b, const char *column, const char *cmp, const char *value)
+{
+	clause_begin(b);
+	char frag[96];
+	snprintf(frag, sizeof(frag), "o.%s %s ?", column, cmp);
+	sql_append(b, frag);
+	param_push(b, DBP_STR(value));
+	return 0;
+}
+
+static int add_compare_int(struct where_builder *b, const char *column, const char *cmp, long long value)
+{
+	clause_begin(b);
+	char frag[96];
+	snprintf(frag, sizeof(frag), "o.%s %s ?", column, cmp);
+	sql_append(b, frag);
+	param_push(b, DBP_I64(value));
+	return 0;
+}
+
+static int check_string(struct where_builder *b, const char *key, json_object *v, int uuid)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return fail_key(b, key, "expected a string");
+	const char *s = json_object_get_string(v);
+	if (uuid && !uuid_valid(s))
+		return fail_key(b, key, "expected a uuid");
+	if (!string_len_ok(s))
+		return fail_key(b, key, "value too long");
+	return 0;
+}
+
+static int check_int(struct where_builder *b, const char *key, json_object *v)
+{
+	if (!json_object_is_type(v, json_type_int))
+		return fail_key(b, key, "expected an integer");
+	return 0;
+}
+
+/* "<alias>.column IN (?, ?, …)"; an empty list matches nothing. */
+static int add_in_list_as(struct where_builder *b, const struct filter_def *f, const char *alias, json_object *v)
+{
+	if (!json_object_is_type(v, json_type_array))
+		return fail_key(b, f->key, "expected an array");
+	size_t n = json_object_array_length(v);
+	clause_begin(b);
+	if (n == 0) {
+		sql_append(b, "0 = 1");
+		return 0;
+	}
+	char frag[96];
+	snprintf(frag, sizeof(frag), "%s%s IN (", alias, f->column);
+	sql_append(b, frag);
+	for (size_t i = 0; i < n; i++) {
+		json_object *it = json_object_array_get_idx(v, i);
+		if (f->op == F_IN_INT) {
+			if (check_int(b, f->key, it))
+				return -1;
+			param_push(b, DBP_I64(json_object_get_int64(it)));
+		} else {
+			if (check_string(b, f->key, it, f->op == F_IN_UUID))
+				return -1;
+			param_push(b, DBP_STR(json_object_get_string(it)));
+		}
+		sql_append(b, i ? ", ?" : "?");
+	}
+	sql_append(b, ")");
+	return 0;
+}
+
+static int add_in_list(struct where_builder *b, const struct filter_def *f, json_object *v)
+{
+	return add_in_list_as(b, f, "o.", v);
+}
+
+static int add_list_member(struct where_builder *b, const char *key, json_object *v)
+{
+	if (check_string(b, key, v, 1))
+		return -1;
+	clause_begin(b);
+	sql_append(b, "EXISTS (SELECT 1 FROM list_face lf WHERE lf.face_id = o.face_id AND lf.list_id = ?)");
+	param_push(b, DBP_STR(json_object_get_string(v)));
+	return 0;
+}
+
+/* Every given tag must be present: one EXISTS per tag. */
+static int add_tags(struct where_builder *b, const char *key, json_object *v)
+{
+	if (!json_object_is_type(v, json_type_array))
+		return fail_key(b, key, "expected an array");
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *it = json_object_array_get_idx(v, i);
+		if (check_string(b, key, it, 0))
+			return -1;
+		clause_begin(b);
+		sql_append(b, "EXISTS (SELECT 1 FROM event_tag et WHERE et.event_id = o.event_id AND et.tag = ?)");
+		param_push(b, DBP_STR(json_object_get_string(it)));
+	}
+	return 0;
+}
+
+static int get_number(json_object *obj, const char *name, double def, int required, double *out)
+{
+	json_object *v;
+	if (!json_object_object_get_ex(obj, name, &v) || json_object_is_type(v, json_type_null)) {
+		*out = def;
+		return required ? -1 : 0;
+	}
+	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+		return -1;
+	*out = json_object_get_double(v);
+	return 0;
+}
+
+/* The box origin ± delta, borders excluded (as the spec says). */
+static int add_geo_box(struct where_builder *b, const char *key, json_object *v)
+{
+	double lon, lat, dlon, dlat;
+	if (!json_object_is_type(v, json_type_object) || get_number(v, "origin_longitude", 0, 1, &lon) ||
+	    get_number(v, "origin_latitude", 0, 1, &lat) || get_number(v, "longitude_delta", 0.01, 0, &dlon) ||
+	    get_number(v, "latitude_delta", 0.01, 0, &dlat))
+		return fail_key(b, key, "expected {origin_longitude, origin_latitude, longitude_delta, latitude_delta}");
+	clause_begin(b);
+	sql_append(b, "o.longitude > ? AND o.longitude < ? AND o.latitude > ? AND o.latitude < ?");
+	param_push(b, DBP_DBL(lon - dlon));
+	param_push(b, DBP_DBL(lon + dlon));
+	param_push(b, DBP_DBL(lat - dlat));
+	param_push(b, DBP_DBL(lat + dlat));
+	return 0;
+}
+
+/* Column names of the top_similar_* family: on the event row itself (the
+ * overall top match) or on event_match m (the top match of one label). */
+struct top_columns {
+	const char *prefix, *object, *external, *similarity;
+};
+
+static int add_top_conditions(struct where_builder *b, json_object *filters, const struct top_columns *c)
+{
+	json_object *v;
+	if (json_object_object_get_ex(filters, "top_similar_object_ids", &v)) {
+		const struct filter_def f = {"top_similar_object_ids", KE, F_IN_UUID, c->object};
+		if (add_in_list_as(b, &f, c->prefix, v))
+			return -1;
+	}
+	if (json_object_object_get_ex(filters, "top_similar_external_ids", &v)) {
+		const struct filter_def f = {"top_similar_external_ids", KE, F_IN_STR, c->external};
+		if (add_in_list_as(b, &f, c->prefix, v))
+			return -1;
+	}
+	static const char *const bounds[2][2] = {{"top_similar_object_similarity__gte", ">="},
+						 {"top_similar_object_similarity__lt", "<"}};
+	for (int i = 0; i < 2; i++) {
+		if (!json_object_object_get_ex(filters, bounds[i][0], &v))
+			continue;
+		if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+			return fail_key(b, bounds[i][0], "expected a number");
+		clause_begin(b);
+		char frag[128];
+		snprintf(frag, sizeof(frag), "%s%s %s ?", c->prefix, c->similarity, bounds[i][1]);
+		sql_append(b, frag);
+		param_push(b, DBP_DBL(json_object_get_double(v)));
+	}
+	return 0;
+}
+
+/* Without a label the filters read the event's overall top match; with
+ * top_matching_candidates_label they read the top match of that label. */
+static int add_top_similar(struct where_builder *b, json_object *filters)
+{
+	json_object *label;
+	if (!json_object_object_get_ex(filters, "top_matching_candidates_label", &label)) {
+		const struct top_columns c = {"o.", "top_similar_object_id", "top_similar_external_id",
+					      "top_similar_object_similarity"};
+		return add_top_conditions(b, filters, &c);
+	}
+	if (check_string(b, "top_matching_candidates_label", label, 0))
+		return -1;
+	clause_begin(b);
+	sql_append(b, "EXISTS (SELECT 1 FROM event_match m WHERE m.event_id = o.event_id AND m.label = ?");
+	param_push(b, DBP_STR(json_object_get_string(label)));
+	/* The nested conditions are joined by AND inside the EXISTS. */
+	int saved = b->nclauses;
+	b->nclauses = 1;
+	const struct top_columns c = {"m.", "object_id", "external_id", "similarity"};
+	int rc = add_top_conditions(b, filters, &c);
+	b->nclauses = saved;
+	sql_append(b, ")");
+	return rc;
+}
+
+static const struct filter_def *find_def(const char *key)
+{
+	for (size_t i = 0; i < sizeof(filter_defs) / sizeof(filter_defs[0]); i++)
+		if (strcmp(filter_defs[i].key, key) == 0)
+			return &filter_defs[i];
+	return NULL;
+}
+
+static int add_filter(struct where_builder *b, const struct filter_def *f, json_object *v)
+{
+	const char *t;
+	switch (f->op) {
+	case F_ACCOUNT:
+	case F_IGNORE:
+	case F_TOP:
+		return 0;
+	case F_EQ_STR:
+	case F_EQ_UUID:
+		if (check_string(b, f->key, v, f->op == F_EQ_UUID))
+			return -1;
+		return add_compare_str(b, f->column, "=", json_object_get_string(v));
+	case F_GTE_UUID:
+	case F_LT_UUID:
+		if (check_string(b, f->key, v, 1))
+			return -1;
+		return add_compare_str(b, f->column, f->op == F_GTE_UUID ? ">=" : "<", json_object_get_string(v));
+	case F_IN_STR:
+	case F_IN_UUID:
+	case F_IN_INT:
+		return add_in_list(b, f, v);
+	case F_EQ_INT:
+	case F_GTE_INT:
+	case F_LT_INT:
+		if (check_int(b, f->key, v))
+			return -1;
+		return add_compare_int(b, f->column, f->op == F_EQ_INT ? "=" : f->op == F_GTE_INT ? ">=" : "<",
+				       json_object_get_int64(v));
+	case F_GTE_TIME:
+	case F_LT_TIME:
+		if (to_db_time(b, f->key, v, &t))
+			return -1;
+		return add_compare_str(b, f->column, f->op == F_GTE_TIME ? ">=" : "<", t);
+	case F_LIST:
+		return add_list_member(b, f->key, v);
+	case F_TAGS:
+		return add_tags(b, f->key, v);
+	case F_GEO:
+		return add_geo_box(b, f->key, v);
+	}
+	return 0;
+}
+
+static int has_top_filter(json_object *filters)
+{
+	json_object_object_foreach(filters, key, val) {
+		(void)val;
+		const struct filter_def *f = find_def(key);
+		if (f && f->op == F_TOP)
+			return 1;
+	}
+	return 0;
+}
+
+int objects_where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
+			struct objects_where *w, char *err, size_t errlen)
+{
+	struct where_builder b = {.a = a, .err = err, .errlen = errlen};
+	int rc = -1;
+	if (kind != OBJ_FACES && kind != OBJ_EVENTS && kind != OBJ_ATTRIBUTES) {
+		snprintf(err, errlen, "unknown objects type");
+		goto out;
+	}
+	if (filters && !json_object_is_type(filters, json_type_null) &&
+	    !json_object_is_type(filters, json_type_object)) {
+		snprintf(err, errlen, "filters: expected an object");
+		goto out;
+	}
+	if (filters && json_object_is_type(filters, json_type_null))
+		filters = NULL;
+	json_object *acc = NULL;
+	if (filters && json_object_object_get_ex(filters, "account_id", &acc) &&
+	    !json_object_is_type(acc, json_type_null)) {
+		if (check_string(&b, "account_id", acc, 1))
+			goto out;
+		account_id = json_object_get_string(acc);
+	}
+	if (account_id)
+		add_compare_str(&b, "account_id", "=", account_id);
+	if (filters) {
+		json_object_object_foreach(filters, key, val) {
+			const struct filter_def *f = find_def(key);
+			if (!f || !(f->kinds & (1u << kind))) {
+				snprintf(err, errlen, "filter '%s' is not supported for %s", key,
+					 kind == OBJ_FACES ? "faces" : kind == OBJ_EVENTS ? "events" : "attributes");
+				goto out;
+			}
+			if (json_object_is_type(val, json_type_null))
+				continue;
+			if (add_filter(&b, f, val))
+				goto out;
+		}
+		if (kind == OBJ_EVENTS && has_top_filter(filters) && add_top_similar(&b, filters))
+			goto out;
+	}
+	if (!b.nclauses)
+		sql_append(&b, "1");
+	w->sql = b.sql;
+	w->params = b.params;
+	w->nparams = b.np;
+	rc = 0;
+out:
+	return rc;
+}

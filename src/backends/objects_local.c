@@ -1,0 +1,839 @@
+/* The local objects backend: the luna_objects MariaDB database
+ * (sql/objects/001_init.sql). Reads objects by the spec's filters (see
+ * objects_filters.c), loads descriptors for matching, links faces to lists,
+ * makes faces from events and removes descriptors and events for gc.
+ * Workload: keyset-paginated id scans over millions of rows, bulk loads of
+ * up to 20000 descriptors (streamed, never buffered twice), chunked writes of
+ * about a thousand rows per transaction. Every value is a bound parameter. */
+#include "backends/objects_local.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "common/uuid.h"
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct objects {
+	struct db *db;
+	const struct luna_config *cfg;
+	int input_error;
+	char err[512];
+};
+
+/* Table and id column of each kind (structure only, never user input). */
+struct kind_table {
+	const char *table, *id;
+	enum objects_owner owner;
+};
+
+static const struct kind_table *kind_table(enum objects_kind kind)
+{
+	static const struct kind_table faces = {"face", "face_id", OWNER_FACE};
+	static const struct kind_table events = {"event", "event_id", OWNER_EVENT};
+	static const struct kind_table attributes = {"attribute", "attribute_id", OWNER_ATTRIBUTE};
+	switch (kind) {
+	case OBJ_FACES:
+		return &faces;
+	case OBJ_EVENTS:
+		return &events;
+	case OBJ_ATTRIBUTES:
+		return &attributes;
+	}
+	return NULL;
+}
+
+enum objects_kind objects_kind_from_name(const char *name)
+{
+	if (!name)
+		return 0;
+	if (strcmp(name, "faces") == 0)
+		return OBJ_FACES;
+	if (strcmp(name, "events") == 0)
+		return OBJ_EVENTS;
+	if (strcmp(name, "attributes") == 0)
+		return OBJ_ATTRIBUTES;
+	return 0;
+}
+
+enum descriptor_type descriptor_type_from_name(const char *name)
+{
+	if (!name)
+		return 0;
+	if (strcmp(name, "face") == 0)
+		return DESCRIPTOR_FACE;
+	if (strcmp(name, "body") == 0)
+		return DESCRIPTOR_BODY;
+	return 0;
+}
+
+int descriptor_default_version(const struct luna_config *cfg, enum descriptor_type type)
+{
+	return type == DESCRIPTOR_BODY ? cfg->body_descriptor_version : cfg->face_descriptor_version;
+}
+
+void objects_l2_normalize(float *v, size_t d)
+{
+	double s = 0;
+	for (size_t i = 0; i < d; i++)
+		s += (double)v[i] * v[i];
+	if (s <= 0)
+		return;
+	float inv = (float)(1.0 / sqrt(s));
+	for (size_t i = 0; i < d; i++)
+		v[i] *= inv;
+}
+
+int objects_local_fail(struct objects *o, int input, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(o->err, sizeof(o->err), fmt, ap);
+	va_end(ap);
+	o->input_error = input;
+	return -1;
+}
+
+static int db_failed(struct objects *o, const char *what)
+{
+	return objects_local_fail(o, 0, "objects database: %s: %s", what, db_error(o->db));
+}
+
+struct objects *objects_open(const struct luna_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(cfg->objects_backend, "local") != 0) {
+		snprintf(err, errlen, "objects backend '%s' is not available (only 'local' is built)",
+			 cfg->objects_backend);
+		return NULL;
+	}
+	struct objects *o = calloc(1, sizeof(*o));
+	if (!o || !(o->db = db_open(&cfg->objects_db))) {
+		free(o);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o->cfg = cfg;
+	return o;
+}
+
+void objects_close(struct objects *o)
+{
+	if (!o)
+		return;
+	db_close(o->db);
+	free(o);
+}
+
+int objects_check(struct objects *o, char *err, size_t errlen)
+{
+	if (db_ping(o->db) == 0)
+		return 0;
+	snprintf(err, errlen, "%s", db_error(o->db));
+	return -1;
+}
+
+const char *objects_error(const struct objects *o)
+{
+	return o->err;
+}
+
+int objects_error_is_input(const struct objects *o)
+{
+	return o->input_error;
+}
+
+struct db *objects_local_db(struct objects *o)
+{
+	return o->db;
+}
+
+static int build_where(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+		       const char *account_id, struct objects_where *w)
+{
+	char err[512];
+	if (objects_where_build(a, kind, filters, account_id, w, err, sizeof(err)))
+		return objects_local_fail(o, 1, "%s", err);
+	return 0;
+}
+
+/* Parameters of the WHERE clause followed by extra ones. */
+static struct db_param *params_with(struct arena *a, const struct objects_where *w, const struct db_param *extra,
+				    size_t nextra, size_t *np)
+{
+	struct db_param *p = arena_alloc(a, (w->nparams + nextra + 1) * sizeof(*p));
+	if (w->nparams)
+		memcpy(p, w->params, w->nparams * sizeof(*p));
+	if (nextra)
+		memcpy(p + w->nparams, extra, nextra * sizeof(*p));
+	*np = w->nparams + nextra;
+	return p;
+}
+
+int objects_count(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
+		  long long *count)
+{
+	struct arena *a = arena_new();
+	struct objects_where w;
+	struct db_result r;
+	int rc = -1;
+	const struct kind_table *t = kind_table(kind);
+	if (!t) {
+		objects_local_fail(o, 1, "unknown objects type");
+		goto out;
+	}
+	if (build_where(o, a, kind, filters, account_id, &w))
+		goto out;
+	char *sql = arena_printf(a, "SELECT COUNT(*) FROM %s o WHERE %s", t->table, w.sql);
+	if (db_exec(o->db, a, sql, w.params, w.nparams, &r) || r.nrows != 1) {
+		db_failed(o, "count");
+		goto out;
+	}
+	*count = atoll(r.rows[0][0]);
+	rc = 0;
+out:
+	arena_free(a);
+	return rc;
+}
+
+/* ---- Paging ids ------------------------------------------------------- */
+
+/* A growing array of strings in an arena. */
+struct id_list {
+	struct arena *a;
+	char **ids;
+	size_t n, cap;
+};
+
+static void id_list_push(struct id_list *l, const char *s, size_t len)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		char **ids = arena_alloc(l->a, cap * sizeof(*ids));
+		if (l->n)
+			memcpy(ids, l->ids, l->n * sizeof(*ids));
+		l->ids = ids;
+		l->cap = cap;
+	}
+	l->ids[l->n++] = arena_strndup(l->a, s, len);
+}
+
+static int collect_first_cell(void *ud, size_t ncols, char **cells, unsigned long *lens)
+{
+	struct id_list *l = ud;
+	if (ncols && cells[0])
+		id_list_push(l, cells[0], lens[0]);
+	return 0;
+}
+
+int objects_page_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+		     const char *account_id, const char *after, const char *upto, size_t limit, char ***ids,
+		     size_t *n)
+{
+	struct arena *tmp = arena_new();
+	struct objects_where w;
+	int rc = -1;
+	const struct kind_table *t = kind_table(kind);
+	if (!t) {
+		objects_local_fail(o, 1, "unknown objects type");
+		goto out;
+	}
+	if (build_where(o, tmp, kind, filters, account_id, &w))
+		goto out;
+	struct db_param extra[3];
+	size_t ne = 0;
+	char *bounds = "";
+	if (after) {
+		bounds = arena_printf(tmp, " AND o.%s > ?", t->id);
+		extra[ne++] = DBP_STR(after);
+	}
+	if (upto) {
+		bounds = arena_printf(tmp, "%s AND o.%s <= ?", bounds, t->id);
+		extra[ne++] = DBP_STR(upto);
+	}
+	const char *lim = "";
+	if (limit) {
+		lim = " LIMIT ?";
+		extra[ne++] = DBP_I64(limit);
+	}
+	size_t np;
+	struct db_param *p = params_with(tmp, &w, extra, ne, &np);
+	char *sql = arena_printf(tmp, "SELECT o.%s FROM %s o WHERE (%s)%s ORDER BY o.%s%s", t->id, t->table, w.sql,
+				 bounds, t->id, lim);
+	struct id_list l = {.a = a};
+	if (db_stream(o->db, sql, p, np, collect_first_cell, &l)) {
+		db_failed(o, "ids");
+		goto out;
+	}
+	*ids = l.ids;
+	*n = l.n;
+	rc = 0;
+out:
+	arena_free(tmp);
+	return rc;
+}
+
+/* ---- Descriptors for matching ----------------------------------------- */
+
+/* Rows (id, vector[, track_id]) appended to malloc'd growing arrays that are
+ * handed to the arena at the end. */
+struct vector_sink {
+	struct objects *o;
+	struct arena *a;
+	size_t n, cap, d;
+	char **ids;
+	float *x;
+	char **track_ids;
+	int with_track;
+	int bad;
+};
+
+static int vector_sink_grow(struct vector_sink *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 1024;
+	float *x = realloc(s->x, cap * s->d * sizeof(float));
+	if (!x)
+		return -1;
+	s->x = x;
+	char **ids = arena_alloc(s->a, cap * sizeof(char *));
+	if (s->n)
+		memcpy(ids, s->ids, s->n * sizeof(char *));
+	s->ids = ids;
+	if (s->with_track) {
+		char **tr = arena_alloc(s->a, cap * sizeof(char *));
+		if (s->n)
+			memcpy(tr, s->track_ids, s->n * sizeof(char *));
+		s->track_ids = tr;
+	}
+	s->cap = cap;
+	return 0;
+}
+
+static int vector_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
+{
+	struct vector_sink *s = ud;
+	if (ncols < 2 || !cells[0] || !cells[1])
+		return 0;
+	size_t bytes = lens[1];
+	if (bytes == 0 || bytes % sizeof(float)) {
+		s->bad = objects_local_fail(s->o, 0, "descriptor of object %.*s has a bad length (%zu bytes)", (int)lens[0],
+				 cells[0], bytes);
+		return 1;
+	}
+	if (!s->d)
+		s->d = bytes / sizeof(float);
+	if (bytes != s->d * sizeof(float)) {
+		s->bad = objects_local_fail(s->o, 1, "descriptors of different lengths (%zu and %zu floats) in one set",
+				 s->d, bytes / sizeof(float));
+		return 1;
+	}
+	if (s->n == s->cap && vector_sink_grow(s)) {
+		s->bad = objects_local_fail(s->o, 0, "out of memory loading descriptors");
+		return 1;
+	}
+	memcpy(s->x + s->n * s->d, cells[1], bytes);
+	objects_l2_normalize(s->x + s->n * s->d, s->d);
+	s->ids[s->n] = arena_strndup(s->a, cells[0], lens[0]);
+	if (s->with_track)
+		s->track_ids[s->n] = ncols > 2 && cells[2] ? arena_strndup(s->a, cells[2], lens[2]) : NULL;
+	s->n++;
+	return 0;
+}
+
+static void vector_sink_finish(struct vector_sink *s, struct objects_vectors *out)
+{
+	out->n = s->n;
+	out->d = s->d;
+	out->ids = s->ids;
+	out->x = s->x;
+	out->track_ids = s->track_ids;
+	if (s->x)
+		arena_defer(s->a, free, s->x);
+	s->x = NULL;
+}
+
+int objects_load_vectors(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+			 const char *account_id, enum descriptor_type type, int version, size_t limit,
+			 int with_track_ids, struct objects_vectors *out)
+{
+	struct arena *tmp = arena_new();
+	struct objects_where w;
+	struct vector_sink s = {.o = o, .a = a, .with_track = with_track_ids && kind == OBJ_EVENTS};
+	int rc = -1;
+	const struct kind_table *t = kind_table(kind);
+	memset(out, 0, sizeof(*out));
+	if (!t) {
+		objects_local_fail(o, 1, "unknown objects type");
+		goto out;
+	}
+	if (build_where(o, tmp, kind, filters, account_id, &w))
+		goto out;
+	struct db_param extra[3] = {DBP_I64(type), DBP_I64(version), DBP_I64(limit)};
+	size_t np;
+	struct db_param *p = params_with(tmp, &w, extra, limit ? 3 : 2, &np);
+	char *sql = arena_printf(tmp,
+				 "SELECT o.%s, d.vector%s FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
+				 "WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ? ORDER BY o.%s%s",
+				 t->id, s.with_track ? ", o.track_id" : "", t->table, t->id, w.sql, t->id,
+				 limit ? " LIMIT ?" : "");
+	if (db_stream(o->db, sql, p, np, vector_row, &s)) {
+		db_failed(o, "descriptors");
+		goto out;
+	}
+	if (s.bad)
+		goto out;
+	vector_sink_finish(&s, out);
+	rc = 0;
+out:
+	free(s.x);
+	arena_free(tmp);
+	return rc;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts the loaded rows by id (rows move together). */
+static int sort_vectors(struct arena *a, struct objects_vectors *v)
+{
+	struct row_ref {
+		char *id;      /* first member: cmp_str_ptr compares it */
+		size_t row;
+	} *refs = NULL;
+	float *x = NULL;
+	int rc = -1;
+	if (v->n < 2)
+		return 0;
+	refs = malloc(v->n * sizeof(*refs));
+	x = malloc(v->n * v->d * sizeof(float));
+	if (!refs || !x)
+		goto out;
+	for (size_t i = 0; i < v->n; i++) {
+		refs[i].id = v->ids[i];
+		refs[i].row = i;
+	}
+	qsort(refs, v->n, sizeof(*refs), cmp_str_ptr);
+	char **ids = arena_alloc(a, v->n * sizeof(char *));
+	for (size_t i = 0; i < v->n; i++) {
+		memcpy(x + i * v->d, v->x + refs[i].row * v->d, v->d * sizeof(float));
+		ids[i] = refs[i].id;
+	}
+	memcpy(v->x, x, v->n * v->d * sizeof(float));
+	v->ids = ids;
+	rc = 0;
+out:
+	free(refs);
+	free(x);
+	return rc;
+}
+
+int objects_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects_kind kind, const char *account_id,
+				char *const *ids, size_t nids, enum descriptor_type type, int version,
+				struct objects_vectors *out)
+{
+	const size_t chunk = 1000;
+	struct vector_sink s = {.o = o, .a = a};
+	int rc = -1;
+	const struct kind_table *t = kind_table(kind);
+	memset(out, 0, sizeof(*out));
+	if (!t) {
+		objects_local_fail(o, 1, "unknown objects type");
+		goto out;
+	}
+	for (size_t off = 0; off < nids; off += chunk) {
+		struct arena *tmp = arena_new();
+		size_t m = nids - off < chunk ? nids - off : chunk;
+		struct db_param *p = arena_alloc(tmp, (m + 3) * sizeof(*p));
+		char *marks = arena_alloc(tmp, m * 3 + 1);
+		size_t np = 0;
+		for (size_t i = 0; i < m; i++) {
+			strcat(marks, i ? ",?" : "?");
+			p[np++] = DBP_STR(ids[off + i]);
+		}
+		p[np++] = DBP_I64(type);
+		p[np++] = DBP_I64(version);
+		if (account_id)
+			p[np++] = DBP_STR(account_id);
+		char *sql = arena_printf(tmp,
+					 "SELECT o.%s, d.vector FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
+					 "WHERE o.%s IN (%s) AND d.descriptor_type = ? AND d.descriptor_version = ?%s",
+					 t->id, t->table, t->id, t->id, marks, account_id ? " AND o.account_id = ?" : "");
+		int r = db_stream(o->db, sql, p, np, vector_row, &s);
+		arena_free(tmp);
+		if (r) {
+			db_failed(o, "descriptors by id");
+			goto out;
+		}
+		if (s.bad)
+			goto out;
+	}
+	vector_sink_finish(&s, out);
+	if (sort_vectors(a, out)) {
+		objects_local_fail(o, 0, "out of memory sorting descriptors");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(s.x);
+	return rc;
+}
+
+/* ---- Lists and linking ------------------------------------------------ */
+
+int objects_list_exists(struct objects *o, const char *account_id, const char *list_id, int *exists)
+{
+	struct arena *a = arena_new();
+	struct db_result r;
+	struct db_param p[] = {DBP_STR(list_id), DBP_STR(account_id)};
+	int rc = 0;
+	if (db_exec(o->db, a, "SELECT 1 FROM list WHERE list_id = ? AND account_id = ?", p, 2, &r))
+		rc = db_failed(o, "list lookup");
+	else
+		*exists = r.nrows > 0;
+	arena_free(a);
+	return rc;
+}
+
+/* The current UTC time as DB text, in buf (which it returns). */
+static const char *now_db(char buf[32])
+{
+	time_format_db(time_now_us(), buf, 32);
+	return buf;
+}
+
+int objects_list_create(struct objects *o, const char *account_id, const char *list_id, const char *user_data)
+{
+	char buf[32];
+	const char *now = now_db(buf);
+	struct db_param p[] = {DBP_STR(list_id), DBP_STR(account_id), DBP_STR(user_data ? user_data : ""),
+			       DBP_STR(now)};
+	if (db_exec(o->db, NULL, "INSERT INTO list (list_id, account_id, user_data, create_time) VALUES (?, ?, ?, ?)",
+		    p, 4, NULL))
+		return db_failed(o, "list create");
+	return 0;
+}
+
+/* Multi-row INSERT IGNORE of (list_id, face_id, link_time), 500 rows a statement. */
+int objects_list_link(struct objects *o, const char *list_id, char *const *face_ids, size_t n)
+{
+	const size_t rows = 500;
+	char buf[32];
+	const char *now = now_db(buf);
+	int rc = 0;
+	for (size_t off = 0; off < n && rc == 0; off += rows) {
+		struct arena *a = arena_new();
+		size_t m = n - off < rows ? n - off : rows;
+		struct db_param *p = arena_alloc(a, m * 3 * sizeof(*p));
+		char *sql = arena_alloc(a, 80 + m * 10);
+		strcpy(sql, "INSERT IGNORE INTO list_face (list_id, face_id, link_time) VALUES ");
+		for (size_t i = 0; i < m; i++) {
+			strcat(sql, i ? ",(?,?,?)" : "(?,?,?)");
+			p[i * 3] = DBP_STR(list_id);
+			p[i * 3 + 1] = DBP_STR(face_ids[off + i]);
+			p[i * 3 + 2] = DBP_STR(now);
+		}
+		if (db_exec(o->db, NULL, sql, p, m * 3, NULL))
+			rc = db_failed(o, "link faces");
+		arena_free(a);
+	}
+	return rc;
+}
+
+/* One event's fields a face is made from. */
+struct event_face_source {
+	char *event_id, *account_id, *external_id, *user_data;
+	char *age, *gender, *ethnicity;   /* NULL when unknown */
+	char *face_id;                    /* face already made from it */
+};
+
+static int make_face_from_event(struct objects *o, struct event_face_source *e, const char *now, char *face_id)
+{
+	char attribute_buf[37];
+	const char *attribute_id = attribute_buf;
+	uuid4(face_id);
+	int has_attributes = e->age || e->gender || e->ethnicity;
+	if (has_attributes)
+		uuid4(attribute_buf);
+	struct db_param pf[] = {DBP_STR(face_id),	     DBP_STR(e->account_id),
+				DBP_STR(e->event_id),	     has_attributes ? DBP_STR(attribute_id) : DBP_NULL,
+				DBP_STR(e->user_data ? e->user_data : ""), DBP_STR(e->external_id ? e->external_id : ""),
+				DBP_STR(now)};
+	if (db_exec(o->db, NULL,
+		    "INSERT INTO face (face_id, account_id, event_id, attribute_id, user_data, external_id, avatar, "
+		    "create_time) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
+		    pf, 7, NULL))
+		return db_failed(o, "face from event");
+	if (has_attributes) {
+		struct db_param pa[] = {DBP_STR(attribute_id), DBP_STR(e->account_id), DBP_STR(face_id), DBP_STR(now),
+					e->age ? DBP_I64(atoll(e->age)) : DBP_NULL,
+					e->gender ? DBP_I64(atoll(e->gender)) : DBP_NULL,
+					e->ethnicity ? DBP_I64(atoll(e->ethnicity)) : DBP_NULL};
+		if (db_exec(o->db, NULL,
+			    "INSERT INTO attribute (attribute_id, account_id, face_id, create_time, age, gender, ethnicity) "
+			    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+			    pa, 7, NULL))
+			return db_failed(o, "attributes from event");
+	}
+	struct db_param pd[] = {DBP_STR(face_id), DBP_I64(OWNER_FACE), DBP_STR(e->event_id), DBP_I64(DESCRIPTOR_FACE)};
+	if (db_exec(o->db, NULL,
+		    "INSERT INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, vector) "
+		    "SELECT ?, descriptor_type, descriptor_version, ?, account_id, vector FROM descriptor "
+		    "WHERE owner_id = ? AND descriptor_type = ?",
+		    pd, 4, NULL))
+		return db_failed(o, "descriptors from event");
+	return 0;
+}
+
+int objects_faces_from_events(struct objects *o, struct arena *a, const char *account_id, char *const *event_ids,
+			      size_t n, char ***face_ids)
+{
+	struct arena *tmp = arena_new();
+	char **out = arena_alloc(a, (n ? n : 1) * sizeof(char *));
+	int rc = -1, in_txn = 0;
+	char buf[32];
+	const char *now = now_db(buf);
+	if (db_begin(o->db)) {
+		db_failed(o, "begin");
+		goto out;
+	}
+	in_txn = 1;
+	for (size_t i = 0; i < n; i++) {
+		struct db_result r;
+		struct db_param p[] = {DBP_STR(event_ids[i]), DBP_STR(account_id)};
+		if (db_exec(o->db, tmp,
+			    "SELECT e.event_id, e.account_id, e.external_id, e.user_data, e.age, e.gender, e.ethnic_group, "
+			    "(SELECT f.face_id FROM face f WHERE f.event_id = e.event_id AND f.account_id = e.account_id "
+			    "ORDER BY f.create_time LIMIT 1) FROM event e WHERE e.event_id = ? AND e.account_id = ? "
+			    "FOR UPDATE",
+			    p, 2, &r)) {
+			db_failed(o, "event lookup");
+			goto out;
+		}
+		if (r.nrows == 0)
+			continue;
+		char **c = r.rows[0];
+		struct event_face_source e = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]};
+		if (e.face_id) {
+			out[i] = arena_strdup(a, e.face_id);
+			continue;
+		}
+		char fid[37];
+		if (make_face_from_event(o, &e, now, fid))
+			goto out;
+		out[i] = arena_strdup(a, fid);
+	}
+	if (db_commit(o->db)) {
+		in_txn = 0;
+		db_failed(o, "commit");
+		goto out;
+	}
+	in_txn = 0;
+	*face_ids = out;
+	rc = 0;
+out:
+	if (in_txn)
+		db_rollback(o->db);
+	arena_free(tmp);
+	return rc;
+}
+
+/* ---- Removal ----------------------------------------------------------- */
+
+int objects_page_descriptor_owners(struct objects *o, struct arena *a, enum objects_owner owner,
+				   const char *account_id, enum descriptor_type type, int version, const char *after,
+				   size_t limit, char ***ids, size_t *n)
+{
+	struct arena *tmp = arena_new();
+	struct db_param p[6];
+	size_t np = 0;
+	p[np++] = DBP_STR(account_id);
+	p[np++] = DBP_I64(owner);
+	p[np++] = DBP_I64(version);
+	if (type)
+		p[np++] = DBP_I64(type);
+	if (after)
+		p[np++] = DBP_STR(after);
+	if (limit)
+		p[np++] = DBP_I64(limit);
+	char *sql = arena_printf(tmp,
+				 "SELECT DISTINCT owner_id FROM descriptor WHERE account_id = ? AND owner_kind = ? AND "
+				 "descriptor_version = ?%s%s ORDER BY owner_id%s",
+				 type ? " AND descriptor_type = ?" : "", after ? " AND owner_id > ?" : "",
+				 limit ? " LIMIT ?" : "");
+	struct id_list l = {.a = a};
+	int rc = 0;
+	if (db_stream(o->db, sql, p, np, collect_first_cell, &l))
+		rc = db_failed(o, "descriptor owners");
+	*ids = l.ids;
+	*n = l.n;
+	arena_free(tmp);
+	return rc;
+}
+
+static char *in_marks(struct arena *a, size_t n)
+{
+	char *s = arena_alloc(a, n * 2 + 1);
+	for (size_t i = 0; i < n; i++)
+		strcat(s, i ? ",?" : "?");
+	return s;
+}
+
+int objects_delete_descriptors(struct objects *o, struct arena *a, enum objects_owner owner, const char *account_id,
+			       enum descriptor_type type, int version, char *const *owner_ids, size_t n,
+			       char ***removed, size_t *nremoved)
+{
+	struct arena *tmp = arena_new();
+	struct id_list l = {.a = a};
+	int rc = -1, in_txn = 0;
+	*removed = NULL;
+	*nremoved = 0;
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	struct db_param *p = arena_alloc(tmp, (n + 4) * sizeof(*p));
+	size_t np = 0;
+	for (size_t i = 0; i < n; i++)
+		p[np++] = DBP_STR(owner_ids[i]);
+	p[np++] = DBP_STR(account_id);
+	p[np++] = DBP_I64(owner);
+	p[np++] = DBP_I64(version);
+	if (type)
+		p[np++] = DBP_I64(type);
+	const char *marks = in_marks(tmp, n);
+	const char *type_clause = type ? " AND d.descriptor_type = ?" : "";
+	/* Attributes report their face (or themselves without one). */
+	char *select = arena_printf(tmp,
+				    "SELECT DISTINCT %s FROM descriptor d%s WHERE d.owner_id IN (%s) AND d.account_id = ? "
+				    "AND d.owner_kind = ? AND d.descriptor_version = ?%s ORDER BY 1 FOR UPDATE",
+				    owner == OWNER_ATTRIBUTE ? "COALESCE(at.face_id, d.owner_id)" : "d.owner_id",
+				    owner == OWNER_ATTRIBUTE ? " LEFT JOIN attribute at ON at.attribute_id = d.owner_id"
+							     : "",
+				    marks, type_clause);
+	char *del = arena_printf(tmp,
+				 "DELETE d FROM descriptor d WHERE d.owner_id IN (%s) AND d.account_id = ? AND "
+				 "d.owner_kind = ? AND d.descriptor_version = ?%s",
+				 marks, type_clause);
+	if (db_begin(o->db)) {
+		db_failed(o, "begin");
+		goto out;
+	}
+	in_txn = 1;
+	if (db_stream(o->db, select, p, np, collect_first_cell, &l) || db_exec(o->db, NULL, del, p, np, NULL)) {
+		db_failed(o, "delete descriptors");
+		goto out;
+	}
+	if (db_commit(o->db)) {
+		in_txn = 0;
+		db_failed(o, "commit");
+		goto out;
+	}
+	in_txn = 0;
+	*removed = l.ids;
+	*nremoved = l.n;
+	rc = 0;
+out:
+	if (in_txn)
+		db_rollback(o->db);
+	arena_free(tmp);
+	return rc;
+}
+
+static int collect_origin(void *ud, size_t ncols, char **cells, unsigned long *lens)
+{
+	struct id_list *l = ud;
+	if (ncols && cells[0] && lens[0])
+		id_list_push(l, cells[0], lens[0]);
+	return 0;
+}
+
+static int remove_one_event(struct objects *o, struct arena *a, const char *account_id, const char *event_id,
+			    struct objects_removed_event *ev, int *found)
+{
+	struct db_result r;
+	struct db_param pe[] = {DBP_STR(event_id), DBP_STR(account_id)};
+	*found = 0;
+	if (db_exec(o->db, a, "SELECT 1 FROM event WHERE event_id = ? AND account_id = ? FOR UPDATE", pe, 2, &r))
+		return db_failed(o, "event lookup");
+	if (r.nrows == 0)
+		return 0;
+	*found = 1;
+	struct db_param p[] = {DBP_STR(event_id)};
+	struct id_list samples = {.a = a}, origins = {.a = a};
+	if (db_stream(o->db, "SELECT sample_id FROM sample WHERE owner_id = ? ORDER BY sample_id", p, 1,
+		      collect_first_cell, &samples) ||
+	    db_stream(o->db,
+		      "SELECT DISTINCT image_origin FROM sample WHERE owner_id = ? AND image_origin IS NOT NULL "
+		      "ORDER BY image_origin",
+		      p, 1, collect_origin, &origins))
+		return db_failed(o, "event samples");
+	static const char *const deletes[] = {
+		"DELETE FROM descriptor WHERE owner_id = ?", "DELETE FROM sample WHERE owner_id = ?",
+		"DELETE FROM event_tag WHERE event_id = ?",  "DELETE FROM event_match WHERE event_id = ?",
+		"DELETE FROM event WHERE event_id = ?",
+	};
+	for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++)
+		if (db_exec(o->db, NULL, deletes[i], p, 1, NULL))
+			return db_failed(o, "delete event");
+	ev->event_id = arena_strdup(a, event_id);
+	ev->sample_ids = samples.ids;
+	ev->nsamples = samples.n;
+	ev->image_origins = origins.ids;
+	ev->norigins = origins.n;
+	return 0;
+}
+
+int objects_delete_events(struct objects *o, struct arena *a, const char *account_id, char *const *event_ids,
+			  size_t n, struct objects_removed_event **removed, size_t *nremoved)
+{
+	struct objects_removed_event *out = arena_alloc(a, (n ? n : 1) * sizeof(*out));
+	size_t k = 0;
+	int rc = -1, in_txn = 0;
+	if (db_begin(o->db)) {
+		db_failed(o, "begin");
+		goto out;
+	}
+	in_txn = 1;
+	for (size_t i = 0; i < n; i++) {
+		int found;
+		if (remove_one_event(o, a, account_id, event_ids[i], &out[k], &found))
+			goto out;
+		k += found;
+	}
+	if (db_commit(o->db)) {
+		in_txn = 0;
+		db_failed(o, "commit");
+		goto out;
+	}
+	in_txn = 0;
+	*removed = out;
+	*nremoved = k;
+	rc = 0;
+out:
+	if (in_txn)
+		db_rollback(o->db);
+	return rc;
+}
+
+int objects_put_descriptor(struct objects *o, enum objects_owner owner, const char *owner_id, const char *account_id,
+			   enum descriptor_type type, int version, const float *v, size_t d)
+{
+	float *copy = malloc(d * sizeof(float));
+	if (!copy)
+		return objects_local_fail(o, 0, "out of memory");
+	memcpy(copy, v, d * sizeof(float));
+	objects_l2_normalize(copy, d);
+	struct db_param p[] = {DBP_STR(owner_id), DBP_I64(type),	     DBP_I64(version),
+			       DBP_I64(owner),	  DBP_STR(account_id), DBP_BLOB(copy, d * sizeof(float))};
+	int rc = 0;
+	if (db_exec(o->db, NULL,
+		    "REPLACE INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, "
+		    "vector) VALUES (?, ?, ?, ?, ?, ?)",
+		    p, 6, NULL))
+		rc = db_failed(o, "put descriptor");
+	free(copy);
+	return rc;
+}

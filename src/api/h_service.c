@@ -7,9 +7,18 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+/* A double printed with six decimals (not the shortest round-trip form). */
+static json_object *json_double_fixed(double d)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%.6f", d);
+	return json_object_new_double_s(d, buf);
+}
 
 void h_version(struct request *req)
 {
@@ -126,7 +135,7 @@ void h_healthcheck(struct request *req)
 	}
 	json_object_put(list);
 	json_object_object_add(o, "execution_time",
-			       json_object_new_double((double)(time_now_us() - req->start_us) / 1e6));
+			       json_double_fixed((double)(time_now_us() - req->start_us) / 1e6));
 	reply_json(req, 200, o);
 }
 

@@ -1,9 +1,222 @@
-/* Task type clustering (2): groups faces or events by descriptor similarity. */
+/* Task type clustering (2): faces or events chosen by filters (at most
+ * limit, default and max 20000, in ascending id order; objects without a
+ * descriptor of the type and version are skipped) are grouped into
+ * clusters: the connected components of the graph whose edges are the pairs
+ * with similarity strictly greater than the threshold; with use_track_info,
+ * events of one track_id are joined as well.
+ * Workload: one subtask; all pairs of 20000 × 512-d descriptors through
+ * match_pairs_above (tiled, both cores, never an N×N matrix), a union-find
+ * over the pairs. Result: {clusters, total_objects, total_clusters}. */
 #include "tasks/task_type.h"
+#include "tasks/task_util.h"
+#include "backends/objects.h"
+#include "common/errors.h"
+#include "match/match.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define CLUSTERING_MAX_LIMIT 20000
+
+struct union_find {
+	uint32_t *parent;
+	volatile int *cancelled;
+};
+
+static uint32_t uf_find(uint32_t *parent, uint32_t i)
+{
+	while (parent[i] != i) {
+		parent[i] = parent[parent[i]];
+		i = parent[i];
+	}
+	return i;
+}
+
+/* The smaller index becomes the root, so a cluster's root is its first id. */
+static void uf_union(uint32_t *parent, uint32_t a, uint32_t b)
+{
+	a = uf_find(parent, a);
+	b = uf_find(parent, b);
+	if (a < b)
+		parent[b] = a;
+	else if (b < a)
+		parent[a] = b;
+}
+
+static int join_pair(void *ud, uint32_t i, uint32_t j, float sim)
+{
+	struct union_find *uf = ud;
+	(void)sim;
+	if (uf->cancelled && *uf->cancelled)
+		return 1;
+	uf_union(uf->parent, i, j);
+	return 0;
+}
+
+struct track_ref {
+	const char *track;
+	uint32_t idx;
+};
+
+static int cmp_track(const void *a, const void *b)
+{
+	return strcmp(((const struct track_ref *)a)->track, ((const struct track_ref *)b)->track);
+}
+
+/* Events with the same track_id end up in one cluster. */
+static int join_tracks(const struct objects_vectors *v, uint32_t *parent)
+{
+	struct track_ref *refs = malloc((v->n ? v->n : 1) * sizeof(*refs));
+	size_t m = 0;
+	if (!refs)
+		return -1;
+	for (size_t i = 0; i < v->n; i++)
+		if (v->track_ids[i])
+			refs[m++] = (struct track_ref){v->track_ids[i], (uint32_t)i};
+	qsort(refs, m, sizeof(*refs), cmp_track);
+	for (size_t i = 1; i < m; i++)
+		if (strcmp(refs[i].track, refs[i - 1].track) == 0)
+			uf_union(parent, refs[i - 1].idx, refs[i].idx);
+	free(refs);
+	return 0;
+}
+
+struct cluster_ref {
+	uint32_t root, size;
+};
+
+/* Larger clusters first; equal sizes by their first id. */
+static int cmp_cluster(const void *a, const void *b)
+{
+	const struct cluster_ref *x = a, *y = b;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return x->root < y->root ? -1 : x->root > y->root;
+}
+
+/* Clusters as arrays of ids: members in ascending id order (the load order). */
+static json_object *clusters_json(const struct objects_vectors *v, uint32_t *parent, size_t *nclusters)
+{
+	size_t n = v->n, k = 0;
+	uint32_t *size = calloc(n, sizeof(uint32_t)), *slot = malloc(n * sizeof(uint32_t));
+	struct cluster_ref *refs = malloc(n * sizeof(*refs));
+	json_object *out = NULL;
+	if (!size || !slot || !refs)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		size[uf_find(parent, (uint32_t)i)]++;
+	for (size_t i = 0; i < n; i++)
+		if (parent[i] == i)
+			refs[k++] = (struct cluster_ref){(uint32_t)i, size[i]};
+	qsort(refs, k, sizeof(*refs), cmp_cluster);
+	out = json_object_new_array_ext((int)k);
+	for (size_t c = 0; c < k; c++) {
+		slot[refs[c].root] = (uint32_t)c;
+		json_object_array_add(out, json_object_new_array_ext((int)refs[c].size));
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *cl = json_object_array_get_idx(out, slot[parent[i]]);
+		json_object_array_add(cl, json_object_new_string(v->ids[i]));
+	}
+	*nclusters = k;
+out:
+	free(size);
+	free(slot);
+	free(refs);
+	return out;
+}
+
+static int clustering_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks, struct task_fail *fail)
+{
+	(void)ctx;
+	(void)content;
+	(void)fail;
+	*subtasks = json_object_new_array();
+	json_object_array_add(*subtasks, json_object_new_object());
+	return 0;
+}
+
+static int clustering_run(struct task_ctx *ctx, json_object *content, json_object *subtask, json_object **partial,
+			  struct task_fail *fail)
+{
+	struct objects_vectors v;
+	uint32_t *parent = NULL;
+	int rc = -1;
+	(void)subtask;
+	if (task_require_objects(ctx, fail))
+		return -1;
+	enum objects_kind kind = objects_kind_from_name(task_json_str(content, "objects_type", "faces"));
+	json_object *filters = task_json_get(content, "filters");
+	double threshold = task_json_double(content, "threshold", ctx->cfg->clustering_threshold);
+	long long limit = task_json_int(content, "limit", CLUSTERING_MAX_LIMIT);
+	enum descriptor_type type = task_descriptor_type(task_json_get(content, "descriptor"));
+	int use_track = kind == OBJ_EVENTS && task_json_int(task_json_get(content, "params"), "use_track_info", 0);
+	if (limit < 1 || limit > CLUSTERING_MAX_LIMIT)
+		limit = CLUSTERING_MAX_LIMIT;
+	if (!kind) {
+		task_fail_set(fail, 400, E_BAD_JSON, "objects_type must be faces or events");
+		return -1;
+	}
+	if (objects_load_vectors(ctx->objects, ctx->arena, kind, filters, ctx->account_id, type,
+				 descriptor_default_version(ctx->cfg, type), (size_t)limit, use_track, &v))
+		return task_objects_fail(ctx, fail, "loading descriptors");
+	if (v.n == 0) {
+		task_fail_set(fail, 400, E_CLUSTER_EMPTY, "Objects for clustering not found (empty set)");
+		return -1;
+	}
+	parent = malloc(v.n * sizeof(uint32_t));
+	if (!parent) {
+		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < v.n; i++)
+		parent[i] = (uint32_t)i;
+	struct union_find uf = {parent, ctx->cancelled};
+	int m = match_pairs_above(v.x, v.n, v.d, (float)threshold, 0, join_pair, &uf);
+	if (task_check_cancelled(ctx, fail))
+		goto out;
+	if (m) {
+		task_fail_set(fail, 500, E_INTERNAL, "matching failed");
+		goto out;
+	}
+	if (use_track && join_tracks(&v, parent)) {
+		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		goto out;
+	}
+	size_t nclusters = 0;
+	json_object *clusters = clusters_json(&v, parent, &nclusters);
+	if (!clusters) {
+		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		goto out;
+	}
+	*partial = json_object_new_object();
+	json_object_object_add(*partial, "clusters", clusters);
+	json_object_object_add(*partial, "total_objects", json_object_new_int64((int64_t)v.n));
+	json_object_object_add(*partial, "total_clusters", json_object_new_int64((int64_t)nclusters));
+	rc = 0;
+out:
+	free(parent);
+	return rc;
+}
+
+static int clustering_collect(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
+			      struct task_fail *fail)
+{
+	(void)content;
+	json_object *part = json_object_array_length(partials) ? json_object_array_get_idx(partials, 0) : NULL;
+	if (!part) {
+		task_fail_set(fail, 500, E_INTERNAL, "the clustering subtask left no result");
+		return -1;
+	}
+	*result = task_result_document(ctx, json_object_get(part), fail);
+	return *result ? 0 : -1;
+}
 
 const struct task_type task_clustering = {
 	.id = 2,
 	.name = "clustering",
 	.schema = "clustering_task",
 	.result_is_zip = 0,
+	.plan = clustering_plan,
+	.run_subtask = clustering_run,
+	.collect = clustering_collect,
 };

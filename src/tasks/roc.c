@@ -1,9 +1,455 @@
-/* Task type roc (7): evaluates a ROC curve over a labelled markup. */
+/* Task type roc (7): a ROC curve over a labelled markup of faces and/or
+ * attributes (face descriptors of the default version). Items with equal
+ * labels are the same person. All pairs within the markup, walked by
+ * similarity descending, give the curve: TPR = TP / P, FPR = FP / (T − P)
+ * (ordered pairs; the ratios equal those of unordered pairs). Reported: the
+ * curve (thinned to steps of 0.001 in FPR or TPR), the AUC (trapezoids over
+ * every distinct similarity), the point where 1 − TPR = FPR, the last point
+ * with FPR <= each key_FPRs value, and the top-1…5 hit probability: per item
+ * with a same-label partner, whether its first same-label candidate (among its
+ * top `limit` candidates with similarity >= threshold_hit_top) ranks <= N.
+ * Ids that do not exist or lack the descriptor become task errors.
+ * Workload: one subtask, up to 20000 items (2·10^8 pairs). Up to
+ * EXACT_MAX_PAIRS pairs are kept and sorted exactly; beyond that they are
+ * counted in a histogram of HIST_BINS similarity bins (1e-6 wide), so memory
+ * stays O(N·d + bins). */
 #include "tasks/task_type.h"
+#include "tasks/task_util.h"
+#include "scheduler/task_host.h"
+#include "backends/objects.h"
+#include "common/errors.h"
+#include "match/match.h"
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXACT_MAX_PAIRS (2u << 20)
+#define HIST_BINS (1u << 20)
+#define CURVE_STEP 0.001
+#define TOP_N 5
+
+struct markup_item {
+	const char *id;
+	int is_attribute;
+	long long label;
+};
+
+/* One similarity level of the walk: pairs at (or, binned, around) sim. */
+struct roc_group {
+	double sim;
+	uint64_t pos, neg;
+};
+
+struct roc_point {
+	double fpr, tpr, sim;
+};
+
+static int roc_validate(struct task_ctx *ctx, json_object *content, struct task_fail *fail)
+{
+	(void)ctx;
+	json_object *markup = task_json_get(content, "markup");
+	size_t n = markup ? json_object_array_length(markup) : 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *it = json_object_array_get_idx(markup, i);
+		if (!task_json_get(it, "face_id") == !task_json_get(it, "attribute_id")) {
+			task_fail_set(fail, 400, E_BAD_JSON,
+				      "Failed to validate input json. Path: 'content.markup.%zu', message: 'exactly one of "
+				      "face_id and attribute_id is required'",
+				      i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int roc_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks, struct task_fail *fail)
+{
+	(void)ctx;
+	(void)content;
+	(void)fail;
+	*subtasks = json_object_new_array();
+	json_object_array_add(*subtasks, json_object_new_object());
+	return 0;
+}
+
+/* ---- Loading the markup --------------------------------------------------- */
+
+static long find_row(const struct objects_vectors *v, const char *id)
+{
+	size_t lo = 0, hi = v->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(v->ids[mid], id);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Descriptors of the markup in markup order; unknown items are reported and dropped. */
+static int load_markup(struct task_ctx *ctx, json_object *content, float **x, int32_t **labels, size_t *n,
+		       size_t *d, struct task_fail *fail)
+{
+	json_object *markup = task_json_get(content, "markup");
+	const char *account = task_json_str(task_json_get(content, "filters"), "account_id", ctx->account_id);
+	size_t m = markup ? json_object_array_length(markup) : 0;
+	char **ids[2];
+	size_t nids[2] = {0, 0};
+	struct objects_vectors v[2];
+	ids[0] = arena_alloc(ctx->arena, (m + 1) * sizeof(char *));
+	ids[1] = arena_alloc(ctx->arena, (m + 1) * sizeof(char *));
+	struct markup_item *items = arena_alloc(ctx->arena, (m + 1) * sizeof(*items));
+	for (size_t i = 0; i < m; i++) {
+		json_object *it = json_object_array_get_idx(markup, i);
+		const char *fid = task_json_str(it, "face_id", NULL);
+		items[i] = (struct markup_item){fid ? fid : task_json_str(it, "attribute_id", ""), fid == NULL,
+						task_json_int(it, "label", 0)};
+		ids[items[i].is_attribute][nids[items[i].is_attribute]++] = (char *)items[i].id;
+	}
+	int version = descriptor_default_version(ctx->cfg, DESCRIPTOR_FACE);
+	if (objects_load_vectors_by_ids(ctx->objects, ctx->arena, OBJ_FACES, account, ids[0], nids[0], DESCRIPTOR_FACE,
+					version, &v[0]) ||
+	    objects_load_vectors_by_ids(ctx->objects, ctx->arena, OBJ_ATTRIBUTES, account, ids[1], nids[1],
+					DESCRIPTOR_FACE, version, &v[1]))
+		return task_objects_fail(ctx, fail, "loading the markup descriptors");
+	*d = v[0].n ? v[0].d : v[1].d;
+	if (v[0].n && v[1].n && v[0].d != v[1].d) {
+		task_fail_set(fail, 400, E_BAD_JSON, "face and attribute descriptors differ in length");
+		return -1;
+	}
+	*x = malloc((m + 1) * (*d ? *d : 1) * sizeof(float));
+	*labels = malloc((m + 1) * sizeof(int32_t));
+	if (!*x || !*labels) {
+		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		return -1;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < m; i++) {
+		const struct objects_vectors *src = &v[items[i].is_attribute];
+		long row = find_row(src, items[i].id);
+		if (row < 0) {
+			task_report_error(ctx, E_OBJECTS_NOT_FOUND, "%s with id '%s' not found or without a face descriptor "
+				       "of version %d", items[i].is_attribute ? "Attribute" : "Face", items[i].id, version);
+			continue;
+		}
+		memcpy(*x + k * *d, src->x + (size_t)row * src->d, *d * sizeof(float));
+		(*labels)[k++] = (int32_t)items[i].label;
+	}
+	*n = k;
+	return 0;
+}
+
+/* ---- Exact pairs ------------------------------------------------------------- */
+
+struct pair_sim {
+	float sim;
+	uint32_t pos;
+};
+
+struct exact_job {
+	const int32_t *labels;
+	struct pair_sim *pairs;
+	size_t npairs;
+	pthread_mutex_t lock;
+	volatile int *cancelled;
+};
+
+static int collect_tile(void *ud, int thread, size_t i0, size_t ni, size_t j0, size_t nj, const float *sims)
+{
+	struct exact_job *job = ud;
+	(void)thread;
+	if (job->cancelled && *job->cancelled)
+		return 1;
+	size_t cap = ni * nj, k = 0;
+	struct pair_sim *buf = malloc((cap ? cap : 1) * sizeof(*buf));
+	if (!buf)
+		return 1;
+	for (size_t r = 0; r < ni; r++)
+		for (size_t c = (i0 == j0 ? r + 1 : 0); c < nj; c++)
+			buf[k++] = (struct pair_sim){sims[r * nj + c],
+						     job->labels[i0 + r] == job->labels[j0 + c]};
+	pthread_mutex_lock(&job->lock);
+	memcpy(job->pairs + job->npairs, buf, k * sizeof(*buf));
+	job->npairs += k;
+	pthread_mutex_unlock(&job->lock);
+	free(buf);
+	return 0;
+}
+
+static int cmp_pair_desc(const void *a, const void *b)
+{
+	float x = ((const struct pair_sim *)a)->sim, y = ((const struct pair_sim *)b)->sim;
+	return x > y ? -1 : x < y;
+}
+
+/* Every pair, sorted, grouped by equal similarity. */
+static int exact_groups(struct task_ctx *ctx, const float *x, const int32_t *labels, size_t n, size_t d,
+			struct roc_group **groups, size_t *ngroups)
+{
+	size_t total = n * (n - 1) / 2;
+	struct exact_job job = {labels, malloc(total * sizeof(struct pair_sim)), 0, PTHREAD_MUTEX_INITIALIZER,
+				ctx->cancelled};
+	int rc = -1;
+	*groups = NULL;
+	if (!job.pairs || match_self_tiles(x, n, d, 0, collect_tile, &job) || job.npairs != total)
+		goto out;
+	qsort(job.pairs, total, sizeof(*job.pairs), cmp_pair_desc);
+	*groups = malloc(total * sizeof(**groups));
+	if (!*groups)
+		goto out;
+	size_t g = 0;
+	for (size_t i = 0; i < total; i++) {
+		if (g == 0 || (*groups)[g - 1].sim != job.pairs[i].sim)
+			(*groups)[g++] = (struct roc_group){job.pairs[i].sim, 0, 0};
+		if (job.pairs[i].pos)
+			(*groups)[g - 1].pos++;
+		else
+			(*groups)[g - 1].neg++;
+	}
+	*ngroups = g;
+	rc = 0;
+out:
+	free(job.pairs);
+	return rc;
+}
+
+/* Histogram bins from the top, empty ones skipped. */
+static int binned_groups(const float *x, const int32_t *labels, size_t n, size_t d, struct roc_group **groups,
+			 size_t *ngroups)
+{
+	uint64_t *pos = calloc(HIST_BINS, sizeof(uint64_t)), *neg = calloc(HIST_BINS, sizeof(uint64_t));
+	int rc = -1;
+	*groups = NULL;
+	if (!pos || !neg || match_pair_histogram(x, labels, n, d, HIST_BINS, 0, pos, neg))
+		goto out;
+	size_t g = 0;
+	for (size_t b = 0; b < HIST_BINS; b++)
+		g += pos[b] || neg[b];
+	*groups = malloc((g ? g : 1) * sizeof(**groups));
+	if (!*groups)
+		goto out;
+	g = 0;
+	for (size_t b = HIST_BINS; b-- > 0;)
+		if (pos[b] || neg[b])
+			(*groups)[g++] = (struct roc_group){(double)b / HIST_BINS, pos[b], neg[b]};
+	*ngroups = g;
+	rc = 0;
+out:
+	free(pos);
+	free(neg);
+	return rc;
+}
+
+/* ---- The curve --------------------------------------------------------------- */
+
+static json_object *point_json(const struct roc_point *p)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "FPR", json_object_new_double(p->fpr));
+	json_object_object_add(o, "TPR", json_object_new_double(p->tpr));
+	json_object_object_add(o, "similarity", task_json_similarity(p->sim));
+	return o;
+}
+
+/* Walks the groups: curve points, AUC, the equal-error point and key points. */
+static json_object *walk_curve(const struct roc_group *g, size_t ng, uint64_t npos, uint64_t nneg, json_object *key_fprs,
+			       json_object *out)
+{
+	json_object *curve = json_object_new_array();
+	struct roc_point prev = {0, 0, 1}, last_emitted = {0, 0, 1}, eer = {0, 0, 1};
+	double auc = 0, best_gap = 2;
+	size_t nkeys = key_fprs ? json_object_array_length(key_fprs) : 0;
+	struct roc_point *keys = calloc(nkeys ? nkeys : 1, sizeof(*keys));
+	uint64_t tp = 0, fp = 0;
+	for (size_t k = 0; k < nkeys; k++)
+		keys[k] = (struct roc_point){0, 0, 1};
+	for (size_t i = 0; i < ng; i++) {
+		tp += g[i].pos;
+		fp += g[i].neg;
+		struct roc_point p = {(double)fp / (double)nneg, (double)tp / (double)npos, g[i].sim};
+		auc += (p.fpr - prev.fpr) * (p.tpr + prev.tpr) / 2;
+		double gap = fabs(p.fpr - (1 - p.tpr));
+		if (gap < best_gap) {
+			best_gap = gap;
+			eer = p;
+		}
+		for (size_t k = 0; k < nkeys; k++)
+			if (p.fpr <= json_object_get_double(json_object_array_get_idx(key_fprs, k)))
+				keys[k] = p;
+		if (p.fpr - last_emitted.fpr >= CURVE_STEP || p.tpr - last_emitted.tpr >= CURVE_STEP || i + 1 == ng) {
+			json_object_array_add(curve, point_json(&p));
+			last_emitted = p;
+		}
+		prev = p;
+	}
+	json_object_object_add(out, "roc", curve);
+	json_object_object_add(out, "auc", json_object_new_double(auc));
+	json_object_object_add(out, "type_I_and_II_error_rates_equal_point", ng ? point_json(&eer) : NULL);
+	json_object *kp = NULL;
+	if (key_fprs) {
+		kp = json_object_new_array();
+		for (size_t k = 0; k < nkeys; k++)
+			json_object_array_add(kp, point_json(&keys[k]));
+	}
+	json_object_object_add(out, "key_points", kp);
+	free(keys);
+	return out;
+}
+
+/* Share of items (with a same-label partner) whose first same-label candidate ranks within top-N. */
+static int hit_top(const float *x, const int32_t *labels, const uint32_t *group, size_t n, size_t d, size_t limit,
+		   double threshold, json_object *out)
+{
+	size_t k = limit < n - 1 ? limit : n - 1;
+	struct match_hit *hits = malloc(n * (k ? k : 1) * sizeof(*hits));
+	size_t *counts = calloc(n, sizeof(size_t));
+	uint64_t hit[TOP_N + 1] = {0}, eligible = 0;
+	int rc = -1;
+	if (!hits || !counts)
+		goto out;
+	if (k && match_topk(x, n, x, n, d, k, (float)threshold, 1, 0, hits, counts))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (group[i] < 2)
+			continue;
+		eligible++;
+		for (size_t r = 0; r < counts[i]; r++)
+			if (labels[hits[i * k + r].idx] == labels[i]) {
+				for (size_t t = r + 1; t <= TOP_N; t++)
+					hit[t]++;
+				break;
+			}
+	}
+	json_object *probs = json_object_new_object();
+	for (int t = 1; t <= TOP_N; t++) {
+		char key[8];
+		snprintf(key, sizeof(key), "top-%d", t);
+		json_object_object_add(probs, key,
+				       eligible ? json_object_new_double((double)hit[t] / (double)eligible) : NULL);
+	}
+	json_object_object_add(out, "hit_top_probability", probs);
+	rc = 0;
+out:
+	free(hits);
+	free(counts);
+	return rc;
+}
+
+struct label_ref {
+	int32_t label;
+	uint32_t idx;
+};
+
+static int cmp_label(const void *a, const void *b)
+{
+	int32_t x = ((const struct label_ref *)a)->label, y = ((const struct label_ref *)b)->label;
+	return x < y ? -1 : x > y;
+}
+
+/* group[i] = number of items sharing item i's label (itself included);
+ * positive (same-label) and negative unordered pair counts. */
+static int label_groups(const int32_t *labels, size_t n, uint32_t *group, uint64_t *npos, uint64_t *nneg)
+{
+	struct label_ref *refs = malloc(n * sizeof(*refs));
+	if (!refs)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		refs[i] = (struct label_ref){labels[i], (uint32_t)i};
+	qsort(refs, n, sizeof(*refs), cmp_label);
+	*npos = 0;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i; j < n && refs[j].label == refs[i].label; j++)
+			;
+		uint64_t size = j - i;
+		*npos += size * (size - 1) / 2;
+		for (size_t k = i; k < j; k++)
+			group[refs[k].idx] = (uint32_t)size;
+	}
+	*nneg = (uint64_t)n * (n - 1) / 2 - *npos;
+	free(refs);
+	return 0;
+}
+
+static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subtask, json_object **partial,
+		   struct task_fail *fail)
+{
+	float *x = NULL;
+	int32_t *labels = NULL;
+	struct roc_group *groups = NULL;
+	uint32_t *group = NULL;
+	size_t n = 0, d = 0, ng = 0;
+	int rc = -1;
+	(void)subtask;
+	if (task_require_objects(ctx, fail))
+		return -1;
+	if (load_markup(ctx, content, &x, &labels, &n, &d, fail))
+		goto out;
+	if (n < 2) {
+		task_fail_set(fail, 400, E_OBJECTS_NOT_FOUND, "fewer than 2 markup objects with descriptors were found");
+		goto out;
+	}
+	uint64_t npos, nneg;
+	group = malloc(n * sizeof(uint32_t));
+	if (!group || label_groups(labels, n, group, &npos, &nneg)) {
+		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (!npos || !nneg) {
+		task_fail_set(fail, 400, E_BAD_JSON,
+			      "the markup needs at least one pair with equal labels and one with different labels");
+		goto out;
+	}
+	int grouped = n * (n - 1) / 2 <= EXACT_MAX_PAIRS ? exact_groups(ctx, x, labels, n, d, &groups, &ng)
+							 : binned_groups(x, labels, n, d, &groups, &ng);
+	if (task_check_cancelled(ctx, fail))
+		goto out;
+	if (grouped) {
+		task_fail_set(fail, 500, E_INTERNAL, "matching failed");
+		goto out;
+	}
+	json_object *res = json_object_new_object();
+	walk_curve(groups, ng, npos, nneg, task_json_get(content, "key_FPRs"), res);
+	if (hit_top(x, labels, group, n, d, (size_t)task_json_int(content, "limit", 5),
+		    task_json_double(content, "threshold_hit_top", 0), res)) {
+		json_object_put(res);
+		task_fail_set(fail, 500, E_INTERNAL, "matching failed");
+		goto out;
+	}
+	*partial = res;
+	rc = 0;
+out:
+	free(x);
+	free(labels);
+	free(groups);
+	free(group);
+	return rc;
+}
+
+static int roc_collect(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
+		       struct task_fail *fail)
+{
+	(void)content;
+	json_object *part = json_object_array_length(partials) ? json_object_array_get_idx(partials, 0) : NULL;
+	if (!part) {
+		task_fail_set(fail, 500, E_INTERNAL, "the roc subtask left no result");
+		return -1;
+	}
+	*result = task_result_document(ctx, json_object_get(part), fail);
+	return *result ? 0 : -1;
+}
 
 const struct task_type task_roc = {
 	.id = 7,
 	.name = "roc",
 	.schema = "roc_task",
 	.result_is_zip = 0,
+	.validate = roc_validate,
+	.plan = roc_plan,
+	.run_subtask = roc_run,
+	.collect = roc_collect,
 };

@@ -1,0 +1,35 @@
+/* Helpers shared by the task types that read the objects backend and match
+ * descriptors (linker, clustering, gc, cross match, roc): reading the
+ * defaulted task content, turning backend failures into task failures, and
+ * the result document of the spec's *_task_result schemas. */
+#ifndef LUNA_TASK_UTIL_H
+#define LUNA_TASK_UTIL_H
+#include <json-c/json.h>
+#include "backends/objects.h"
+#include "tasks/task_type.h"
+
+/* Content fields; the defaults apply when the key is absent or null. */
+json_object *task_json_get(json_object *obj, const char *key);
+const char *task_json_str(json_object *obj, const char *key, const char *def);
+long long task_json_int(json_object *obj, const char *key, long long def);
+double task_json_double(json_object *obj, const char *key, double def);
+
+/* Fails with a clear error when the host has no objects backend. */
+int task_require_objects(struct task_ctx *ctx, struct task_fail *fail);
+/* fail from the objects backend's last error ("what" names the step). Returns -1. */
+int task_objects_fail(struct task_ctx *ctx, struct task_fail *fail, const char *what);
+/* Fails with 28025 when the task was cancelled. Returns -1 then, else 0. */
+int task_check_cancelled(struct task_ctx *ctx, struct task_fail *fail);
+
+/* Descriptor type of a descriptor_info object ({"type": "face"|"body"}) and
+ * its configured default version. */
+enum descriptor_type task_descriptor_type(json_object *descriptor_info);
+
+/* {"result": result, "errors": [task_error…]} with the task's error rows
+ * (at most [TASKS] MAX_ERRORS); result NULL leaves "result" out. Takes
+ * ownership of result. NULL with fail set when the errors cannot be read. */
+json_object *task_result_document(struct task_ctx *ctx, json_object *result, struct task_fail *fail);
+
+/* A similarity as a JSON number with 6 decimals. */
+json_object *task_json_similarity(double sim);
+#endif

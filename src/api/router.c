@@ -236,14 +236,17 @@ static int parse_body(struct request *req, const struct route_spec *rs)
 		reply_error(req, 0, E_NO_JSON, NULL);
 		return -1;
 	}
+	/* Strict JSON, valid UTF-8, at most 64 levels deep; the terminating NUL
+	 * is parsed too so that a bare number at the end is complete. */
 	json_tokener *tok = json_tokener_new_ex(64);
-	json_object *body = json_tokener_parse_ex(tok, buf, (int)len);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_object *body = json_tokener_parse_ex(tok, buf, (int)len + 1);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t used = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
-	while (used < len && (buf[used] == ' ' || buf[used] == '\n' || buf[used] == '\r' || buf[used] == '\t'))
+	while (used < len && strchr(" \t\r\n", buf[used]))
 		used++;
-	if (!body || jerr != json_tokener_success || used != len) {
+	if (jerr != json_tokener_success || used < len) {
 		json_object_put(body);
 		reply_error(req, 0, E_NO_JSON, NULL);
 		return -1;

@@ -446,8 +446,8 @@ static int read_descriptors(struct line *l, const char *owner_id, enum objects_o
 			return -1;
 		if (!present)
 			version = descriptor_default_version(&l->im->ad->cfg, type);
-		float *v;
-		size_t d;
+		float *v = NULL;
+		size_t d = 0;
 		if (read_vector(l, desc, &v, &d) || check_dimension(l, type, (int)version, d))
 			return -1;
 		struct db_param *p = bulk_row(l->im, &l->im->descriptors);
@@ -981,7 +981,7 @@ static void init_tables(struct importer *im)
 		  "", 5);
 	bulk_init(&im->samples, "INSERT INTO sample (sample_id, owner_id, owner_kind, sample_type, image_origin) VALUES ",
 		  " ON DUPLICATE KEY UPDATE owner_id = VALUES(owner_id), owner_kind = VALUES(owner_kind), sample_type = "
-		  "VALUES(sample_type), image_origin = VALUES(image_origin)",
+		  "VALUES(sample_type), image_origin = COALESCE(VALUES(image_origin), image_origin)",
 		  5);
 }
 

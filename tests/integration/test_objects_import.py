@@ -1,0 +1,147 @@
+"""luna-tasks-admin import: faces, events and attributes land in the local
+objects database as given, descriptors L2-normalised, samples in the result
+store; bad lines are reported by number and their batch is not written."""
+import base64
+import math
+import os
+import random
+import struct
+import uuid
+
+import objdata as od
+
+
+def vector_of(stack, owner_id, dtype=1, version=od.FACE_VERSION):
+    rows = stack.sql("SELECT HEX(vector) FROM descriptor WHERE owner_id = %s AND descriptor_type = %s "
+                     "AND descriptor_version = %s", (owner_id, dtype, version), db="luna_objects")
+    if not rows:
+        return None
+    raw = bytes.fromhex(rows[0][0])
+    return list(struct.unpack("<%df" % (len(raw) // 4), raw))
+
+
+def test_faces_with_lists_descriptors_samples_and_attributes(stack, account_id):
+    rnd = random.Random(1)
+    list_id = str(uuid.uuid4())
+    face_id, face2 = str(uuid.uuid4()), str(uuid.uuid4())
+    sample_id = str(uuid.uuid4())
+    image = b"\xff\xd8\xff fake jpeg bytes"
+    img_path = os.path.join(stack.dir, "img-%s.jpg" % sample_id[:8])
+    with open(img_path, "wb") as f:
+        f.write(image)
+    sample2 = str(uuid.uuid4())
+    rows = [
+        {"face_id": face_id, "account_id": account_id, "user_data": "ud", "external_id": "ext",
+         "avatar": "/6/samples/x", "event_id": str(uuid.uuid4()), "create_time": "2023-01-02T03:04:05.123456+03:00",
+         "lists": [list_id],
+         "descriptors": [{"type": "face", "version": od.FACE_VERSION, "vector": [3.0, 4.0] + [0.0] * 6},
+                         {"type": "face", "version": 60, "vector_b64": od.b64([1.0] * 4)}],
+         "samples": [{"sample_id": sample_id, "type": "face", "image_b64": base64.b64encode(image).decode()},
+                     {"sample_id": sample2, "image_path": os.path.basename(img_path)}],
+         "basic_attributes": {"age": 30, "gender": 1, "ethnicity": 2}},
+        {"face_id": face2, "account_id": account_id, "lists": [list_id]},
+    ]
+    p = od.import_rows(stack, "faces", rows)
+    assert "2 of 2 lines loaded" in p.stdout
+    got = stack.sql("SELECT account_id, user_data, external_id, avatar, create_time, attribute_id FROM face "
+                    "WHERE face_id = %s", (face_id,), db="luna_objects")
+    assert got[0][:5] == (account_id, "ud", "ext", "/6/samples/x", "2023-01-02 00:04:05.123456")
+    attr = stack.sql("SELECT age, gender, ethnicity, face_id FROM attribute WHERE attribute_id = %s", (got[0][5],),
+                     db="luna_objects")
+    assert attr == [("30", "1", "2", face_id)]
+    assert stack.sql("SELECT account_id FROM list WHERE list_id = %s", (list_id,), db="luna_objects") == \
+        [(account_id,)]
+    members = stack.sql("SELECT face_id FROM list_face WHERE list_id = %s ORDER BY face_id", (list_id,),
+                        db="luna_objects")
+    assert sorted(m[0] for m in members) == sorted([face_id, face2])
+    v = vector_of(stack, face_id)
+    assert abs(v[0] - 0.6) < 1e-6 and abs(v[1] - 0.8) < 1e-6 and len(v) == 8
+    v60 = vector_of(stack, face_id, version=60)
+    assert all(abs(x - 0.5) < 1e-6 for x in v60)
+    with open(stack.store_path(sample_id), "rb") as f:
+        assert f.read() == image
+    with open(stack.store_path(sample2), "rb") as f:
+        assert f.read() == image
+
+
+def test_events_keep_every_field(stack, account_id):
+    rnd = random.Random(2)
+    ev_id, handler, face_id, top = (str(uuid.uuid4()) for _ in range(4))
+    sample_id = str(uuid.uuid4())
+    ev = {"event_id": ev_id, "account_id": account_id, "create_time": "2024-05-01T10:00:00+00:00",
+          "end_time": "2024-05-01T10:00:05+00:00", "handler_id": handler, "external_id": "e1", "source": "cam9",
+          "user_data": "u", "face_id": face_id, "track_id": "t-1", "gender": 0, "age": 44, "emotion": 3,
+          "ethnic_group": 2, "mask": 2, "liveness": 1, "tags": ["a", "b"],
+          "location": {"city": "c", "area": "a", "district": "d", "street": "s", "house_number": "7",
+                       "geo_position": {"longitude": 10.5, "latitude": -20.25}},
+          "top_match": {"label": "L", "similarity": 0.9, "face_id": top, "external_id": "te"},
+          "match_result": [{"label": "L", "candidates": [{"face": {"face_id": top}, "similarity": 0.9}]},
+                           {"label": "M", "candidates": [{"event": {"event_id": face_id, "external_id": "q"},
+                                                          "similarity": 0.5}]}],
+          "face_detections": [{"sample_id": sample_id, "image_origin": "http://127.0.0.1:9/img", "detect_ts": None,
+                               "detect_time": "2024-05-01T10:00:00+00:00"}],
+          "attach_result": [],
+          "descriptors": [od.descriptor(od.unit([1.0] * od.DIM)),
+                          od.descriptor(od.unit([1.0] * od.DIM), od.BODY_VERSION, "body")]}
+    od.import_rows(stack, "events", [ev])
+    row = stack.sql("SELECT account_id, create_time, end_time, handler_id, external_id, source, user_data, face_id, "
+                    "track_id, gender, age, emotion, ethnic_group, mask, liveness, city, area, district, street, "
+                    "house_number, longitude, latitude, top_similar_object_id, top_similar_external_id, "
+                    "top_similar_object_similarity FROM event WHERE event_id = %s", (ev_id,), db="luna_objects")[0]
+    assert row == (account_id, "2024-05-01 10:00:00.000000", "2024-05-01 10:00:05.000000", handler, "e1", "cam9",
+                   "u", face_id, "t-1", "0", "44", "3", "2", "2", "1", "c", "a", "d", "s", "7", "10.5", "-20.25",
+                   top, "te", "0.9")
+    assert sorted(stack.sql("SELECT tag FROM event_tag WHERE event_id = %s", (ev_id,), db="luna_objects")) == \
+        [("a",), ("b",)]
+    assert sorted(stack.sql("SELECT label, object_id, similarity FROM event_match WHERE event_id = %s", (ev_id,),
+                            db="luna_objects")) == [("L", top, "0.9"), ("M", face_id, "0.5")]
+    assert stack.sql("SELECT sample_id, image_origin FROM sample WHERE owner_id = %s", (ev_id,),
+                     db="luna_objects") == [(sample_id, "http://127.0.0.1:9/img")]
+    assert vector_of(stack, ev_id, dtype=2, version=od.BODY_VERSION) is not None
+    # Re-importing replaces the event and its tags.
+    ev["tags"] = ["z"]
+    ev["source"] = "cam10"
+    od.import_rows(stack, "events", [ev])
+    assert stack.sql("SELECT source FROM event WHERE event_id = %s", (ev_id,), db="luna_objects") == [("cam10",)]
+    assert stack.sql("SELECT tag FROM event_tag WHERE event_id = %s", (ev_id,), db="luna_objects") == [("z",)]
+
+
+def test_attributes(stack, account_id):
+    attr_id, face_id = str(uuid.uuid4()), str(uuid.uuid4())
+    od.import_rows(stack, "attributes", [{"attribute_id": attr_id, "account_id": account_id, "face_id": face_id,
+                                          "basic_attributes": {"age": 5, "gender": 0},
+                                          "descriptors": [od.descriptor(od.unit([2.0] * od.DIM))]}])
+    assert stack.sql("SELECT account_id, face_id, age, gender, ethnicity FROM attribute WHERE attribute_id = %s",
+                     (attr_id,), db="luna_objects") == [(account_id, face_id, "5", "0", None)]
+    assert vector_of(stack, attr_id) is not None
+
+
+def test_bad_lines_reject_their_batch_only(stack, account_id):
+    good = [{"face_id": str(uuid.uuid4()), "account_id": account_id} for _ in range(6)]
+    lines = [good[0], good[1],                                    # batch 1 (lines 1-2): good
+             good[2], {"account_id": account_id, "face_id": "not-a-uuid"},   # batch 2: line 4 bad
+             good[3], "{broken json",                             # batch 3: line 6 bad
+             good[4], {"account_id": account_id, "color": "red"},  # batch 4: line 8 bad
+             good[5], {"face_id": str(uuid.uuid4())},              # batch 5: line 10 lacks account_id
+             ]
+    p = od.import_rows(stack, "faces", lines, check=False, extra=("--batch", "2"))
+    assert p.returncode != 0
+    for n in (4, 6, 8, 10):
+        assert ":%d: " % n in p.stderr, p.stderr
+    assert "lines 3-4 not loaded" in p.stderr
+    assert "2 of 10 lines loaded" in p.stdout
+    present = {r[0] for r in stack.sql("SELECT face_id FROM face WHERE account_id = %s", (account_id,),
+                                       db="luna_objects")}
+    assert present == {good[0]["face_id"], good[1]["face_id"]}
+
+
+def test_vector_validation(stack, account_id):
+    rows = [{"account_id": account_id, "descriptors": [{"vector": [0.0, 0.0]}]},
+            {"account_id": account_id, "descriptors": [{"vector_b64": "!!!"}]},
+            {"account_id": account_id, "descriptors": [{"vector": [1.0], "vector_b64": "AACAPw=="}]},
+            {"account_id": account_id, "descriptors": [{"type": "body", "vector": [1.0]}]}]
+    p = od.import_rows(stack, "faces", rows, check=False, extra=("--batch", "1"))
+    assert p.returncode != 0
+    assert "zero vector" in p.stderr and "not base64" in p.stderr and "exactly one of" in p.stderr
+    assert "faces hold face descriptors only" in p.stderr
+    assert stack.sql("SELECT COUNT(*) FROM face WHERE account_id = %s", (account_id,), db="luna_objects") == [("0",)]

@@ -1,0 +1,78 @@
+"""Cross match tasks against a brute-force reference: per reference the
+candidates with similarity >= threshold, by similarity descending, at most
+limit; references without candidates left out."""
+import random
+
+import objdata as od
+
+
+def run(stack, account_id, content):
+    r = stack.post("/2/tasks/cross_match", json={"account_id": account_id, "content": content})
+    assert r.status == 202, r.text
+    tid = r.json()["task_id"]
+    t = stack.wait_task(tid)
+    assert t["task_status"] == 5, t
+    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    assert doc["errors"] == []
+    return doc["result"]
+
+
+def compare(got, want):
+    assert [m["reference_id"] for m in got] == [w[0] for w in want]
+    for m, (rid, hits) in zip(got, want):
+        assert [c["candidate_id"] for c in m["candidates"]] == [h[0] for h in hits], rid
+        for c, h in zip(m["candidates"], hits):
+            assert abs(c["similarity"] - h[1]) < 2e-5
+
+
+def test_faces_against_events_and_attributes(stack, account_id):
+    rnd = random.Random(21)
+    centres = od.people(rnd, 8)
+    faces = od.make_faces(rnd, account_id, centres[:5], 3)
+    events = [{"event_id": od.new_id(rnd), "account_id": account_id, "source": "cam%d" % (i % 2),
+               "_vec": od.sample(rnd, centres[i % 8])} for i in range(24)]
+    for e in events:
+        e["descriptors"] = [od.descriptor(e["_vec"])]
+    attrs = [{"attribute_id": od.new_id(rnd), "account_id": account_id, "_vec": od.sample(rnd, centres[i % 8])}
+             for i in range(10)]
+    for a in attrs:
+        a["descriptors"] = [od.descriptor(a["_vec"])]
+    od.import_rows(stack, "faces", od.strip(faces))
+    od.import_rows(stack, "events", od.strip(events))
+    od.import_rows(stack, "attributes", od.strip(attrs))
+    refs = [(f["face_id"], f["_vec"]) for f in faces if f["user_data"] in ("p0", "p1", "p2")]
+    cam1 = [(e["event_id"], e["_vec"]) for e in events if e["source"] == "cam1"]
+    for threshold, limit in ((0.5, 2), (0.0, 5), (0.99, 3)):
+        got = run(stack, account_id, {"filters": {
+            "reference_type": "faces", "candidate_type": "events",
+            "reference_filters": {"face_ids": [r[0] for r in refs]},
+            "candidate_filters": {"sources": ["cam1"]}}, "threshold": threshold, "limit": limit})
+        compare(got, od.cross_match(refs, cam1, threshold, limit))
+    got = run(stack, account_id, {"filters": {
+        "reference_type": "attributes", "candidate_type": "faces",
+        "reference_filters": {"attribute_ids": [a["attribute_id"] for a in attrs]},
+        "candidate_filters": {}, "account_id": account_id}, "threshold": 0.3})
+    compare(got, od.cross_match([(a["attribute_id"], a["_vec"]) for a in attrs],
+                                [(f["face_id"], f["_vec"]) for f in faces], 0.3, 5))
+
+
+def test_events_against_events_body(stack, account_id):
+    rnd = random.Random(22)
+    centres = od.people(rnd, 4)
+    events = [{"event_id": od.new_id(rnd), "account_id": account_id, "gender": i % 2,
+               "_vec": od.sample(rnd, centres[i % 4])} for i in range(16)]
+    for e in events:
+        e["descriptors"] = [od.descriptor(e["_vec"], od.BODY_VERSION, "body")]
+    od.import_rows(stack, "events", od.strip(events))
+    refs = [(e["event_id"], e["_vec"]) for e in events if e["gender"] == 0]
+    cands = [(e["event_id"], e["_vec"]) for e in events if e["gender"] == 1]
+    got = run(stack, account_id, {"filters": {
+        "reference_type": "events", "candidate_type": "events", "descriptor": {"type": "body"},
+        "reference_filters": {"gender": 0}, "candidate_filters": {"gender": 1}}, "threshold": 0.2, "limit": 3})
+    compare(got, od.cross_match(refs, cands, 0.2, 3))
+
+
+def test_no_candidates_gives_empty_result(stack, account_id):
+    got = run(stack, account_id, {"filters": {"reference_type": "faces", "candidate_type": "faces",
+                                              "reference_filters": {}, "candidate_filters": {}}})
+    assert got == []

@@ -1,0 +1,68 @@
+"""ROC tasks against a reference computed on the same pairs in Python: the
+AUC within 1e-6, the curve's end points, the equal-error and key points, and
+the top-N hit probabilities; unknown markup ids become task errors."""
+import random
+import uuid
+
+import objdata as od
+
+
+def run(stack, account_id, content):
+    r = stack.post("/2/tasks/roc", json={"account_id": account_id, "content": content})
+    assert r.status == 202, r.text
+    tid = r.json()["task_id"]
+    return tid, stack.wait_task(tid)
+
+
+def test_auc_points_and_hit_top(stack, account_id):
+    rnd = random.Random(31)
+    centres = od.people(rnd, 12)
+    faces = od.make_faces(rnd, account_id, centres, 4)
+    # Noisier faces so that positives and negatives overlap a little.
+    for f in faces[::3]:
+        f["_vec"] = od.sample(rnd, centres[(f["_person"] + 1) % 12], noise=1.5)
+        f["descriptors"] = [od.descriptor(f["_vec"])]
+    attrs = [{"attribute_id": od.new_id(rnd), "account_id": account_id, "_person": i % 12,
+              "_vec": od.sample(rnd, centres[i % 12])} for i in range(6)]
+    for a in attrs:
+        a["descriptors"] = [od.descriptor(a["_vec"])]
+    od.import_rows(stack, "faces", od.strip(faces))
+    od.import_rows(stack, "attributes", od.strip(attrs))
+    markup = [{"face_id": f["face_id"], "label": f["_person"]} for f in faces] + \
+             [{"attribute_id": a["attribute_id"], "label": a["_person"]} for a in attrs]
+    vecs = [f["_vec"] for f in faces] + [a["_vec"] for a in attrs]
+    labels = [m["label"] for m in markup]
+    missing = str(uuid.uuid4())
+    markup.append({"face_id": missing, "label": 3})
+    tid, t = run(stack, account_id, {"markup": markup, "filters": {"account_id": account_id},
+                                     "key_FPRs": [0.0, 0.01, 0.1, 0.5], "threshold_hit_top": 0.3, "limit": 4})
+    assert t["task_status"] == 5, t
+    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    errs = doc["errors"]
+    assert len(errs) == 1 and errs[0]["error_code"] == 28100 and missing in errs[0]["detail"]
+    res = doc["result"]
+    points, auc, npos, nneg = od.roc(vecs, labels)
+    assert abs(res["auc"] - auc) < 1e-6, (res["auc"], auc)
+    last = res["roc"][-1]
+    assert abs(last["FPR"] - 1) < 1e-12 and abs(last["TPR"] - 1) < 1e-12
+    fprs = [p["FPR"] for p in res["roc"]]
+    assert fprs == sorted(fprs)
+    # Equal-error point: the reference point closest to 1 - TPR = FPR.
+    best = min(points, key=lambda p: abs(p[0] - (1 - p[1])))
+    eer = res["type_I_and_II_error_rates_equal_point"]
+    assert abs(abs(eer["FPR"] - (1 - eer["TPR"])) - abs(best[0] - (1 - best[1]))) < 1e-9
+    for key, kp in zip([0.0, 0.01, 0.1, 0.5], res["key_points"]):
+        ok = [p for p in points if p[0] <= key]
+        want = ok[-1] if ok else (0.0, 0.0, 1.0)
+        assert abs(kp["FPR"] - want[0]) < 1e-9 and abs(kp["TPR"] - want[1]) < 1e-9, (key, kp, want)
+    hits = od.hit_top(vecs, labels, 4, 0.3)
+    for n in range(1, 6):
+        assert abs(res["hit_top_probability"]["top-%d" % n] - hits["top-%d" % n]) < 1e-9
+
+
+def test_all_unknown_fails(stack, account_id):
+    tid, t = run(stack, account_id, {"markup": [{"face_id": str(uuid.uuid4()), "label": 1},
+                                                {"face_id": str(uuid.uuid4()), "label": 1}], "filters": {}})
+    assert t["task_status"] == 3
+    codes = {e["error_code"] for e in stack.get("/2/tasks/%d/errors" % tid).json()["errors"]}
+    assert 28100 in codes

@@ -1,0 +1,323 @@
+/* Collecting: when every subtask of a task has finished, one worker claims
+ * the task (SKIP LOCKED, status 4 and a lease on the task row), loads the
+ * partial results in subtask order (null for failed subtasks), calls the
+ * type's collect hook, stores the task result under a new id, and moves the
+ * task to done (or failed) only if it is still collecting under our lease.
+ * Partial-result blobs are deleted once the task has its final state.
+ *
+ * Workload: one claim per task; the partial results are read whole (they
+ * are small for every type but the chunked ones, where they are id lists). */
+#include "scheduler/sched.h"
+#include "backends/storage.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/uuid.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct collect_claim {
+	struct worker *w;
+	long long only_task;           /* 0: any task ready to collect */
+	long long task_id;
+	int type_id, gave_up;
+	int repaired;                  /* the counters were wrong: nothing to collect yet */
+	const char *content, *account_id, *request_id;
+};
+
+struct collect_final {
+	struct worker *w;
+	long long task_id;
+	int failed;
+	const struct task_fail *fail;  /* error row when failed and fail->code != 0 */
+	const char *result_id;
+	struct db_result partial_blobs;
+	int stored;
+};
+
+/* The counters say all subtasks finished; make sure, and repair them if not. */
+static int all_finished(struct db *db, struct arena *a, long long task_id, int *ok)
+{
+	struct db_param p[] = {DBP_I64(task_id)};
+	struct db_result r;
+	if (db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (0, 1)", p, 1, &r))
+		return -1;
+	*ok = r.nrows && atoll(r.rows[0][0]) == 0;
+	if (*ok)
+		return 0;
+	struct db_param pf[] = {DBP_I64(task_id), DBP_I64(task_id)};
+	log_warn("task %lld: progress counters were wrong; repaired", task_id);
+	return db_exec(db, NULL,
+		       "UPDATE task SET count_task_parts_done = (SELECT COUNT(*) FROM subtask "
+		       "WHERE task_id = ? AND subtask_status IN (3, 4)) WHERE task_id = ?",
+		       pf, 2, NULL);
+}
+
+static int claim_body(struct db *db, struct arena *a, void *ud)
+{
+	struct collect_claim *c = ud;
+	struct sched *s = c->w->s;
+	struct db_param p[] = {DBP_I64(c->only_task), DBP_I64(c->only_task)};
+	struct db_result r;
+	if (db_exec(db, a,
+		    "SELECT task_id, task_type, task_status, content, account_id, request_id, attempts FROM task "
+		    "WHERE ((task_status = 1 AND planned = 1 AND count_task_parts_done >= count_task_parts_all) "
+		    "OR (task_status = 4 AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6)))) "
+		    "AND (? = 0 OR task_id = ?) ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+		    p, 2, &r))
+		return TXN_ERROR;
+	if (r.nrows == 0)
+		return TXN_ABORT;
+	char **row = r.rows[0];
+	c->task_id = atoll(row[0]);
+	c->type_id = atoi(row[1]);
+	c->content = row[3];
+	c->account_id = row[4];
+	c->request_id = row[5];
+	int attempts = atoi(row[6]);
+	if (atoi(row[2]) == TASK_RUNNING) {
+		int ok;
+		if (all_finished(db, a, c->task_id, &ok))
+			return TXN_ERROR;
+		c->repaired = !ok;
+		if (!ok)
+			return TXN_COMMIT;
+	}
+	if (attempts >= s->cfg.max_attempts) {
+		char detail[256];
+		snprintf(detail, sizeof(detail), "Collecting the results of task %lld was interrupted %d times; giving up",
+			 c->task_id, attempts);
+		c->gave_up = 1;
+		return sched_fail_task(db, c->task_id, E_INTERNAL, detail) ? TXN_ERROR : TXN_COMMIT;
+	}
+	struct db_param pu[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(c->task_id)};
+	if (db_exec(db, NULL,
+		    "UPDATE task SET task_status = 4, worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
+		    "attempts = attempts + 1, last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?",
+		    pu, 3, NULL))
+		return TXN_ERROR;
+	return TXN_COMMIT;
+}
+
+/* The partial results in subtask order (null for failed or empty ones).
+ * *nfailed counts failed subtasks. 0 ok, -1 DB error, -2 a blob is unreadable (fail filled). */
+static int load_partials(struct worker *w, struct arena *a, long long task_id, json_object **out, size_t *n,
+			 size_t *nfailed, struct task_fail *fail)
+{
+	struct db_param p[] = {DBP_I64(task_id)};
+	struct db_result r;
+	if (db_exec(w->db, a, "SELECT subtask_id, subtask_status, result_id FROM subtask WHERE task_id = ? ORDER BY subtask_id",
+		    p, 1, &r))
+		return -1;
+	json_object *arr = sched_own_json(a, json_object_new_array_ext((int)r.nrows));
+	*n = r.nrows;
+	*nfailed = 0;
+	for (size_t i = 0; i < r.nrows; i++) {
+		const char *blob = r.rows[i][2];
+		json_object *one = NULL;
+		if (atoi(r.rows[i][1]) != SUB_DONE)
+			(*nfailed)++;
+		if (atoi(r.rows[i][1]) == SUB_DONE && blob) {
+			void *data = NULL;
+			size_t len;
+			if (!w->store || w->store->ops->get(w->store, blob, &data, &len)) {
+				task_fail_set(fail, 500, E_STORAGE, "cannot read the partial result %s of subtask %s: %s",
+					      blob, r.rows[i][0], w->store ? strerror(errno) : "no result store");
+				return -2;
+			}
+			one = json_tokener_parse(data);
+			free(data);
+			if (!one) {
+				task_fail_set(fail, 500, E_STORAGE, "the partial result %s of subtask %s is not valid JSON",
+					      blob, r.rows[i][0]);
+				return -2;
+			}
+		}
+		json_object_array_add(arr, one);
+	}
+	*out = arr;
+	return 0;
+}
+
+/* Stores a JSON result under id. */
+static int store_result(struct worker *w, const char *id, json_object *result, struct task_fail *fail)
+{
+	size_t len;
+	const char *text = json_object_to_json_string_length(result, JSON_C_TO_STRING_PLAIN, &len);
+	if (w->store && w->store->ops->put(w->store, id, text, len) == 0)
+		return 0;
+	task_fail_set(fail, 500, E_STORAGE, "cannot store the task result: %s",
+		      w->store ? strerror(errno) : "no result store");
+	return -1;
+}
+
+/* Works out the result. 0 ok (*has_result: a blob exists under result_id),
+ * 1 the task fails (fail filled, or fail->code 0 when the subtask errors say it all), -1 DB error. */
+static int make_result(struct worker *w, struct arena *a, const struct collect_claim *c, const char *result_id,
+		       int *has_result, struct task_fail *fail)
+{
+	const struct task_type *type = task_type_by_id(c->type_id);
+	json_object *partials = NULL, *result = NULL;
+	size_t n = 0, nfailed = 0;
+	struct task_ctx ctx;
+	*has_result = 0;
+	int rc = load_partials(w, a, c->task_id, &partials, &n, &nfailed, fail);
+	if (rc)
+		return rc == -1 ? -1 : 1;
+	if (n > 0 && nfailed == n)
+		return 1;                 /* every subtask failed: their errors are the reason */
+	if (!type || !type->collect) {
+		if (nfailed)
+			return 1;
+		result = n == 1 ? json_object_array_get_idx(partials, 0) : partials;
+		if (!result)
+			return 0;
+		if (store_result(w, result_id, result, fail))
+			return 1;
+		*has_result = 1;
+		return 0;
+	}
+	json_object *content = sched_parse_json(a, c->content);
+	if (!content) {
+		task_fail_set(fail, 500, E_INTERNAL, "the stored task content is not valid JSON");
+		return 1;
+	}
+	sched_ctx_init(w, &ctx, a, c->task_id, 0, c->account_id, c->request_id);
+	ctx.result_id = result_id;
+	if (type->collect(&ctx, content, partials, &result, fail)) {
+		json_object_put(result);
+		if (!fail->code)
+			task_fail_set(fail, 500, E_INTERNAL, "collecting the results failed without a reason");
+		return 1;
+	}
+	sched_own_json(a, result);
+	if (result) {
+		if (store_result(w, result_id, result, fail))
+			return 1;
+		*has_result = 1;
+	} else if (type->result_is_zip) {
+		*has_result = 1;          /* the hook stored its archive under result_id */
+	}
+	return 0;
+}
+
+static int final_body(struct db *db, struct arena *a, void *ud)
+{
+	struct collect_final *f = ud;
+	struct db_param pt[] = {DBP_I64(f->task_id)};
+	struct db_result r;
+	f->stored = 0;
+	if (db_exec(db, a, "SELECT task_status, worker_id FROM task WHERE task_id = ? FOR UPDATE", pt, 1, &r))
+		return TXN_ERROR;
+	if (r.nrows == 0 || atoi(r.rows[0][0]) != TASK_COLLECTING || !r.rows[0][1] ||
+	    strcmp(r.rows[0][1], f->w->s->worker_id) != 0)
+		return TXN_ABORT;
+	if (f->failed && f->fail->code && sched_insert_error(db, f->task_id, 0, f->fail->code, f->fail->detail))
+		return TXN_ERROR;
+	struct db_param pu[] = {DBP_I64(f->failed ? TASK_FAILED : TASK_DONE), DBP_STR(f->result_id), DBP_I64(f->task_id)};
+	if (db_exec(db, NULL,
+		    "UPDATE task SET task_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), "
+		    "last_update_time = UTC_TIMESTAMP(6), worker_id = NULL, lease_until = NULL WHERE task_id = ?",
+		    pu, 3, NULL))
+		return TXN_ERROR;
+	if (db_exec(db, a, "SELECT result_id FROM subtask WHERE task_id = ? AND result_id IS NOT NULL", pt, 1,
+		    &f->partial_blobs) ||
+	    db_exec(db, NULL, "UPDATE subtask SET result_id = NULL WHERE task_id = ? AND result_id IS NOT NULL", pt, 1,
+		    NULL))
+		return TXN_ERROR;
+	f->stored = 1;
+	return TXN_COMMIT;
+}
+
+static void delete_blobs(struct worker *w, const struct db_result *blobs)
+{
+	for (size_t i = 0; i < blobs->nrows && w->store; i++)
+		if (w->store->ops->del(w->store, blobs->rows[i][0]))
+			log_warn("cannot delete the partial result %s: %s", blobs->rows[i][0], strerror(errno));
+}
+
+/* Records the task's final state if it is still collecting under our lease,
+ * waiting out a DB outage while we hold it. 1 recorded, 0 dropped. */
+static int record_final(struct worker *w, struct arena *a, struct collect_final *f)
+{
+	for (;;) {
+		int rc = w->cancelled ? TXN_ABORT : sched_txn(w->db, a, final_body, f);
+		if (rc == TXN_COMMIT && f->stored)
+			break;
+		if (rc != TXN_ERROR) {
+			log_info("task %lld: cancelled, deleted or taken over while collecting; result dropped", f->task_id);
+			return 0;
+		}
+		if (!db_error_is_connection(w->db)) {
+			log_error("task %lld: cannot record the result: %s", f->task_id, db_error(w->db));
+			return 0;
+		}
+		sched_db_trouble(w->s, w->db, &w->db_failures, "recording a task result");
+	}
+	sched_db_ok(&w->db_failures);
+	return 1;
+}
+
+/* Claims (one task, or any when only_task is 0) and collects. 1 did, 0 nothing, -1 DB error. */
+static int collect(struct worker *w, long long only_task)
+{
+	struct collect_claim c = {.w = w, .only_task = only_task};
+	struct task_fail fail;
+	struct arena *a;
+	char result_id[37];
+	int rc, has_result = 0;
+	if (atomic_load(&w->s->stopping))
+		return 0;
+	a = arena_new();
+	rc = sched_txn(w->db, a, claim_body, &c);
+	if (rc != TXN_COMMIT || c.repaired) {
+		rc = rc == TXN_ERROR ? -1 : 0;
+		goto out;
+	}
+	rc = 1;
+	log_set_request_id(c.request_id);
+	if (c.gave_up) {
+		log_error("task %lld: collecting was interrupted %d times; task failed", c.task_id, w->s->cfg.max_attempts);
+		goto out;
+	}
+	sched_set_hold(w, HOLD_COLLECT, c.task_id, 0);
+	memset(&fail, 0, sizeof(fail));
+	uuid4(result_id);
+	int made = make_result(w, a, &c, result_id, &has_result, &fail);
+	if (made < 0) {
+		/* The DB went away: the lease expires and someone collects again. */
+		rc = -1;
+		goto out;
+	}
+	struct collect_final f = {
+		.w = w, .task_id = c.task_id, .failed = made == 1, .fail = &fail,
+		.result_id = made == 0 && has_result ? result_id : NULL,
+	};
+	if (!record_final(w, a, &f)) {
+		if (w->store)
+			w->store->ops->del(w->store, result_id);
+		goto out;
+	}
+	delete_blobs(w, &f.partial_blobs);
+	if (f.failed)
+		log_warn("task %lld failed: %d %s", c.task_id, fail.code,
+			 fail.code ? fail.detail : "no subtask succeeded");
+	else
+		log_info("task %lld done", c.task_id);
+out:
+	sched_set_hold(w, HOLD_NONE, 0, 0);
+	log_set_request_id(NULL);
+	arena_free(a);
+	return rc;
+}
+
+int sched_collect_one(struct worker *w)
+{
+	return collect(w, 0);
+}
+
+int sched_collect_task(struct worker *w, long long task_id)
+{
+	return collect(w, task_id);
+}

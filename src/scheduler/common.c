@@ -1,0 +1,192 @@
+/* Helpers shared by the scheduler's threads: transactions retried after
+ * deadlocks, error rows, the DB back-off, idling, work holds and hook contexts.
+ * Workload: a few calls per work item; nothing here is on a hot path. */
+#include "scheduler/sched.h"
+#include "scheduler/task_host.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TXN_RETRIES 8
+#define BACKOFF_MAX_MS 5000
+#define OUTAGE_REMINDER 30   /* log a still-failing DB every this many failures */
+
+static void wait_wakeup(struct sched *s, int ms, int idle);
+
+/* A short random pause before a retried transaction, so two retrying
+ * schedulers do not collide again in lockstep. */
+static void pause_before_retry(int attempt)
+{
+	unsigned ms = 5u + (unsigned)(rand() % 20) * (unsigned)(attempt + 1);
+	struct timespec ts = {0, (long)ms * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud)
+{
+	for (int attempt = 0;; attempt++) {
+		if (db_begin(db))
+			return TXN_ERROR;
+		int rc = body(db, a, ud);
+		if (rc == TXN_COMMIT && db_commit(db) == 0)
+			return TXN_COMMIT;
+		if (rc == TXN_ABORT) {
+			db_rollback(db);
+			return TXN_ABORT;
+		}
+		int retry = db_error_is_retryable(db) && attempt < TXN_RETRIES;
+		if (retry)
+			log_debug("transaction retried after: %s", db_error(db));
+		db_rollback(db);
+		if (!retry)
+			return TXN_ERROR;
+		pause_before_retry(attempt);
+	}
+}
+
+int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail)
+{
+	const struct luna_error_def *def = luna_error_def(code);
+	struct db_param p[] = {
+		DBP_I64(task_id), subtask_id ? DBP_I64(subtask_id) : DBP_NULL, DBP_I64(def->code),
+		DBP_STR(def->desc), DBP_STR(detail ? detail : def->detail_fmt),
+	};
+	return db_exec(db, NULL,
+		       "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
+		       "VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+		       p, 5, NULL);
+}
+
+int sched_fail_task(struct db *db, long long task_id, int code, const char *detail)
+{
+	struct db_param p[] = {DBP_I64(task_id)};
+	if (sched_insert_error(db, task_id, 0, code, detail))
+		return -1;
+	return db_exec(db, NULL,
+		       "UPDATE task SET task_status = 3, end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6), "
+		       "worker_id = NULL, lease_until = NULL WHERE task_id = ?",
+		       p, 1, NULL);
+}
+
+void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what)
+{
+	if (*failures == 0)
+		log_warn("%s: database error %u: %s; retrying with back-off", what, db_errno(db), db_error(db));
+	else if (*failures % OUTAGE_REMINDER == 0)
+		log_warn("%s: the database still fails (%d times): %s", what, *failures, db_error(db));
+	(*failures)++;
+	int shift = *failures < 6 ? *failures : 6;
+	int ms = 100 << shift;
+	wait_wakeup(s, ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS, 0);
+}
+
+void sched_db_ok(int *failures)
+{
+	if (*failures)
+		log_info("the database answers again after %d failed attempts", *failures);
+	*failures = 0;
+}
+
+/* Waits on the wake-up condition for up to ms; when the scheduler stops,
+ * an idle wait returns at once, a back-off still waits (it must not spin). */
+static void wait_wakeup(struct sched *s, int ms, int idle)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!idle || !atomic_load(&s->stopping))
+		pthread_cond_timedwait(&s->wake, &s->lock, &until);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sched_idle(struct sched *s, int ms)
+{
+	wait_wakeup(s, ms, 1);
+}
+
+void sched_wake_all(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, long long subtask_id)
+{
+	pthread_mutex_lock(&w->s->lock);
+	w->hold = kind;
+	w->hold_task = task_id;
+	w->hold_subtask = subtask_id;
+	w->hold_gen++;
+	w->cancelled = 0;
+	pthread_mutex_unlock(&w->s->lock);
+}
+
+/* task_host.error: a row that does not stop the work (e.g. one bad image),
+ * kept while the task has fewer than [TASKS] MAX_ERRORS of them. */
+static int host_report_error(struct task_ctx *ctx, int code, const char *detail)
+{
+	const struct luna_error_def *def = luna_error_def(code);
+	struct db_param p[] = {
+		DBP_I64(ctx->task_id), ctx->subtask_id ? DBP_I64(ctx->subtask_id) : DBP_NULL, DBP_I64(def->code),
+		DBP_STR(def->desc), DBP_STR(detail ? detail : def->detail_fmt), DBP_I64(ctx->task_id),
+		DBP_I64(ctx->cfg->max_errors),
+	};
+	int rc = db_exec(ctx->tasks_db, NULL,
+			 "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
+			 "SELECT ?, ?, ?, ?, ?, UTC_TIMESTAMP(6) FROM DUAL "
+			 "WHERE (SELECT COUNT(*) FROM task_error WHERE task_id = ?) < ?",
+			 p, 7, NULL);
+	if (rc)
+		log_warn("task %lld: cannot record error %d (%s): %s", ctx->task_id, code, detail ? detail : "",
+			 db_error(ctx->tasks_db));
+	return rc;
+}
+
+static const struct task_host scheduler_host = {
+	.report_error = host_report_error,
+};
+
+void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, long long task_id,
+		    long long subtask_id, const char *account_id, const char *request_id)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->cfg = &w->s->cfg;
+	ctx->arena = a;
+	ctx->tasks_db = w->db;
+	ctx->objects = w->objects;
+	ctx->store = w->store;
+	ctx->task_id = task_id;
+	ctx->subtask_id = subtask_id;
+	ctx->account_id = account_id;
+	ctx->request_id = request_id;
+	ctx->cancelled = &w->cancelled;
+	ctx->host = (void *)&scheduler_host;
+}
+
+static void put_json(void *obj)
+{
+	json_object_put(obj);
+}
+
+json_object *sched_own_json(struct arena *a, json_object *o)
+{
+	if (o)
+		arena_defer(a, put_json, o);
+	return o;
+}
+
+json_object *sched_parse_json(struct arena *a, const char *text)
+{
+	return text ? sched_own_json(a, json_tokener_parse(text)) : NULL;
+}

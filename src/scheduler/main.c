@@ -1,0 +1,389 @@
+/* luna-tasks-scheduler: the daemon that plans, runs and collects tasks.
+ *
+ *   luna-tasks-scheduler -c CONFIG [--worker-id ID] [--throttle-ms MS]
+ *
+ * The main thread starts [SCHEDULER] WORKERS worker threads and then acts as
+ * the monitor until SIGTERM/SIGINT: four times a second it watches for
+ * cancelled or deleted work, once a second it writes the heartbeat and
+ * recovers expired leases, every LEASE_SECONDS/3 it renews the leases of
+ * running work, every few seconds it deletes orphaned blobs. On a stop signal
+ * it stops claiming, lets running work finish for up to LEASE_SECONDS, hands
+ * back the rest and exits 0. A DB outage is logged and waited out, never
+ * fatal. Workload: a long-lived process per host (systemd Type=notify). */
+#include "scheduler/sched.h"
+#include "backends/storage.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 250
+#define HEARTBEAT_US 1000000LL
+#define RECOVER_US 1000000LL
+#define CLEANUP_US 5000000LL
+#define EXIT_GRACE_US 5000000LL
+#define THROTTLE_ENV "LUNA_TASKS_SCHEDULER_THROTTLE_MS"
+
+struct options {
+	const char *config;
+	const char *worker_id;
+	int throttle_ms;
+};
+
+/* The monitor's state: its own connection and store, and when each duty is due. */
+struct monitor {
+	struct sched *s;
+	struct db *db;
+	struct storage *store;
+	long long next_heartbeat, next_renew, next_recover, next_cleanup, next_watchdog;
+	unsigned long long watchdog_usec;
+	int own_leases_released;
+	int failures;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: luna-tasks-scheduler [-c CONFIG] [--worker-id ID] [--throttle-ms MS]\n"
+		"  -c, --config FILE     configuration (default: $LUNA_TASKS_CONFIG or %s)\n"
+		"  -w, --worker-id ID    name of this scheduler in leases and heartbeats (default HOST:PID)\n"
+		"  --throttle-ms MS      pause MS milliseconds before each subtask (reproducing races, demos);\n"
+		"                        also $" THROTTLE_ENV "\n",
+		config_default_path());
+}
+
+static int parse_int(const char *text, int lo, int hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* 0 run, 1 exit 0 (help), 2 usage error. */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longs[] = {
+		{"config", required_argument, NULL, 'c'}, {"worker-id", required_argument, NULL, 'w'},
+		{"throttle-ms", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+	};
+	const char *env = getenv(THROTTLE_ENV);
+	memset(o, 0, sizeof(*o));
+	if (env && env[0] && parse_int(env, 0, 3600000, &o->throttle_ms)) {
+		fprintf(stderr, "%s: not a number of milliseconds: %s\n", THROTTLE_ENV, env);
+		return 2;
+	}
+	int c;
+	while ((c = getopt_long(argc, argv, "c:w:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'w':
+			if (!optarg[0] || strlen(optarg) >= SCHED_ID_MAX - 1) {
+				fprintf(stderr, "--worker-id: 1 to %d characters\n", SCHED_ID_MAX - 2);
+				return 2;
+			}
+			o->worker_id = optarg;
+			break;
+		case 't':
+			if (parse_int(optarg, 0, 3600000, &o->throttle_ms)) {
+				fprintf(stderr, "--throttle-ms: not a number of milliseconds: %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!o->config)
+		o->config = config_default_path();
+	return 0;
+}
+
+/* Only types whose plan and run_subtask hooks exist are planned; the others
+ * stay pending until a build that has them. */
+static void find_plannable_types(struct sched *s)
+{
+	for (size_t i = 0; task_types[i]; i++) {
+		const struct task_type *t = task_types[i];
+		if (t->plan && t->run_subtask && s->nplannable < sizeof(s->plannable) / sizeof(s->plannable[0]))
+			s->plannable[s->nplannable++] = t->id;
+		else
+			log_debug("task type %d (%s) has no scheduler hooks in this build; its tasks stay pending",
+				  t->id, t->name);
+	}
+}
+
+static int init_identity(struct sched *s, const struct options *o)
+{
+	if (gethostname(s->host, sizeof(s->host)))
+		snprintf(s->host, sizeof(s->host), "localhost");
+	s->host[sizeof(s->host) - 1] = '\0';
+	if (o->worker_id)
+		snprintf(s->worker_id, sizeof(s->worker_id), "%s", o->worker_id);
+	else
+		snprintf(s->worker_id, sizeof(s->worker_id), "%.100s:%d", s->host, (int)getpid());
+	time_format_db(time_now_us(), s->started, sizeof(s->started));
+	return 0;
+}
+
+static int init_sync(struct sched *s)
+{
+	pthread_condattr_t ca;
+	if (pthread_mutex_init(&s->lock, NULL) || pthread_condattr_init(&ca))
+		return -1;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	int rc = pthread_cond_init(&s->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc ? -1 : 0;
+}
+
+/* Stop signals are taken by sigtimedwait in the main thread only. */
+static void block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int start_workers(struct sched *s)
+{
+	s->nworkers = s->cfg.workers;
+	s->workers = calloc((size_t)s->nworkers, sizeof(*s->workers));
+	if (!s->workers)
+		return -1;
+	for (int i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		w->s = s;
+		w->index = i;
+		if (pthread_create(&w->thread, NULL, sched_worker_main, w)) {
+			log_error("cannot start worker %d: %s", i, strerror(errno));
+			return -1;
+		}
+		w->started = 1;
+	}
+	return 0;
+}
+
+static int workers_running(struct sched *s)
+{
+	int n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->nworkers; i++)
+		n += s->workers[i].started && !s->workers[i].exited;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+static void ping_watchdog(struct monitor *m, long long now)
+{
+	if (!m->watchdog_usec || now < m->next_watchdog)
+		return;
+	notify_watchdog();
+	m->next_watchdog = now + (long long)(m->watchdog_usec / 2);
+}
+
+/* Runs the duties that are due; the first DB failure ends the tick. */
+static int run_duties(struct monitor *m, long long now, int stopping)
+{
+	struct sched *s = m->s;
+	if (!m->own_leases_released) {
+		if (sched_expire_own_leases(s, m->db))
+			return -1;
+		m->own_leases_released = 1;
+	}
+	if (now >= m->next_heartbeat) {
+		if (sched_heartbeat(s, m->db))
+			return -1;
+		m->next_heartbeat = now + HEARTBEAT_US;
+	}
+	ping_watchdog(m, time_now_us());
+	if (sched_watch_cancellation(s, m->db))
+		return -1;
+	if (now >= m->next_renew) {
+		if (sched_renew_leases(s, m->db))
+			return -1;
+		m->next_renew = now + (long long)s->cfg.lease_seconds * 1000000LL / 3;
+	}
+	if (!stopping && now >= m->next_recover) {
+		if (sched_recover_expired(s, m->db))
+			return -1;
+		m->next_recover = now + RECOVER_US;
+	}
+	if (!stopping && now >= m->next_cleanup) {
+		if (sched_cleanup_blobs(s, m->db, m->store))
+			return -1;
+		m->next_cleanup = now + CLEANUP_US;
+	}
+	return 0;
+}
+
+static void monitor_tick(struct monitor *m, int stopping)
+{
+	long long now = time_now_us();
+	ping_watchdog(m, now);
+	if (run_duties(m, now, stopping) == 0) {
+		sched_db_ok(&m->failures);
+		return;
+	}
+	if (m->failures == 0)
+		log_warn("monitor: database error %u: %s; retrying", db_errno(m->db), db_error(m->db));
+	else if (m->failures % 60 == 0)
+		log_warn("monitor: the database still fails: %s", db_error(m->db));
+	m->failures++;
+}
+
+/* Waits for a stop signal, ticking the monitor meanwhile. */
+static void run_monitor(struct monitor *m, const sigset_t *signals)
+{
+	struct timespec tick = {0, TICK_MS * 1000000L};
+	if (m->watchdog_usec && m->watchdog_usec / 2 < (unsigned long long)TICK_MS * 1000)
+		tick.tv_nsec = (long)(m->watchdog_usec / 2 * 1000);
+	for (;;) {
+		int sig = sigtimedwait(signals, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return;
+		}
+		if (sig == SIGHUP)
+			log_info("SIGHUP ignored: restart the scheduler to apply a new configuration");
+		monitor_tick(m, 0);
+	}
+}
+
+/* Stop claiming, let running work finish for up to LEASE_SECONDS, hand back
+ * the rest, wait briefly for the workers. A second SIGINT (Ctrl-C twice) cuts
+ * the wait short; repeated SIGTERMs do not (service managers and scripts may
+ * send more than one). */
+static void shut_down(struct monitor *m, const sigset_t *signals)
+{
+	struct sched *s = m->s;
+	struct timespec tick = {0, TICK_MS * 1000000L};
+	atomic_store(&s->stopping, 1);
+	sched_wake_all(s);
+	notify_stopping();
+	long long deadline = time_now_us() + (long long)s->cfg.lease_seconds * 1000000LL;
+	int busy = workers_running(s);
+	if (busy)
+		log_info("waiting up to %d s for %d busy workers", s->cfg.lease_seconds, busy);
+	while (workers_running(s) && time_now_us() < deadline) {
+		int sig = sigtimedwait(signals, NULL, &tick);
+		if (sig == SIGINT) {
+			log_info("second SIGINT: handing back running work now");
+			break;
+		}
+		if (sig == SIGTERM)
+			log_debug("SIGTERM again: still waiting for running work");
+		monitor_tick(m, 1);
+	}
+	sched_hand_back(s, m->db);
+	sched_wake_all(s);
+	long long grace = time_now_us() + EXIT_GRACE_US;
+	while (workers_running(s) && time_now_us() < grace) {
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Joins the workers that ended; 0 when all did. */
+static int join_workers(struct sched *s)
+{
+	int left = 0;
+	for (int i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		if (!w->started)
+			continue;
+		pthread_mutex_lock(&s->lock);
+		int exited = w->exited;
+		pthread_mutex_unlock(&s->lock);
+		if (exited)
+			pthread_join(w->thread, NULL);
+		else
+			left++;
+	}
+	return left;
+}
+
+static int open_monitor(struct monitor *m, struct sched *s)
+{
+	char err[256] = "";
+	memset(m, 0, sizeof(*m));
+	m->s = s;
+	m->db = db_open(&s->cfg.tasks_db);
+	if (!m->db)
+		return -1;
+	m->store = storage_open(&s->cfg, err, sizeof(err));
+	if (!m->store)
+		log_error("result store not available (blob cleanup disabled): %s", err);
+	m->watchdog_usec = notify_watchdog_usec();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct sched sched;
+	struct sched *s = &sched;
+	struct options opt;
+	struct monitor mon = {0};
+	char err[512] = "";
+	sigset_t signals;
+	int rc = parse_args(argc, argv, &opt);
+	if (rc)
+		return rc == 1 ? 0 : 2;
+	log_init("luna-tasks-scheduler");
+	if (config_load(&s->cfg, opt.config, err, sizeof(err))) {
+		log_error("configuration %s: %s", opt.config, err);
+		return 2;
+	}
+	if (log_set_level_name(s->cfg.log_level))
+		log_warn("[LOGGING] LEVEL: unknown level '%s'; using INFO", s->cfg.log_level);
+	s->throttle_ms = opt.throttle_ms;
+	init_identity(s, &opt);
+	find_plannable_types(s);
+	block_signals(&signals);
+	if (init_sync(s) || open_monitor(&mon, s) || start_workers(s)) {
+		log_error("cannot start: %s", strerror(errno));
+		return 1;
+	}
+	notify_ready();
+	notify_status("worker id %s, %d workers", s->worker_id, s->nworkers);
+	log_info("started as %s: %d workers, lease %d s, at most %d attempts%s", s->worker_id, s->nworkers,
+		 s->cfg.lease_seconds, s->cfg.max_attempts, s->throttle_ms ? ", throttled" : "");
+	run_monitor(&mon, &signals);
+	shut_down(&mon, &signals);
+	int stuck = join_workers(s);
+	sched_heartbeat_remove(s, mon.db);
+	if (stuck) {
+		/* A hook ignores cancellation: its work was handed back; do not wait for it. */
+		log_warn("%d workers did not stop; exiting anyway", stuck);
+		_exit(0);
+	}
+	storage_close(mon.store);
+	db_close(mon.db);
+	free(s->workers);
+	pthread_cond_destroy(&s->wake);
+	pthread_mutex_destroy(&s->lock);
+	log_info("stopped");
+	return 0;
+}

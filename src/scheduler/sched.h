@@ -1,0 +1,122 @@
+/* Private interface of the scheduler daemon (src/scheduler/).
+ *
+ * One process = one scheduler identity (worker id). The main thread is the
+ * monitor: signals, heartbeat, systemd watchdog, lease renewal, cancellation
+ * watch, recovery of expired leases and blob cleanup. [SCHEDULER] WORKERS
+ * worker threads each collect, plan and run whatever the DB offers them.
+ * Every thread has its own DB connection. */
+#ifndef LUNA_SCHED_H
+#define LUNA_SCHED_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include "common/arena.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "tasks/task_type.h"
+
+#define SCHED_ID_MAX 128
+
+/* Task and subtask statuses (DESIGN §3). */
+enum {
+	TASK_PENDING = 0, TASK_RUNNING = 1, TASK_CANCELLED = 2, TASK_FAILED = 3, TASK_COLLECTING = 4, TASK_DONE = 5,
+};
+enum { SUB_PENDING = 0, SUB_RUNNING = 1, SUB_CANCELLED = 2, SUB_FAILED = 3, SUB_DONE = 4 };
+
+/* What a worker holds a lease on while it works. */
+enum hold_kind { HOLD_NONE, HOLD_PLAN, HOLD_SUBTASK, HOLD_COLLECT };
+
+struct sched;
+
+struct worker {
+	struct sched *s;
+	int index;
+	pthread_t thread;
+	int started;
+	struct db *db;
+	struct objects *objects;       /* NULL when there is no objects backend */
+	struct storage *store;         /* NULL when the result store cannot be opened */
+	/* Guarded by s->lock; the monitor reads them to renew and to watch. */
+	enum hold_kind hold;
+	long long hold_task, hold_subtask;
+	unsigned long hold_gen;        /* bumped on every change of the hold */
+	int exited;
+	/* Set by the monitor (or at shutdown): the held work was cancelled,
+	 * deleted, taken over, or the process stops. ctx->cancelled points here. */
+	volatile int cancelled;
+	/* Consecutive DB failures, for the back-off and for not repeating logs. */
+	int db_failures;
+};
+
+struct sched {
+	struct luna_config cfg;
+	char worker_id[SCHED_ID_MAX];
+	char host[256];
+	char started[32];              /* DB text of the start time */
+	int throttle_ms;               /* --throttle-ms: pause before each subtask */
+	int plannable[16];             /* types with plan and run_subtask hooks */
+	size_t nplannable;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;           /* new work or stop; idle workers wait on it */
+	atomic_int stopping;           /* no new claims */
+	struct worker *workers;
+	int nworkers;
+};
+
+/* Outcome of a transaction body. */
+enum { TXN_COMMIT = 0, TXN_ABORT = 1, TXN_ERROR = -1 };
+typedef int (*txn_body_fn)(struct db *db, struct arena *a, void *ud);
+/* BEGIN, body, COMMIT (or ROLLBACK when it aborts or fails); retried after a
+ * deadlock or lock wait timeout. TXN_COMMIT, TXN_ABORT, or TXN_ERROR with
+ * the DB error left in db. */
+int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud);
+
+/* An error row of the task (and subtask, if not 0); inside the caller's transaction. */
+int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail);
+/* Moves a task to failed with an error row; inside the caller's transaction. */
+int sched_fail_task(struct db *db, long long task_id, int code, const char *detail);
+/* Logs a DB failure once per outage per thread and sleeps a growing back-off
+ * (up to 5 s) unless the scheduler stops; the count resets on success. */
+void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what);
+void sched_db_ok(int *failures);
+/* Sleeps up to ms, waking early on stop or new work. */
+void sched_idle(struct sched *s, int ms);
+void sched_wake_all(struct sched *s);
+/* Publishes what worker w holds (for lease renewal and the cancellation watch). */
+void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, long long subtask_id);
+/* A context for task hooks, with an arena that dies with the work item. */
+void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, long long task_id,
+		    long long subtask_id, const char *account_id, const char *request_id);
+/* Parses JSON text into an object owned by arena a; NULL when invalid. */
+json_object *sched_parse_json(struct arena *a, const char *text);
+/* Hands o (may be NULL) to arena a, which puts it when it dies. Returns o. */
+json_object *sched_own_json(struct arena *a, json_object *o);
+
+/* Worker steps: 1 = did something, 0 = nothing to do, -1 = DB trouble. */
+int sched_collect_one(struct worker *w);
+int sched_plan_one(struct worker *w);
+int sched_run_one(struct worker *w);
+/* Collects task_id now if all its subtasks are finished (after a worker finished the last one). */
+int sched_collect_task(struct worker *w, long long task_id);
+void *sched_worker_main(void *arg);
+
+/* Monitor duties (main thread), each with its own connection mdb. */
+int sched_heartbeat(struct sched *s, struct db *mdb);
+void sched_heartbeat_remove(struct sched *s, struct db *mdb);
+int sched_renew_leases(struct sched *s, struct db *mdb);
+int sched_watch_cancellation(struct sched *s, struct db *mdb);
+int sched_recover_expired(struct sched *s, struct db *mdb);
+int sched_cleanup_blobs(struct sched *s, struct db *mdb, struct storage *store);
+/* At start: leases still held under our worker id belong to a dead previous
+ * run with the same --worker-id; expire them so recovery takes them now. */
+int sched_expire_own_leases(struct sched *s, struct db *mdb);
+/* At shutdown: gives back whatever the workers still hold. */
+void sched_hand_back(struct sched *s, struct db *mdb);
+
+/* systemd notification (no-ops without systemd). */
+void notify_ready(void);
+void notify_stopping(void);
+void notify_watchdog(void);
+void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Watchdog interval in microseconds, 0 when the watchdog is off. */
+unsigned long long notify_watchdog_usec(void);
+#endif

@@ -1,0 +1,32 @@
+/* What the scheduler offers task hooks through task_ctx.host (NULL in the
+ * API): recording an error that does not stop the work, such as one bad image
+ * of an archive. Task code calls task_report_error(); it costs nothing to
+ * include this header in a program that has no scheduler. */
+#ifndef LUNA_TASK_HOST_H
+#define LUNA_TASK_HOST_H
+#include <stdarg.h>
+#include <stdio.h>
+#include "tasks/task_type.h"
+
+struct task_host {
+	/* Adds a task_error row linked to ctx's task and subtask; 0 ok. Rows past
+	 * [TASKS] MAX_ERRORS per task are dropped silently. */
+	int (*report_error)(struct task_ctx *ctx, int code, const char *detail);
+};
+
+/* printf-style; a no-op (returning 0) when the host has no scheduler. */
+static inline int task_report_error(struct task_ctx *ctx, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline int task_report_error(struct task_ctx *ctx, int code, const char *fmt, ...)
+{
+	const struct task_host *host = ctx ? ctx->host : NULL;
+	char detail[1024];
+	va_list ap;
+	if (!host || !host->report_error)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	return host->report_error(ctx, code, detail);
+}
+#endif

@@ -1,0 +1,434 @@
+/* Worker threads: each one loops over collect → plan → run, one work item at
+ * a time, with its own DB connection, objects handle, result store handle and
+ * an arena per item. This file holds the loop and the life of a subtask:
+ * claim (SKIP LOCKED + lease), run the type's run_subtask hook, store the
+ * partial result, finish only if the subtask is still ours.
+ *
+ * Workload: subtasks last from milliseconds (a GC chunk) to minutes (an
+ * estimator chunk); the DB work per subtask is three short transactions. */
+#include "scheduler/sched.h"
+#include "backends/objects.h"
+#include "backends/storage.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/timefmt.h"
+#include "common/uuid.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define THROTTLE_SLICE_MS 50
+#define RETRY_DELAY_MAX_S 60
+#define OBJECTS_RETRY_US (60LL * 1000000)
+
+/* A claimed subtask with everything needed to run it. */
+struct subtask_job {
+	long long subtask_id, task_id;
+	int type_id, attempts;
+	const char *task_content, *sub_content, *account_id, *request_id;
+};
+
+/* How running a subtask ended. */
+struct subtask_outcome {
+	int failed;                    /* run_subtask reported an error */
+	struct task_fail fail;
+	const char *result_id;         /* stored partial result, or NULL */
+};
+
+/* What the finish transaction found. */
+enum finish_state { FIN_FINISHED, FIN_RETRY_LATER, FIN_TASK_GONE, FIN_TASK_STOPPED, FIN_LOST };
+
+struct finish_args {
+	struct worker *w;
+	const struct subtask_job *job;
+	const struct subtask_outcome *out;
+	int retry_in;                  /* > 0: a transient failure, back to pending after this many seconds */
+	enum finish_state state;
+	int last;                      /* no unfinished subtask left: collect now */
+};
+
+struct claim_args {
+	struct worker *w;
+	long long subtask_id, task_id;
+};
+
+static int claim_body(struct db *db, struct arena *a, void *ud)
+{
+	struct claim_args *c = ud;
+	struct db_result r;
+	if (db_exec(db, a,
+		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = 0 "
+		    "AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) "
+		    "ORDER BY subtask_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+		    NULL, 0, &r))
+		return TXN_ERROR;
+	if (r.nrows == 0)
+		return TXN_ABORT;
+	c->subtask_id = atoll(r.rows[0][0]);
+	c->task_id = atoll(r.rows[0][1]);
+	struct db_param p[] = {DBP_STR(c->w->s->worker_id), DBP_I64(c->w->s->cfg.lease_seconds), DBP_I64(c->subtask_id)};
+	if (db_exec(db, NULL,
+		    "UPDATE subtask SET subtask_status = 1, worker_id = ?, "
+		    "lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, attempts = attempts + 1 WHERE subtask_id = ?",
+		    p, 3, NULL))
+		return TXN_ERROR;
+	return TXN_COMMIT;
+}
+
+/* Reads what the claimed subtask needs. 1 loaded, 0 the task is gone, -1 DB error. */
+static int load_job(struct worker *w, struct arena *a, struct subtask_job *job)
+{
+	struct db_param p[] = {DBP_I64(job->subtask_id)};
+	struct db_result r;
+	if (db_exec(w->db, a,
+		    "SELECT t.task_type, t.content, t.account_id, t.request_id, s.content, s.attempts "
+		    "FROM subtask s JOIN task t ON t.task_id = s.task_id WHERE s.subtask_id = ?",
+		    p, 1, &r))
+		return -1;
+	if (r.nrows == 0)
+		return 0;
+	char **row = r.rows[0];
+	job->type_id = atoi(row[0]);
+	job->task_content = row[1];
+	job->account_id = row[2];
+	job->request_id = row[3];
+	job->sub_content = row[4];
+	job->attempts = atoi(row[5]);
+	return 1;
+}
+
+/* --throttle-ms: a pause before the hook that still honours cancellation. */
+static void throttle(struct worker *w)
+{
+	for (int left = w->s->throttle_ms; left > 0 && !w->cancelled;
+	     left -= THROTTLE_SLICE_MS) {
+		int ms = left < THROTTLE_SLICE_MS ? left : THROTTLE_SLICE_MS;
+		struct timespec ts = {0, (long)ms * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Stores a partial result under a new id; fills out->result_id or fails the run. */
+static void store_partial(struct worker *w, struct arena *a, json_object *partial, struct subtask_outcome *out)
+{
+	char id[37];
+	size_t len;
+	const char *text = json_object_to_json_string_length(partial, JSON_C_TO_STRING_PLAIN, &len);
+	uuid4(id);
+	if (!w->store) {
+		out->failed = 1;
+		task_fail_set(&out->fail, 500, E_STORAGE, "the result store is not available");
+		return;
+	}
+	if (w->store->ops->put(w->store, id, text, len)) {
+		out->failed = 1;
+		task_fail_set(&out->fail, 500, E_STORAGE, "cannot store the partial result: %s", strerror(errno));
+		return;
+	}
+	out->result_id = arena_strdup(a, id);
+}
+
+/* Calls the type's hook (unless the work was cancelled meanwhile) and keeps its outcome. */
+static void run_job(struct worker *w, struct arena *a, const struct subtask_job *job, struct subtask_outcome *out)
+{
+	const struct task_type *type = task_type_by_id(job->type_id);
+	struct task_ctx ctx;
+	json_object *partial = NULL;
+	memset(out, 0, sizeof(*out));
+	if (!type || !type->run_subtask) {
+		out->failed = 1;
+		task_fail_set(&out->fail, 501, E_NOT_IMPLEMENTED, "task type %d cannot run subtasks in this build",
+			      job->type_id);
+		return;
+	}
+	json_object *content = sched_parse_json(a, job->task_content);
+	json_object *sub = sched_parse_json(a, job->sub_content);
+	if (!content || !sub) {
+		out->failed = 1;
+		task_fail_set(&out->fail, 500, E_INTERNAL, "the stored task or subtask content is not valid JSON");
+		return;
+	}
+	throttle(w);
+	if (w->cancelled)
+		return;
+	sched_ctx_init(w, &ctx, a, job->task_id, job->subtask_id, job->account_id, job->request_id);
+	if (type->run_subtask(&ctx, content, sub, &partial, &out->fail)) {
+		out->failed = 1;
+		if (!out->fail.code)
+			task_fail_set(&out->fail, 500, E_INTERNAL, "subtask failed without a reason");
+		if (partial)
+			json_object_put(partial);
+		return;
+	}
+	if (partial) {
+		sched_own_json(a, partial);
+		if (!w->cancelled)
+			store_partial(w, a, partial, out);
+	}
+}
+
+/* A transient failure (the objects database was away, say): the subtask
+ * goes back to pending, not to be claimed before retry_in seconds; its
+ * attempt stays counted, so MAX_ATTEMPTS still bounds the retries. */
+static int give_back_for_retry(struct db *db, struct finish_args *f)
+{
+	struct db_param p[] = {DBP_I64(f->retry_in), DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)};
+	struct db_result u;
+	if (db_exec(db, NULL,
+		    "UPDATE subtask SET subtask_status = 0, worker_id = NULL, "
+		    "lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
+		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+		    p, 3, &u))
+		return TXN_ERROR;
+	f->state = u.affected ? FIN_RETRY_LATER : FIN_LOST;
+	return u.affected ? TXN_COMMIT : TXN_ABORT;
+}
+
+static int finish_body(struct db *db, struct arena *a, void *ud)
+{
+	struct finish_args *f = ud;
+	const struct subtask_job *job = f->job;
+	const struct subtask_outcome *out = f->out;
+	struct db_result r;
+	struct db_param pt[] = {DBP_I64(job->task_id)};
+	/* The task row first: the same lock order as the API's cancel and delete. */
+	if (db_exec(db, a, "SELECT task_status FROM task WHERE task_id = ? FOR UPDATE", pt, 1, &r))
+		return TXN_ERROR;
+	if (r.nrows == 0) {
+		f->state = FIN_TASK_GONE;
+		return TXN_ABORT;
+	}
+	if (atoi(r.rows[0][0]) != TASK_RUNNING) {
+		struct db_param pc[] = {DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)};
+		f->state = FIN_TASK_STOPPED;
+		if (db_exec(db, NULL,
+			    "UPDATE subtask SET subtask_status = 2, end_time = UTC_TIMESTAMP(6), lease_until = NULL "
+			    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+			    pc, 2, NULL))
+			return TXN_ERROR;
+		return TXN_COMMIT;
+	}
+	if (f->retry_in > 0)
+		return give_back_for_retry(db, f);
+	struct db_param ps[] = {
+		DBP_I64(out->failed ? SUB_FAILED : SUB_DONE), DBP_STR(out->result_id), DBP_I64(job->subtask_id),
+		DBP_STR(f->w->s->worker_id),
+	};
+	struct db_result u;
+	if (db_exec(db, NULL,
+		    "UPDATE subtask SET subtask_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), lease_until = NULL "
+		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+		    ps, 4, &u))
+		return TXN_ERROR;
+	if (u.affected == 0) {
+		f->state = FIN_LOST;
+		return TXN_ABORT;
+	}
+	if (out->failed && sched_insert_error(db, job->task_id, job->subtask_id, out->fail.code, out->fail.detail))
+		return TXN_ERROR;
+	if (db_exec(db, NULL,
+		    "UPDATE task SET count_task_parts_done = count_task_parts_done + 1, "
+		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?",
+		    pt, 1, NULL) ||
+	    db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (0, 1)", pt, 1, &r))
+		return TXN_ERROR;
+	f->last = r.nrows && atoll(r.rows[0][0]) == 0;
+	f->state = FIN_FINISHED;
+	return TXN_COMMIT;
+}
+
+/* Failures of the infrastructure rather than of the subtask: worth a retry. */
+static int failure_is_transient(const struct task_fail *fail)
+{
+	return fail->code == E_DB;
+}
+
+/* Records the outcome if the subtask is still ours. Keeps trying through a DB
+ * outage while we hold it; gives up once the lease is handed back or taken
+ * (recovery then retries the subtask elsewhere). 1 recorded, 0 dropped, -1 DB error. */
+static int finish_job(struct worker *w, struct arena *a, const struct subtask_job *job,
+		      const struct subtask_outcome *out, int *last)
+{
+	struct finish_args f = {.w = w, .job = job, .out = out};
+	int rc;
+	if (out->failed && failure_is_transient(&out->fail) && job->attempts < w->s->cfg.max_attempts) {
+		int shift = job->attempts < 6 ? job->attempts : 6;
+		f.retry_in = (1 << shift) < RETRY_DELAY_MAX_S ? 1 << shift : RETRY_DELAY_MAX_S;
+	}
+	for (;;) {
+		rc = sched_txn(w->db, a, finish_body, &f);
+		if (rc != TXN_ERROR)
+			break;
+		if (!db_error_is_connection(w->db) || w->cancelled) {
+			log_error("task %lld subtask %lld: cannot record the outcome: %s", job->task_id,
+				  job->subtask_id, db_error(w->db));
+			return -1;
+		}
+		sched_db_trouble(w->s, w->db, &w->db_failures, "finishing a subtask");
+	}
+	sched_db_ok(&w->db_failures);
+	*last = f.last;
+	switch (f.state) {
+	case FIN_FINISHED:
+		return 1;
+	case FIN_RETRY_LATER:
+		log_warn("task %lld subtask %lld: attempt %d of %d failed (%d %s); retrying in %d s", job->task_id,
+			 job->subtask_id, job->attempts, w->s->cfg.max_attempts, out->fail.code, out->fail.detail,
+			 f.retry_in);
+		break;
+	case FIN_TASK_GONE:
+		log_info("task %lld subtask %lld: the task was deleted; work dropped", job->task_id, job->subtask_id);
+		break;
+	case FIN_TASK_STOPPED:
+		log_info("task %lld subtask %lld: the task is no longer running; work dropped", job->task_id,
+			 job->subtask_id);
+		break;
+	case FIN_LOST:
+		log_warn("task %lld subtask %lld: the lease was lost (handed back or taken over); work dropped",
+			 job->task_id, job->subtask_id);
+		break;
+	}
+	return 0;
+}
+
+static double seconds_since(long long start_us)
+{
+	return (double)(time_now_us() - start_us) / 1e6;
+}
+
+static void log_outcome(const struct subtask_job *job, const struct subtask_outcome *out, long long start_us)
+{
+	if (out->failed)
+		log_warn("task %lld subtask %lld failed (attempt %d, %.3f s): %d %s", job->task_id, job->subtask_id,
+			 job->attempts, seconds_since(start_us), out->fail.code, out->fail.detail);
+	else
+		log_info("task %lld subtask %lld done (attempt %d, %.3f s)", job->task_id, job->subtask_id,
+			 job->attempts, seconds_since(start_us));
+}
+
+/* Opens the objects backend if this worker has none yet (it may have been
+ * down at start), at most once a minute. */
+static void ensure_objects(struct worker *w, long long *last_try_us)
+{
+	char err[256] = "";
+	long long now = time_now_us();
+	if (w->objects || (*last_try_us && now - *last_try_us < OBJECTS_RETRY_US))
+		return;
+	*last_try_us = now;
+	w->objects = objects_open(&w->s->cfg, err, sizeof(err));
+	if (!w->objects && w->index == 0)
+		log_info("objects backend not available (task types that need it will fail): %s", err);
+}
+
+int sched_run_one(struct worker *w)
+{
+	struct arena *a = NULL;
+	struct claim_args c = {.w = w};
+	struct subtask_job job;
+	struct subtask_outcome out;
+	int rc, last = 0;
+	if (atomic_load(&w->s->stopping))
+		return 0;
+	a = arena_new();
+	rc = sched_txn(w->db, a, claim_body, &c);
+	if (rc != TXN_COMMIT) {
+		rc = rc == TXN_ABORT ? 0 : -1;
+		goto out;
+	}
+	sched_set_hold(w, HOLD_SUBTASK, c.task_id, c.subtask_id);
+	memset(&job, 0, sizeof(job));
+	job.subtask_id = c.subtask_id;
+	job.task_id = c.task_id;
+	rc = load_job(w, a, &job);
+	if (rc <= 0) {
+		/* Gone already, or the DB failed: the lease expires and recovery retries it. */
+		rc = rc < 0 ? -1 : 1;
+		goto out;
+	}
+	log_set_request_id(job.request_id);
+	long long start = time_now_us();
+	log_debug("task %lld subtask %lld: started (attempt %d)", job.task_id, job.subtask_id, job.attempts);
+	run_job(w, a, &job, &out);
+	int recorded = finish_job(w, a, &job, &out, &last);
+	if (recorded <= 0 && out.result_id && w->store)
+		w->store->ops->del(w->store, out.result_id);
+	if (recorded > 0)
+		log_outcome(&job, &out, start);
+	sched_set_hold(w, HOLD_NONE, 0, 0);
+	if (last)
+		sched_collect_task(w, job.task_id);
+	rc = 1;
+out:
+	sched_set_hold(w, HOLD_NONE, 0, 0);
+	log_set_request_id(NULL);
+	arena_free(a);
+	return rc;
+}
+
+/* Opens this thread's handles; a missing result store is logged, not fatal
+ * (subtasks that produce results then fail with a storage error). */
+static void open_handles(struct worker *w, long long *objects_try)
+{
+	char err[256] = "";
+	w->db = db_open(&w->s->cfg.tasks_db);
+	w->store = storage_open(&w->s->cfg, err, sizeof(err));
+	if (!w->store && w->index == 0)
+		log_error("result store not available: %s", err);
+	ensure_objects(w, objects_try);
+}
+
+static void close_handles(struct worker *w)
+{
+	objects_close(w->objects);
+	storage_close(w->store);
+	db_close(w->db);
+	w->objects = NULL;
+	w->store = NULL;
+	w->db = NULL;
+}
+
+/* One round: collect, plan, run. Returns -1 at the first DB failure. */
+static int work_round(struct worker *w, int *did, const char **what)
+{
+	int r;
+	*what = "collecting results";
+	if ((r = sched_collect_one(w)) < 0)
+		return -1;
+	*did |= r;
+	*what = "planning tasks";
+	if ((r = sched_plan_one(w)) < 0)
+		return -1;
+	*did |= r;
+	*what = "claiming subtasks";
+	if ((r = sched_run_one(w)) < 0)
+		return -1;
+	*did |= r;
+	return 0;
+}
+
+void *sched_worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct sched *s = w->s;
+	long long objects_try = 0;
+	open_handles(w, &objects_try);
+	while (!atomic_load(&s->stopping)) {
+		int did = 0;
+		const char *what = "";
+		ensure_objects(w, &objects_try);
+		if (work_round(w, &did, &what)) {
+			sched_db_trouble(s, w->db, &w->db_failures, what);
+			continue;
+		}
+		sched_db_ok(&w->db_failures);
+		if (!did)
+			sched_idle(s, s->cfg.poll_interval_ms);
+	}
+	close_handles(w);
+	pthread_mutex_lock(&s->lock);
+	w->exited = 1;
+	pthread_cond_broadcast(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}

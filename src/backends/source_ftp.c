@@ -1,0 +1,10 @@
+/* ftp image source (not built yet: answers "not implemented"). */
+#include "backends/sources.h"
+#include "common/errors.h"
+
+struct source *source_ftp_open(const struct luna_config *cfg, json_object *source, const struct source_limits *limits,
+			      struct source_error *err)
+{
+	source_error_set(err, E_NOT_IMPLEMENTED, "ftp sources are not available yet");
+	return NULL;
+}

@@ -1,0 +1,383 @@
+"""Estimator tasks end to end: images from a zip archive by URL and from a
+network-disk folder, sent to the handlers stand-in; hostile archives and
+paths; handler checks; the spec's prefix/postfix tables row by row."""
+import os
+import uuid
+
+import pytest
+
+from estimator_env import Repointed, by_filename, errors_of, result_of, run_task, servers
+from luna import assert_error
+
+STATIC = "c42ad7cb-9078-4be4-8457-4d3c744477df"
+DYNAMIC = "8c335656-3145-4c0d-9e99-fa9d6843ab95"
+
+
+@pytest.fixture(scope="module")
+def env(stack, tmp_path_factory):
+    fake = servers.FakeHandlers()
+    fake.add_handler(STATIC, 1)
+    fake.add_handler(DYNAMIC, 2, {"detect_policy": {"detect_face": 1}})
+    files = tmp_path_factory.mktemp("zips")
+    web = servers.FileServer(str(files))
+    rp = Repointed(stack, {("HANDLERS", "URL"): fake.url, ("HANDLERS", "CONCURRENCY"): "3",
+                           ("TASKS", "ESTIMATOR_CHUNK"): "2"})
+
+    class Env:
+        pass
+    e = Env()
+    e.fake, e.web, e.files, e.stack = fake, web, str(files), stack
+    e.netdisk = os.path.join(stack.netdisk, "est-" + uuid.uuid4().hex[:8])
+    os.makedirs(e.netdisk)
+    yield e
+    rp.undo()
+    web.close()
+    fake.close()
+
+
+def body(account, source, handler=None):
+    return {"account_id": account, "description": "estimator test",
+            "content": {"handler": handler or {"handler_id": STATIC}, "source": source,
+                        "filters": {"account_id": account}}}
+
+
+def zip_source(env, name, files=None, password=None, raw=None):
+    path = os.path.join(env.files, name)
+    if raw is not None:
+        with open(path, "wb") as f:
+            f.write(raw)
+    elif password:
+        servers.make_zip_with_password(path, files, password)
+    else:
+        servers.make_zip(path, files)
+    src = {"source_type": "zip", "reference": env.web.url + "/" + name, "image_type": 0}
+    return src
+
+
+def events_requests(env):
+    return [r for r in env.fake.requests() if r["path"].endswith("/events")]
+
+
+# -- zip by URL -----------------------------------------------------------------------
+
+def test_zip_archive_end_to_end(env, account_id):
+    files = {"a/one.png": servers.png(1), "b/two.png": servers.png(2), "three.png": servers.png(3),
+             "notes.txt": b"just text", "bad.png": servers.png(4, b"luna-fake:bad"),
+             "filtered.png": servers.png(5, b"luna-fake:filtered")}
+    src = zip_source(env, "plain.zip", files)
+    src["image_type"] = 1
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 5, task
+    assert task["count_task_parts_all"] == 3          # 6 files in chunks of 2
+    assert task["count_task_parts_done"] == 3
+    res = result_of(env.stack, tid)
+    got = by_filename(res)
+    assert sorted(got) == sorted(files)
+    for name in ("a/one.png", "b/two.png", "three.png"):
+        e = got[name]
+        assert e["errors"] == []
+        assert len(e["result"]["events"]) == 1
+        assert e["result"]["filtered_detections"] == {"face_detections": []}
+    assert got["notes.txt"]["result"] is None
+    assert got["notes.txt"]["errors"][0]["error_code"] == 28106
+    assert "not an image" in got["notes.txt"]["errors"][0]["detail"]
+    assert got["bad.png"]["result"] is None
+    assert got["bad.png"]["errors"][0]["error_code"] == 11002      # the service's own error
+    assert got["filtered.png"]["result"]["events"] == []
+    assert got["filtered.png"]["result"]["filtered_detections"]["face_detections"][0]["filter_reasons"]
+    # Per-image errors are also task errors.
+    codes = sorted(e["error_code"] for e in errors_of(env.stack, tid))
+    assert codes == sorted(e["error_code"] for e in res["errors"])
+    assert 28106 in codes
+    # The handler got every image (not the text file), with the task's image type.
+    reqs = events_requests(env)
+    assert len(reqs) == 5
+    assert {r["path"] for r in reqs} == {"/6/handlers/%s/events" % STATIC}
+    assert {r["query"]["image_type"] for r in reqs} == {"1"}
+    assert {r["content_type"] for r in reqs} == {"image/png"}
+
+
+def test_zip_result_is_deterministic(env, account_id):
+    files = {"x%d.png" % i: servers.png(100 + i) for i in range(5)}
+    src = zip_source(env, "det.zip", files)
+    t1, _ = run_task(env.stack, "estimator", body(account_id, src))
+    t2, _ = run_task(env.stack, "estimator", body(account_id, src))
+    assert result_of(env.stack, t1)["result"] == result_of(env.stack, t2)["result"]
+
+
+def test_zip_with_password(env, account_id):
+    files = {"p1.png": servers.png(11), "p2.png": servers.png(12)}
+    src = zip_source(env, "secret.zip", files, password="s3cret")
+    src["authorization"] = {"password": "s3cret"}
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 5
+    got = by_filename(result_of(env.stack, tid))
+    assert all(e["errors"] == [] and len(e["result"]["events"]) == 1 for e in got.values()), got
+    # The stored content never shows the password.
+    t = env.stack.get("/2/tasks/%d" % tid).json()
+    assert "s3cret" not in str(t)
+
+
+@pytest.mark.parametrize("password, expect", [(None, "no password"), ("wrong", "password")])
+def test_zip_password_missing_or_wrong(env, account_id, password, expect):
+    files = {"p1.png": servers.png(21)}
+    src = zip_source(env, "secret2.zip", files, password="right-one")
+    if password:
+        src["authorization"] = {"password": password}
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 5
+    e = by_filename(result_of(env.stack, tid))["p1.png"]
+    assert e["result"] is None
+    assert expect in e["errors"][0]["detail"] or "damaged" in e["errors"][0]["detail"]
+    assert events_requests(env) == []
+
+
+def test_zip_bomb_entry_is_refused(env, account_id):
+    files = {"bomb.png": b"\x89PNG\r\n\x1a\n" + bytes(60 << 20), "ok.png": servers.png(31)}
+    src = zip_source(env, "bomb.zip", files)
+    assert os.path.getsize(os.path.join(env.files, "bomb.zip")) < 1 << 20
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 5
+    got = by_filename(result_of(env.stack, tid))
+    assert got["bomb.png"]["result"] is None
+    assert "larger than" in got["bomb.png"]["errors"][0]["detail"]
+    assert got["ok.png"]["errors"] == []
+    assert len(events_requests(env)) == 1
+
+
+def test_zip_ratio_bomb_below_size_limit(env, account_id):
+    files = {"flat.png": b"\x89PNG\r\n\x1a\n" + bytes(20 << 20)}
+    src = zip_source(env, "ratio.zip", files)
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    e = by_filename(result_of(env.stack, tid))["flat.png"]
+    assert e["result"] is None and "zip bomb" in e["errors"][0]["detail"]
+
+
+def test_zip_slip_names_are_refused(env, account_id):
+    files = {"../../evil.png": servers.png(41), "/abs.png": servers.png(42), "dir/../../up.png": servers.png(43),
+             "..\\win.png": servers.png(44), "C:/drive.png": servers.png(45), "fine/ok.png": servers.png(46)}
+    src = zip_source(env, "slip.zip", files)
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 5
+    got = by_filename(result_of(env.stack, tid))
+    for name in files:
+        if name == "fine/ok.png":
+            assert got[name]["errors"] == []
+        else:
+            assert got[name]["result"] is None, name
+            assert "not allowed" in got[name]["errors"][0]["detail"], got[name]
+    assert len(events_requests(env)) == 1
+
+
+@pytest.mark.parametrize("what", ["truncated", "not_zip", "empty_file"])
+def test_broken_archive_fails_the_task(env, account_id, what):
+    good = open(servers.make_zip(os.path.join(env.files, "good.zip"),
+                                 {"a%d.png" % i: servers.png(i) for i in range(20)}), "rb").read()
+    raw = {"truncated": good[:len(good) // 2], "not_zip": b"<html>not a zip</html>", "empty_file": b""}[what]
+    src = zip_source(env, what + ".zip", raw=raw)
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 3, task
+    errs = errors_of(env.stack, tid)
+    assert any(e["error_code"] == 28103 and "zip" in e["detail"] for e in errs), errs
+
+
+def test_archive_url_not_found_fails_the_task(env, account_id):
+    src = {"source_type": "zip", "reference": env.web.url + "/missing.zip", "image_type": 0}
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 3
+    assert any("404" in e["detail"] for e in errors_of(env.stack, tid))
+
+
+@pytest.mark.parametrize("ref", ["file:///etc/passwd", "ftp://127.0.0.1/a.zip", "gopher://127.0.0.1/"])
+def test_zip_reference_must_be_http(env, account_id, ref):
+    r = env.stack.post("/2/tasks/estimator", json=body(account_id, {"source_type": "zip", "reference": ref}))
+    assert_error(r, 400, 28103, detail_contains="http")
+
+
+def test_empty_archive_gives_an_empty_result(env, account_id):
+    src = zip_source(env, "empty.zip", {})
+    tid, task = run_task(env.stack, "estimator", body(account_id, src))
+    assert task["task_status"] == 5
+    assert result_of(env.stack, tid)["result"] == []
+
+
+# -- handlers -------------------------------------------------------------------------
+
+def test_handler_not_found(env, account_id):
+    src = zip_source(env, "h.zip", {"a.png": servers.png(1)})
+    r = env.stack.post("/2/tasks/estimator", json=body(account_id, src, {"handler_id": str(uuid.uuid4())}))
+    assert_error(r, 400, 34000, detail_contains="not found")
+
+
+def test_dynamic_handler_without_policies(env, account_id):
+    src = zip_source(env, "h.zip", {"a.png": servers.png(1)})
+    r = env.stack.post("/2/tasks/estimator", json=body(account_id, src, {"handler_id": DYNAMIC}))
+    assert_error(r, 400, 12031, detail="Handler %s is dynamic. Dynamic handler not supported" % DYNAMIC)
+
+
+def test_static_handler_with_policies(env, account_id):
+    src = zip_source(env, "h.zip", {"a.png": servers.png(1)})
+    r = env.stack.post("/2/tasks/estimator", json=body(account_id, src, {"handler_id": STATIC,
+                                                                          "policies": {"a": 1}}))
+    assert_error(r, 400, 12032, detail_contains="static")
+
+
+def test_dynamic_handler_gets_the_policies(env, account_id):
+    src = zip_source(env, "dyn.zip", {"a.png": servers.png(51)})
+    policies = {"detect_policy": {"detect_face": 1}, "face": True}
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, src, {"handler_id": DYNAMIC,
+                                                                         "policies": policies}))
+    assert task["task_status"] == 5
+    reqs = events_requests(env)
+    assert len(reqs) == 1 and reqs[0]["policies"] == policies
+    assert [p["name"] for p in reqs[0]["parts"]] == ["policies", "image"]
+    assert reqs[0]["parts"][1]["filename"] == "a.png"
+
+
+def test_new_handler_from_policies(env, account_id):
+    src = zip_source(env, "new.zip", {"a.png": servers.png(61)})
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, src, {"policies": {"detect_policy": {}}}))
+    assert task["task_status"] == 5
+    created = [r for r in env.fake.requests() if r["method"] == "POST" and r["path"] == "/6/handlers"]
+    assert len(created) == 1 and created[0]["policies"] == {"detect_policy": {}}
+    reqs = events_requests(env)
+    assert len(reqs) == 1 and STATIC not in reqs[0]["path"]
+
+
+def test_handlers_service_unreachable_at_creation(env, stack, account_id):
+    # The API's own [HANDLERS] URL is the stand-in; a stopped stand-in is a 5xx with an upstream code.
+    env.fake.down(3)
+    try:
+        src = zip_source(env, "h.zip", {"a.png": servers.png(1)})
+        r = env.stack.post("/2/tasks/estimator", json=body(account_id, src))
+        assert r.status >= 500 and r.json()["error_code"] in (10, 11), r.body
+    finally:
+        import time
+        time.sleep(3.2)
+
+
+# -- network disk -----------------------------------------------------------------------
+
+def nd_source(path, prefix=None, postfix=None, recursive=True, follow_links=False):
+    ref = {"path": path, "follow_links": follow_links}
+    if prefix is not None:
+        ref["prefix"] = prefix
+    if postfix is not None:
+        ref["postfix"] = postfix
+    return {"source_type": "network_disk", "reference": ref, "recursive": recursive, "image_type": 0}
+
+
+def nd_names(env, account, src):
+    tid, task = run_task(env.stack, "estimator", body(account, src))
+    assert task["task_status"] == 5, (task, errors_of(env.stack, tid))
+    return sorted(by_filename(result_of(env.stack, tid)))
+
+
+@pytest.fixture(scope="module")
+def prefix_tree(env):
+    root = os.path.join(env.netdisk, "prefix-table")
+    servers.write_tree(root, {"prefix/123_file.jpg": servers.png(1), "prefix/file2.jpg": servers.png(2),
+                              "temp_file.jpg": servers.png(3), "prefix_file.jpg": servers.png(4)})
+    return root
+
+
+@pytest.fixture(scope="module")
+def postfix_tree(env):
+    root = os.path.join(env.netdisk, "postfix-table")
+    servers.write_tree(root, {"dir/face1.jpg": servers.png(5), "dir/face2.png": servers.png(6),
+                              "temp_file.png": servers.png(7), "file.jpg": servers.png(8)})
+    return root
+
+
+# The spec's prefix_schema table, row by row.
+@pytest.mark.parametrize("prefix, expected", [
+    ("prefix", ["prefix/123_file.jpg", "prefix/file2.jpg", "prefix_file.jpg"]),
+    ("prefix/", ["prefix/123_file.jpg", "prefix/file2.jpg"]),
+    ("prefix/123", ["prefix/123_file.jpg"]),
+    ("temp", ["temp_file.jpg"]),
+])
+def test_network_disk_prefix_table(env, prefix_tree, account_id, prefix, expected):
+    assert nd_names(env, account_id, nd_source(prefix_tree, prefix=prefix)) == expected
+
+
+# The spec's postfix_schema table, row by row.
+@pytest.mark.parametrize("postfix, expected", [
+    (".jpg", ["dir/face1.jpg", "file.jpg"]),
+    (".png", ["dir/face2.png", "temp_file.png"]),
+])
+def test_network_disk_postfix_table(env, postfix_tree, account_id, postfix, expected):
+    assert nd_names(env, account_id, nd_source(postfix_tree, postfix=postfix)) == expected
+
+
+def test_network_disk_not_recursive(env, postfix_tree, account_id):
+    assert nd_names(env, account_id, nd_source(postfix_tree, recursive=False)) == ["file.jpg", "temp_file.png"]
+
+
+@pytest.fixture(scope="module")
+def link_tree(env, tmp_path_factory):
+    outside = str(tmp_path_factory.mktemp("outside-roots"))
+    servers.write_tree(outside, {"secret.png": servers.png(90), "sub/deep.png": servers.png(91)})
+    root = os.path.join(env.netdisk, "links")
+    servers.write_tree(root, {"real/in.png": servers.png(92), "top.png": servers.png(93)})
+    os.symlink(os.path.join(outside, "secret.png"), os.path.join(root, "escape.png"))
+    os.symlink(os.path.join(outside, "sub"), os.path.join(root, "escape-dir"))
+    os.symlink(os.path.join(root, "real"), os.path.join(root, "inside-dir"))
+    os.symlink(os.path.join(root, "top.png"), os.path.join(root, "inside.png"))
+    os.symlink(root, os.path.join(root, "real", "loop"))
+    return root, outside
+
+
+def test_network_disk_links_not_followed(env, link_tree, account_id):
+    root, _ = link_tree
+    assert nd_names(env, account_id, nd_source(root)) == ["real/in.png", "top.png"]
+
+
+def test_network_disk_links_followed_only_inside_roots(env, link_tree, account_id):
+    root, _ = link_tree
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, nd_source(root, follow_links=True)))
+    assert task["task_status"] == 5
+    got = by_filename(result_of(env.stack, tid))
+    assert sorted(got) == ["escape.png", "inside-dir/in.png", "inside.png", "real/in.png", "top.png"]
+    assert got["escape.png"]["result"] is None
+    assert "outside the allowed folders" in got["escape.png"]["errors"][0]["detail"]
+    for name in ("inside-dir/in.png", "inside.png", "real/in.png", "top.png"):
+        assert got[name]["errors"] == [], got[name]
+    assert len(events_requests(env)) == 4
+
+
+def test_network_disk_path_checks_at_creation(env, link_tree, account_id):
+    root, outside = link_tree
+    for path, words in [(outside, "outside"), (root + "/../../..", ".."), ("/etc", "outside"),
+                        ("relative/path", "absolute"), (root + "/escape-dir", "outside"),
+                        (root + "/missing", "not accessible"), (root + "/top.png", "not a folder")]:
+        r = env.stack.post("/2/tasks/estimator", json=body(account_id, nd_source(path)))
+        assert_error(r, 400, 28103, detail_contains=words)
+
+
+def test_network_disk_unreadable_and_non_image_files(env, account_id):
+    root = os.path.join(env.netdisk, "mixed")
+    servers.write_tree(root, {"ok.png": servers.png(70), "readme.txt": b"hello", "big.png": b"\x89PNG" + bytes(33 << 20)})
+    tid, task = run_task(env.stack, "estimator", body(account_id, nd_source(root)))
+    assert task["task_status"] == 5
+    got = by_filename(result_of(env.stack, tid))
+    assert got["ok.png"]["errors"] == []
+    assert "not an image" in got["readme.txt"]["errors"][0]["detail"]
+    assert "larger than" in got["big.png"]["errors"][0]["detail"]
+
+
+def test_cancel_running_estimator(env, account_id):
+    root = os.path.join(env.netdisk, "slow")
+    servers.write_tree(root, {"s%d.png" % i: servers.png(i, b"luna-fake:slow") for i in range(12)})
+    r = env.stack.post("/2/tasks/estimator", json=body(account_id, nd_source(root)))
+    tid = r.json()["task_id"]
+    env.stack.wait_task(tid, statuses=(1,), timeout=30)
+    assert env.stack.patch("/2/tasks/%d" % tid, json={"task_status": 2}).status in (200, 202, 204)
+    task = env.stack.wait_task(tid, statuses=(2, 3, 5), timeout=30)
+    assert task["task_status"] == 2

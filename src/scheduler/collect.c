@@ -19,12 +19,17 @@
 
 struct collect_claim {
 	struct worker *w;
-	long long only_task;           /* 0: any task ready to collect */
 	long long task_id;
 	int type_id, gave_up;
 	int repaired;                  /* the counters were wrong: nothing to collect yet */
 	const char *content, *account_id, *request_id;
 };
+
+/* A task is ready to collect when all its subtasks finished, or when a
+ * collect was interrupted (status 4, lease expired or handed back). */
+#define COLLECTABLE \
+	"((task_status = 1 AND planned = 1 AND count_task_parts_done >= count_task_parts_all) " \
+	"OR (task_status = 4 AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6))))"
 
 struct collect_final {
 	struct worker *w;
@@ -58,25 +63,22 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 {
 	struct collect_claim *c = ud;
 	struct sched *s = c->w->s;
-	struct db_param p[] = {DBP_I64(c->only_task), DBP_I64(c->only_task)};
+	struct db_param p[] = {DBP_I64(c->task_id)};
 	struct db_result r;
 	if (db_exec(db, a,
-		    "SELECT task_id, task_type, task_status, content, account_id, request_id, attempts FROM task "
-		    "WHERE ((task_status = 1 AND planned = 1 AND count_task_parts_done >= count_task_parts_all) "
-		    "OR (task_status = 4 AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6)))) "
-		    "AND (? = 0 OR task_id = ?) ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-		    p, 2, &r))
+		    "SELECT task_type, task_status, content, account_id, request_id, attempts FROM task "
+		    "WHERE task_id = ? AND " COLLECTABLE " FOR UPDATE SKIP LOCKED",
+		    p, 1, &r))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
 	char **row = r.rows[0];
-	c->task_id = atoll(row[0]);
-	c->type_id = atoi(row[1]);
-	c->content = row[3];
-	c->account_id = row[4];
-	c->request_id = row[5];
-	int attempts = atoi(row[6]);
-	if (atoi(row[2]) == TASK_RUNNING) {
+	c->type_id = atoi(row[0]);
+	c->content = row[2];
+	c->account_id = row[3];
+	c->request_id = row[4];
+	int attempts = atoi(row[5]);
+	if (atoi(row[1]) == TASK_RUNNING) {
 		int ok;
 		if (all_finished(db, a, c->task_id, &ok))
 			return TXN_ERROR;
@@ -259,10 +261,11 @@ static int record_final(struct worker *w, struct arena *a, struct collect_final 
 	return 1;
 }
 
-/* Claims (one task, or any when only_task is 0) and collects. 1 did, 0 nothing, -1 DB error. */
-static int collect(struct worker *w, long long only_task)
+/* Claims task_id and collects it. 1 did, 0 nothing (not ready, or another
+ * scheduler has it), -1 DB error. */
+static int collect(struct worker *w, long long task_id)
 {
-	struct collect_claim c = {.w = w, .only_task = only_task};
+	struct collect_claim c = {.w = w, .task_id = task_id};
 	struct task_fail fail;
 	struct arena *a;
 	char result_id[37];
@@ -312,9 +315,18 @@ out:
 	return rc;
 }
 
+/* The candidate is found without locks, so the scan over running tasks never
+ * holds their rows (finishing workers lock them); only the claim locks. */
 int sched_collect_one(struct worker *w)
 {
-	return collect(w, 0);
+	struct db_result r;
+	struct arena *a = arena_new();
+	int rc = db_exec(w->db, a, "SELECT task_id FROM task WHERE " COLLECTABLE " ORDER BY task_id LIMIT 1", NULL, 0, &r);
+	long long task_id = rc == 0 && r.nrows ? atoll(r.rows[0][0]) : 0;
+	arena_free(a);
+	if (rc)
+		return -1;
+	return task_id ? collect(w, task_id) : 0;
 }
 
 int sched_collect_task(struct worker *w, long long task_id)

@@ -9,7 +9,8 @@
  * running work, every few seconds it deletes orphaned blobs. On a stop signal
  * it stops claiming, lets running work finish for up to LEASE_SECONDS, hands
  * back the rest and exits 0. A DB outage is logged and waited out, never
- * fatal. Workload: a long-lived process per host (systemd Type=notify). */
+ * fatal. A small thread pings the systemd watchdog while the monitor makes
+ * progress. Workload: a long-lived process per host (systemd Type=notify). */
 #include "scheduler/sched.h"
 #include "backends/storage.h"
 #include "common/log.h"
@@ -36,13 +37,26 @@ struct options {
 	int throttle_ms;
 };
 
+/* The systemd watchdog is pinged by its own thread while the monitor makes
+ * progress. A monitor blocked in a DB call (a hung server: up to the
+ * connect and read timeouts) still counts as alive for a while, so a DB
+ * outage does not get the scheduler killed; a monitor stuck longer does. */
+struct watchdog {
+	unsigned long long usec;       /* WATCHDOG_USEC; 0 = off */
+	long long grace_us;            /* how long the monitor may show no progress */
+	atomic_llong progress_us;      /* when the monitor last moved on */
+	atomic_int stop;
+	pthread_t thread;
+	int started;
+};
+
 /* The monitor's state: its own connection and store, and when each duty is due. */
 struct monitor {
 	struct sched *s;
 	struct db *db;
 	struct storage *store;
-	long long next_heartbeat, next_renew, next_recover, next_cleanup, next_watchdog;
-	unsigned long long watchdog_usec;
+	long long next_heartbeat, next_renew, next_recover, next_cleanup;
+	struct watchdog wd;
 	int own_leases_released;
 	int failures;
 };
@@ -196,12 +210,51 @@ static int workers_running(struct sched *s)
 	return n;
 }
 
-static void ping_watchdog(struct monitor *m, long long now)
+static void mark_progress(struct monitor *m)
 {
-	if (!m->watchdog_usec || now < m->next_watchdog)
+	atomic_store(&m->wd.progress_us, time_now_us());
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *wd = arg;
+	int warned = 0;
+	while (!atomic_load(&wd->stop)) {
+		long long idle = time_now_us() - atomic_load(&wd->progress_us);
+		if (idle < wd->grace_us) {
+			notify_watchdog();
+			warned = 0;
+		} else if (!warned) {
+			log_error("the monitor has made no progress for %lld s; no more watchdog pings", idle / 1000000);
+			warned = 1;
+		}
+		for (long long slept = 0; slept < (long long)wd->usec / 2 && !atomic_load(&wd->stop); slept += 50000) {
+			struct timespec ts = {0, 50 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static void start_watchdog(struct monitor *m)
+{
+	const struct db_settings *db = &m->s->cfg.tasks_db;
+	m->wd.usec = notify_watchdog_usec();
+	if (!m->wd.usec)
 		return;
-	notify_watchdog();
-	m->next_watchdog = now + (long long)(m->watchdog_usec / 2);
+	m->wd.grace_us = (long long)m->wd.usec + 2LL * (db->connect_timeout + db->read_timeout) * 1000000LL;
+	mark_progress(m);
+	if (pthread_create(&m->wd.thread, NULL, watchdog_main, &m->wd) == 0)
+		m->wd.started = 1;
+}
+
+static void stop_watchdog(struct monitor *m)
+{
+	if (!m->wd.started)
+		return;
+	atomic_store(&m->wd.stop, 1);
+	pthread_join(m->wd.thread, NULL);
+	m->wd.started = 0;
 }
 
 /* Runs the duties that are due; the first DB failure ends the tick. */
@@ -218,7 +271,7 @@ static int run_duties(struct monitor *m, long long now, int stopping)
 			return -1;
 		m->next_heartbeat = now + HEARTBEAT_US;
 	}
-	ping_watchdog(m, time_now_us());
+	mark_progress(m);
 	if (sched_watch_cancellation(s, m->db))
 		return -1;
 	if (now >= m->next_renew) {
@@ -242,7 +295,7 @@ static int run_duties(struct monitor *m, long long now, int stopping)
 static void monitor_tick(struct monitor *m, int stopping)
 {
 	long long now = time_now_us();
-	ping_watchdog(m, now);
+	mark_progress(m);
 	if (run_duties(m, now, stopping) == 0) {
 		sched_db_ok(&m->failures);
 		return;
@@ -258,8 +311,6 @@ static void monitor_tick(struct monitor *m, int stopping)
 static void run_monitor(struct monitor *m, const sigset_t *signals)
 {
 	struct timespec tick = {0, TICK_MS * 1000000L};
-	if (m->watchdog_usec && m->watchdog_usec / 2 < (unsigned long long)TICK_MS * 1000)
-		tick.tv_nsec = (long)(m->watchdog_usec / 2 * 1000);
 	for (;;) {
 		int sig = sigtimedwait(signals, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
@@ -336,7 +387,6 @@ static int open_monitor(struct monitor *m, struct sched *s)
 	m->store = storage_open(&s->cfg, err, sizeof(err));
 	if (!m->store)
 		log_error("result store not available (blob cleanup disabled): %s", err);
-	m->watchdog_usec = notify_watchdog_usec();
 	return 0;
 }
 
@@ -366,6 +416,7 @@ int main(int argc, char **argv)
 		log_error("cannot start: %s", strerror(errno));
 		return 1;
 	}
+	start_watchdog(&mon);
 	notify_ready();
 	notify_status("worker id %s, %d workers", s->worker_id, s->nworkers);
 	log_info("started as %s: %d workers, lease %d s, at most %d attempts%s", s->worker_id, s->nworkers,
@@ -374,6 +425,7 @@ int main(int argc, char **argv)
 	shut_down(&mon, &signals);
 	int stuck = join_workers(s);
 	sched_heartbeat_remove(s, mon.db);
+	stop_watchdog(&mon);
 	if (stuck) {
 		/* A hook ignores cancellation: its work was handed back; do not wait for it. */
 		log_warn("%d workers did not stop; exiting anyway", stuck);

@@ -53,6 +53,9 @@ struct claim_args {
 	long long subtask_id, task_id;
 };
 
+/* The order is the subtask_claim index's (status, lease_until, id): fresh
+ * subtasks first, oldest first, then those whose retry delay has passed; no
+ * sort, and the scan stops at the first row nobody else has locked. */
 static int claim_body(struct db *db, struct arena *a, void *ud)
 {
 	struct claim_args *c = ud;
@@ -60,7 +63,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	if (db_exec(db, a,
 		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = 0 "
 		    "AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) "
-		    "ORDER BY subtask_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+		    "ORDER BY subtask_status, lease_until, subtask_id LIMIT 1 FOR UPDATE SKIP LOCKED",
 		    NULL, 0, &r))
 		return TXN_ERROR;
 	if (r.nrows == 0)

@@ -518,3 +518,51 @@ def test_heartbeat_drives_healthcheck(stack, scheds):
     ttl = int(stack.config_value("SCHEDULER", "HEARTBEAT_TTL", "10"))
     wait_for(lambda: health_worker_failing(stack), timeout=ttl + 5, what="tasks_worker to fail")
     assert time.time() - killed >= ttl - 1.5
+
+
+# -- a matching task: clustering ---------------------------------------------------
+
+def clustering_result(stack, tid):
+    r = stack.get("/2/tasks/%d/result" % tid)
+    assert r.status == 200, r
+    doc = r.json()
+    assert doc["errors"] == [], doc
+    return doc["result"]
+
+
+def test_kill9_mid_clustering_gives_the_undisturbed_result(stack, scheds):
+    import random
+    import objdata as od
+    rnd = random.Random(31)
+    account = str(uuid.uuid4())
+    faces = od.make_faces(rnd, account, od.people(rnd, 6), 4)
+    od.import_rows(stack, "faces", od.strip(faces))
+    content = {"objects_type": "faces", "threshold": 0.5, "filters": {"account_id": account}}
+
+    def create():
+        r = stack.post("/2/tasks/clustering", json={"account_id": account, "content": content})
+        assert r.status == 202, r
+        return r.json()["task_id"]
+
+    calm = scheds.start("calm", throttle_ms=0)
+    first = create()
+    assert stack.wait_task(first, timeout=120)["task_status"] == 5
+    undisturbed = clustering_result(stack, first)
+    scheds.stop(calm)
+
+    a = scheds.start("a", throttle_ms=60000)
+    tid = create()
+    running = wait_running(stack, tid, done=0, running=1)
+    scheds.kill(a)
+    scheds.start("b", throttle_ms=0)
+    task = stack.wait_task(tid, timeout=120)
+    assert task["task_status"] == 5, task
+    res = clustering_result(stack, tid)
+    assert sorted(map(sorted, res["clusters"])) == sorted(map(sorted, undisturbed["clusters"]))
+    assert res["total_objects"] == undisturbed["total_objects"] == len(faces)
+    want = od.clusters([f["face_id"] for f in faces], [f["_vec"] for f in faces], 0.5)
+    assert sorted(map(sorted, res["clusters"])) == sorted(sorted(c) for c in want)
+    subs = assert_each_subtask_once(stack, scheds, tid)
+    interrupted = {s["id"] for s in running if s["status"] == 1}
+    for s in subs:
+        assert s["attempts"] == (2 if s["id"] in interrupted else 1), s

@@ -1,0 +1,520 @@
+#!/bin/bash
+# tests/package/run.sh [--deb FILE] [--keep]
+#
+# The Debian package from build to purge, on this machine, as root:
+#  1. builds luna-tasks_*.deb with dpkg-buildpackage from a copy of the work
+#     tree (tracked and not-ignored files), unless --deb names one;
+#  2. runs lintian (no errors allowed) and systemd-analyze verify on the units;
+#  3. installs it with apt-get and checks what the package put where;
+#  4. starts a private MariaDB (temporary folder, socket, by PID), points the
+#     installed configuration at it and runs luna-tasks-admin db migrate;
+#  5. starts the API pool and a scheduler exactly as their units would (the
+#     ExecStart, User, Environment and EnvironmentFile of the installed units;
+#     the machine has no running systemd, so the sandboxing is not applied),
+#     with a NOTIFY_SOCKET to see the scheduler's READY=1 and watchdog pings;
+#  6. puts the packaged nginx site into a private nginx on a free loopback port
+#     and smoke-tests through it (version, health, create and read a task, the
+#     docs pages, nginx's JSON 413 and 502);
+#  7. stops everything by PID and purges the package, then checks that nothing
+#     of it is left.
+# Prints one line per check and "N passed, M failed"; exits 1 on any failure.
+# The package is installed system-wide: run it on a build or CI machine.
+# --keep keeps the temporary folder (logs, the .deb).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DEB=""
+KEEP=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--deb) DEB=$(readlink -f "$2"); shift 2 ;;
+	--keep) KEEP=1; shift ;;
+	*) echo "usage: $0 [--deb FILE] [--keep]" >&2; exit 2 ;;
+	esac
+done
+
+PASSED=0
+FAILED=0
+WORK=""
+INSTALLED=0
+declare -a PIDS=() UNIT_PIDS=()
+
+say() { printf '%s\n' "$*"; }
+pass() { PASSED=$((PASSED + 1)); say "ok - $*"; }
+fail() { FAILED=$((FAILED + 1)); say "not ok - $*"; }
+# check DESCRIPTION COMMAND...: passes when the command succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@" >/dev/null; then pass "$what"; else fail "$what"; fi
+}
+
+finish() {
+	say "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+	exit $?
+}
+
+# Stops a process by PID: SIGTERM, then SIGKILL after $2 seconds.
+stop_pid() {
+	local pid=$1 wait=${2:-20} i
+	[ -n "$pid" ] || return 0
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < wait * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	return 1
+}
+
+# Stops what a unit started the way systemd does (KillMode=control-group):
+# SIGTERM to the whole process group, SIGKILL after the unit's TimeoutStopSec.
+# 0 when everything exited before the timeout.
+stop_unit() { # PID UNIT
+	local pid=$1 unit=$2 t i
+	t=$(unit_values "$unit" TimeoutStopSec | tail -n 1)
+	t=${t%s}
+	t=${t:-90}
+	kill -TERM -- "-$pid" 2>/dev/null || return 0
+	for ((i = 0; i < t * 10; i++)); do
+		pgrep -g "$pid" >/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL -- "-$pid" 2>/dev/null
+	return 1
+}
+
+cleanup() {
+	local i
+	for ((i = ${#UNIT_PIDS[@]} - 1; i >= 0; i--)); do
+		kill -KILL -- "-${UNIT_PIDS[$i]}" 2>/dev/null
+	done
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${PIDS[$i]}" 10
+	done
+	if [ -n "$WORK" ] && [ -f "$WORK/nginx/nginx.pid" ]; then
+		stop_pid "$(cat "$WORK/nginx/nginx.pid")" 10
+	fi
+	if [ "$INSTALLED" = 1 ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get purge -y -q luna-tasks >/dev/null 2>&1
+	fi
+	if [ -n "$WORK" ]; then
+		if [ "$KEEP" = 1 ] || [ "$FAILED" -gt 0 ]; then
+			say "# kept $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+[ "$(id -u)" = 0 ] || { fail "must run as root (installs a package)"; finish; }
+missing=""
+for tool in dpkg-buildpackage lintian apt-get mariadbd mariadb-install-db mariadb nginx spawn-fcgi curl \
+	systemd-analyze setpriv python3; do
+	command -v "$tool" >/dev/null || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+	fail "tools missing:$missing (Debian packages: dpkg-dev debhelper lintian mariadb-server nginx-light spawn-fcgi curl systemd util-linux python3)"
+	finish
+fi
+
+WORK=$(mktemp -d /tmp/luna-pkg.XXXXXX)
+chmod 0755 "$WORK"      # the luna-tasks user reaches the DB socket and the notify socket here
+
+# ---------------------------------------------------------------------------
+# 1. Build
+
+copy_tree() { # DEST: the work tree without build outputs
+	mkdir -p "$1"
+	if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+		(cd "$ROOT" && git ls-files -z -co --exclude-standard |
+			grep -zv -e '^build/' -e '^\.run/' -e '^debian/build/' -e '^debian/luna-tasks/' -e '^debian/\.debhelper/' |
+			xargs -0 tar -cf - --no-recursion) | tar -xf - -C "$1"
+	else
+		(cd "$ROOT" && tar -cf - --exclude=./build --exclude=./.run --exclude=./.git .) | tar -xf - -C "$1"
+	fi
+}
+
+if [ -z "$DEB" ]; then
+	copy_tree "$WORK/src"
+	say "# building the package in $WORK/src (log: $WORK/build.log)"
+	if (cd "$WORK/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b) \
+		>"$WORK/build.log" 2>&1; then
+		pass "dpkg-buildpackage -us -uc -b"
+	else
+		tail -n 30 "$WORK/build.log"
+		fail "dpkg-buildpackage -us -uc -b"
+		finish
+	fi
+	DEB=$(ls "$WORK"/luna-tasks_*.deb 2>/dev/null | grep -v dbgsym | head -n 1)
+	CHANGES=$(ls "$WORK"/luna-tasks_*.changes 2>/dev/null | head -n 1)
+else
+	CHANGES=""
+fi
+[ -f "$DEB" ] || { fail "no .deb to test"; finish; }
+say "# package: $DEB"
+
+# ---------------------------------------------------------------------------
+# 2. lintian
+
+lintian --fail-on error --display-level '>=warning' ${CHANGES:-$DEB} >"$WORK/lintian.log" 2>&1
+lrc=$?
+sed 's/^/# lintian: /' "$WORK/lintian.log"
+check "lintian reports no errors" test "$lrc" = 0
+
+# ---------------------------------------------------------------------------
+# 3. Install
+
+if dpkg -s luna-tasks >/dev/null 2>&1; then
+	say "# luna-tasks is installed already (a previous run?): purging it first"
+	DEBIAN_FRONTEND=noninteractive apt-get purge -y -q luna-tasks >/dev/null 2>&1
+fi
+if DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$DEB" >"$WORK/install.log" 2>&1; then
+	INSTALLED=1
+	pass "apt-get install the .deb"
+else
+	tail -n 20 "$WORK/install.log"
+	fail "apt-get install the .deb"
+	finish
+fi
+
+stat_is() { # PATH OWNER:GROUP MODE
+	[ "$(stat -c '%U:%G %a' "$1" 2>/dev/null)" = "$2 $3" ]
+}
+check "system user luna-tasks exists" getent passwd luna-tasks
+check "/etc/luna-tasks/luna-tasks.conf is luna-tasks:luna-tasks 0640" \
+	stat_is /etc/luna-tasks/luna-tasks.conf luna-tasks:luna-tasks 640
+check "the configuration is a conffile" \
+	sh -c "dpkg-query -W -f='\${Conffiles}' luna-tasks | grep -q ' /etc/luna-tasks/luna-tasks.conf '"
+check "/var/lib/luna-tasks is luna-tasks:luna-tasks 0750" stat_is /var/lib/luna-tasks luna-tasks:luna-tasks 750
+check "/run/luna-tasks exists (tmpfiles)" test -d /run/luna-tasks
+for f in /usr/bin/luna-tasks-api /usr/bin/luna-tasks-scheduler /usr/bin/luna-tasks-admin \
+	/usr/libexec/luna-tasks/luna-tasks-api-pool; do
+	check "$f is installed and executable" test -x "$f"
+done
+for f in /usr/share/luna-tasks/luna-tasks.yaml /usr/share/luna-tasks/manual.html \
+	/usr/share/luna-tasks/sql/tasks /etc/default/luna-tasks /etc/nginx/sites-available/luna-tasks \
+	/usr/lib/tmpfiles.d/luna-tasks.conf /lib/systemd/system/luna-tasks-api.service \
+	/lib/systemd/system/luna-tasks-scheduler.service /lib/systemd/system/luna-tasks-scheduler@.service; do
+	check "$f is installed" test -e "$f"
+done
+check "the nginx site is not enabled" test ! -e /etc/nginx/sites-enabled/luna-tasks
+check "no unit is enabled by the package" sh -c '! ls /etc/systemd/system/*/luna-tasks* >/dev/null 2>&1'
+for m in luna-tasks-api.8 luna-tasks-scheduler.8 luna-tasks-admin.8 luna-tasks.conf.5; do
+	check "man page $m" test -f "/usr/share/man/man${m##*.}/$m.gz"
+done
+for u in luna-tasks-api.service luna-tasks-scheduler.service luna-tasks-scheduler@.service; do
+	if systemd-analyze verify "/lib/systemd/system/$u" >"$WORK/verify-$u.log" 2>&1 &&
+		! grep -q . "$WORK/verify-$u.log"; then
+		pass "systemd-analyze verify $u"
+	else
+		sed 's/^/# verify: /' "$WORK/verify-$u.log"
+		fail "systemd-analyze verify $u"
+	fi
+done
+
+# ---------------------------------------------------------------------------
+# 4. A private MariaDB and the installed configuration pointed at it
+
+DBSOCK="$WORK/mysql.sock"
+mkdir -p "$WORK/db"
+if ! mariadb-install-db --no-defaults --auth-root-authentication-method=normal --skip-test-db \
+	--datadir="$WORK/db" --user=root >"$WORK/mysql-install.log" 2>&1; then
+	tail -n 20 "$WORK/mysql-install.log"
+	fail "mariadb-install-db"
+	finish
+fi
+mariadbd --no-defaults --datadir="$WORK/db" --socket="$DBSOCK" --pid-file="$WORK/mysql.pid" \
+	--skip-networking --user=root --log-error="$WORK/mysql.err" --innodb-buffer-pool-size=64M \
+	--character-set-server=utf8mb4 --default-time-zone=+00:00 </dev/null >>"$WORK/mysql.err" 2>&1 &
+PIDS+=($!)
+dbq() { mariadb --no-defaults -uroot --socket="$DBSOCK" "$@"; }
+for ((i = 0; i < 300; i++)); do
+	[ -S "$DBSOCK" ] && dbq -e 'SELECT 1' >/dev/null 2>&1 && break
+	sleep 0.2
+done
+check "private MariaDB is up" dbq -e 'SELECT 1'
+
+DBPASS="pkg-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+dbq -e "CREATE USER 'luna'@'localhost' IDENTIFIED BY '$DBPASS';
+	GRANT ALL ON luna_tasks.* TO 'luna'@'localhost'; GRANT ALL ON luna_objects.* TO 'luna'@'localhost';"
+# Written in place, as an operator's editor would: owner and mode stay.
+sed -e "s|^SOCKET *=.*|SOCKET = $DBSOCK|" -e "s|^PASSWORD *=.*|PASSWORD = $DBPASS|" \
+	/etc/luna-tasks/luna-tasks.conf >"$WORK/conf.new"
+cat "$WORK/conf.new" >/etc/luna-tasks/luna-tasks.conf
+check "luna-tasks-admin config check" luna-tasks-admin config check
+if luna-tasks-admin db migrate >"$WORK/migrate.log" 2>&1; then
+	pass "luna-tasks-admin db migrate"
+else
+	cat "$WORK/migrate.log"
+	fail "luna-tasks-admin db migrate"
+fi
+check "db migrate is idempotent" luna-tasks-admin db migrate
+
+# ---------------------------------------------------------------------------
+# 5. The units, run by hand
+
+# Lines KEY=... of the [Service] section of a unit.
+unit_values() { # UNIT KEY
+	awk -v key="$2" '
+		/^\[/ { service = ($0 == "[Service]") }
+		service && index($0, key "=") == 1 { print substr($0, length(key) + 2) }
+	' "$1"
+}
+
+# Loads Environment= and EnvironmentFile= of a unit into the array UNIT_ENV
+# (NAME=VALUE), in systemd's order: the files after the settings.
+declare -A UNIT_ENV
+load_unit_env() { # UNIT INSTANCE
+	local unit=$1 inst=$2 line kv file
+	UNIT_ENV=()
+	while IFS= read -r line; do
+		for kv in $line; do
+			UNIT_ENV[${kv%%=*}]=${kv#*=}
+		done
+	done < <(unit_values "$unit" Environment)
+	while IFS= read -r file; do
+		file=${file//%i/$inst}
+		file=${file#-}
+		[ -f "$file" ] || continue
+		while IFS= read -r line; do
+			[[ $line =~ ^[[:space:]]*([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+			UNIT_ENV[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+		done <"$file"
+	done < <(unit_values "$unit" EnvironmentFile)
+}
+
+# ExecStart with ${VAR}, $VAR and the specifiers %i %H %% expanded.
+unit_command() { # UNIT INSTANCE
+	local cmd name
+	cmd=$(unit_values "$1" ExecStart | tail -n 1)
+	for name in "${!UNIT_ENV[@]}"; do
+		cmd=${cmd//\$\{$name\}/${UNIT_ENV[$name]}}
+		cmd=${cmd//\$$name/${UNIT_ENV[$name]}}
+	done
+	cmd=${cmd//%i/$2}
+	cmd=${cmd//%H/$(hostname)}
+	cmd=${cmd//%%/%}
+	printf '%s\n' "$cmd"
+}
+
+# Starts a unit's ExecStart in the background the way systemd would: as
+# User/Group, in WorkingDirectory, with the unit's environment only, with
+# RuntimeDirectory made, in a process group of its own (the unit's cgroup).
+# Sets STARTED_PID. Extra NAME=VALUE may follow.
+start_unit() { # UNIT INSTANCE LOG [NAME=VALUE...]
+	local unit=$1 inst=$2 log=$3 user group dir mode wd umask_v cmd
+	shift 3
+	load_unit_env "$unit" "$inst"
+	user=$(unit_values "$unit" User | tail -n 1)
+	group=$(unit_values "$unit" Group | tail -n 1)
+	wd=$(unit_values "$unit" WorkingDirectory | tail -n 1)
+	umask_v=$(unit_values "$unit" UMask | tail -n 1)
+	mode=$(unit_values "$unit" RuntimeDirectoryMode | tail -n 1)
+	for dir in $(unit_values "$unit" RuntimeDirectory); do
+		install -d -m "${mode:-0755}" -o "${user:-root}" -g "${group:-${user:-root}}" "/run/$dir"
+	done
+	cmd=$(unit_command "$unit" "$inst")
+	echo "$cmd" >"$log.cmd"
+	local envs=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
+	local name
+	for name in "${!UNIT_ENV[@]}"; do envs+=("$name=${UNIT_ENV[$name]}"); done
+	envs+=("$@")
+	local priv=()
+	if [ -n "$user" ]; then
+		priv=(setpriv --reuid="$user" --regid="${group:-$user}" --init-groups)
+		envs+=("USER=$user" "HOME=/var/lib/luna-tasks")
+	fi
+	# shellcheck disable=SC2086
+	(
+		cd "${wd:-/}" || exit 1
+		[ -n "$umask_v" ] && umask "$umask_v"
+		exec setsid "${priv[@]}" env -i "${envs[@]}" $cmd
+	) </dev/null >>"$log" 2>&1 &
+	STARTED_PID=$!
+	UNIT_PIDS+=("$STARTED_PID")
+}
+
+# A NOTIFY_SOCKET listener: every datagram becomes a line of $WORK/notify.log.
+NOTIFY_SOCK="$WORK/notify.sock"
+python3 - "$NOTIFY_SOCK" "$WORK/notify.log" <<'EOF' &
+import os, socket, sys
+path, log = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o777)
+with open(log, "a", buffering=1) as f:
+    while True:
+        data = s.recv(4096).decode(errors="replace")
+        for line in data.splitlines():
+            f.write(line + "\n")
+EOF
+PIDS+=($!)
+for ((i = 0; i < 50; i++)); do [ -S "$NOTIFY_SOCK" ] && break; sleep 0.1; done
+
+API_UNIT=/lib/systemd/system/luna-tasks-api.service
+SCHED_UNIT=/lib/systemd/system/luna-tasks-scheduler.service
+SCHED_TEMPLATE=/lib/systemd/system/luna-tasks-scheduler@.service
+start_unit "$API_UNIT" "" "$WORK/api.log"
+API_PID=$STARTED_PID
+say "# api: $(cat "$WORK/api.log.cmd")"
+wdsec=$(unit_values "$SCHED_UNIT" WatchdogSec | tail -n 1)
+start_unit "$SCHED_UNIT" "" "$WORK/scheduler.log" "NOTIFY_SOCKET=$NOTIFY_SOCK" \
+	"WATCHDOG_USEC=$((${wdsec%s} * 1000000))"
+SCHED_PID=$STARTED_PID
+say "# scheduler: $(cat "$WORK/scheduler.log.cmd")"
+start_unit "$SCHED_TEMPLATE" "t2" "$WORK/scheduler-t2.log"
+SCHED2_PID=$STARTED_PID
+say "# scheduler@t2: $(cat "$WORK/scheduler-t2.log.cmd")"
+
+for ((i = 0; i < 100; i++)); do [ -S /run/luna-tasks/api.sock ] && break; sleep 0.1; done
+check "the api socket is luna-tasks:www-data 0660" stat_is /run/luna-tasks/api.sock luna-tasks:www-data 660
+sleep 1
+children=$(pgrep -u luna-tasks -x luna-tasks-api | wc -l)
+want=$(. /etc/default/luna-tasks && echo "$LUNA_TASKS_API_CHILDREN")
+check "the pool runs $want luna-tasks-api processes as luna-tasks (found $children)" test "$children" = "$want"
+check "the scheduler runs as luna-tasks" test "$(stat -c %U "/proc/$SCHED_PID" 2>/dev/null)" = luna-tasks
+for ((i = 0; i < 100; i++)); do grep -q '^READY=1' "$WORK/notify.log" 2>/dev/null && break; sleep 0.1; done
+check "the scheduler tells systemd READY=1 (Type=notify)" grep -q '^READY=1' "$WORK/notify.log"
+
+# ---------------------------------------------------------------------------
+# 6. nginx with the packaged site, and the smoke test
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$WORK/nginx/tmp"
+chown www-data "$WORK/nginx/tmp"
+sed -e "s|^\([[:space:]]*\)listen 5050;|\1listen 127.0.0.1:$PORT;|" \
+	-e "s|/var/log/nginx/luna-tasks|$WORK/nginx/luna-tasks|g" \
+	/etc/nginx/sites-available/luna-tasks >"$WORK/nginx/site.conf"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+user www-data;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 256; }
+http {
+    access_log $WORK/nginx/access.log;
+    client_body_temp_path $WORK/nginx/tmp/body;
+    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
+    proxy_temp_path $WORK/nginx/tmp/proxy;
+    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
+    scgi_temp_path $WORK/nginx/tmp/scgi;
+    include $WORK/nginx/site.conf;
+}
+EOF
+if nginx -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log"; then
+	pass "nginx starts with the packaged site on 127.0.0.1:$PORT"
+else
+	tail -n 5 "$WORK/nginx/error.log"
+	fail "nginx starts with the packaged site"
+fi
+URL="http://127.0.0.1:$PORT"
+
+# http METHOD PATH [curl args...]: sets CODE, BODY and HEADERS.
+http() {
+	local method=$1 path=$2
+	shift 2
+	CODE=$(curl -sS -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' -X "$method" --max-time 30 "$@" \
+		"$URL$path" 2>>"$WORK/curl.log")
+	BODY=$(cat "$WORK/body" 2>/dev/null)
+	HEADERS=$(cat "$WORK/headers" 2>/dev/null)
+}
+json_field() { # FIELD: from BODY
+	python3 -c 'import json, sys; v = json.loads(sys.stdin.read()); print(v.get(sys.argv[1], ""))' "$1" \
+		<<<"$BODY" 2>/dev/null
+}
+
+for ((i = 0; i < 100; i++)); do
+	http GET /version
+	[ "$CODE" = 200 ] && break
+	sleep 0.2
+done
+check "GET /version through nginx answers 200" test "$CODE" = 200
+check "  with the version 3.8.8" grep -q '"major": *3' <<<"$BODY"
+check "  and a Luna-Request-Id" grep -qi '^Luna-Request-Id: [0-9]\{10\},' <<<"$HEADERS"
+
+for ((i = 0; i < 75; i++)); do
+	http GET /healthcheck
+	[ "$CODE" = 200 ] && break
+	sleep 0.2
+done
+check "GET /healthcheck answers 200 (DB and scheduler heartbeat)" test "$CODE" = 200
+
+ACCOUNT=6d3f4a7e-2b1c-4d5e-8f90-a1b2c3d4e5f6
+http POST /2/tasks/gc -H 'Content-Type: application/json' \
+	-d "{\"account_id\": \"$ACCOUNT\", \"content\": {\"target\": \"events\", \"filters\": {\"account_id\": \"$ACCOUNT\"}}}"
+TASK_ID=$(json_field task_id)
+check "POST /2/tasks/gc answers 202 with a task_id (got $CODE $BODY)" test "$CODE" = 202 -a -n "$TASK_ID"
+http GET "/2/tasks/$TASK_ID"
+check "GET /2/tasks/$TASK_ID answers the task" test "$CODE" = 200 -a "$(json_field task_id)" = "$TASK_ID"
+status=""
+for ((i = 0; i < 150; i++)); do
+	http GET "/2/tasks/$TASK_ID"
+	status=$(json_field task_status)
+	[ "$status" = 5 ] || [ "$status" = 3 ] && break
+	sleep 0.2
+done
+check "the packaged scheduler finishes the task (status $status)" test "$status" = 5
+
+http GET /2/docs/dev
+check "GET /2/docs/dev serves the installed manual" test "$CODE" = 200 -a -n "$(grep -o 'operator manual' <<<"$BODY" | head -n 1)"
+http GET /2/docs/spec -H 'Accept: text/html'
+check "GET /2/docs/spec serves HTML" test "$CODE" = 200 -a -n "$(grep -o 'createGCTask' <<<"$BODY" | head -n 1)"
+
+head -c $((11 * 1024 * 1024)) /dev/zero >"$WORK/big.json"
+http POST /2/tasks/gc -H 'Content-Type: application/json' --data-binary @"$WORK/big.json"
+check "nginx answers 413 for an 11 MB body" test "$CODE" = 413
+check "  in JSON with error 12037" test "$(json_field error_code)" = 12037
+
+# The watchdog pings come every WatchdogSec/2 at the latest.
+sleep 1
+check "the scheduler pings the watchdog (WATCHDOG=1)" grep -q '^WATCHDOG=1' "$WORK/notify.log"
+
+# ---------------------------------------------------------------------------
+# 7. Stop by PID, then purge
+
+stop_unit "$SCHED2_PID" "$SCHED_TEMPLATE"
+check "the scheduler instance stops within TimeoutStopSec" test $? = 0
+stop_unit "$SCHED_PID" "$SCHED_UNIT"
+check "the scheduler stops within TimeoutStopSec" test $? = 0
+t0=$SECONDS
+stop_unit "$API_PID" "$API_UNIT"
+check "the api pool stops within TimeoutStopSec ($((SECONDS - t0)) s)" test $? = 0
+check "no luna-tasks-api process is left" sh -c '! pgrep -u luna-tasks -x luna-tasks-api >/dev/null'
+UNIT_PIDS=()
+http GET /version
+check "with the pool stopped nginx answers 502" test "$CODE" = 502
+check "  in JSON with error 11" test "$(json_field error_code)" = 11
+stop_pid "$(cat "$WORK/nginx/nginx.pid" 2>/dev/null)" 20
+for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+	stop_pid "${PIDS[$i]}" 30
+done
+PIDS=()
+
+if DEBIAN_FRONTEND=noninteractive apt-get purge -y -q luna-tasks >"$WORK/purge.log" 2>&1; then
+	INSTALLED=0
+	pass "apt-get purge -y luna-tasks"
+else
+	tail -n 20 "$WORK/purge.log"
+	fail "apt-get purge -y luna-tasks"
+fi
+check "dpkg no longer knows luna-tasks" sh -c '! dpkg -s luna-tasks >/dev/null 2>&1'
+left=""
+for p in /etc/luna-tasks /var/lib/luna-tasks /run/luna-tasks /usr/share/luna-tasks /usr/libexec/luna-tasks \
+	/usr/share/doc/luna-tasks /usr/bin/luna-tasks-api /usr/bin/luna-tasks-scheduler /usr/bin/luna-tasks-admin \
+	/etc/default/luna-tasks /etc/nginx/sites-available/luna-tasks /usr/lib/tmpfiles.d/luna-tasks.conf \
+	/lib/systemd/system/luna-tasks-api.service /lib/systemd/system/luna-tasks-scheduler.service \
+	/lib/systemd/system/luna-tasks-scheduler@.service /usr/share/man/man8/luna-tasks-api.8.gz \
+	/usr/share/man/man5/luna-tasks.conf.5.gz; do
+	[ -e "$p" ] && left="$left $p"
+done
+check "nothing of the package is left${left:+ (left:$left)}" test -z "$left"
+check "no ownership override is left" sh -c '! dpkg-statoverride --list | grep -q luna-tasks'
+check "no process of the luna-tasks user is left" sh -c '! pgrep -u luna-tasks >/dev/null 2>&1'
+getent passwd luna-tasks >/dev/null && say "# the luna-tasks system user is kept, as Debian recommends"
+
+finish

@@ -1,0 +1,88 @@
+"""pytest fixtures of the integration tests.
+
+`stack` is one private luna-tasks stack per test session (see luna.py), started
+with `./dev stack-start` in a temporary folder and stopped at the end. Its
+[HANDLERS] URL points at `handlers_service` (a FakeService in this process,
+also `stack.handlers`), and [API] NETWORK_DISK_ROOTS at `stack.netdisk`. The
+binaries come from $LUNA_BUILD (default: build/asan, else build/release). With
+LUNA_KEEP=1 the folder and its logs are kept. On failures the logs' last lines
+are printed. Sanitizer reports written by the stack's processes fail the session.
+"""
+
+import os
+import sys
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from luna import SECRETS, FakeService, Stack  # noqa: E402
+
+
+def pytest_report_header(config):
+    from luna import default_build
+    return "luna-tasks build: %s" % default_build()
+
+
+@pytest.fixture(scope="session")
+def handlers_service():
+    """The stand-in for the Handlers service that [HANDLERS] URL of the stack points at."""
+    svc = FakeService()
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def stack(request, handlers_service, tmp_path_factory):
+    netdisk = tmp_path_factory.mktemp("netdisk")
+    s = Stack(overrides={
+        ("HANDLERS", "URL"): handlers_service.url,
+        ("API", "NETWORK_DISK_ROOTS"): str(netdisk),
+        # Recognisable secrets: GET /2/config must never show them.
+        ("LUNA_TASKS_DB", "PASSWORD"): SECRETS["db_password"],
+        ("STORAGE", "S3_SECRET_KEY"): SECRETS["s3_secret_key"],
+    })
+    s.handlers = handlers_service
+    s.netdisk = str(netdisk)
+    try:
+        s.start()
+    except Exception:
+        print(s.log_tail())
+        s.cleanup()
+        raise
+    yield s
+    failed = request.session.testsfailed > 0
+    if failed:
+        print("\n" + s.log_tail())
+    s.stop()
+    reports = s.sanitizer_reports()
+    s.keep = s.keep or bool(reports)
+    s.cleanup(failed=failed)
+    if reports:
+        pytest.fail("sanitizer reports from the stack's processes:\n" + "\n".join(reports)[:20000],
+                    pytrace=False)
+
+
+@pytest.fixture
+def account_id():
+    """A fresh account per test, so tests do not see each other's tasks."""
+    return str(uuid.uuid4())
+
+
+@pytest.fixture(scope="module")
+def no_scheduler(stack):
+    """No scheduler runs while the module's tests do, so the tasks they create
+    stay as they are. Afterwards the tasks the module left unfinished are
+    cancelled (no scheduler will run them later) and the scheduler restarts."""
+    stack.stop_scheduler()
+    first = stack.max_task_id()
+    yield
+    try:
+        stack.sql("UPDATE subtask SET subtask_status = 2, end_time = UTC_TIMESTAMP(6) "
+                  "WHERE task_id > %s AND subtask_status IN (0, 1); "
+                  "UPDATE task SET task_status = 2, end_time = UTC_TIMESTAMP(6), "
+                  "last_update_time = UTC_TIMESTAMP(6) WHERE task_id > %s AND task_status IN (0, 1, 4)",
+                  (first, first))
+    finally:
+        stack.start_scheduler()

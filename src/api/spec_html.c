@@ -50,7 +50,7 @@ static const char page_css[] =
 	"main{margin-left:310px;padding:20px 36px 60px;max-width:1280px}"
 	"header h1{margin:0 0 4px;font-size:28px}.ver{color:#5b6475}"
 	"h2.grp{margin:36px 0 10px;padding-bottom:4px;border-bottom:2px solid #dde1e7;font-size:22px}"
-	"section{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:12px 18px;margin:14px 0}"
+	"section{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:12px 18px;margin:14px 0;overflow-x:auto}"
 	"section h3{margin:0 0 6px;font-size:18px;word-break:break-all}"
 	"h4{margin:14px 0 6px;font-size:14px;text-transform:uppercase;letter-spacing:.04em;color:#5b6475}"
 	".m{display:inline-block;min-width:64px;text-align:center;border-radius:4px;color:#fff;"
@@ -64,7 +64,8 @@ static const char page_css[] =
 	"table{border-collapse:collapse;width:100%;margin:4px 0 8px;font-size:14px}"
 	"th,td{border:1px solid #e1e5eb;padding:5px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}"
 	"th{background:#f1f3f6;font-weight:600}td table{font-size:13px;margin:6px 0 2px}"
-	"td.name{white-space:nowrap;overflow-wrap:normal}td>.desc:first-child{margin-top:0}"
+	"td.in{white-space:nowrap}td>.desc:first-child{margin-top:0}"
+	"td td,td th{padding:3px 5px}"
 	"details{margin:4px 0}summary{cursor:pointer;color:#5b6475;font-size:13px}"
 	".req{color:#cc3d3d;font-weight:700;margin-left:2px}"
 	".cons{display:block;color:#3d4554;font-size:13px}.cons b{font-weight:600;color:#5b6475}"
@@ -510,7 +511,7 @@ static void put_props_table(struct page *p, json_object *s, int depth)
 		      "</thead><tbody>\n", f);
 		json_object_object_foreach(props, name, prop) {
 			fputs("<tr><td class=\"name\"><code>", f);
-			esc(f, name);
+			put_name_wrapping(f, name);
 			fputs("</code>", f);
 			if (is_required(required, name))
 				fputs("<span class=\"req\" title=\"required\">*</span>", f);
@@ -724,12 +725,12 @@ static void put_param_row(struct page *p, json_object *prm)
 {
 	FILE *f = p->f;
 	json_object *schema = get(prm, "schema");
-	fputs("<tr><td class=\"name\"><code>", f);
+	fputs("<tr><td class=\"in\"><code>", f);
 	esc(f, get_str(prm, "name"));
 	fputs("</code>", f);
 	if (get_true(prm, "required"))
 		fputs("<span class=\"req\" title=\"required\">*</span>", f);
-	fputs("</td><td class=\"name\">", f);
+	fputs("</td><td class=\"in\">", f);
 	esc(f, get_str(prm, "in"));
 	fputs("</td><td>", f);
 	put_type(p, schema, 0);
@@ -837,7 +838,7 @@ static void put_headers(struct page *p, json_object *headers)
 	      "</thead><tbody>", f);
 	json_object_object_foreach(headers, name, h) {
 		json_object *hd = spec_resolve(p->spec, h);
-		fputs("<tr><td class=\"name\"><code>", f);
+		fputs("<tr><td class=\"in\"><code>", f);
 		esc(f, name);
 		fputs("</code></td><td>", f);
 		put_type(p, get(hd, "schema"), 0);

@@ -310,6 +310,8 @@ start_unit() { # UNIT INSTANCE LOG [NAME=VALUE...]
 	local unit=$1 inst=$2 log=$3 user group dir mode wd umask_v cmd
 	shift 3
 	load_unit_env "$unit" "$inst"
+	local kv
+	for kv in "$@"; do UNIT_ENV[${kv%%=*}]=${kv#*=}; done
 	user=$(unit_values "$unit" User | tail -n 1)
 	group=$(unit_values "$unit" Group | tail -n 1)
 	wd=$(unit_values "$unit" WorkingDirectory | tail -n 1)
@@ -323,7 +325,6 @@ start_unit() { # UNIT INSTANCE LOG [NAME=VALUE...]
 	local envs=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
 	local name
 	for name in "${!UNIT_ENV[@]}"; do envs+=("$name=${UNIT_ENV[$name]}"); done
-	envs+=("$@")
 	local priv=()
 	if [ -n "$user" ]; then
 		priv=(setpriv --reuid="$user" --regid="${group:-$user}" --init-groups)
@@ -359,6 +360,19 @@ for ((i = 0; i < 50; i++)); do [ -S "$NOTIFY_SOCK" ] && break; sleep 0.1; done
 API_UNIT=/lib/systemd/system/luna-tasks-api.service
 SCHED_UNIT=/lib/systemd/system/luna-tasks-scheduler.service
 SCHED_TEMPLATE=/lib/systemd/system/luna-tasks-scheduler@.service
+# A configuration the api cannot use: the pool must give up with status 2
+# (RestartPreventExitStatus=2), not respawn forever.
+printf '[API]\nNO_SUCH_KEY = 1\n' >"$WORK/bad.conf"
+chmod 0644 "$WORK/bad.conf"
+start_unit "$API_UNIT" "" "$WORK/api-bad.log" "LUNA_TASKS_CONFIG=$WORK/bad.conf"
+bad_pid=$STARTED_PID
+for ((i = 0; i < 100; i++)); do kill -0 "$bad_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$bad_pid" 2>/dev/null
+bad_rc=$?
+check "with a bad configuration the api pool exits with status 2 (got $bad_rc)" test "$bad_rc" = 2
+stop_unit "$bad_pid" "$API_UNIT"
+UNIT_PIDS=()
+
 start_unit "$API_UNIT" "" "$WORK/api.log"
 API_PID=$STARTED_PID
 say "# api: $(cat "$WORK/api.log.cmd")"

@@ -4,9 +4,9 @@ S3 result-store tests.
 - FakeHandlers: tests/fakes/fake_handlers.py (the stand-in for the LUNA
   Handlers service) in a child process.
 - FileServer: a folder served over HTTP (zip archives by URL).
-- S3Server: the npm package s3rver (a real S3 REST implementation; it checks
-  v2 signatures) behind sigv4_proxy.py, which checks every SigV4 signature
-  with botocore before passing the request on. Needs `npm ci` in tests/fakes.
+- S3Server: the npm package s3rver (a real S3 REST implementation) behind
+  sigv4_proxy.py, which checks every SigV4 and SigV2 signature with botocore
+  before passing the request on. Needs `npm ci` in tests/fakes.
 - FtpServer: pyftpdlib (Debian python3-pyftpdlib) serving a folder.
 - Images and archives: small real PNG files, zip archives (plain, with a
   password, bombs, zip-slip names, truncated).
@@ -180,8 +180,11 @@ class S3Server:
     def __init__(self, buckets=()):
         self.dir = tempfile.mkdtemp(prefix="luna-s3-")
         self.backend_port = free_port()
-        args = ["node", os.path.join(HERE, "node_modules", "s3rver", "bin", "s3rver.js"),
-                "--address", "127.0.0.1", "--port", str(self.backend_port), "--directory", self.dir, "--silent"]
+        # s3rver's continuation tokens use DES, which OpenSSL 3 keeps in its legacy provider.
+        # It checks no SigV4 and a non-standard SigV2: the proxy checks both.
+        args = ["node", "--openssl-legacy-provider", os.path.join(HERE, "node_modules", "s3rver", "bin", "s3rver.js"),
+                "--address", "127.0.0.1", "--port", str(self.backend_port), "--directory", self.dir, "--silent",
+                "--allow-mismatched-signatures"]
         for b in buckets:
             args += ["--configure-bucket", b]
         self.s3rver = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -381,3 +381,132 @@ def test_cancel_running_estimator(env, account_id):
     assert env.stack.patch("/2/tasks/%d" % tid, json={"task_status": 2}).status in (200, 202, 204)
     task = env.stack.wait_task(tid, statuses=(2, 3, 5), timeout=30)
     assert task["task_status"] == 2
+
+
+# -- S3 bucket ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def s3(env):
+    if not servers.s3rver_available():
+        pytest.skip("s3rver is not installed (npm ci --prefix tests/fakes)")
+    srv = servers.S3Server(buckets=["images"])
+    for key, seed in [("prefix/123_file.jpg", 1), ("prefix/file2.jpg", 2), ("temp_file.jpg", 3),
+                      ("prefix_file.jpg", 4), ("prefix/deeper/x.jpg", 5)]:
+        srv.put("images", key, servers.png(seed))
+    srv.put("images", "notes/readme.txt", b"text")
+    yield srv
+    srv.close()
+
+
+def s3_source(s3, prefix=None, recursive=True, secret=servers.S3_SECRET_KEY, sigver="s3v4", save_origin=True):
+    ref = {"endpoint": s3.url, "bucket_name": "images"}
+    if prefix is not None:
+        ref["prefix"] = prefix
+    return {"source_type": "s3", "reference": ref, "recursive": recursive, "save_origin": save_origin,
+            "authorization": {"public_access_key": servers.S3_ACCESS_KEY, "secret_access_key": secret,
+                              "signature_version": sigver}, "image_type": 0}
+
+
+# The spec's prefix_schema table, row by row, on a bucket.
+@pytest.mark.parametrize("prefix, expected", [
+    ("prefix", ["prefix/123_file.jpg", "prefix/deeper/x.jpg", "prefix/file2.jpg", "prefix_file.jpg"]),
+    ("prefix/", ["prefix/123_file.jpg", "prefix/deeper/x.jpg", "prefix/file2.jpg"]),
+    ("prefix/123", ["prefix/123_file.jpg"]),
+    ("temp", ["temp_file.jpg"]),
+])
+def test_s3_prefix_table(env, s3, account_id, prefix, expected):
+    assert nd_names(env, account_id, s3_source(s3, prefix)) == expected
+
+
+def test_s3_not_recursive_and_sigv2(env, s3, account_id):
+    assert nd_names(env, account_id, s3_source(s3, "prefix/", recursive=False, sigver="s3v2")) == [
+        "prefix/123_file.jpg", "prefix/file2.jpg"]
+    assert {e["auth"] for e in s3.log() if e["path"].startswith("/images")} >= {"v2", "v4"}
+    assert all(e["ok"] for e in s3.log())
+
+
+def test_s3_images_and_origin(env, s3, account_id):
+    env.fake.reset()
+    tid, task = run_task(env.stack, "estimator", body(account_id, s3_source(s3, "notes/")))
+    got = by_filename(result_of(env.stack, tid))
+    assert "not an image" in got["notes/readme.txt"]["errors"][0]["detail"]
+    tid, task = run_task(env.stack, "estimator", body(account_id, s3_source(s3, "temp")))
+    reqs = events_requests(env)
+    assert reqs[-1]["query"]["image_origin"] == s3.url + "/images/temp_file.jpg"
+    tid, task = run_task(env.stack, "estimator", body(account_id, s3_source(s3, "temp", save_origin=False)))
+    assert "image_origin" not in events_requests(env)[-1]["query"]
+
+
+def test_s3_wrong_secret_fails_the_task(env, s3, account_id):
+    tid, task = run_task(env.stack, "estimator", body(account_id, s3_source(s3, "temp", secret="wrong")))
+    assert task["task_status"] == 3
+    assert any("SignatureDoesNotMatch" in e["detail"] for e in errors_of(env.stack, tid))
+
+
+def test_s3_arn_rules_at_creation(env, s3, account_id):
+    src = s3_source(s3)
+    src["reference"] = {"bucket_name": "arn:aws:s3:eu-central-1:000000000000:accesspoint/b", "region": "x"}
+    assert_error(env.stack.post("/2/tasks/estimator", json=body(account_id, src)), 400, 28103,
+                 detail_contains="ARN")
+    src["reference"] = {"bucket_name": "plain"}
+    assert_error(env.stack.post("/2/tasks/estimator", json=body(account_id, src)), 400, 28103,
+                 detail_contains="endpoint")
+
+
+# -- FTP ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ftp(env, tmp_path_factory):
+    if not servers.python_has("pyftpdlib"):
+        pytest.skip("python3-pyftpdlib is not installed")
+    root = str(tmp_path_factory.mktemp("ftp-root"))
+    servers.write_tree(os.path.join(root, "image-storage"), {
+        "prefix/123_file.jpg": servers.png(1), "prefix/file2.jpg": servers.png(2), "temp_file.jpg": servers.png(3),
+        "prefix_file.jpg": servers.png(4)})
+    servers.write_tree(os.path.join(root, "postfix"), {
+        "dir/face1.jpg": servers.png(5), "dir/face2.png": servers.png(6), "temp_file.png": servers.png(7),
+        "file.jpg": servers.png(8)})
+    srv = servers.FtpServer(root)
+    yield srv
+    srv.close()
+
+
+def ftp_source(ftp, path, prefix=None, postfix=None, recursive=True, password=None, max_sessions=2):
+    ref = {"host": "127.0.0.1", "port": ftp.port, "path": path, "max_sessions": max_sessions}
+    if prefix is not None:
+        ref["prefix"] = prefix
+    if postfix is not None:
+        ref["postfix"] = postfix
+    return {"source_type": "ftp", "reference": ref, "recursive": recursive, "image_type": 0,
+            "authorization": {"user": ftp.user, "password": password or ftp.password}}
+
+
+@pytest.mark.parametrize("prefix, expected", [
+    ("prefix", ["prefix/123_file.jpg", "prefix/file2.jpg", "prefix_file.jpg"]),
+    ("prefix/", ["prefix/123_file.jpg", "prefix/file2.jpg"]),
+    ("prefix/123", ["prefix/123_file.jpg"]),
+    ("temp", ["temp_file.jpg"]),
+])
+def test_ftp_prefix_table(env, ftp, account_id, prefix, expected):
+    assert nd_names(env, account_id, ftp_source(ftp, "image-storage/", prefix=prefix)) == expected
+
+
+@pytest.mark.parametrize("postfix, expected", [
+    (".jpg", ["dir/face1.jpg", "file.jpg"]),
+    (".png", ["dir/face2.png", "temp_file.png"]),
+])
+def test_ftp_postfix_table(env, ftp, account_id, postfix, expected):
+    assert nd_names(env, account_id, ftp_source(ftp, "/postfix", postfix=postfix)) == expected
+
+
+def test_ftp_not_recursive_one_session(env, ftp, account_id):
+    env.fake.reset()
+    names = nd_names(env, account_id, ftp_source(ftp, "postfix", recursive=False, max_sessions=1))
+    assert names == ["file.jpg", "temp_file.png"]
+    assert len(events_requests(env)) == 2
+
+
+def test_ftp_wrong_password_fails_the_task(env, ftp, account_id):
+    tid, task = run_task(env.stack, "estimator", body(account_id, ftp_source(ftp, "postfix", password="nope")))
+    assert task["task_status"] == 3
+    assert any("FTP" in e["detail"] for e in errors_of(env.stack, tid))

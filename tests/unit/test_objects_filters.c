@@ -1,0 +1,132 @@
+/* Unit tests of objects_where_build (src/backends/objects_filters.c): the
+ * spec's filter objects become WHERE clauses whose values are all bound
+ * parameters, never SQL text; unknown keys, wrong types and bad times fail
+ * with the key named. No database is needed. */
+#include "backends/objects.h"
+#include "check.h"
+#include <string.h>
+
+static void put_json(void *obj)
+{
+	json_object_put(obj);
+}
+
+/* The parameters point into the filter object: it lives as long as the arena. */
+static struct objects_where build(struct arena *a, enum objects_kind kind, const char *json, const char *account,
+				  int *rc, char *err, size_t errlen)
+{
+	struct objects_where w = {0};
+	json_object *f = json ? json_tokener_parse(json) : NULL;
+	*rc = objects_where_build(a, kind, f, account, &w, err, errlen);
+	arena_defer(a, put_json, f);
+	return w;
+}
+
+static int count_marks(const char *sql)
+{
+	int n = 0;
+	for (; *sql; sql++)
+		n += *sql == '?';
+	return n;
+}
+
+static void test_no_filters(struct arena *a)
+{
+	char err[256];
+	int rc;
+	struct objects_where w = build(a, OBJ_FACES, NULL, NULL, &rc, err, sizeof(err));
+	CHECK(rc == 0 && strcmp(w.sql, "1") == 0 && w.nparams == 0);
+	w = build(a, OBJ_FACES, "{}", "6d071cca-fda5-4a03-84d5-5bea65904480", &rc, err, sizeof(err));
+	CHECK(rc == 0 && strcmp(w.sql, "o.account_id = ?") == 0 && w.nparams == 1);
+}
+
+static void test_values_are_parameters(struct arena *a)
+{
+	char err[256];
+	int rc;
+	const char *evil = "{\"user_data\": \"x' OR '1'='1\", \"sources\": [\"a\", \"b; DROP TABLE event\"],"
+			   " \"tags\": [\"t1\", \"t2\"], \"age__gte\": 3, \"gender\": 1,"
+			   " \"create_time__gte\": \"2021-07-28T01:23:21.537604+03:00\"}";
+	struct objects_where w = build(a, OBJ_EVENTS, evil, NULL, &rc, err, sizeof(err));
+	CHECK(rc == 0);
+	CHECK(strstr(w.sql, "OR '1'") == NULL && strstr(w.sql, "DROP") == NULL);
+	CHECK(count_marks(w.sql) == (int)w.nparams);
+	CHECK(w.nparams == 8);
+	CHECK(strstr(w.sql, "o.source IN (?, ?)") != NULL);
+	CHECK(strstr(w.sql, "et.tag = ?") != NULL);
+	int found_time = 0;
+	for (size_t i = 0; i < w.nparams; i++)
+		if (w.params[i].type == DB_T_STR && strcmp(w.params[i].s, "2021-07-27 22:23:21.537604") == 0)
+			found_time = 1;
+	CHECK(found_time);
+}
+
+static void test_filter_account_wins(struct arena *a)
+{
+	char err[256];
+	int rc;
+	struct objects_where w = build(a, OBJ_FACES, "{\"account_id\": \"11111111-1111-4111-8111-111111111111\"}",
+				       "22222222-2222-4222-8222-222222222222", &rc, err, sizeof(err));
+	CHECK(rc == 0 && w.nparams == 1 && strcmp(w.params[0].s, "11111111-1111-4111-8111-111111111111") == 0);
+}
+
+static void test_top_similar(struct arena *a)
+{
+	char err[256];
+	int rc;
+	struct objects_where w = build(a, OBJ_EVENTS, "{\"top_similar_object_similarity__gte\": 0.5}", NULL, &rc, err,
+				       sizeof(err));
+	CHECK(rc == 0 && strstr(w.sql, "o.top_similar_object_similarity >= ?") != NULL);
+	w = build(a, OBJ_EVENTS,
+		  "{\"top_matching_candidates_label\": \"L\", \"top_similar_external_ids\": [\"e\"],"
+		  " \"top_similar_object_similarity__lt\": 0.9}",
+		  NULL, &rc, err, sizeof(err));
+	CHECK(rc == 0 && strstr(w.sql, "EXISTS (SELECT 1 FROM event_match m") != NULL);
+	CHECK(strstr(w.sql, "m.external_id IN (?)") != NULL && strstr(w.sql, "m.similarity < ?") != NULL);
+	CHECK(count_marks(w.sql) == (int)w.nparams && w.nparams == 3);
+}
+
+static void test_geo_and_empty_list(struct arena *a)
+{
+	char err[256];
+	int rc;
+	struct objects_where w = build(a, OBJ_EVENTS, "{\"geo_position\": {\"origin_longitude\": 10, \"origin_latitude\": 20}}",
+				       NULL, &rc, err, sizeof(err));
+	CHECK(rc == 0 && w.nparams == 4 && w.params[0].type == DB_T_DOUBLE);
+	CHECK(w.params[0].d > 9.98 && w.params[0].d < 9.995 && w.params[3].d > 20.005 && w.params[3].d < 20.02);
+	w = build(a, OBJ_FACES, "{\"face_ids\": []}", NULL, &rc, err, sizeof(err));
+	CHECK(rc == 0 && strcmp(w.sql, "0 = 1") == 0);
+	w = build(a, OBJ_FACES, "{\"list_id\": \"11111111-1111-4111-8111-111111111111\"}", NULL, &rc, err, sizeof(err));
+	CHECK(rc == 0 && strstr(w.sql, "list_face") != NULL && w.nparams == 1);
+}
+
+static void test_rejections(struct arena *a)
+{
+	char err[256];
+	int rc;
+	build(a, OBJ_FACES, "{\"sources\": [\"cam\"]}", NULL, &rc, err, sizeof(err));
+	CHECK(rc != 0 && strstr(err, "'sources'") != NULL);
+	build(a, OBJ_EVENTS, "{\"age__gte\": \"old\"}", NULL, &rc, err, sizeof(err));
+	CHECK(rc != 0 && strstr(err, "'age__gte'") != NULL);
+	build(a, OBJ_EVENTS, "{\"create_time__lt\": \"yesterday\"}", NULL, &rc, err, sizeof(err));
+	CHECK(rc != 0 && strstr(err, "RFC 3339") != NULL);
+	build(a, OBJ_FACES, "{\"face_ids\": [\"not-a-uuid\"]}", NULL, &rc, err, sizeof(err));
+	CHECK(rc != 0 && strstr(err, "uuid") != NULL);
+	build(a, OBJ_ATTRIBUTES, "{\"user_data\": \"x\"}", NULL, &rc, err, sizeof(err));
+	CHECK(rc != 0);
+	build(a, 0, "{}", NULL, &rc, err, sizeof(err));
+	CHECK(rc != 0);
+}
+
+int main(void)
+{
+	struct arena *a = arena_new();
+	test_no_filters(a);
+	test_values_are_parameters(a);
+	test_filter_account_wins(a);
+	test_top_similar(a);
+	test_geo_and_empty_list(a);
+	test_rejections(a);
+	arena_free(a);
+	return CHECK_DONE();
+}

@@ -1,12 +1,12 @@
 /* Service endpoints: /version, /healthcheck, /2/docs/spec, /2/docs/dev, /2/config. */
 #include "api/router.h"
 #include "api/spec_html.h"
+#include "backends/handlers.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/timefmt.h"
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,22 +85,11 @@ static const char *check_objects(struct request *req)
 
 static const char *check_handlers(struct request *req)
 {
-	const struct luna_config *cfg = &req->api->cfg;
-	CURL *c = curl_easy_init();
-	if (!c)
-		return "cannot create an HTTP client";
-	char *url = arena_printf(req->arena, "%s/healthcheck", cfg->handlers_url);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)cfg->handlers_timeout);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	CURLcode cc = curl_easy_perform(c);
-	long status = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	if (cc != CURLE_OK)
-		return arena_printf(req->arena, "%s: %s", url, curl_easy_strerror(cc));
-	return status == 200 ? NULL : arena_printf(req->arena, "%s answered %ld", url, status);
+	char err[512] = "";
+	struct handlers *h = handlers_open(&req->api->cfg, err, sizeof(err));
+	int rc = h ? handlers_check(h, err, sizeof(err)) : -1;
+	handlers_close(h);
+	return rc ? arena_strdup(req->arena, err[0] ? err : "handlers service unavailable") : NULL;
 }
 
 void h_healthcheck(struct request *req)

@@ -222,6 +222,16 @@ out:
 	return rc;
 }
 
+/* The archive downloaded at planning is kept only while the task runs. */
+static void estimator_cleanup(struct task_ctx *ctx)
+{
+	char blob[64];
+	if (!ctx->store)
+		return;
+	snprintf(blob, sizeof(blob), ARCHIVE_BLOB_FMT, ctx->task_id);
+	ctx->store->ops->del(ctx->store, blob);
+}
+
 static int estimator_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks, struct task_fail *fail)
 {
 	char handler_id[37], blob[64];
@@ -515,11 +525,8 @@ static int estimator_collect(struct task_ctx *ctx, json_object *content, json_ob
 		for (size_t j = 0; j < json_object_array_length(part); j++)
 			json_object_array_add(all, json_object_get(json_object_array_get_idx(part, j)));
 	}
-	if (is_zip(content_source(content)) && ctx->store) {
-		char blob[64];
-		snprintf(blob, sizeof(blob), ARCHIVE_BLOB_FMT, ctx->task_id);
-		ctx->store->ops->del(ctx->store, blob);
-	}
+	if (is_zip(content_source(content)))
+		estimator_cleanup(ctx);
 	*result = task_result_document(ctx, all, fail);
 	return *result ? 0 : -1;
 }
@@ -533,4 +540,5 @@ const struct task_type task_estimator = {
 	.plan = estimator_plan,
 	.run_subtask = estimator_run_subtask,
 	.collect = estimator_collect,
+	.cleanup = estimator_cleanup,
 };

@@ -54,6 +54,10 @@ struct task_type {
 	 * result_is_zip stores its archive itself under ctx->result_id and sets *result NULL. */
 	int (*collect)(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
 		       struct task_fail *fail);
+	/* Removes blobs the type keeps outside the task and subtask results (e.g.
+	 * a downloaded archive). Called when the task is deleted and when it ends
+	 * failed or cancelled; must accept blobs that do not exist. Optional. */
+	void (*cleanup)(struct task_ctx *ctx);
 };
 
 const struct task_type *task_type_by_id(int id);

@@ -153,6 +153,12 @@ def create_linker(stack, account):
     return r.json()["task_id"]
 
 
+def sanitizer_env(stack):
+    """Sanitizer reports of a scheduler started here go where the session looks for them."""
+    return {"ASAN_OPTIONS": "abort_on_error=0:detect_leaks=1:log_path=%s/asan" % stack.dir,
+            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:log_path=%s/ubsan" % stack.dir}
+
+
 def subtasks(stack, task_id):
     rows = stack.sql("SELECT subtask_id, subtask_status, attempts, worker_id, result_id FROM subtask "
                      "WHERE task_id = %s ORDER BY subtask_id", (task_id,))
@@ -271,7 +277,7 @@ def test_restart_with_same_worker_id_releases_at_once(stack, scheds, faces):
                                ("SCHEDULER", "POLL_INTERVAL_MS"): 50})
     exe = os.path.join(stack.build, "luna-tasks-scheduler")
     log_path = os.path.join(stack.dir, "scheduler-%s-fixed.log" % scheds.prefix)
-    env = dict(os.environ, **{THROTTLE_ENV: "600"})
+    env = dict(os.environ, **{THROTTLE_ENV: "600"}, **sanitizer_env(stack))
     procs = []
 
     def run():

@@ -43,7 +43,9 @@ def test_notify_ready_watchdog_stopping(stack):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     conf = stack.write_config({("SCHEDULER", "LEASE_SECONDS"): 3})
-    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000")
+    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000",
+               ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:log_path=%s/asan" % stack.dir,
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=%s/ubsan" % stack.dir)
     env.pop("WATCHDOG_PID", None)
     log = open(os.path.join(stack.dir, "scheduler-notify.log"), "a")
     p = subprocess.Popen([os.path.join(stack.build, "luna-tasks-scheduler"), "-c", conf, "--worker-id", "notify"],

@@ -509,6 +509,13 @@ for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 done
 PIDS=()
 
+# What an operator enables (nginx site, a scheduler instance) must not be
+# left dangling by a purge.
+ln -sfn ../sites-available/luna-tasks /etc/nginx/sites-enabled/luna-tasks
+mkdir -p /etc/systemd/system/multi-user.target.wants
+ln -sfn /lib/systemd/system/luna-tasks-scheduler@.service \
+	/etc/systemd/system/multi-user.target.wants/luna-tasks-scheduler@t2.service
+
 if DEBIAN_FRONTEND=noninteractive apt-get purge -y -q luna-tasks >"$WORK/purge.log" 2>&1; then
 	INSTALLED=0
 	pass "apt-get purge -y luna-tasks"
@@ -523,8 +530,9 @@ for p in /etc/luna-tasks /var/lib/luna-tasks /run/luna-tasks /usr/share/luna-tas
 	/etc/default/luna-tasks /etc/nginx/sites-available/luna-tasks /usr/lib/tmpfiles.d/luna-tasks.conf \
 	/lib/systemd/system/luna-tasks-api.service /lib/systemd/system/luna-tasks-scheduler.service \
 	/lib/systemd/system/luna-tasks-scheduler@.service /usr/share/man/man8/luna-tasks-api.8.gz \
-	/usr/share/man/man5/luna-tasks.conf.5.gz; do
-	[ -e "$p" ] && left="$left $p"
+	/usr/share/man/man5/luna-tasks.conf.5.gz /etc/nginx/sites-enabled/luna-tasks \
+	/etc/systemd/system/multi-user.target.wants/luna-tasks-scheduler@t2.service; do
+	[ -e "$p" ] || [ -L "$p" ] && left="$left $p"
 done
 check "nothing of the package is left${left:+ (left:$left)}" test -z "$left"
 check "no ownership override is left" sh -c '! dpkg-statoverride --list | grep -q luna-tasks'

@@ -21,7 +21,7 @@ struct api {
 	struct storage *store;
 	char *spec_yaml;          /* the spec as served (docs/luna-tasks.yaml) */
 	size_t spec_yaml_len;
-	char *spec_html;          /* docs/spec.html (rendered at build time) */
+	char *spec_html;          /* the spec as HTML, rendered at the first request */
 	size_t spec_html_len;
 	char *manual_html;        /* docs/manual.html */
 	size_t manual_html_len;

@@ -60,7 +60,6 @@ static int api_init(struct api *api, const char *cfg_path)
 		return -1;
 	}
 	api->spec_yaml = slurp(api->cfg.docs_dir, "luna-tasks.yaml", &api->spec_yaml_len);
-	api->spec_html = slurp(api->cfg.docs_dir, "spec.html", &api->spec_html_len);
 	api->manual_html = slurp(api->cfg.docs_dir, "manual.html", &api->manual_html_len);
 	if (router_init(api, err, sizeof(err))) {
 		log_error("%s", err);
@@ -161,7 +160,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	FCGX_Request fr;
-	FCGX_InitRequest(&fr, 0, 0);
+	/* A stop signal interrupts the wait for the next request. */
+	FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (!stopping && FCGX_Accept_r(&fr) == 0) {
 		handle(&api, &fr);
 		FCGX_Finish_r(&fr);

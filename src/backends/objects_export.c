@@ -15,8 +15,8 @@
 
 static const struct export_column event_columns[] = {
 	{"event_id", EXV_TEXT, "o.event_id", NULL},
-	{"create_time", EXV_TIME, "o.create_time", NULL},
-	{"end_time", EXV_TIME, "o.end_time", NULL},
+	{"create_time", EXV_TIME, "CAST(o.create_time AS CHAR)", NULL},
+	{"end_time", EXV_TIME, "CAST(o.end_time AS CHAR)", NULL},
 	{"external_id", EXV_TEXT, "o.external_id", NULL},
 	{"handler_id", EXV_TEXT, "o.handler_id", NULL},
 	{"source", EXV_TEXT, "o.source", NULL},
@@ -47,7 +47,7 @@ static const struct export_column event_columns[] = {
 static const struct export_column face_columns[] = {
 	{"face_id", EXV_TEXT, "o.face_id", NULL},
 	{"user_data", EXV_TEXT, "o.user_data", NULL},
-	{"create_time", EXV_TIME, "o.create_time", NULL},
+	{"create_time", EXV_TIME, "CAST(o.create_time AS CHAR)", NULL},
 	{"lists", EXV_ID_LIST,
 	 "(SELECT GROUP_CONCAT(lf.list_id ORDER BY lf.list_id) FROM list_face lf WHERE lf.face_id = o.face_id)", NULL},
 	{"external_id", EXV_TEXT, "o.external_id", NULL},

@@ -27,7 +27,7 @@ static const unsigned char deflate_tail[2] = {0x03, 0x00};
 
 /* ---- Text buffer and CSV fields -------------------------------------------- */
 
-static void buf_reserve(struct csv_buf *b, size_t extra)
+void csv_buf_grow(struct csv_buf *b, size_t extra)
 {
 	if (b->len + extra <= b->cap)
 		return;
@@ -41,59 +41,77 @@ static void buf_reserve(struct csv_buf *b, size_t extra)
 	b->cap = cap;
 }
 
-void csv_buf_put(struct csv_buf *b, const void *data, size_t n)
-{
-	if (!n)
-		return;
-	buf_reserve(b, n);
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
-void csv_buf_putc(struct csv_buf *b, char c)
-{
-	buf_reserve(b, 1);
-	b->p[b->len++] = c;
-}
-
 void csv_buf_free(struct csv_buf *b)
 {
 	free(b->p);
 	memset(b, 0, sizeof(*b));
 }
 
-int csv_delimiter_valid(const char *delim)
+int csv_format_init(struct csv_format *f, const char *delim)
 {
 	size_t n = delim ? strlen(delim) : 0;
+	memset(f, 0, sizeof(*f));
 	if (n == 0 || n > 4 || strpbrk(delim, "\"\r\n"))
-		return 0;
+		return -1;
 	unsigned char c = (unsigned char)delim[0];
 	size_t want = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-	return want == n;
-}
-
-static int needs_quotes(const char *v, size_t n, const char *delim, size_t dlen)
-{
-	for (size_t i = 0; i < n; i++) {
-		char c = v[i];
-		if (c == '"' || c == '\r' || c == '\n')
-			return 1;
-		if (c == delim[0] && i + dlen <= n && memcmp(v + i, delim, dlen) == 0)
-			return 1;
-	}
+	if (want != n)
+		return -1;
+	memcpy(f->delim, delim, n);
+	f->dlen = n;
+	f->special['"'] = f->special['\r'] = f->special['\n'] = 1;
+	f->special[c] = 1;
 	return 0;
 }
 
-void csv_field(struct csv_buf *b, const char *delim, int first, const char *v, size_t n)
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+/* Nonzero when one of the 8 bytes of x equals b. */
+static inline uint64_t has_byte(uint64_t x, unsigned char b)
 {
-	size_t dlen = strlen(delim);
+	uint64_t v = x ^ (ONES * b);
+	return (v - ONES) & ~v & HIGHS;
+}
+
+static int special_at(const struct csv_format *f, const char *v, size_t n, size_t i)
+{
+	unsigned char c = (unsigned char)v[i];
+	if (!f->special[c])
+		return 0;
+	if (c != (unsigned char)f->delim[0] || f->dlen == 1)
+		return 1;
+	return i + f->dlen <= n && memcmp(v + i, f->delim, f->dlen) == 0;
+}
+
+/* Looks at 8 bytes at a time for a quote, CR, LF or the delimiter's first byte. */
+static int needs_quotes(const struct csv_format *f, const char *v, size_t n)
+{
+	unsigned char d = (unsigned char)f->delim[0];
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x;
+		memcpy(&x, v + i, 8);
+		if (!(has_byte(x, '"') | has_byte(x, '\r') | has_byte(x, '\n') | has_byte(x, d)))
+			continue;
+		for (size_t k = i; k < i + 8; k++)
+			if (special_at(f, v, n, k))
+				return 1;
+	}
+	for (; i < n; i++)
+		if (special_at(f, v, n, i))
+			return 1;
+	return 0;
+}
+
+void csv_field(struct csv_buf *b, const struct csv_format *f, int first, const char *v, size_t n)
+{
 	if (!first)
-		csv_buf_put(b, delim, dlen);
-	if (!needs_quotes(v, n, delim, dlen)) {
+		csv_buf_put(b, f->delim, f->dlen);
+	if (!needs_quotes(f, v, n)) {
 		csv_buf_put(b, v, n);
 		return;
 	}
-	buf_reserve(b, 2 * n + 2);
+	csv_buf_grow(b, 2 * n + 2);
 	b->p[b->len++] = '"';
 	for (size_t i = 0; i < n; i++) {
 		if (v[i] == '"')

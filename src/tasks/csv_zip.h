@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 struct storage;
 
@@ -29,17 +30,40 @@ struct csv_buf {
 	char *p;
 	size_t len, cap;
 };
-/* Appending aborts on out-of-memory, like the arenas. */
-void csv_buf_put(struct csv_buf *b, const void *data, size_t n);
-void csv_buf_putc(struct csv_buf *b, char c);
+/* Makes room for extra more bytes; aborts on out-of-memory, like the arenas. */
+void csv_buf_grow(struct csv_buf *b, size_t extra);
 void csv_buf_free(struct csv_buf *b);
 
-/* A delimiter is one character (1 to 4 bytes of UTF-8) other than the quote, CR and LF. */
-int csv_delimiter_valid(const char *delim);
+static inline void csv_buf_put(struct csv_buf *b, const void *data, size_t n)
+{
+	if (!n)
+		return;
+	if (b->len + n > b->cap)
+		csv_buf_grow(b, n);
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+}
+
+static inline void csv_buf_putc(struct csv_buf *b, char c)
+{
+	if (b->len + 1 > b->cap)
+		csv_buf_grow(b, 1);
+	b->p[b->len++] = c;
+}
+
+/* The delimiter, and the bytes that make a field need quotes. */
+struct csv_format {
+	char delim[5];
+	size_t dlen;
+	unsigned char special[256];
+};
+/* A delimiter is one character (1 to 4 bytes of UTF-8) other than the quote,
+ * CR and LF. -1 when delim is not one. */
+int csv_format_init(struct csv_format *f, const char *delim);
 
 /* Appends one field of a row to b: the delimiter first unless first is set,
  * then the value, quoted when needed. */
-void csv_field(struct csv_buf *b, const char *delim, int first, const char *v, size_t n);
+void csv_field(struct csv_buf *b, const struct csv_format *f, int first, const char *v, size_t n);
 /* Ends a row of nfields fields (CRLF). A row of one empty field is written as "". */
 void csv_row_end(struct csv_buf *b, size_t nfields, size_t row_start);
 

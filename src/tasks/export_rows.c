@@ -15,6 +15,7 @@
 #include "common/errors.h"
 #include "scheduler/task_host.h"
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,8 +113,7 @@ int export_layout_read(struct arena *a, json_object *content, enum objects_kind 
 	L->reporter = reporter;
 	if (read_columns(a, content, L, fail))
 		return -1;
-	L->delimiter = task_json_str(content, "csv_delimiter", ",");
-	if (!csv_delimiter_valid(L->delimiter)) {
+	if (csv_format_init(&L->csv, task_json_str(content, "csv_delimiter", ","))) {
 		task_fail_set(fail, 400, E_BAD_JSON,
 			      "Failed to validate input json. Path: 'content.csv_delimiter', message: 'must be one "
 			      "character other than a double quote, CR or LF'");
@@ -127,37 +127,12 @@ int export_layout_read(struct arena *a, json_object *content, enum objects_kind 
 
 /* ---- Python literals -------------------------------------------------------------- */
 
-/* repr() of a float: the shortest digits that read back the same, in
- * positional notation for decimal exponents -5 < e < 16, else scientific. */
-static void py_float(struct csv_buf *out, double v)
+/* Writes digits[0..nd) with the decimal point decpt places from the start
+ * (value = 0.d1d2… × 10^decpt) as Python's repr() does: positional for
+ * -4 < decpt <= 16, else scientific with at least two exponent digits. */
+static void py_float_digits(struct csv_buf *out, const char *digits, size_t nd, int decpt)
 {
-	char buf[40], digits[20];
-	if (isnan(v) || isinf(v)) {
-		csv_buf_put(out, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf", isnan(v) ? 3 : v < 0 ? 4 : 3);
-		return;
-	}
-	if (signbit(v))
-		csv_buf_putc(out, '-');
-	v = fabs(v);
-	if (v == 0) {
-		csv_buf_put(out, "0.0", 3);
-		return;
-	}
-	int prec = 0;
-	for (; prec < 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*e", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	/* buf = "d.ddde±x": split into digits and the exponent */
-	size_t nd = 0;
-	char *p = buf;
-	for (; *p && *p != 'e'; p++)
-		if (*p != '.')
-			digits[nd++] = *p;
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-	int exp10 = atoi(p + 1), decpt = exp10 + 1;
+	char buf[16];
 	if (decpt > -4 && decpt <= 16) {
 		if (decpt <= 0) {
 			csv_buf_put(out, "0.", 2);
@@ -181,8 +156,82 @@ static void py_float(struct csv_buf *out, double v)
 		csv_buf_putc(out, '.');
 		csv_buf_put(out, digits + 1, nd - 1);
 	}
-	int n = snprintf(buf, sizeof(buf), "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
+	int exp10 = decpt - 1;
+	int n = snprintf(buf, sizeof(buf), "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
 	csv_buf_put(out, buf, (size_t)n);
+}
+
+/* repr() of a float: the shortest digits that read back the same. A double
+ * whose shortest form has at most 15 digits is its 15-digit rounding without
+ * trailing zeros; otherwise 16 or 17 digits are needed. */
+static void py_float(struct csv_buf *out, double v)
+{
+	char buf[40], digits[20];
+	if (isnan(v) || isinf(v)) {
+		csv_buf_put(out, isnan(v) ? "nan" : v < 0 ? "-inf" : "inf", isnan(v) ? 3 : v < 0 ? 4 : 3);
+		return;
+	}
+	if (signbit(v))
+		csv_buf_putc(out, '-');
+	v = fabs(v);
+	if (v == 0) {
+		csv_buf_put(out, "0.0", 3);
+		return;
+	}
+	for (int prec = v < DBL_MIN ? 0 : 14; prec <= 16; prec++) {   /* subnormals have fewer digits */
+		snprintf(buf, sizeof(buf), "%.*e", prec, v);
+		if (prec == 16 || strtod(buf, NULL) == v)
+			break;
+	}
+	/* buf = "d.ddde±x": split into digits and the exponent */
+	size_t nd = 0;
+	char *p = buf;
+	for (; *p && *p != 'e'; p++)
+		if (*p != '.')
+			digits[nd++] = *p;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	py_float_digits(out, digits, nd, atoi(p + 1) + 1);
+}
+
+/* repr() of a float written in decimal without an exponent (JSON text, or a
+ * DOUBLE the server rendered), straight from its digits when it has at most
+ * 15 significant ones (then the text is the value's shortest form). 0 done,
+ * -1 the caller converts. */
+static int py_float_text(struct csv_buf *out, const char *s, size_t n)
+{
+	char digits[16];
+	size_t nd = 0, i = 0;
+	int decpt = 0, seen_point = 0, neg = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		neg = s[i++] == '-';
+	for (; i < n; i++) {
+		char c = s[i];
+		if (c == '.' && !seen_point) {
+			seen_point = 1;
+		} else if (c >= '0' && c <= '9') {
+			if (nd == 0 && c == '0') {
+				decpt -= seen_point;     /* a leading zero */
+				continue;
+			}
+			if (nd == sizeof(digits))
+				return -1;
+			digits[nd++] = c;
+			decpt += !seen_point;
+		} else {
+			return -1;
+		}
+	}
+	if (nd == 0)
+		return -1;                       /* zero: signs and forms vary; let the caller do it */
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	if (nd > 15)
+		return -1;
+	if (neg)
+		csv_buf_putc(out, '-');
+	py_float_digits(out, digits, nd, decpt);
+	return 0;
 }
 
 /* Code points that Python's repr() escapes although they are not ASCII controls. */
@@ -221,6 +270,14 @@ static void py_str(struct csv_buf *out, const char *s, size_t n)
 	char esc[12];
 	csv_buf_putc(out, quote);
 	for (size_t i = 0; i < n;) {
+		size_t run = i;
+		while (run < n && s[run] >= 0x20 && s[run] < 0x7f && s[run] != quote && s[run] != '\\')
+			run++;
+		if (run > i) {
+			csv_buf_put(out, s + i, run - i);   /* plain ASCII as it is */
+			i = run;
+			continue;
+		}
 		unsigned cp;
 		size_t len = utf8_next((const unsigned char *)s + i, n - i, &cp);
 		const char *e = NULL;
@@ -319,14 +376,18 @@ static int py_string(struct py_writer *w)
 	t->len = 0;
 	w->p++;
 	while (w->p < w->end && *w->p != '"') {
-		char c = *w->p++;
-		if (c != '\\') {
-			csv_buf_putc(t, c);
+		const char *run = w->p;
+		while (run < w->end && *run != '"' && *run != '\\')
+			run++;
+		if (run > w->p) {
+			csv_buf_put(t, w->p, (size_t)(run - w->p));
+			w->p = run;
 			continue;
 		}
+		w->p++;   /* the backslash */
 		if (w->p >= w->end)
 			return -1;
-		c = *w->p++;
+		char c = *w->p++;
 		const char *simple = strchr("\"\\/bfnrt", c);
 		if (simple && c) {
 			static const char decoded[] = "\"\\/\b\f\n\r\t";
@@ -363,6 +424,8 @@ static int py_number(struct py_writer *w)
 		csv_buf_put(w->out, start, n);
 		return 0;
 	}
+	if (py_float_text(w->out, start, n) == 0)
+		return 0;
 	char num[65];
 	memcpy(num, start, n);
 	num[n] = '\0';
@@ -478,6 +541,13 @@ static void render_json(struct csv_buf *out, struct csv_buf *text, const char *s
 	csv_buf_put(out, s, n);
 }
 
+/* A DOUBLE as the server renders it (its shortest form) → repr(). */
+static void render_double(struct csv_buf *out, const char *s, size_t n)
+{
+	if (py_float_text(out, s, n))
+		py_float(out, strtod(s, NULL));
+}
+
 /* "a,b" → "['a', 'b']"; NULL → "[]". */
 static void render_id_list(struct csv_buf *out, const char *s, size_t n)
 {
@@ -530,6 +600,16 @@ static int parse_digits(const char *s, int n, int *out)
 	return 0;
 }
 
+/* n decimal digits of v (0 <= v < 10^n) at *p. */
+static void put_digits(char **p, int v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		(*p)[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	*p += n;
+}
+
 /* UTC offset of the configured zone at t, remembered per quarter hour. */
 struct zone_cache {
 	int local;
@@ -570,10 +650,27 @@ static void render_time(struct csv_buf *out, struct zone_cache *z, const char *s
 	int64_t lt = t + off, days = lt >= 0 ? lt / 86400 : -((-lt + 86399) / 86400);
 	int64_t secs = lt - days * 86400;
 	civil_from_days(days, &y, &mo, &d);
-	int len = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%s%c%02ld:%02ld", y, mo, d,
-			   (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), frac, off < 0 ? '-' : '+',
-			   aoff / 3600, aoff % 3600 / 60);
-	csv_buf_put(out, buf, (size_t)len);
+	char *p = buf;
+	put_digits(&p, y, 4);
+	*p++ = '-';
+	put_digits(&p, mo, 2);
+	*p++ = '-';
+	put_digits(&p, d, 2);
+	*p++ = 'T';
+	put_digits(&p, (int)(secs / 3600), 2);
+	*p++ = ':';
+	put_digits(&p, (int)(secs / 60 % 60), 2);
+	*p++ = ':';
+	put_digits(&p, (int)(secs % 60), 2);
+	*p++ = '.';
+	memcpy(p, frac, 6);
+	p += 6;
+	*p++ = off < 0 ? '-' : '+';
+	put_digits(&p, (int)(aoff / 3600), 2);
+	*p++ = ':';
+	put_digits(&p, (int)(aoff % 3600 / 60), 2);
+	size_t len = (size_t)(p - buf);
+	csv_buf_put(out, buf, len);
 }
 
 /* ---- A subtask's part -------------------------------------------------------------- */
@@ -638,9 +735,9 @@ static void render_column(struct export_part *p, const struct export_column *c, 
 		break;
 	case EXV_GEO:
 		if (cells[0] && cells[1]) {
-			py_float(v, strtod(cells[0], NULL));
+			render_double(v, cells[0], lens[0]);
 			csv_buf_put(v, ", ", 2);
-			py_float(v, strtod(cells[1], NULL));
+			render_double(v, cells[1], lens[1]);
 		}
 		break;
 	}
@@ -666,8 +763,8 @@ static size_t lead_fields(struct export_part *p, long cluster, const char *id)
 	if (!p->L->reporter)
 		return 0;
 	int n = snprintf(num, sizeof(num), "%ld", cluster);
-	csv_field(&p->rows, p->L->delimiter, 1, num, (size_t)n);
-	csv_field(&p->rows, p->L->delimiter, 0, id, strlen(id));
+	csv_field(&p->rows, &p->L->csv, 1, num, (size_t)n);
+	csv_field(&p->rows, &p->L->csv, 0, id, strlen(id));
 	return 2;
 }
 
@@ -744,7 +841,7 @@ int export_part_row(struct export_part *p, long cluster, const struct objects_ex
 	for (size_t i = 0; i < L->ncolumns; i++) {
 		const struct export_column *c = L->columns[i];
 		render_column(p, c, row->cells + cell, row->lens + cell);
-		csv_field(&p->rows, L->delimiter, nfields == 0, p->value.p ? p->value.p : "", p->value.len);
+		csv_field(&p->rows, &L->csv, nfields == 0, p->value.p ? p->value.p : "", p->value.len);
 		nfields++;
 		cell += c->value == EXV_GEO ? 2 : 1;
 	}
@@ -759,7 +856,7 @@ int export_part_missing(struct export_part *p, long cluster, const char *id)
 {
 	size_t start = p->rows.len, nfields = lead_fields(p, cluster, id);
 	for (size_t i = 0; i < p->L->ncolumns; i++)
-		csv_field(&p->rows, p->L->delimiter, nfields++ == 0, "", 0);
+		csv_field(&p->rows, &p->L->csv, nfields++ == 0, "", 0);
 	csv_row_end(&p->rows, nfields, start);
 	p->nrows++;
 	return flush_rows(p, 0);
@@ -860,13 +957,13 @@ static int header_fragment(struct task_ctx *ctx, const struct export_layout *L, 
 	size_t len = 0;
 	uint32_t crc = 0;
 	if (L->reporter) {
-		csv_field(&b, L->delimiter, 1, "cluster", 7);
-		csv_field(&b, L->delimiter, 0, L->kind == OBJ_EVENTS ? "event_id" : "face_id",
+		csv_field(&b, &L->csv, 1, "cluster", 7);
+		csv_field(&b, &L->csv, 0, L->kind == OBJ_EVENTS ? "event_id" : "face_id",
 			  L->kind == OBJ_EVENTS ? 8 : 7);
 		nfields = 2;
 	}
 	for (size_t i = 0; i < L->ncolumns; i++, nfields++)
-		csv_field(&b, L->delimiter, nfields == 0, L->columns[i]->name, strlen(L->columns[i]->name));
+		csv_field(&b, &L->csv, nfields == 0, L->columns[i]->name, strlen(L->columns[i]->name));
 	csv_row_end(&b, nfields, 0);
 	size_t text_len = b.len;
 	int rc = csv_fragment_of(b.p, b.len, &data, &len, &crc);

@@ -21,7 +21,7 @@ struct export_layout {
 	enum objects_kind kind;
 	const struct export_column **columns;
 	size_t ncolumns;
-	const char *delimiter;
+	struct csv_format csv;         /* csv_delimiter */
 	int reporter;                  /* rows start with the cluster number and the object id */
 	enum descriptor_type images;   /* sample type of the images to save; 0: none */
 };

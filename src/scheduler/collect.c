@@ -37,7 +37,7 @@ struct collect_final {
 	int failed;
 	const struct task_fail *fail;  /* error row when failed and fail->code != 0 */
 	const char *result_id;
-	struct db_result partial_blobs;
+	const struct db_result *partial_rows;  /* subtask_id, status, result_id of every subtask */
 	int stored;
 };
 
@@ -105,13 +105,15 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 /* The partial results in subtask order (null for failed or empty ones).
  * *nfailed counts failed subtasks. 0 ok, -1 DB error, -2 a blob is unreadable (fail filled). */
 static int load_partials(struct worker *w, struct arena *a, long long task_id, json_object **out, size_t *n,
-			 size_t *nfailed, struct task_fail *fail)
+			 size_t *nfailed, const struct db_result **rows, struct task_fail *fail)
 {
 	struct db_param p[] = {DBP_I64(task_id)};
-	struct db_result r;
+	struct db_result *rp = arena_alloc(a, sizeof(*rp));
 	if (db_exec(w->db, a, "SELECT subtask_id, subtask_status, result_id FROM subtask WHERE task_id = ? ORDER BY subtask_id",
-		    p, 1, &r))
+		    p, 1, rp))
 		return -1;
+	const struct db_result r = *rp;
+	*rows = rp;
 	json_object *arr = sched_own_json(a, json_object_new_array_ext((int)r.nrows));
 	*n = r.nrows;
 	*nfailed = 0;
@@ -157,14 +159,14 @@ static int store_result(struct worker *w, const char *id, json_object *result, s
 /* Works out the result. 0 ok (*has_result: a blob exists under result_id),
  * 1 the task fails (fail filled, or fail->code 0 when the subtask errors say it all), -1 DB error. */
 static int make_result(struct worker *w, struct arena *a, const struct collect_claim *c, const char *result_id,
-		       int *has_result, struct task_fail *fail)
+		       int *has_result, const struct db_result **rows, struct task_fail *fail)
 {
 	const struct task_type *type = task_type_by_id(c->type_id);
 	json_object *partials = NULL, *result = NULL;
 	size_t n = 0, nfailed = 0;
 	struct task_ctx ctx;
 	*has_result = 0;
-	int rc = load_partials(w, a, c->task_id, &partials, &n, &nfailed, fail);
+	int rc = load_partials(w, a, c->task_id, &partials, &n, &nfailed, rows, fail);
 	if (rc)
 		return rc == -1 ? -1 : 1;
 	if (n > 0 && nfailed == n)
@@ -204,17 +206,34 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 	return 0;
 }
 
+/* The task left status 4: was that our own earlier commit (a COMMIT whose
+ * answer was lost with the connection)? Then the result blob must stay.
+ * row: task_status, worker_id, result_id. */
+static int recorded_before(const struct collect_final *f, char **row)
+{
+	int status = atoi(row[0]);
+	if (status != (f->failed ? TASK_FAILED : TASK_DONE) || row[1])
+		return 0;
+	if (!f->result_id)
+		return !row[2];
+	return row[2] && strcmp(row[2], f->result_id) == 0;
+}
+
 static int final_body(struct db *db, struct arena *a, void *ud)
 {
 	struct collect_final *f = ud;
 	struct db_param pt[] = {DBP_I64(f->task_id)};
 	struct db_result r;
 	f->stored = 0;
-	if (db_exec(db, a, "SELECT task_status, worker_id FROM task WHERE task_id = ? FOR UPDATE", pt, 1, &r))
+	if (db_exec(db, a, "SELECT task_status, worker_id, result_id FROM task WHERE task_id = ? FOR UPDATE", pt, 1,
+		    &r))
 		return TXN_ERROR;
-	if (r.nrows == 0 || atoi(r.rows[0][0]) != TASK_COLLECTING || !r.rows[0][1] ||
-	    strcmp(r.rows[0][1], f->w->s->worker_id) != 0)
+	if (r.nrows == 0)
 		return TXN_ABORT;
+	if (atoi(r.rows[0][0]) != TASK_COLLECTING || !r.rows[0][1] || strcmp(r.rows[0][1], f->w->s->worker_id) != 0) {
+		f->stored = recorded_before(f, r.rows[0]);
+		return TXN_ABORT;
+	}
 	if (f->failed && f->fail->code && sched_insert_error(db, f->task_id, 0, f->fail->code, f->fail->detail))
 		return TXN_ERROR;
 	struct db_param pu[] = {DBP_I64(f->failed ? TASK_FAILED : TASK_DONE), DBP_STR(f->result_id), DBP_I64(f->task_id)};
@@ -223,29 +242,31 @@ static int final_body(struct db *db, struct arena *a, void *ud)
 		    "last_update_time = UTC_TIMESTAMP(6), worker_id = NULL, lease_until = NULL WHERE task_id = ?",
 		    pu, 3, NULL))
 		return TXN_ERROR;
-	if (db_exec(db, a, "SELECT result_id FROM subtask WHERE task_id = ? AND result_id IS NOT NULL", pt, 1,
-		    &f->partial_blobs) ||
-	    db_exec(db, NULL, "UPDATE subtask SET result_id = NULL WHERE task_id = ? AND result_id IS NOT NULL", pt, 1,
+	if (db_exec(db, NULL, "UPDATE subtask SET result_id = NULL WHERE task_id = ? AND result_id IS NOT NULL", pt, 1,
 		    NULL))
 		return TXN_ERROR;
 	f->stored = 1;
 	return TXN_COMMIT;
 }
 
-static void delete_blobs(struct worker *w, const struct db_result *blobs)
+/* Partial results are of no use once the task has its final state. */
+static void delete_partials(struct worker *w, const struct db_result *rows)
 {
-	for (size_t i = 0; i < blobs->nrows && w->store; i++)
-		if (w->store->ops->del(w->store, blobs->rows[i][0]))
-			log_warn("cannot delete the partial result %s: %s", blobs->rows[i][0], strerror(errno));
+	for (size_t i = 0; rows && i < rows->nrows && w->store; i++) {
+		const char *blob = rows->rows[i][2];
+		if (blob && w->store->ops->del(w->store, blob))
+			log_warn("cannot delete the partial result %s: %s", blob, strerror(errno));
+	}
 }
 
 /* Records the task's final state if it is still collecting under our lease,
- * waiting out a DB outage while we hold it. 1 recorded, 0 dropped. */
+ * waiting out a DB outage while we hold it. 1 recorded (now, or by an earlier
+ * COMMIT whose answer was lost), 0 dropped. */
 static int record_final(struct worker *w, struct arena *a, struct collect_final *f)
 {
 	for (;;) {
-		int rc = w->cancelled ? TXN_ABORT : sched_txn(w->db, a, final_body, f);
-		if (rc == TXN_COMMIT && f->stored)
+		int rc = sched_txn(w->db, a, final_body, f);
+		if (rc != TXN_ERROR && f->stored)
 			break;
 		if (rc != TXN_ERROR) {
 			log_info("task %lld: cancelled, deleted or taken over while collecting; result dropped", f->task_id);
@@ -287,7 +308,8 @@ static int collect(struct worker *w, long long task_id)
 	sched_set_hold(w, HOLD_COLLECT, c.task_id, 0);
 	memset(&fail, 0, sizeof(fail));
 	uuid4(result_id);
-	int made = make_result(w, a, &c, result_id, &has_result, &fail);
+	const struct db_result *rows = NULL;
+	int made = make_result(w, a, &c, result_id, &has_result, &rows, &fail);
 	if (made < 0) {
 		/* The DB went away: the lease expires and someone collects again. */
 		rc = -1;
@@ -295,14 +317,14 @@ static int collect(struct worker *w, long long task_id)
 	}
 	struct collect_final f = {
 		.w = w, .task_id = c.task_id, .failed = made == 1, .fail = &fail,
-		.result_id = made == 0 && has_result ? result_id : NULL,
+		.result_id = made == 0 && has_result ? result_id : NULL, .partial_rows = rows,
 	};
 	if (!record_final(w, a, &f)) {
 		if (w->store)
 			w->store->ops->del(w->store, result_id);
 		goto out;
 	}
-	delete_blobs(w, &f.partial_blobs);
+	delete_partials(w, f.partial_rows);
 	if (f.failed)
 		log_warn("task %lld failed: %d %s", c.task_id, fail.code,
 			 fail.code ? fail.detail : "no subtask succeeded");

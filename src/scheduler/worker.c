@@ -188,6 +188,35 @@ static int give_back_for_retry(struct db *db, struct finish_args *f)
 	return u.affected ? TXN_COMMIT : TXN_ABORT;
 }
 
+/* *none = 1 when no subtask of the task is pending or running any more. */
+static int count_unfinished(struct db *db, struct arena *a, long long task_id, int *none)
+{
+	struct db_param p[] = {DBP_I64(task_id)};
+	struct db_result r;
+	if (db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (0, 1)", p, 1, &r))
+		return -1;
+	*none = r.nrows && atoll(r.rows[0][0]) == 0;
+	return 0;
+}
+
+/* The subtask is no longer running under us: was it our own earlier commit of
+ * this very outcome (a COMMIT whose answer was lost with the connection)?
+ * Then the outcome is recorded and its blob must stay. 1 yes, 0 no, -1 DB error. */
+static int recorded_before(struct db *db, struct arena *a, const struct finish_args *f)
+{
+	struct db_param p[] = {DBP_I64(f->job->subtask_id)};
+	struct db_result r;
+	if (db_exec(db, a, "SELECT subtask_status, worker_id, result_id FROM subtask WHERE subtask_id = ?", p, 1, &r))
+		return -1;
+	if (r.nrows == 0)
+		return 0;
+	char **row = r.rows[0];
+	const char *want = f->out->result_id;
+	return atoi(row[0]) == (f->out->failed ? SUB_FAILED : SUB_DONE) && row[1] &&
+	       strcmp(row[1], f->w->s->worker_id) == 0 &&
+	       ((!want && !row[2]) || (want && row[2] && strcmp(want, row[2]) == 0));
+}
+
 static int finish_body(struct db *db, struct arena *a, void *ud)
 {
 	struct finish_args *f = ud;
@@ -225,7 +254,12 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		    ps, 4, &u))
 		return TXN_ERROR;
 	if (u.affected == 0) {
-		f->state = FIN_LOST;
+		int mine = recorded_before(db, a, f);
+		if (mine < 0)
+			return TXN_ERROR;
+		f->state = mine ? FIN_FINISHED : FIN_LOST;
+		if (mine && count_unfinished(db, a, job->task_id, &f->last))
+			return TXN_ERROR;
 		return TXN_ABORT;
 	}
 	if (out->failed && sched_insert_error(db, job->task_id, job->subtask_id, out->fail.code, out->fail.detail))
@@ -234,9 +268,8 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		    "UPDATE task SET count_task_parts_done = count_task_parts_done + 1, "
 		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?",
 		    pt, 1, NULL) ||
-	    db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (0, 1)", pt, 1, &r))
+	    count_unfinished(db, a, job->task_id, &f->last))
 		return TXN_ERROR;
-	f->last = r.nrows && atoll(r.rows[0][0]) == 0;
 	f->state = FIN_FINISHED;
 	return TXN_COMMIT;
 }
@@ -354,7 +387,9 @@ int sched_run_one(struct worker *w)
 	log_debug("task %lld subtask %lld: started (attempt %d)", job.task_id, job.subtask_id, job.attempts);
 	run_job(w, a, &job, &out);
 	int recorded = finish_job(w, a, &job, &out, &last);
-	if (recorded <= 0 && out.result_id && w->store)
+	/* Dropped for sure: the blob is ours to delete. After a DB error it stays,
+	 * since a lost COMMIT answer may hide a recorded outcome. */
+	if (recorded == 0 && out.result_id && w->store)
 		w->store->ops->del(w->store, out.result_id);
 	if (recorded > 0)
 		log_outcome(&job, &out, start);

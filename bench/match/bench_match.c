@@ -1,0 +1,240 @@
+/*
+ * bench_match.c - timings for src/match against bare OpenBLAS in the same run.
+ *
+ * Workload (DESIGN section 7): all pairs of 20000 x 512-d (upper triangle)
+ * and a top-100 cross match of 20000 queries x 20000 base rows, 2 threads.
+ *   (a) reference: cblas_sgemm over 2048-row tiles of the upper triangle,
+ *       both as OpenBLAS threading each tile call (2 threads) and as two
+ *       workers with single-threaded OpenBLAS; the faster one counts.
+ *       Ours: match_self_tiles (no-op callback), match_pairs_above
+ *       (threshold 0.5) and match_pair_histogram (1000 bins).
+ *   (b) ours: match_topk k = 100, threshold 0. The FAISS reference is
+ *       faiss_ref.cpp; this program writes the first queries' ids for it to
+ *       compare.
+ * Each figure is the best of ROUNDS rounds; in (a) reference and ours
+ * alternate within each round. Output: one "key value" line per figure, for
+ * bench/match/run, which alternates (b) with the FAISS process itself.
+ *
+ * Usage: bench_match allpairs N D ROUNDS | bench_match topk N D ROUNDS IDS_FILE
+ */
+#include "bench_data.h"
+#include "match/match.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REF_TILE 2048
+#define THREADS 2
+#define TOPK 100
+#define IDS_QUERIES 1000
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) {
+		fprintf(stderr, "out of memory\n");
+		exit(2);
+	}
+	return p;
+}
+
+/* ---- reference: bare sgemm over 2048-row tiles, upper triangle ----------- */
+
+struct ref_job {
+	const float *x;
+	size_t n, d, ntiles_side, ntiles;
+	atomic_size_t next;
+	float *bufs[THREADS];
+};
+
+static void ref_tile(const struct ref_job *job, size_t k, float *buf)
+{
+	size_t ti = 0;
+	while (k >= job->ntiles_side - ti) {
+		k -= job->ntiles_side - ti;
+		ti++;
+	}
+	size_t i0 = ti * REF_TILE, j0 = (ti + k) * REF_TILE;
+	size_t ni = job->n - i0 < REF_TILE ? job->n - i0 : REF_TILE;
+	size_t nj = job->n - j0 < REF_TILE ? job->n - j0 : REF_TILE;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ni, (int)nj, (int)job->d, 1.0f,
+	            job->x + i0 * job->d, (int)job->d, job->x + j0 * job->d, (int)job->d, 0.0f, buf,
+	            (int)nj);
+}
+
+static void *ref_worker(void *p)
+{
+	struct ref_job *job = ((void **)p)[0];
+	float *buf = ((void **)p)[1];
+	size_t k;
+	while ((k = atomic_fetch_add(&job->next, 1)) < job->ntiles)
+		ref_tile(job, k, buf);
+	return NULL;
+}
+
+/* mode 0: OpenBLAS threads each tile; mode 1: THREADS workers, 1 thread each. */
+static double ref_allpairs(struct ref_job *job, int mode)
+{
+	atomic_store(&job->next, 0);
+	double t = now();
+	if (mode == 0) {
+		openblas_set_num_threads(THREADS);
+		for (size_t k = 0; k < job->ntiles; k++)
+			ref_tile(job, k, job->bufs[0]);
+	} else {
+		openblas_set_num_threads(1);
+		pthread_t tids[THREADS];
+		void *args[THREADS][2];
+		for (int w = 0; w < THREADS; w++) {
+			args[w][0] = job;
+			args[w][1] = job->bufs[w];
+			pthread_create(&tids[w], NULL, ref_worker, args[w]);
+		}
+		for (int w = 0; w < THREADS; w++)
+			pthread_join(tids[w], NULL);
+	}
+	t = now() - t;
+	openblas_set_num_threads(THREADS);
+	return t;
+}
+
+/* ---- ours ----------------------------------------------------------------- */
+
+static int noop_tile(void *ud, int thread, size_t i0, size_t ni, size_t j0, size_t nj,
+                     const float *sims)
+{
+	(void)thread, (void)i0, (void)j0, (void)sims;
+	atomic_fetch_add((atomic_ullong *)ud, (unsigned long long)(ni * nj));
+	return 0;
+}
+
+static int count_pair(void *ud, uint32_t i, uint32_t j, float sim)
+{
+	(void)i, (void)j, (void)sim;
+	(*(unsigned long long *)ud)++;
+	return 0;
+}
+
+static double min2(double a, double b)
+{
+	return a < b ? a : b;
+}
+
+/* (a): reference and ours interleaved, best of rounds each. */
+static int bench_allpairs(const float *x, size_t n, size_t d, int rounds)
+{
+	struct ref_job job = { .x = x, .n = n, .d = d };
+	job.ntiles_side = (n + REF_TILE - 1) / REF_TILE;
+	job.ntiles = job.ntiles_side * (job.ntiles_side + 1) / 2;
+	for (int w = 0; w < THREADS; w++)
+		job.bufs[w] = xmalloc((size_t)REF_TILE * REF_TILE * sizeof(float));
+	uint64_t *pos = xmalloc(1000 * sizeof *pos), *neg = xmalloc(1000 * sizeof *neg);
+	int32_t *labels = xmalloc(n * sizeof *labels);
+	for (size_t i = 0; i < n; i++)
+		labels[i] = (int32_t)(i / 4);
+
+	double ref0 = 1e30, ref1 = 1e30, self = 1e30, pairs = 1e30, hist = 1e30, t;
+	unsigned long long npairs = 0;
+	atomic_ullong cells;
+	int rc = 0;
+	for (int r = 0; r < rounds && rc == 0; r++) {
+		ref0 = min2(ref0, ref_allpairs(&job, 0));
+		ref1 = min2(ref1, ref_allpairs(&job, 1));
+		atomic_init(&cells, 0);
+		t = now();
+		rc |= match_self_tiles(x, n, d, THREADS, noop_tile, &cells);
+		self = min2(self, now() - t);
+		npairs = 0;
+		t = now();
+		rc |= match_pairs_above(x, n, d, 0.5f, THREADS, count_pair, &npairs);
+		pairs = min2(pairs, now() - t);
+		t = now();
+		rc |= match_pair_histogram(x, labels, n, d, 1000, THREADS, pos, neg);
+		hist = min2(hist, now() - t);
+	}
+	printf("ref_sgemm_openblas_threads_s %.4f\n", ref0);
+	printf("ref_sgemm_workers_s %.4f\n", ref1);
+	printf("ref_allpairs_s %.4f\n", min2(ref0, ref1));
+	printf("self_tiles_s %.4f\n", self);
+	printf("pairs_above_s %.4f\n", pairs);
+	printf("pairs_above_count %llu\n", npairs);
+	printf("histogram_s %.4f\n", hist);
+	for (int w = 0; w < THREADS; w++)
+		free(job.bufs[w]);
+	free(pos);
+	free(neg);
+	free(labels);
+	return rc;
+}
+
+/* (b): ours only (FAISS runs in its own process); ids of the first queries
+ * go to ids_path for faiss_ref to compare. */
+static int bench_topk(const float *x, const float *y, size_t n, size_t d, int rounds,
+                      const char *ids_path)
+{
+	struct match_hit *hits = xmalloc(n * TOPK * sizeof *hits);
+	size_t *counts = xmalloc(n * sizeof *counts);
+	double topk = 1e30, t;
+	int rc = 0;
+	for (int r = 0; r < rounds && rc == 0; r++) {
+		t = now();
+		rc = match_topk(y, n, x, n, d, TOPK, 0.0f, 0, THREADS, hits, counts);
+		topk = min2(topk, now() - t);
+	}
+	printf("topk_s %.4f\n", topk);
+
+	FILE *f = rc == 0 ? fopen(ids_path, "wb") : NULL;
+	if (f) {
+		size_t nq = n < IDS_QUERIES ? n : IDS_QUERIES;
+		for (size_t i = 0; i < nq; i++)
+			for (size_t p = 0; p < TOPK; p++) {
+				uint32_t id = p < counts[i] ? hits[i * TOPK + p].idx : UINT32_MAX;
+				fwrite(&id, sizeof id, 1, f);
+			}
+		rc = fclose(f) == 0 ? 0 : -1;
+	} else {
+		rc = -1;
+	}
+	free(hits);
+	free(counts);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 5 || (strcmp(argv[1], "allpairs") != 0 && strcmp(argv[1], "topk") != 0) ||
+	    (strcmp(argv[1], "topk") == 0 && argc != 6)) {
+		fprintf(stderr, "usage: %s allpairs N D ROUNDS | topk N D ROUNDS IDS_FILE\n", argv[0]);
+		return 2;
+	}
+	size_t n = strtoul(argv[2], NULL, 10), d = strtoul(argv[3], NULL, 10);
+	int rounds = atoi(argv[4]);
+	float *x = xmalloc(n * d * sizeof *x);
+	bench_fill(x, n, d, 1);
+	int rc;
+	if (strcmp(argv[1], "allpairs") == 0) {
+		printf("openblas_core %s\n", openblas_get_corename());
+		rc = bench_allpairs(x, n, d, rounds);
+	} else {
+		float *y = xmalloc(n * d * sizeof *y);
+		bench_fill(y, n, d, 2);
+		rc = bench_topk(x, y, n, d, rounds, argv[5]);
+		free(y);
+	}
+	free(x);
+	if (rc != 0)
+		fprintf(stderr, "bench_match: a match_* call failed\n");
+	return rc != 0;
+}

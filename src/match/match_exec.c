@@ -1,0 +1,410 @@
+/*
+ * match_exec.c - execution machinery for src/match: starting worker threads,
+ * keeping OpenBLAS single-threaded inside them, the tiled product driver that
+ * hands MATCH_TILE-square blocks of A x B^T to a per-tile function, and the
+ * scan kernels over tile rows (SSE2 baseline, AVX-512 chosen at run time).
+ *
+ * Workload: one driver run per match_* call over up to millions of tiles
+ * (20000 x 20000 upper triangle = 210 tiles of 1024^2); tiles are handed out
+ * through an atomic counter so the two cores stay busy until the end. The
+ * scan kernels see every product (2e8 per all-pairs call), nearly all of
+ * them below the cut, so the no-hit path is a few vector ops per 64 floats.
+ */
+#include "match/match_internal.h"
+#include "match/match.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
+#define MATCH_MAX_THREADS 256
+
+/* ---- threads ------------------------------------------------------------ */
+
+int match_thread_count(int requested, size_t max_useful)
+{
+	long n = requested;
+	if (n <= 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 1)
+			n = 1;
+	}
+	if (n > MATCH_MAX_THREADS)
+		n = MATCH_MAX_THREADS;
+	if (max_useful < 1)
+		max_useful = 1;
+	if ((size_t)n > max_useful)
+		n = (long)max_useful;
+	return (int)n;
+}
+
+struct worker_arg {
+	match_work_fn fn;
+	void *job;
+	int thread;
+};
+
+static void *worker_main(void *p)
+{
+	struct worker_arg *w = p;
+	w->fn(w->job, w->thread);
+	return NULL;
+}
+
+void match_run_parallel(int nthreads, match_work_fn fn, void *job)
+{
+	struct worker_arg args[MATCH_MAX_THREADS];
+	pthread_t tids[MATCH_MAX_THREADS];
+	int started[MATCH_MAX_THREADS];
+
+	if (nthreads > MATCH_MAX_THREADS)
+		nthreads = MATCH_MAX_THREADS;
+	for (int t = 1; t < nthreads; t++) {
+		args[t] = (struct worker_arg){ fn, job, t };
+		started[t] = pthread_create(&tids[t], NULL, worker_main, &args[t]) == 0;
+	}
+	fn(job, 0);
+	for (int t = 1; t < nthreads; t++)
+		if (started[t])
+			pthread_join(tids[t], NULL);
+}
+
+/* ---- OpenBLAS thread guard ---------------------------------------------- */
+
+static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users;
+static int blas_saved_threads;
+
+void match_blas_begin(void)
+{
+	pthread_mutex_lock(&blas_lock);
+	if (blas_users++ == 0) {
+		blas_saved_threads = openblas_get_num_threads();
+		if (blas_saved_threads != 1)
+			openblas_set_num_threads(1);
+	}
+	pthread_mutex_unlock(&blas_lock);
+}
+
+void match_blas_end(void)
+{
+	pthread_mutex_lock(&blas_lock);
+	if (--blas_users == 0 && blas_saved_threads != 1)
+		openblas_set_num_threads(blas_saved_threads);
+	pthread_mutex_unlock(&blas_lock);
+}
+
+/* ---- products ----------------------------------------------------------- */
+
+void match_dot_tile(const float *a, size_t ni, const float *b, size_t nj, size_t d, float *out)
+{
+	if (ni == 0 || nj == 0)
+		return;
+	if (d == 0) {
+		memset(out, 0, ni * nj * sizeof *out);
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ni, (int)nj, (int)d, 1.0f, a, (int)d,
+	            b, (int)d, 0.0f, out, (int)nj);
+}
+
+float *match_alloc_floats(size_t count)
+{
+	void *p = NULL;
+	if (count == 0)
+		count = 1;
+	if (count > SIZE_MAX / sizeof(float)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t bytes = (count * sizeof(float) + 63) & ~(size_t)63;
+	int rc = posix_memalign(&p, 64, bytes);
+	if (rc != 0) {
+		errno = rc;
+		return NULL;
+	}
+	return p;
+}
+
+int match_check_dims(size_t n, size_t d)
+{
+	if (d > INT_MAX || n > UINT32_MAX || (d != 0 && n > SIZE_MAX / sizeof(float) / d)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- tiled driver --------------------------------------------------------- */
+
+struct tile_job {
+	const float *a, *b;
+	size_t na, nb, d;
+	int upper;
+	size_t tiles_a, tiles_b, ntiles;
+	atomic_size_t next;
+	struct match_stop stop;
+	match_raw_tile_fn fn;
+	void *ctx;
+	float **bufs;
+};
+
+static size_t tile_count(size_t n)
+{
+	return (n + MATCH_TILE - 1) / MATCH_TILE;
+}
+
+/* Map a linear tile number to its (row tile, column tile). Upper-triangle
+ * tiles are numbered row by row, so consecutive tiles share their A block. */
+static void tile_coords(const struct tile_job *job, size_t k, size_t *ti, size_t *tj)
+{
+	if (!job->upper) {
+		*ti = k / job->tiles_b;
+		*tj = k % job->tiles_b;
+		return;
+	}
+	size_t row = 0;
+	while (k >= job->tiles_b - row) {
+		k -= job->tiles_b - row;
+		row++;
+	}
+	*ti = row;
+	*tj = row + k;
+}
+
+static void tile_worker(void *p, int thread)
+{
+	struct tile_job *job = p;
+	float *buf = job->bufs[thread];
+
+	while (!match_stopped(&job->stop)) {
+		size_t k = atomic_fetch_add(&job->next, 1);
+		if (k >= job->ntiles)
+			break;
+		size_t ti, tj;
+		tile_coords(job, k, &ti, &tj);
+		size_t i0 = ti * MATCH_TILE, j0 = tj * MATCH_TILE;
+		size_t ni = job->na - i0 < MATCH_TILE ? job->na - i0 : MATCH_TILE;
+		size_t nj = job->nb - j0 < MATCH_TILE ? job->nb - j0 : MATCH_TILE;
+		match_dot_tile(job->a + i0 * job->d, ni, job->b + j0 * job->d, nj, job->d, buf);
+		match_stop_with(&job->stop, job->fn(job->ctx, thread, i0, ni, j0, nj, buf));
+	}
+}
+
+static void free_buffers(float **bufs, int n)
+{
+	for (int t = 0; t < n; t++)
+		free(bufs[t]);
+	free(bufs);
+}
+
+static float **alloc_buffers(int n, size_t floats_each)
+{
+	float **bufs = calloc((size_t)n, sizeof *bufs);
+	if (!bufs)
+		return NULL;
+	for (int t = 0; t < n; t++) {
+		bufs[t] = match_alloc_floats(floats_each);
+		if (!bufs[t]) {
+			free_buffers(bufs, t);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return bufs;
+}
+
+int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t d, int upper,
+                    int nthreads, match_raw_tile_fn fn, void *ctx)
+{
+	if (match_check_dims(na, d) < 0 || match_check_dims(nb, d) < 0)
+		return -1;
+	if (na == 0 || nb == 0)
+		return 0;
+
+	struct tile_job job = {
+		.a = a, .b = b, .na = na, .nb = nb, .d = d, .upper = upper,
+		.tiles_a = tile_count(na), .tiles_b = tile_count(nb), .fn = fn, .ctx = ctx,
+	};
+	job.ntiles = upper ? job.tiles_b * (job.tiles_b + 1) / 2 : job.tiles_a * job.tiles_b;
+	atomic_init(&job.next, 0);
+	atomic_init(&job.stop.rc, 0);
+
+	int nt = match_thread_count(nthreads, job.ntiles);
+	size_t tile_floats = (na < MATCH_TILE ? na : MATCH_TILE) * (nb < MATCH_TILE ? nb : MATCH_TILE);
+	job.bufs = alloc_buffers(nt, tile_floats);
+	if (!job.bufs)
+		return -1;
+
+	match_blas_begin();
+	match_run_parallel(nt, tile_worker, &job);
+	match_blas_end();
+
+	free_buffers(job.bufs, nt);
+	return atomic_load(&job.stop.rc);
+}
+
+/* ---- scans ---------------------------------------------------------------- */
+
+void match_clamp_array(float *x, size_t n)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
+	for (; i + 4 <= n; i += 4)
+		_mm_storeu_ps(x + i, _mm_min_ps(_mm_max_ps(_mm_loadu_ps(x + i), zero), one));
+#endif
+	for (; i < n; i++)
+		x[i] = match_clamp01(x[i]);
+}
+
+static size_t next_ge_generic(const float *x, size_t from, size_t n, float lo)
+{
+	return match_next_ge(x, from, n, lo);
+}
+
+static size_t count_ge_generic(const float *x, size_t n, float t)
+{
+	return match_count_ge(x, n, t);
+}
+
+static size_t collect_generic(const float *x, size_t from, size_t n, float lo, uint32_t base,
+                              float *sim, uint32_t *idx, size_t room, size_t *stop)
+{
+	size_t m = 0, c = from;
+	while ((c = match_next_ge(x, c, n, lo)) < n && m < room) {
+		sim[m] = match_clamp01(x[c]);
+		idx[m++] = base + (uint32_t)c++;
+	}
+	*stop = c;
+	return m;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MATCH_AVX512 __attribute__((target("avx512f")))
+
+static inline MATCH_AVX512 __mmask16 live_lanes(size_t left)
+{
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* match_next_ge with 512-bit compares: 64 floats per loop, masked tail. */
+static MATCH_AVX512 size_t next_ge_avx512(const float *x, size_t c, size_t n, float lo)
+{
+	const __m512 v = _mm512_set1_ps(lo);
+	for (; c + 64 <= n; c += 64) {
+		__mmask16 m0 = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + c), v, _CMP_GE_OQ);
+		__mmask16 m1 = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + c + 16), v, _CMP_GE_OQ);
+		__mmask16 m2 = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + c + 32), v, _CMP_GE_OQ);
+		__mmask16 m3 = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + c + 48), v, _CMP_GE_OQ);
+		if ((m0 | m1 | m2 | m3) == 0)
+			continue;
+		uint64_t bits = (uint64_t)m0 | (uint64_t)m1 << 16 | (uint64_t)m2 << 32 | (uint64_t)m3 << 48;
+		return c + (size_t)__builtin_ctzll(bits);
+	}
+	for (; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__mmask16 m = _mm512_mask_cmp_ps_mask(live, _mm512_maskz_loadu_ps(live, x + c), v,
+		                                      _CMP_GE_OQ);
+		if (m)
+			return c + (size_t)__builtin_ctz(m);
+	}
+	return n;
+}
+
+static MATCH_AVX512 size_t count_ge_avx512(const float *x, size_t n, float t)
+{
+	const __m512 v = _mm512_set1_ps(t);
+	size_t count = 0;
+	for (size_t c = 0; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__mmask16 m = _mm512_mask_cmp_ps_mask(live, _mm512_maskz_loadu_ps(live, x + c), v,
+		                                      _CMP_GE_OQ);
+		count += (size_t)__builtin_popcount(m);
+	}
+	return count;
+}
+
+/* Append the hits of one 16-lane vector d (lanes in hit) at sim/idx + *m;
+ * returns 0 when they do not fit in room. Register compresses are fast where
+ * memory ones are not, hence full-width stores and the 16 spare slots. */
+static inline MATCH_AVX512 int append_hits(__m512 d, __mmask16 hit, uint32_t first, float *sim,
+                                           uint32_t *idx, size_t room, size_t *m)
+{
+	const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	size_t count = (size_t)__builtin_popcount(hit);
+	if (count > room - *m)
+		return 0;
+	__m512 s = _mm512_min_ps(_mm512_max_ps(d, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+	__m512i j = _mm512_add_epi32(_mm512_set1_epi32((int)first), lanes);
+	_mm512_storeu_ps(sim + *m, _mm512_maskz_compress_ps(hit, s));
+	_mm512_storeu_si512(idx + *m, _mm512_maskz_compress_epi32(hit, j));
+	*m += count;
+	return 1;
+}
+
+/* 64 floats per test while nothing qualifies (the common case once the
+ * floor has risen), then 16 lanes at a time with a masked tail. */
+static MATCH_AVX512 size_t collect_avx512(const float *x, size_t from, size_t n, float lo,
+                                          uint32_t base, float *sim, uint32_t *idx, size_t room,
+                                          size_t *stop)
+{
+	const __m512 v = _mm512_set1_ps(lo);
+	size_t m = 0, c = from;
+	for (; c + 64 <= n; c += 64) {
+		__m512 d[4];
+		__mmask16 hit[4];
+		for (int q = 0; q < 4; q++) {
+			d[q] = _mm512_loadu_ps(x + c + 16 * q);
+			hit[q] = _mm512_cmp_ps_mask(d[q], v, _CMP_GE_OQ);
+		}
+		if ((hit[0] | hit[1] | hit[2] | hit[3]) == 0)
+			continue;
+		for (int q = 0; q < 4; q++) {
+			if (hit[q] && !append_hits(d[q], hit[q], base + (uint32_t)(c + 16 * (size_t)q),
+			                           sim, idx, room, &m)) {
+				*stop = c + 16 * (size_t)q;
+				return m;
+			}
+		}
+	}
+	for (; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__m512 d = _mm512_maskz_loadu_ps(live, x + c);
+		__mmask16 hit = _mm512_mask_cmp_ps_mask(live, d, v, _CMP_GE_OQ);
+		if (hit && !append_hits(d, hit, base + (uint32_t)c, sim, idx, room, &m))
+			break;
+	}
+	*stop = c < n ? c : n;
+	return m;
+}
+#endif
+
+const struct match_kernels *match_kernels(void)
+{
+	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
+		                                      collect_generic };
+#if defined(__x86_64__) && defined(__GNUC__)
+	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512 };
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		return &avx512;
+#endif
+	return &generic;
+}
+
+float match_strict_floor(float t)
+{
+	if (t < 0.0f)
+		return -INFINITY;
+	return nextafterf(t, INFINITY);
+}

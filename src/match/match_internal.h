@@ -1,0 +1,152 @@
+/*
+ * match_internal.h - shared machinery of src/match: the worker-thread runner,
+ * the OpenBLAS thread guard, the tiled product driver and the SIMD scan
+ * helpers that find candidate similarities in a tile row.
+ *
+ * Workload: called once per match_* call; the scan helpers run over every
+ * element of every tile (hundreds of millions of floats per call), so they
+ * are inline and vectorised.
+ */
+#ifndef LUNA_MATCH_INTERNAL_H
+#define LUNA_MATCH_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* ---- threads ---------------------------------------------------------- */
+
+/* Resolve a requested thread count (<= 0: online CPUs), capped by max_useful
+ * (the number of work items; at least 1). */
+int match_thread_count(int requested, size_t max_useful);
+
+/* Run fn(job, t) for t = 0..nthreads-1, t = 0 on the calling thread. If a
+ * thread cannot be started the others still run; work is handed out
+ * dynamically, so fewer workers only means less parallelism. */
+typedef void (*match_work_fn)(void *job, int thread);
+void match_run_parallel(int nthreads, match_work_fn fn, void *job);
+
+/* Shared early-stop state of one call: the first nonzero result wins. */
+struct match_stop {
+	atomic_int rc;
+};
+static inline int match_stopped(struct match_stop *s)
+{
+	return atomic_load_explicit(&s->rc, memory_order_relaxed) != 0;
+}
+static inline void match_stop_with(struct match_stop *s, int rc)
+{
+	int zero = 0;
+	if (rc != 0)
+		atomic_compare_exchange_strong(&s->rc, &zero, rc);
+}
+
+/* OpenBLAS must run single-threaded inside our workers; these bracket a call
+ * (reference counted, so concurrent match calls are safe) and restore the
+ * previous OpenBLAS thread count afterwards. */
+void match_blas_begin(void);
+void match_blas_end(void);
+
+/* ---- products ----------------------------------------------------------- */
+
+/* out[r*nj + c] = dot(a row r, b row c), raw (not clamped); rows have stride d. */
+void match_dot_tile(const float *a, size_t ni, const float *b, size_t nj, size_t d, float *out);
+
+/* 64-byte aligned float buffer (free with free()); NULL on overflow/ENOMEM. */
+float *match_alloc_floats(size_t count);
+
+/* Argument checks shared by the public functions; -1/EINVAL when bad. */
+int match_check_dims(size_t n, size_t d);
+
+/* Tiled driver: calls fn for every MATCH_TILE-square tile of A x B^T (only
+ * tiles with j0 >= i0 when upper), with raw dot products in dots (writable). */
+typedef int (*match_raw_tile_fn)(void *ctx, int thread, size_t i0, size_t ni, size_t j0, size_t nj,
+                                 float *dots);
+int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t d, int upper,
+                    int nthreads, match_raw_tile_fn fn, void *ctx);
+
+/* ---- scans -------------------------------------------------------------- */
+
+/* clamp(s, 0, 1); -0 and NaN give +0, so results order like their bits.
+ * Branch-free: about half of all dot products are negative. */
+static inline float match_clamp01(float s)
+{
+#ifdef __SSE2__
+	__m128 v = _mm_max_ss(_mm_set_ss(s), _mm_setzero_ps()); /* NaN, -0 -> +0 */
+	return _mm_cvtss_f32(_mm_min_ss(v, _mm_set_ss(1.0f)));
+#else
+	return s > 0.0f ? (s < 1.0f ? s : 1.0f) : 0.0f;
+#endif
+}
+
+/* Clamp n values to [0, 1] in place. */
+void match_clamp_array(float *x, size_t n);
+
+/* First index c in [from, n) with x[c] >= lo, or n. Most tile elements fail
+ * the test, so 16 are compared at a time before looking closer. */
+static inline size_t match_next_ge(const float *x, size_t from, size_t n, float lo)
+{
+	size_t c = from;
+#ifdef __SSE2__
+	const __m128 v = _mm_set1_ps(lo);
+	for (; c + 16 <= n; c += 16) {
+		__m128 m0 = _mm_cmpge_ps(_mm_loadu_ps(x + c), v);
+		__m128 m1 = _mm_cmpge_ps(_mm_loadu_ps(x + c + 4), v);
+		__m128 m2 = _mm_cmpge_ps(_mm_loadu_ps(x + c + 8), v);
+		__m128 m3 = _mm_cmpge_ps(_mm_loadu_ps(x + c + 12), v);
+		if (_mm_movemask_ps(_mm_or_ps(_mm_or_ps(m0, m1), _mm_or_ps(m2, m3))) == 0)
+			continue;
+		unsigned bits = (unsigned)_mm_movemask_ps(m0) | (unsigned)_mm_movemask_ps(m1) << 4 |
+		                (unsigned)_mm_movemask_ps(m2) << 8 | (unsigned)_mm_movemask_ps(m3) << 12;
+		return c + (size_t)__builtin_ctz(bits);
+	}
+#endif
+	for (; c < n; c++)
+		if (x[c] >= lo)
+			return c;
+	return n;
+}
+
+/* Number of x[0, n) that are >= t. */
+static inline size_t match_count_ge(const float *x, size_t n, float t)
+{
+	size_t i = 0, count = 0;
+#ifdef __SSE2__
+	const __m128 v = _mm_set1_ps(t);
+	for (; i + 8 <= n; i += 8) {
+		unsigned m = (unsigned)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(x + i), v)) |
+		             (unsigned)_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(x + i + 4), v)) << 4;
+		count += (size_t)__builtin_popcount(m);
+	}
+#endif
+	for (; i < n; i++)
+		count += x[i] >= t;
+	return count;
+}
+
+/* The scan kernels, chosen once per call for this CPU (AVX-512 when it is
+ * there, so the library needs no -march flags). */
+typedef size_t (*match_scan_fn)(const float *x, size_t from, size_t n, float lo);
+typedef size_t (*match_count_fn)(const float *x, size_t n, float t);
+/* Append clamp01(x[c]) to sim and base + c to idx for each c in [from, n)
+ * with x[c] >= lo (NaN never qualifies) while room lasts; returns the number
+ * appended and sets *stop to n, or to the first position whose hit did not
+ * fit. sim and idx must have 16 writable slots past room. */
+typedef size_t (*match_collect_fn)(const float *x, size_t from, size_t n, float lo, uint32_t base,
+                                   float *sim, uint32_t *idx, size_t room, size_t *stop);
+struct match_kernels {
+	match_scan_fn next_ge;     /* as match_next_ge */
+	match_count_fn count_ge;   /* as match_count_ge */
+	match_collect_fn collect;
+};
+const struct match_kernels *match_kernels(void);
+
+/* Smallest raw dot value lo such that clamp01(dot) > t  <=>  dot >= lo, for
+ * t < 1 (callers handle t >= 1, which nothing exceeds). */
+float match_strict_floor(float t);
+
+#endif /* LUNA_MATCH_INTERNAL_H */

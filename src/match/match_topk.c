@@ -1,0 +1,438 @@
+/*
+ * match_topk.c - per-query top-k search (cross match, and self match with
+ * exclude_self) over a base set, with a similarity floor.
+ *
+ * Workload: 20000 queries x 20000 base rows x 512-d with k = 100 is the
+ * reference case (DESIGN section 7), but single queries against a large base
+ * must also use every core. Work items are (query block, base chunk) pairs:
+ * each item runs OpenBLAS sgemm for a block of queries x TOPK_BBLOCK base rows
+ * at a time. Each query keeps a candidate buffer of 2k + 64 hits and a
+ * floor: a SIMD compare over the tile row appends only similarities at or
+ * above the floor, and when the buffer fills it is cut back to the best k
+ * (vector counts bisect the k-th value; no sorting) and the floor rises to
+ * just above the k-th best. After the first blocks almost every similarity
+ * is rejected 16 at a time, so the cost is that of the products. With few
+ * query blocks the base is split into chunks too; each chunk yields its own
+ * sorted top k and the chunks are merged at the end.
+ */
+#include "match/match.h"
+#include "match/match_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOPK_QBLOCK 1024        /* queries per work item (at most) */
+#define TOPK_BBLOCK 1024        /* base rows per sgemm */
+#define TOPK_SCRATCH (8u << 20) /* candidate bytes per thread (soft cap) */
+
+/* ---- ordering and selection ---------------------------------------------- */
+
+/* Is a ranked before b: higher sim, or equal sim and smaller index? */
+static inline int hit_better(struct match_hit a, struct match_hit b)
+{
+	return (a.sim > b.sim) | ((a.sim == b.sim) & (a.idx < b.idx)); /* no branches */
+}
+
+static void insertion_sort(struct match_hit *h, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct match_hit x = h[i];
+		size_t j = i;
+		for (; j > 0 && hit_better(x, h[j - 1]); j--)
+			h[j] = h[j - 1];
+		h[j] = x;
+	}
+}
+
+static struct match_hit median_of_three(struct match_hit a, struct match_hit b, struct match_hit c)
+{
+	if (hit_better(a, b))
+		return hit_better(b, c) ? b : (hit_better(a, c) ? c : a);
+	return hit_better(a, c) ? a : (hit_better(b, c) ? c : b);
+}
+
+/* Split h[0, n) (n >= 3) around a median-of-three pivot: hits that beat the
+ * pivot first, then the pivot, then the rest; returns the pivot's place.
+ * The comparisons are coin flips, so nothing branches on them: every hit is
+ * written to both free ends of tmp and only the matching end advances. Hits
+ * are distinct (distinct indices), so only the pivot itself is neither
+ * better nor worse than the pivot. */
+static size_t split(struct match_hit *h, size_t n, struct match_hit *tmp)
+{
+	struct match_hit pivot = median_of_three(h[0], h[n / 2], h[n - 1]);
+	size_t front = 0, back = n;
+	for (size_t i = 0; i < n; i++) {
+		struct match_hit x = h[i];
+		size_t is_better = (size_t)hit_better(x, pivot), is_worse = (size_t)hit_better(pivot, x);
+		tmp[front] = x;
+		tmp[back - 1] = x;
+		front += is_better;
+		back -= is_worse;
+	}
+	tmp[front] = pivot;
+	memcpy(h, tmp, n * sizeof *h);
+	return front;
+}
+
+/* Sort best first: quicksort, recursing on the smaller side. */
+static void sort_best_first(struct match_hit *h, size_t n, struct match_hit *tmp)
+{
+	while (n > 16) {
+		size_t p = split(h, n, tmp);
+		if (p < n - p - 1) {
+			sort_best_first(h, p, tmp);
+			h += p + 1;
+			n -= p + 1;
+		} else {
+			sort_best_first(h + p + 1, n - p - 1, tmp);
+			n = p;
+		}
+	}
+	insertion_sort(h, n);
+}
+
+/* ---- job ------------------------------------------------------------------- */
+
+struct topk_job {
+	const float *q, *base;
+	size_t nq, nb, d, k;
+	float lo_base; /* raw dot >= lo_base  <=>  sim >= threshold */
+	int exclude_self;
+	const struct match_kernels *kern;
+	size_t qblock, qblocks, nchunks, chunk_len, nitems;
+	size_t cap; /* candidate buffer per query */
+	struct match_hit **results; /* per chunk: nq * k (chunk 0 is the output) */
+	size_t **counts;            /* per chunk: nq */
+	atomic_size_t next;
+};
+
+/* One query's candidates, in ascending base index order (appends come in
+ * that order and compaction keeps it), as two arrays so that counting
+ * similarities is a plain vector loop. */
+struct cand_buf {
+	float *sim;
+	uint32_t *idx;
+	size_t n;
+	float floor; /* raw dot needed to become a candidate */
+	float low;   /* no candidate's similarity is below this */
+};
+
+/* Per-query buffer stride: the collect kernel writes 16 lanes at a time. */
+#define CAND_STRIDE(job) ((job)->cap + 16)
+
+/* One worker's scratch: a product tile and the block's candidate buffers. */
+struct topk_scratch {
+	float *tile;           /* qblock x TOPK_BBLOCK */
+	float *sims;           /* qblock x CAND_STRIDE */
+	uint32_t *idxs;        /* qblock x CAND_STRIDE */
+	struct cand_buf *bufs; /* qblock */
+	struct match_hit *tmp; /* k: room for sorting */
+};
+
+static inline uint32_t float_bits(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u;
+}
+
+static inline float bits_float(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* Find t such that k <= count(sim >= t), and either count(sim >= t) == k or
+ * t is exactly the k-th largest similarity (k < n; no sim is below low).
+ * Similarities are clamped to [+0, 1], where float order is the order of the
+ * bit patterns, so this bisects on the bits; it stops early once exactly k
+ * are >= t. */
+static float kth_threshold(const struct topk_job *job, const float *sim, size_t n, float low)
+{
+	uint32_t lo = float_bits(low);
+	uint32_t hi = float_bits(1.0f) + 1; /* count(sim >= hi) == 0 < k */
+	size_t k = job->k;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		size_t c = job->kern->count_ge(sim, n, bits_float(mid));
+		if (c < k) {
+			hi = mid;
+			continue;
+		}
+		lo = mid;
+		if (c == k)
+			break;
+	}
+	return bits_float(lo);
+}
+
+/* Keep the best k of b's n > k candidates, in order. Ties at the k-th
+ * similarity keep the smallest indices, which come first. The floor becomes
+ * "beats the k-th": base rows arrive in ascending order, so a later equal
+ * similarity has a larger index and loses. */
+static void compact(const struct topk_job *job, struct cand_buf *b)
+{
+	float t = kth_threshold(job, b->sim, b->n, b->low);
+	size_t above = job->kern->count_ge(b->sim, b->n, nextafterf(t, INFINITY));
+	size_t ties = job->k - above, kept = 0;
+	for (size_t i = 0; i < b->n; i++) { /* branch-free: keep is a coin flip */
+		float s = b->sim[i];
+		size_t tie = s == t;
+		size_t keep = (s > t) | (tie & (ties > 0));
+		ties -= tie & (ties > 0);
+		b->sim[kept] = s;
+		b->idx[kept] = b->idx[i];
+		kept += keep;
+	}
+	b->n = kept;
+	float worst = 1.0f;
+	for (size_t i = 0; i < kept; i++)
+		worst = b->sim[i] < worst ? b->sim[i] : worst;
+	b->low = worst;
+	float lo = nextafterf(worst, INFINITY);
+	b->floor = lo > job->lo_base ? lo : job->lo_base;
+}
+
+static void scan_row(const struct topk_job *job, const float *row, size_t j0, size_t nj,
+                     struct cand_buf *b)
+{
+	size_t c = 0;
+	for (;;) {
+		size_t stop;
+		b->n += job->kern->collect(row, c, nj, b->floor, (uint32_t)j0, b->sim + b->n,
+		                           b->idx + b->n, job->cap - b->n, &stop);
+		if (stop >= nj)
+			return;
+		compact(job, b); /* full: raise the floor, then go on from stop */
+		c = stop;
+	}
+}
+
+/* Write a query's best min(n, k) candidates to dst, best first. */
+static void finish_row(const struct topk_job *job, struct cand_buf *b, struct match_hit *dst,
+                       size_t *count, struct match_hit *tmp)
+{
+	if (b->n > job->k)
+		compact(job, b);
+	for (size_t i = 0; i < b->n; i++)
+		dst[i] = (struct match_hit){ b->idx[i], b->sim[i] };
+	sort_best_first(dst, b->n, tmp);
+	*count = b->n;
+}
+
+static void topk_item(const struct topk_job *job, size_t item, struct topk_scratch *s)
+{
+	size_t qb = item / job->nchunks, ch = item % job->nchunks;
+	size_t i0 = qb * job->qblock;
+	size_t ni = job->nq - i0 < job->qblock ? job->nq - i0 : job->qblock;
+	size_t b0 = ch * job->chunk_len;
+	size_t b1 = b0 + job->chunk_len < job->nb ? b0 + job->chunk_len : job->nb;
+
+	float low = match_clamp01(job->lo_base); /* candidates' sims are >= the threshold */
+	for (size_t r = 0; r < ni; r++)
+		s->bufs[r] = (struct cand_buf){ s->sims + r * CAND_STRIDE(job),
+		                                s->idxs + r * CAND_STRIDE(job), 0, job->lo_base, low };
+	for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK) {
+		size_t nj = b1 - j0 < TOPK_BBLOCK ? b1 - j0 : TOPK_BBLOCK;
+		match_dot_tile(job->q + i0 * job->d, ni, job->base + j0 * job->d, nj, job->d, s->tile);
+		if (job->exclude_self) /* NaN passes no floor */
+			for (size_t r = 0; r < ni; r++)
+				if (i0 + r >= j0 && i0 + r < j0 + nj)
+					s->tile[r * nj + (i0 + r - j0)] = NAN;
+		for (size_t r = 0; r < ni; r++)
+			scan_row(job, s->tile + r * nj, j0, nj, &s->bufs[r]);
+	}
+	for (size_t r = 0; r < ni; r++)
+		finish_row(job, &s->bufs[r], job->results[ch] + (i0 + r) * job->k,
+		           &job->counts[ch][i0 + r], s->tmp);
+}
+
+struct topk_run {
+	struct topk_job *job;
+	struct topk_scratch *scratch; /* per thread */
+};
+
+static void topk_worker(void *p, int thread)
+{
+	struct topk_run *run = p;
+	struct topk_job *job = run->job;
+	for (;;) {
+		size_t item = atomic_fetch_add(&job->next, 1);
+		if (item >= job->nitems)
+			break;
+		topk_item(job, item, &run->scratch[thread]);
+	}
+}
+
+/* Fold the per-chunk results of each query into chunk 0 (the output). Each
+ * chunk's list is sorted best first, so this is a k-way merge; it runs after
+ * the workers, and there are at most nthreads chunks. */
+static int topk_merge_chunks(struct topk_job *job)
+{
+	struct match_hit *merged = malloc(job->k * sizeof *merged);
+	size_t *head = calloc(job->nchunks, sizeof *head);
+	if (!merged || !head) {
+		free(merged);
+		free(head);
+		return -1;
+	}
+	for (size_t qi = 0; qi < job->nq; qi++) {
+		size_t n = 0;
+		memset(head, 0, job->nchunks * sizeof *head);
+		while (n < job->k) {
+			size_t best = job->nchunks;
+			for (size_t ch = 0; ch < job->nchunks; ch++) {
+				if (head[ch] == job->counts[ch][qi])
+					continue;
+				const struct match_hit *h = job->results[ch] + qi * job->k + head[ch];
+				if (best == job->nchunks ||
+				    hit_better(*h, job->results[best][qi * job->k + head[best]]))
+					best = ch;
+			}
+			if (best == job->nchunks)
+				break;
+			merged[n++] = job->results[best][qi * job->k + head[best]++];
+		}
+		memcpy(job->results[0] + qi * job->k, merged, n * sizeof *merged);
+		job->counts[0][qi] = n;
+	}
+	free(merged);
+	free(head);
+	return 0;
+}
+
+/* ---- setup ------------------------------------------------------------------ */
+
+/* Block and chunk sizes: few query blocks -> split the base, one chunk per
+ * thread; large k -> fewer queries per block so the buffers stay bounded. */
+static void topk_plan(struct topk_job *job, int nthreads)
+{
+	job->qblock = TOPK_QBLOCK;
+	job->qblocks = (job->nq + job->qblock - 1) / job->qblock;
+	job->nchunks = 1;
+	if (nthreads > 1 && job->qblocks < 4 * (size_t)nthreads) {
+		size_t max_chunks = (job->nb + TOPK_BBLOCK - 1) / TOPK_BBLOCK;
+		job->nchunks = (size_t)nthreads < max_chunks ? (size_t)nthreads : max_chunks;
+	}
+	job->chunk_len = (job->nb + job->nchunks - 1) / job->nchunks;
+
+	/* a chunk never yields more candidates than its rows */
+	job->cap = job->k <= (SIZE_MAX - 64) / 2 ? 2 * job->k + 64 : SIZE_MAX - 64;
+	if (job->cap > job->chunk_len)
+		job->cap = job->chunk_len;
+	size_t per_query = CAND_STRIDE(job) * sizeof(struct match_hit);
+	size_t fit = TOPK_SCRATCH / per_query;
+	if (fit < job->qblock)
+		job->qblock = fit > 0 ? fit : 1;
+	job->qblocks = (job->nq + job->qblock - 1) / job->qblock;
+	job->nitems = job->qblocks * job->nchunks;
+}
+
+static void scratch_free(struct topk_scratch *s, int nthreads)
+{
+	for (int t = 0; s && t < nthreads; t++) {
+		free(s[t].tile);
+		free(s[t].sims);
+		free(s[t].idxs);
+		free(s[t].bufs);
+		free(s[t].tmp);
+	}
+	free(s);
+}
+
+static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthreads)
+{
+	struct topk_scratch *s = calloc((size_t)nthreads, sizeof *s);
+	if (!s)
+		return NULL;
+	size_t rows = job->nq < job->qblock ? job->nq : job->qblock;
+	size_t cols = job->chunk_len < TOPK_BBLOCK ? job->chunk_len : TOPK_BBLOCK;
+	size_t slots = rows * CAND_STRIDE(job); /* bounded by topk_plan */
+	for (int t = 0; t < nthreads; t++) {
+		s[t].tile = match_alloc_floats(rows * cols);
+		s[t].sims = match_alloc_floats(slots);
+		s[t].idxs = malloc(slots * sizeof(uint32_t));
+		s[t].bufs = malloc(rows * sizeof(struct cand_buf));
+		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
+		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp) {
+			scratch_free(s, nthreads);
+			return NULL;
+		}
+	}
+	return s;
+}
+
+static void results_free(struct topk_job *job)
+{
+	for (size_t ch = 1; job->results && ch < job->nchunks; ch++)
+		free(job->results[ch]);
+	for (size_t ch = 1; job->counts && ch < job->nchunks; ch++)
+		free(job->counts[ch]);
+	free(job->results);
+	free(job->counts);
+}
+
+static int results_alloc(struct topk_job *job, struct match_hit *out, size_t *counts)
+{
+	job->results = calloc(job->nchunks, sizeof *job->results);
+	job->counts = calloc(job->nchunks, sizeof *job->counts);
+	if (!job->results || !job->counts)
+		return -1;
+	job->results[0] = out;
+	job->counts[0] = counts;
+	for (size_t ch = 1; ch < job->nchunks; ch++) {
+		job->results[ch] = malloc(job->nq * job->k * sizeof(struct match_hit));
+		job->counts[ch] = calloc(job->nq, sizeof(size_t));
+		if (!job->results[ch] || !job->counts[ch])
+			return -1;
+	}
+	return 0;
+}
+
+int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d, size_t k,
+               float threshold, int exclude_self, int nthreads, struct match_hit *out,
+               size_t *counts)
+{
+	if (isnan(threshold) || (nq > 0 && !counts) || (nq > 0 && k > 0 && !out) ||
+	    (k != 0 && nq > SIZE_MAX / sizeof(struct match_hit) / k)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (match_check_dims(nq, d) < 0 || match_check_dims(nb, d) < 0)
+		return -1;
+	if (nq > 0)
+		memset(counts, 0, nq * sizeof *counts);
+	if (nq == 0 || nb == 0 || k == 0 || threshold > 1.0f)
+		return 0;
+
+	struct topk_job job = {
+		.q = q, .base = base, .nq = nq, .nb = nb, .d = d, .k = k,
+		.lo_base = threshold > 0.0f ? threshold : -INFINITY, .exclude_self = exclude_self,
+		.kern = match_kernels(),
+	};
+	atomic_init(&job.next, 0);
+	int nt = match_thread_count(nthreads, (size_t)-1);
+	topk_plan(&job, nt);
+	if ((size_t)nt > job.nitems)
+		nt = (int)job.nitems;
+
+	struct topk_run run = { &job, scratch_alloc(&job, nt) };
+	int rc = run.scratch && results_alloc(&job, out, counts) == 0 ? 0 : -1;
+	if (rc == 0) {
+		match_blas_begin();
+		match_run_parallel(nt, topk_worker, &run);
+		match_blas_end();
+		if (job.nchunks > 1)
+			rc = topk_merge_chunks(&job);
+	}
+	scratch_free(run.scratch, nt);
+	results_free(&job);
+	if (rc != 0) {
+		memset(counts, 0, nq * sizeof *counts);
+		errno = ENOMEM;
+	}
+	return rc;
+}

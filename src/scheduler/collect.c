@@ -315,6 +315,14 @@ static int collect(struct worker *w, long long task_id)
 		rc = -1;
 		goto out;
 	}
+	if (w->cancelled) {
+		/* Whatever the hook made of being stopped, it is not the result. */
+		log_info("task %lld: collecting stopped (cancelled, deleted, taken over or shutting down)", c.task_id);
+		sched_release_task(w, c.task_id);
+		if (w->store)
+			w->store->ops->del(w->store, result_id);
+		goto out;
+	}
 	struct collect_final f = {
 		.w = w, .task_id = c.task_id, .failed = made == 1, .fail = &fail,
 		.result_id = made == 0 && has_result ? result_id : NULL, .partial_rows = rows,

@@ -132,6 +132,16 @@ void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, lo
 	pthread_mutex_unlock(&w->s->lock);
 }
 
+void sched_release_task(struct worker *w, long long task_id)
+{
+	struct db_param p[] = {DBP_I64(task_id), DBP_STR(w->s->worker_id)};
+	if (db_exec(w->db, NULL,
+		    "UPDATE task SET worker_id = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) "
+		    "WHERE task_id = ? AND worker_id = ? AND task_status IN (0, 4)",
+		    p, 2, NULL))
+		log_warn("task %lld: cannot give up the lease (it will expire instead): %s", task_id, db_error(w->db));
+}
+
 /* task_host.error: a row that does not stop the work (e.g. one bad image),
  * kept while the task has fewer than [TASKS] MAX_ERRORS of them. */
 static int host_report_error(struct task_ctx *ctx, int code, const char *detail)

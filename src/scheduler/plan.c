@@ -175,7 +175,8 @@ int sched_plan_one(struct worker *w)
 	struct plan_store ps = {.w = w, .task_id = c.task_id, .fail = &fail};
 	ps.subtasks = call_plan(w, a, &c, &fail);
 	if (w->cancelled) {
-		log_info("task %lld: cancelled or deleted while planning", c.task_id);
+		log_info("task %lld: planning stopped (cancelled, deleted, taken over or shutting down)", c.task_id);
+		sched_release_task(w, c.task_id);
 		goto out;
 	}
 	if (sched_txn(w->db, a, store_body, &ps) == TXN_ERROR) {

@@ -83,6 +83,9 @@ void sched_idle(struct sched *s, int ms);
 void sched_wake_all(struct sched *s);
 /* Publishes what worker w holds (for lease renewal and the cancellation watch). */
 void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, long long subtask_id);
+/* Gives up a plan or collect lease of task_id (status 0 or 4) that is still
+ * ours, without counting the attempt: the work was told to stop. */
+void sched_release_task(struct worker *w, long long task_id);
 /* A context for task hooks, with an arena that dies with the work item. */
 void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, long long task_id,
 		    long long subtask_id, const char *account_id, const char *request_id);

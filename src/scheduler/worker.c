@@ -31,13 +31,14 @@ struct subtask_job {
 
 /* How running a subtask ended. */
 struct subtask_outcome {
+	int abandoned;                 /* told to stop (cancelled, deleted, taken over, shutdown): no outcome */
 	int failed;                    /* run_subtask reported an error */
 	struct task_fail fail;
 	const char *result_id;         /* stored partial result, or NULL */
 };
 
 /* What the finish transaction found. */
-enum finish_state { FIN_FINISHED, FIN_RETRY_LATER, FIN_TASK_GONE, FIN_TASK_STOPPED, FIN_LOST };
+enum finish_state { FIN_FINISHED, FIN_RETRY_LATER, FIN_HANDED_BACK, FIN_TASK_GONE, FIN_TASK_STOPPED, FIN_LOST };
 
 struct finish_args {
 	struct worker *w;
@@ -104,8 +105,7 @@ static int load_job(struct worker *w, struct arena *a, struct subtask_job *job)
 /* --throttle-ms: a pause before the hook that still honours cancellation. */
 static void throttle(struct worker *w)
 {
-	for (int left = w->s->throttle_ms; left > 0 && !w->cancelled;
-	     left -= THROTTLE_SLICE_MS) {
+	for (int left = w->s->throttle_ms; left > 0 && !w->cancelled; left -= THROTTLE_SLICE_MS) {
 		int ms = left < THROTTLE_SLICE_MS ? left : THROTTLE_SLICE_MS;
 		struct timespec ts = {0, (long)ms * 1000000L};
 		nanosleep(&ts, NULL);
@@ -153,10 +153,19 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 		return;
 	}
 	throttle(w);
-	if (w->cancelled)
+	if (w->cancelled) {
+		out->abandoned = 1;
 		return;
+	}
 	sched_ctx_init(w, &ctx, a, job->task_id, job->subtask_id, job->account_id, job->request_id);
-	if (type->run_subtask(&ctx, content, sub, &partial, &out->fail)) {
+	int rc = type->run_subtask(&ctx, content, sub, &partial, &out->fail);
+	if (w->cancelled) {
+		/* Whatever the hook made of being stopped, it is not an outcome. */
+		json_object_put(partial);
+		out->abandoned = 1;
+		return;
+	}
+	if (rc) {
 		out->failed = 1;
 		if (!out->fail.code)
 			task_fail_set(&out->fail, 500, E_INTERNAL, "subtask failed without a reason");
@@ -166,8 +175,7 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 	}
 	if (partial) {
 		sched_own_json(a, partial);
-		if (!w->cancelled)
-			store_partial(w, a, partial, out);
+		store_partial(w, a, partial, out);
 	}
 }
 
@@ -185,6 +193,21 @@ static int give_back_for_retry(struct db *db, struct finish_args *f)
 		    p, 3, &u))
 		return TXN_ERROR;
 	f->state = u.affected ? FIN_RETRY_LATER : FIN_LOST;
+	return u.affected ? TXN_COMMIT : TXN_ABORT;
+}
+
+/* Work that was told to stop but is still ours in the DB (e.g. handing it
+ * back at shutdown failed): back to pending, the attempt not counted. */
+static int give_back_abandoned(struct db *db, struct finish_args *f)
+{
+	struct db_param p[] = {DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)};
+	struct db_result u;
+	if (db_exec(db, NULL,
+		    "UPDATE subtask SET subtask_status = 0, worker_id = NULL, lease_until = NULL, "
+		    "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+		    p, 2, &u))
+		return TXN_ERROR;
+	f->state = u.affected ? FIN_HANDED_BACK : FIN_LOST;
 	return u.affected ? TXN_COMMIT : TXN_ABORT;
 }
 
@@ -241,6 +264,8 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 			return TXN_ERROR;
 		return TXN_COMMIT;
 	}
+	if (out->abandoned)
+		return give_back_abandoned(db, f);
 	if (f->retry_in > 0)
 		return give_back_for_retry(db, f);
 	struct db_param ps[] = {
@@ -288,7 +313,7 @@ static int finish_job(struct worker *w, struct arena *a, const struct subtask_jo
 {
 	struct finish_args f = {.w = w, .job = job, .out = out};
 	int rc;
-	if (out->failed && failure_is_transient(&out->fail) && job->attempts < w->s->cfg.max_attempts) {
+	if (!out->abandoned && out->failed && failure_is_transient(&out->fail) && job->attempts < w->s->cfg.max_attempts) {
 		int shift = job->attempts < 6 ? job->attempts : 6;
 		f.retry_in = (1 << shift) < RETRY_DELAY_MAX_S ? 1 << shift : RETRY_DELAY_MAX_S;
 	}
@@ -308,6 +333,9 @@ static int finish_job(struct worker *w, struct arena *a, const struct subtask_jo
 	switch (f.state) {
 	case FIN_FINISHED:
 		return 1;
+	case FIN_HANDED_BACK:
+		log_info("task %lld subtask %lld: stopped; handed back unfinished", job->task_id, job->subtask_id);
+		break;
 	case FIN_RETRY_LATER:
 		log_warn("task %lld subtask %lld: attempt %d of %d failed (%d %s); retrying in %d s", job->task_id,
 			 job->subtask_id, job->attempts, w->s->cfg.max_attempts, out->fail.code, out->fail.detail,
@@ -344,8 +372,8 @@ static void log_outcome(const struct subtask_job *job, const struct subtask_outc
 }
 
 /* Opens the objects backend if this worker has none yet (it may have been
- * down at start), at most once a minute. */
-static void ensure_objects(struct worker *w, long long *last_try_us)
+ * down at start), at most once a minute; worker 0 says so when it changes. */
+static void ensure_objects(struct worker *w, long long *last_try_us, int *said)
 {
 	char err[256] = "";
 	long long now = time_now_us();
@@ -353,8 +381,13 @@ static void ensure_objects(struct worker *w, long long *last_try_us)
 		return;
 	*last_try_us = now;
 	w->objects = objects_open(&w->s->cfg, err, sizeof(err));
-	if (!w->objects && w->index == 0)
-		log_info("objects backend not available (task types that need it will fail): %s", err);
+	if (w->index != 0)
+		return;
+	if (!w->objects && !*said)
+		log_info("objects backend not available (task types that need it fail until it is): %s", err);
+	else if (w->objects && *said)
+		log_info("objects backend available again");
+	*said = !w->objects;
 }
 
 int sched_run_one(struct worker *w)
@@ -406,14 +439,14 @@ out:
 
 /* Opens this thread's handles; a missing result store is logged, not fatal
  * (subtasks that produce results then fail with a storage error). */
-static void open_handles(struct worker *w, long long *objects_try)
+static void open_handles(struct worker *w, long long *objects_try, int *objects_said)
 {
 	char err[256] = "";
 	w->db = db_open(&w->s->cfg.tasks_db);
 	w->store = storage_open(&w->s->cfg, err, sizeof(err));
 	if (!w->store && w->index == 0)
 		log_error("result store not available: %s", err);
-	ensure_objects(w, objects_try);
+	ensure_objects(w, objects_try, objects_said);
 }
 
 static void close_handles(struct worker *w)
@@ -450,11 +483,12 @@ void *sched_worker_main(void *arg)
 	struct worker *w = arg;
 	struct sched *s = w->s;
 	long long objects_try = 0;
-	open_handles(w, &objects_try);
+	int objects_said = 0;
+	open_handles(w, &objects_try, &objects_said);
 	while (!atomic_load(&s->stopping)) {
 		int did = 0;
 		const char *what = "";
-		ensure_objects(w, &objects_try);
+		ensure_objects(w, &objects_try, &objects_said);
 		if (work_round(w, &did, &what)) {
 			sched_db_trouble(s, w->db, &w->db_failures, what);
 			continue;

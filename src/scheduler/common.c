@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include <errno.h>
+#include <mysqld_error.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -72,10 +73,19 @@ int sched_fail_task(struct db *db, long long task_id, int code, const char *deta
 		       p, 1, NULL);
 }
 
+const char *sched_db_hint(struct db *db)
+{
+	unsigned e = db_errno(db);
+	return e == ER_NO_SUCH_TABLE || e == ER_BAD_FIELD_ERROR
+		       ? " (is the schema up to date? run luna-tasks-admin db migrate)"
+		       : "";
+}
+
 void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what)
 {
 	if (*failures == 0)
-		log_warn("%s: database error %u: %s; retrying with back-off", what, db_errno(db), db_error(db));
+		log_warn("%s: database error %u: %s%s; retrying with back-off", what, db_errno(db), db_error(db),
+			 sched_db_hint(db));
 	else if (*failures % OUTAGE_REMINDER == 0)
 		log_warn("%s: the database still fails (%d times): %s", what, *failures, db_error(db));
 	(*failures)++;

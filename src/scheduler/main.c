@@ -301,7 +301,8 @@ static void monitor_tick(struct monitor *m, int stopping)
 		return;
 	}
 	if (m->failures == 0)
-		log_warn("monitor: database error %u: %s; retrying", db_errno(m->db), db_error(m->db));
+		log_warn("monitor: database error %u: %s%s; retrying", db_errno(m->db), db_error(m->db),
+			 sched_db_hint(m->db));
 	else if (m->failures % 60 == 0)
 		log_warn("monitor: the database still fails: %s", db_error(m->db));
 	m->failures++;

@@ -78,6 +78,8 @@ int sched_fail_task(struct db *db, long long task_id, int code, const char *deta
  * (up to 5 s) unless the scheduler stops; the count resets on success. */
 void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what);
 void sched_db_ok(int *failures);
+/* A hint for errors that mean a missing migration, else "". */
+const char *sched_db_hint(struct db *db);
 /* Sleeps up to ms, waking early on stop or new work. */
 void sched_idle(struct sched *s, int ms);
 void sched_wake_all(struct sched *s);

@@ -257,22 +257,27 @@ out:
 	return rc;
 }
 
-/* Blobs whose task row was deleted (filled by the task_blobs_orphaned trigger). */
+/* Blobs whose task row was deleted (filled by the task_blobs_orphaned trigger).
+ * An id the store refuses (EINVAL) names no blob: its row just goes. */
 static int drop_orphan_blobs(struct db *mdb, struct arena *a, struct storage *store)
 {
 	struct db_result r;
 	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
 	if (db_exec(mdb, a, "SELECT blob_id FROM orphan_blob ORDER BY orphaned LIMIT ?", p, 1, &r))
 		return -1;
+	size_t failed = 0;
 	for (size_t i = 0; i < r.nrows; i++) {
 		struct db_param pb[] = {DBP_STR(r.rows[i][0])};
-		if (store->ops->del(store, r.rows[i][0])) {
-			log_warn("cannot delete the orphaned blob %s: %s", r.rows[i][0], strerror(errno));
+		if (store->ops->del(store, r.rows[i][0]) && errno != EINVAL) {
+			if (failed++ == 0)
+				log_warn("cannot delete the orphaned blob %s: %s", r.rows[i][0], strerror(errno));
 			continue;
 		}
 		if (db_exec(mdb, NULL, "DELETE FROM orphan_blob WHERE blob_id = ?", pb, 1, NULL))
 			return -1;
 	}
+	if (failed > 1)
+		log_warn("%zu orphaned blobs could not be deleted; retrying later", failed);
 	if (r.nrows)
 		log_debug("deleted %zu blobs of deleted tasks", r.nrows);
 	return 0;
@@ -288,16 +293,20 @@ static int drop_stopped_partials(struct db *mdb, struct arena *a, struct storage
 		    "WHERE s.result_id IS NOT NULL AND t.task_status IN (2, 3) LIMIT ?",
 		    p, 1, &r))
 		return -1;
+	size_t failed = 0;
 	for (size_t i = 0; i < r.nrows; i++) {
 		struct db_param pb[] = {DBP_I64(atoll(r.rows[i][0])), DBP_STR(r.rows[i][1])};
-		if (store->ops->del(store, r.rows[i][1])) {
-			log_warn("cannot delete the partial result %s: %s", r.rows[i][1], strerror(errno));
+		if (store->ops->del(store, r.rows[i][1]) && errno != EINVAL) {
+			if (failed++ == 0)
+				log_warn("cannot delete the partial result %s: %s", r.rows[i][1], strerror(errno));
 			continue;
 		}
 		if (db_exec(mdb, NULL, "UPDATE subtask SET result_id = NULL WHERE subtask_id = ? AND result_id = ?", pb, 2,
 			    NULL))
 			return -1;
 	}
+	if (failed > 1)
+		log_warn("%zu partial results could not be deleted; retrying later", failed);
 	return 0;
 }
 

@@ -77,7 +77,12 @@ static int read_columns(struct arena *a, json_object *content, struct export_lay
 	}
 	if (given)
 		n = json_object_array_length(given);
-	else
+	if (given && n == 0 && !L->reporter) {
+		task_fail_set(fail, 400, E_BAD_JSON,
+			      "Failed to validate input json. Path: 'content.columns', message: 'names no column'");
+		return -1;
+	}
+	if (!given)
 		while (defaults[n])
 			n++;
 	L->columns = arena_alloc(a, (n + 1) * sizeof(*L->columns));

@@ -211,6 +211,7 @@ def test_bad_content_is_refused(stack, account_id):
     events = {"objects_type": "events", "filters": {"account_id": account_id}}
     faces = {"objects_type": "faces", "filters": {"account_id": account_id}}
     refused(dict(events, columns=["avatar"]), "content.columns")
+    refused(dict(events, columns=[]), "content.columns")
     refused(dict(faces, columns=["face_id", "top_match"]), "content.columns")
     refused(dict(events, csv_delimiter='"'), "content.csv_delimiter")
     refused(dict(events, csv_delimiter="\n"), "content.csv_delimiter")

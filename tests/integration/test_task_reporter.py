@@ -71,6 +71,9 @@ def test_events_every_column_and_the_defaults(stack, account_id):
     # The spec's defaults are every event column; the order given is kept.
     tid = report(stack, account_id, source)
     check_report(er.fetch_archive(stack, tid), clusters, er.REPORT_EVENT_COLUMNS, events, "event_id")
+    # No columns: the cluster and the object id only.
+    tid = report(stack, account_id, source, columns=[])
+    check_report(er.fetch_archive(stack, tid), clusters, [], events, "event_id")
     order = ["geo_position", "top_match", "user_data", "create_time"]
     tid = report(stack, account_id, source, columns=order, csv_delimiter=";")
     check_report(er.fetch_archive(stack, tid), clusters, order, events, "event_id", delimiter=";")

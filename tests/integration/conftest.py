@@ -10,6 +10,7 @@ are printed. Sanitizer reports written by the stack's processes fail the session
 """
 
 import os
+import signal
 import sys
 import uuid
 
@@ -18,6 +19,14 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from luna import SECRETS, FakeService, Stack  # noqa: E402
+
+
+def pytest_configure(config):
+    # A SIGTERM (a timeout around the run) unwinds like Ctrl-C, so the session's
+    # finalizers still stop the stack instead of leaving its processes behind.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def pytest_report_header(config):

@@ -167,6 +167,13 @@ void h_task_delete(struct request *req)
 		reply_db_error(req);
 		return;
 	}
+	/* The type's own blobs go while its subtask rows still name them. */
+	const struct task_type *tt = task_type_by_id(atoi(row[1]));
+	if (tt && tt->cleanup) {
+		struct task_ctx ctx = {.cfg = &req->api->cfg, .arena = req->arena, .tasks_db = req->api->db,
+				       .store = req->api->store, .task_id = req->path_id, .account_id = row[3]};
+		tt->cleanup(&ctx);
+	}
 	int rc;
 	struct db_result blobs = task_blobs(req, req->path_id, &rc);
 	struct db_param p[] = {DBP_I64(req->path_id)};
@@ -178,12 +185,7 @@ void h_task_delete(struct request *req)
 	for (size_t i = 0; i < blobs.nrows && req->api->store; i++)
 		if (req->api->store->ops->del(req->api->store, blobs.rows[i][0]))
 			log_warn("task %lld: cannot delete blob %s", req->path_id, blobs.rows[i][0]);
-	const struct task_type *tt = task_type_by_id(atoi(row[1]));
-	if (tt && tt->cleanup) {
-		struct task_ctx ctx = {.cfg = &req->api->cfg, .arena = req->arena, .tasks_db = req->api->db,
-				       .store = req->api->store, .task_id = req->path_id, .account_id = row[3]};
-		tt->cleanup(&ctx);
-	}
+
 	log_info("task %lld deleted", req->path_id);
 	reply_empty(req, 204);
 }

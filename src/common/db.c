@@ -212,10 +212,25 @@ static int stmt_failed(struct db *db, MYSQL_STMT *st)
 	return -1;
 }
 
+/* Makes room for n bytes in a column buffer. */
+static int reserve(char **buf, size_t *cap, size_t n)
+{
+	if (*cap >= n)
+		return 0;
+	char *nb = realloc(*buf, n);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = n;
+	return 0;
+}
+
 /* Fetch all columns of the current row as text: every column is bound with
- * an empty buffer, and mysql_stmt_fetch_column copies each one in full. */
-static int fetch_row(MYSQL_STMT *st, size_t ncols, MYSQL_BIND *rb, unsigned long *lens, my_bool *nulls,
-		     char **cells, char **bufs, size_t *caps)
+ * an empty buffer, and mysql_stmt_fetch_column copies each one in full. The
+ * length the first fetch reports is exact for strings but not for numbers
+ * converted to text (a DOUBLE reports 0), so the copy's own length wins. */
+static int fetch_row(MYSQL_STMT *st, size_t ncols, unsigned long *lens, my_bool *nulls, char **cells,
+		     char **bufs, size_t *caps)
 {
 	int r = mysql_stmt_fetch(st);
 	if (r == MYSQL_NO_DATA)
@@ -228,27 +243,28 @@ static int fetch_row(MYSQL_STMT *st, size_t ncols, MYSQL_BIND *rb, unsigned long
 			lens[c] = 0;
 			continue;
 		}
-		if (caps[c] < lens[c] + 1) {
-			size_t cap = lens[c] + 1 > 64 ? lens[c] + 1 : 64;
-			char *nb = realloc(bufs[c], cap);
-			if (!nb)
-				return -1;
-			bufs[c] = nb;
-			caps[c] = cap;
-		}
-		MYSQL_BIND one;
-		memset(&one, 0, sizeof(one));
-		one.buffer_type = MYSQL_TYPE_STRING;
-		one.buffer = bufs[c];
-		one.buffer_length = caps[c];
-		unsigned long got = 0;
-		one.length = &got;
-		if (lens[c] && mysql_stmt_fetch_column(st, &one, (unsigned)c, 0))
+		if (reserve(&bufs[c], &caps[c], lens[c] + 1 > 64 ? lens[c] + 1 : 64))
 			return -1;
+		for (;;) {
+			MYSQL_BIND one;
+			unsigned long got = 0;
+			memset(&one, 0, sizeof(one));
+			one.buffer_type = MYSQL_TYPE_STRING;
+			one.buffer = bufs[c];
+			one.buffer_length = caps[c];
+			one.length = &got;
+			if (mysql_stmt_fetch_column(st, &one, (unsigned)c, 0))
+				return -1;
+			if (got < caps[c]) {
+				lens[c] = got;
+				break;
+			}
+			if (reserve(&bufs[c], &caps[c], got + 1))
+				return -1;
+		}
 		bufs[c][lens[c]] = '\0';
 		cells[c] = bufs[c];
 	}
-	(void)rb;
 	return 0;
 }
 
@@ -345,7 +361,7 @@ static int run(struct db *db, const char *sql, const struct db_param *p, size_t 
 		goto out;
 	}
 	for (;;) {
-		int r = fetch_row(st, ncols, rb, lens, nulls, cells, bufs, caps);
+		int r = fetch_row(st, ncols, lens, nulls, cells, bufs, caps);
 		if (r == 1)
 			break;
 		if (r < 0) {

@@ -877,6 +877,22 @@ static const char *part_blob(struct task_ctx *ctx, const char *suffix)
 	return arena_printf(ctx->arena, "task-%lld-part-%lld.%s", ctx->task_id, ctx->subtask_id, suffix);
 }
 
+void export_parts_cleanup(struct task_ctx *ctx)
+{
+	static const char *const suffixes[] = {"csv", "zip"};
+	struct db_param p[] = {DBP_I64(ctx->task_id)};
+	struct db_result r;
+	if (!ctx->store || !ctx->tasks_db ||
+	    db_exec(ctx->tasks_db, ctx->arena, "SELECT subtask_id FROM subtask WHERE task_id = ?", p, 1, &r))
+		return;
+	for (size_t i = 0; i < r.nrows; i++) {
+		ctx->subtask_id = strtoll(r.rows[i][0], NULL, 10);
+		for (size_t k = 0; k < 2; k++)
+			ctx->store->ops->del(ctx->store, part_blob(ctx, suffixes[k]));
+	}
+	ctx->subtask_id = 0;
+}
+
 /* Moves a finished temporary file into the store under blob. */
 static int store_file(struct export_part *p, const char *blob, char *path)
 {

@@ -134,4 +134,5 @@ const struct task_type task_exporter = {
 	.plan = exporter_plan,
 	.run_subtask = exporter_run,
 	.collect = exporter_collect,
+	.cleanup = export_parts_cleanup,
 };

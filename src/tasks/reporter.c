@@ -302,4 +302,5 @@ const struct task_type task_reporter = {
 	.plan = reporter_plan,
 	.run_subtask = reporter_run,
 	.collect = reporter_collect,
+	.cleanup = export_parts_cleanup,
 };

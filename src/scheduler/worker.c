@@ -349,8 +349,12 @@ static int finish_job(struct worker *w, struct arena *a, const struct subtask_jo
 			 job->subtask_id);
 		break;
 	case FIN_LOST:
-		log_warn("task %lld subtask %lld: the lease was lost (handed back or taken over); work dropped",
-			 job->task_id, job->subtask_id);
+		if (atomic_load(&w->s->stopping))
+			log_info("task %lld subtask %lld: handed back at shutdown; work dropped", job->task_id,
+				 job->subtask_id);
+		else
+			log_warn("task %lld subtask %lld: the lease was lost (taken over after it expired); work dropped",
+				 job->task_id, job->subtask_id);
 		break;
 	}
 	return 0;

@@ -287,3 +287,70 @@ def test_config_text(stack):
 @pytest.mark.parametrize("accept", ["image/png", "application/x-yaml"])
 def test_config_unsupported_accept(stack, accept):
     assert_error(stack.get("/2/config", headers={"Accept": accept}), 415, 12024)
+
+
+# -- logs, configuration and migrations -------------------------------------
+
+def test_request_id_in_every_log_line(stack):
+    rid = "%d,%s" % (int(time.time()), uuid.uuid4())
+    r = stack.get("/2/tasks/999999998", headers={"Luna-Request-Id": rid})
+    assert r.headers["luna-request-id"] == rid
+    deadline = time.time() + 5
+    lines = []
+    while time.time() < deadline and not lines:
+        with open(os.path.join(stack.dir, "api.log"), errors="replace") as f:
+            lines = [line for line in f if rid in line]
+        time.sleep(0.1)
+    assert lines, "no api.log line carries %s" % rid
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("SCHEDULER", "WORKERS", "many"),
+    ("API", "MAX_BODY_SIZE", "-5"),
+    ("API", "TIME_ZONE", "Mars/Olympus"),
+    ("LOGGING", "LEVEL", "LOUD"),
+])
+def test_bad_config_names_the_key(stack, section, key, value):
+    path = stack.write_config({(section, key): value})
+    p = stack.admin("config", "check", config=path, check=False)
+    assert p.returncode != 0, (p.stdout, p.stderr)
+    assert key in p.stdout + p.stderr, (p.stdout, p.stderr)
+    # The api refuses to start with it, naming the key too.
+    import subprocess
+    api = subprocess.run([os.path.join(stack.build, "luna-tasks-api"), "-c", path], stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True, timeout=60)
+    assert api.returncode != 0
+    assert key in api.stdout + api.stderr, (api.stdout, api.stderr)
+
+
+def test_config_check_ok(stack):
+    p = stack.admin("config", "check")
+    assert p.returncode == 0
+
+
+def test_migrate_is_idempotent(stack):
+    for _ in range(2):
+        p = stack.admin("db", "migrate")
+        assert "up to date" in p.stdout, p.stdout
+    assert int(stack.sql("SELECT COUNT(*) FROM schema_version")[0][0]) >= 1
+
+
+def test_nginx_errors_are_json(stack):
+    """nginx answers 502 itself when no api process is there, in the API's format."""
+    import signal
+    pids = stack.api_pids()
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.3)
+        r = stack.get("/2/tasks", headers={"Luna-Request-Id": CLIENT_RID})
+        assert r.status == 502, r
+        body = assert_json(r, 502)
+        assert set(body) >= {"error_code", "desc", "detail", "link"}, body
+        assert body["link"].endswith("code-%d" % body["error_code"]), body
+        assert r.headers["luna-request-id"] == CLIENT_RID
+        r = stack.get("/2/tasks")
+        assert REQUEST_ID_RE.match(r.headers.get("luna-request-id", "")), r.headers
+    finally:
+        stack.restart_api()
+    assert_json(stack.get("/2/tasks", params={"page_size": 1}))

@@ -1,13 +1,13 @@
 /* S3 client (see s3.h): request building, SigV4/SigV2 signing, ListObjectsV2
  * parsing, and a small pool of curl connections guarded by a mutex.
  *
- * SHA-256, SHA-1 and HMAC are implemented here (FIPS 180-4, RFC 2104) so the
- * client needs nothing beyond libcurl; the unit tests check them against
- * the published AWS signing examples. */
+ * SHA-256, SHA-1, HMAC and base64 come from libcrypto; the unit tests check
+ * the signatures against the published AWS signing examples. */
 #include "backends/s3.h"
 #include "common/errors.h"
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,217 +16,18 @@
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define LIST_PAGE_MAX ((size_t)16 << 20)
 
-/* ---- SHA-256 / SHA-1 / HMAC ------------------------------------------------ */
+/* ---- Digests ------------------------------------------------------------------ */
 
-struct sha256 {
-	uint32_t h[8];
-	uint64_t len;
-	unsigned char buf[64];
-	size_t n;
-};
-
-static const uint32_t K256[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
-	0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-	0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
-	0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-	0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-	0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-	0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-	0xc67178f2,
-};
-
-static uint32_t ror(uint32_t x, int n)
+/* libcrypto's digests and MACs fail only when memory runs out; like sb_add
+ * below, that aborts the process. */
+static void hmac_or_abort(const EVP_MD *md, const void *key, size_t klen, const void *msg, size_t mlen,
+			  unsigned char *out)
 {
-	return (x >> n) | (x << (32 - n));
-}
-
-static uint32_t rol(uint32_t x, int n)
-{
-	return (x << n) | (x >> (32 - n));
-}
-
-static uint32_t load_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void store_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
-
-static void sha256_block(struct sha256 *c, const unsigned char *p)
-{
-	uint32_t w[64], a, b, cc, d, e, f, g, h;
-	for (int i = 0; i < 16; i++)
-		w[i] = load_be32(p + 4 * i);
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
-	for (int i = 0; i < 64; i++) {
-		uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];
-		uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
-		h = g, g = f, f = e, e = d + t1, d = cc, cc = b, b = a, a = t1 + t2;
-	}
-	c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d;
-	c->h[4] += e, c->h[5] += f, c->h[6] += g, c->h[7] += h;
-}
-
-static void sha256_init(struct sha256 *c)
-{
-	static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-				       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-	memcpy(c->h, iv, sizeof(iv));
-	c->len = 0;
-	c->n = 0;
-}
-
-static void sha256_update(struct sha256 *c, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	c->len += len;
-	while (len) {
-		size_t take = 64 - c->n < len ? 64 - c->n : len;
-		memcpy(c->buf + c->n, p, take);
-		c->n += take, p += take, len -= take;
-		if (c->n == 64) {
-			sha256_block(c, c->buf);
-			c->n = 0;
-		}
-	}
-}
-
-static void sha256_final(struct sha256 *c, unsigned char out[32])
-{
-	uint64_t bits = c->len * 8;
-	unsigned char pad = 0x80, zero = 0, lenbuf[8];
-	sha256_update(c, &pad, 1);
-	while (c->n != 56)
-		sha256_update(c, &zero, 1);
-	for (int i = 0; i < 8; i++)
-		lenbuf[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha256_update(c, lenbuf, 8);
-	for (int i = 0; i < 8; i++)
-		store_be32(out + 4 * i, c->h[i]);
-}
-
-struct sha1 {
-	uint32_t h[5];
-	uint64_t len;
-	unsigned char buf[64];
-	size_t n;
-};
-
-static void sha1_block(struct sha1 *c, const unsigned char *p)
-{
-	uint32_t w[80], a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3], e = c->h[4];
-	for (int i = 0; i < 16; i++)
-		w[i] = load_be32(p + 4 * i);
-	for (int i = 16; i < 80; i++)
-		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k;
-		if (i < 20)
-			f = (b & cc) | (~b & d), k = 0x5a827999;
-		else if (i < 40)
-			f = b ^ cc ^ d, k = 0x6ed9eba1;
-		else if (i < 60)
-			f = (b & cc) | (b & d) | (cc & d), k = 0x8f1bbcdc;
-		else
-			f = b ^ cc ^ d, k = 0xca62c1d6;
-		uint32_t t = rol(a, 5) + f + e + k + w[i];
-		e = d, d = cc, cc = rol(b, 30), b = a, a = t;
-	}
-	c->h[0] += a, c->h[1] += b, c->h[2] += cc, c->h[3] += d, c->h[4] += e;
-}
-
-static void sha1_init(struct sha1 *c)
-{
-	c->h[0] = 0x67452301, c->h[1] = 0xefcdab89, c->h[2] = 0x98badcfe, c->h[3] = 0x10325476, c->h[4] = 0xc3d2e1f0;
-	c->len = 0;
-	c->n = 0;
-}
-
-static void sha1_update(struct sha1 *c, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	c->len += len;
-	while (len) {
-		size_t take = 64 - c->n < len ? 64 - c->n : len;
-		memcpy(c->buf + c->n, p, take);
-		c->n += take, p += take, len -= take;
-		if (c->n == 64) {
-			sha1_block(c, c->buf);
-			c->n = 0;
-		}
-	}
-}
-
-static void sha1_final(struct sha1 *c, unsigned char out[20])
-{
-	uint64_t bits = c->len * 8;
-	unsigned char pad = 0x80, zero = 0, lenbuf[8];
-	sha1_update(c, &pad, 1);
-	while (c->n != 56)
-		sha1_update(c, &zero, 1);
-	for (int i = 0; i < 8; i++)
-		lenbuf[i] = (unsigned char)(bits >> (56 - 8 * i));
-	sha1_update(c, lenbuf, 8);
-	for (int i = 0; i < 5; i++)
-		store_be32(out + 4 * i, c->h[i]);
-}
-
-static void hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, unsigned char out[32])
-{
-	unsigned char k[64] = {0}, ipad[64], opad[64], inner[32];
-	struct sha256 c;
-	if (klen > 64) {
-		sha256_init(&c);
-		sha256_update(&c, key, klen);
-		sha256_final(&c, k);
-	} else {
-		memcpy(k, key, klen);
-	}
-	for (int i = 0; i < 64; i++)
-		ipad[i] = k[i] ^ 0x36, opad[i] = k[i] ^ 0x5c;
-	sha256_init(&c);
-	sha256_update(&c, ipad, 64);
-	sha256_update(&c, msg, mlen);
-	sha256_final(&c, inner);
-	sha256_init(&c);
-	sha256_update(&c, opad, 64);
-	sha256_update(&c, inner, 32);
-	sha256_final(&c, out);
-}
-
-static void hmac_sha1(const void *key, size_t klen, const void *msg, size_t mlen, unsigned char out[20])
-{
-	unsigned char k[64] = {0}, ipad[64], opad[64], inner[20];
-	struct sha1 c;
-	if (klen > 64) {
-		sha1_init(&c);
-		sha1_update(&c, key, klen);
-		sha1_final(&c, k);
-	} else {
-		memcpy(k, key, klen);
-	}
-	for (int i = 0; i < 64; i++)
-		ipad[i] = k[i] ^ 0x36, opad[i] = k[i] ^ 0x5c;
-	sha1_init(&c);
-	sha1_update(&c, ipad, 64);
-	sha1_update(&c, msg, mlen);
-	sha1_final(&c, inner);
-	sha1_init(&c);
-	sha1_update(&c, opad, 64);
-	sha1_update(&c, inner, 20);
-	sha1_final(&c, out);
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!HMAC(md, key, (int)klen, msg, mlen, mac, &n))
+		abort();
+	memcpy(out, mac, n);   /* out may be the key */
 }
 
 static void to_hex(const unsigned char *p, size_t n, char *out)
@@ -241,26 +42,10 @@ static void to_hex(const unsigned char *p, size_t n, char *out)
 
 void s3_sha256_hex(const void *data, size_t len, char out[65])
 {
-	struct sha256 c;
 	unsigned char d[32];
-	sha256_init(&c);
-	sha256_update(&c, data, len);
-	sha256_final(&c, d);
+	if (!EVP_Digest(data, len, d, NULL, EVP_sha256(), NULL))
+		abort();
 	to_hex(d, 32, out);
-}
-
-static void base64_encode(const unsigned char *p, size_t n, char *out)
-{
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
-		out[o++] = tbl[(v >> 18) & 63];
-		out[o++] = tbl[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	out[o] = 0;
 }
 
 /* ---- Signing ------------------------------------------------------------------ */
@@ -344,11 +129,11 @@ void s3_sign_v4(const char *method, const char *canonical_uri, const char *query
 
 	sb_str(&key, "AWS4");
 	sb_str(&key, secret_key);
-	hmac_sha256(key.p, key.len, date, strlen(date), k);
-	hmac_sha256(k, 32, region, strlen(region), k);
-	hmac_sha256(k, 32, service, strlen(service), k);
-	hmac_sha256(k, 32, "aws4_request", 12, k);
-	hmac_sha256(k, 32, sts.p, sts.len, k);
+	hmac_or_abort(EVP_sha256(), key.p, key.len, date, strlen(date), k);
+	hmac_or_abort(EVP_sha256(), k, 32, region, strlen(region), k);
+	hmac_or_abort(EVP_sha256(), k, 32, service, strlen(service), k);
+	hmac_or_abort(EVP_sha256(), k, 32, "aws4_request", 12, k);
+	hmac_or_abort(EVP_sha256(), k, 32, sts.p, sts.len, k);
 	to_hex(k, 32, sig_hex);
 	snprintf(out, outlen, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s", access_key, scope,
 		 signed_names.p ? signed_names.p : "", sig_hex);
@@ -363,8 +148,8 @@ void s3_sign_v2(const char *string_to_sign, const char *access_key, const char *
 {
 	unsigned char mac[20];
 	char b64[32];
-	hmac_sha1(secret_key, strlen(secret_key), string_to_sign, strlen(string_to_sign), mac);
-	base64_encode(mac, 20, b64);
+	hmac_or_abort(EVP_sha1(), secret_key, strlen(secret_key), string_to_sign, strlen(string_to_sign), mac);
+	EVP_EncodeBlock((unsigned char *)b64, mac, sizeof(mac));
 	snprintf(out, outlen, "AWS %s:%s", access_key, b64);
 }
 
@@ -733,25 +518,37 @@ int s3_put(struct s3 *s, const char *key, const void *data, size_t len, struct h
 	return 0;
 }
 
-int s3_put_file(struct s3 *s, const char *key, FILE *f, struct http_error *e)
+/* Hex SHA-256 and length of a whole file read from its start; -1 on a read error. */
+static int sha256_file_hex(FILE *f, char hash[65], long long *total)
 {
-	struct sha256 c;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char buf[1 << 16], d[32];
-	char hash[65];
 	size_t n;
-	long long total = 0;
-	sha256_init(&c);
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		abort();
+	*total = 0;
 	rewind(f);
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		sha256_update(&c, buf, n);
-		total += (long long)n;
+		if (!EVP_DigestUpdate(md, buf, n))
+			abort();
+		*total += (long long)n;
 	}
-	if (ferror(f)) {
+	int rc = ferror(f) ? -1 : 0;
+	if (!EVP_DigestFinal_ex(md, d, NULL))
+		abort();
+	EVP_MD_CTX_free(md);
+	to_hex(d, 32, hash);
+	return rc;
+}
+
+int s3_put_file(struct s3 *s, const char *key, FILE *f, struct http_error *e)
+{
+	char hash[65];
+	long long total;
+	if (sha256_file_hex(f, hash, &total)) {
 		http_error_set(e, E_STORAGE, "cannot read the file to upload");
 		return -1;
 	}
-	sha256_final(&c, d);
-	to_hex(d, 32, hash);
 	rewind(f);
 	struct http_request rq = {.body_file = f, .body_file_len = total};
 	struct http_response resp;

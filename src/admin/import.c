@@ -15,6 +15,7 @@
 #include "admin/admin.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
+#include "common/encoding.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include <errno.h>
@@ -304,21 +305,6 @@ static int opt_json_text(struct line *l, json_object *obj, const char *key, json
 
 /* ---- Base64 and vectors --------------------------------------------------- */
 
-static int b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 /* Standard or URL-safe base64, padding optional, whitespace not allowed. */
 static int b64_decode(struct arena *a, const char *s, unsigned char **out, size_t *outlen)
 {
@@ -327,33 +313,8 @@ static int b64_decode(struct arena *a, const char *s, unsigned char **out, size_
 		n--;
 	if (n % 4 == 1)
 		return -1;
-	unsigned char *buf = arena_alloc(a, n / 4 * 3 + 3);
-	size_t k = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[k++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	*out = buf;
-	*outlen = k;
-	return 0;
-}
-
-static float float_from_le(const unsigned char *p)
-{
-	uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
+	*out = arena_alloc(a, BASE64_DECODED_MAX(n));
+	return base64_decode(s, n, *out, outlen);
 }
 
 /* The descriptor's floats from "vector" or "vector_b64". */
@@ -387,8 +348,7 @@ static int read_vector(struct line *l, json_object *desc, float **out, size_t *d
 			return line_fail(l, "'vector_b64' must hold 1..%d float32 values (got %zu bytes)", MAX_DIM, len);
 		n = len / 4;
 		v = arena_alloc(l->im->a, n * sizeof(float));
-		for (size_t i = 0; i < n; i++)
-			v[i] = float_from_le(bytes + 4 * i);
+		floats_from_le32(v, bytes, n);
 	}
 	double norm = 0;
 	for (size_t i = 0; i < n; i++) {

@@ -5,8 +5,8 @@
  * through the thread's connection and turns any answer other than the
  * expected status into a handlers_error carrying the service's error. */
 #include "backends/handlers.h"
+#include "common/encoding.h"
 #include "common/errors.h"
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,47 +275,15 @@ out:
 	return rc;
 }
 
-static int b64_value(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 /* Decodes standard or URL-safe base64 (padding optional); malloc'd output. */
 static unsigned char *b64_decode(const char *s, size_t *outlen)
 {
-	size_t n = strlen(s);
-	unsigned char *out = malloc(n / 4 * 3 + 3);
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-	if (!out)
+	size_t n = strcspn(s, "=");
+	unsigned char *out = malloc(BASE64_DECODED_MAX(n));
+	if (out && base64_decode(s, n, out, outlen)) {
+		free(out);
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '=')
-			break;
-		int v = b64_value((unsigned char)s[i]);
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
 	}
-	*outlen = o;
 	return out;
 }
 
@@ -338,11 +306,7 @@ static int parse_descriptor(json_object *d, struct handlers_extraction *out)
 			free(raw);
 			return -1;
 		}
-		for (size_t i = 0; i < out->dim; i++) {
-			unsigned char *p = raw + 4 * i;
-			uint32_t u = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-			memcpy(&out->vector[i], &u, 4);
-		}
+		floats_from_le32(out->vector, raw, out->dim);
 		free(raw);
 		return 0;
 	}

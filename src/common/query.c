@@ -1,19 +1,9 @@
 /* query.c - URL query-string parsing (percent-decoding, '+' as space). */
 #include "common/query.h"
+#include "common/encoding.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decodes s[0..len) into a new string; NULL on a bad escape, NUL byte or OOM. */
 static char *decode(const char *s, size_t len)
@@ -27,8 +17,8 @@ static char *decode(const char *s, size_t len)
 		if (s[i] == '+') {
 			*w++ = ' ';
 		} else if (s[i] == '%') {
-			int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
-			int lo = hi < 0 ? -1 : hex_digit(s[i + 2]);
+			int hi = i + 2 < len ? hex_digit_value((unsigned char)s[i + 1]) : -1;
+			int lo = hi < 0 ? -1 : hex_digit_value((unsigned char)s[i + 2]);
 
 			if (lo < 0 || (hi == 0 && lo == 0))
 				goto fail;

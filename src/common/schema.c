@@ -2,6 +2,7 @@
  * resolution, a strict "unevaluated properties" mode, default insertion, query-string
  * coercion and error messages in the style of Python's jsonschema. */
 #include "common/schema.h"
+#include "common/encoding.h"
 #include "common/yaml_json.h"
 
 #include <errno.h>
@@ -169,17 +170,6 @@ json_object *spec_schema(const struct spec *s, const char *name)
 	return get(get(get(s->root, "components"), "schemas"), name);
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes a URI fragment in place; -1 on a bad escape or NUL. */
 static int pct_decode(char *s)
 {
@@ -187,7 +177,8 @@ static int pct_decode(char *s)
 
 	for (; *s; s++) {
 		if (*s == '%') {
-			int h = hexval((unsigned char)s[1]), l = h < 0 ? -1 : hexval((unsigned char)s[2]);
+			int h = hex_digit_value((unsigned char)s[1]);
+			int l = h < 0 ? -1 : hex_digit_value((unsigned char)s[2]);
 
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				return -1;
@@ -715,7 +706,7 @@ static int rx_hex_escape(const char *p, unsigned *cp)
 
 	*cp = 0;
 	for (i = 1; i <= n; i++) {
-		h = hexval((unsigned char)p[i]);
+		h = hex_digit_value((unsigned char)p[i]);
 		if (h < 0)
 			return -1;
 		*cp = *cp * 16 + (unsigned)h;
@@ -1124,7 +1115,7 @@ static int fmt_uuid(const char *s, size_t n)
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (s[i] != '-')
 				return 0;
-		} else if (hexval((unsigned char)s[i]) < 0) {
+		} else if (hex_digit_value((unsigned char)s[i]) < 0) {
 			return 0;
 		}
 	}
@@ -1154,8 +1145,8 @@ static int fmt_uri(const char *s, size_t n)
 		return 0;
 	for (i++; i < n; i++) {
 		if (s[i] == '%') {
-			if (i + 2 >= n || hexval((unsigned char)s[i + 1]) < 0 ||
-			    hexval((unsigned char)s[i + 2]) < 0)
+			if (i + 2 >= n || hex_digit_value((unsigned char)s[i + 1]) < 0 ||
+			    hex_digit_value((unsigned char)s[i + 2]) < 0)
 				return 0;
 			i += 2;
 		} else if (!is_alnum(s[i]) && !strchr("-._~:/?#[]@!$&'()*+,;=", s[i])) {

@@ -12,6 +12,7 @@
 #include "tasks/export_rows.h"
 #include "tasks/task_util.h"
 #include "backends/storage.h"
+#include "common/encoding.h"
 #include "common/errors.h"
 #include "scheduler/task_host.h"
 #include <errno.h>
@@ -348,14 +349,10 @@ static int hex4(const char *p, const char *end, unsigned *v)
 	if (end - p < 4)
 		return -1;
 	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-			     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-			     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-						     : 16u;
-		if (d > 15)
+		int d = hex_digit_value((unsigned char)p[i]);
+		if (d < 0)
 			return -1;
-		*v = *v * 16 + d;
+		*v = *v * 16 + (unsigned)d;
 	}
 	return 0;
 }

@@ -149,13 +149,54 @@ struct db *objects_local_db(struct objects *o)
 	return o->db;
 }
 
-static int build_where(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-		       const char *account_id, struct objects_where *w)
+/* Opens a transaction; *in_txn tells the caller's exit path to roll it back. */
+static int txn_begin(struct objects *o, int *in_txn)
+{
+	if (db_begin(o->db))
+		return db_failed(o, "begin");
+	*in_txn = 1;
+	return 0;
+}
+
+/* Commits; the transaction is over whether or not that succeeds. */
+static int txn_commit(struct objects *o, int *in_txn)
+{
+	*in_txn = 0;
+	if (db_commit(o->db))
+		return db_failed(o, "commit");
+	return 0;
+}
+
+/* The table of kind; NULL with the error set for an unknown kind. */
+static const struct kind_table *known_table(struct objects *o, enum objects_kind kind)
+{
+	const struct kind_table *t = kind_table(kind);
+	if (!t)
+		objects_local_fail(o, 1, "unknown objects type");
+	return t;
+}
+
+/* The table of kind and the WHERE clause of the filters (allocated in a);
+ * NULL with the error set when either cannot be had. */
+static const struct kind_table *table_where(struct objects *o, struct arena *a, enum objects_kind kind,
+					    json_object *filters, const char *account_id, struct objects_where *w)
 {
 	char err[512];
-	if (objects_where_build(a, kind, filters, account_id, w, err, sizeof(err)))
-		return objects_local_fail(o, 1, "%s", err);
-	return 0;
+	const struct kind_table *t = known_table(o, kind);
+	if (t && objects_where_build(a, kind, filters, account_id, w, err, sizeof(err))) {
+		objects_local_fail(o, 1, "%s", err);
+		return NULL;
+	}
+	return t;
+}
+
+/* "?,?,…,?" with n marks, for IN lists. */
+static char *in_marks(struct arena *a, size_t n)
+{
+	char *s = arena_alloc(a, n * 2 + 1);
+	for (size_t i = 0; i < n; i++)
+		strcat(s, i ? ",?" : "?");
+	return s;
 }
 
 /* Parameters of the WHERE clause followed by extra ones. */
@@ -178,12 +219,8 @@ int objects_count(struct objects *o, enum objects_kind kind, json_object *filter
 	struct objects_where w;
 	struct db_result r;
 	int rc = -1;
-	const struct kind_table *t = kind_table(kind);
-	if (!t) {
-		objects_local_fail(o, 1, "unknown objects type");
-		goto out;
-	}
-	if (build_where(o, a, kind, filters, account_id, &w))
+	const struct kind_table *t = table_where(o, a, kind, filters, account_id, &w);
+	if (!t)
 		goto out;
 	char *sql = arena_printf(a, "SELECT COUNT(*) FROM %s o WHERE %s", t->table, w.sql);
 	if (db_exec(o->db, a, sql, w.params, w.nparams, &r) || r.nrows != 1) {
@@ -234,12 +271,8 @@ int objects_page_ids(struct objects *o, struct arena *a, enum objects_kind kind,
 	struct arena *tmp = arena_new();
 	struct objects_where w;
 	int rc = -1;
-	const struct kind_table *t = kind_table(kind);
-	if (!t) {
-		objects_local_fail(o, 1, "unknown objects type");
-		goto out;
-	}
-	if (build_where(o, tmp, kind, filters, account_id, &w))
+	const struct kind_table *t = table_where(o, tmp, kind, filters, account_id, &w);
+	if (!t)
 		goto out;
 	struct db_param extra[3];
 	size_t ne = 0;
@@ -341,18 +374,6 @@ static int vector_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
 	return 0;
 }
 
-static void vector_sink_finish(struct vector_sink *s, struct objects_vectors *out)
-{
-	out->n = s->n;
-	out->d = s->d;
-	out->ids = s->ids;
-	out->x = s->x;
-	out->track_ids = s->track_ids;
-	if (s->x)
-		arena_defer(s->a, free, s->x);
-	s->x = NULL;
-}
-
 static int cmp_str_ptr(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -396,6 +417,23 @@ out:
 	return rc;
 }
 
+/* Hands the rows to out sorted by id (the vectors now belong to the sink's
+ * arena); -1 with the error set. */
+static int vector_sink_finish(struct vector_sink *s, struct objects_vectors *out)
+{
+	out->n = s->n;
+	out->d = s->d;
+	out->ids = s->ids;
+	out->x = s->x;
+	out->track_ids = s->track_ids;
+	if (s->x)
+		arena_defer(s->a, free, s->x);
+	s->x = NULL;
+	if (sort_vectors(s->a, out))
+		return objects_local_fail(s->o, 0, "out of memory sorting descriptors");
+	return 0;
+}
+
 int objects_load_vectors(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			 const char *account_id, enum descriptor_type type, int version, size_t limit,
 			 int with_track_ids, struct objects_vectors *out)
@@ -404,13 +442,9 @@ int objects_load_vectors(struct objects *o, struct arena *a, enum objects_kind k
 	struct objects_where w;
 	struct vector_sink s = {.o = o, .a = a, .with_track = with_track_ids && kind == OBJ_EVENTS};
 	int rc = -1;
-	const struct kind_table *t = kind_table(kind);
 	memset(out, 0, sizeof(*out));
-	if (!t) {
-		objects_local_fail(o, 1, "unknown objects type");
-		goto out;
-	}
-	if (build_where(o, tmp, kind, filters, account_id, &w))
+	const struct kind_table *t = table_where(o, tmp, kind, filters, account_id, &w);
+	if (!t)
 		goto out;
 	/* Rows arrive in no particular order (sorting 2 KB blobs in the server
 	 * costs more than the query) and are sorted by id here. With a limit,
@@ -438,11 +472,8 @@ int objects_load_vectors(struct objects *o, struct arena *a, enum objects_kind k
 	}
 	if (s.bad)
 		goto out;
-	vector_sink_finish(&s, out);
-	if (sort_vectors(a, out)) {
-		objects_local_fail(o, 0, "out of memory sorting descriptors");
+	if (vector_sink_finish(&s, out))
 		goto out;
-	}
 	rc = 0;
 out:
 	free(s.x);
@@ -457,22 +488,18 @@ int objects_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects
 	const size_t chunk = 1000;
 	struct vector_sink s = {.o = o, .a = a};
 	int rc = -1;
-	const struct kind_table *t = kind_table(kind);
 	memset(out, 0, sizeof(*out));
-	if (!t) {
-		objects_local_fail(o, 1, "unknown objects type");
+	const struct kind_table *t = known_table(o, kind);
+	if (!t)
 		goto out;
-	}
 	for (size_t off = 0; off < nids; off += chunk) {
 		struct arena *tmp = arena_new();
 		size_t m = nids - off < chunk ? nids - off : chunk;
 		struct db_param *p = arena_alloc(tmp, (m + 3) * sizeof(*p));
-		char *marks = arena_alloc(tmp, m * 3 + 1);
+		const char *marks = in_marks(tmp, m);
 		size_t np = 0;
-		for (size_t i = 0; i < m; i++) {
-			strcat(marks, i ? ",?" : "?");
+		for (size_t i = 0; i < m; i++)
 			p[np++] = DBP_STR(ids[off + i]);
-		}
 		p[np++] = DBP_I64(type);
 		p[np++] = DBP_I64(version);
 		if (account_id)
@@ -490,11 +517,8 @@ int objects_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects
 		if (s.bad)
 			goto out;
 	}
-	vector_sink_finish(&s, out);
-	if (sort_vectors(a, out)) {
-		objects_local_fail(o, 0, "out of memory sorting descriptors");
+	if (vector_sink_finish(&s, out))
 		goto out;
-	}
 	rc = 0;
 out:
 	free(s.x);
@@ -615,11 +639,8 @@ int objects_faces_from_events(struct objects *o, struct arena *a, const char *ac
 	int rc = -1, in_txn = 0;
 	char buf[32];
 	const char *now = now_db(buf);
-	if (db_begin(o->db)) {
-		db_failed(o, "begin");
+	if (txn_begin(o, &in_txn))
 		goto out;
-	}
-	in_txn = 1;
 	for (size_t i = 0; i < n; i++) {
 		struct db_result r;
 		struct db_param p[] = {DBP_STR(event_ids[i]), DBP_STR(account_id)};
@@ -645,12 +666,8 @@ int objects_faces_from_events(struct objects *o, struct arena *a, const char *ac
 			goto out;
 		out[i] = arena_strdup(a, fid);
 	}
-	if (db_commit(o->db)) {
-		in_txn = 0;
-		db_failed(o, "commit");
+	if (txn_commit(o, &in_txn))
 		goto out;
-	}
-	in_txn = 0;
 	*face_ids = out;
 	rc = 0;
 out:
@@ -693,14 +710,6 @@ int objects_page_descriptor_owners(struct objects *o, struct arena *a, enum obje
 	return rc;
 }
 
-static char *in_marks(struct arena *a, size_t n)
-{
-	char *s = arena_alloc(a, n * 2 + 1);
-	for (size_t i = 0; i < n; i++)
-		strcat(s, i ? ",?" : "?");
-	return s;
-}
-
 int objects_delete_descriptors(struct objects *o, struct arena *a, enum objects_owner owner, const char *account_id,
 			       enum descriptor_type type, int version, char *const *owner_ids, size_t n,
 			       char ***removed, size_t *nremoved)
@@ -737,21 +746,14 @@ int objects_delete_descriptors(struct objects *o, struct arena *a, enum objects_
 				 "DELETE d FROM descriptor d WHERE d.owner_id IN (%s) AND d.account_id = ? AND "
 				 "d.owner_kind = ? AND d.descriptor_version = ?%s",
 				 marks, type_clause);
-	if (db_begin(o->db)) {
-		db_failed(o, "begin");
+	if (txn_begin(o, &in_txn))
 		goto out;
-	}
-	in_txn = 1;
 	if (db_stream(o->db, select, p, np, collect_first_cell, &l) || db_exec(o->db, NULL, del, p, np, NULL)) {
 		db_failed(o, "delete descriptors");
 		goto out;
 	}
-	if (db_commit(o->db)) {
-		in_txn = 0;
-		db_failed(o, "commit");
+	if (txn_commit(o, &in_txn))
 		goto out;
-	}
-	in_txn = 0;
 	*removed = l.ids;
 	*nremoved = l.n;
 	rc = 0;
@@ -812,23 +814,16 @@ int objects_delete_events(struct objects *o, struct arena *a, const char *accoun
 	struct objects_removed_event *out = arena_alloc(a, (n ? n : 1) * sizeof(*out));
 	size_t k = 0;
 	int rc = -1, in_txn = 0;
-	if (db_begin(o->db)) {
-		db_failed(o, "begin");
+	if (txn_begin(o, &in_txn))
 		goto out;
-	}
-	in_txn = 1;
 	for (size_t i = 0; i < n; i++) {
 		int found;
 		if (remove_one_event(o, a, account_id, event_ids[i], &out[k], &found))
 			goto out;
 		k += found;
 	}
-	if (db_commit(o->db)) {
-		in_txn = 0;
-		db_failed(o, "commit");
+	if (txn_commit(o, &in_txn))
 		goto out;
-	}
-	in_txn = 0;
 	*removed = out;
 	*nremoved = k;
 	rc = 0;

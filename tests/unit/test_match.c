@@ -16,6 +16,7 @@
  *      $(pkg-config --cflags --libs openblas) -lpthread -lm -o test_match
  */
 #include "match/match.h"
+#include "check.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -27,20 +28,6 @@
 #include <string.h>
 
 #define TOL 2e-5 /* float products vs double brute force, unit vectors */
-
-static int n_passed, n_failed;
-
-#define CHECK(cond, ...)                                                                       \
-	do {                                                                                   \
-		if (cond) {                                                                    \
-			n_passed++;                                                            \
-		} else {                                                                       \
-			n_failed++;                                                            \
-			printf("FAIL %s:%d: ", __func__, __LINE__);                            \
-			printf(__VA_ARGS__);                                                   \
-			printf("\n");                                                          \
-		}                                                                              \
-	} while (0)
 
 /* ---- data ------------------------------------------------------------------ */
 
@@ -642,6 +629,5 @@ int main(void)
 	test_topk();
 	test_histogram();
 	test_blas_threads_restored();
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed ? 1 : 0;
+	return CHECK_DONE();
 }

@@ -12,6 +12,7 @@
 #include "backends/storage.h"
 #include "backends/storage_local.h"
 #include "common/config.h"
+#include "check.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,20 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int n_passed, n_failed;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (cond) {                                                    \
-			n_passed++;                                            \
-		} else {                                                       \
-			n_failed++;                                            \
-			printf("FAIL %s:%d: ", __func__, __LINE__);            \
-			printf(__VA_ARGS__);                                   \
-			printf("\n");                                          \
-		}                                                              \
-	} while (0)
 
 static char root[512];
 
@@ -322,6 +309,5 @@ int main(void)
 	test_concurrent();
 	test_open_by_config();
 	remove_tree(root);
-	printf("%d passed, %d failed\n", n_passed, n_failed);
-	return n_failed ? 1 : 0;
+	return CHECK_DONE();
 }

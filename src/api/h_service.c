@@ -32,12 +32,15 @@ void h_version(struct request *req)
 	reply_json(req, 200, o);
 }
 
-/* One healthcheck component: status 1 = healthy. */
-static void add_component(json_object *list, const char *name, const char *failure)
+/* One healthcheck component: status 1 = healthy. A failing one carries the
+ * error of its cause: 10017 for the database, 38001 for the others. */
+static void add_component(json_object *list, const char *name, int code, const char *failure)
 {
 	json_object *c = json_object_new_object();
 	json_object_object_add(c, "component", json_object_new_string(name));
-	if (failure) {
+	if (failure && code == E_DB) {
+		json_object_object_add(c, "error", luna_error_json(E_DB, NULL));
+	} else if (failure) {
 		char detail[1024];
 		luna_error_detail(detail, sizeof(detail), E_HEALTH, name, failure);
 		json_object_object_add(c, "error", luna_error_json(E_HEALTH, detail));
@@ -98,22 +101,22 @@ void h_healthcheck(struct request *req)
 	int failed = 0;
 	const char *f = check_db(req);
 	failed |= f != NULL;
-	add_component(list, "tasks_db", f);
+	add_component(list, "tasks_db", E_DB, f);
 	f = f ? "tasks database unavailable" : check_worker(req);
 	failed |= f != NULL;
-	add_component(list, "tasks_worker", f);
+	add_component(list, "tasks_worker", E_HEALTH, f);
 	json_object *inc = req_param(req, "include_luna_services");
 	if (inc && json_object_get_int(inc) == 1) {
 		f = check_storage(req);
 		failed |= f != NULL;
-		add_component(list, "result_store", f);
+		add_component(list, "result_store", E_HEALTH, f);
 		f = check_objects(req);
 		failed |= f != NULL;
-		add_component(list, "objects", f);
+		add_component(list, "objects", E_HEALTH, f);
 		if (req->api->cfg.handlers_url[0]) {
 			f = check_handlers(req);
 			failed |= f != NULL;
-			add_component(list, "handlers", f);
+			add_component(list, "handlers", E_HEALTH, f);
 		}
 	}
 	json_object *o = json_object_new_object();

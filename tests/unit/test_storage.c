@@ -282,8 +282,8 @@ static void test_open_by_config(void)
 
 	snprintf(cfg.storage_backend, sizeof(cfg.storage_backend), "s3");
 	err[0] = '\0';
-	CHECK(storage_open(&cfg, err, sizeof(err)) == NULL && strstr(err, "s3"), "s3 answers a clear error: %s",
-	      err);
+	CHECK(storage_open(&cfg, err, sizeof(err)) == NULL && strstr(err, "endpoint"),
+	      "s3 without an endpoint answers a clear error: %s", err);
 	snprintf(cfg.storage_backend, sizeof(cfg.storage_backend), "ftp");
 	err[0] = '\0';
 	CHECK(storage_open(&cfg, err, sizeof(err)) == NULL && strstr(err, "unknown"), "unknown backend: %s", err);

@@ -1,6 +1,7 @@
 /* The monitor's duties (run by the main thread between signals): heartbeat,
  * lease renewal, the cancellation watch, recovery of expired leases, blob
- * cleanup, and giving work back at shutdown. Each uses the monitor's own DB
+ * cleanup (orphaned blobs, partial results and the cleanup hook of tasks
+ * that ended failed or cancelled), and giving work back at shutdown. Each uses the monitor's own DB
  * connection and a snapshot of the workers' holds taken under the lock.
  *
  * Workload: a handful of primary-key statements per tick (4 ticks a second)
@@ -310,12 +311,42 @@ static int drop_stopped_partials(struct db *mdb, struct arena *a, struct storage
 	return 0;
 }
 
+/* Tasks that ended failed or cancelled get their type's cleanup hook once
+ * (the API calls it again on delete; hooks accept missing blobs). */
+static int clean_up_ended_tasks(struct sched *s, struct db *mdb, struct arena *a, struct storage *store)
+{
+	struct db_result r;
+	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
+	if (db_exec(mdb, a,
+		    "SELECT task_id, task_type, account_id, request_id FROM task "
+		    "WHERE cleaned = 0 AND task_status IN (2, 3) LIMIT ?",
+		    p, 1, &r))
+		return -1;
+	for (size_t i = 0; i < r.nrows; i++) {
+		long long task_id = atoll(r.rows[i][0]);
+		const struct task_type *type = task_type_by_id(atoi(r.rows[i][1]));
+		if (type && type->cleanup) {
+			struct task_ctx ctx = {
+				.cfg = &s->cfg, .arena = a, .tasks_db = mdb, .store = store, .task_id = task_id,
+				.account_id = r.rows[i][2], .request_id = r.rows[i][3],
+			};
+			log_set_request_id(r.rows[i][3]);
+			type->cleanup(&ctx);
+			log_set_request_id(NULL);
+		}
+		struct db_param pu[] = {DBP_I64(task_id)};
+		if (db_exec(mdb, NULL, "UPDATE task SET cleaned = 1 WHERE task_id = ?", pu, 1, NULL))
+			return -1;
+	}
+	return 0;
+}
+
 int sched_cleanup_blobs(struct sched *s, struct db *mdb, struct storage *store)
 {
 	struct arena *a = arena_new();
 	int rc = 0;
-	(void)s;
-	if (store && (drop_orphan_blobs(mdb, a, store) || drop_stopped_partials(mdb, a, store)))
+	if (store && (drop_orphan_blobs(mdb, a, store) || drop_stopped_partials(mdb, a, store) ||
+		      clean_up_ended_tasks(s, mdb, a, store)))
 		rc = -1;
 	if (rc == 0 && db_exec(mdb, NULL,
 			       "DELETE FROM scheduler_heartbeat WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL 1 DAY",

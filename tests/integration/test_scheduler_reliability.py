@@ -355,6 +355,9 @@ def test_cancel_mid_run_stops_workers(stack, scheds, faces):
     assert count(subs, 0) == count(subs, 1) == 0, subs
     assert count(subs, 2) == len(subs), subs
     assert done_lines(scheds.log(a), tid) == {}
+    # The scheduler runs the type's cleanup for the ended task, once.
+    wait_for(lambda: stack.sql("SELECT cleaned FROM task WHERE task_id = %s", (tid,)) == [("1",)], timeout=15,
+             what="the cancelled task to be cleaned up")
     # The workers are free again: a new task runs.
     tid2 = create_linker(stack, account)
     wait_running(stack, tid2, done=0, running=1, timeout=10)

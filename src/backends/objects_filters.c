@@ -14,18 +14,13 @@
 enum filter_op {
 	F_ACCOUNT,       /* account_id: handled with the fallback account */
 	F_IGNORE,        /* discriminators such as objects_type */
-	F_EQ_STR,
-	F_EQ_UUID,
+	F_CMP_STR,       /* column = value, or >= / < for keys ending in __gte / __lt */
+	F_CMP_UUID,
+	F_CMP_INT,
+	F_CMP_TIME,
 	F_IN_STR,
 	F_IN_UUID,
 	F_IN_INT,
-	F_EQ_INT,
-	F_GTE_INT,
-	F_LT_INT,
-	F_GTE_TIME,
-	F_LT_TIME,
-	F_GTE_UUID,
-	F_LT_UUID,
 	F_LIST,          /* faces linked to a list */
 	F_TAGS,          /* events holding every given tag */
 	F_GEO,           /* events inside a longitude/latitude box */
@@ -48,31 +43,31 @@ static const struct filter_def filter_defs[] = {
 	{"objects_type", KF | KE, F_IGNORE, NULL},
 	{"face_ids", KF | KE, F_IN_UUID, "face_id"},
 	{"external_ids", KF | KE, F_IN_STR, "external_id"},
-	{"user_data", KF | KE, F_EQ_STR, "user_data"},
-	{"create_time__gte", KF | KE | KA, F_GTE_TIME, "create_time"},
-	{"create_time__lt", KF | KE | KA, F_LT_TIME, "create_time"},
-	{"face_id__gte", KF, F_GTE_UUID, "face_id"},
-	{"face_id__lt", KF, F_LT_UUID, "face_id"},
+	{"user_data", KF | KE, F_CMP_STR, "user_data"},
+	{"create_time__gte", KF | KE | KA, F_CMP_TIME, "create_time"},
+	{"create_time__lt", KF | KE | KA, F_CMP_TIME, "create_time"},
+	{"face_id__gte", KF, F_CMP_UUID, "face_id"},
+	{"face_id__lt", KF, F_CMP_UUID, "face_id"},
 	{"list_id", KF, F_LIST, NULL},
 	{"attribute_ids", KA, F_IN_UUID, "attribute_id"},
-	{"end_time__gte", KE, F_GTE_TIME, "end_time"},
-	{"end_time__lt", KE, F_LT_TIME, "end_time"},
-	{"insert_time__gte", KE, F_GTE_TIME, "insert_time"},
-	{"insert_time__lt", KE, F_LT_TIME, "insert_time"},
+	{"end_time__gte", KE, F_CMP_TIME, "end_time"},
+	{"end_time__lt", KE, F_CMP_TIME, "end_time"},
+	{"insert_time__gte", KE, F_CMP_TIME, "insert_time"},
+	{"insert_time__lt", KE, F_CMP_TIME, "insert_time"},
 	{"sources", KE, F_IN_STR, "source"},
 	{"event_ids", KE, F_IN_UUID, "event_id"},
-	{"event_id__gte", KE, F_GTE_UUID, "event_id"},
-	{"event_id__lt", KE, F_LT_UUID, "event_id"},
+	{"event_id__gte", KE, F_CMP_UUID, "event_id"},
+	{"event_id__lt", KE, F_CMP_UUID, "event_id"},
 	{"handler_ids", KE, F_IN_UUID, "handler_id"},
-	{"handler_id", KE, F_EQ_UUID, "handler_id"},
+	{"handler_id", KE, F_CMP_UUID, "handler_id"},
 	{"top_matching_candidates_label", KE, F_TOP, NULL},
 	{"top_similar_object_ids", KE, F_TOP, NULL},
 	{"top_similar_external_ids", KE, F_TOP, NULL},
 	{"top_similar_object_similarity__gte", KE, F_TOP, NULL},
 	{"top_similar_object_similarity__lt", KE, F_TOP, NULL},
-	{"age__gte", KE, F_GTE_INT, "age"},
-	{"age__lt", KE, F_LT_INT, "age"},
-	{"gender", KE, F_EQ_INT, "gender"},
+	{"age__gte", KE, F_CMP_INT, "age"},
+	{"age__lt", KE, F_CMP_INT, "age"},
+	{"gender", KE, F_CMP_INT, "gender"},
 	{"emotions", KE, F_IN_INT, "emotion"},
 	{"ethnic_groups", KE, F_IN_INT, "ethnic_group"},
 	{"tags", KE, F_TAGS, NULL},
@@ -156,23 +151,25 @@ static int to_db_time(struct where_builder *b, const char *key, json_object *v, 
 	return 0;
 }
 
-static int add_compare_str(struct where_builder *b, const char *column, const char *cmp, const char *value)
+/* The comparison a key names: "x__gte" is >=, "x__lt" is <, any other =. */
+static const char *key_comparison(const char *key)
 {
-	clause_begin(b);
-	char frag[96];
-	snprintf(frag, sizeof(frag), "o.%s %s ?", column, cmp);
-	sql_append(b, frag);
-	param_push(b, DBP_STR(value));
-	return 0;
+	size_t n = strlen(key);
+	if (n > 5 && strcmp(key + n - 5, "__gte") == 0)
+		return ">=";
+	if (n > 4 && strcmp(key + n - 4, "__lt") == 0)
+		return "<";
+	return "=";
 }
 
-static int add_compare_int(struct where_builder *b, const char *column, const char *cmp, long long value)
+/* "o.column <cmp> ?" with its value. */
+static int add_compare(struct where_builder *b, const char *column, const char *cmp, struct db_param value)
 {
 	clause_begin(b);
 	char frag[96];
 	snprintf(frag, sizeof(frag), "o.%s %s ?", column, cmp);
 	sql_append(b, frag);
-	param_push(b, DBP_I64(value));
+	param_push(b, value);
 	return 0;
 }
 
@@ -306,16 +303,15 @@ static int add_top_conditions(struct where_builder *b, json_object *filters, con
 		if (add_in_list_as(b, &f, c->prefix, v))
 			return -1;
 	}
-	static const char *const bounds[2][2] = {{"top_similar_object_similarity__gte", ">="},
-						 {"top_similar_object_similarity__lt", "<"}};
+	static const char *const bounds[2] = {"top_similar_object_similarity__gte", "top_similar_object_similarity__lt"};
 	for (int i = 0; i < 2; i++) {
-		if (!json_object_object_get_ex(filters, bounds[i][0], &v))
+		if (!json_object_object_get_ex(filters, bounds[i], &v))
 			continue;
 		if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-			return fail_key(b, bounds[i][0], "expected a number");
+			return fail_key(b, bounds[i], "expected a number");
 		clause_begin(b);
 		char frag[128];
-		snprintf(frag, sizeof(frag), "%s%s %s ?", c->prefix, c->similarity, bounds[i][1]);
+		snprintf(frag, sizeof(frag), "%s%s %s ?", c->prefix, c->similarity, key_comparison(bounds[i]));
 		sql_append(b, frag);
 		param_push(b, DBP_DBL(json_object_get_double(v)));
 	}
@@ -363,32 +359,23 @@ static int add_filter(struct where_builder *b, const struct filter_def *f, json_
 	case F_IGNORE:
 	case F_TOP:
 		return 0;
-	case F_EQ_STR:
-	case F_EQ_UUID:
-		if (check_string(b, f->key, v, f->op == F_EQ_UUID))
+	case F_CMP_STR:
+	case F_CMP_UUID:
+		if (check_string(b, f->key, v, f->op == F_CMP_UUID))
 			return -1;
-		return add_compare_str(b, f->column, "=", json_object_get_string(v));
-	case F_GTE_UUID:
-	case F_LT_UUID:
-		if (check_string(b, f->key, v, 1))
+		return add_compare(b, f->column, key_comparison(f->key), DBP_STR(json_object_get_string(v)));
+	case F_CMP_INT:
+		if (check_int(b, f->key, v))
 			return -1;
-		return add_compare_str(b, f->column, f->op == F_GTE_UUID ? ">=" : "<", json_object_get_string(v));
+		return add_compare(b, f->column, key_comparison(f->key), DBP_I64(json_object_get_int64(v)));
+	case F_CMP_TIME:
+		if (to_db_time(b, f->key, v, &t))
+			return -1;
+		return add_compare(b, f->column, key_comparison(f->key), DBP_STR(t));
 	case F_IN_STR:
 	case F_IN_UUID:
 	case F_IN_INT:
 		return add_in_list(b, f, v);
-	case F_EQ_INT:
-	case F_GTE_INT:
-	case F_LT_INT:
-		if (check_int(b, f->key, v))
-			return -1;
-		return add_compare_int(b, f->column, f->op == F_EQ_INT ? "=" : f->op == F_GTE_INT ? ">=" : "<",
-				       json_object_get_int64(v));
-	case F_GTE_TIME:
-	case F_LT_TIME:
-		if (to_db_time(b, f->key, v, &t))
-			return -1;
-		return add_compare_str(b, f->column, f->op == F_GTE_TIME ? ">=" : "<", t);
 	case F_LIST:
 		return add_list_member(b, f->key, v);
 	case F_TAGS:
@@ -434,7 +421,7 @@ int objects_where_build(struct arena *a, enum objects_kind kind, json_object *fi
 		account_id = json_object_get_string(acc);
 	}
 	if (account_id)
-		add_compare_str(&b, "account_id", "=", account_id);
+		add_compare(&b, "account_id", "=", DBP_STR(account_id));
 	if (filters) {
 		json_object_object_foreach(filters, key, val) {
 			const struct filter_def *f = find_def(key);

@@ -355,7 +355,7 @@ static int run(struct db *db, const char *sql, const struct db_param *p, size_t 
 		rb[c].length = &lens[c];
 		rb[c].is_null = &nulls[c];
 	}
-	int rc = 0;
+	int rc = 0, stopped = 0;
 	if (mysql_stmt_bind_result(st, rb)) {
 		rc = stmt_failed(db, st);
 		goto out;
@@ -369,13 +369,16 @@ static int run(struct db *db, const char *sql, const struct db_param *p, size_t 
 			goto out;
 		}
 		if (cb(ud, ncols, cells, lens)) {
+			stopped = 1;
 			break;
 		}
 	}
 out:
+	/* Freeing the result is local; a reset costs a round trip and is only
+	 * needed when rows were left unread or the statement failed. */
 	if (db->conn)
 		mysql_stmt_free_result(st);
-	if (db->conn)
+	if (db->conn && (stopped || rc))
 		mysql_stmt_reset(st);
 	for (size_t c = 0; c < ncols; c++)
 		free(bufs[c]);

@@ -262,15 +262,7 @@ out:
 static int ae_collect(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
 		      struct task_fail *fail)
 {
-	json_object *all = json_object_new_array();
-	size_t n = partials ? json_object_array_length(partials) : 0;
-	for (size_t i = 0; i < n; i++) {
-		json_object *part = json_object_array_get_idx(partials, i);
-		if (!json_object_is_type(part, json_type_array))
-			continue;
-		for (size_t j = 0; j < json_object_array_length(part); j++)
-			json_object_array_add(all, json_object_get(json_object_array_get_idx(part, j)));
-	}
+	json_object *all = task_json_concat(partials, NULL);
 	*result = task_result_document(ctx, all, fail);
 	return *result ? 0 : -1;
 }

@@ -144,13 +144,7 @@ static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_
 			       json_object **result, struct task_fail *fail)
 {
 	(void)content;
-	json_object *part = json_object_array_length(partials) ? json_object_array_get_idx(partials, 0) : NULL;
-	if (!part) {
-		task_fail_set(fail, 500, E_INTERNAL, "the cross match subtask left no result");
-		return -1;
-	}
-	*result = task_result_document(ctx, json_object_get(part), fail);
-	return *result ? 0 : -1;
+	return task_collect_single(ctx, partials, "cross match", result, fail);
 }
 
 const struct task_type task_cross_match = {

@@ -310,12 +310,7 @@ static json_object *unique_ids(json_object *ids)
 static int gc_collect(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
 		      struct task_fail *fail)
 {
-	json_object *all = json_object_new_array();
-	for (size_t i = 0; i < json_object_array_length(partials); i++) {
-		json_object *removed = task_json_get(json_object_array_get_idx(partials, i), "removed");
-		for (size_t j = 0; removed && j < json_object_array_length(removed); j++)
-			json_object_array_add(all, json_object_get(json_object_array_get_idx(removed, j)));
-	}
+	json_object *all = task_json_concat(partials, "removed");
 	if (gc_target(content) == GC_FACE_DESCRIPTORS && !(all = unique_ids(all))) {
 		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
 		return -1;

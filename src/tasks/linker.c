@@ -191,11 +191,9 @@ static int linker_collect(struct task_ctx *ctx, json_object *content, json_objec
 	const char *list_id = NULL;
 	for (size_t i = 0; i < json_object_array_length(partials); i++) {
 		json_object *part = json_object_array_get_idx(partials, i);
-		json_object *linked = task_json_get(part, "face_ids");
 		if (!list_id)
 			list_id = task_json_str(part, "list_id", NULL);
-		for (size_t j = 0; linked && j < json_object_array_length(linked); j++)
-			json_object_array_add(ids, json_object_get(json_object_array_get_idx(linked, j)));
+		task_json_append_all(ids, task_json_get(part, "face_ids"));
 	}
 	if (!list_id)
 		list_id = task_json_str(content, "list_id", NULL);

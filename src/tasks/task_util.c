@@ -1,6 +1,7 @@
 /* Helpers shared by the objects-reading task types: content access with
- * defaults, failure mapping, and the {result, errors} document of a task
- * result (errors read from the task_error rows at collect time).
+ * defaults, failure mapping, the {result, errors} document of a task result
+ * (errors read from the task_error rows at collect time) and the merging of
+ * partial results.
  * Workload: once per hook call; the error read is bounded by MAX_ERRORS. */
 #include "tasks/task_util.h"
 #include "common/errors.h"
@@ -129,4 +130,35 @@ json_object *task_json_similarity(double sim)
 		sim = 1;
 	snprintf(buf, sizeof(buf), "%.6f", sim);
 	return json_object_new_double_s(sim, buf);
+}
+
+void task_json_append_all(json_object *dst, json_object *src)
+{
+	if (!src || !json_object_is_type(src, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(src); i++)
+		json_object_array_add(dst, json_object_get(json_object_array_get_idx(src, i)));
+}
+
+json_object *task_json_concat(json_object *partials, const char *key)
+{
+	json_object *all = json_object_new_array();
+	size_t n = partials ? json_object_array_length(partials) : 0;
+	for (size_t i = 0; i < n; i++) {
+		json_object *part = json_object_array_get_idx(partials, i);
+		task_json_append_all(all, key ? task_json_get(part, key) : part);
+	}
+	return all;
+}
+
+int task_collect_single(struct task_ctx *ctx, json_object *partials, const char *what, json_object **result,
+			struct task_fail *fail)
+{
+	json_object *part = json_object_array_length(partials) ? json_object_array_get_idx(partials, 0) : NULL;
+	if (!part) {
+		task_fail_set(fail, 500, E_INTERNAL, "the %s subtask left no result", what);
+		return -1;
+	}
+	*result = task_result_document(ctx, json_object_get(part), fail);
+	return *result ? 0 : -1;
 }

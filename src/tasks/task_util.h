@@ -1,7 +1,8 @@
 /* Helpers shared by the task types that read the objects backend and match
  * descriptors (linker, clustering, gc, cross match, roc): reading the
- * defaulted task content, turning backend failures into task failures, and
- * the result document of the spec's *_task_result schemas. */
+ * defaulted task content, turning backend failures into task failures, the
+ * result document of the spec's *_task_result schemas, and merging partial
+ * results at collect (also used by the extracting types). */
 #ifndef LUNA_TASK_UTIL_H
 #define LUNA_TASK_UTIL_H
 #include <json-c/json.h>
@@ -32,4 +33,17 @@ json_object *task_result_document(struct task_ctx *ctx, json_object *result, str
 
 /* A similarity as a JSON number with 6 decimals. */
 json_object *task_json_similarity(double sim);
+
+/* ---- collect ------------------------------------------------------------- */
+
+/* Appends the elements of the array src to dst, one reference each; src NULL
+ * or not an array adds nothing. */
+void task_json_append_all(json_object *dst, json_object *src);
+/* A new array of the elements of every partial (key NULL: partials that are
+ * arrays; else the array under key of each partial), in order. */
+json_object *task_json_concat(json_object *partials, const char *key);
+/* The result of a type planned as one subtask: that subtask's partial in the
+ * result document. what names the type in the failure when there is none. */
+int task_collect_single(struct task_ctx *ctx, json_object *partials, const char *what, json_object **result,
+			struct task_fail *fail);
 #endif

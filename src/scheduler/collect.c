@@ -309,7 +309,8 @@ static int collect(struct worker *w, long long task_id)
 	memset(&fail, 0, sizeof(fail));
 	uuid4(result_id);
 	const struct db_result *rows = NULL;
-	int made = make_result(w, a, &c, result_id, &has_result, &rows, &fail);
+	sched_throttle(w, w->s->throttle_task_ms);
+	int made = w->cancelled ? 1 : make_result(w, a, &c, result_id, &has_result, &rows, &fail);
 	if (made < 0) {
 		/* The DB went away: the lease expires and someone collects again. */
 		rc = -1;

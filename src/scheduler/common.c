@@ -14,6 +14,7 @@
 
 #define TXN_RETRIES 8
 #define BACKOFF_MAX_MS 5000
+#define THROTTLE_SLICE_MS 50
 #define OUTAGE_REMINDER 30   /* log a still-failing DB every this many failures */
 
 static void wait_wakeup(struct sched *s, int ms, int idle);
@@ -192,6 +193,15 @@ void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, lon
 	ctx->request_id = request_id;
 	ctx->cancelled = &w->cancelled;
 	ctx->host = (void *)&scheduler_host;
+}
+
+void sched_throttle(struct worker *w, int ms)
+{
+	for (int left = ms; left > 0 && !w->cancelled; left -= THROTTLE_SLICE_MS) {
+		int slice = left < THROTTLE_SLICE_MS ? left : THROTTLE_SLICE_MS;
+		struct timespec ts = {0, (long)slice * 1000000L};
+		nanosleep(&ts, NULL);
+	}
 }
 
 static void put_json(void *obj)

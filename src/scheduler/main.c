@@ -1,6 +1,6 @@
 /* luna-tasks-scheduler: the daemon that plans, runs and collects tasks.
  *
- *   luna-tasks-scheduler -c CONFIG [--worker-id ID] [--throttle-ms MS]
+ *   luna-tasks-scheduler -c CONFIG [--worker-id ID] [--throttle-ms MS] [--throttle-task-ms MS]
  *
  * The main thread starts [SCHEDULER] WORKERS worker threads and then acts as
  * the monitor until SIGTERM/SIGINT: four times a second it watches for
@@ -29,12 +29,14 @@
 #define RECOVER_US 1000000LL
 #define CLEANUP_US 5000000LL
 #define EXIT_GRACE_US 5000000LL
+#define THROTTLE_MAX_MS 3600000
 #define THROTTLE_ENV "LUNA_TASKS_SCHEDULER_THROTTLE_MS"
+#define THROTTLE_TASK_ENV "LUNA_TASKS_SCHEDULER_THROTTLE_TASK_MS"
 
 struct options {
 	const char *config;
 	const char *worker_id;
-	int throttle_ms;
+	int throttle_ms, throttle_task_ms;
 };
 
 /* The systemd watchdog is pinged by its own thread while the monitor makes
@@ -64,11 +66,13 @@ struct monitor {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: luna-tasks-scheduler [-c CONFIG] [--worker-id ID] [--throttle-ms MS]\n"
-		"  -c, --config FILE     configuration (default: $LUNA_TASKS_CONFIG or %s)\n"
-		"  -w, --worker-id ID    name of this scheduler in leases and heartbeats (default HOST:PID)\n"
-		"  --throttle-ms MS      pause MS milliseconds before each subtask (reproducing races, demos);\n"
-		"                        also $" THROTTLE_ENV "\n",
+		"usage: luna-tasks-scheduler [-c CONFIG] [--worker-id ID] [--throttle-ms MS] [--throttle-task-ms MS]\n"
+		"  -c, --config FILE       configuration (default: $LUNA_TASKS_CONFIG or %s)\n"
+		"  -w, --worker-id ID      name of this scheduler in leases and heartbeats (default HOST:PID)\n"
+		"  --throttle-ms MS        pause MS milliseconds before each subtask (reproducing races, demos);\n"
+		"                          also $" THROTTLE_ENV "\n"
+		"  --throttle-task-ms MS   the same before planning and before collecting a task;\n"
+		"                          also $" THROTTLE_TASK_ENV "\n",
 		config_default_path());
 }
 
@@ -83,19 +87,26 @@ static int parse_int(const char *text, int lo, int hi, int *out)
 	return 0;
 }
 
+static int parse_ms_env(const char *name, int *out)
+{
+	const char *env = getenv(name);
+	if (!env || !env[0] || parse_int(env, 0, THROTTLE_MAX_MS, out) == 0)
+		return 0;
+	fprintf(stderr, "%s: not a number of milliseconds: %s\n", name, env);
+	return -1;
+}
+
 /* 0 run, 1 exit 0 (help), 2 usage error. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longs[] = {
 		{"config", required_argument, NULL, 'c'}, {"worker-id", required_argument, NULL, 'w'},
-		{"throttle-ms", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
+		{"throttle-ms", required_argument, NULL, 't'}, {"throttle-task-ms", required_argument, NULL, 'T'},
+		{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0},
 	};
-	const char *env = getenv(THROTTLE_ENV);
 	memset(o, 0, sizeof(*o));
-	if (env && env[0] && parse_int(env, 0, 3600000, &o->throttle_ms)) {
-		fprintf(stderr, "%s: not a number of milliseconds: %s\n", THROTTLE_ENV, env);
+	if (parse_ms_env(THROTTLE_ENV, &o->throttle_ms) || parse_ms_env(THROTTLE_TASK_ENV, &o->throttle_task_ms))
 		return 2;
-	}
 	int c;
 	while ((c = getopt_long(argc, argv, "c:w:h", longs, NULL)) != -1) {
 		switch (c) {
@@ -110,8 +121,10 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->worker_id = optarg;
 			break;
 		case 't':
-			if (parse_int(optarg, 0, 3600000, &o->throttle_ms)) {
-				fprintf(stderr, "--throttle-ms: not a number of milliseconds: %s\n", optarg);
+		case 'T':
+			if (parse_int(optarg, 0, THROTTLE_MAX_MS, c == 't' ? &o->throttle_ms : &o->throttle_task_ms)) {
+				fprintf(stderr, "--%s: not a number of milliseconds: %s\n",
+					c == 't' ? "throttle-ms" : "throttle-task-ms", optarg);
 				return 2;
 			}
 			break;
@@ -410,6 +423,7 @@ int main(int argc, char **argv)
 	if (log_set_level_name(s->cfg.log_level))
 		log_warn("[LOGGING] LEVEL: unknown level '%s'; using INFO", s->cfg.log_level);
 	s->throttle_ms = opt.throttle_ms;
+	s->throttle_task_ms = opt.throttle_task_ms;
 	init_identity(s, &opt);
 	find_plannable_types(s);
 	block_signals(&signals);
@@ -421,7 +435,7 @@ int main(int argc, char **argv)
 	notify_ready();
 	notify_status("worker id %s, %d workers", s->worker_id, s->nworkers);
 	log_info("started as %s: %d workers, lease %d s, at most %d attempts%s", s->worker_id, s->nworkers,
-		 s->cfg.lease_seconds, s->cfg.max_attempts, s->throttle_ms ? ", throttled" : "");
+		 s->cfg.lease_seconds, s->cfg.max_attempts, s->throttle_ms || s->throttle_task_ms ? ", throttled" : "");
 	run_monitor(&mon, &signals);
 	shut_down(&mon, &signals);
 	int stuck = join_workers(s);

@@ -173,7 +173,8 @@ int sched_plan_one(struct worker *w)
 	sched_set_hold(w, HOLD_PLAN, c.task_id, 0);
 	memset(&fail, 0, sizeof(fail));
 	struct plan_store ps = {.w = w, .task_id = c.task_id, .fail = &fail};
-	ps.subtasks = call_plan(w, a, &c, &fail);
+	sched_throttle(w, w->s->throttle_task_ms);
+	ps.subtasks = w->cancelled ? NULL : call_plan(w, a, &c, &fail);
 	if (w->cancelled) {
 		log_info("task %lld: planning stopped (cancelled, deleted, taken over or shutting down)", c.task_id);
 		sched_release_task(w, c.task_id);

@@ -53,6 +53,7 @@ struct sched {
 	char host[256];
 	char started[32];              /* DB text of the start time */
 	int throttle_ms;               /* --throttle-ms: pause before each subtask */
+	int throttle_task_ms;          /* --throttle-task-ms: pause before each plan and collect */
 	int plannable[16];             /* types with plan and run_subtask hooks */
 	size_t nplannable;
 	pthread_mutex_t lock;
@@ -91,6 +92,8 @@ void sched_release_task(struct worker *w, long long task_id);
 /* A context for task hooks, with an arena that dies with the work item. */
 void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, long long task_id,
 		    long long subtask_id, const char *account_id, const char *request_id);
+/* Sleeps ms in short slices, returning early once w->cancelled is set. */
+void sched_throttle(struct worker *w, int ms);
 /* Parses JSON text into an object owned by arena a; NULL when invalid. */
 json_object *sched_parse_json(struct arena *a, const char *text);
 /* Hands o (may be NULL) to arena a, which puts it when it dies. Returns o. */

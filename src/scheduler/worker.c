@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#define THROTTLE_SLICE_MS 50
 #define RETRY_DELAY_MAX_S 60
 #define OBJECTS_RETRY_US (60LL * 1000000)
 
@@ -102,16 +101,6 @@ static int load_job(struct worker *w, struct arena *a, struct subtask_job *job)
 	return 1;
 }
 
-/* --throttle-ms: a pause before the hook that still honours cancellation. */
-static void throttle(struct worker *w)
-{
-	for (int left = w->s->throttle_ms; left > 0 && !w->cancelled; left -= THROTTLE_SLICE_MS) {
-		int ms = left < THROTTLE_SLICE_MS ? left : THROTTLE_SLICE_MS;
-		struct timespec ts = {0, (long)ms * 1000000L};
-		nanosleep(&ts, NULL);
-	}
-}
-
 /* Stores a partial result under a new id; fills out->result_id or fails the run. */
 static void store_partial(struct worker *w, struct arena *a, json_object *partial, struct subtask_outcome *out)
 {
@@ -152,7 +141,7 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 		task_fail_set(&out->fail, 500, E_INTERNAL, "the stored task or subtask content is not valid JSON");
 		return;
 	}
-	throttle(w);
+	sched_throttle(w, w->s->throttle_ms);
 	if (w->cancelled) {
 		out->abandoned = 1;
 		return;

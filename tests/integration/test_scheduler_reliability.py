@@ -29,6 +29,7 @@ import pytest
 FACES = 10
 LEASE = 3
 THROTTLE_ENV = "LUNA_TASKS_SCHEDULER_THROTTLE_MS"
+THROTTLE_TASK_ENV = "LUNA_TASKS_SCHEDULER_THROTTLE_TASK_MS"
 DONE_RE = re.compile(r"task (\d+) subtask (\d+) done \(attempt (\d+)")
 
 CANCEL_UNFINISHED = (
@@ -55,7 +56,7 @@ class Schedulers:
         self.prefix = prefix
         self.names = []
 
-    def start(self, name, throttle_ms=600, **cfg):
+    def start(self, name, throttle_ms=600, throttle_task_ms=0, **cfg):
         name = "%s-%s" % (self.prefix, name)
         overrides = {
             ("SCHEDULER", "LEASE_SECONDS"): LEASE,
@@ -68,15 +69,17 @@ class Schedulers:
             section, k = key.split("__")
             overrides[(section.upper(), k.upper())] = value
         conf = self.stack.write_config(overrides)
-        old = os.environ.get(THROTTLE_ENV)
-        os.environ[THROTTLE_ENV] = str(throttle_ms)
+        env = {THROTTLE_ENV: str(throttle_ms), THROTTLE_TASK_ENV: str(throttle_task_ms)}
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             self.stack.start_scheduler(name, config=conf)
         finally:
-            if old is None:
-                os.environ.pop(THROTTLE_ENV, None)
-            else:
-                os.environ[THROTTLE_ENV] = old
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         self.names.append(name)
         return name
 
@@ -313,6 +316,50 @@ def test_restart_with_same_worker_id_releases_at_once(stack, scheds, faces):
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+
+
+def task_row(stack, task_id):
+    rows = stack.sql("SELECT task_status, worker_id, attempts, planned FROM task WHERE task_id = %s", (task_id,))
+    return {"status": int(rows[0][0]), "worker": rows[0][1], "attempts": int(rows[0][2]),
+            "planned": int(rows[0][3])}
+
+
+def test_kill9_mid_planning(stack, scheds, faces):
+    account, ids = faces
+    a = scheds.start("a", throttle_ms=0, throttle_task_ms=60000)
+    tid = create_linker(stack, account)
+    wait_for(lambda: task_row(stack, tid)["worker"], timeout=10, what="planning to start")
+    row = task_row(stack, tid)
+    assert row["status"] == 0 and row["planned"] == 0 and row["attempts"] == 1, row
+    scheds.kill(a)
+    b = scheds.start("b", throttle_ms=0)
+    task = stack.wait_task(tid, timeout=60)
+    assert task["task_status"] == 5, task
+    assert "task %d: planned into" % tid not in scheds.log(a)
+    assert "task %d: planned into %d subtasks" % (tid, FACES) in scheds.log(b)
+    assert_each_subtask_once(stack, scheds, tid)
+    assert_linked_all(stack, tid, ids)
+
+
+def test_kill9_mid_collecting(stack, scheds, faces):
+    account, ids = faces
+    before = store_blobs(stack)
+    a = scheds.start("a", throttle_ms=0, throttle_task_ms=2500)
+    tid = create_linker(stack, account)
+    wait_for(lambda: task_row(stack, tid)["status"] == 4, timeout=30, what="collecting to start", interval=0.05)
+    # Every partial result is stored; the task result is not yet.
+    subs = subtasks(stack, tid)
+    assert all(s["status"] == 4 and s["result"] for s in subs), subs
+    scheds.kill(a)
+    b = scheds.start("b", throttle_ms=0)
+    task = stack.wait_task(tid, timeout=60)
+    assert task["task_status"] == 5, task
+    assert "task %d done" % tid not in scheds.log(a)
+    assert "task %d done" % tid in scheds.log(b)
+    assert_each_subtask_once(stack, scheds, tid)
+    assert_linked_all(stack, tid, ids)
+    # The partial results went with the collect; only the task result is left.
+    assert store_blobs(stack) - before == {task["result_id"]}
 
 
 # -- several schedulers ----------------------------------------------------------

@@ -22,29 +22,14 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 URL=${1:-${LUNA_TASKS_URL:-}}
 URL=${URL%/}
-PASSED=0
-FAILED=0
 declare -a PIDS=()
 NGINX_PID=""
 
 WORK=$(mktemp -d /tmp/luna-docs.XXXXXX)
-
-say() { printf '%s\n' "$*"; }
-pass() { PASSED=$((PASSED + 1)); say "ok - $*"; }
-fail() { FAILED=$((FAILED + 1)); say "not ok - $*"; }
-
-stop_pid() { # PID [SECONDS]
-	local pid=$1 wait=${2:-10} i
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < wait * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-}
 
 cleanup() {
 	local pid
@@ -60,12 +45,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-finish() {
-	say "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
-	exit $?
-}
 
 # Adds the counts of a check.py run (its last line is "passed=N failed=M").
 add_counts() { # FILE
@@ -117,30 +96,13 @@ EOF
 	setsid spawn-fcgi -n -s "$sock" -M 0666 -- "$ROOT/packaging/luna-tasks-api-pool" 2 \
 		"$build/luna-tasks-api" -c "$conf" </dev/null >>"$WORK/api.log" 2>&1 &
 	PIDS+=($!)
-	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	sed -e "s|^\([[:space:]]*\)listen 5050;|\1listen 127.0.0.1:$port;|" \
-		-e "s|unix:/run/luna-tasks/api.sock|unix:$sock|" \
-		-e "s|/var/log/nginx/luna-tasks|$WORK/nginx/luna-tasks|g" \
-		"$ROOT/conf/nginx-site.conf" >"$WORK/nginx/site.conf"
-	{
-		[ "$(id -u)" = 0 ] && echo "user root;"
-		cat <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 64; }
-http {
-    access_log $WORK/nginx/access.log;
-    client_body_temp_path $WORK/nginx/tmp/body;
-    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-    proxy_temp_path $WORK/nginx/tmp/proxy;
-    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-    scgi_temp_path $WORK/nginx/tmp/scgi;
-    include $WORK/nginx/site.conf;
-}
-EOF
-	} >"$WORK/nginx/nginx.conf"
+	port=$(free_port)
+	nginx_site "$ROOT/conf/nginx-site.conf" "$WORK/nginx" "$port" -e "s|unix:/run/luna-tasks/api.sock|unix:$sock|"
+	if [ "$(id -u)" = 0 ]; then
+		nginx_conf "$WORK/nginx" "daemon off;" "user root;"
+	else
+		nginx_conf "$WORK/nginx" "daemon off;"
+	fi
 	nginx -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" </dev/null \
 		>>"$WORK/nginx/error.log" 2>&1 &
 	NGINX_PID=$!

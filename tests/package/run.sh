@@ -23,6 +23,8 @@
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
 DEB=""
 KEEP=0
 while [ $# -gt 0 ]; do
@@ -33,41 +35,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-PASSED=0
-FAILED=0
 WORK=""
 INSTALLED=0
 declare -a PIDS=() UNIT_PIDS=()
-
-say() { printf '%s\n' "$*"; }
-pass() { PASSED=$((PASSED + 1)); say "ok - $*"; }
-fail() { FAILED=$((FAILED + 1)); say "not ok - $*"; }
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-	local what=$1
-	shift
-	if "$@" >/dev/null; then pass "$what"; else fail "$what"; fi
-}
-
-finish() {
-	say "$PASSED passed, $FAILED failed"
-	[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
-	exit $?
-}
-
-# Stops a process by PID: SIGTERM, then SIGKILL after $2 seconds.
-stop_pid() {
-	local pid=$1 wait=${2:-20} i
-	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < wait * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	return 1
-}
 
 # Stops what a unit started the way systemd does (KillMode=control-group):
 # SIGTERM to the whole process group, SIGKILL after the unit's TimeoutStopSec.
@@ -398,28 +368,11 @@ check "the scheduler tells systemd READY=1 (Type=notify)" grep -q '^READY=1' "$W
 # ---------------------------------------------------------------------------
 # 6. nginx with the packaged site, and the smoke test
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 mkdir -p "$WORK/nginx/tmp"
 chown www-data "$WORK/nginx/tmp"
-sed -e "s|^\([[:space:]]*\)listen 5050;|\1listen 127.0.0.1:$PORT;|" \
-	-e "s|/var/log/nginx/luna-tasks|$WORK/nginx/luna-tasks|g" \
-	/etc/nginx/sites-available/luna-tasks >"$WORK/nginx/site.conf"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-user www-data;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 256; }
-http {
-    access_log $WORK/nginx/access.log;
-    client_body_temp_path $WORK/nginx/tmp/body;
-    fastcgi_temp_path $WORK/nginx/tmp/fastcgi;
-    proxy_temp_path $WORK/nginx/tmp/proxy;
-    uwsgi_temp_path $WORK/nginx/tmp/uwsgi;
-    scgi_temp_path $WORK/nginx/tmp/scgi;
-    include $WORK/nginx/site.conf;
-}
-EOF
+nginx_site /etc/nginx/sites-available/luna-tasks "$WORK/nginx" "$PORT"
+nginx_conf "$WORK/nginx" "user www-data;"
 if nginx -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log"; then
 	pass "nginx starts with the packaged site on 127.0.0.1:$PORT"
 else

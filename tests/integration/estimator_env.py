@@ -9,6 +9,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
 
 import servers  # noqa: E402
+from objdata import run_task  # noqa: E402,F401  (re-exported for the tests)
 
 
 class Repointed:
@@ -32,14 +33,6 @@ class Repointed:
         shutil.copyfile(self.backup, self.stack.conf)
         os.unlink(self.backup)
         self._restart()
-
-
-def run_task(stack, name, body, timeout=120, statuses=(2, 3, 5)):
-    r = stack.post("/2/tasks/" + name, json=body)
-    assert r.status == 202, (r.status, r.body)
-    tid = r.json()["task_id"]
-    task = stack.wait_task(tid, statuses=statuses, timeout=timeout)
-    return tid, task
 
 
 def result_of(stack, tid):

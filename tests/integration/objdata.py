@@ -77,6 +77,15 @@ def import_rows(stack, kind, rows, name=None, check=True, extra=()):
     return stack.admin("import", kind, path, *extra, check=check)
 
 
+def run_task(stack, name, body, timeout=120, statuses=(2, 3, 5)):
+    """Creates a task of type name and waits until it is in one of statuses:
+    (task_id, task)."""
+    r = stack.post("/2/tasks/" + name, json=body)
+    assert r.status == 202, (r.status, r.body)
+    tid = r.json()["task_id"]
+    return tid, stack.wait_task(tid, statuses=statuses, timeout=timeout)
+
+
 def make_faces(rnd, account, centres, per_person, start_ts=1700000000, **extra):
     """Faces with one face descriptor each; face['_vec'] and ['_person'] are the test's."""
     out = []

@@ -7,11 +7,7 @@ import objdata as od
 
 
 def run(stack, account_id, content):
-    r = stack.post("/2/tasks/clustering", json={"account_id": account_id, "content": content})
-    assert r.status == 202, r.text
-    tid = r.json()["task_id"]
-    t = stack.wait_task(tid)
-    return tid, t
+    return od.run_task(stack, "clustering", {"account_id": account_id, "content": content})
 
 
 def result(stack, tid):

@@ -295,22 +295,26 @@ def postfix_tree(env):
     return root
 
 
-# The spec's prefix_schema table, row by row.
-@pytest.mark.parametrize("prefix, expected", [
+# The spec's prefix_schema and postfix_schema tables, row by row, over
+# prefix_tree and postfix_tree (the network disk and FTP tests share them).
+PREFIX_TABLE = [
     ("prefix", ["prefix/123_file.jpg", "prefix/file2.jpg", "prefix_file.jpg"]),
     ("prefix/", ["prefix/123_file.jpg", "prefix/file2.jpg"]),
     ("prefix/123", ["prefix/123_file.jpg"]),
     ("temp", ["temp_file.jpg"]),
-])
+]
+POSTFIX_TABLE = [
+    (".jpg", ["dir/face1.jpg", "file.jpg"]),
+    (".png", ["dir/face2.png", "temp_file.png"]),
+]
+
+
+@pytest.mark.parametrize("prefix, expected", PREFIX_TABLE)
 def test_network_disk_prefix_table(env, prefix_tree, account_id, prefix, expected):
     assert nd_names(env, account_id, nd_source(prefix_tree, prefix=prefix)) == expected
 
 
-# The spec's postfix_schema table, row by row.
-@pytest.mark.parametrize("postfix, expected", [
-    (".jpg", ["dir/face1.jpg", "file.jpg"]),
-    (".png", ["dir/face2.png", "temp_file.png"]),
-])
+@pytest.mark.parametrize("postfix, expected", POSTFIX_TABLE)
 def test_network_disk_postfix_table(env, postfix_tree, account_id, postfix, expected):
     assert nd_names(env, account_id, nd_source(postfix_tree, postfix=postfix)) == expected
 
@@ -481,20 +485,12 @@ def ftp_source(ftp, path, prefix=None, postfix=None, recursive=True, password=No
             "authorization": {"user": ftp.user, "password": password or ftp.password}}
 
 
-@pytest.mark.parametrize("prefix, expected", [
-    ("prefix", ["prefix/123_file.jpg", "prefix/file2.jpg", "prefix_file.jpg"]),
-    ("prefix/", ["prefix/123_file.jpg", "prefix/file2.jpg"]),
-    ("prefix/123", ["prefix/123_file.jpg"]),
-    ("temp", ["temp_file.jpg"]),
-])
+@pytest.mark.parametrize("prefix, expected", PREFIX_TABLE)
 def test_ftp_prefix_table(env, ftp, account_id, prefix, expected):
     assert nd_names(env, account_id, ftp_source(ftp, "image-storage/", prefix=prefix)) == expected
 
 
-@pytest.mark.parametrize("postfix, expected", [
-    (".jpg", ["dir/face1.jpg", "file.jpg"]),
-    (".png", ["dir/face2.png", "temp_file.png"]),
-])
+@pytest.mark.parametrize("postfix, expected", POSTFIX_TABLE)
 def test_ftp_postfix_table(env, ftp, account_id, postfix, expected):
     assert nd_names(env, account_id, ftp_source(ftp, "/postfix", postfix=postfix)) == expected
 

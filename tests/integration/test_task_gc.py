@@ -10,10 +10,7 @@ import objdata as od
 
 
 def run(stack, account_id, content):
-    r = stack.post("/2/tasks/gc", json={"account_id": account_id, "content": content})
-    assert r.status == 202, r.text
-    tid = r.json()["task_id"]
-    t = stack.wait_task(tid)
+    tid, t = od.run_task(stack, "gc", {"account_id": account_id, "content": content})
     assert t["task_status"] == 5, t
     return stack.get("/2/tasks/%d/result" % tid).json()
 

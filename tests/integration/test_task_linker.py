@@ -8,10 +8,7 @@ import objdata as od
 
 
 def run(stack, account_id, content):
-    r = stack.post("/2/tasks/linker", json={"account_id": account_id, "content": content})
-    assert r.status == 202, r.text
-    tid = r.json()["task_id"]
-    return tid, stack.wait_task(tid)
+    return od.run_task(stack, "linker", {"account_id": account_id, "content": content})
 
 
 def members(stack, list_id):

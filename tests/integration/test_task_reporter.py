@@ -12,10 +12,7 @@ from luna import assert_error
 
 
 def run(stack, kind, account_id, content, timeout=120):
-    r = stack.post("/2/tasks/%s" % kind, json={"account_id": account_id, "content": content})
-    assert r.status == 202, r.text
-    tid = r.json()["task_id"]
-    task = stack.wait_task(tid, timeout=timeout)
+    tid, task = od.run_task(stack, kind, {"account_id": account_id, "content": content}, timeout=timeout)
     assert task["task_status"] == 5, (task, stack.get("/2/tasks/%d/errors" % tid).text)
     return tid
 

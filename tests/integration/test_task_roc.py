@@ -8,10 +8,7 @@ import objdata as od
 
 
 def run(stack, account_id, content):
-    r = stack.post("/2/tasks/roc", json={"account_id": account_id, "content": content})
-    assert r.status == 202, r.text
-    tid = r.json()["task_id"]
-    return tid, stack.wait_task(tid)
+    return od.run_task(stack, "roc", {"account_id": account_id, "content": content})
 
 
 def test_auc_points_and_hit_top(stack, account_id):

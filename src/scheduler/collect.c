@@ -21,6 +21,7 @@ struct collect_claim {
 	struct worker *w;
 	long long task_id;
 	int type_id, gave_up;
+	int attempts;                  /* counting this one */
 	int repaired;                  /* the counters were wrong: nothing to collect yet */
 	const char *content, *account_id, *request_id;
 };
@@ -93,6 +94,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 		c->gave_up = 1;
 		return sched_fail_task(db, c->task_id, E_INTERNAL, detail) ? TXN_ERROR : TXN_COMMIT;
 	}
+	c->attempts = attempts + 1;
 	struct db_param pu[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(c->task_id)};
 	if (db_exec(db, NULL,
 		    "UPDATE task SET task_status = 4, worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
@@ -314,6 +316,15 @@ static int collect(struct worker *w, long long task_id)
 	if (made < 0) {
 		/* The DB went away: the lease expires and someone collects again. */
 		rc = -1;
+		goto out;
+	}
+	if (made == 1 && sched_failure_is_transient(&fail) && c.attempts < w->s->cfg.max_attempts) {
+		int delay = sched_retry_delay(c.attempts);
+		if (w->store)
+			w->store->ops->del(w->store, result_id);
+		if (sched_defer_task(w, c.task_id, TASK_COLLECTING, delay) > 0)
+			log_warn("task %lld: collecting attempt %d of %d failed (%d %s); retrying in %d s", c.task_id,
+				 c.attempts, w->s->cfg.max_attempts, fail.code, fail.detail, delay);
 		goto out;
 	}
 	if (w->cancelled) {

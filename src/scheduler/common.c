@@ -15,6 +15,7 @@
 #define TXN_RETRIES 8
 #define BACKOFF_MAX_MS 5000
 #define THROTTLE_SLICE_MS 50
+#define RETRY_DELAY_MAX_S 60
 #define OUTAGE_REMINDER 30   /* log a still-failing DB every this many failures */
 
 static void wait_wakeup(struct sched *s, int ms, int idle);
@@ -141,6 +142,29 @@ void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, lo
 	w->hold_gen++;
 	w->cancelled = 0;
 	pthread_mutex_unlock(&w->s->lock);
+}
+
+int sched_failure_is_transient(const struct task_fail *fail)
+{
+	return fail->code == E_DB;
+}
+
+int sched_retry_delay(int attempts)
+{
+	int shift = attempts < 6 ? (attempts > 0 ? attempts : 1) : 6;
+	return (1 << shift) < RETRY_DELAY_MAX_S ? 1 << shift : RETRY_DELAY_MAX_S;
+}
+
+int sched_defer_task(struct worker *w, long long task_id, int status, int delay_s)
+{
+	struct db_param p[] = {DBP_I64(delay_s), DBP_I64(task_id), DBP_STR(w->s->worker_id), DBP_I64(status)};
+	struct db_result r;
+	if (db_exec(w->db, NULL,
+		    "UPDATE task SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
+		    "WHERE task_id = ? AND worker_id = ? AND task_status = ?",
+		    p, 4, &r))
+		return -1;
+	return r.affected ? 1 : 0;
 }
 
 void sched_release_task(struct worker *w, long long task_id)

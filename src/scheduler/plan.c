@@ -21,6 +21,7 @@ struct plan_claim {
 	struct worker *w;
 	long long task_id;
 	int type_id, gave_up;
+	int attempts;                  /* counting this one */
 	const char *content, *account_id, *request_id;
 };
 
@@ -64,6 +65,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 		c->gave_up = 1;
 		return sched_fail_task(db, c->task_id, E_INTERNAL, detail) ? TXN_ERROR : TXN_COMMIT;
 	}
+	c->attempts = attempts + 1;
 	struct db_param pu[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(c->task_id)};
 	if (db_exec(db, NULL,
 		    "UPDATE task SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
@@ -178,6 +180,13 @@ int sched_plan_one(struct worker *w)
 	if (w->cancelled) {
 		log_info("task %lld: planning stopped (cancelled, deleted, taken over or shutting down)", c.task_id);
 		sched_release_task(w, c.task_id);
+		goto out;
+	}
+	if (!ps.subtasks && sched_failure_is_transient(&fail) && c.attempts < w->s->cfg.max_attempts) {
+		int delay = sched_retry_delay(c.attempts);
+		if (sched_defer_task(w, c.task_id, TASK_PENDING, delay) > 0)
+			log_warn("task %lld: planning attempt %d of %d failed (%d %s); retrying in %d s", c.task_id,
+				 c.attempts, w->s->cfg.max_attempts, fail.code, fail.detail, delay);
 		goto out;
 	}
 	if (sched_txn(w->db, a, store_body, &ps) == TXN_ERROR) {

@@ -86,6 +86,15 @@ void sched_idle(struct sched *s, int ms);
 void sched_wake_all(struct sched *s);
 /* Publishes what worker w holds (for lease renewal and the cancellation watch). */
 void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, long long subtask_id);
+/* Failures of the infrastructure (the objects database was away) rather than
+ * of the work: worth retrying, up to MAX_ATTEMPTS. */
+int sched_failure_is_transient(const struct task_fail *fail);
+/* Seconds before retry number `attempts` (2, 4, 8, … up to 60). */
+int sched_retry_delay(int attempts);
+/* Keeps the plan (status 0) or collect (status 4) lease of task_id but lets
+ * it run out in delay_s seconds, so anyone may retry then; the attempt stays
+ * counted. 1 deferred, 0 no longer ours, -1 DB error. */
+int sched_defer_task(struct worker *w, long long task_id, int status, int delay_s);
 /* Gives up a plan or collect lease of task_id (status 0 or 4) that is still
  * ours, without counting the attempt: the work was told to stop. */
 void sched_release_task(struct worker *w, long long task_id);

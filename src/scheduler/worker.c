@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#define RETRY_DELAY_MAX_S 60
 #define OBJECTS_RETRY_US (60LL * 1000000)
 
 /* A claimed subtask with everything needed to run it. */
@@ -288,12 +287,6 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 	return TXN_COMMIT;
 }
 
-/* Failures of the infrastructure rather than of the subtask: worth a retry. */
-static int failure_is_transient(const struct task_fail *fail)
-{
-	return fail->code == E_DB;
-}
-
 /* Records the outcome if the subtask is still ours. Keeps trying through a DB
  * outage while we hold it; gives up once the lease is handed back or taken
  * (recovery then retries the subtask elsewhere). 1 recorded, 0 dropped, -1 DB error. */
@@ -302,10 +295,9 @@ static int finish_job(struct worker *w, struct arena *a, const struct subtask_jo
 {
 	struct finish_args f = {.w = w, .job = job, .out = out};
 	int rc;
-	if (!out->abandoned && out->failed && failure_is_transient(&out->fail) && job->attempts < w->s->cfg.max_attempts) {
-		int shift = job->attempts < 6 ? job->attempts : 6;
-		f.retry_in = (1 << shift) < RETRY_DELAY_MAX_S ? 1 << shift : RETRY_DELAY_MAX_S;
-	}
+	if (!out->abandoned && out->failed && sched_failure_is_transient(&out->fail) &&
+	    job->attempts < w->s->cfg.max_attempts)
+		f.retry_in = sched_retry_delay(job->attempts);
 	for (;;) {
 		rc = sched_txn(w->db, a, finish_body, &f);
 		if (rc != TXN_ERROR)

@@ -535,6 +535,25 @@ def test_db_restart_mid_task(stack, scheds, faces):
     assert "database" in text and "answers again" in text, text
 
 
+def test_objects_db_away_while_planning(stack, scheds, faces):
+    """A plan that fails because the objects database is away (10017) is
+    retried once it is back, instead of failing the task."""
+    account, ids = faces
+    a = scheds.start("a", throttle_ms=0)
+    stack.sql("RENAME TABLE face TO face_away", db="luna_objects")
+    try:
+        tid = create_linker(stack, account)
+        wait_for(lambda: re.search(r"task %d: planning attempt 1 of 3 failed \(10017 " % tid, scheds.log(a)),
+                 timeout=20, what="the first planning attempt to fail")
+        assert task_row(stack, tid)["status"] == 0
+    finally:
+        stack.sql("RENAME TABLE face_away TO face", db="luna_objects")
+    task = stack.wait_task(tid, timeout=60)
+    assert task["task_status"] == 5, task
+    assert errors_of(stack, tid) == []
+    assert_linked_all(stack, tid, ids)
+
+
 # -- heartbeat and /healthcheck ------------------------------------------------------
 
 def health_worker_failing(stack):

@@ -91,14 +91,23 @@ int time_parse_db(const char *s, int64_t *us)
 	return rest && *rest == '\0' ? 0 : -1;
 }
 
-void time_format_db(int64_t us, char *buf, size_t len)
+/* The whole seconds of us in *sec and the microseconds past them (0..999999),
+ * also for times before 1970. */
+static long split_us(int64_t us, time_t *sec)
 {
-	time_t sec = (time_t)(us / 1000000);
+	*sec = (time_t)(us / 1000000);
 	long frac = (long)(us % 1000000);
 	if (frac < 0) {
 		frac += 1000000;
-		sec--;
+		(*sec)--;
 	}
+	return frac;
+}
+
+void time_format_db(int64_t us, char *buf, size_t len)
+{
+	time_t sec;
+	long frac = split_us(us, &sec);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
@@ -107,12 +116,8 @@ void time_format_db(int64_t us, char *buf, size_t len)
 
 void time_format_rfc3339(int64_t us, int local, char *buf, size_t len)
 {
-	time_t sec = (time_t)(us / 1000000);
-	long frac = (long)(us % 1000000);
-	if (frac < 0) {
-		frac += 1000000;
-		sec--;
-	}
+	time_t sec;
+	long frac = split_us(us, &sec);
 	struct tm tm;
 	long off = 0;
 	if (local) {

@@ -78,14 +78,6 @@ static int ae_validate(struct task_ctx *ctx, json_object *content, struct task_f
 	return 0;
 }
 
-static json_object *ids_array(char **ids, size_t n)
-{
-	json_object *arr = json_object_new_array_ext((int)n);
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, json_object_new_string(ids[i]));
-	return arr;
-}
-
 static int ae_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks, struct task_fail *fail)
 {
 	struct ae_job job;
@@ -108,7 +100,7 @@ static int ae_plan(struct task_ctx *ctx, json_object *content, json_object **sub
 		if (n == 0)
 			break;
 		json_object *st = json_object_new_object();
-		json_object_object_add(st, "ids", ids_array(ids, n));
+		json_object_object_add(st, "ids", task_json_strings(ids, n));
 		json_object_array_add(out, st);
 		after = ids[n - 1];
 		if (n < chunk)

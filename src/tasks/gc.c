@@ -50,11 +50,9 @@ static int gc_validate(struct task_ctx *ctx, json_object *content, struct task_f
 
 static json_object *chunk_subtask(int owner, char **ids, size_t n)
 {
-	json_object *s = json_object_new_object(), *arr = json_object_new_array_ext((int)n);
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, json_object_new_string(ids[i]));
+	json_object *s = json_object_new_object();
 	json_object_object_add(s, "owner", json_object_new_int(owner));
-	json_object_object_add(s, "ids", arr);
+	json_object_object_add(s, "ids", task_json_strings(ids, n));
 	return s;
 }
 
@@ -196,14 +194,6 @@ static int remove_origin(struct task_ctx *ctx, CURL **curl, const char *origin)
 	return 0;
 }
 
-static json_object *string_array(char **items, size_t n)
-{
-	json_object *arr = json_object_new_array_ext((int)n);
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(arr, json_object_new_string(items[i]));
-	return arr;
-}
-
 static int gc_run_events(struct task_ctx *ctx, json_object *content, char **ids, size_t n, json_object *removed,
 			 struct task_fail *fail)
 {
@@ -223,7 +213,7 @@ static int gc_run_events(struct task_ctx *ctx, json_object *content, char **ids,
 				if (!ctx->store || ctx->store->ops->del(ctx->store, ev[i].sample_ids[s]))
 					task_report_error(ctx, E_STORAGE, "cannot remove sample %s of event %s",
 							  ev[i].sample_ids[s], ev[i].event_id);
-			json_object_object_add(item, "samples", string_array(ev[i].sample_ids, ev[i].nsamples));
+			json_object_object_add(item, "samples", task_json_strings(ev[i].sample_ids, ev[i].nsamples));
 		}
 		if (remove_origins) {
 			json_object *gone = json_object_new_array();

@@ -132,6 +132,14 @@ json_object *task_json_similarity(double sim)
 	return json_object_new_double_s(sim, buf);
 }
 
+json_object *task_json_strings(char *const *items, size_t n)
+{
+	json_object *arr = json_object_new_array_ext((int)n);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, json_object_new_string(items[i]));
+	return arr;
+}
+
 void task_json_append_all(json_object *dst, json_object *src)
 {
 	if (!src || !json_object_is_type(src, json_type_array))

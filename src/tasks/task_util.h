@@ -33,6 +33,8 @@ json_object *task_result_document(struct task_ctx *ctx, json_object *result, str
 
 /* A similarity as a JSON number with 6 decimals. */
 json_object *task_json_similarity(double sim);
+/* A new JSON array of the n strings (ids, sample ids, …). */
+json_object *task_json_strings(char *const *items, size_t n);
 
 /* ---- collect ------------------------------------------------------------- */
 

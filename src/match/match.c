@@ -17,6 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+int match_max_threads(int nthreads)
+{
+	return match_thread_count(nthreads, (size_t)-1);
+}
+
 /* ---- single vectors ------------------------------------------------------- */
 
 void match_normalize(float *x, size_t n, size_t d)

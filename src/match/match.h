@@ -31,6 +31,11 @@ extern "C" {
 
 /* Rows are float32 vectors of dimension d, row-major, contiguous. */
 
+/* Most workers a call with this nthreads uses (nthreads <= 0: one per CPU
+ * this process may run on); tile callbacks get thread ids below it, so it
+ * sizes per-thread state. */
+int match_max_threads(int nthreads);
+
 /* L2-normalise rows in place; zero rows stay zero. */
 void match_normalize(float *x, size_t n, size_t d);
 

@@ -10,6 +10,7 @@
  * scan kernels see every product (2e8 per all-pairs call), nearly all of
  * them below the cut, so the no-hit path is a few vector ops per 64 floats.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "match/match_internal.h"
 #include "match/match.h"
 
@@ -18,6 +19,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,14 +32,19 @@
 
 /* ---- threads ------------------------------------------------------------ */
 
+/* CPUs this process may run on (its affinity mask), else those online. */
+static long usable_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? n : 1;
+}
+
 int match_thread_count(int requested, size_t max_useful)
 {
-	long n = requested;
-	if (n <= 0) {
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-		if (n < 1)
-			n = 1;
-	}
+	long n = requested > 0 ? requested : usable_cpus();
 	if (n > MATCH_MAX_THREADS)
 		n = MATCH_MAX_THREADS;
 	if (max_useful < 1)

@@ -207,7 +207,7 @@ static int tiles_cb(void *ud, int thread, size_t i0, size_t ni, size_t j0, size_
 		bad_shape++;
 	pthread_mutex_lock(&t->lock);
 	t->calls++;
-	if (thread < 0 || (t->nthreads > 0 && thread >= t->nthreads))
+	if (thread < 0 || thread >= match_max_threads(t->nthreads))
 		t->bad_thread++;
 	if (!bad_shape) {
 		for (size_t r = 0; r < ni; r++)
@@ -606,6 +606,13 @@ static int count_tiles(void *ud, int thread, size_t i0, size_t ni, size_t j0, si
 	return 0;
 }
 
+static void test_max_threads(void)
+{
+	CHECK(match_max_threads(3) == 3, "match_max_threads(3) = %d", match_max_threads(3));
+	CHECK(match_max_threads(0) >= 1 && match_max_threads(-1) == match_max_threads(0),
+	      "match_max_threads(0) = %d", match_max_threads(0));
+}
+
 static void test_blas_threads_restored(void)
 {
 	int before = openblas_get_num_threads();
@@ -628,6 +635,7 @@ int main(void)
 	test_pairs_above();
 	test_topk();
 	test_histogram();
+	test_max_threads();
 	test_blas_threads_restored();
 	return CHECK_DONE();
 }

@@ -84,7 +84,8 @@ def no_scheduler(stack):
     """No scheduler runs while the module's tests do, so the tasks they create
     stay as they are. Afterwards the tasks the module left unfinished are
     cancelled (no scheduler will run them later) and the scheduler restarts."""
-    stack.stop_scheduler()
+    for name in set(stack.scheduler_names()) | {"s1"}:
+        stack.stop_scheduler(name)
     first = stack.max_task_id()
     yield
     try:

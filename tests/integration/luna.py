@@ -346,6 +346,25 @@ class Stack:
     def kill_scheduler(self, name="s1"):
         self._dev("stack-scheduler", self.dir, "kill", name)
 
+    def scheduler_names(self):
+        """Names of the schedulers started through this harness that are still running."""
+        names = []
+        for f in sorted(os.listdir(self.dir)):
+            if f == "scheduler.pid":
+                name = "s1"
+            elif f.startswith("scheduler-") and f.endswith(".pid"):
+                name = f[len("scheduler-"):-len(".pid")]
+            else:
+                continue
+            pid = self.scheduler_pid(name)
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as c:
+                    if b"luna-tasks-scheduler" in c.read():
+                        names.append(name)
+            except (OSError, TypeError):
+                pass
+        return names
+
     def scheduler_pid(self, name="s1"):
         p = os.path.join(self.dir, "scheduler.pid" if name == "s1" else "scheduler-%s.pid" % name)
         try:

@@ -354,3 +354,17 @@ def test_nginx_errors_are_json(stack):
     finally:
         stack.restart_api()
     assert_json(stack.get("/2/tasks", params={"page_size": 1}))
+
+
+def test_nginx_refusals_are_json(stack):
+    r = stack.get("/2/tasks?account_id=" + "a" * 9000)
+    assert r.status == 414, r
+    e = assert_error(r, 414, 12012)
+    assert e["desc"] == "Bad/incomplete input data"
+    r = stack.get("/version", headers={"X-Big": "b" * 20000})
+    assert_error(r, 400, 12012)
+
+
+def test_malformed_percent_encoding(stack):
+    r = stack.get("/2/tasks?account_id=%zz")
+    assert_error(r, 400, 12012)

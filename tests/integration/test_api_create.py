@@ -395,3 +395,25 @@ def test_get_with_body_is_not_a_create(stack):
     r = stack.get("/2/tasks/gc")
     assert r.status in (400, 404, 405), r
     assert r.content_type == "application/json", r
+
+
+@pytest.mark.parametrize("name", ["linker", "clustering", "gc", "estimator"])
+def test_long_description_is_not_a_server_error(stack, name, account_id):
+    """Most request schemas put no maxLength on description, the reply's
+    task_description has 128: a longer one is refused or kept, never a 500."""
+    body = task_body(name, account_id, netdisk=stack.netdisk)
+    body["description"] = "d" * 300
+    r = stack.post("/2/tasks/" + name, json=body)
+    assert r.status in (202, 400), r
+    if r.status == 400:
+        assert_error(r, 400, 12022, detail_contains="description")
+    else:
+        t = assert_json(stack.get("/2/tasks/%d" % r.json()["task_id"]))
+        assert t["description"] == body["description"], t
+
+
+def test_unicode_description(stack, account_id):
+    body = task_body("exporter", account_id)
+    body["description"] = "é☃" * 64
+    tid = create(stack, "exporter", body)
+    assert assert_json(stack.get("/2/tasks/%d" % tid))["description"] == body["description"]

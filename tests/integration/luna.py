@@ -14,6 +14,15 @@ temporary folder, and small helpers to talk to it.
     stack.wait_task(task_id, statuses=(2, 3, 5), timeout=60) -> task json
     stack.write_config({(section, key): value}) -> path of a new config file
 
+Also: stack.request(method, path, ...), stack.api_pids(), stack.scheduler_pid(name),
+stack.scheduler_names(), stack.config_value(section, key), stack.max_task_id(),
+stack.insert_task / insert_subtask / insert_error (rows as a scheduler writes them),
+stack.put_blob / store_path (the local result store), stack.handlers (FakeService
+behind [HANDLERS] URL), stack.netdisk (the allowed network-disk root); request
+bodies: task_body(name, account_id), estimator_bodies(account_id); assertions:
+assert_json(resp, status), assert_error(resp, status, code, detail=...).
+stack.sql rows hold strings (None for NULL), as the mariadb client prints them.
+
 Only the standard library is used.
 """
 

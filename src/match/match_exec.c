@@ -10,7 +10,7 @@
  * scan kernels see every product (2e8 per all-pairs call), nearly all of
  * them below the cut, so the no-hit path is a few vector ops per 64 floats.
  */
-#define _GNU_SOURCE /* sched_getaffinity */
+/* sched_getaffinity needs _GNU_SOURCE, which config.h (included first by the build) defines. */
 #include "match/match_internal.h"
 #include "match/match.h"
 

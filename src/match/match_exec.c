@@ -10,7 +10,11 @@
  * scan kernels see every product (2e8 per all-pairs call), nearly all of
  * them below the cut, so the no-hit path is a few vector ops per 64 floats.
  */
-/* sched_getaffinity needs _GNU_SOURCE, which config.h (included first by the build) defines. */
+/* sched_getaffinity needs _GNU_SOURCE: the autotools build defines it in
+ * config.h (included first), the standalone test and bench builds here. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
 #include "match/match_internal.h"
 #include "match/match.h"
 

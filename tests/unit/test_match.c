@@ -484,6 +484,7 @@ static void test_topk(void)
 	run_topk_case("k>nb", a, 5, b, 3, 24, 10, 0.0f, 0, 2, 0);
 	run_topk_case("k=all", a, 3, b, 2500, 24, 2500, 0.0f, 0, 2, 0);
 	run_topk_case("k=0", a, 5, b, 30, 24, 0, 0.0f, 0, 2, 0);
+	run_topk_case("k=1", a, 700, b, 2500, 24, 1, 0.0f, 0, 2, 0);
 	run_topk_case("nq=0", a, 0, b, 30, 24, 5, 0.0f, 0, 2, 0);
 	run_topk_case("nb=0", a, 4, b, 0, 24, 5, 0.0f, 0, 2, 0);
 	run_topk_case("d=0", a, 4, b, 9, 0, 5, 0.0f, 0, 2, 1);
@@ -508,6 +509,7 @@ static void test_topk(void)
 	run_topk_case("ties-zero", t, 20, t, 2300, 12, 30, 0.0f, 0, 2, 1);
 	run_topk_case("ties-all", t, 9, t, 2300, 12, 2300, 0.0f, 1, 2, 1);
 	run_topk_case("ties-one", t, 2300, t, 2300, 12, 5, 1.0f, 0, 2, 1);
+	run_topk_case("ties-k1", t, 1500, t, 2300, 12, 1, 0.0f, 1, 2, 1);
 	run_topk_case("ties-n1", t, 1, t, 1, 12, 5, 0.0f, 1, 2, 1);
 	run_topk_case("ties-n2", t, 2, t, 2, 12, 5, 0.0f, 1, 2, 1);
 	free(t);

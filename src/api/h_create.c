@@ -15,6 +15,25 @@ static const char *body_str(json_object *body, const char *key)
 		       : NULL;
 }
 
+/* Replies show description as the spec's task_description (maxLength 128);
+ * most request schemas set no limit, so the longest one is checked here. */
+static int description_too_long(struct request *req)
+{
+	json_object *d;
+	if (!json_object_object_get_ex(req->body, "description", &d) || !json_object_is_type(d, json_type_string))
+		return 0;
+	size_t chars = 0;
+	for (const unsigned char *p = (const unsigned char *)json_object_get_string(d); *p; p++)
+		chars += (*p & 0xC0) != 0x80;
+	if (chars <= 128)
+		return 0;
+	char detail[512];
+	luna_error_detail(detail, sizeof(detail), E_BAD_JSON, "description",
+			  "the description is longer than 128 characters");
+	reply_error(req, 400, E_BAD_JSON, detail);
+	return 1;
+}
+
 static int needs_handlers(const struct task_type *tt)
 {
 	return tt->id == 5 || tt->id == 9;
@@ -30,6 +49,8 @@ void h_task_create(struct request *req)
 		reply_error(req, 500, E_INTERNAL, NULL);
 		return;
 	}
+	if (description_too_long(req))
+		return;
 	if (needs_handlers(tt) && !req->api->cfg.handlers_url[0]) {
 		reply_errorf(req, E_HANDLERS_NOT_CONFIGURED, tt->name);
 		return;

@@ -32,7 +32,7 @@ trap 'exit 130' INT TERM
 "$CC" -g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer -I "$root/src" $(pkg-config --cflags json-c yaml-0.1) \
 	"$root/tests/fuzz/fuzz_validate.c" "$root/src/common/schema.c" \
-	"$root/src/common/yaml_json.c" "$root/src/common/query.c" \
+	"$root/src/common/yaml_json.c" "$root/src/common/query.c" "$root/src/common/encoding.c" \
 	-o "$work/fuzz_validate" $(pkg-config --libs json-c yaml-0.1)
 
 mkdir "$work/corpus"

@@ -413,15 +413,18 @@ int objects_where_build(struct arena *a, enum objects_kind kind, json_object *fi
 	}
 	if (filters && json_object_is_type(filters, json_type_null))
 		filters = NULL;
+	/* The task's account always applies: a filter naming another account
+	 * narrows the set (to nothing), it never widens it to that account. */
 	json_object *acc = NULL;
+	if (account_id)
+		add_compare(&b, "account_id", "=", DBP_STR(account_id));
 	if (filters && json_object_object_get_ex(filters, "account_id", &acc) &&
 	    !json_object_is_type(acc, json_type_null)) {
 		if (check_string(&b, "account_id", acc, 1))
 			goto out;
-		account_id = json_object_get_string(acc);
+		if (!account_id || strcmp(account_id, json_object_get_string(acc)))
+			add_compare(&b, "account_id", "=", DBP_STR(json_object_get_string(acc)));
 	}
-	if (account_id)
-		add_compare(&b, "account_id", "=", DBP_STR(account_id));
 	if (filters) {
 		json_object_object_foreach(filters, key, val) {
 			const struct filter_def *f = find_def(key);

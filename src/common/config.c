@@ -154,12 +154,15 @@ static const struct key *find_key(const char *section, const char *name)
 	return NULL;
 }
 
-static int check_enums(const struct luna_config *cfg, char *err, size_t errlen)
+static int check_enums(struct luna_config *cfg, char *err, size_t errlen)
 {
 	if (strcasecmp(cfg->time_zone, "LOCAL") && strcasecmp(cfg->time_zone, "UTC")) {
 		snprintf(err, errlen, "[API] TIME_ZONE: '%s' is not LOCAL or UTC", cfg->time_zone);
 		return -1;
 	}
+	/* One spelling from here on, so readers may compare with strcmp. */
+	for (char *p = cfg->time_zone; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
 	if (strcmp(cfg->storage_backend, "local") && strcmp(cfg->storage_backend, "s3")) {
 		snprintf(err, errlen, "[STORAGE] BACKEND: '%s' is not local or s3", cfg->storage_backend);
 		return -1;

@@ -11,10 +11,11 @@
  * Similarity is clamp(dot(a, b), 0, 1) on L2-normalised rows (DESIGN section 5).
  * The tile functions do not normalise; call match_normalize() first.
  *
- * Return convention for every int function: 0 on success; -1 with errno set
- * (EINVAL for bad arguments, ENOMEM) on failure; or, when a callback returned
- * nonzero, the first such value (the run stops as soon as possible).
- * nthreads <= 0 means "one per online CPU".
+ * Return convention of every int function but match_max_threads: 0 on
+ * success; -1 with errno set (EINVAL for bad arguments, ENOMEM) on failure;
+ * or, when a callback returned nonzero, the first such value (the run stops
+ * as soon as possible). nthreads <= 0 means "one per CPU this process may
+ * run on".
  */
 #ifndef LUNA_MATCH_H
 #define LUNA_MATCH_H

@@ -20,7 +20,7 @@
 
 /* ---- threads ---------------------------------------------------------- */
 
-/* Resolve a requested thread count (<= 0: online CPUs), capped by max_useful
+/* Resolve a requested thread count (<= 0: usable CPUs), capped by max_useful
  * (the number of work items; at least 1). */
 int match_thread_count(int requested, size_t max_useful);
 

@@ -61,12 +61,20 @@ static void test_values_are_parameters(struct arena *a)
 	CHECK(found_time);
 }
 
-static void test_filter_account_wins(struct arena *a)
+/* The task's account always applies; a filter's account can only narrow it. */
+static void test_filter_account_narrows(struct arena *a)
 {
 	char err[256];
 	int rc;
 	struct objects_where w = build(a, OBJ_FACES, "{\"account_id\": \"11111111-1111-4111-8111-111111111111\"}",
 				       "22222222-2222-4222-8222-222222222222", &rc, err, sizeof(err));
+	CHECK(rc == 0 && w.nparams == 2 && strcmp(w.params[0].s, "22222222-2222-4222-8222-222222222222") == 0 &&
+	      strcmp(w.params[1].s, "11111111-1111-4111-8111-111111111111") == 0);
+	w = build(a, OBJ_FACES, "{\"account_id\": \"22222222-2222-4222-8222-222222222222\"}",
+		  "22222222-2222-4222-8222-222222222222", &rc, err, sizeof(err));
+	CHECK(rc == 0 && w.nparams == 1 && strcmp(w.params[0].s, "22222222-2222-4222-8222-222222222222") == 0);
+	w = build(a, OBJ_FACES, "{\"account_id\": \"11111111-1111-4111-8111-111111111111\"}", NULL, &rc, err,
+		  sizeof(err));
 	CHECK(rc == 0 && w.nparams == 1 && strcmp(w.params[0].s, "11111111-1111-4111-8111-111111111111") == 0);
 }
 
@@ -123,7 +131,7 @@ int main(void)
 	struct arena *a = arena_new();
 	test_no_filters(a);
 	test_values_are_parameters(a);
-	test_filter_account_wins(a);
+	test_filter_account_narrows(a);
 	test_top_similar(a);
 	test_geo_and_empty_list(a);
 	test_rejections(a);

@@ -4,6 +4,7 @@ delimiters (also inside values), with and without images; filters choose
 the objects; a running export can be cancelled; bad content is refused at
 creation."""
 import random
+import uuid
 
 import exportref as er
 import objdata as od
@@ -217,3 +218,14 @@ def test_bad_content_is_refused(stack, account_id):
     refused(dict(events, csv_delimiter="\n"), "content.csv_delimiter")
     refused(dict(events, csv_delimiter=";;"), "csv_delimiter")
     refused(dict(faces, filters={"account_id": account_id, "handler_ids": [account_id]}), "filters")
+
+
+def test_filters_cannot_reach_another_account(stack, account_id):
+    """A task exports its own account's objects only: naming another account
+    in the filters gives nothing, not that account's objects."""
+    rnd = random.Random(899)
+    other = str(uuid.uuid4())
+    import_events(stack, rnd, other, 5)
+    tid, _ = run(stack, account_id, {"objects_type": "events", "filters": {"account_id": other}})
+    header, rows = er.fetch_archive(stack, tid).csv_rows("export.csv")
+    assert header and rows == []

@@ -87,21 +87,8 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 		if (!ok)
 			return TXN_COMMIT;
 	}
-	if (attempts >= s->cfg.max_attempts) {
-		char detail[256];
-		snprintf(detail, sizeof(detail), "Collecting the results of task %lld was interrupted %d times; giving up",
-			 c->task_id, attempts);
-		c->gave_up = 1;
-		return sched_fail_task(db, c->task_id, E_INTERNAL, detail) ? TXN_ERROR : TXN_COMMIT;
-	}
 	c->attempts = attempts + 1;
-	struct db_param pu[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(c->task_id)};
-	if (db_exec(db, NULL,
-		    "UPDATE task SET task_status = 4, worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
-		    "attempts = attempts + 1, last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?",
-		    pu, 3, NULL))
-		return TXN_ERROR;
-	return TXN_COMMIT;
+	return sched_take_task(s, db, c->task_id, attempts, "Collecting the results", 1, &c->gave_up);
 }
 
 /* The partial results in subtask order (null for failed or empty ones).

@@ -75,6 +75,25 @@ int sched_fail_task(struct db *db, long long task_id, int code, const char *deta
 		       p, 1, NULL);
 }
 
+int sched_take_task(struct sched *s, struct db *db, long long task_id, int attempts, const char *phase,
+		    int collecting, int *gave_up)
+{
+	if (attempts >= s->cfg.max_attempts) {
+		char detail[256];
+		snprintf(detail, sizeof(detail), "%s of task %lld was interrupted %d times; giving up", phase, task_id,
+			 attempts);
+		*gave_up = 1;
+		return sched_fail_task(db, task_id, E_INTERNAL, detail) ? TXN_ERROR : TXN_COMMIT;
+	}
+	struct db_param p[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(task_id)};
+	const char *sql = collecting
+		? "UPDATE task SET task_status = 4, worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
+		  "attempts = attempts + 1, last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?"
+		: "UPDATE task SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
+		  "attempts = attempts + 1 WHERE task_id = ?";
+	return db_exec(db, NULL, sql, p, 3, NULL) ? TXN_ERROR : TXN_COMMIT;
+}
+
 const char *sched_db_hint(struct db *db)
 {
 	unsigned e = db_errno(db);

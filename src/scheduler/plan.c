@@ -58,21 +58,8 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	c->account_id = row[3];
 	c->request_id = row[4];
 	int attempts = atoi(row[5]);
-	if (attempts >= s->cfg.max_attempts) {
-		char detail[256];
-		snprintf(detail, sizeof(detail), "Planning of task %lld was interrupted %d times; giving up",
-			 c->task_id, attempts);
-		c->gave_up = 1;
-		return sched_fail_task(db, c->task_id, E_INTERNAL, detail) ? TXN_ERROR : TXN_COMMIT;
-	}
 	c->attempts = attempts + 1;
-	struct db_param pu[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(c->task_id)};
-	if (db_exec(db, NULL,
-		    "UPDATE task SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
-		    "attempts = attempts + 1 WHERE task_id = ?",
-		    pu, 3, NULL))
-		return TXN_ERROR;
-	return TXN_COMMIT;
+	return sched_take_task(s, db, c->task_id, attempts, "Planning", 0, &c->gave_up);
 }
 
 /* INSERT of n subtasks (n ≤ INSERT_BATCH) starting at index from. */

@@ -75,6 +75,12 @@ int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud);
 int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail);
 /* Moves a task to failed with an error row; inside the caller's transaction. */
 int sched_fail_task(struct db *db, long long task_id, int code, const char *detail);
+/* Planning or collecting takes a task: after MAX_ATTEMPTS interrupted tries
+ * the task fails (*gave_up = 1); otherwise it gets our worker id, a lease and
+ * one more attempt (collecting also moves it to status 4). Inside the
+ * caller's transaction; returns TXN_COMMIT or TXN_ERROR. */
+int sched_take_task(struct sched *s, struct db *db, long long task_id, int attempts, const char *phase,
+		    int collecting, int *gave_up);
 /* Logs a DB failure once per outage per thread and sleeps a growing back-off
  * (up to 5 s) unless the scheduler stops; the count resets on success. */
 void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what);

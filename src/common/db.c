@@ -432,9 +432,8 @@ static int simple(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
-	if (!db->in_txn && db->conn == NULL && connect_db(db))
-		return -1;
-	/* A stale connection fails here, before any work: reconnect once. */
+	/* simple() connects if needed; a stale connection fails here, before
+	 * any work, and is replaced once. */
 	if (simple(db, "START TRANSACTION")) {
 		if (!db_error_is_connection(db) || simple(db, "START TRANSACTION"))
 			return -1;

@@ -1,10 +1,12 @@
 /* Request accessors and response writers over libfcgi. */
 #include "api/http.h"
+#include "common/redact.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/timefmt.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *status_text(int status)
@@ -111,7 +113,9 @@ void reply_error(struct request *req, int status, int code, const char *detail)
 		status = d->http_status;
 	if (status >= 500)
 		log_error("%s %s: %d %s", req->method, req->path, code, detail ? detail : d->detail_fmt);
-	reply_json(req, status, luna_error_json(code, detail));
+	char *clean = url_redact_dup(detail);   /* a URL the client sent may carry a password */
+	reply_json(req, status, luna_error_json(code, clean ? clean : detail ? d->desc : NULL));
+	free(clean);
 }
 
 void reply_errorf(struct request *req, int code, ...)

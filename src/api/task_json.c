@@ -1,6 +1,7 @@
 /* Row rendering and WHERE building for the list endpoints (see task_json.h). */
 #include "api/task_json.h"
 #include "common/errors.h"
+#include "common/redact.h"
 #include "common/timefmt.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,11 +26,27 @@ static int is_secret_key(const char *k)
 	return 0;
 }
 
+/* A string holding a URL with a password or a signature: the URL redacted. */
+static void mask_url_secrets(json_object *o, const char *key, const char *text)
+{
+	char *clean = url_redact_dup(text);
+	json_object_object_add(o, key, json_object_new_string(clean ? clean : "********"));
+	free(clean);
+}
+
 void json_mask_secrets(json_object *o)
 {
 	if (json_object_is_type(o, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(o); i++)
-			json_mask_secrets(json_object_array_get_idx(o, i));
+		for (size_t i = 0; i < json_object_array_length(o); i++) {
+			json_object *v = json_object_array_get_idx(o, i);
+			if (json_object_is_type(v, json_type_string) && url_has_secret(json_object_get_string(v))) {
+				char *clean = url_redact_dup(json_object_get_string(v));
+				json_object_array_put_idx(o, i, json_object_new_string(clean ? clean : "********"));
+				free(clean);
+			} else {
+				json_mask_secrets(v);
+			}
+		}
 		return;
 	}
 	if (!json_object_is_type(o, json_type_object))
@@ -37,6 +54,8 @@ void json_mask_secrets(json_object *o)
 	json_object_object_foreach(o, key, val) {
 		if (is_secret_key(key) && val && !json_object_is_type(val, json_type_object))
 			json_object_object_add(o, key, json_object_new_string("********"));
+		else if (json_object_is_type(val, json_type_string) && url_has_secret(json_object_get_string(val)))
+			mask_url_secrets(o, key, json_object_get_string(val));
 		else
 			json_mask_secrets(val);
 	}

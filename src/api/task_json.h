@@ -16,7 +16,8 @@ json_object *subtask_json(struct request *req, char **row);
 	"e.additional_info, e.error_time"
 json_object *error_json(struct request *req, char **row);
 
-/* Replaces secrets (passwords, secret keys) anywhere in o by "********". */
+/* Replaces secrets (passwords, secret keys) anywhere in o by "********", and
+ * redacts URLs that carry credentials (common/redact.h) in any string. */
 void json_mask_secrets(json_object *o);
 
 /* A WHERE clause under construction: SQL text plus its parameters. */

@@ -5,12 +5,17 @@
  * streams it to a file, and maps curl's failures to the upstream codes. */
 #include "backends/http_client.h"
 #include "common/errors.h"
+#include "common/outbound.h"
+#include "common/redact.h"
+#include <arpa/inet.h>
 #include <json-c/json.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #define DEFAULT_MAX_BODY ((size_t)64 << 20)
 #define DEFAULT_CONNECT_TIMEOUT 10L
@@ -81,7 +86,7 @@ void http_error_set(struct http_error *err, int code, const char *fmt, ...)
 	va_list ap;
 	err->code = code;
 	va_start(ap, fmt);
-	vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+	url_redact_vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
 	va_end(ap);
 }
 
@@ -154,6 +159,120 @@ static void set_protocols(CURL *h, const char *protocols)
 #endif
 }
 
+/* ---- The outbound policy of client-given URLs ---------------------------------- */
+
+/* Whether scheme is one of the comma-separated protocols. */
+static int scheme_listed(const char *protocols, const char *scheme)
+{
+	size_t n = strlen(scheme);
+	for (const char *p = protocols; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t m = comma ? (size_t)(comma - p) : strlen(p);
+		if (m == n && strncasecmp(p, scheme, n) == 0)
+			return 1;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return 0;
+}
+
+int http_url_allowed(const char *allow, const char *url, const char *protocols, char *why, size_t whylen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	int rc = -1;
+	if (!u) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	if (curl_url_set(u, CURLUPART_URL, url ? url : "", 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+		snprintf(why, whylen, "not a valid URL");
+		goto out;
+	}
+	if (!scheme_listed(protocols ? protocols : "http,https", scheme)) {
+		snprintf(why, whylen, "scheme '%s' is not allowed (%s)", scheme, protocols ? protocols : "http,https");
+		goto out;
+	}
+	if (outbound_host_verdict(allow, host, atoi(port)) == OUTBOUND_DENIED) {
+		snprintf(why, whylen, "host %.200s port %s is not allowed by the outbound policy ([OUTBOUND] ALLOW)", host,
+			 port);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+struct outbound_guard {
+	CURL *h;
+	const char *allow;
+	int check_port;        /* 0 for FTP: data connections use ports the server picks */
+	char refused[128];     /* the last address refused, for the error */
+};
+
+/* The host of the URL being fetched now (after redirects); curl_free() it. */
+static char *current_host(CURL *h)
+{
+	const char *url = NULL;
+	char *host = NULL;
+	CURLU *u = curl_url();
+	if (u && curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url &&
+	    curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK)
+		curl_url_get(u, CURLUPART_HOST, &host, 0);
+	curl_url_cleanup(u);
+	return host;
+}
+
+static void describe_address(const struct sockaddr *sa, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+		port = ntohs(in->sin_port);
+		snprintf(out, len, "%s:%d", ip, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(in6->sin6_port);
+		snprintf(out, len, "[%s]:%d", ip, port);
+	} else {
+		snprintf(out, len, "an address of family %d", sa->sa_family);
+	}
+}
+
+/* Every socket curl opens (first request, redirects, FTP data) passes here:
+ * the address it is about to connect to must be allowed. */
+static curl_socket_t open_checked_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct outbound_guard *g = ud;
+	(void)purpose;
+	char *host = current_host(g->h);
+	int ok = outbound_address_allowed(g->allow, host, &a->addr, g->check_port);
+	curl_free(host);
+	if (!ok) {
+		describe_address(&a->addr, g->refused, sizeof(g->refused));
+		return CURL_SOCKET_BAD;
+	}
+	return socket(a->family, a->socktype, a->protocol);
+}
+
+static void set_outbound_guard(CURL *h, struct outbound_guard *g)
+{
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
+	curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
+	curl_easy_setopt(h, CURLOPT_PROXY, "");   /* no proxy from the environment: connect directly */
+}
+
 static void set_method_and_body(CURL *h, const struct http_request *rq, const char *method)
 {
 	if (rq->mime) {
@@ -176,9 +295,19 @@ static void set_method_and_body(CURL *h, const struct http_request *rq, const ch
 
 /* Maps a curl failure to an upstream code with a detail naming the URL. */
 static void map_curl_error(CURL *h, CURLcode cc, const struct http_request *rq, const char *method,
-			   const struct body_buf *b, const char *errbuf, struct http_error *err)
+			   const struct body_buf *b, const char *errbuf, const struct outbound_guard *g,
+			   struct http_error *err)
 {
 	const char *why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+	if (g->refused[0] && cc == CURLE_COULDNT_CONNECT) {
+		const char *at = NULL;
+		curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &at);
+		http_error_set(err, E_UPSTREAM_CONNECTION,
+			       "Connection error on %s: %s is not allowed by the outbound policy ([OUTBOUND] ALLOW)%s%s",
+			       rq->url, g->refused, at && strcmp(at, rq->url) ? "; redirected to " : "",
+			       at && strcmp(at, rq->url) ? at : "");
+		return;
+	}
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT: {
 		double connect_time = 0;
@@ -220,9 +349,18 @@ int http_perform(struct http_conn *c, const struct http_request *rq, struct http
 	const char *method = rq->method ? rq->method : "GET";
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct body_buf b = {.sink = rq->sink, .max = rq->max_body};
+	struct outbound_guard guard = {.h = h, .allow = rq->allow};
 	int rc = -1;
 
 	memset(resp, 0, sizeof(*resp));
+	if (rq->allow) {
+		char why[300];
+		if (http_url_allowed(rq->allow, rq->url, rq->protocols, why, sizeof(why))) {
+			http_error_set(err, E_UPSTREAM_CONNECTION, "Connection error on %s: %s", rq->url, why);
+			return -1;
+		}
+		guard.check_port = strncasecmp(rq->url, "ftp", 3) != 0;
+	}
 	if (!b.sink && !b.max)
 		b.max = DEFAULT_MAX_BODY;
 	curl_easy_reset(h);
@@ -246,6 +384,8 @@ int http_perform(struct http_conn *c, const struct http_request *rq, struct http
 		curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)rq->cancel);
 	}
 	set_protocols(h, rq->protocols);
+	if (rq->allow)
+		set_outbound_guard(h, &guard);
 	if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
 		curl_easy_setopt(h, CURLOPT_MAXREDIRS, MAX_REDIRECTS);
@@ -254,7 +394,7 @@ int http_perform(struct http_conn *c, const struct http_request *rq, struct http
 
 	CURLcode cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
-		map_curl_error(h, cc, rq, method, &b, errbuf, err);
+		map_curl_error(h, cc, rq, method, &b, errbuf, &guard, err);
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);

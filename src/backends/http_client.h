@@ -8,7 +8,14 @@
  * between threads. Failures are mapped to the upstream error codes of
  * errors.h (8 connect timeout, 9 request timeout, 10 disconnected,
  * 11 connection error, 12 unexpected status, 21 content type) with a
- * detail naming the URL, which is what a task error row shows. */
+ * detail naming the URL (credentials redacted), which is what a task error
+ * row shows.
+ *
+ * A URL a client wrote (http_request.allow set) is fetched under the
+ * outbound policy: its scheme must be allowed, no proxy is used, at most 5
+ * redirects are followed (GET only, to the same schemes), and every socket
+ * is opened only after its address has passed the policy, so a redirect to
+ * a host outside the list is refused before anything is sent there. */
 #ifndef LUNA_HTTP_CLIENT_H
 #define LUNA_HTTP_CLIENT_H
 #include <stddef.h>
@@ -41,6 +48,9 @@ struct http_request {
 	const char *userpwd;           /* "user:password" (FTP) */
 	int head_only;                 /* HEAD: no body expected */
 	const char *protocols;         /* allowed schemes, "http,https" when NULL */
+	const char *allow;             /* a client-given URL: the outbound policy ([OUTBOUND] ALLOW)
+					* every connection (redirects too) must pass; NULL for
+					* destinations the operator configured */
 	volatile int *cancel;          /* nonzero aborts the transfer (task cancelled) */
 };
 
@@ -72,6 +82,13 @@ void http_error_from_status(struct http_error *err, const char *url, const struc
 void http_error_set(struct http_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* True when the content type is application/json (parameters ignored). */
 int http_is_json(const struct http_response *resp);
+
+/* Whether a client-given URL may be fetched under the outbound policy
+ * allow (see common/outbound.h): its scheme is one of protocols and its
+ * host and port are allowed by name or address, or it is a name that may
+ * resolve into an allowed network (decided when connecting). 0 allowed;
+ * -1 with why (a short reason, no URL) otherwise. */
+int http_url_allowed(const char *allow, const char *url, const char *protocols, char *why, size_t whylen);
 
 /* Percent-encodes s (RFC 3986 unreserved kept; '/' kept when keep_slash).
  * Returns a malloc'd string; caller frees. */

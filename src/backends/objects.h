@@ -149,6 +149,11 @@ struct objects_removed_event {
 int objects_delete_events(struct objects *o, struct arena *a, const char *account_id, char *const *event_ids,
 			  size_t n, struct objects_removed_event **removed, size_t *nremoved);
 
+/* Whether a blob of the result store is still used by an object of any
+ * account: it is a sample (blob_id is a sample_id), or a sample names
+ * origin as its image origin. */
+int objects_blob_in_use(struct objects *o, const char *blob_id, const char *origin, int *in_use);
+
 /* ---- Writing single objects (extraction) ------------------------------- */
 
 /* Stores (or replaces) a descriptor; the vector is L2-normalised first. */

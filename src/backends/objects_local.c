@@ -833,6 +833,23 @@ out:
 	return rc;
 }
 
+int objects_blob_in_use(struct objects *o, const char *blob_id, const char *origin, int *in_use)
+{
+	struct arena *a = arena_new();
+	struct db_result r;
+	struct db_param p[] = {DBP_STR(blob_id), DBP_STR(origin)};
+	int rc = 0;
+	if (db_exec(o->db, a,
+		    "SELECT 1 FROM sample WHERE sample_id = ? UNION ALL "
+		    "(SELECT 1 FROM sample WHERE image_origin = ? LIMIT 1) LIMIT 1",
+		    p, 2, &r))
+		rc = db_failed(o, "sample lookup");
+	else
+		*in_use = r.nrows > 0;
+	arena_free(a);
+	return rc;
+}
+
 int objects_put_descriptor(struct objects *o, enum objects_owner owner, const char *owner_id, const char *account_id,
 			   enum descriptor_type type, int version, const float *v, size_t d)
 {

@@ -216,6 +216,7 @@ struct s3 {
 	char bucket[256];         /* empty for ARN (virtual-host) requests */
 	char region[64], service[32];
 	char *access_key, *secret_key;
+	char *allow;              /* NULL: an operator-configured endpoint */
 	int sigv2;
 	long timeout_s;
 	pthread_mutex_t lock;
@@ -280,6 +281,8 @@ struct s3 *s3_open(const struct s3_config *c, char *err, size_t errlen)
 	s->secret_key = strdup(c->secret_key ? c->secret_key : "");
 	if (!s->access_key || !s->secret_key)
 		goto oom;
+	if (c->allow && !(s->allow = strdup(c->allow)))
+		goto oom;
 	return s;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -299,6 +302,7 @@ void s3_close(struct s3 *s)
 		free(s->secret_key);
 	}
 	free(s->access_key);
+	free(s->allow);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -466,6 +470,7 @@ static int perform(struct s3 *s, const char *method, const char *key, const char
 	rq->url = sr.url;
 	rq->headers = sr.headers;
 	rq->timeout_s = s->timeout_s;
+	rq->allow = s->allow;
 	if (http_perform(c, rq, resp, e))
 		goto out;
 	if (resp->status < 200 || resp->status > 299) {

@@ -21,6 +21,8 @@ struct s3_config {
 	const char *secret_key;
 	int sigv2;                /* sign with version 2 instead of 4 */
 	long timeout_s;           /* per request; 0 = 300 */
+	const char *allow;        /* a client-given endpoint: the outbound policy every request
+				   * passes (http_request.allow); NULL for the result store */
 };
 
 struct s3;

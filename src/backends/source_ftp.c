@@ -76,6 +76,7 @@ struct ftp_source {
 	char base_url[700];     /* ftp://host:port/path/ (encoded, ends with '/') */
 	char userpwd[600];
 	char server_key[600];
+	char *allow;            /* the outbound policy */
 	int holds_session;
 	struct source_filter filter;
 	char *prefix, *postfix;
@@ -104,7 +105,7 @@ static int fetch_listing(struct ftp_source *fs, const char *url, int mlsd, struc
 {
 	struct http_request rq = {
 		.method = mlsd ? "MLSD" : "GET", .url = url, .userpwd = fs->userpwd, .timeout_s = FTP_TIMEOUT_S,
-		.protocols = "ftp,ftps", .max_body = (size_t)64 << 20, .cancel = fs->base.cancel,
+		.protocols = "ftp,ftps", .max_body = (size_t)64 << 20, .cancel = fs->base.cancel, .allow = fs->allow,
 	};
 	return http_perform(fs->conn, &rq, resp, he);
 }
@@ -269,7 +270,7 @@ static int fs_fetch(struct source *s, const char *key, void **data, size_t *len)
 	}
 	struct http_request rq = {
 		.method = "GET", .url = url, .userpwd = fs->userpwd, .timeout_s = FTP_TIMEOUT_S,
-		.protocols = "ftp,ftps", .max_body = s->limits.max_file_bytes, .cancel = s->cancel,
+		.protocols = "ftp,ftps", .max_body = s->limits.max_file_bytes, .cancel = s->cancel, .allow = fs->allow,
 	};
 	int rc = http_perform(fs->conn, &rq, &resp, &he);
 	free(url);
@@ -294,6 +295,7 @@ static void fs_close(struct source *s)
 	memset(fs->userpwd, 0, sizeof(fs->userpwd));
 	free(fs->prefix);
 	free(fs->postfix);
+	free(fs->allow);
 	free(fs);
 }
 
@@ -329,7 +331,6 @@ struct source *source_ftp_open(const struct luna_config *cfg, json_object *sourc
 	const char *host = source_json_str(ref, "host"), *path = source_json_str(ref, "path"), *user = NULL;
 	long long port = source_json_int(ref, "port", 21), max_sessions = source_json_int(ref, "max_sessions", 8);
 	struct ftp_source *fs = calloc(1, sizeof(*fs));
-	(void)cfg;
 	if (!fs) {
 		source_error_set(err, E_INTERNAL, "out of memory");
 		return NULL;
@@ -339,7 +340,8 @@ struct source *source_ftp_open(const struct luna_config *cfg, json_object *sourc
 	fs->prefix = strdup(source_json_str(ref, "prefix") ? source_json_str(ref, "prefix") : "");
 	fs->postfix = strdup(source_json_str(ref, "postfix") ? source_json_str(ref, "postfix") : "");
 	fs->filter = (struct source_filter){fs->prefix, fs->postfix, source_json_bool(source, "recursive", 1)};
-	if (!fs->prefix || !fs->postfix || !(fs->conn = http_conn_new())) {
+	fs->allow = strdup(cfg->outbound_allow);
+	if (!fs->prefix || !fs->postfix || !fs->allow || !(fs->conn = http_conn_new())) {
 		source_error_set(err, E_INTERNAL, "out of memory");
 		goto fail;
 	}

@@ -2,7 +2,9 @@
  * prefix/postfix/recursive/follow_links rules (see sources.h).
  *
  * Only folders below [API] NETWORK_DISK_ROOTS may be read. The task's path
- * must be absolute, without '..', and resolve (realpath) below a root.
+ * must be absolute, without '..', lie below a root as written (checked
+ * before any filesystem call, so a path outside the roots gets the same
+ * error whether it exists or not) and still resolve (realpath) below a root.
  * Without follow_links a symbolic link is never traversed: the walk skips
  * links and files are opened component by component with O_NOFOLLOW from
  * the root's descriptor. With follow_links a link is followed only when its
@@ -54,8 +56,9 @@ static int path_is_below(const char *path, const char *root)
 	return strncmp(path, root, n) == 0 && (path[n] == 0 || path[n] == '/');
 }
 
-/* Whether a resolved path lies below one of the colon-separated roots. */
-static int resolved_below_roots(const char *roots, const char *resolved)
+/* Calls below(path, root) for each colon-separated root, as configured and
+ * resolved: 1 as soon as one holds path. */
+static int below_roots(const char *roots, const char *path, int resolve_path)
 {
 	const char *p = roots;
 	while (p && *p) {
@@ -65,12 +68,31 @@ static int resolved_below_roots(const char *roots, const char *resolved)
 		if (n > 0 && n < sizeof(root)) {
 			memcpy(root, p, n);
 			root[n] = 0;
-			if (realpath(root, real) && path_is_below(resolved, real))
+			while (n > 1 && root[n - 1] == '/')
+				root[--n] = 0;
+			/* Roots are the operator's: resolving them reveals nothing. */
+			if (!resolve_path && path_is_below(path, root))
+				return 1;
+			if (realpath(root, real) && path_is_below(path, real))
 				return 1;
 		}
 		p = colon ? colon + 1 : NULL;
 	}
 	return 0;
+}
+
+/* Whether a resolved path lies below one of the colon-separated roots. */
+static int resolved_below_roots(const char *roots, const char *resolved)
+{
+	return below_roots(roots, resolved, 1);
+}
+
+/* Whether a path as written (absolute, no '..') lies below a root, by its
+ * text alone: no filesystem call on it, so the answer tells nothing about
+ * what exists outside the roots. */
+static int written_below_roots(const char *roots, const char *path)
+{
+	return below_roots(roots, path, 0);
 }
 
 static int has_dotdot_component(const char *path)
@@ -103,16 +125,19 @@ int source_network_disk_check(const char *roots, const char *path, struct source
 		source_error_set(err, E_BAD_SOURCE, "network disk path '%s' must not contain '..'", path);
 		return -1;
 	}
-	if (!realpath(path, real)) {
-		source_error_set(err, E_BAD_SOURCE, "network disk path '%s' is not accessible: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!resolved_below_roots(roots, real)) {
+	/* The roots first, by the text: a path outside them gets one answer
+	 * whether or not it exists. */
+	if (!written_below_roots(roots, path)) {
 		source_error_set(err, E_BAD_SOURCE, "network disk path '%s' is outside the allowed folders", path);
 		return -1;
 	}
-	if (stat(real, &st) || !S_ISDIR(st.st_mode)) {
-		source_error_set(err, E_BAD_SOURCE, "network disk path '%s' is not a folder", path);
+	/* Then through links. A link may lead outside, so whatever fails from
+	 * here gets one answer: it tells nothing about where the link leads. */
+	if (!realpath(path, real) || !resolved_below_roots(roots, real) || stat(real, &st) || !S_ISDIR(st.st_mode)) {
+		source_error_set(err, E_BAD_SOURCE,
+				 "network disk path '%s' is not a readable folder within the allowed folders "
+				 "(missing, not a folder, or a link leading outside)",
+				 path);
 		return -1;
 	}
 	return 0;

@@ -117,6 +117,7 @@ struct source *source_s3_open(const struct luna_config *cfg, json_object *source
 		.secret_key = source_json_str(auth, "secret_access_key"),
 		.sigv2 = sigver && strcmp(sigver, "s3v2") == 0,
 		.timeout_s = cfg->handlers_timeout > 0 ? cfg->handlers_timeout : 30,
+		.allow = cfg->outbound_allow,
 	};
 	struct s3_source *ss = calloc(1, sizeof(*ss));
 	if (!ss) {

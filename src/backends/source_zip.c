@@ -284,7 +284,6 @@ int source_zip_download(const struct luna_config *cfg, const char *url, const st
 	FILE *f = NULL;
 	char *tmp = NULL;
 	int rc = -1;
-	(void)cfg;
 	*path = NULL;
 	int fd = make_temp_file(&tmp);
 	if (fd < 0 || !(f = fdopen(fd, "w+b"))) {
@@ -300,6 +299,7 @@ int source_zip_download(const struct luna_config *cfg, const char *url, const st
 	struct http_request rq = {
 		.method = "GET", .url = url, .sink = f, .max_body = (size_t)limits->max_archive_bytes,
 		.timeout_s = DOWNLOAD_TIMEOUT_S, .protocols = "http,https", .cancel = cancel,
+		.allow = cfg->outbound_allow,
 	};
 	if (http_perform(conn, &rq, &resp, &he)) {
 		source_error_set(err, he.code == E_TASK_CANCELLED ? E_TASK_CANCELLED : E_BAD_SOURCE,

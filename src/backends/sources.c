@@ -3,7 +3,11 @@
  * source type. The types live in source_zip.c, source_network_disk.c,
  * source_s3.c and source_ftp.c. */
 #include "backends/sources.h"
+#include "backends/http_client.h"
+#include "backends/s3.h"
 #include "common/errors.h"
+#include "common/outbound.h"
+#include "common/redact.h"
 #include <stdarg.h>
 #include <string.h>
 
@@ -22,7 +26,7 @@ void source_error_set(struct source_error *e, int code, const char *fmt, ...)
 	va_list ap;
 	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
+	url_redact_vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
 	va_end(ap);
 }
 
@@ -170,14 +174,30 @@ struct source *source_open(const struct luna_config *cfg, json_object *source, F
 	return s;
 }
 
-static int validate_zip(json_object *source, struct source_error *err)
+/* A client-given URL outside the outbound policy: 400/12022 naming where it was. */
+static int refuse_outbound(struct source_error *err, const char *json_path, const char *why)
+{
+	source_error_set(err, E_BAD_JSON, "Failed to validate input json. Path: '%s', message: '%s'", json_path, why);
+	return -1;
+}
+
+static int check_outbound_url(const struct luna_config *cfg, const char *url, const char *json_path,
+			      struct source_error *err)
+{
+	char why[300];
+	if (http_url_allowed(cfg->outbound_allow, url, "http,https", why, sizeof(why)))
+		return refuse_outbound(err, json_path, why);
+	return 0;
+}
+
+static int validate_zip(const struct luna_config *cfg, json_object *source, struct source_error *err)
 {
 	const char *url = source_json_str(source, "reference");
 	if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
 		source_error_set(err, E_BAD_SOURCE, "zip source: reference must be an http:// or https:// URL");
 		return -1;
 	}
-	return 0;
+	return check_outbound_url(cfg, url, "content.source.reference", err);
 }
 
 /* An access point or outpost ARN: arn:aws[-*]:s3[-outposts]:region:account:... */
@@ -186,7 +206,7 @@ static int is_s3_arn(const char *bucket)
 	return strncmp(bucket, "arn:", 4) == 0;
 }
 
-static int validate_s3(json_object *source, struct source_error *err)
+static int validate_s3(const struct luna_config *cfg, json_object *source, struct source_error *err)
 {
 	json_object *ref = source_json_obj(source, "reference");
 	const char *bucket = source_json_str(ref, "bucket_name");
@@ -202,7 +222,11 @@ static int validate_s3(json_object *source, struct source_error *err)
 					 "s3 source: endpoint and region must not be given with an ARN bucket_name");
 			return -1;
 		}
-		return 0;
+		char arn_endpoint[512], arn_region[64], service[32];
+		if (s3_arn_endpoint(bucket, arn_endpoint, sizeof(arn_endpoint), arn_region, sizeof(arn_region), service,
+				    sizeof(service)) == 0)
+			return check_outbound_url(cfg, arn_endpoint, "content.source.reference.bucket_name", err);
+		return 0;   /* a malformed ARN fails when the task is planned */
 	}
 	if (!endpoint || (strncmp(endpoint, "http://", 7) != 0 && strncmp(endpoint, "https://", 8) != 0)) {
 		source_error_set(err, E_BAD_SOURCE, "s3 source: an http:// or https:// endpoint is required with a bucket name");
@@ -216,10 +240,10 @@ static int validate_s3(json_object *source, struct source_error *err)
 		source_error_set(err, E_BAD_SOURCE, "s3 source: authorization is required");
 		return -1;
 	}
-	return 0;
+	return check_outbound_url(cfg, endpoint, "content.source.reference.endpoint", err);
 }
 
-static int validate_ftp(json_object *source, struct source_error *err)
+static int validate_ftp(const struct luna_config *cfg, json_object *source, struct source_error *err)
 {
 	json_object *ref = source_json_obj(source, "reference");
 	const char *host = source_json_str(ref, "host");
@@ -232,6 +256,14 @@ static int validate_ftp(json_object *source, struct source_error *err)
 		source_error_set(err, E_BAD_SOURCE, "ftp source: path must not contain '..' or line breaks");
 		return -1;
 	}
+	long long port = source_json_int(ref, "port", 21);
+	if (outbound_host_verdict(cfg->outbound_allow, host, port >= 1 && port <= 65535 ? (int)port : -1) ==
+	    OUTBOUND_DENIED) {
+		char why[400];
+		snprintf(why, sizeof(why), "host %.200s port %lld is not allowed by the outbound policy ([OUTBOUND] ALLOW)",
+			 host, port);
+		return refuse_outbound(err, "content.source.reference.host", why);
+	}
 	return 0;
 }
 
@@ -243,14 +275,14 @@ int source_validate(const struct luna_config *cfg, json_object *source, struct s
 		return -1;
 	}
 	if (strcmp(type, "zip") == 0)
-		return validate_zip(source, err);
+		return validate_zip(cfg, source, err);
 	if (strcmp(type, "network_disk") == 0)
 		return source_network_disk_check(cfg->network_disk_roots,
 						 source_json_str(source_json_obj(source, "reference"), "path"), err);
 	if (strcmp(type, "s3") == 0)
-		return validate_s3(source, err);
+		return validate_s3(cfg, source, err);
 	if (strcmp(type, "ftp") == 0)
-		return validate_ftp(source, err);
+		return validate_ftp(cfg, source, err);
 	source_error_set(err, E_BAD_SOURCE, "source: unknown source_type '%s'", type);
 	return -1;
 }

@@ -90,11 +90,14 @@ static inline void source_close(struct source *s)
 }
 
 /* Checks a source at task creation without reading it: network disk path
- * below [API] NETWORK_DISK_ROOTS, zip URL scheme, S3 endpoint/ARN rules.
- * 0 ok; -1 with err (code 28103). */
+ * below [API] NETWORK_DISK_ROOTS, zip URL scheme, S3 endpoint/ARN rules
+ * (code 28103); a zip URL, S3 endpoint (or ARN's endpoint) or FTP host the
+ * outbound policy ([OUTBOUND] ALLOW) refuses by name or address literal
+ * (12022 naming the JSON path; names that may resolve into an allowed
+ * network pass here and are checked when connecting). 0 ok; -1 with err. */
 int source_validate(const struct luna_config *cfg, json_object *source, struct source_error *err);
 
-/* Downloads a zip archive (http/https only, at most limits->max_archive_bytes)
+/* Downloads a zip archive (http/https only, under the outbound policy, at most limits->max_archive_bytes)
  * into a new temporary file; *path gets its malloc'd name (caller unlinks
  * and frees). */
 int source_zip_download(const struct luna_config *cfg, const char *url, const struct source_limits *limits,

@@ -1,5 +1,6 @@
 /* INI configuration loader driven by one table of keys. */
 #include "common/config.h"
+#include "common/outbound.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +64,9 @@ static const struct key keys[] = {
 	P("API", "DOCS_DIR", docs_dir, PKGDATADIR, "folder with luna-tasks.yaml and the manual"),
 	S("API", "TIME_ZONE", time_zone, "LOCAL", "LOCAL or UTC: offset of rendered times"),
 	S("API", "NETWORK_DISK_ROOTS", network_disk_roots, "", "colon-separated folders estimator tasks may read"),
+	S("OUTBOUND", "ALLOW", outbound_allow, "",
+	  "hosts, networks and ports URLs written by clients may reach (zip references, S3 and FTP sources): "
+	  "host[:port], *.domain[:port], address[/len][:port], [ipv6[/len]][:port], comma-separated; empty: none"),
 	I("SCHEDULER", "WORKERS", workers, "2", 1, 256, "worker threads per scheduler"),
 	I("SCHEDULER", "POLL_INTERVAL_MS", poll_interval_ms, "200", 10, 60000, "how often the DB is polled"),
 	I("SCHEDULER", "LEASE_SECONDS", lease_seconds, "30", 2, 86400, "subtask lease; renewed while running"),
@@ -169,6 +173,11 @@ static int check_enums(struct luna_config *cfg, char *err, size_t errlen)
 	}
 	if (strcmp(cfg->objects_backend, "local")) {
 		snprintf(err, errlen, "[OBJECTS] BACKEND: '%s' is not supported (local)", cfg->objects_backend);
+		return -1;
+	}
+	char why[400];
+	if (outbound_spec_check(cfg->outbound_allow, why, sizeof(why))) {
+		snprintf(err, errlen, "[OUTBOUND] ALLOW: %s", why);
 		return -1;
 	}
 	static const char *levels[] = {"DEBUG", "INFO", "WARNING", "ERROR"};

@@ -37,6 +37,7 @@ struct luna_config {
 	int linker_chunk, estimator_chunk, max_errors;
 	char log_level[16];
 	char network_disk_roots[2048];    /* colon-separated allowed roots */
+	char outbound_allow[2048];        /* hosts/networks client-given URLs may reach (common/outbound.h) */
 };
 
 /* Defaults, then the file (if path is not NULL). Relative paths in the file

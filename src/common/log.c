@@ -1,6 +1,7 @@
 /* Line-oriented logger. Each line is written with one write(2) so lines of
  * concurrent processes and threads do not interleave. */
 #include "common/log.h"
+#include "common/redact.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,15 +58,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 			 (long)tv.tv_usec, component, (int)getpid(), level_names[level],
 			 request_id[0] ? " [" : "", request_id, request_id[0] ? "]" : "");
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return;
 	va_list ap;
 	va_start(ap, fmt);
-	if (n > 0 && (size_t)n < sizeof(line))
-		n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	/* No URL credentials in any log line. */
+	url_redact_vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n >= sizeof(line) - 1)
-		n = sizeof(line) - 2;
+	n = (int)strlen(line);
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
 	(void)w;

@@ -5,6 +5,7 @@
 #include "scheduler/task_host.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include <errno.h>
 #include <mysqld_error.h>
 #include <stdlib.h>
@@ -54,14 +55,17 @@ int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud)
 int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail)
 {
 	const struct luna_error_def *def = luna_error_def(code);
+	char *clean = url_redact_dup(detail ? detail : def->detail_fmt);   /* no URL credentials in error rows */
 	struct db_param p[] = {
 		DBP_I64(task_id), subtask_id ? DBP_I64(subtask_id) : DBP_NULL, DBP_I64(def->code),
-		DBP_STR(def->desc), DBP_STR(detail ? detail : def->detail_fmt),
+		DBP_STR(def->desc), DBP_STR(clean ? clean : def->desc),
 	};
-	return db_exec(db, NULL,
-		       "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
-		       "VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
-		       p, 5, NULL);
+	int rc = db_exec(db, NULL,
+			 "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
+			 "VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+			 p, 5, NULL);
+	free(clean);
+	return rc;
 }
 
 int sched_fail_task(struct db *db, long long task_id, int code, const char *detail)

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include "tasks/task_type.h"
+#include "common/redact.h"
 
 struct task_host {
 	/* Adds a task_error row linked to ctx's task and subtask; 0 ok. Rows past
@@ -25,7 +26,7 @@ static inline int task_report_error(struct task_ctx *ctx, int code, const char *
 	if (!host || !host->report_error)
 		return 0;
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	url_redact_vsnprintf(detail, sizeof(detail), fmt, ap);   /* no URL credentials in error rows */
 	va_end(ap);
 	return host->report_error(ctx, code, detail);
 }

@@ -5,8 +5,9 @@
  *  - events: events chosen by filters (account, create_time__lt,
  *    insert_time__lt, handler_id) with their descriptors; remove_samples also
  *    deletes their sample images from the result store (re-extraction becomes
- *    impossible), remove_image_origins their origin images (our own store's
- *    by id, any other URL by an HTTP DELETE).
+ *    impossible), remove_image_origins their origin images when these are
+ *    images of the result store (see remove_origin); no other origin is
+ *    touched and no request goes to a URL found in the data.
  * Workload: planning pages the target ids into chunks of [TASKS] LINKER_CHUNK,
  * written into the subtask contents, so a retried subtask deletes (and
  * reports) exactly its own ids; each chunk is one transaction. With
@@ -16,9 +17,9 @@
 #include "scheduler/task_host.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
+#include "common/db.h"
 #include "common/errors.h"
 #include "common/uuid.h"
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,54 +141,59 @@ static char **subtask_ids(struct task_ctx *ctx, json_object *subtask, size_t *n)
 	return ids;
 }
 
-static size_t discard_body(char *p, size_t size, size_t n, void *ud)
+/* The form in which an image of the result store is recorded as an image
+ * origin (LUNA's image path, as imports and the handlers service write it). */
+#define STORE_ORIGIN_PREFIX "/6/images/"
+
+/* The blob id an origin names when it is an image of the result store. */
+static const char *store_origin_blob(const char *origin)
 {
-	(void)p;
-	(void)ud;
-	return size * n;
+	size_t n = strlen(STORE_ORIGIN_PREFIX);
+	if (strncmp(origin, STORE_ORIGIN_PREFIX, n) != 0 || !uuid_valid(origin + n))
+		return NULL;
+	return origin + n;
 }
 
-/* HTTP DELETE of another service's image; a missing image counts as removed. */
-static int delete_url(struct task_ctx *ctx, CURL **curl, const char *url)
+/* Whether blob_id is the result of a task or subtask. */
+static int is_task_result(struct task_ctx *ctx, const char *blob_id, int *yes)
 {
-	long status = 0;
-	if (!*curl && !(*curl = curl_easy_init()))
+	struct db_result r;
+	struct db_param p[] = {DBP_STR(blob_id), DBP_STR(blob_id)};
+	if (db_exec(ctx->tasks_db, ctx->arena,
+		    "SELECT 1 FROM task WHERE result_id = ? UNION ALL "
+		    "(SELECT 1 FROM subtask WHERE result_id = ? LIMIT 1) LIMIT 1",
+		    p, 2, &r))
 		return -1;
-	curl_easy_reset(*curl);
-	curl_easy_setopt(*curl, CURLOPT_URL, url);
-	curl_easy_setopt(*curl, CURLOPT_CUSTOMREQUEST, "DELETE");
-	curl_easy_setopt(*curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(*curl, CURLOPT_TIMEOUT, (long)ctx->cfg->handlers_timeout);
-	curl_easy_setopt(*curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(*curl, CURLOPT_WRITEFUNCTION, discard_body);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(*curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(*curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	CURLcode rc = curl_easy_perform(*curl);
-	if (rc != CURLE_OK) {
-		task_report_error(ctx, rc == CURLE_OPERATION_TIMEDOUT ? E_REQUEST_TIMEOUT : E_UPSTREAM_CONNECTION,
-				  "Cannot delete the image origin %s: %s", url, curl_easy_strerror(rc));
-		return -1;
-	}
-	curl_easy_getinfo(*curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 300 && status != 404) {
-		task_report_error(ctx, E_UPSTREAM_BAD_STATUS, "Deleting the image origin %s answered %ld", url, status);
-		return -1;
-	}
+	*yes = r.nrows > 0;
 	return 0;
 }
 
-/* An origin in our own store is named by its last path segment (a uuid);
- * anything with an http(s) scheme is another service's image. */
-static int remove_origin(struct task_ctx *ctx, CURL **curl, const char *origin)
+/* Deletes an origin image of the removed event's sample, provided it is an
+ * image of the result store ("/6/images/{uuid}") that nothing else uses: no
+ * sample of any account is that blob or still names it as its origin, and it
+ * is no task result. Anything else stays and is an error row. */
+static int remove_origin(struct task_ctx *ctx, const char *origin)
 {
-	if (strncmp(origin, "http://", 7) == 0 || strncmp(origin, "https://", 8) == 0)
-		return delete_url(ctx, curl, origin);
-	const char *slash = strrchr(origin, '/');
-	const char *id = slash ? slash + 1 : origin;
-	if (!uuid_valid(id) || !ctx->store || ctx->store->ops->del(ctx->store, id)) {
+	const char *blob = store_origin_blob(origin);
+	int in_use = 0, result = 0;
+	if (!blob) {
+		task_report_error(ctx, E_STORAGE,
+				  "image origin '%s' is not an image of the result store (" STORE_ORIGIN_PREFIX
+				  "{uuid}); not deleted",
+				  origin);
+		return -1;
+	}
+	if (objects_blob_in_use(ctx->objects, blob, origin, &in_use) || is_task_result(ctx, blob, &result)) {
+		task_report_error(ctx, E_STORAGE, "cannot check whether image origin '%s' is still used; not deleted",
+				  origin);
+		return -1;
+	}
+	if (in_use || result) {
+		task_report_error(ctx, E_STORAGE, "image origin '%s' is still used by %s; not deleted", origin,
+				  result ? "a task result" : "another object");
+		return -1;
+	}
+	if (!ctx->store || ctx->store->ops->del(ctx->store, blob)) {
 		task_report_error(ctx, E_STORAGE, "cannot remove the image origin '%s'", origin);
 		return -1;
 	}
@@ -199,7 +205,6 @@ static int gc_run_events(struct task_ctx *ctx, json_object *content, char **ids,
 {
 	struct objects_removed_event *ev;
 	size_t nev;
-	CURL *curl = NULL;
 	int remove_samples = task_json_int(content, "remove_samples", 0) != 0;
 	int remove_origins = task_json_int(content, "remove_image_origins", 0) != 0;
 	const char *account = task_json_str(task_json_get(content, "filters"), "account_id", ctx->account_id);
@@ -218,14 +223,12 @@ static int gc_run_events(struct task_ctx *ctx, json_object *content, char **ids,
 		if (remove_origins) {
 			json_object *gone = json_object_new_array();
 			for (size_t s = 0; s < ev[i].norigins; s++)
-				if (remove_origin(ctx, &curl, ev[i].image_origins[s]) == 0)
+				if (remove_origin(ctx, ev[i].image_origins[s]) == 0)
 					json_object_array_add(gone, json_object_new_string(ev[i].image_origins[s]));
 			json_object_object_add(item, "image_origins", gone);
 		}
 		json_object_array_add(removed, item);
 	}
-	if (curl)
-		curl_easy_cleanup(curl);
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* The registry of task types: one line per type. */
 #include "tasks/task_type.h"
+#include "common/redact.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,6 @@ void task_fail_set(struct task_fail *f, int status, int code, const char *fmt, .
 	f->status = status;
 	f->code = code;
 	va_start(ap, fmt);
-	vsnprintf(f->detail, sizeof(f->detail), fmt, ap);
+	url_redact_vsnprintf(f->detail, sizeof(f->detail), fmt, ap);   /* it reaches error rows, logs and replies */
 	va_end(ap);
 }

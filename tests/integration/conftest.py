@@ -3,7 +3,8 @@
 `stack` is one private luna-tasks stack per test session (see luna.py), started
 with `./dev stack-start` in a temporary folder and stopped at the end. Its
 [HANDLERS] URL points at `handlers_service` (a FakeService in this process,
-also `stack.handlers`), and [API] NETWORK_DISK_ROOTS at `stack.netdisk`. The
+also `stack.handlers`), [API] NETWORK_DISK_ROOTS at `stack.netdisk`, and
+[OUTBOUND] ALLOW is 127.0.0.1 (client-given URLs reach loopback servers only). The
 binaries come from $LUNA_BUILD (default: build/asan, else build/release). With
 LUNA_KEEP=1 the folder and its logs are kept. On failures the logs' last lines
 are printed. Sanitizer reports written by the stack's processes fail the session.
@@ -48,6 +49,9 @@ def stack(request, handlers_service, tmp_path_factory):
     s = Stack(overrides={
         ("HANDLERS", "URL"): handlers_service.url,
         ("API", "NETWORK_DISK_ROOTS"): str(netdisk),
+        # Client-given URLs (zip references, S3/FTP sources) may reach the
+        # tests' own loopback servers only.
+        ("OUTBOUND", "ALLOW"): "127.0.0.1",
         # Recognisable secrets: GET /2/config must never show them.
         ("LUNA_TASKS_DB", "PASSWORD"): SECRETS["db_password"],
         ("STORAGE", "S3_SECRET_KEY"): SECRETS["s3_secret_key"],

@@ -360,7 +360,7 @@ def test_network_disk_path_checks_at_creation(env, link_tree, account_id):
     root, outside = link_tree
     for path, words in [(outside, "outside"), (root + "/../../..", ".."), ("/etc", "outside"),
                         ("relative/path", "absolute"), (root + "/escape-dir", "outside"),
-                        (root + "/missing", "not accessible"), (root + "/top.png", "not a folder")]:
+                        (root + "/missing", "missing"), (root + "/top.png", "not a folder")]:
         r = env.stack.post("/2/tasks/estimator", json=body(account_id, nd_source(path)))
         assert_error(r, 400, 28103, detail_contains=words)
 

@@ -2,12 +2,16 @@
 #include "common/arena.h"
 #include "common/config.h"
 #include "common/errors.h"
+#include "common/outbound.h"
+#include "common/redact.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include "tests/unit/check.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 static int cleanups;
@@ -135,6 +139,108 @@ static void test_errors(void)
 	CHECK(luna_error_def(E_BAD_QUERY)->http_status == 400);
 }
 
+
+static int redacts_to(const char *in, const char *want)
+{
+	char out[512];
+	url_redact(in, out, sizeof(out));
+	if (strcmp(out, want) != 0) {
+		printf("  url_redact(%s) = %s\n", in, out);
+		return 0;
+	}
+	return 1;
+}
+
+static void test_redact(void)
+{
+	CHECK(redacts_to("cannot download http://user:s3cret@host:8080/a.zip: refused",
+			 "cannot download http://***@host:8080/a.zip: refused"));
+	CHECK(redacts_to("'https://u:p@x/y?a=1&X-Amz-Signature=abc&x-amz-credential=AK%2F1#f' answered 403",
+			 "'https://***@x/y?a=1&X-Amz-Signature=***&x-amz-credential=***#f' answered 403"));
+	CHECK(redacts_to("ftp://h/p?AWSAccessKeyId=AK&Signature=zz;sig=q", "ftp://h/p?AWSAccessKeyId=***&Signature=***;sig=***"));
+	/* A password with an unencoded '/' or '@' is masked as a whole. */
+	CHECK(redacts_to("http://u:pa/ss@h/x and http://a:b@c@d/", "http://***@h/x and http://***@d/"));
+	CHECK(redacts_to("no url here: a@b, ://x", "no url here: a@b, ://x"));
+	CHECK(redacts_to("http://host/path?q=1", "http://host/path?q=1"));
+	CHECK(url_has_secret("x http://u:p@h/") && !url_has_secret("http://h/?a=b") && !url_has_secret(NULL));
+	/* In place, cut to the buffer: never half a password. */
+	char small[32] = "http://user:longpassword@h";
+	url_redact_inplace(small, 14);
+	CHECK(strcmp(small, "http://***@h") == 0, "%s", small);
+	char *dup = url_redact_dup("a://@");
+	CHECK(dup && strcmp(dup, "a://***@") == 0);
+	free(dup);
+}
+
+static struct sockaddr_storage addr_of(const char *ip, int port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((unsigned short)port);
+		inet_pton(AF_INET6, ip, &in6->sin6_addr);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((unsigned short)port);
+		inet_pton(AF_INET, ip, &in->sin_addr);
+	}
+	return ss;
+}
+
+static int addr_ok(const char *spec, const char *host, const char *ip, int port, int check_port)
+{
+	struct sockaddr_storage ss = addr_of(ip, port);
+	return outbound_address_allowed(spec, host, (struct sockaddr *)&ss, check_port);
+}
+
+static void test_outbound(void)
+{
+	char err[400];
+	const char *spec = " files.example.com:443, *.cdn.example.net ,10.1.0.0/16:9000, 192.0.2.7,"
+			   "[fd00::/8]:8443, [2001:db8::1], 2001:db8:1::/48";
+	CHECK(outbound_spec_check(spec, err, sizeof(err)) == 0, "%s", err);
+	CHECK(outbound_spec_check("", err, sizeof(err)) == 0);
+	static const char *const bad[] = {"10.0.0.0/33", "host:0", "host:70000", "bad host", "[fd00::/200]",
+					  "1.2.3", "[::1", "*.", "10.0.0.1/8:x", NULL};
+	for (size_t i = 0; bad[i]; i++)
+		CHECK(outbound_spec_check(bad[i], err, sizeof(err)) == -1 && strstr(err, bad[i]), "%s", bad[i]);
+
+	/* Before connecting: names by name entries, literals by address entries. */
+	CHECK(outbound_host_verdict(spec, "FILES.example.com", 443) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "files.example.com", 80) == OUTBOUND_BY_ADDRESS);
+	CHECK(outbound_host_verdict(spec, "a.b.cdn.example.net", 1) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "cdn.example.net", 1) == OUTBOUND_BY_ADDRESS);
+	CHECK(outbound_host_verdict(spec, "10.1.200.3", 9000) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "10.1.200.3", 9001) == OUTBOUND_DENIED);
+	CHECK(outbound_host_verdict(spec, "10.2.0.1", 9000) == OUTBOUND_DENIED);
+	CHECK(outbound_host_verdict(spec, "192.0.2.7", 22) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "[fd12::5]", 8443) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "fd12::5", 80) == OUTBOUND_DENIED);
+	CHECK(outbound_host_verdict(spec, "[2001:db8::1]", 80) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "[2001:db8:1:ff::9]", 80) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "[::ffff:192.0.2.7]", 80) == OUTBOUND_ALLOWED);
+	CHECK(outbound_host_verdict(spec, "169.254.169.254", 80) == OUTBOUND_DENIED);
+	CHECK(outbound_host_verdict("", "files.example.com", 443) == OUTBOUND_DENIED);
+	CHECK(outbound_host_verdict("127.0.0.1", "localhost", 80) == OUTBOUND_BY_ADDRESS);
+	CHECK(outbound_host_verdict("files.example.com", "localhost", 80) == OUTBOUND_DENIED);
+
+	/* When connecting: the address decides, or a name entry for the URL's name. */
+	CHECK(addr_ok(spec, "evil.example", "10.1.2.3", 9000, 1));
+	CHECK(!addr_ok(spec, "evil.example", "10.1.2.3", 9001, 1));
+	CHECK(addr_ok(spec, NULL, "10.1.2.3", 21, 0));   /* FTP data: no port check */
+	CHECK(!addr_ok(spec, "evil.example", "127.0.0.1", 80, 1));
+	CHECK(addr_ok(spec, "files.example.com", "127.0.0.1", 443, 1));
+	CHECK(!addr_ok(spec, "files.example.com", "127.0.0.1", 80, 1));
+	CHECK(addr_ok(spec, NULL, "::ffff:192.0.2.7", 80, 1));
+	CHECK(addr_ok(spec, NULL, "fd00::1", 8443, 1) && !addr_ok(spec, NULL, "fe80::1", 8443, 1));
+	/* A literal in the URL is judged by its address, not as a name. */
+	CHECK(!addr_ok("127.0.0.1", "127.0.0.2", "127.0.0.2", 80, 1));
+	CHECK(!addr_ok("", "files.example.com", "10.1.2.3", 443, 1));
+}
+
 int main(void)
 {
 	test_arena();
@@ -142,5 +248,7 @@ int main(void)
 	test_uuid();
 	test_config();
 	test_errors();
+	test_redact();
+	test_outbound();
 	return CHECK_DONE();
 }

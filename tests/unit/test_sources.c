@@ -159,6 +159,27 @@ static void test_network_disk(const char *base)
 
 	CHECK(source_network_disk_check(roots, root, &err) == 0);
 	CHECK(source_network_disk_check(roots, outside, &err) == -1 && strstr(err.detail, "outside"));
+	/* Outside the roots, existing or not: the same answer. */
+	char missing[600], msg_existing[512];
+	snprintf(missing, sizeof(missing), "%s/outside-missing", base);
+	snprintf(msg_existing, sizeof(msg_existing), "%s", err.detail);
+	CHECK(source_network_disk_check(roots, missing, &err) == -1);
+	CHECK(strcmp(strstr(msg_existing, "' ") ? strstr(msg_existing, "' ") : msg_existing,
+		     strstr(err.detail, "' ") ? strstr(err.detail, "' ") : err.detail) == 0,
+	      "'%s' vs '%s'", msg_existing, err.detail);
+	/* A link inside the roots leading outside: the same answer whether its target exists. */
+	char link_out[600], link_gone[600], gone[600], msg_link[512];
+	snprintf(link_out, sizeof(link_out), "%s/to-outside", root);
+	snprintf(link_gone, sizeof(link_gone), "%s/to-nowhere", root);
+	snprintf(gone, sizeof(gone), "%s/nowhere", outside);
+	CHECK(symlink(outside, link_out) == 0 && symlink(gone, link_gone) == 0);
+	CHECK(source_network_disk_check(roots, link_out, &err) == -1);
+	snprintf(msg_link, sizeof(msg_link), "%s", strstr(err.detail, "' ") ? strstr(err.detail, "' ") : "");
+	CHECK(source_network_disk_check(roots, link_gone, &err) == -1);
+	CHECK(strcmp(msg_link, strstr(err.detail, "' ") ? strstr(err.detail, "' ") : "") == 0, "'%s' vs '%s'", msg_link,
+	      err.detail);
+	unlink(link_out);
+	unlink(link_gone);
 	char dotdot[600];
 	snprintf(dotdot, sizeof(dotdot), "%s/prefix/..", root);
 	CHECK(source_network_disk_check(roots, dotdot, &err) == -1 && strstr(err.detail, ".."));
@@ -456,6 +477,10 @@ static void test_source_validate(void)
 					      "\"arn:aws:s3:eu-central-1:0:accesspoint/b\",\"region\":\"x\"},"
 					      "\"authorization\":{}}");
 	json_object *nd = json_tokener_parse("{\"source_type\":\"network_disk\",\"reference\":{\"path\":\"/tmp\"}}");
+	/* The default outbound policy allows no client-given URL. */
+	CHECK(source_validate(&cfg, ok, &err) == -1 && err.code == E_BAD_JSON &&
+	      strstr(err.detail, "Path: 'content.source.reference'") && strstr(err.detail, "[OUTBOUND] ALLOW"));
+	snprintf(cfg.outbound_allow, sizeof(cfg.outbound_allow), "x, 127.0.0.1:21, 10.0.0.0/8");
 	CHECK(source_validate(&cfg, ok, &err) == 0);
 	CHECK(source_validate(&cfg, file, &err) == -1 && err.code == E_BAD_SOURCE);
 	CHECK(source_validate(&cfg, arn, &err) == -1 && strstr(err.detail, "ARN"));
@@ -464,6 +489,50 @@ static void test_source_validate(void)
 	json_object_put(file);
 	json_object_put(arn);
 	json_object_put(nd);
+
+	/* Outside the allow-list: 12022 naming the JSON path; names that may
+	 * resolve into an allowed network are left to the connect-time check. */
+	static const struct {
+		const char *json, *path;
+	} refused[] = {
+		{"{\"source_type\":\"zip\",\"reference\":\"http://169.254.169.254/latest/meta-data\"}",
+		 "content.source.reference"},
+		{"{\"source_type\":\"zip\",\"reference\":\"http://user:pw@[::1]:8080/a.zip\"}", "content.source.reference"},
+		{"{\"source_type\":\"s3\",\"reference\":{\"bucket_name\":\"b\",\"endpoint\":\"http://127.0.0.1:9000\"},"
+		 "\"authorization\":{}}",
+		 "content.source.reference.endpoint"},
+		{"{\"source_type\":\"ftp\",\"reference\":{\"host\":\"127.0.0.1\",\"port\":2121}}",
+		 "content.source.reference.host"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		json_object *src = json_tokener_parse(refused[i].json);
+		char want[128];
+		snprintf(want, sizeof(want), "Path: '%s'", refused[i].path);
+		CHECK(source_validate(&cfg, src, &err) == -1 && err.code == E_BAD_JSON && strstr(err.detail, want) &&
+			      !strstr(err.detail, "pw"),
+		      "%s: %s", refused[i].json, err.detail);
+		json_object_put(src);
+	}
+	/* An ARN's endpoint is a name: refused when only names are allowed. */
+	json_object *arn_src = json_tokener_parse("{\"source_type\":\"s3\",\"reference\":{\"bucket_name\":"
+						  "\"arn:aws:s3:eu-central-1:000000000000:accesspoint/b\"},\"authorization\":{}}");
+	CHECK(source_validate(&cfg, arn_src, &err) == 0);
+	snprintf(cfg.outbound_allow, sizeof(cfg.outbound_allow), "x");
+	CHECK(source_validate(&cfg, arn_src, &err) == -1 && strstr(err.detail, "'content.source.reference.bucket_name'"));
+	json_object_put(arn_src);
+	snprintf(cfg.outbound_allow, sizeof(cfg.outbound_allow), "x, 127.0.0.1:21, 10.0.0.0/8");
+	static const char *const allowed[] = {
+		"{\"source_type\":\"zip\",\"reference\":\"https://10.9.8.7/a.zip\"}",
+		"{\"source_type\":\"zip\",\"reference\":\"http://images.internal/a.zip\"}",
+		"{\"source_type\":\"ftp\",\"reference\":{\"host\":\"127.0.0.1\"}}",
+		"{\"source_type\":\"s3\",\"reference\":{\"bucket_name\":\"b\",\"endpoint\":\"http://x\"},"
+		"\"authorization\":{}}",
+	};
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		json_object *src = json_tokener_parse(allowed[i]);
+		CHECK(source_validate(&cfg, src, &err) == 0, "%s: %s", allowed[i], err.detail);
+		json_object_put(src);
+	}
 }
 
 /* ---- S3 against a live server (tests/integration/test_storage_s3.py sets

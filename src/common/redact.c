@@ -170,6 +170,11 @@ void url_redact_vsnprintf(char *out, size_t outlen, const char *fmt, va_list ap)
 		out[0] = 0;
 		return;
 	}
+	if (!strstr(full, "://")) {   /* the common case: no URL at all */
+		snprintf(out, outlen, "%s", full);
+		free(full);
+		return;
+	}
 	char *redacted = url_redact_dup(full);
 	snprintf(out, outlen, "%s", redacted ? redacted : "");
 	free(redacted);

@@ -49,7 +49,7 @@ free_port() {
 nginx_site() { # SRC DIR PORT [SED-ARG...]
 	local src=$1 dir=$2 port=$3
 	shift 3
-	sed -e "s|^\([[:space:]]*\)listen 5050;|\1listen 127.0.0.1:$port;|" \
+	sed -e "s|^\([[:space:]]*\)listen 127.0.0.1:5050;|\1listen 127.0.0.1:$port;|" \
 		-e "s|/var/log/nginx/luna-tasks|$dir/luna-tasks|g" "$@" "$src" >"$dir/site.conf"
 }
 

@@ -5,8 +5,10 @@
  * validated; a bad line is reported as FILE:LINE with the reason. Lines are
  * written in batches (--batch N lines, default 1000), one transaction per
  * batch: a batch holding a bad line is not written at all, the others are.
- * Re-importing a line replaces the object (ids are kept as given, generated
- * when absent). Descriptors ("vector" floats or "vector_b64" little-endian
+ * Re-importing a line replaces the object: ids are kept as given; absent
+ * ones are derived from what names the object (face and event: account and
+ * external_id; attribute: account and face_id; sample: owner and position),
+ * and generated only when nothing names it. Descriptors ("vector" floats or "vector_b64" little-endian
  * float32) are L2-normalised; sample images go to the result store under
  * their sample id.
  *
@@ -15,6 +17,7 @@
 #include "admin/admin.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
+#include "common/db_explain.h"
 #include "common/encoding.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -22,6 +25,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <math.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -215,11 +219,42 @@ static int opt_uuid(struct line *l, json_object *obj, const char *key, const cha
 	return 0;
 }
 
-/* A uuid kept as given, or a new one. */
-static const char *uuid_or_new(struct importer *im, const char *given)
+/* The id of an object a line names without one: the same line imported again
+ * must name the same object, so it is derived (a name-based, version 5 style
+ * uuid from SHA-256) from what identifies the object: its kind and two parts
+ * such as the account and the external_id. */
+static const char *derived_uuid(struct importer *im, const char *kind, const char *a, const char *b)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	char *text = arena_printf(im->a, "luna-tasks import\n%s\n%s\n%s", kind, a, b);
+	char *id = arena_alloc(im->a, 37);
+	if (!EVP_Digest(text, strlen(text), d, NULL, EVP_sha256(), NULL)) {
+		uuid4(id);
+		return id;
+	}
+	d[6] = (unsigned char)((d[6] & 0x0f) | 0x50);
+	d[8] = (unsigned char)((d[8] & 0x3f) | 0x80);
+	static const char hex[] = "0123456789abcdef";
+	char *o = id;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[d[i] >> 4];
+		*o++ = hex[d[i] & 15];
+	}
+	*o = '\0';
+	return id;
+}
+
+/* A uuid kept as given, else derived from a and b when both are known, else
+ * a new one (then importing the line again makes another object). */
+static const char *uuid_or_derived(struct importer *im, const char *given, const char *kind, const char *a,
+				   const char *b)
 {
 	if (given)
 		return given;
+	if (a && b)
+		return derived_uuid(im, kind, a, b);
 	char *id = arena_alloc(im->a, 37);
 	uuid4(id);
 	return id;
@@ -470,7 +505,7 @@ static int read_samples(struct line *l, const char *owner_id, enum objects_owner
 			return line_fail(l, "sample 'type' must be face or body");
 		if (!b64 == !path)
 			return line_fail(l, "a sample needs exactly one of 'image_b64' and 'image_path'");
-		sid = uuid_or_new(l->im, sid);
+		sid = uuid_or_derived(l->im, sid, "sample", owner_id, arena_printf(l->im->a, "%zu", i));
 		unsigned char *data = NULL;
 		size_t len = 0;
 		char *full = NULL;
@@ -584,9 +619,11 @@ static int read_face(struct line *l, const char *now)
 		return -1;
 	if (!account_id)
 		return line_fail(l, "'account_id' is required");
-	face_id = uuid_or_new(im, face_id);
+	face_id = uuid_or_derived(im, face_id, "face", account_id, external_id);
 	int made;
-	const char *aid = field(l->obj, "basic_attributes") ? uuid_or_new(im, attribute_id) : attribute_id;
+	const char *aid = field(l->obj, "basic_attributes")
+				  ? uuid_or_derived(im, attribute_id, "face attribute", account_id, face_id)
+				  : attribute_id;
 	if (read_basic_attributes(l, aid, account_id, face_id, create_time, &made))
 		return -1;
 	struct db_param *p = bulk_row(im, &im->faces);
@@ -632,7 +669,7 @@ static int read_attribute(struct line *l, const char *now)
 		return -1;
 	if (!account_id)
 		return line_fail(l, "'account_id' is required");
-	attribute_id = uuid_or_new(im, attribute_id);
+	attribute_id = uuid_or_derived(im, attribute_id, "attribute", account_id, face_id);
 	int made;
 	if (read_basic_attributes(l, attribute_id, account_id, face_id, create_time, &made))
 		return -1;
@@ -841,7 +878,7 @@ static int read_event(struct line *l, const char *now)
 		return line_fail(l, "'account_id' is required");
 	if (track_id && !valid_track_id(track_id))
 		return line_fail(l, "'track_id' must match ^[a-zA-Z0-9_-]{1,36}$");
-	event_id = uuid_or_new(im, event_id);
+	event_id = uuid_or_derived(im, event_id, "event", account_id, external_id);
 	struct top_candidate top = {0}, from_matches = {0};
 	if (read_top_match(l, &top) || read_match_result(l, event_id, &from_matches) || read_tags(l, event_id) ||
 	    read_detections(l, "face_detections", event_id, DESCRIPTOR_FACE) ||
@@ -1255,9 +1292,15 @@ int admin_import(struct admin *ad, int argc, char **argv)
 	}
 	im.db = objects_local_db(im.objects);
 	if (db_ping(im.db)) {
-		fprintf(stderr, "import: objects database: %s\n", db_error(im.db));
+		char why[1600];
+		fprintf(stderr, "import: objects database: %s\n",
+			db_explain(im.db, &ad->cfg.objects_db, "[OBJECTS]", why, sizeof(why)));
 		goto out;
 	}
+	/* The file and the database connection are open; the images and the
+	 * blobs written from here on are the store owner's. */
+	if (admin_become_store_owner(&ad->cfg))
+		goto out;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int failed = run_import(&im, f);

@@ -1,9 +1,11 @@
 /* luna-tasks-admin: operator commands.
  *   db migrate            create the databases if needed and apply sql/ migrations
- *   config check          validate the configuration file
+ *   db check              connect to the databases, the result store and the handlers service
+ *   config check          validate the configuration file (--connect: and db check)
  *   import KIND FILE      load faces, events or attributes (JSON lines) into the local objects DB
  * Every command reads the configuration given by -c (or $LUNA_TASKS_CONFIG). */
 #include "admin/admin.h"
+#include "common/db_explain.h"
 #include "common/log.h"
 #include <dirent.h>
 #include <errno.h>
@@ -17,7 +19,9 @@ static int usage(void)
 	fputs("usage: luna-tasks-admin [-c CONFIG] [--sql-dir DIR] COMMAND\n"
 	      "commands:\n"
 	      "  db migrate                       apply the schema migrations (idempotent)\n"
-	      "  config check                     validate the configuration file\n"
+	      "  db check                         connect to both databases, the result store and the\n"
+	      "                                   handlers service; say what is wrong\n"
+	      "  config check [--connect]         validate the configuration file (--connect: then db check)\n"
 	      "  import faces|events|attributes FILE.jsonl\n"
 	      "                                   load objects into the local objects database\n",
 	      stderr);
@@ -60,21 +64,27 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Applies DIR/NNN_*.sql with NNN greater than the recorded version, in order. */
-static int migrate_one(const struct db_settings *server, const char *dbname, const char *dir)
+static int migrate_one(const struct db_settings *server, const char *section, const char *dbname, const char *dir)
 {
 	struct db_settings s = *server;
 	s.name[0] = '\0';
 	struct db *root = db_open(&s);
 	struct db *db = NULL;
 	int rc = -1;
-	char sql[512];
+	char sql[512], why[1600];
 	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4", dbname);
 	if (strchr(dbname, '`')) {
 		fprintf(stderr, "bad database name '%s'\n", dbname);
 		goto out;
 	}
+	/* A connection that fails is not a privilege problem: say which it is. */
+	if (db_ping(root)) {
+		fprintf(stderr, "%s: cannot connect: %s\n", dbname, db_explain(root, server, section, why, sizeof(why)));
+		goto out;
+	}
 	if (db_exec_script(root, sql)) {
-		fprintf(stderr, "cannot create database %s: %s\n", dbname, db_error(root));
+		fprintf(stderr, "cannot create database %s (user '%s' needs the CREATE privilege, or create it by hand): "
+				"%s\n", dbname, s.user, db_error(root));
 		goto out;
 	}
 	snprintf(s.name, sizeof(s.name), "%s", dbname);
@@ -138,11 +148,11 @@ static int cmd_db_migrate(struct admin *ad)
 {
 	char dir[1100];
 	snprintf(dir, sizeof(dir), "%s/tasks", ad->sql_dir);
-	if (migrate_one(&ad->cfg.tasks_db, ad->cfg.tasks_db.name, dir))
+	if (migrate_one(&ad->cfg.tasks_db, "[LUNA_TASKS_DB]", ad->cfg.tasks_db.name, dir))
 		return 1;
 	if (strcmp(ad->cfg.objects_backend, "local") == 0) {
 		snprintf(dir, sizeof(dir), "%s/objects", ad->sql_dir);
-		if (migrate_one(&ad->cfg.objects_db, ad->cfg.objects_db.name, dir))
+		if (migrate_one(&ad->cfg.objects_db, "[OBJECTS]", ad->cfg.objects_db.name, dir))
 			return 1;
 	}
 	return 0;
@@ -185,12 +195,18 @@ int main(int argc, char **argv)
 	}
 	log_set_level_name(ad.cfg.log_level);
 	const char *group = argv[i], *verb = argv[i + 1];
+	int extra = argc - i - 2;
 	if (strcmp(group, "config") == 0 && strcmp(verb, "check") == 0) {
-		printf("%s: OK\n", cfg_path);
-		return 0;
+		int connect = extra == 1 && strcmp(argv[i + 2], "--connect") == 0;
+		if (extra && !connect)
+			return usage();
+		printf("%s: OK (syntax and values)\n", cfg_path);
+		return connect ? admin_db_check(&ad) : 0;
 	}
-	if (strcmp(group, "db") == 0 && strcmp(verb, "migrate") == 0)
+	if (strcmp(group, "db") == 0 && strcmp(verb, "migrate") == 0 && !extra)
 		return cmd_db_migrate(&ad);
+	if (strcmp(group, "db") == 0 && strcmp(verb, "check") == 0 && !extra)
+		return admin_db_check(&ad);
 	if (strcmp(group, "import") == 0)
 		return admin_import(&ad, argc - i - 1, argv + i + 1);
 	return usage();

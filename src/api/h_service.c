@@ -154,7 +154,9 @@ static const char *negotiate(struct request *req, const char *const *offered, co
 void h_docs_spec(struct request *req)
 {
 	static const char *const types[] = {"application/x-yaml", "text/html", NULL};
-	const char *t = negotiate(req, types, NULL);
+	/* No Accept header, or only the any-type wildcard (curl's default), names
+	 * no preference: the document itself, as YAML. */
+	const char *t = negotiate(req, types, "application/x-yaml");
 	if (!t) {
 		reply_error(req, 415, E_MEDIA_TYPE, NULL);
 		return;

@@ -332,9 +332,11 @@ static int collect(struct worker *w, long long task_id)
 		goto out;
 	}
 	delete_partials(w, f.partial_rows);
-	if (f.failed)
-		log_warn("task %lld failed: %d %s", c.task_id, fail.code,
-			 fail.code ? fail.detail : "no subtask succeeded");
+	if (f.failed && fail.code)
+		log_warn("task %lld failed: error %d: %s", c.task_id, fail.code, fail.detail);
+	else if (f.failed)
+		log_warn("task %lld failed: every subtask failed (their errors: GET /2/tasks/%lld/errors)", c.task_id,
+			 c.task_id);
 	else
 		log_info("task %lld done", c.task_id);
 out:

@@ -13,6 +13,7 @@
  * progress. Workload: a long-lived process per host (systemd Type=notify). */
 #include "scheduler/sched.h"
 #include "backends/storage.h"
+#include "common/db_explain.h"
 #include "common/log.h"
 #include "common/timefmt.h"
 #include <errno.h>
@@ -223,6 +224,17 @@ static int workers_running(struct sched *s)
 	return n;
 }
 
+/* Workers holding work (a plan, a subtask or a collect), not idle ones. */
+static int workers_busy(struct sched *s)
+{
+	int n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->nworkers; i++)
+		n += s->workers[i].started && !s->workers[i].exited && s->workers[i].hold != HOLD_NONE;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 static void mark_progress(struct monitor *m)
 {
 	atomic_store(&m->wd.progress_us, time_now_us());
@@ -349,9 +361,9 @@ static void shut_down(struct monitor *m, const sigset_t *signals)
 	sched_wake_all(s);
 	notify_stopping();
 	long long deadline = time_now_us() + (long long)s->cfg.lease_seconds * 1000000LL;
-	int busy = workers_running(s);
+	int busy = workers_busy(s);
 	if (busy)
-		log_info("waiting up to %d s for %d busy workers", s->cfg.lease_seconds, busy);
+		log_info("waiting up to %d s for %d busy worker%s", s->cfg.lease_seconds, busy, busy == 1 ? "" : "s");
 	while (workers_running(s) && time_now_us() < deadline) {
 		int sig = sigtimedwait(signals, NULL, &tick);
 		if (sig == SIGINT) {
@@ -404,6 +416,36 @@ static int open_monitor(struct monitor *m, struct sched *s)
 	return 0;
 }
 
+/* Start-up: the scheduler is ready (READY=1, workers started) only once the
+ * tasks database answers. Each failed connect is logged with its reason
+ * (wrong password, missing socket, ...); the wait backs off up to 30 s and
+ * ends early on SIGTERM/SIGINT. 0 when the database answers, -1 on a stop. */
+static int wait_for_database(struct monitor *m, const sigset_t *signals)
+{
+	const struct db_settings *s = &m->s->cfg.tasks_db;
+	char why[1600];
+	int delay = 1;
+	for (int attempt = 1;; attempt++) {
+		mark_progress(m);
+		if (db_ping(m->db) == 0) {
+			if (attempt > 1)
+				log_info("the tasks database answers after %d failed connects", attempt - 1);
+			return 0;
+		}
+		db_explain(m->db, s, "[LUNA_TASKS_DB]", why, sizeof(why));
+		log_error("cannot connect to the tasks database %s (attempt %d): %s; retrying in %d s", s->name,
+			  attempt, why, delay);
+		notify_status("waiting for the tasks database: %s", why);
+		struct timespec wait = {delay, 0};
+		int sig = sigtimedwait(signals, NULL, &wait);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("%s received while waiting for the database: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return -1;
+		}
+		delay = delay * 2 > 30 ? 30 : delay * 2;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct sched sched;
@@ -427,11 +469,21 @@ int main(int argc, char **argv)
 	init_identity(s, &opt);
 	find_plannable_types(s);
 	block_signals(&signals);
-	if (init_sync(s) || open_monitor(&mon, s) || start_workers(s)) {
+	if (init_sync(s) || open_monitor(&mon, s)) {
 		log_error("cannot start: %s", strerror(errno));
 		return 1;
 	}
 	start_watchdog(&mon);
+	if (wait_for_database(&mon, &signals)) {
+		stop_watchdog(&mon);
+		storage_close(mon.store);
+		db_close(mon.db);
+		return 0;
+	}
+	if (start_workers(s)) {
+		log_error("cannot start: %s", strerror(errno));
+		return 1;
+	}
 	notify_ready();
 	notify_status("worker id %s, %d workers", s->worker_id, s->nworkers);
 	log_info("started as %s: %d workers, lease %d s, at most %d attempts%s", s->worker_id, s->nworkers,

@@ -216,6 +216,16 @@ def test_spec_html_for_a_browser(stack):
     assert r.content_type == "text/html", r
 
 
+@pytest.mark.parametrize("accept", ["*/*", None])
+def test_spec_yaml_without_a_preference(stack, accept):
+    # curl's default "Accept: */*" (or no Accept at all) names no preference: YAML.
+    headers = {"Accept": accept} if accept else None  # http.client sends no Accept
+    r = stack.get("/2/docs/spec", headers=headers)
+    assert r.status == 200, r
+    assert r.content_type == "application/x-yaml", r
+    assert r.body.startswith(b"openapi:"), r.body[:40]
+
+
 @pytest.mark.parametrize("accept", ["application/json", "image/png", "text/plain"])
 def test_spec_unsupported_accept(stack, accept):
     r = stack.get("/2/docs/spec", headers={"Accept": accept})

@@ -4,9 +4,12 @@ store; bad lines are reported by number and their batch is not written."""
 import base64
 import math
 import os
+import pwd
 import random
 import struct
 import uuid
+
+import pytest
 
 import objdata as od
 
@@ -145,3 +148,62 @@ def test_vector_validation(stack, account_id):
     assert "zero vector" in p.stderr and "not base64" in p.stderr and "exactly one of" in p.stderr
     assert "faces hold face descriptors only" in p.stderr
     assert stack.sql("SELECT COUNT(*) FROM face WHERE account_id = %s", (account_id,), db="luna_objects") == [("0",)]
+
+
+def count(stack, sql, *params):
+    return int(stack.sql(sql, params, db="luna_objects")[0][0])
+
+
+def test_reimport_without_ids_derives_the_same_ids(stack, account_id):
+    """Faces and events without ids are named by account and external_id,
+    attributes by account and face_id, samples by owner and position: a second
+    import of the same file replaces, it does not duplicate. Only a line with
+    nothing naming it gets a new object each time."""
+    image = base64.b64encode(b"\xff\xd8\xff fake jpeg").decode()
+    faces = [{"account_id": account_id, "external_id": "person-%d" % i,
+              "samples": [{"image_b64": image}], "basic_attributes": {"age": 20 + i}} for i in range(5)]
+    events = [{"account_id": account_id, "external_id": "ev-%d" % i} for i in range(3)]
+    face_for_attr = str(uuid.uuid4())
+    attrs = [{"account_id": account_id, "face_id": face_for_attr, "basic_attributes": {"age": 7}}]
+    anonymous = [{"account_id": account_id, "user_data": "no id, no external_id"}]
+    for _ in range(2):
+        od.import_rows(stack, "faces", faces + anonymous)
+        od.import_rows(stack, "events", events)
+        od.import_rows(stack, "attributes", attrs)
+    assert count(stack, "SELECT COUNT(*) FROM face WHERE account_id = %s AND external_id LIKE 'person-%%'",
+                 account_id) == 5
+    assert count(stack, "SELECT COUNT(*) FROM sample s JOIN face f ON f.face_id = s.owner_id "
+                 "WHERE f.account_id = %s", account_id) == 5
+    assert count(stack, "SELECT COUNT(*) FROM attribute WHERE account_id = %s AND face_id IS NOT NULL",
+                 account_id) == 6
+    assert count(stack, "SELECT COUNT(*) FROM event WHERE account_id = %s", account_id) == 3
+    assert count(stack, "SELECT COUNT(*) FROM face WHERE account_id = %s AND external_id = ''", account_id) == 2
+    # The same external_id in another account is another face.
+    other = str(uuid.uuid4())
+    od.import_rows(stack, "faces", [dict(faces[0], account_id=other)])
+    ids = stack.sql("SELECT face_id FROM face WHERE external_id = 'person-0' AND account_id IN (%s, %s)",
+                    (account_id, other), db="luna_objects")
+    assert len({r[0] for r in ids}) == 2
+
+
+def test_import_as_root_writes_the_store_as_its_owner(stack, account_id, tmp_path):
+    """Run as root against a store folder owned by the service user, the
+    import writes its sample images as that user, never root:root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to own a store folder by another user")
+    nobody = pwd.getpwnam("nobody")
+    store = tmp_path / "store"
+    store.mkdir()
+    os.chown(store, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(store, 0o750)
+    os.chmod(tmp_path, 0o755)
+    conf = stack.write_config({("STORAGE", "PATH"): str(store)})
+    sample_id = str(uuid.uuid4())
+    path = od.write_jsonl(stack, "root-import.jsonl", [
+        {"account_id": account_id, "samples": [{"sample_id": sample_id,
+                                                "image_b64": base64.b64encode(b"\xff\xd8\xff").decode()}]}])
+    os.chmod(path, 0o600)        # root's file: read before the switch
+    p = stack.admin("import", "faces", path, config=conf)
+    assert "1 samples" in p.stdout, p.stdout
+    st = os.stat(store / sample_id)
+    assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid)

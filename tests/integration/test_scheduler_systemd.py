@@ -69,3 +69,44 @@ def test_notify_ready_watchdog_stopping(stack):
         sock.close()
         os.unlink(path)
         os.rmdir(folder)
+
+
+def test_not_ready_until_the_database_answers(stack):
+    """A wrong password: every failed connect is logged with its reason, no
+    READY=1 is sent and SIGTERM still stops the scheduler cleanly."""
+    if not built_with_systemd(stack.build):
+        pytest.skip("built without libsystemd")
+    folder = tempfile.mkdtemp(prefix="notify-", dir="/tmp")
+    path = os.path.join(folder, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    conf = stack.write_config({("LUNA_TASKS_DB", "PASSWORD"): "not-the-password"})
+    env = dict(os.environ, NOTIFY_SOCKET=path,
+               ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:log_path=%s/asan" % stack.dir,
+               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=%s/ubsan" % stack.dir)
+    env.pop("WATCHDOG_USEC", None)
+    logpath = os.path.join(stack.dir, "scheduler-badpass.log")
+    log = open(logpath, "a")
+    p = subprocess.Popen([os.path.join(stack.build, "luna-tasks-scheduler"), "-c", conf, "--worker-id", "badpass"],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True)
+    log.close()
+    try:
+        lines = receive(sock, time.time() + 4)
+        assert "READY=1" not in lines, lines
+        assert any(l.startswith("STATUS=waiting for the tasks database: wrong user or password") for l in lines), \
+            lines
+        with open(logpath) as f:
+            text = f.read()
+        # Attempts 1 and 2 (1 s apart), each with the reason and MariaDB's code.
+        assert text.count("cannot connect to the tasks database") >= 2, text
+        assert "wrong user or password" in text and "MariaDB 1045" in text, text
+        assert "not-the-password" not in text, text
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        sock.close()
+        os.unlink(path)
+        os.rmdir(folder)

@@ -6,7 +6,9 @@ import math
 import os
 import pwd
 import random
+import shutil
 import struct
+import tempfile
 import uuid
 
 import pytest
@@ -186,17 +188,25 @@ def test_reimport_without_ids_derives_the_same_ids(stack, account_id):
     assert len({r[0] for r in ids}) == 2
 
 
-def test_import_as_root_writes_the_store_as_its_owner(stack, account_id, tmp_path):
+def test_import_as_root_writes_the_store_as_its_owner(stack, account_id):
     """Run as root against a store folder owned by the service user, the
     import writes its sample images as that user, never root:root."""
     if os.geteuid() != 0:
         pytest.skip("needs root to own a store folder by another user")
     nobody = pwd.getpwnam("nobody")
-    store = tmp_path / "store"
-    store.mkdir()
+    top = tempfile.mkdtemp(prefix="luna-store-", dir="/tmp")
+    os.chmod(top, 0o755)
+    store = os.path.join(top, "store")
+    os.mkdir(store)
     os.chown(store, nobody.pw_uid, nobody.pw_gid)
     os.chmod(store, 0o750)
-    os.chmod(tmp_path, 0o755)
+    try:
+        import_as_root(stack, account_id, store, nobody)
+    finally:
+        shutil.rmtree(top)
+
+
+def import_as_root(stack, account_id, store, owner):
     conf = stack.write_config({("STORAGE", "PATH"): str(store)})
     sample_id = str(uuid.uuid4())
     path = od.write_jsonl(stack, "root-import.jsonl", [
@@ -205,5 +215,5 @@ def test_import_as_root_writes_the_store_as_its_owner(stack, account_id, tmp_pat
     os.chmod(path, 0o600)        # root's file: read before the switch
     p = stack.admin("import", "faces", path, config=conf)
     assert "1 samples" in p.stdout, p.stdout
-    st = os.stat(store / sample_id)
-    assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    st = os.stat(os.path.join(store, sample_id))
+    assert (st.st_uid, st.st_gid) == (owner.pw_uid, owner.pw_gid)

@@ -3,18 +3,27 @@
 #
 # The Debian package from build to purge, on this machine, as root:
 #  1. builds luna-tasks_*.deb with dpkg-buildpackage from a copy of the work
-#     tree (tracked and not-ignored files), unless --deb names one;
+#     tree (tracked and not-ignored files), unless --deb names one: the
+#     Build-Depends are installed (dpkg-checkbuilddeps) and name every library
+#     configure asks for, and the build leaves nothing in debian/ that git
+#     would show as untracked;
 #  2. runs lintian (no errors allowed) and systemd-analyze verify on the units;
 #  3. installs it with apt-get and checks what the package put where;
-#  4. starts a private MariaDB (temporary folder, socket, by PID), points the
-#     installed configuration at it and runs luna-tasks-admin db migrate;
+#  4. starts a private MariaDB (temporary folder, socket, by PID), checks that
+#     luna-tasks-admin db check names a wrong password, a missing socket and a
+#     missing database, points the installed configuration at it and runs
+#     luna-tasks-admin db migrate, then db check (all OK);
 #  5. starts the API pool and a scheduler exactly as their units would (the
 #     ExecStart, User, Environment and EnvironmentFile of the installed units;
 #     the machine has no running systemd, so the sandboxing is not applied),
 #     with a NOTIFY_SOCKET to see the scheduler's READY=1 and watchdog pings;
-#  6. puts the packaged nginx site into a private nginx on a free loopback port
-#     and smoke-tests through it (version, health, create and read a task, the
-#     docs pages, nginx's JSON 413 and 502);
+#     Imports faces with sample images as root (the files must end up the
+#     store owner's, luna-tasks);
+#  6. moves the packaged nginx site to a free loopback port by its listen line
+#     (as an operator would), runs it in a private nginx and smoke-tests
+#     through it (version, health, create and read a task, an exporter with
+#     the imported images, the docs pages, nginx's JSON 413 and 502); the
+#     site's access log is 0640 and carries the request ids;
 #  7. stops everything by PID and purges the package, then checks that nothing
 #     of it is left.
 # Prints one line per check and "N passed, M failed"; exits 1 on any failure.
@@ -109,8 +118,37 @@ copy_tree() { # DEST: the work tree without build outputs
 	fi
 }
 
+# The libraries configure.ac asks for (LT_REQUIRE's Debian package names)
+# that Build-Depends of debian/control does not list.
+missing_build_depends() { # SRC
+	local p deps
+	deps=$(sed -n '/^Build-Depends:/,/^[A-Za-z-]*:/p' "$1/debian/control" | sed '$d' | tr ',' '\n' |
+		sed -e 's/^Build-Depends://' -e 's/[(|].*//' -e 's/[[:space:]]//g')
+	for p in $(sed -n 's/^LT_REQUIRE(\[[^]]*\], *\[[^]]*\], *\[\([^]]*\)\]).*/\1/p' "$1/configure.ac"); do
+		grep -qx -- "$p" <<<"$deps" || echo "$p"
+	done
+}
+
+# Files the build left in debian/ that git would show as untracked.
+untracked_in_debian() { # SRC BEFORE-LIST
+	local f
+	(cd "$1" && find debian -mindepth 1 -maxdepth 1 | sort) | comm -13 "$2" - | while read -r f; do
+		[ -d "$1/$f" ] && f="$f/"
+		git -C "$ROOT" check-ignore -q --no-index -- "$f" || echo "$f"
+	done
+}
+
 if [ -z "$DEB" ]; then
 	copy_tree "$WORK/src"
+	if (cd "$WORK/src" && dpkg-checkbuilddeps) >"$WORK/checkbuilddeps.log" 2>&1; then
+		pass "dpkg-checkbuilddeps: the Build-Depends are installed"
+	else
+		sed 's/^/# /' "$WORK/checkbuilddeps.log"
+		fail "dpkg-checkbuilddeps: the Build-Depends are installed"
+	fi
+	left=$(missing_build_depends "$WORK/src" | tr '\n' ' ')
+	check "Build-Depends lists every library configure asks for${left:+ (missing: $left)}" test -z "$left"
+	(cd "$WORK/src" && find debian -mindepth 1 -maxdepth 1 | sort) >"$WORK/debian-before.txt"
 	say "# building the package in $WORK/src (log: $WORK/build.log)"
 	if (cd "$WORK/src" && DEB_BUILD_OPTIONS="nocheck parallel=2" dpkg-buildpackage -us -uc -b) \
 		>"$WORK/build.log" 2>&1; then
@@ -120,6 +158,11 @@ if [ -z "$DEB" ]; then
 		fail "dpkg-buildpackage -us -uc -b"
 		finish
 	fi
+	if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+		left=$(untracked_in_debian "$WORK/src" "$WORK/debian-before.txt" | tr '\n' ' ')
+		check "the build leaves no untracked file in debian/${left:+ (left: $left)}" test -z "$left"
+	fi
+	check "configure was given no unknown option" sh -c "! grep -q 'unrecognized options' '$WORK/build.log'"
 	DEB=$(ls "$WORK"/luna-tasks_*.deb 2>/dev/null | grep -v dbgsym | head -n 1)
 	CHANGES=$(ls "$WORK"/luna-tasks_*.changes 2>/dev/null | head -n 1)
 else
@@ -173,6 +216,11 @@ for f in /usr/share/luna-tasks/luna-tasks.yaml /usr/share/luna-tasks/manual.html
 	check "$f is installed" test -e "$f"
 done
 check "the nginx site is not enabled" test ! -e /etc/nginx/sites-enabled/luna-tasks
+listens=$(grep -E '^[[:space:]]*listen ' /etc/nginx/sites-available/luna-tasks | tr -s ' \t' ' ')
+check "the nginx site listens on loopback only (found:$listens)" test "$listens" = " listen 127.0.0.1:5050;"
+for log in /var/log/nginx/luna-tasks.access.log /var/log/nginx/luna-tasks.error.log; do
+	check "$log is www-data:adm 0640 (as nginx's own logs)" stat_is "$log" www-data:adm 640
+done
 check "no unit is enabled by the package" sh -c '! ls /etc/systemd/system/*/luna-tasks* >/dev/null 2>&1'
 for m in luna-tasks-api.8 luna-tasks-scheduler.8 luna-tasks-admin.8 luna-tasks.conf.5; do
 	check "man page $m" test -f "/usr/share/man/man${m##*.}/$m.gz"
@@ -212,9 +260,40 @@ check "private MariaDB is up" dbq -e 'SELECT 1'
 DBPASS="pkg-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 dbq -e "CREATE USER 'luna'@'localhost' IDENTIFIED BY '$DBPASS';
 	GRANT ALL ON luna_tasks.* TO 'luna'@'localhost'; GRANT ALL ON luna_objects.* TO 'luna'@'localhost';"
+# The installed configuration with SOCKET and PASSWORD replaced, into FILE.
+conf_with() { # FILE SOCKET PASSWORD
+	sed -e "s|^SOCKET *=.*|SOCKET = $2|" -e "s|^PASSWORD *=.*|PASSWORD = $3|" \
+		/etc/luna-tasks/luna-tasks.conf >"$1"
+}
+# db_check_says NAME CONF TEXT...: db check fails, and its output holds every TEXT.
+db_check_says() {
+	local name=$1 conf=$2 out rc t
+	shift 2
+	out=$(luna-tasks-admin -c "$conf" db check 2>&1)
+	rc=$?
+	for t in "$@"; do
+		if [ "$rc" = 0 ] || ! grep -qF -- "$t" <<<"$out"; then
+			sed 's/^/# db check: /' <<<"$out"
+			fail "db check with $name says: $*"
+			return
+		fi
+	done
+	pass "db check with $name says: $*"
+}
+conf_with "$WORK/wrong-password.conf" "$DBSOCK" "not-$DBPASS"
+db_check_says "a wrong password" "$WORK/wrong-password.conf" "tasks database" "wrong user or password" "MariaDB 1045"
+out=$(luna-tasks-admin -c "$WORK/wrong-password.conf" db check 2>&1)
+check "  without showing the password" test -z "$(grep -F "not-$DBPASS" <<<"$out")"
+out=$(luna-tasks-admin -c "$WORK/wrong-password.conf" db migrate 2>&1)
+check "db migrate with a wrong password says so (not 'cannot create database')" \
+	grep -q 'cannot connect: wrong user or password' <<<"$out"
+conf_with "$WORK/no-socket.conf" "$WORK/no-such.sock" "$DBPASS"
+db_check_says "a missing socket" "$WORK/no-socket.conf" "no server at the socket" "$WORK/no-such.sock" "MariaDB 2002"
+conf_with "$WORK/right.conf" "$DBSOCK" "$DBPASS"
+db_check_says "no database yet" "$WORK/right.conf" "the database does not exist" "db migrate" "MariaDB 1049"
+
 # Written in place, as an operator's editor would: owner and mode stay.
-sed -e "s|^SOCKET *=.*|SOCKET = $DBSOCK|" -e "s|^PASSWORD *=.*|PASSWORD = $DBPASS|" \
-	/etc/luna-tasks/luna-tasks.conf >"$WORK/conf.new"
+conf_with "$WORK/conf.new" "$DBSOCK" "$DBPASS"
 cat "$WORK/conf.new" >/etc/luna-tasks/luna-tasks.conf
 check "luna-tasks-admin config check" luna-tasks-admin config check
 if luna-tasks-admin db migrate >"$WORK/migrate.log" 2>&1; then
@@ -224,6 +303,14 @@ else
 	fail "luna-tasks-admin db migrate"
 fi
 check "db migrate is idempotent" luna-tasks-admin db migrate
+if luna-tasks-admin db check >"$WORK/db-check.log" 2>&1 && grep -q 'everything answers' "$WORK/db-check.log"; then
+	pass "luna-tasks-admin db check: everything answers"
+else
+	sed 's/^/# db check: /' "$WORK/db-check.log"
+	fail "luna-tasks-admin db check: everything answers"
+fi
+check "  also as the service user" setpriv --reuid=luna-tasks --regid=luna-tasks --init-groups \
+	luna-tasks-admin db check
 
 # ---------------------------------------------------------------------------
 # 5. The units, run by hand
@@ -365,13 +452,46 @@ check "the scheduler runs as luna-tasks" test "$(stat -c %U "/proc/$SCHED_PID" 2
 for ((i = 0; i < 100; i++)); do grep -q '^READY=1' "$WORK/notify.log" 2>/dev/null && break; sleep 0.1; done
 check "the scheduler tells systemd READY=1 (Type=notify)" grep -q '^READY=1' "$WORK/notify.log"
 
+# Faces with sample images, imported as root from a file only root can read:
+# the images must land in the store as the store's owner (the services'
+# user), or an exporter with images fails later.
+ACCOUNT=6d3f4a7e-2b1c-4d5e-8f90-a1b2c3d4e5f6
+python3 - "$WORK/faces.jsonl" "$ACCOUNT" <<'PY'
+import base64, json, sys, uuid
+with open(sys.argv[1], "w") as f:
+    for i in range(3):
+        sid = str(uuid.uuid4())
+        image = base64.b64encode(b"\xff\xd8\xff\xe0 sample %d" % i).decode()
+        f.write(json.dumps({"account_id": sys.argv[2], "external_id": "pkg-%d" % i,
+                            "avatar": "/6/samples/faces/" + sid,
+                            "samples": [{"sample_id": sid, "image_b64": image}]}) + "\n")
+PY
+chmod 0600 "$WORK/faces.jsonl"
+if luna-tasks-admin import faces "$WORK/faces.jsonl" >"$WORK/import.log" 2>&1 &&
+	grep -q '3 of 3 lines loaded' "$WORK/import.log"; then
+	pass "luna-tasks-admin import as root"
+else
+	cat "$WORK/import.log"
+	fail "luna-tasks-admin import as root"
+fi
+owners=$(find /var/lib/luna-tasks/store -type f -printf '%u:%g\n' | sort -u | tr '\n' ' ')
+check "  wrote the images as luna-tasks:luna-tasks (found: $owners)" test "$owners" = "luna-tasks:luna-tasks "
+luna-tasks-admin import faces "$WORK/faces.jsonl" >/dev/null 2>&1
+faces=$(dbq -N -e "SELECT COUNT(*) FROM luna_objects.face WHERE account_id = '$ACCOUNT'")
+check "  and importing the file again replaces the faces (external_id names them; found $faces)" test "$faces" = 3
+
 # ---------------------------------------------------------------------------
 # 6. nginx with the packaged site, and the smoke test
 
+# The listen line of the site is the one setting of address and port: moved
+# in place, as an operator's editor would.
 PORT=$(free_port)
+SITE=/etc/nginx/sites-available/luna-tasks
+sed "s|^\([[:space:]]*\)listen 127.0.0.1:5050;|\1listen 127.0.0.1:$PORT;|" "$SITE" >"$WORK/site.new"
+cat "$WORK/site.new" >"$SITE"
 mkdir -p "$WORK/nginx/tmp"
 chown www-data "$WORK/nginx/tmp"
-nginx_site /etc/nginx/sites-available/luna-tasks "$WORK/nginx" "$PORT"
+cp "$SITE" "$WORK/nginx/site.conf"
 nginx_conf "$WORK/nginx" "user www-data;"
 if nginx -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf" 2>>"$WORK/nginx/error.log"; then
 	pass "nginx starts with the packaged site on 127.0.0.1:$PORT"
@@ -403,6 +523,8 @@ done
 check "GET /version through nginx answers 200" test "$CODE" = 200
 check "  with the version 3.8.8" grep -q '"major": *3' <<<"$BODY"
 check "  and a Luna-Request-Id" grep -qi '^Luna-Request-Id: [0-9]\{10\},' <<<"$HEADERS"
+RID=$(sed -n 's/^[Ll]una-[Rr]equest-[Ii]d: *\([^[:space:]]*\).*/\1/p' <<<"$HEADERS")
+check "the site moved to the port of its listen line ($PORT)" test "$CODE" = 200
 
 for ((i = 0; i < 75; i++)); do
 	http GET /healthcheck
@@ -411,7 +533,6 @@ for ((i = 0; i < 75; i++)); do
 done
 check "GET /healthcheck answers 200 (DB and scheduler heartbeat)" test "$CODE" = 200
 
-ACCOUNT=6d3f4a7e-2b1c-4d5e-8f90-a1b2c3d4e5f6
 http POST /2/tasks/gc -H 'Content-Type: application/json' \
 	-d "{\"account_id\": \"$ACCOUNT\", \"content\": {\"target\": \"events\", \"filters\": {\"account_id\": \"$ACCOUNT\"}}}"
 TASK_ID=$(json_field task_id)
@@ -427,6 +548,25 @@ for ((i = 0; i < 150; i++)); do
 done
 check "the packaged scheduler finishes the task (status $status)" test "$status" = 5
 
+http POST /2/tasks/exporter -H 'Content-Type: application/json' \
+	-d "{\"account_id\": \"$ACCOUNT\", \"content\": {\"objects_type\": \"faces\", \"filters\": {\"account_id\": \"$ACCOUNT\"}, \"save_images\": 1}}"
+EXPORT_ID=$(json_field task_id)
+check "POST /2/tasks/exporter with save_images answers 202 (got $CODE $BODY)" test "$CODE" = 202 -a -n "$EXPORT_ID"
+status=""
+for ((i = 0; i < 150; i++)); do
+	http GET "/2/tasks/$EXPORT_ID"
+	status=$(json_field task_status)
+	[ "$status" = 5 ] || [ "$status" = 3 ] && break
+	sleep 0.2
+done
+http GET "/2/tasks/$EXPORT_ID/errors"
+check "the exporter of the root-imported images is done without errors (status $status, $BODY)" \
+	test "$status" = 5 -a "$(json_field errors)" = "[]"
+curl -sS -o "$WORK/export.zip" "$URL/2/tasks/$EXPORT_ID/result" 2>>"$WORK/curl.log"
+images=$(python3 -c 'import sys, zipfile; print(sum(n.startswith("images/") for n in zipfile.ZipFile(sys.argv[1]).namelist()))' \
+	"$WORK/export.zip" 2>/dev/null)
+check "  and its archive holds the 3 images (found ${images:-none})" test "$images" = 3
+
 http GET /2/docs/dev
 check "GET /2/docs/dev serves the installed manual" test "$CODE" = 200 -a -n "$(grep -o 'operator manual' <<<"$BODY" | head -n 1)"
 http GET /2/docs/spec -H 'Accept: text/html'
@@ -436,6 +576,11 @@ head -c $((11 * 1024 * 1024)) /dev/zero >"$WORK/big.json"
 http POST /2/tasks/gc -H 'Content-Type: application/json' --data-binary @"$WORK/big.json"
 check "nginx answers 413 for an 11 MB body" test "$CODE" = 413
 check "  in JSON with error 12037" test "$(json_field error_code)" = 12037
+
+ACCESS_LOG=/var/log/nginx/luna-tasks.access.log
+check "the access log carries the request id of GET /version ($RID)" grep -qF "rid=\"$RID\"" "$ACCESS_LOG"
+check "  and of nginx's own 413" grep -q '" 413 .* rid="[0-9]\{10\},' "$ACCESS_LOG"
+check "  and is still www-data:adm 0640" stat_is "$ACCESS_LOG" www-data:adm 640
 
 # The watchdog pings come every WatchdogSec/2 at the latest.
 sleep 1
@@ -484,6 +629,7 @@ for p in /etc/luna-tasks /var/lib/luna-tasks /run/luna-tasks /usr/share/luna-tas
 	/lib/systemd/system/luna-tasks-api.service /lib/systemd/system/luna-tasks-scheduler.service \
 	/lib/systemd/system/luna-tasks-scheduler@.service /usr/share/man/man8/luna-tasks-api.8.gz \
 	/usr/share/man/man5/luna-tasks.conf.5.gz /etc/nginx/sites-enabled/luna-tasks \
+	/var/log/nginx/luna-tasks.access.log /var/log/nginx/luna-tasks.error.log \
 	/etc/systemd/system/multi-user.target.wants/luna-tasks-scheduler@t2.service; do
 	[ -e "$p" ] || [ -L "$p" ] && left="$left $p"
 done

@@ -43,16 +43,19 @@ const char *db_explain(const struct db *db, const struct db_settings *s, const c
 		snprintf(detail, sizeof(detail), "the server at %s does not let user '%s' connect from this host", where,
 			 s->user);
 		break;
+	/* Connector/C reports a refused TCP connect as 2002 too: the settings
+	 * tell a socket from an address. */
 	case CR_CONNECTION_ERROR:
-		cause = "no server at the socket";
-		snprintf(detail, sizeof(detail), "%s is missing or nobody listens on it: is MariaDB running, and is "
-			 "SOCKET of %s the server's socket (mariadb --print-defaults; /run/mysqld/mysqld.sock on Debian)?",
-			 where, section);
-		break;
 	case CR_CONN_HOST_ERROR:
-		cause = "no server at that address";
-		snprintf(detail, sizeof(detail), "nothing answers at %s: is MariaDB running and listening there "
-			 "(HOST and PORT of %s; or set SOCKET)?", where, section);
+		if (s->socket[0]) {
+			cause = "no server at the socket";
+			snprintf(detail, sizeof(detail), "%s is missing or nobody listens on it: is MariaDB running, and "
+				 "is SOCKET of %s the server's socket (/run/mysqld/mysqld.sock on Debian)?", where, section);
+		} else {
+			cause = "no server at that address";
+			snprintf(detail, sizeof(detail), "nothing answers at %s: is MariaDB running and listening there "
+				 "(HOST and PORT of %s; or set SOCKET)?", where, section);
+		}
 		break;
 	case CR_UNKNOWN_HOST:
 		cause = "unknown host";

@@ -16,7 +16,8 @@
 #  5. starts the API pool and a scheduler exactly as their units would (the
 #     ExecStart, User, Environment and EnvironmentFile of the installed units;
 #     the machine has no running systemd, so the sandboxing is not applied),
-#     with a NOTIFY_SOCKET to see the scheduler's READY=1 and watchdog pings;
+#     with a NOTIFY_SOCKET to see the scheduler's READY=1 and watchdog pings
+#     (and no READY=1 from a scheduler with a wrong password);
 #     Imports faces with sample images as root (the files must end up the
 #     store owner's, luna-tasks);
 #  6. moves the packaged nginx site to a free loopback port by its listen line
@@ -429,6 +430,21 @@ bad_rc=$?
 check "with a bad configuration the api pool exits with status 2 (got $bad_rc)" test "$bad_rc" = 2
 stop_unit "$bad_pid" "$API_UNIT"
 UNIT_PIDS=()
+
+# A scheduler that cannot log in: it says why on every attempt, and does not
+# tell systemd it is ready.
+start_unit "$SCHED_UNIT" "" "$WORK/scheduler-badpass.log" "LUNA_TASKS_CONFIG=$WORK/wrong-password.conf" \
+	"NOTIFY_SOCKET=$NOTIFY_SOCK"
+bad_pid=$STARTED_PID
+sleep 3.5
+check "a scheduler with a wrong password does not send READY=1" sh -c "! grep -q '^READY=1' '$WORK/notify.log'"
+check "  and logs each failed connect with the reason" \
+	test "$(grep -c 'cannot connect to the tasks database.*wrong user or password' "$WORK/scheduler-badpass.log")" -ge 2
+check "  and says so in its systemd status" grep -q '^STATUS=waiting for the tasks database: wrong user' "$WORK/notify.log"
+stop_unit "$bad_pid" "$SCHED_UNIT"
+check "  and stops on SIGTERM" test $? = 0
+UNIT_PIDS=()
+: >"$WORK/notify.log"
 
 start_unit "$API_UNIT" "" "$WORK/api.log"
 API_PID=$STARTED_PID

@@ -8,9 +8,10 @@
  * Re-importing a line replaces the object: ids are kept as given; absent
  * ones are derived from what names the object (face and event: account and
  * external_id; attribute: account and face_id; sample: owner and position),
- * and generated only when nothing names it. Descriptors ("vector" floats or "vector_b64" little-endian
- * float32) are L2-normalised; sample images go to the result store under
- * their sample id.
+ * and generated only when nothing names it. Descriptors ("vector" floats or
+ * "vector_b64" little-endian float32) are L2-normalised; sample images go to
+ * the result store under their sample id, written as the store folder's owner
+ * when run as root (admin_become_store_owner).
  *
  * Workload: 100,000 faces with 512-d descriptors in one file; rows are sent
  * as multi-row INSERTs with bound parameters, a few hundred rows each. */

@@ -23,7 +23,7 @@ const char *db_explain(const struct db *db, const struct db_settings *s, const c
 	describe_server(s, where, sizeof(where));
 	switch (db_errno(db)) {
 	case ER_ACCESS_DENIED_ERROR:
-	case 1698: /* ER_ACCESS_DENIED_NO_PASSWORD_ERROR */
+	case ER_ACCESS_DENIED_NO_PASSWORD_ERROR:
 		cause = "wrong user or password";
 		snprintf(detail, sizeof(detail), "the server at %s refused user '%s': check USER and PASSWORD of %s "
 			 "and that the user exists (CREATE USER ... IDENTIFIED BY ...)", where, s->user, section);

@@ -16,6 +16,7 @@
 #include "common/db_explain.h"
 #include "common/log.h"
 #include "common/timefmt.h"
+#include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -488,6 +489,10 @@ int main(int argc, char **argv)
 	notify_status("worker id %s, %d workers", s->worker_id, s->nworkers);
 	log_info("started as %s: %d workers, lease %d s, at most %d attempts%s", s->worker_id, s->nworkers,
 		 s->cfg.lease_seconds, s->cfg.max_attempts, s->throttle_ms || s->throttle_task_ms ? ", throttled" : "");
+	/* OPENBLAS_CORETYPE forces a kernel; a wrong one costs matching speed (manual). */
+	const char *coretype = getenv("OPENBLAS_CORETYPE");
+	log_info("OpenBLAS kernel %s (OPENBLAS_CORETYPE %s), %d OpenBLAS threads outside matching",
+		 openblas_get_corename(), coretype && *coretype ? coretype : "unset", openblas_get_num_threads());
 	run_monitor(&mon, &signals);
 	shut_down(&mon, &signals);
 	int stuck = join_workers(s);

@@ -10,7 +10,7 @@ answers 403 SignatureDoesNotMatch when it differs or when the payload hash
 does not match the body; unsigned requests are refused.
 Each request is logged as a JSON line {method, path, auth, ok} to --log.
 
-Run: sigv4_proxy.py --port N --backend http://127.0.0.1:M --access-key K --secret-key S --log FILE
+Run: sigv4_proxy.py [--address A] --port N --backend http://127.0.0.1:M --access-key K --secret-key S --log FILE
 """
 import argparse
 import hashlib
@@ -161,13 +161,14 @@ class Proxy(BaseHTTPRequestHandler):
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
+    ap.add_argument("--address", default="127.0.0.1", help="address to listen on (default: loopback)")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--backend", required=True)
     ap.add_argument("--access-key", required=True)
     ap.add_argument("--secret-key", required=True)
     ap.add_argument("--log")
     ARGS = ap.parse_args()
-    srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Proxy)
+    srv = ThreadingHTTPServer((ARGS.address, ARGS.port), Proxy)
     srv.daemon_threads = True
     srv.serve_forever()
 

@@ -67,7 +67,7 @@ static const struct key keys[] = {
 	S("OUTBOUND", "ALLOW", outbound_allow, "",
 	  "hosts, networks and ports URLs written by clients may reach (zip references, S3 and FTP sources): "
 	  "host[:port], *.domain[:port], address[/len][:port], [ipv6[/len]][:port], comma-separated; empty: none"),
-	I("SCHEDULER", "WORKERS", workers, "2", 1, 256, "worker threads per scheduler"),
+	I("SCHEDULER", "WORKERS", workers, "2", 1, CONFIG_MAX_WORKERS, "worker threads per scheduler"),
 	I("SCHEDULER", "POLL_INTERVAL_MS", poll_interval_ms, "200", 10, 60000, "how often the DB is polled"),
 	I("SCHEDULER", "LEASE_SECONDS", lease_seconds, "30", 2, 86400, "subtask lease; renewed while running"),
 	I("SCHEDULER", "MAX_ATTEMPTS", max_attempts, "3", 1, 100, "attempts of a subtask before it fails"),

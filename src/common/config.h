@@ -7,6 +7,9 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+/* Upper bound of [SCHEDULER] WORKERS: per-worker tables may have this fixed size. */
+#define CONFIG_MAX_WORKERS 256
+
 struct db_settings {
 	char host[256];
 	int port;

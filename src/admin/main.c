@@ -17,7 +17,7 @@ static int usage(void)
 	fputs("usage: luna-tasks-admin [-c CONFIG] [--sql-dir DIR] COMMAND\n"
 	      "commands:\n"
 	      "  db migrate                       apply the schema migrations (idempotent)\n"
-	      "  config check                     validate the configuration file\n"
+	      "  config check                     validate the configuration file, print the settings in effect\n"
 	      "  import faces|events|attributes FILE.jsonl\n"
 	      "                                   load objects into the local objects database\n",
 	      stderr);
@@ -186,7 +186,10 @@ int main(int argc, char **argv)
 	log_set_level_name(ad.cfg.log_level);
 	const char *group = argv[i], *verb = argv[i + 1];
 	if (strcmp(group, "config") == 0 && strcmp(verb, "check") == 0) {
-		printf("%s: OK\n", cfg_path);
+		/* The settings in effect (defaults included, secrets masked). */
+		char *ini = config_to_ini(&ad.cfg);
+		printf("%s: OK\n\n%s", cfg_path, ini ? ini : "");
+		free(ini);
 		return 0;
 	}
 	if (strcmp(group, "db") == 0 && strcmp(verb, "migrate") == 0)

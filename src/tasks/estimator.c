@@ -197,7 +197,7 @@ static int fetch_archive(struct task_ctx *ctx, json_object *source, const char *
 	char *path = NULL;
 	int rc = -1;
 	size_t len = 0;
-	source_limits_default(&lim);
+	source_limits_from_config(&lim, ctx->cfg);
 	*f = NULL;
 	if (!ctx->store) {
 		task_fail_set(fail, 500, E_STORAGE, "no result store to keep the archive in");

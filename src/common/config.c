@@ -78,7 +78,7 @@ static const struct key keys[] = {
 	I("TASKS", "LINKER_CHUNK", linker_chunk, "1000", 1, 100000, "objects per linker subtask"),
 	I("TASKS", "ESTIMATOR_CHUNK", estimator_chunk, "100", 1, 100000, "images per estimator subtask"),
 	I("TASKS", "MAX_ERRORS", max_errors, "100000", 0, 10000000, "errors kept per task"),
-	I("LIMITS", "MAX_QUERY_IDS", limits.max_query_ids, "1000", 1, 10000,
+	I("LIMITS", "MAX_QUERY_IDS", limits.max_query_ids, "100", 1, 1000,
 	  "ids in a task_ids or error_ids query parameter; more: 400/12012"),
 	I("LIMITS", "MAX_LIST_ITEMS", limits.max_list_items, "10000", 1, 50000,
 	  "items of any list in a task body (filter id lists, tags, columns, ...); more: 400/12022; "

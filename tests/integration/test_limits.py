@@ -95,6 +95,20 @@ def test_largest_id_list_runs_to_done(stack, account_id):
     assert sorted(res["face_ids"]) == sorted(f["face_id"] for f in faces)
 
 
+def test_stored_task_over_the_limit_fails_at_planning(stack, account_id):
+    """A task stored before a limit was lowered fails when planned, with the
+    same 12022 the API gives, instead of running."""
+    n = limit(stack, "MAX_LIST_ITEMS", 10000) + 1
+    content = {"objects_type": "faces", "create_list": 1,
+               "filters": {"account_id": account_id, "face_ids": [str(uuid.uuid4()) for _ in range(n)]}}
+    tid = stack.insert_task(task_type=1, status=0, account_id=account_id, content=content)
+    t = stack.wait_task(tid)
+    assert t["task_status"] == 3, t
+    errors = stack.get("/2/tasks/%d/errors" % tid).json()["errors"]
+    assert [e["error_code"] for e in errors] == [12022], errors
+    assert "content.filters.face_ids" in errors[0]["detail"] and "MAX_LIST_ITEMS" in errors[0]["detail"], errors
+
+
 # -- query id lists ---------------------------------------------------------
 
 def test_query_id_list_over_the_limit(stack):

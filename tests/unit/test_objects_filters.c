@@ -174,6 +174,11 @@ static void test_body_limits(void)
 	cfg.limits.max_roc_markup = 2;
 	CHECK(task_limits_check(&cfg, "clustering", body, "", &fail) == 0);
 	json_object_put(body);
+	body = json_tokener_parse("{\"content\": {\"markup\": [{}, {}, {}]}}");
+	CHECK(task_limits_check(&cfg, "roc", body, "", &fail) == -1 && strstr(fail.detail, "'content.markup'") &&
+	      strstr(fail.detail, "3 items, more than the limit of 2 ([LIMITS] MAX_ROC_MARKUP)"), "%s", fail.detail);
+	CHECK(task_limits_check(&cfg, "exporter", body, "", &fail) == 0);
+	json_object_put(body);
 	/* Lists nested in objects of lists are walked too; the path names the index. */
 	body = json_tokener_parse("{\"content\": {\"markup\": [{}, {\"x\": [1, 2, 3]}]}}");
 	cfg.limits.max_list_items = 2;

@@ -197,6 +197,13 @@ static void test_big_list(struct arena *a)
 	CHECK(objects_where_build(a, OBJ_FACES, filters, "6d071cca-fda5-4a03-84d5-5bea65904480", &w, err,
 				  sizeof(err)) == 0);
 	CHECK(w.nparams == 50001 && count_marks(w.sql) == 50001);
+	/* Lists within their own limit that together would not fit one statement. */
+	json_object *more = json_object_new_array();
+	for (int i = 0; i < 20000; i++)
+		json_object_array_add(more, json_object_new_string("x"));
+	json_object_object_add(filters, "external_ids", more);
+	CHECK(objects_where_build(a, OBJ_FACES, filters, NULL, &w, err, sizeof(err)) == -1 &&
+	      strstr(err, "70000 values, more than"), "%s", err);
 	json_object_put(body);
 }
 

@@ -1,8 +1,8 @@
 /* Row rendering and WHERE building for the list endpoints (see task_json.h). */
 #include "api/task_json.h"
 #include "common/errors.h"
-#include "common/redact.h"
 #include "common/log.h"
+#include "common/redact.h"
 #include "common/timefmt.h"
 #include <stdio.h>
 #include <stdlib.h>

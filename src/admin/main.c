@@ -21,7 +21,8 @@ static int usage(void)
 	      "  db migrate                       apply the schema migrations (idempotent)\n"
 	      "  db check                         connect to both databases, the result store and the\n"
 	      "                                   handlers service; say what is wrong\n"
-	      "  config check [--connect]         validate the configuration file (--connect: then db check)\n"
+	      "  config check [--connect]         validate the configuration file, print the settings in\n"
+	      "                                   effect (--connect: then db check)\n"
 	      "  import faces|events|attributes FILE.jsonl\n"
 	      "                                   load objects into the local objects database\n",
 	      stderr);
@@ -200,7 +201,10 @@ int main(int argc, char **argv)
 		int connect = extra == 1 && strcmp(argv[i + 2], "--connect") == 0;
 		if (extra && !connect)
 			return usage();
-		printf("%s: OK (syntax and values)\n", cfg_path);
+		/* The settings in effect (defaults included, secrets masked). */
+		char *ini = config_to_ini(&ad.cfg);
+		printf("%s: OK (syntax and values)\n\n%s", cfg_path, ini ? ini : "");
+		free(ini);
 		return connect ? admin_db_check(&ad) : 0;
 	}
 	if (strcmp(group, "db") == 0 && strcmp(verb, "migrate") == 0 && !extra)

@@ -4,6 +4,7 @@
 #include "api/router.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "tasks/task_limits.h"
 #include "tasks/task_type.h"
 #include <string.h>
 
@@ -37,6 +38,15 @@ static int description_too_long(struct request *req)
 static int needs_handlers(const struct task_type *tt)
 {
 	return tt->id == 5 || tt->id == 9;
+}
+
+int h_task_body_limits(struct request *req, json_object *body)
+{
+	struct task_fail fail = {0};
+	if (task_limits_check(&req->api->cfg, strrchr(req->path, '/') + 1, body, "", &fail) == 0)
+		return 0;
+	reply_error(req, fail.status, fail.code, fail.detail);
+	return -1;
 }
 
 void h_task_create(struct request *req)

@@ -29,7 +29,7 @@ static void where_status_code(struct where *w, struct request *req)
 
 static int error_filters(struct request *req, struct where *w)
 {
-	where_init(w);
+	where_init(w, req->arena);
 	where_time(w, req, "error_time__lt", "e.error_time", "<");
 	where_time(w, req, "error_time__gte", "e.error_time", ">=");
 	if (where_id_list(w, req, "task_ids", "e.task_id") || where_id_list(w, req, "error_ids", "e.error_id"))
@@ -89,7 +89,7 @@ void h_errors_count(struct request *req)
 void h_error_get(struct request *req)
 {
 	struct where w;
-	where_init(&w);
+	where_init(&w, req->arena);
 	struct db_param id = DBP_I64(req->path_id);
 	where_add(&w, "e.error_id = ?", &id, 1);
 	where_str(&w, req, "account_id", "t.account_id");
@@ -121,7 +121,7 @@ static int task_scope(struct request *req, struct where *w)
 		reply_errorf(req, E_TASK_NOT_FOUND, req->path_id);
 		return -1;
 	}
-	where_init(w);
+	where_init(w, req->arena);
 	where_add(w, "e.task_id = ?", p, 1);
 	return 0;
 }

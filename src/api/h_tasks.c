@@ -15,7 +15,7 @@ enum { ST_PENDING = 0, ST_RUNNING = 1, ST_CANCELLED = 2, ST_FAILED = 3, ST_COLLE
 /* Builds the filters shared by the list and the count of tasks; -1 if answered. */
 static int task_filters(struct request *req, struct where *w)
 {
-	where_init(w);
+	where_init(w, req->arena);
 	where_time(w, req, "create_time__lt", "create_time", "<");
 	where_time(w, req, "create_time__gte", "create_time", ">=");
 	where_time(w, req, "end_time__lt", "end_time", "<");

@@ -14,35 +14,36 @@ struct route {
 	const char *method;
 	const char *pattern;       /* spec path; {x} matches a decimal id */
 	handler_fn handler;
+	body_check_fn body_check;  /* optional, before the schema check */
 };
 
 static const struct route routes[] = {
-	{"GET", "/version", h_version},
-	{"GET", "/healthcheck", h_healthcheck},
-	{"GET", "/2/docs/spec", h_docs_spec},
-	{"GET", "/2/docs/dev", h_docs_dev},
-	{"GET", "/2/config", h_config},
-	{"GET", "/2/tasks", h_tasks_list},
-	{"GET", "/2/tasks/count", h_tasks_count},
-	{"GET", "/2/tasks/errors", h_errors_list},
-	{"GET", "/2/tasks/errors/count", h_errors_count},
-	{"GET", "/2/tasks/errors/{error_id}", h_error_get},
-	{"GET", "/2/tasks/{task_id}", h_task_get},
-	{"PATCH", "/2/tasks/{task_id}", h_task_cancel},
-	{"DELETE", "/2/tasks/{task_id}", h_task_delete},
-	{"GET", "/2/tasks/{task_id}/subtasks", h_task_subtasks},
-	{"GET", "/2/tasks/{task_id}/result", h_task_result},
-	{"GET", "/2/tasks/{task_id}/errors", h_task_errors},
-	{"GET", "/2/tasks/{task_id}/errors/count", h_task_errors_count},
-	{"POST", "/2/tasks/linker", h_task_create},
-	{"POST", "/2/tasks/clustering", h_task_create},
-	{"POST", "/2/tasks/reporter", h_task_create},
-	{"POST", "/2/tasks/gc", h_task_create},
-	{"POST", "/2/tasks/additional_extract", h_task_create},
-	{"POST", "/2/tasks/cross_match", h_task_create},
-	{"POST", "/2/tasks/roc", h_task_create},
-	{"POST", "/2/tasks/exporter", h_task_create},
-	{"POST", "/2/tasks/estimator", h_task_create},
+	{"GET", "/version", h_version, NULL},
+	{"GET", "/healthcheck", h_healthcheck, NULL},
+	{"GET", "/2/docs/spec", h_docs_spec, NULL},
+	{"GET", "/2/docs/dev", h_docs_dev, NULL},
+	{"GET", "/2/config", h_config, NULL},
+	{"GET", "/2/tasks", h_tasks_list, NULL},
+	{"GET", "/2/tasks/count", h_tasks_count, NULL},
+	{"GET", "/2/tasks/errors", h_errors_list, NULL},
+	{"GET", "/2/tasks/errors/count", h_errors_count, NULL},
+	{"GET", "/2/tasks/errors/{error_id}", h_error_get, NULL},
+	{"GET", "/2/tasks/{task_id}", h_task_get, NULL},
+	{"PATCH", "/2/tasks/{task_id}", h_task_cancel, NULL},
+	{"DELETE", "/2/tasks/{task_id}", h_task_delete, NULL},
+	{"GET", "/2/tasks/{task_id}/subtasks", h_task_subtasks, NULL},
+	{"GET", "/2/tasks/{task_id}/result", h_task_result, NULL},
+	{"GET", "/2/tasks/{task_id}/errors", h_task_errors, NULL},
+	{"GET", "/2/tasks/{task_id}/errors/count", h_task_errors_count, NULL},
+	{"POST", "/2/tasks/linker", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/clustering", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/reporter", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/gc", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/additional_extract", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/cross_match", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/roc", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/exporter", h_task_create, h_task_body_limits},
+	{"POST", "/2/tasks/estimator", h_task_create, h_task_body_limits},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -222,7 +223,7 @@ static char *read_body(struct request *req, size_t *len)
 	return buf;
 }
 
-static int parse_body(struct request *req, const struct route_spec *rs)
+static int parse_body(struct request *req, const struct route *route, const struct route_spec *rs)
 {
 	if (!is_json_type(req_header(req, "CONTENT_TYPE"))) {
 		reply_error(req, 0, E_MEDIA_TYPE, NULL);
@@ -252,6 +253,8 @@ static int parse_body(struct request *req, const struct route_spec *rs)
 		return -1;
 	}
 	req->body = arena_defer(req->arena, put_json, body);
+	if (route->body_check && route->body_check(req, body))
+		return -1;
 	struct schema_error se;
 	if (schema_validate(req->api->spec, rs->body_schema, body, SCHEMA_STRICT | SCHEMA_DEFAULTS, &se)) {
 		char detail[1024];
@@ -275,7 +278,7 @@ void router_dispatch(struct request *req)
 		req->path_id = id;
 		if (validate_query(req, &specs[i]))
 			return;
-		if (specs[i].body_schema && parse_body(req, &specs[i]))
+		if (specs[i].body_schema && parse_body(req, &routes[i], &specs[i]))
 			return;
 		routes[i].handler(req);
 		if (!req->answered)

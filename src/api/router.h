@@ -31,4 +31,8 @@ void h_errors_list(struct request *req);
 void h_errors_count(struct request *req);
 void h_error_get(struct request *req);
 void h_task_create(struct request *req);
+/* Checks a parsed body before its schema check: -1 when answered. */
+typedef int (*body_check_fn)(struct request *req, json_object *body);
+/* [LIMITS] of a task body (lists and numbers a client sizes). */
+int h_task_body_limits(struct request *req, json_object *body);
 #endif

@@ -1,6 +1,7 @@
 /* Row rendering and WHERE building for the list endpoints (see task_json.h). */
 #include "api/task_json.h"
 #include "common/errors.h"
+#include "common/log.h"
 #include "common/redact.h"
 #include "common/timefmt.h"
 #include <stdio.h>
@@ -119,18 +120,31 @@ json_object *error_json(struct request *req, char **row)
 	return o;
 }
 
-void where_init(struct where *w)
+void where_init(struct where *w, struct arena *a)
 {
-	snprintf(w->sql, sizeof(w->sql), "1=1");
-	w->np = 0;
+	memset(w, 0, sizeof(*w));
+	w->a = a;
+	w->sql = arena_strdup(a, "1=1");
+}
+
+static void params_push(struct where *w, const struct db_param *p, size_t np)
+{
+	if (w->np + np > w->pcap) {
+		size_t cap = (w->np + np) * 2 + 8;
+		struct db_param *grown = arena_alloc(w->a, cap * sizeof(*grown));
+		if (w->np)
+			memcpy(grown, w->p, w->np * sizeof(*grown));
+		w->p = grown;
+		w->pcap = cap;
+	}
+	for (size_t i = 0; i < np; i++)
+		w->p[w->np++] = p[i];
 }
 
 void where_add(struct where *w, const char *cond, const struct db_param *p, size_t np)
 {
-	size_t used = strlen(w->sql);
-	snprintf(w->sql + used, sizeof(w->sql) - used, " AND %s", cond);
-	for (size_t i = 0; i < np && w->np < sizeof(w->p) / sizeof(w->p[0]) - 2; i++)
-		w->p[w->np++] = p[i];
+	w->sql = arena_printf(w->a, "%s AND %s", w->sql, cond);
+	params_push(w, p, np);
 }
 
 void where_time(struct where *w, struct request *req, const char *name, const char *column, const char *op)
@@ -147,38 +161,43 @@ void where_time(struct where *w, struct request *req, const char *name, const ch
 	where_add(w, cond, &p, 1);
 }
 
+/* Parses "1,2,3" (positive ids, no empty item) into ids[max]; the count, or
+ * -1 when malformed or longer than max. */
+static long parse_id_list(const char *s, struct db_param *ids, size_t max)
+{
+	size_t n = 0;
+	while (*s) {
+		char *end;
+		long long id = strtoll(s, &end, 10);
+		if (end == s || id < 1 || (*end && *end != ',') || n == max)
+			return -1;
+		ids[n++] = DBP_I64(id);
+		s = *end ? end + 1 : end;
+		if (*end == ',' && !*s)
+			return -1;
+	}
+	return n ? (long)n : -1;
+}
+
 int where_id_list(struct where *w, struct request *req, const char *name, const char *column)
 {
 	const char *v = req_param_str(req, name);
 	if (!v)
 		return 0;
-	struct db_param ids[32];
-	size_t n = 0;
-	const char *s = v;
-	while (*s) {
-		char *end;
-		long long id = strtoll(s, &end, 10);
-		if (end == s || id < 1 || (*end && *end != ',') || n == 32) {
-			reply_errorf(req, E_BAD_QUERY, name);
-			return -1;
-		}
-		ids[n++] = DBP_I64(id);
-		s = *end ? end + 1 : end;
-		if (*end == ',' && !*s) {
-			reply_errorf(req, E_BAD_QUERY, name);
-			return -1;
-		}
-	}
-	if (n == 0) {
+	size_t max = (size_t)req->api->cfg.limits.max_query_ids;
+	struct db_param *ids = arena_alloc(req->arena, max * sizeof(*ids));
+	long n = parse_id_list(v, ids, max);
+	if (n < 0) {
+		log_info("query parameter %s: not a list of at most %zu ids ([LIMITS] MAX_QUERY_IDS)", name, max);
 		reply_errorf(req, E_BAD_QUERY, name);
 		return -1;
 	}
-	char cond[512];
-	int len = snprintf(cond, sizeof(cond), "%s IN (?", column);
-	for (size_t i = 1; i < n; i++)
-		len += snprintf(cond + len, sizeof(cond) - (size_t)len, ", ?");
-	snprintf(cond + len, sizeof(cond) - (size_t)len, ")");
-	where_add(w, cond, ids, n);
+	char *cond = arena_alloc(req->arena, strlen(column) + 8 + 3 * (size_t)n);
+	char *p = cond + sprintf(cond, "%s IN (?", column);
+	for (long i = 1; i < n; i++)
+		p += sprintf(p, ", ?");
+	strcpy(p, ")");
+	where_add(w, cond, ids, (size_t)n);
 	return 0;
 }
 
@@ -212,6 +231,6 @@ void where_page(struct where *w, struct request *req)
 		pg = 1;
 	if (pg > 1000000000LL)
 		pg = 1000000000LL;
-	w->p[w->np++] = DBP_I64(ps);
-	w->p[w->np++] = DBP_I64((pg - 1) * ps);
+	struct db_param limit[] = {DBP_I64(ps), DBP_I64((pg - 1) * ps)};
+	params_push(w, limit, 2);
 }

@@ -20,18 +20,21 @@ json_object *error_json(struct request *req, char **row);
  * redacts URLs that carry credentials (common/redact.h) in any string. */
 void json_mask_secrets(json_object *o);
 
-/* A WHERE clause under construction: SQL text plus its parameters. */
+/* A WHERE clause under construction: SQL text plus its parameters, both
+ * growing in the request's arena (no fixed number of filters). */
 struct where {
-	char sql[2048];
-	struct db_param p[66];       /* filters + LIMIT/OFFSET */
-	size_t np;
+	struct arena *a;
+	char *sql;
+	struct db_param *p;
+	size_t np, pcap;
 };
-void where_init(struct where *w);
+void where_init(struct where *w, struct arena *a);
 /* Appends " AND <cond>" (cond has one '?' per given param). */
 void where_add(struct where *w, const char *cond, const struct db_param *p, size_t np);
 /* Adds the time bound of query parameter name (RFC 3339) on column with op. */
 void where_time(struct where *w, struct request *req, const char *name, const char *column, const char *op);
-/* Adds "column IN (?, …)" for a comma-separated id list; -1 (answered 12012) when malformed. */
+/* Adds "column IN (?, …)" for a comma-separated id list; -1 (answered 12012
+ * naming the parameter) when malformed or longer than [LIMITS] MAX_QUERY_IDS. */
 int where_id_list(struct where *w, struct request *req, const char *name, const char *column);
 /* Adds "column = ?" for an integer parameter, if given. */
 void where_int(struct where *w, struct request *req, const char *name, const char *column);

@@ -55,8 +55,13 @@ struct objects_where {
 	size_t nparams;
 };
 
+/* Most values one WHERE may bind: a statement takes at most DB_MAX_PARAMS,
+ * and the queries around it add a few of their own (ranges, paging). */
+#define OBJECTS_WHERE_MAX_PARAMS (DB_MAX_PARAMS - 64)
+
 /* Translates filters (may be NULL) for kind. Unknown keys, wrong value
- * types, bad times or uuids fail with a message naming the key. */
+ * types, bad times or uuids fail with a message naming the key; so do
+ * filters holding more than OBJECTS_WHERE_MAX_PARAMS values in all. */
 int objects_where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
 			struct objects_where *w, char *err, size_t errlen);
 

@@ -4,7 +4,8 @@
  * kinds accept it, which column it reads and how it compares; only structure
  * (column names from the table, the number of '?' in an IN list) is written
  * into the SQL text, every value is a bound parameter.
- * Workload: one call per query; lists of up to 20000 ids. */
+ * Workload: one call per query; lists of up to [LIMITS] MAX_LIST_ITEMS ids,
+ * at most OBJECTS_WHERE_MAX_PARAMS values in all. */
 #include "backends/objects.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -440,6 +441,12 @@ int objects_where_build(struct arena *a, enum objects_kind kind, json_object *fi
 		}
 		if (kind == OBJ_EVENTS && has_top_filter(filters) && add_top_similar(&b, filters))
 			goto out;
+	}
+	/* Each list is bounded by [LIMITS] MAX_LIST_ITEMS; together they must
+	 * still fit one statement, with room for the caller's own parameters. */
+	if (b.np > OBJECTS_WHERE_MAX_PARAMS) {
+		snprintf(err, errlen, "the filters hold %zu values, more than %d in all", b.np, OBJECTS_WHERE_MAX_PARAMS);
+		goto out;
 	}
 	if (!b.nclauses)
 		sql_append(&b, "1");

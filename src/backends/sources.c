@@ -11,14 +11,15 @@
 #include <stdarg.h>
 #include <string.h>
 
-void source_limits_default(struct source_limits *l)
+void source_limits_from_config(struct source_limits *l, const struct luna_config *cfg)
 {
-	l->max_files = 1000000;
-	l->max_file_bytes = (size_t)32 << 20;
-	l->max_total_bytes = 16ULL << 30;
-	l->max_ratio = 100;
-	l->max_archive_bytes = 8ULL << 30;
-	l->max_depth = 32;
+	const struct luna_limits *c = &cfg->limits;
+	l->max_files = (size_t)c->max_source_files;
+	l->max_file_bytes = (size_t)c->max_image_bytes;
+	l->max_total_bytes = (unsigned long long)c->max_archive_unpacked_bytes;
+	l->max_ratio = (unsigned)c->max_compression_ratio;
+	l->max_archive_bytes = (unsigned long long)c->max_archive_bytes;
+	l->max_depth = (unsigned)c->max_source_depth;
 }
 
 void source_error_set(struct source_error *e, int code, const char *fmt, ...)
@@ -146,7 +147,7 @@ struct source *source_open(const struct luna_config *cfg, json_object *source, F
 	struct source *s = NULL;
 	const char *type = source_json_str(source, "source_type");
 	if (!limits) {
-		source_limits_default(&dflt);
+		source_limits_from_config(&dflt, cfg);
 		limits = &dflt;
 	}
 	if (!type) {

@@ -35,8 +35,8 @@ struct source_limits {
 	unsigned long long max_archive_bytes; /* downloaded archive */
 	unsigned max_depth;                 /* folder nesting */
 };
-/* The limits the service uses. */
-void source_limits_default(struct source_limits *l);
+/* The limits of the configuration ([LIMITS] MAX_SOURCE_FILES, MAX_IMAGE_BYTES, ...). */
+void source_limits_from_config(struct source_limits *l, const struct luna_config *cfg);
 
 /* A failure: errors.h code and detail. */
 struct source_error {

@@ -7,6 +7,9 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+/* Upper bound of [SCHEDULER] WORKERS: per-worker tables may have this fixed size. */
+#define CONFIG_MAX_WORKERS 256
+
 struct db_settings {
 	char host[256];
 	int port;
@@ -16,6 +19,20 @@ struct db_settings {
 	char name[128];
 	int connect_timeout;
 	int read_timeout;
+};
+
+/* [LIMITS]: every list and number a client sizes is bounded by one of these. */
+struct luna_limits {
+	int max_query_ids;                /* ids in a task_ids / error_ids query list */
+	int max_list_items;               /* items of any list in a task body */
+	int max_roc_markup;               /* items of a roc markup */
+	int max_match_limit;              /* limit of cross match and roc */
+	long max_source_files;            /* names one estimator source may list */
+	long max_image_bytes;             /* one image of a source */
+	long max_archive_bytes;           /* a downloaded zip archive */
+	long max_archive_unpacked_bytes;  /* all entries of a zip archive, uncompressed */
+	int max_compression_ratio;        /* uncompressed / compressed size of a zip entry */
+	int max_source_depth;             /* folder nesting of a source */
 };
 
 struct luna_config {
@@ -38,6 +55,7 @@ struct luna_config {
 	char log_level[16];
 	char network_disk_roots[2048];    /* colon-separated allowed roots */
 	char outbound_allow[2048];        /* hosts/networks client-given URLs may reach (common/outbound.h) */
+	struct luna_limits limits;
 };
 
 /* Defaults, then the file (if path is not NULL). Relative paths in the file

@@ -310,78 +310,136 @@ static int safe_to_repeat(const struct db *db, const char *sql)
 	return strncasecmp(sql, "SELECT", 6) == 0 || db->err == CR_SERVER_GONE_ERROR;
 }
 
-static int run(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud,
-	       struct db_result *meta)
+/* The column buffers of one result, on the heap: a statement may have any
+ * number of columns, and a thread's stack is small. */
+struct row_bufs {
+	MYSQL_BIND *rb;
+	unsigned long *lens;
+	my_bool *nulls;
+	char **cells, **bufs;
+	size_t *caps;
+	size_t ncols;
+};
+
+static void row_bufs_free(struct row_bufs *r)
 {
-	MYSQL_BIND pb[np ? np : 1];
-	MYSQL_STMT *st = NULL;
+	for (size_t c = 0; r->bufs && c < r->ncols; c++)
+		free(r->bufs[c]);
+	free(r->rb);
+	free(r->lens);
+	free(r->nulls);
+	free(r->cells);
+	free(r->bufs);
+	free(r->caps);
+}
+
+static int row_bufs_init(struct row_bufs *r, size_t ncols)
+{
+	size_t n = ncols ? ncols : 1;
+	memset(r, 0, sizeof(*r));
+	r->ncols = ncols;
+	r->rb = calloc(n, sizeof(*r->rb));
+	r->lens = calloc(n, sizeof(*r->lens));
+	r->nulls = calloc(n, sizeof(*r->nulls));
+	r->cells = calloc(n, sizeof(*r->cells));
+	r->bufs = calloc(n, sizeof(*r->bufs));
+	r->caps = calloc(n, sizeof(*r->caps));
+	if (!r->rb || !r->lens || !r->nulls || !r->cells || !r->bufs || !r->caps)
+		return -1;
+	for (size_t c = 0; c < ncols; c++) {
+		r->rb[c].buffer_type = MYSQL_TYPE_STRING;
+		r->rb[c].length = &r->lens[c];
+		r->rb[c].is_null = &r->nulls[c];
+	}
+	return 0;
+}
+
+/* Executes the statement with its parameters bound from pb (heap: a filter
+ * may bind thousands of values); at most one retry on a new connection. */
+static MYSQL_STMT *execute(struct db *db, const char *sql, const struct db_param *p, size_t np, MYSQL_BIND *pb)
+{
 	for (int attempt = 0; attempt < 2; attempt++) {
-		st = get_stmt(db, sql);
+		MYSQL_STMT *st = get_stmt(db, sql);
 		if (!st)
-			return -1;
+			return NULL;
 		if (bind_params(db, st, p, np, pb))
-			return -1;
+			return NULL;
 		if (mysql_stmt_execute(st) == 0)
-			break;
+			return st;
 		int in_txn = db->in_txn;
 		stmt_failed(db, st);
 		/* A connection that died while idle (server restarted) is noticed
 		 * only now: run the statement once more on a new connection when
 		 * that cannot apply it twice. */
 		if (attempt || in_txn || !db_error_is_connection(db) || !safe_to_repeat(db, sql))
-			return -1;
+			return NULL;
+	}
+	return NULL;
+}
+
+static int fetch_rows(struct db *db, MYSQL_STMT *st, struct row_bufs *r, db_row_cb cb, void *ud, int *stopped)
+{
+	if (mysql_stmt_bind_result(st, r->rb))
+		return stmt_failed(db, st);
+	for (;;) {
+		int f = fetch_row(st, r->ncols, r->lens, r->nulls, r->cells, r->bufs, r->caps);
+		if (f == 1)
+			return 0;
+		if (f < 0)
+			return stmt_failed(db, st);
+		if (cb(ud, r->ncols, r->cells, r->lens)) {
+			*stopped = 1;
+			return 0;
+		}
+	}
+}
+
+static int run(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud,
+	       struct db_result *meta)
+{
+	if (np > DB_MAX_PARAMS) {
+		set_error(db, CR_PARAMS_NOT_BOUND, "too many parameters for one statement");
+		return -1;
+	}
+	MYSQL_BIND *pb = calloc(np ? np : 1, sizeof(*pb));
+	if (!pb) {
+		set_error(db, CR_OUT_OF_MEMORY, "out of memory");
+		return -1;
+	}
+	MYSQL_STMT *st = execute(db, sql, p, np, pb);
+	if (!st) {
+		free(pb);
+		return -1;
 	}
 	if (meta) {
 		meta->affected = mysql_stmt_affected_rows(st);
 		meta->insert_id = mysql_stmt_insert_id(st);
 	}
 	MYSQL_RES *md = mysql_stmt_result_metadata(st);
-	if (!md)
+	if (!md) {
+		free(pb);
 		return 0;
+	}
 	size_t ncols = mysql_num_fields(md);
 	mysql_free_result(md);
 	if (meta)
 		meta->ncols = ncols;
-	MYSQL_BIND rb[ncols];
-	unsigned long lens[ncols];
-	my_bool nulls[ncols];
-	char *cells[ncols], *bufs[ncols];
-	size_t caps[ncols];
-	memset(rb, 0, sizeof(rb));
-	memset(bufs, 0, sizeof(bufs));
-	memset(caps, 0, sizeof(caps));
-	for (size_t c = 0; c < ncols; c++) {
-		rb[c].buffer_type = MYSQL_TYPE_STRING;
-		rb[c].length = &lens[c];
-		rb[c].is_null = &nulls[c];
-	}
+	struct row_bufs r;
 	int rc = 0, stopped = 0;
-	if (mysql_stmt_bind_result(st, rb)) {
-		rc = stmt_failed(db, st);
-		goto out;
+	if (row_bufs_init(&r, ncols)) {
+		set_error(db, CR_OUT_OF_MEMORY, "out of memory");
+		rc = -1;
+	} else {
+		rc = fetch_rows(db, st, &r, cb, ud, &stopped);
 	}
-	for (;;) {
-		int r = fetch_row(st, ncols, lens, nulls, cells, bufs, caps);
-		if (r == 1)
-			break;
-		if (r < 0) {
-			rc = stmt_failed(db, st);
-			goto out;
-		}
-		if (cb(ud, ncols, cells, lens)) {
-			stopped = 1;
-			break;
-		}
-	}
-out:
 	/* Freeing the result is local; a reset costs a round trip and is only
 	 * needed when rows were left unread or the statement failed. */
 	if (db->conn)
 		mysql_stmt_free_result(st);
 	if (db->conn && (stopped || rc))
 		mysql_stmt_reset(st);
-	for (size_t c = 0; c < ncols; c++)
-		free(bufs[c]);
+	row_bufs_free(&r);
+	free(pb);
 	return rc;
 }
 

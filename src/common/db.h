@@ -35,6 +35,10 @@ struct db_result {
 	unsigned long long insert_id;
 };
 
+/* The most parameters one prepared statement may have (the MariaDB protocol's
+ * limit); a statement with more fails cleanly instead of being sent. */
+#define DB_MAX_PARAMS 65535
+
 struct db;
 struct db *db_open(const struct db_settings *s);
 void db_close(struct db *db);                       /* NULL ok */

@@ -6,7 +6,9 @@
  * Partial-result blobs are deleted once the task has its final state.
  *
  * Workload: one claim per task; the partial results are read whole (they
- * are small for every type but the chunked ones, where they are id lists). */
+ * are small for every type but the chunked ones, where they are id lists),
+ * except for types with collect_reads_partials (estimator), which read them
+ * one at a time. */
 #include "scheduler/sched.h"
 #include "backends/storage.h"
 #include "common/errors.h"
@@ -91,10 +93,11 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	return sched_take_task(s, db, c->task_id, attempts, "Collecting the results", 1, &c->gave_up);
 }
 
-/* The partial results in subtask order (null for failed or empty ones).
- * *nfailed counts failed subtasks. 0 ok, -1 DB error, -2 a blob is unreadable (fail filled). */
-static int load_partials(struct worker *w, struct arena *a, long long task_id, json_object **out, size_t *n,
-			 size_t *nfailed, const struct db_result **rows, struct task_fail *fail)
+/* The partial results in subtask order (null for failed or empty ones), or
+ * with ids_only their blob ids. *nfailed counts failed subtasks.
+ * 0 ok, -1 DB error, -2 a blob is unreadable (fail filled). */
+static int load_partials(struct worker *w, struct arena *a, long long task_id, int ids_only, json_object **out,
+			 size_t *n, size_t *nfailed, const struct db_result **rows, struct task_fail *fail)
 {
 	struct db_param p[] = {DBP_I64(task_id)};
 	struct db_result *rp = arena_alloc(a, sizeof(*rp));
@@ -111,7 +114,9 @@ static int load_partials(struct worker *w, struct arena *a, long long task_id, j
 		json_object *one = NULL;
 		if (atoi(r.rows[i][1]) != SUB_DONE)
 			(*nfailed)++;
-		if (atoi(r.rows[i][1]) == SUB_DONE && blob) {
+		if (atoi(r.rows[i][1]) == SUB_DONE && blob && ids_only) {
+			one = json_object_new_string(blob);
+		} else if (atoi(r.rows[i][1]) == SUB_DONE && blob) {
 			void *data = NULL;
 			size_t len;
 			if (!w->store || w->store->ops->get(w->store, blob, &data, &len)) {
@@ -155,7 +160,8 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 	size_t n = 0, nfailed = 0;
 	struct task_ctx ctx;
 	*has_result = 0;
-	int rc = load_partials(w, a, c->task_id, &partials, &n, &nfailed, rows, fail);
+	int rc = load_partials(w, a, c->task_id, type && type->collect && type->collect_reads_partials, &partials, &n,
+			       &nfailed, rows, fail);
 	if (rc)
 		return rc == -1 ? -1 : 1;
 	if (n > 0 && nfailed == n)
@@ -189,8 +195,8 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 		if (store_result(w, result_id, result, fail))
 			return 1;
 		*has_result = 1;
-	} else if (type->result_is_zip) {
-		*has_result = 1;          /* the hook stored its archive under result_id */
+	} else if (type->result_is_zip || type->collect_reads_partials) {
+		*has_result = 1;          /* the hook stored its result under result_id */
 	}
 	return 0;
 }

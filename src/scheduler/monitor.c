@@ -26,12 +26,13 @@ struct hold_snapshot {
 	unsigned long gen;
 };
 
-/* Copies the current holds; returns how many (≤ nworkers). */
+/* Copies the current holds into out[CONFIG_MAX_WORKERS] (a fixed size:
+ * [SCHEDULER] WORKERS never exceeds it); returns how many. */
 static int snapshot_holds(struct sched *s, struct hold_snapshot *out)
 {
 	int n = 0;
 	pthread_mutex_lock(&s->lock);
-	for (int i = 0; i < s->nworkers; i++) {
+	for (int i = 0; i < s->nworkers && i < CONFIG_MAX_WORKERS; i++) {
 		struct worker *w = &s->workers[i];
 		if (w->hold == HOLD_NONE)
 			continue;
@@ -76,7 +77,7 @@ void sched_heartbeat_remove(struct sched *s, struct db *mdb)
 
 int sched_renew_leases(struct sched *s, struct db *mdb)
 {
-	struct hold_snapshot h[s->nworkers > 0 ? s->nworkers : 1];
+	struct hold_snapshot h[CONFIG_MAX_WORKERS];
 	int n = snapshot_holds(s, h);
 	for (int i = 0; i < n; i++) {
 		struct db_param p[] = {DBP_I64(s->cfg.lease_seconds), DBP_I64(h[i].subtask_id ? h[i].subtask_id : h[i].task_id),
@@ -132,7 +133,7 @@ static const char *stop_reason(struct sched *s, struct db *mdb, struct arena *a,
 
 int sched_watch_cancellation(struct sched *s, struct db *mdb)
 {
-	struct hold_snapshot h[s->nworkers > 0 ? s->nworkers : 1];
+	struct hold_snapshot h[CONFIG_MAX_WORKERS];
 	int n = snapshot_holds(s, h), rc = 0;
 	struct arena *a = arena_new();
 	for (int i = 0; i < n; i++) {
@@ -396,7 +397,7 @@ static void hand_back_one(struct sched *s, struct db *mdb, const struct hold_sna
 
 void sched_hand_back(struct sched *s, struct db *mdb)
 {
-	struct hold_snapshot h[s->nworkers > 0 ? s->nworkers : 1];
+	struct hold_snapshot h[CONFIG_MAX_WORKERS];
 	int n = snapshot_holds(s, h);
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < n; i++)

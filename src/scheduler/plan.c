@@ -10,6 +10,7 @@
 #include "scheduler/sched.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "tasks/task_limits.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,9 @@ static json_object *call_plan(struct worker *w, struct arena *a, const struct pl
 		return NULL;
 	}
 	sched_ctx_init(w, &ctx, a, c->task_id, 0, c->account_id, c->request_id);
+	/* Checked at creation too; this catches tasks created before [LIMITS] was lowered. */
+	if (task_limits_check(ctx.cfg, type->name, content, "content", fail))
+		return NULL;
 	if (type->plan(&ctx, content, &subtasks, fail)) {
 		json_object_put(subtasks);
 		if (!fail->code)

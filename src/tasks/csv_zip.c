@@ -13,6 +13,7 @@
  * read and written in 64 KiB pieces. */
 #include "tasks/csv_zip.h"
 #include "backends/storage.h"
+#include "tasks/task_util.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,20 +129,6 @@ void csv_row_end(struct csv_buf *b, size_t nfields, size_t row_start)
 	csv_buf_put(b, "\r\n", 2);
 }
 
-/* ---- Temporary files ---------------------------------------------------------- */
-
-static int temp_file(char *path, size_t len, const char *what)
-{
-	const char *dir = getenv("TMPDIR");
-	if (!dir || !*dir)
-		dir = "/tmp";
-	if ((size_t)snprintf(path, len, "%s/luna-tasks-%s-XXXXXX", dir, what) >= len) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return mkstemp(path);
-}
-
 /* ---- Deflated CSV fragments --------------------------------------------------- */
 
 static int deflate_init_raw(z_stream *z, int level)
@@ -161,7 +148,7 @@ int csv_part_open(struct csv_part *p, char *err, size_t errlen)
 		goto fail;
 	}
 	p->z = z;
-	int fd = temp_file(p->path, sizeof(p->path), "csv");
+	int fd = task_temp_file(p->path, sizeof(p->path), "csv");
 	if (fd < 0 || !(p->f = fdopen(fd, "wb"))) {
 		snprintf(err, errlen, "cannot create a temporary file: %s", strerror(errno));
 		if (fd >= 0)
@@ -404,7 +391,7 @@ struct image_zip {
 /* Opens a new archive at a fresh temporary path. */
 static zip_t *open_new_zip(char *path, size_t pathlen, const char *what, char *err, size_t errlen)
 {
-	int fd = temp_file(path, pathlen, what), zerr = 0;
+	int fd = task_temp_file(path, pathlen, what), zerr = 0;
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create a temporary file: %s", strerror(errno));
 		path[0] = '\0';

@@ -12,11 +12,13 @@
  * run_subtask: [HANDLERS] CONCURRENCY threads, each with its own source
  * and handlers connection, take the chunk's images one by one; a bad image
  * is an error entry for that file (and a task error row), not a failure.
- * collect: the entries of every subtask in order, with the task's errors;
- * the kept archive is deleted.
+ * collect: the entries of every subtask in order, with the task's errors,
+ * written to the result store one subtask at a time; the kept archive is
+ * deleted.
  *
  * Workload: up to a million images per task; memory per subtask is one
- * image per thread plus the chunk's results. */
+ * image per thread plus the chunk's results; at collect, one subtask's
+ * results plus the task's error rows (at most [TASKS] MAX_ERRORS). */
 #include "backends/handlers.h"
 #include "backends/sources.h"
 #include "backends/storage.h"
@@ -197,7 +199,7 @@ static int fetch_archive(struct task_ctx *ctx, json_object *source, const char *
 	char *path = NULL;
 	int rc = -1;
 	size_t len = 0;
-	source_limits_default(&lim);
+	source_limits_from_config(&lim, ctx->cfg);
 	*f = NULL;
 	if (!ctx->store) {
 		task_fail_set(fail, 500, E_STORAGE, "no result store to keep the archive in");
@@ -513,14 +515,15 @@ out:
 
 /* ---- collect ---------------------------------------------------------------- */
 
+/* partials: the blob ids of the subtasks' entries (collect_reads_partials),
+ * written into the result one subtask at a time. */
 static int estimator_collect(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
 			     struct task_fail *fail)
 {
-	json_object *all = task_json_concat(partials, NULL);
 	if (is_zip(content_source(content)))
 		estimator_cleanup(ctx);
-	*result = task_result_document(ctx, all, fail);
-	return *result ? 0 : -1;
+	*result = NULL;
+	return task_store_concat_result(ctx, partials, fail);
 }
 
 const struct task_type task_estimator = {
@@ -528,6 +531,7 @@ const struct task_type task_estimator = {
 	.name = "estimator",
 	.schema = "estimator_task",
 	.result_is_zip = 0,
+	.collect_reads_partials = 1,
 	.validate = estimator_validate,
 	.plan = estimator_plan,
 	.run_subtask = estimator_run_subtask,

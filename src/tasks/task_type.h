@@ -42,6 +42,11 @@ struct task_type {
 	const char *name;              /* path segment of POST /2/tasks/<name> */
 	const char *schema;            /* request body schema in the spec */
 	int result_is_zip;             /* result downloaded as application/zip */
+	/* collect gets the partial results' blob ids (strings; null for failed
+	 * subtasks) instead of the results, reads them itself one at a time and
+	 * stores the result under ctx->result_id (*result NULL): for types whose
+	 * whole result would not fit in memory. */
+	int collect_reads_partials;
 	/* API: checks beyond the schema on the (defaulted) content. Optional. */
 	int (*validate)(struct task_ctx *ctx, json_object *content, struct task_fail *fail);
 	/* Scheduler: content → array of subtask contents (≥ 1). */
@@ -51,7 +56,8 @@ struct task_type {
 			   struct task_fail *fail);
 	/* Scheduler: merge the partial results (array, in subtask order) into the result.
 	 * A JSON *result is stored by the scheduler under ctx->result_id; a type with
-	 * result_is_zip stores its archive itself under ctx->result_id and sets *result NULL. */
+	 * result_is_zip stores its archive itself under ctx->result_id and sets *result NULL
+	 * (as does a type with collect_reads_partials). */
 	int (*collect)(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
 		       struct task_fail *fail);
 	/* Removes blobs the type keeps outside the task and subtask results (e.g.

@@ -4,11 +4,14 @@
  * partial results.
  * Workload: once per hook call; the error read is bounded by MAX_ERRORS. */
 #include "tasks/task_util.h"
+#include "backends/storage.h"
 #include "common/errors.h"
 #include "common/timefmt.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 json_object *task_json_get(json_object *obj, const char *key)
 {
@@ -169,4 +172,100 @@ int task_collect_single(struct task_ctx *ctx, json_object *partials, const char 
 	}
 	*result = task_result_document(ctx, json_object_get(part), fail);
 	return *result ? 0 : -1;
+}
+
+int task_temp_file(char *path, size_t len, const char *what)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	if ((size_t)snprintf(path, len, "%s/luna-tasks-%s-XXXXXX", dir, what) >= len) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return mkstemp(path);
+}
+
+/* Appends the elements of the partial stored under blob_id to f, each after
+ * a comma but the very first (*first). */
+static int write_partial_items(struct task_ctx *ctx, const char *blob_id, FILE *f, int *first, struct task_fail *fail)
+{
+	void *data = NULL;
+	size_t len;
+	if (ctx->store->ops->get(ctx->store, blob_id, &data, &len)) {
+		task_fail_set(fail, 500, E_STORAGE, "cannot read the partial result %s: %s", blob_id, strerror(errno));
+		return -1;
+	}
+	json_object *part = json_tokener_parse(data);
+	free(data);
+	if (!part) {
+		task_fail_set(fail, 500, E_STORAGE, "the partial result %s is not valid JSON", blob_id);
+		return -1;
+	}
+	size_t n = json_object_is_type(part, json_type_array) ? json_object_array_length(part) : 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!*first)
+			fputc(',', f);
+		*first = 0;
+		fputs(json_object_to_json_string_ext(json_object_array_get_idx(part, i), JSON_C_TO_STRING_PLAIN), f);
+	}
+	json_object_put(part);
+	return 0;
+}
+
+/* {"result":[...],"errors":[...]} into f. */
+static int write_concat_result(struct task_ctx *ctx, json_object *partial_ids, FILE *f, struct task_fail *fail)
+{
+	int first = 1;
+	fputs("{\"result\":[", f);
+	for (size_t i = 0; i < json_object_array_length(partial_ids); i++) {
+		json_object *id = json_object_array_get_idx(partial_ids, i);
+		if (id && write_partial_items(ctx, json_object_get_string(id), f, &first, fail))
+			return -1;
+		if (task_check_cancelled(ctx, fail))
+			return -1;
+	}
+	json_object *doc = task_result_document(ctx, NULL, fail);
+	if (!doc)
+		return -1;
+	fprintf(f, "],\"errors\":%s}",
+		json_object_to_json_string_ext(json_object_object_get(doc, "errors"), JSON_C_TO_STRING_PLAIN));
+	json_object_put(doc);
+	return 0;
+}
+
+int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail)
+{
+	char path[4096];
+	if (!ctx->store) {
+		task_fail_set(fail, 500, E_STORAGE, "no result store");
+		return -1;
+	}
+	int fd = task_temp_file(path, sizeof(path), "result");
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		task_fail_set(fail, 500, E_STORAGE, "cannot create a temporary file: %s", strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
+		return -1;
+	}
+	int rc = write_concat_result(ctx, partial_ids, f, fail);
+	if (fflush(f) || ferror(f)) {
+		if (rc == 0)
+			task_fail_set(fail, 500, E_STORAGE, "cannot write the task result: %s", strerror(errno));
+		rc = -1;
+	}
+	fclose(f);
+	if (rc) {
+		unlink(path);
+		return -1;
+	}
+	/* put_file takes the file over (moves it in or removes it). */
+	if (ctx->store->ops->put_file(ctx->store, ctx->result_id, path)) {
+		task_fail_set(fail, 500, E_STORAGE, "cannot store the task result: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }

@@ -44,6 +44,16 @@ void task_json_append_all(json_object *dst, json_object *src);
 /* A new array of the elements of every partial (key NULL: partials that are
  * arrays; else the array under key of each partial), in order. */
 json_object *task_json_concat(json_object *partials, const char *key);
+/* Stores {"result": [items of every partial], "errors": [...]} under
+ * ctx->result_id for a type with collect_reads_partials: partial_ids holds
+ * the partial results' blob ids (null for failed subtasks), read one at a
+ * time and written through a temporary file, so memory holds one partial,
+ * never the whole result. The bytes are those of task_result_document() of
+ * task_json_concat(partials, NULL). 0 ok; -1 with fail set. */
+int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail);
+/* A new temporary file $TMPDIR/luna-tasks-<what>-XXXXXX (default /tmp): its
+ * descriptor, path filled in; -1 with errno. */
+int task_temp_file(char *path, size_t len, const char *what);
 /* The result of a type planned as one subtask: that subtask's partial in the
  * result document. what names the type in the failure when there is none. */
 int task_collect_single(struct task_ctx *ctx, json_object *partials, const char *what, json_object **result,

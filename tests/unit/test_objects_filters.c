@@ -1,9 +1,13 @@
 /* Unit tests of objects_where_build (src/backends/objects_filters.c): the
  * spec's filter objects become WHERE clauses whose values are all bound
  * parameters, never SQL text; unknown keys, wrong types and bad times fail
- * with the key named. No database is needed. */
+ * with the key named. Also the [LIMITS] walk over task bodies
+ * (src/tasks/task_limits.c). No database is needed. */
 #include "backends/objects.h"
 #include "check.h"
+#include "common/errors.h"
+#include "tasks/task_limits.h"
+#include <stdlib.h>
 #include <string.h>
 
 static void put_json(void *obj)
@@ -126,6 +130,83 @@ static void test_rejections(struct arena *a)
 	CHECK(rc != 0);
 }
 
+/* {"content": {"filters": {"<key>": [n uuids]}}} */
+static json_object *body_with_list(const char *key, size_t n)
+{
+	json_object *ids = json_object_new_array_ext((int)n);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(ids, json_object_new_string("6d071cca-fda5-4a03-84d5-5bea65904480"));
+	json_object *filters = json_object_new_object(), *content = json_object_new_object();
+	json_object *body = json_object_new_object();
+	json_object_object_add(filters, key, ids);
+	json_object_object_add(content, "filters", filters);
+	json_object_object_add(body, "content", content);
+	return body;
+}
+
+static void test_body_limits(void)
+{
+	struct luna_config cfg;
+	char err[256];
+	struct task_fail fail = {0};
+	CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0);
+	cfg.limits.max_list_items = 100;
+	cfg.limits.max_match_limit = 50;
+	json_object *body = body_with_list("external_ids", 100);
+	CHECK(task_limits_check(&cfg, "linker", body, "", &fail) == 0);
+	json_object_put(body);
+	body = body_with_list("external_ids", 101);
+	CHECK(task_limits_check(&cfg, "linker", body, "", &fail) == -1 && fail.status == 400 && fail.code == E_BAD_JSON);
+	CHECK(strstr(fail.detail, "Path: 'content.filters.external_ids'") &&
+	      strstr(fail.detail, "101 items, more than the limit of 100 ([LIMITS] MAX_LIST_ITEMS)"), "%s", fail.detail);
+	/* The scheduler checks the stored content under the path "content". */
+	json_object *content = json_object_object_get(body, "content");
+	CHECK(task_limits_check(&cfg, "linker", content, "content", &fail) == -1 &&
+	      strstr(fail.detail, "'content.filters.external_ids'"), "%s", fail.detail);
+	json_object_put(body);
+	/* limit: bounded for cross match and roc, not for clustering (the spec's maximum). */
+	body = json_tokener_parse("{\"content\": {\"limit\": 51, \"markup\": [{\"face_id\": \"x\", \"label\": 1}]}}");
+	CHECK(task_limits_check(&cfg, "cross_match", body, "", &fail) == -1 &&
+	      strstr(fail.detail, "Path: 'content.limit'") && strstr(fail.detail, "51 is too large") &&
+	      strstr(fail.detail, "MAX_MATCH_LIMIT"), "%s", fail.detail);
+	CHECK(task_limits_check(&cfg, "roc", body, "", &fail) == -1);
+	CHECK(task_limits_check(&cfg, "clustering", body, "", &fail) == 0);
+	cfg.limits.max_roc_markup = 2;
+	CHECK(task_limits_check(&cfg, "clustering", body, "", &fail) == 0);
+	json_object_put(body);
+	body = json_tokener_parse("{\"content\": {\"markup\": [{}, {}, {}]}}");
+	CHECK(task_limits_check(&cfg, "roc", body, "", &fail) == -1 && strstr(fail.detail, "'content.markup'") &&
+	      strstr(fail.detail, "3 items, more than the limit of 2 ([LIMITS] MAX_ROC_MARKUP)"), "%s", fail.detail);
+	CHECK(task_limits_check(&cfg, "exporter", body, "", &fail) == 0);
+	json_object_put(body);
+	/* Lists nested in objects of lists are walked too; the path names the index. */
+	body = json_tokener_parse("{\"content\": {\"markup\": [{}, {\"x\": [1, 2, 3]}]}}");
+	cfg.limits.max_list_items = 2;
+	CHECK(task_limits_check(&cfg, "roc", body, "", &fail) == -1 && strstr(fail.detail, "'content.markup.1.x'"),
+	      "%s", fail.detail);
+	json_object_put(body);
+}
+
+/* A filter of the largest list (and more) builds on the heap: one parameter per id. */
+static void test_big_list(struct arena *a)
+{
+	char err[256];
+	json_object *body = body_with_list("face_ids", 50000);
+	json_object *filters = json_object_object_get(json_object_object_get(body, "content"), "filters");
+	struct objects_where w = {0};
+	CHECK(objects_where_build(a, OBJ_FACES, filters, "6d071cca-fda5-4a03-84d5-5bea65904480", &w, err,
+				  sizeof(err)) == 0);
+	CHECK(w.nparams == 50001 && count_marks(w.sql) == 50001);
+	/* Lists within their own limit that together would not fit one statement. */
+	json_object *more = json_object_new_array();
+	for (int i = 0; i < 20000; i++)
+		json_object_array_add(more, json_object_new_string("x"));
+	json_object_object_add(filters, "external_ids", more);
+	CHECK(objects_where_build(a, OBJ_FACES, filters, NULL, &w, err, sizeof(err)) == -1 &&
+	      strstr(err, "70000 values, more than"), "%s", err);
+	json_object_put(body);
+}
+
 int main(void)
 {
 	struct arena *a = arena_new();
@@ -135,6 +216,8 @@ int main(void)
 	test_top_similar(a);
 	test_geo_and_empty_list(a);
 	test_rejections(a);
+	test_body_limits();
+	test_big_list(a);
 	arena_free(a);
 	return CHECK_DONE();
 }

@@ -24,6 +24,17 @@ struct names {
 	char buf[2048];
 };
 
+/* The limits of the default configuration. */
+static void default_limits(struct source_limits *lim)
+{
+	struct luna_config cfg;
+	char err[256];
+	CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0);
+	source_limits_from_config(lim, &cfg);
+	CHECK(lim->max_files == 1000000 && lim->max_file_bytes == (size_t)32 << 20 && lim->max_ratio == 100 &&
+	      lim->max_depth == 32 && lim->max_archive_bytes == 8ULL << 30 && lim->max_total_bytes == 16ULL << 30);
+}
+
 static void select_all(const char *const *files, const struct source_filter *f, struct names *out)
 {
 	out->buf[0] = 0;
@@ -140,7 +151,7 @@ static void test_network_disk(const char *base)
 	struct source_error err = {0};
 	struct source_limits lim;
 	struct names got = {""};
-	source_limits_default(&lim);
+	default_limits(&lim);
 	snprintf(root, sizeof(root), "%s/root", base);
 	snprintf(outside, sizeof(outside), "%s/outside", base);
 	mkdir(root, 0755);
@@ -287,7 +298,7 @@ static void test_zip(const char *dir)
 	char path[600];
 	struct source_limits lim;
 	struct source_error err = {0};
-	source_limits_default(&lim);
+	default_limits(&lim);
 	struct entry e[] = {
 		{"a.png", "\x89PNG\r\n\x1a\nAAAA", 12},
 		{"dir/", "", 0},

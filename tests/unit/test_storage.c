@@ -3,7 +3,9 @@
  * put/get/open_read/del round trips, put_file (same and other file system),
  * id validation (nothing may escape the directory), overwrites, missing
  * blobs, the healthcheck probe, storage_open's backend selection, and
- * concurrent writers of one id (a reader always sees a whole blob).
+ * concurrent writers of one id (a reader always sees a whole blob), and
+ * the streamed concatenation of partial results (task_store_concat_result)
+ * giving the same bytes as the document built in memory.
  *
  * Workload: a temporary directory under $TMPDIR, blobs up to 3 MB; runs in
  * well under a second. Prints one line per failed check and finally
@@ -13,6 +15,7 @@
 #include "backends/storage_local.h"
 #include "common/config.h"
 #include "check.h"
+#include "tasks/task_util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -294,6 +297,48 @@ static void test_open_by_config(void)
 	CHECK(storage_open(&cfg, err, sizeof(err)) == NULL && err[0], "an unusable directory: %s", err);
 }
 
+/* Partials as the estimator leaves them (one failed subtask, an empty one):
+ * streamed into the store, the result has the bytes of the in-memory document. */
+static void test_concat_result(void)
+{
+	struct storage *st = open_store("concat");
+	if (!st)
+		return;
+	static const char *const parts[] = {
+		"[{\"filename\":\"a/b.jpg\",\"result\":{\"x\":0.1234567,\"y\":[1,null,\"\\u00e9\"]},\"errors\":[]}]",
+		NULL,
+		"[]",
+		"[{\"filename\":\"c.png\",\"result\":null,\"errors\":[{\"error_code\":28106}]},{\"n\":1e300}]",
+	};
+	json_object *ids = json_object_new_array(), *partials = json_object_new_array();
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		char id[64];
+		snprintf(id, sizeof(id), "3f2504e0-4f89-41d3-9a0c-0305e82c34%02zu", i);
+		if (parts[i])
+			CHECK(st->ops->put(st, id, parts[i], strlen(parts[i])) == 0);
+		json_object_array_add(ids, parts[i] ? json_object_new_string(id) : NULL);
+		json_object_array_add(partials, parts[i] ? json_tokener_parse(parts[i]) : NULL);
+	}
+	struct luna_config cfg;
+	char err[256];
+	CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0);
+	struct task_ctx ctx = {.cfg = &cfg, .store = st, .result_id = "3f2504e0-4f89-41d3-9a0c-0305e82c3499"};
+	struct task_fail fail = {0};
+	CHECK(task_store_concat_result(&ctx, ids, &fail) == 0, "%s", fail.detail);
+	json_object *doc = task_result_document(&ctx, task_json_concat(partials, NULL), &fail);
+	const char *want = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+	void *got = NULL;
+	size_t len = 0;
+	CHECK(st->ops->get(st, ctx.result_id, &got, &len) == 0);
+	CHECK(got && len == strlen(want) && memcmp(got, want, len) == 0, "got %.*s\nwant %s", (int)len,
+	      got ? (char *)got : "", want);
+	free(got);
+	json_object_put(doc);
+	json_object_put(partials);
+	json_object_put(ids);
+	storage_close(st);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -308,6 +353,7 @@ int main(void)
 	test_put_file();
 	test_concurrent();
 	test_open_by_config();
+	test_concat_result();
 	remove_tree(root);
 	return CHECK_DONE();
 }

@@ -133,9 +133,9 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
 {
-	volatile int *cancel = ud;
+	atomic_int *cancel = ud;
 	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
-	return cancel && *cancel ? 1 : 0;
+	return cancel && atomic_load(cancel) ? 1 : 0;
 }
 
 static void set_protocols(CURL *h, const char *protocols)

@@ -18,6 +18,7 @@
  * a host outside the list is refused before anything is sent there. */
 #ifndef LUNA_HTTP_CLIENT_H
 #define LUNA_HTTP_CLIENT_H
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <curl/curl.h>
@@ -51,7 +52,7 @@ struct http_request {
 	const char *allow;             /* a client-given URL: the outbound policy ([OUTBOUND] ALLOW)
 					* every connection (redirects too) must pass; NULL for
 					* destinations the operator configured */
-	volatile int *cancel;          /* nonzero aborts the transfer (task cancelled) */
+	atomic_int *cancel;            /* nonzero aborts the transfer (task cancelled) */
 };
 
 struct http_response {

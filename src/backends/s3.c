@@ -691,7 +691,7 @@ static void add_query_param(struct sbuf *q, const char *name, const char *value)
 	free(enc);
 }
 
-int s3_list(struct s3 *s, const char *prefix, const char *delimiter, s3_key_cb cb, void *ud, volatile int *cancel,
+int s3_list(struct s3 *s, const char *prefix, const char *delimiter, s3_key_cb cb, void *ud, atomic_int *cancel,
 	    struct http_error *e)
 {
 	char *token = NULL;

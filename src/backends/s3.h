@@ -9,6 +9,7 @@
  * small pool of connections and may be shared by threads. */
 #ifndef LUNA_S3_H
 #define LUNA_S3_H
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include "backends/http_client.h"
@@ -34,7 +35,7 @@ void s3_close(struct s3 *s);   /* NULL ok */
  * (when given) and code 12. */
 typedef int (*s3_key_cb)(void *ud, const char *key, long long size);
 /* Keys under prefix in ascending order; delimiter "/" lists one level only. */
-int s3_list(struct s3 *s, const char *prefix, const char *delimiter, s3_key_cb cb, void *ud, volatile int *cancel,
+int s3_list(struct s3 *s, const char *prefix, const char *delimiter, s3_key_cb cb, void *ud, atomic_int *cancel,
 	    struct http_error *e);
 int s3_get(struct s3 *s, const char *key, size_t max, void **data, size_t *len, int *not_found, struct http_error *e);
 int s3_get_to_file(struct s3 *s, const char *key, FILE *f, long long *len, int *not_found, struct http_error *e);

@@ -280,7 +280,7 @@ static int walk_dir(struct walk *w, int dirfd, const char *rel, unsigned depth, 
 	int rc = 0;
 	if (depth > nd->base.limits.max_depth)
 		return 0;
-	if (nd->base.cancel && *nd->base.cancel) {
+	if (nd->base.cancel && atomic_load(nd->base.cancel)) {
 		source_error_set(&nd->base.err, E_TASK_CANCELLED, "listing stopped: the task was cancelled");
 		return -1;
 	}

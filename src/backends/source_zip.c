@@ -80,7 +80,7 @@ static int zs_list(struct source *s, source_item_cb cb, void *ud)
 		const char *name = zip_get_name(zs->za, (zip_uint64_t)i, ZIP_FL_ENC_GUESS);
 		if (!name || is_folder_entry(name))
 			continue;
-		if (s->cancel && *s->cancel) {
+		if (s->cancel && atomic_load(s->cancel)) {
 			source_error_set(&s->err, E_TASK_CANCELLED, "listing stopped: the task was cancelled");
 			return -1;
 		}
@@ -276,7 +276,7 @@ static int make_temp_file(char **path)
 }
 
 int source_zip_download(const struct luna_config *cfg, const char *url, const struct source_limits *limits,
-			volatile int *cancel, char **path, struct source_error *err)
+			atomic_int *cancel, char **path, struct source_error *err)
 {
 	struct http_conn *conn = NULL;
 	struct http_response resp = {0};

@@ -141,7 +141,7 @@ static struct source *open_network_disk(const struct luna_config *cfg, json_obje
 }
 
 struct source *source_open(const struct luna_config *cfg, json_object *source, FILE *archive,
-			   const struct source_limits *limits, volatile int *cancel, struct source_error *err)
+			   const struct source_limits *limits, atomic_int *cancel, struct source_error *err)
 {
 	struct source_limits dflt;
 	struct source *s = NULL;

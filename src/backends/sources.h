@@ -22,6 +22,7 @@
  * source handle is used by one thread (open one per thread). */
 #ifndef LUNA_SOURCES_H
 #define LUNA_SOURCES_H
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <json-c/json.h>
@@ -75,14 +76,14 @@ struct source {
 	const struct source_ops *ops;
 	struct source_limits limits;
 	struct source_error err;     /* set by a failing call */
-	volatile int *cancel;        /* nonzero: stop listing / fetching */
+	atomic_int *cancel;        /* nonzero: stop listing / fetching */
 };
 
 /* Opens the source described by the task's `source` object. A zip source
  * reads the archive from `archive` (an open, seekable file it takes over;
  * see source_zip_download); the others ignore it. NULL with err set. */
 struct source *source_open(const struct luna_config *cfg, json_object *source, FILE *archive,
-			   const struct source_limits *limits, volatile int *cancel, struct source_error *err);
+			   const struct source_limits *limits, atomic_int *cancel, struct source_error *err);
 static inline void source_close(struct source *s)
 {
 	if (s)
@@ -101,7 +102,7 @@ int source_validate(const struct luna_config *cfg, json_object *source, struct s
  * into a new temporary file; *path gets its malloc'd name (caller unlinks
  * and frees). */
 int source_zip_download(const struct luna_config *cfg, const char *url, const struct source_limits *limits,
-			volatile int *cancel, char **path, struct source_error *err);
+			atomic_int *cancel, char **path, struct source_error *err);
 
 /* ---- Per-type constructors (used by source_open and the unit tests) ---- */
 struct source *source_zip_open(FILE *archive, const char *password, const struct source_limits *limits,

@@ -305,7 +305,7 @@ static int collect(struct worker *w, long long task_id)
 	uuid4(result_id);
 	const struct db_result *rows = NULL;
 	sched_throttle(w, w->s->throttle_task_ms);
-	int made = w->cancelled ? 1 : make_result(w, a, &c, result_id, &has_result, &rows, &fail);
+	int made = atomic_load(&w->cancelled) ? 1 : make_result(w, a, &c, result_id, &has_result, &rows, &fail);
 	if (made < 0) {
 		/* The DB went away: the lease expires and someone collects again. */
 		rc = -1;
@@ -320,7 +320,7 @@ static int collect(struct worker *w, long long task_id)
 				 c.attempts, w->s->cfg.max_attempts, fail.code, fail.detail, delay);
 		goto out;
 	}
-	if (w->cancelled) {
+	if (atomic_load(&w->cancelled)) {
 		/* Whatever the hook made of being stopped, it is not the result. */
 		log_info("task %lld: collecting stopped (cancelled, deleted, taken over or shutting down)", c.task_id);
 		sched_release_task(w, c.task_id);

@@ -163,7 +163,7 @@ void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, lo
 	w->hold_task = task_id;
 	w->hold_subtask = subtask_id;
 	w->hold_gen++;
-	w->cancelled = 0;
+	atomic_store(&w->cancelled, 0);
 	pthread_mutex_unlock(&w->s->lock);
 }
 
@@ -244,7 +244,7 @@ void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, lon
 
 void sched_throttle(struct worker *w, int ms)
 {
-	for (int left = ms; left > 0 && !w->cancelled; left -= THROTTLE_SLICE_MS) {
+	for (int left = ms; left > 0 && !atomic_load(&w->cancelled); left -= THROTTLE_SLICE_MS) {
 		int slice = left < THROTTLE_SLICE_MS ? left : THROTTLE_SLICE_MS;
 		struct timespec ts = {0, (long)slice * 1000000L};
 		nanosleep(&ts, NULL);

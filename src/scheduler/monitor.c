@@ -48,8 +48,8 @@ static void cancel_if_unchanged(struct sched *s, const struct hold_snapshot *h, 
 	struct worker *w = &s->workers[h->index];
 	int cancelled = 0;
 	pthread_mutex_lock(&s->lock);
-	if (w->hold_gen == h->gen && !w->cancelled) {
-		w->cancelled = 1;
+	if (w->hold_gen == h->gen && !atomic_load(&w->cancelled)) {
+		atomic_store(&w->cancelled, 1);
 		cancelled = 1;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -401,7 +401,7 @@ void sched_hand_back(struct sched *s, struct db *mdb)
 	int n = snapshot_holds(s, h);
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < n; i++)
-		s->workers[h[i].index].cancelled = 1;
+		atomic_store(&s->workers[h[i].index].cancelled, 1);
 	pthread_mutex_unlock(&s->lock);
 	for (int i = 0; i < n; i++)
 		hand_back_one(s, mdb, &h[i]);

@@ -167,8 +167,8 @@ int sched_plan_one(struct worker *w)
 	memset(&fail, 0, sizeof(fail));
 	struct plan_store ps = {.w = w, .task_id = c.task_id, .fail = &fail};
 	sched_throttle(w, w->s->throttle_task_ms);
-	ps.subtasks = w->cancelled ? NULL : call_plan(w, a, &c, &fail);
-	if (w->cancelled) {
+	ps.subtasks = atomic_load(&w->cancelled) ? NULL : call_plan(w, a, &c, &fail);
+	if (atomic_load(&w->cancelled)) {
 		log_info("task %lld: planning stopped (cancelled, deleted, taken over or shutting down)", c.task_id);
 		sched_release_task(w, c.task_id);
 		goto out;

@@ -40,9 +40,10 @@ struct worker {
 	long long hold_task, hold_subtask;
 	unsigned long hold_gen;        /* bumped on every change of the hold */
 	int exited;
-	/* Set by the monitor (or at shutdown): the held work was cancelled,
+	/* Set by the monitor (or at shutdown), read by the worker and its hook's
+	 * threads (C11 atomic): the held work was cancelled,
 	 * deleted, taken over, or the process stops. ctx->cancelled points here. */
-	volatile int cancelled;
+	atomic_int cancelled;
 	/* Consecutive DB failures, for the back-off and for not repeating logs. */
 	int db_failures;
 };

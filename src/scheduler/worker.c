@@ -141,13 +141,13 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 		return;
 	}
 	sched_throttle(w, w->s->throttle_ms);
-	if (w->cancelled) {
+	if (atomic_load(&w->cancelled)) {
 		out->abandoned = 1;
 		return;
 	}
 	sched_ctx_init(w, &ctx, a, job->task_id, job->subtask_id, job->account_id, job->request_id);
 	int rc = type->run_subtask(&ctx, content, sub, &partial, &out->fail);
-	if (w->cancelled) {
+	if (atomic_load(&w->cancelled)) {
 		/* Whatever the hook made of being stopped, it is not an outcome. */
 		json_object_put(partial);
 		out->abandoned = 1;
@@ -302,7 +302,7 @@ static int finish_job(struct worker *w, struct arena *a, const struct subtask_jo
 		rc = sched_txn(w->db, a, finish_body, &f);
 		if (rc != TXN_ERROR)
 			break;
-		if (!db_error_is_connection(w->db) || w->cancelled) {
+		if (!db_error_is_connection(w->db) || atomic_load(&w->cancelled)) {
 			log_error("task %lld subtask %lld: cannot record the outcome: %s", job->task_id,
 				  job->subtask_id, db_error(w->db));
 			return -1;

@@ -19,7 +19,7 @@
 
 struct union_find {
 	uint32_t *parent;
-	volatile int *cancelled;
+	atomic_int *cancelled;
 };
 
 static uint32_t uf_find(uint32_t *parent, uint32_t i)
@@ -46,7 +46,7 @@ static int join_pair(void *ud, uint32_t i, uint32_t j, float sim)
 {
 	struct union_find *uf = ud;
 	(void)sim;
-	if (uf->cancelled && *uf->cancelled)
+	if (uf->cancelled && atomic_load(uf->cancelled))
 		return 1;
 	uf_union(uf->parent, i, j);
 	return 0;

@@ -363,9 +363,9 @@ static zip_source_t *blob_source_new(zip_t *za, struct storage *st, const char *
 
 static int stop_if_cancelled(zip_t *za, void *ud)
 {
-	volatile int *cancelled = ud;
+	atomic_int *cancelled = ud;
 	(void)za;
-	return cancelled && *cancelled;
+	return cancelled && atomic_load(cancelled);
 }
 
 /* Adds src under name as a stored entry; src is freed on failure. */
@@ -443,7 +443,7 @@ size_t image_zip_count(const struct image_zip *z)
 	return z ? z->n : 0;
 }
 
-int image_zip_close(struct image_zip *z, char *path, size_t pathlen, volatile int *cancelled, char *err,
+int image_zip_close(struct image_zip *z, char *path, size_t pathlen, atomic_int *cancelled, char *err,
 		    size_t errlen)
 {
 	int rc = -1;
@@ -693,7 +693,7 @@ static int add_csv_member(zip_t *za, const char *csv_name, struct chain_source *
 }
 
 int result_zip_write(struct storage *st, const char *csv_name, const struct csv_fragment *frags, size_t nfrags,
-		     char *const *image_blobs, size_t nimage_blobs, const char *result_id, volatile int *cancelled,
+		     char *const *image_blobs, size_t nimage_blobs, const char *result_id, atomic_int *cancelled,
 		     char *err, size_t errlen)
 {
 	struct chain_source chain;
@@ -715,7 +715,7 @@ int result_zip_write(struct storage *st, const char *csv_name, const struct csv_
 	zip_register_cancel_callback_with_state(za, stop_if_cancelled, NULL, (void *)cancelled);
 	if (zip_close(za)) {
 		snprintf(err, errlen, "cannot write the archive: %s",
-			 cancelled && *cancelled ? "cancelled" : zip_strerror(za));
+			 cancelled && atomic_load(cancelled) ? "cancelled" : zip_strerror(za));
 		goto out;
 	}
 	za = NULL;

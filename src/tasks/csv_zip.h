@@ -17,6 +17,7 @@
  * kilobytes per writer whatever the size of the data. */
 #ifndef LUNA_CSV_ZIP_H
 #define LUNA_CSV_ZIP_H
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,7 +100,7 @@ struct image_zip *image_zip_open(struct storage *st, char *err, size_t errlen);
 int image_zip_add(struct image_zip *z, const char *name, const char *blob, uint64_t size, char *err, size_t errlen);
 size_t image_zip_count(const struct image_zip *z);
 /* Writes the archive; its path goes to path (the caller moves or removes it). */
-int image_zip_close(struct image_zip *z, char *path, size_t pathlen, volatile int *cancelled, char *err,
+int image_zip_close(struct image_zip *z, char *path, size_t pathlen, atomic_int *cancelled, char *err,
 		    size_t errlen);
 void image_zip_discard(struct image_zip *z);    /* NULL ok */
 
@@ -121,6 +122,6 @@ struct csv_fragment {
  * entry of the image archives stored under image_blobs) and stores it under
  * result_id. cancelled (may be NULL) stops the writing. */
 int result_zip_write(struct storage *st, const char *csv_name, const struct csv_fragment *frags, size_t nfrags,
-		     char *const *image_blobs, size_t nimage_blobs, const char *result_id, volatile int *cancelled,
+		     char *const *image_blobs, size_t nimage_blobs, const char *result_id, atomic_int *cancelled,
 		     char *err, size_t errlen);
 #endif

@@ -397,7 +397,7 @@ static void *run_thread(void *arg)
 				     : NULL;
 	for (;;) {
 		size_t i = atomic_fetch_add(&sh->next, 1);
-		if (i >= sh->n || atomic_load(&sh->fatal) || (sh->ctx->cancelled && *sh->ctx->cancelled))
+		if (i >= sh->n || atomic_load(&sh->fatal) || (sh->ctx->cancelled && atomic_load(sh->ctx->cancelled)))
 			break;
 		const char *name = json_object_get_string(json_object_array_get_idx(sh->files, i));
 		if (!h)

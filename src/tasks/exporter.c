@@ -75,7 +75,7 @@ struct export_stream {
 static int export_one(void *ud, const struct objects_export_row *row)
 {
 	struct export_stream *s = ud;
-	if (s->ctx->cancelled && *s->ctx->cancelled)
+	if (s->ctx->cancelled && atomic_load(s->ctx->cancelled))
 		return 1;
 	if (export_part_row(s->part, -1, row)) {
 		s->failed = 1;

@@ -156,14 +156,14 @@ struct exact_job {
 	struct pair_sim *pairs;
 	size_t npairs;
 	pthread_mutex_t lock;
-	volatile int *cancelled;
+	atomic_int *cancelled;
 };
 
 static int collect_tile(void *ud, int thread, size_t i0, size_t ni, size_t j0, size_t nj, const float *sims)
 {
 	struct exact_job *job = ud;
 	(void)thread;
-	if (job->cancelled && *job->cancelled)
+	if (job->cancelled && atomic_load(job->cancelled))
 		return 1;
 	size_t cap = ni * nj, k = 0;
 	struct pair_sim *buf = malloc((cap ? cap : 1) * sizeof(*buf));

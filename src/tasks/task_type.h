@@ -5,6 +5,7 @@
 #ifndef LUNA_TASK_TYPE_H
 #define LUNA_TASK_TYPE_H
 #include <json-c/json.h>
+#include <stdatomic.h>
 #include "common/arena.h"
 #include "common/config.h"
 #include "common/db.h"
@@ -24,8 +25,9 @@ struct task_ctx {
 	const char *account_id;        /* of the task */
 	const char *request_id;
 	const char *result_id;         /* collect: the id the task result is stored under */
-	/* Set by the scheduler: polled by long-running work; nonzero = stop now. */
-	volatile int *cancelled;
+	/* Set by the scheduler's monitor, polled (atomic_load) by long-running
+	 * work on any of its threads; nonzero = stop now. */
+	atomic_int *cancelled;
 	/* Scheduler hooks for progress and errors (NULL in the API). */
 	void *host;
 };

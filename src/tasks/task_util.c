@@ -63,7 +63,7 @@ int task_objects_fail(struct task_ctx *ctx, struct task_fail *fail, const char *
 
 int task_check_cancelled(struct task_ctx *ctx, struct task_fail *fail)
 {
-	if (!ctx->cancelled || !*ctx->cancelled)
+	if (!ctx->cancelled || !atomic_load(ctx->cancelled))
 		return 0;
 	task_fail_set(fail, 400, E_TASK_CANCELLED, "Task '%lld' has been cancelled", ctx->task_id);
 	return -1;

@@ -218,7 +218,7 @@ struct s3 {
 	char *access_key, *secret_key;
 	char *allow;              /* NULL: an operator-configured endpoint */
 	int sigv2;
-	long timeout_s;
+	long timeout_s, connect_timeout_s;
 	pthread_mutex_t lock;
 	struct http_conn *pool[POOL_MAX];
 	int npool;
@@ -253,6 +253,7 @@ struct s3 *s3_open(const struct s3_config *c, char *err, size_t errlen)
 	pthread_mutex_init(&s->lock, NULL);
 	s->sigv2 = c->sigv2;
 	s->timeout_s = c->timeout_s > 0 ? c->timeout_s : 300;
+	s->connect_timeout_s = c->connect_timeout_s > 0 ? c->connect_timeout_s : 10;
 	snprintf(s->region, sizeof(s->region), "%s", c->region && c->region[0] ? c->region : "us-east-1");
 	snprintf(s->service, sizeof(s->service), "s3");
 	if (!c->bucket || !c->bucket[0]) {
@@ -471,6 +472,7 @@ static int perform(struct s3 *s, const char *method, const char *key, const char
 	rq->headers = sr.headers;
 	rq->timeout_s = s->timeout_s;
 	rq->allow = s->allow;
+	rq->connect_timeout_s = s->connect_timeout_s;
 	if (http_perform(c, rq, resp, e))
 		goto out;
 	if (resp->status < 200 || resp->status > 299) {

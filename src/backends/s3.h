@@ -24,6 +24,7 @@ struct s3_config {
 	long timeout_s;           /* per request; 0 = 300 */
 	const char *allow;        /* a client-given endpoint: the outbound policy every request
 				   * passes (http_request.allow); NULL for the result store */
+	long connect_timeout_s;   /* 0 = 10 */
 };
 
 struct s3;

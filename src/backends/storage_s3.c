@@ -140,7 +140,8 @@ struct storage *storage_s3_open(const struct luna_config *cfg, char *err, size_t
 		.bucket = cfg->s3_bucket,
 		.access_key = cfg->s3_access_key,
 		.secret_key = cfg->s3_secret_key,
-		.timeout_s = 300,
+		.timeout_s = cfg->s3_timeout,
+		.connect_timeout_s = cfg->s3_connect_timeout,
 	};
 	struct storage_s3 *st = calloc(1, sizeof(*st));
 	if (!st) {

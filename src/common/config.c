@@ -57,6 +57,8 @@ static const struct key keys[] = {
 	S("STORAGE", "S3_BUCKET", s3_bucket, "luna-tasks", "S3 bucket"),
 	S("STORAGE", "S3_ACCESS_KEY", s3_access_key, "", "S3 access key"),
 	SECRET("STORAGE", "S3_SECRET_KEY", s3_secret_key, "", "S3 secret key"),
+	I("STORAGE", "S3_TIMEOUT", s3_timeout, "300", 1, 86400, "seconds one S3 request of the result store may take"),
+	I("STORAGE", "S3_CONNECT_TIMEOUT", s3_connect_timeout, "10", 1, 600, "seconds to connect to the S3 endpoint"),
 	S("HANDLERS", "URL", handlers_url, "", "Handlers-compatible service; empty disables estimator/additional extract"),
 	I("HANDLERS", "TIMEOUT", handlers_timeout, "30", 1, 3600, "seconds per handlers call"),
 	I("HANDLERS", "CONCURRENCY", handlers_concurrency, "4", 1, 256, "parallel handlers calls per subtask"),

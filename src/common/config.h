@@ -19,6 +19,9 @@ struct db_settings {
 	char name[128];
 	int connect_timeout;
 	int read_timeout;
+	/* Not a config key: > 0 bounds every statement of the connection on the
+	 * server too (row lock waits and execution, seconds); 0 = the server's. */
+	int statement_timeout;
 };
 
 /* [LIMITS]: every list and number a client sizes is bounded by one of these. */
@@ -43,6 +46,7 @@ struct luna_config {
 	char storage_backend[32];
 	char storage_path[1024];
 	char s3_endpoint[512], s3_region[64], s3_bucket[128], s3_access_key[256], s3_secret_key[256];
+	int s3_timeout, s3_connect_timeout;  /* seconds per result-store request / connect */
 	char handlers_url[512];
 	int handlers_timeout, handlers_concurrency;
 	long max_body_size;

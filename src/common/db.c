@@ -67,7 +67,12 @@ static int connect_db(struct db *db)
 	mysql_options(c, MYSQL_OPT_READ_TIMEOUT, &rt);
 	mysql_options(c, MYSQL_OPT_WRITE_TIMEOUT, &rt);
 	mysql_options(c, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(c, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
+	char init[160] = "SET time_zone = '+00:00'";
+	if (db->s.statement_timeout > 0)
+		snprintf(init + strlen(init), sizeof(init) - strlen(init),
+			 ", innodb_lock_wait_timeout = %d, max_statement_time = %d", db->s.statement_timeout,
+			 db->s.statement_timeout);
+	mysql_options(c, MYSQL_INIT_COMMAND, init);
 	const char *sock = db->s.socket[0] ? db->s.socket : NULL;
 	if (!mysql_real_connect(c, sock ? NULL : db->s.host, db->s.user, db->s.password,
 				db->s.name[0] ? db->s.name : NULL, sock ? 0 : (unsigned)db->s.port, sock,

@@ -106,14 +106,18 @@ const char *sched_db_hint(struct db *db)
 		       : "";
 }
 
-void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what)
+void sched_db_failed(struct db *db, int *failures, const char *what)
 {
 	if (*failures == 0)
-		log_warn("%s: database error %u: %s%s; retrying with back-off", what, db_errno(db), db_error(db),
-			 sched_db_hint(db));
+		log_warn("%s: database error %u: %s%s; retrying", what, db_errno(db), db_error(db), sched_db_hint(db));
 	else if (*failures % OUTAGE_REMINDER == 0)
 		log_warn("%s: the database still fails (%d times): %s", what, *failures, db_error(db));
 	(*failures)++;
+}
+
+void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what)
+{
+	sched_db_failed(db, failures, what);
 	int shift = *failures < 6 ? *failures : 6;
 	int ms = 100 << shift;
 	wait_wakeup(s, ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS, 0);
@@ -242,13 +246,18 @@ void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, lon
 	ctx->host = (void *)&scheduler_host;
 }
 
-void sched_throttle(struct worker *w, int ms)
+void sched_nap(atomic_int *stop, int ms)
 {
-	for (int left = ms; left > 0 && !atomic_load(&w->cancelled); left -= THROTTLE_SLICE_MS) {
+	for (int left = ms; left > 0 && !atomic_load(stop); left -= THROTTLE_SLICE_MS) {
 		int slice = left < THROTTLE_SLICE_MS ? left : THROTTLE_SLICE_MS;
 		struct timespec ts = {0, (long)slice * 1000000L};
 		nanosleep(&ts, NULL);
 	}
+}
+
+void sched_throttle(struct worker *w, int ms)
+{
+	sched_nap(&w->cancelled, ms);
 }
 
 static void put_json(void *obj)

@@ -2,17 +2,15 @@
  *
  *   luna-tasks-scheduler -c CONFIG [--worker-id ID] [--throttle-ms MS] [--throttle-task-ms MS]
  *
- * The main thread starts [SCHEDULER] WORKERS worker threads and then acts as
- * the monitor until SIGTERM/SIGINT: four times a second it watches for
- * cancelled or deleted work, once a second it writes the heartbeat and
- * recovers expired leases, every LEASE_SECONDS/3 it renews the leases of
- * running work, every few seconds it deletes orphaned blobs. On a stop signal
- * it stops claiming, lets running work finish for up to LEASE_SECONDS, hands
- * back the rest and exits 0. A DB outage is logged and waited out, never
- * fatal. A small thread pings the systemd watchdog while the monitor makes
- * progress. Workload: a long-lived process per host (systemd Type=notify). */
+ * The main thread starts the liveness thread (heartbeat, lease renewal,
+ * cancellation watch, systemd watchdog: liveness.c), the janitor thread
+ * (blob cleanup and cleanup hooks: janitor.c) and [SCHEDULER] WORKERS worker
+ * threads, then waits for SIGTERM/SIGINT, recovering expired leases once a
+ * second meanwhile. On a stop signal it stops claiming, lets running work
+ * finish for up to LEASE_SECONDS, hands back the rest and exits 0. A DB
+ * outage is logged and waited out, never fatal. Workload: a long-lived
+ * process per host (systemd Type=notify). */
 #include "scheduler/sched.h"
-#include "backends/storage.h"
 #include "common/db_explain.h"
 #include "common/log.h"
 #include "common/timefmt.h"
@@ -27,10 +25,9 @@
 #include <unistd.h>
 
 #define TICK_MS 250
-#define HEARTBEAT_US 1000000LL
 #define RECOVER_US 1000000LL
-#define CLEANUP_US 5000000LL
 #define EXIT_GRACE_US 5000000LL
+#define JANITOR_WAIT_US 2000000LL
 #define THROTTLE_MAX_MS 3600000
 #define THROTTLE_ENV "LUNA_TASKS_SCHEDULER_THROTTLE_MS"
 #define THROTTLE_TASK_ENV "LUNA_TASKS_SCHEDULER_THROTTLE_TASK_MS"
@@ -41,27 +38,10 @@ struct options {
 	int throttle_ms, throttle_task_ms;
 };
 
-/* The systemd watchdog is pinged by its own thread while the monitor makes
- * progress. A monitor blocked in a DB call (a hung server: up to the
- * connect and read timeouts) still counts as alive for a while, so a DB
- * outage does not get the scheduler killed; a monitor stuck longer does. */
-struct watchdog {
-	unsigned long long usec;       /* WATCHDOG_USEC; 0 = off */
-	long long grace_us;            /* how long the monitor may show no progress */
-	atomic_llong progress_us;      /* when the monitor last moved on */
-	atomic_int stop;
-	pthread_t thread;
-	int started;
-};
-
-/* The monitor's state: its own connection and store, and when each duty is due. */
-struct monitor {
-	struct sched *s;
+/* The main thread's part: recovery of expired leases on its own connection. */
+struct recovery {
 	struct db *db;
-	struct storage *store;
-	long long next_heartbeat, next_renew, next_recover, next_cleanup;
-	struct watchdog wd;
-	int own_leases_released;
+	long long next;
 	int failures;
 };
 
@@ -236,106 +216,20 @@ static int workers_busy(struct sched *s)
 	return n;
 }
 
-static void mark_progress(struct monitor *m)
-{
-	atomic_store(&m->wd.progress_us, time_now_us());
-}
-
-static void *watchdog_main(void *arg)
-{
-	struct watchdog *wd = arg;
-	int warned = 0;
-	while (!atomic_load(&wd->stop)) {
-		long long idle = time_now_us() - atomic_load(&wd->progress_us);
-		if (idle < wd->grace_us) {
-			notify_watchdog();
-			warned = 0;
-		} else if (!warned) {
-			log_error("the monitor has made no progress for %lld s; no more watchdog pings", idle / 1000000);
-			warned = 1;
-		}
-		for (long long slept = 0; slept < (long long)wd->usec / 2 && !atomic_load(&wd->stop); slept += 50000) {
-			struct timespec ts = {0, 50 * 1000000L};
-			nanosleep(&ts, NULL);
-		}
-	}
-	return NULL;
-}
-
-static void start_watchdog(struct monitor *m)
-{
-	const struct db_settings *db = &m->s->cfg.tasks_db;
-	m->wd.usec = notify_watchdog_usec();
-	if (!m->wd.usec)
-		return;
-	m->wd.grace_us = (long long)m->wd.usec + 2LL * (db->connect_timeout + db->read_timeout) * 1000000LL;
-	mark_progress(m);
-	if (pthread_create(&m->wd.thread, NULL, watchdog_main, &m->wd) == 0)
-		m->wd.started = 1;
-}
-
-static void stop_watchdog(struct monitor *m)
-{
-	if (!m->wd.started)
-		return;
-	atomic_store(&m->wd.stop, 1);
-	pthread_join(m->wd.thread, NULL);
-	m->wd.started = 0;
-}
-
-/* Runs the duties that are due; the first DB failure ends the tick. */
-static int run_duties(struct monitor *m, long long now, int stopping)
-{
-	struct sched *s = m->s;
-	if (!m->own_leases_released) {
-		if (sched_expire_own_leases(s, m->db))
-			return -1;
-		m->own_leases_released = 1;
-	}
-	if (now >= m->next_heartbeat) {
-		if (sched_heartbeat(s, m->db))
-			return -1;
-		m->next_heartbeat = now + HEARTBEAT_US;
-	}
-	mark_progress(m);
-	if (sched_watch_cancellation(s, m->db))
-		return -1;
-	if (now >= m->next_renew) {
-		if (sched_renew_leases(s, m->db))
-			return -1;
-		m->next_renew = now + (long long)s->cfg.lease_seconds * 1000000LL / 3;
-	}
-	if (!stopping && now >= m->next_recover) {
-		if (sched_recover_expired(s, m->db))
-			return -1;
-		m->next_recover = now + RECOVER_US;
-	}
-	if (!stopping && now >= m->next_cleanup) {
-		if (sched_cleanup_blobs(s, m->db, m->store))
-			return -1;
-		m->next_cleanup = now + CLEANUP_US;
-	}
-	return 0;
-}
-
-static void monitor_tick(struct monitor *m, int stopping)
+static void recover(struct sched *s, struct recovery *r)
 {
 	long long now = time_now_us();
-	mark_progress(m);
-	if (run_duties(m, now, stopping) == 0) {
-		sched_db_ok(&m->failures);
+	if (now < r->next)
 		return;
-	}
-	if (m->failures == 0)
-		log_warn("monitor: database error %u: %s%s; retrying", db_errno(m->db), db_error(m->db),
-			 sched_db_hint(m->db));
-	else if (m->failures % 60 == 0)
-		log_warn("monitor: the database still fails: %s", db_error(m->db));
-	m->failures++;
+	r->next = now + RECOVER_US;
+	if (sched_recover_expired(s, r->db) == 0)
+		sched_db_ok(&r->failures);
+	else
+		sched_db_failed(r->db, &r->failures, "recovery");
 }
 
-/* Waits for a stop signal, ticking the monitor meanwhile. */
-static void run_monitor(struct monitor *m, const sigset_t *signals)
+/* Waits for a stop signal, recovering expired leases meanwhile. */
+static void run_until_stopped(struct sched *s, struct recovery *r, const sigset_t *signals)
 {
 	struct timespec tick = {0, TICK_MS * 1000000L};
 	for (;;) {
@@ -346,17 +240,16 @@ static void run_monitor(struct monitor *m, const sigset_t *signals)
 		}
 		if (sig == SIGHUP)
 			log_info("SIGHUP ignored: restart the scheduler to apply a new configuration");
-		monitor_tick(m, 0);
+		recover(s, r);
 	}
 }
 
-/* Stop claiming, let running work finish for up to LEASE_SECONDS, hand back
- * the rest, wait briefly for the workers. A second SIGINT (Ctrl-C twice) cuts
- * the wait short; repeated SIGTERMs do not (service managers and scripts may
- * send more than one). */
-static void shut_down(struct monitor *m, const sigset_t *signals)
+/* Stop claiming, let running work finish for up to LEASE_SECONDS (the
+ * liveness thread keeps renewing it), hand back the rest, wait briefly for
+ * the workers. A second SIGINT (Ctrl-C twice) cuts the wait short; repeated
+ * SIGTERMs do not (service managers and scripts may send more than one). */
+static void shut_down(struct sched *s, struct liveness *l, const sigset_t *signals)
 {
-	struct sched *s = m->s;
 	struct timespec tick = {0, TICK_MS * 1000000L};
 	atomic_store(&s->stopping, 1);
 	sched_wake_all(s);
@@ -373,9 +266,8 @@ static void shut_down(struct monitor *m, const sigset_t *signals)
 		}
 		if (sig == SIGTERM)
 			log_debug("SIGTERM again: still waiting for running work");
-		monitor_tick(m, 1);
 	}
-	sched_hand_back(s, m->db);
+	liveness_stop(l);   /* hands back what is still held */
 	sched_wake_all(s);
 	long long grace = time_now_us() + EXIT_GRACE_US;
 	while (workers_running(s) && time_now_us() < grace) {
@@ -403,37 +295,24 @@ static int join_workers(struct sched *s)
 	return left;
 }
 
-static int open_monitor(struct monitor *m, struct sched *s)
-{
-	char err[256] = "";
-	memset(m, 0, sizeof(*m));
-	m->s = s;
-	m->db = db_open(&s->cfg.tasks_db);
-	if (!m->db)
-		return -1;
-	m->store = storage_open(&s->cfg, err, sizeof(err));
-	if (!m->store)
-		log_error("result store not available (blob cleanup disabled): %s", err);
-	return 0;
-}
-
-/* Start-up: the scheduler is ready (READY=1, workers started) only once the
+/* Start-up: the scheduler is ready (READY=1, threads started) only once the
  * tasks database answers. Each failed connect is logged with its reason
  * (wrong password, missing socket, ...); the wait backs off up to 30 s and
- * ends early on SIGTERM/SIGINT. 0 when the database answers, -1 on a stop. */
-static int wait_for_database(struct monitor *m, const sigset_t *signals)
+ * ends early on SIGTERM/SIGINT, and the watchdog is pinged meanwhile.
+ * 0 when the database answers, -1 on a stop. */
+static int wait_for_database(struct sched *sc, struct db *db, struct liveness *l, const sigset_t *signals)
 {
-	const struct db_settings *s = &m->s->cfg.tasks_db;
+	const struct db_settings *s = &sc->cfg.tasks_db;
 	char why[1600];
 	int delay = 1;
 	for (int attempt = 1;; attempt++) {
-		mark_progress(m);
-		if (db_ping(m->db) == 0) {
+		liveness_mark_progress(l);
+		if (db_ping(db) == 0) {
 			if (attempt > 1)
 				log_info("the tasks database answers after %d failed connects", attempt - 1);
 			return 0;
 		}
-		db_explain(m->db, s, "[LUNA_TASKS_DB]", why, sizeof(why));
+		db_explain(db, s, "[LUNA_TASKS_DB]", why, sizeof(why));
 		log_error("cannot connect to the tasks database %s (attempt %d): %s; retrying in %d s", s->name,
 			  attempt, why, delay);
 		notify_status("waiting for the tasks database: %s", why);
@@ -450,9 +329,11 @@ static int wait_for_database(struct monitor *m, const sigset_t *signals)
 int main(int argc, char **argv)
 {
 	static struct sched sched;
+	static struct liveness live;
+	static struct janitor janitor;
 	struct sched *s = &sched;
 	struct options opt;
-	struct monitor mon = {0};
+	struct recovery rec = {0};
 	char err[512] = "";
 	sigset_t signals;
 	int rc = parse_args(argc, argv, &opt);
@@ -470,18 +351,16 @@ int main(int argc, char **argv)
 	init_identity(s, &opt);
 	find_plannable_types(s);
 	block_signals(&signals);
-	if (init_sync(s) || open_monitor(&mon, s)) {
+	if (init_sync(s) || !(rec.db = db_open(&s->cfg.tasks_db)) || liveness_init(&live, s)) {
 		log_error("cannot start: %s", strerror(errno));
 		return 1;
 	}
-	start_watchdog(&mon);
-	if (wait_for_database(&mon, &signals)) {
-		stop_watchdog(&mon);
-		storage_close(mon.store);
-		db_close(mon.db);
+	if (wait_for_database(s, rec.db, &live, &signals)) {
+		liveness_close(&live);
+		db_close(rec.db);
 		return 0;
 	}
-	if (start_workers(s)) {
+	if (liveness_start(&live) || start_workers(s) || janitor_start(&janitor, s)) {
 		log_error("cannot start: %s", strerror(errno));
 		return 1;
 	}
@@ -493,18 +372,23 @@ int main(int argc, char **argv)
 	const char *coretype = getenv("OPENBLAS_CORETYPE");
 	log_info("OpenBLAS kernel %s (OPENBLAS_CORETYPE %s), %d OpenBLAS threads outside matching",
 		 openblas_get_corename(), coretype && *coretype ? coretype : "unset", openblas_get_num_threads());
-	run_monitor(&mon, &signals);
-	shut_down(&mon, &signals);
+	run_until_stopped(s, &rec, &signals);
+	atomic_store(&janitor.stop, 1);
+	shut_down(s, &live, &signals);
 	int stuck = join_workers(s);
-	sched_heartbeat_remove(s, mon.db);
-	stop_watchdog(&mon);
-	if (stuck) {
-		/* A hook ignores cancellation: its work was handed back; do not wait for it. */
-		log_warn("%d workers did not stop; exiting anyway", stuck);
+	int janitor_stuck = janitor_stop(&janitor, JANITOR_WAIT_US) != 0;
+	sched_heartbeat_remove(s, live.db);
+	liveness_close(&live);
+	if (stuck || janitor_stuck) {
+		/* A hook ignores cancellation, or a store call is still waiting: the
+		 * work was handed back; do not wait for it. */
+		if (stuck)
+			log_warn("%d workers did not stop; exiting anyway", stuck);
+		if (janitor_stuck)
+			log_warn("the cleanup thread is still waiting for the result store; exiting anyway");
 		_exit(0);
 	}
-	storage_close(mon.store);
-	db_close(mon.db);
+	db_close(rec.db);
 	free(s->workers);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);

@@ -1,13 +1,12 @@
-/* The monitor's duties (run by the main thread between signals): heartbeat,
- * lease renewal, the cancellation watch, recovery of expired leases, blob
- * cleanup (orphaned blobs, partial results and the cleanup hook of tasks
- * that ended failed or cancelled), and giving work back at shutdown. Each uses the monitor's own DB
- * connection and a snapshot of the workers' holds taken under the lock.
+/* The monitor's duties on the caller's own DB connection: heartbeat, lease
+ * renewal, the cancellation watch and giving work back at shutdown (the
+ * liveness thread's, liveness.c), and recovery of expired leases (the main
+ * thread's). None of them touches the result store. Each works on a
+ * snapshot of the workers' holds taken under the lock.
  *
  * Workload: a handful of primary-key statements per tick (4 ticks a second)
- * per busy worker; recovery and cleanup scan small indexed ranges. */
+ * per busy worker; recovery scans a small indexed range. */
 #include "scheduler/sched.h"
-#include "backends/storage.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include <errno.h>
@@ -17,7 +16,6 @@
 #include <unistd.h>
 
 #define RECOVER_BATCH 100
-#define CLEANUP_BATCH 200
 
 struct hold_snapshot {
 	int index;
@@ -256,104 +254,6 @@ out:
 	arena_free(a);
 	if (recovered)
 		sched_wake_all(s);
-	return rc;
-}
-
-/* Blobs whose task row was deleted (filled by the task_blobs_orphaned trigger).
- * An id the store refuses (EINVAL) names no blob: its row just goes. */
-static int drop_orphan_blobs(struct db *mdb, struct arena *a, struct storage *store)
-{
-	struct db_result r;
-	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
-	if (db_exec(mdb, a, "SELECT blob_id FROM orphan_blob ORDER BY orphaned LIMIT ?", p, 1, &r))
-		return -1;
-	size_t failed = 0;
-	for (size_t i = 0; i < r.nrows; i++) {
-		struct db_param pb[] = {DBP_STR(r.rows[i][0])};
-		if (store->ops->del(store, r.rows[i][0]) && errno != EINVAL) {
-			if (failed++ == 0)
-				log_warn("cannot delete the orphaned blob %s: %s", r.rows[i][0], strerror(errno));
-			continue;
-		}
-		if (db_exec(mdb, NULL, "DELETE FROM orphan_blob WHERE blob_id = ?", pb, 1, NULL))
-			return -1;
-	}
-	if (failed > 1)
-		log_warn("%zu orphaned blobs could not be deleted; retrying later", failed);
-	if (r.nrows)
-		log_debug("deleted %zu blobs of deleted tasks", r.nrows);
-	return 0;
-}
-
-/* Partial results of cancelled and failed tasks are never collected. */
-static int drop_stopped_partials(struct db *mdb, struct arena *a, struct storage *store)
-{
-	struct db_result r;
-	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
-	if (db_exec(mdb, a,
-		    "SELECT s.subtask_id, s.result_id FROM subtask s JOIN task t ON t.task_id = s.task_id "
-		    "WHERE s.result_id IS NOT NULL AND t.task_status IN (2, 3) LIMIT ?",
-		    p, 1, &r))
-		return -1;
-	size_t failed = 0;
-	for (size_t i = 0; i < r.nrows; i++) {
-		struct db_param pb[] = {DBP_I64(atoll(r.rows[i][0])), DBP_STR(r.rows[i][1])};
-		if (store->ops->del(store, r.rows[i][1]) && errno != EINVAL) {
-			if (failed++ == 0)
-				log_warn("cannot delete the partial result %s: %s", r.rows[i][1], strerror(errno));
-			continue;
-		}
-		if (db_exec(mdb, NULL, "UPDATE subtask SET result_id = NULL WHERE subtask_id = ? AND result_id = ?", pb, 2,
-			    NULL))
-			return -1;
-	}
-	if (failed > 1)
-		log_warn("%zu partial results could not be deleted; retrying later", failed);
-	return 0;
-}
-
-/* Tasks that ended failed or cancelled get their type's cleanup hook once
- * (the API calls it again on delete; hooks accept missing blobs). */
-static int clean_up_ended_tasks(struct sched *s, struct db *mdb, struct arena *a, struct storage *store)
-{
-	struct db_result r;
-	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
-	if (db_exec(mdb, a,
-		    "SELECT task_id, task_type, account_id, request_id FROM task "
-		    "WHERE cleaned = 0 AND task_status IN (2, 3) LIMIT ?",
-		    p, 1, &r))
-		return -1;
-	for (size_t i = 0; i < r.nrows; i++) {
-		long long task_id = atoll(r.rows[i][0]);
-		const struct task_type *type = task_type_by_id(atoi(r.rows[i][1]));
-		if (type && type->cleanup) {
-			struct task_ctx ctx = {
-				.cfg = &s->cfg, .arena = a, .tasks_db = mdb, .store = store, .task_id = task_id,
-				.account_id = r.rows[i][2], .request_id = r.rows[i][3],
-			};
-			log_set_request_id(r.rows[i][3]);
-			type->cleanup(&ctx);
-			log_set_request_id(NULL);
-		}
-		struct db_param pu[] = {DBP_I64(task_id)};
-		if (db_exec(mdb, NULL, "UPDATE task SET cleaned = 1 WHERE task_id = ?", pu, 1, NULL))
-			return -1;
-	}
-	return 0;
-}
-
-int sched_cleanup_blobs(struct sched *s, struct db *mdb, struct storage *store)
-{
-	struct arena *a = arena_new();
-	int rc = 0;
-	if (store && (drop_orphan_blobs(mdb, a, store) || drop_stopped_partials(mdb, a, store) ||
-		      clean_up_ended_tasks(s, mdb, a, store)))
-		rc = -1;
-	if (rc == 0 && db_exec(mdb, NULL,
-			       "DELETE FROM scheduler_heartbeat WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
-			       NULL, 0, NULL))
-		rc = -1;
-	arena_free(a);
 	return rc;
 }
 

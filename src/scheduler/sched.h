@@ -1,10 +1,13 @@
 /* Private interface of the scheduler daemon (src/scheduler/).
  *
- * One process = one scheduler identity (worker id). The main thread is the
- * monitor: signals, heartbeat, systemd watchdog, lease renewal, cancellation
- * watch, recovery of expired leases and blob cleanup. [SCHEDULER] WORKERS
- * worker threads each collect, plan and run whatever the DB offers them.
- * Every thread has its own DB connection. */
+ * One process = one scheduler identity (worker id). The main thread takes
+ * signals and recovers expired leases; the liveness thread (liveness.c)
+ * writes the heartbeat, renews leases and watches for cancellation, with
+ * no storage or network I/O and bounded DB statements; a small thread pings
+ * the systemd watchdog while the liveness thread makes progress; the janitor
+ * thread (janitor.c) deletes blobs and runs cleanup hooks. [SCHEDULER]
+ * WORKERS worker threads each collect, plan and run whatever the DB offers
+ * them. Every thread has its own DB connection. */
 #ifndef LUNA_SCHED_H
 #define LUNA_SCHED_H
 #include <pthread.h>
@@ -35,12 +38,12 @@ struct worker {
 	struct db *db;
 	struct objects *objects;       /* NULL when there is no objects backend */
 	struct storage *store;         /* NULL when the result store cannot be opened */
-	/* Guarded by s->lock; the monitor reads them to renew and to watch. */
+	/* Guarded by s->lock; the liveness thread reads them to renew and to watch. */
 	enum hold_kind hold;
 	long long hold_task, hold_subtask;
 	unsigned long hold_gen;        /* bumped on every change of the hold */
 	int exited;
-	/* Set by the monitor (or at shutdown), read by the worker and its hook's
+	/* Set by the liveness thread (or at shutdown), read by the worker and its hook's
 	 * threads (C11 atomic): the held work was cancelled,
 	 * deleted, taken over, or the process stops. ctx->cancelled points here. */
 	atomic_int cancelled;
@@ -64,6 +67,31 @@ struct sched {
 	int nworkers;
 };
 
+/* The liveness thread and its watchdog pinger (liveness.c). */
+struct liveness {
+	struct sched *s;
+	struct db *db;                 /* its own; statements bounded by liveness_db_settings() */
+	pthread_t thread, watchdog;
+	int started, watchdog_started;
+	atomic_int stop, stop_watchdog;
+	atomic_llong progress_us;      /* when the liveness thread last moved on */
+	unsigned long long watchdog_usec;  /* WATCHDOG_USEC; 0 = off */
+	long long watchdog_grace_us;   /* how long it may show no progress and still count as alive */
+	long long next_heartbeat, next_renew;
+	int own_leases_released;
+	int failures;
+};
+
+/* The janitor thread (janitor.c). */
+struct janitor {
+	struct sched *s;
+	struct db *db;
+	struct storage *store;         /* NULL when the result store cannot be opened */
+	pthread_t thread;
+	int started;
+	atomic_int stop, exited;
+};
+
 /* Outcome of a transaction body. */
 enum { TXN_COMMIT = 0, TXN_ABORT = 1, TXN_ERROR = -1 };
 typedef int (*txn_body_fn)(struct db *db, struct arena *a, void *ud);
@@ -85,6 +113,8 @@ int sched_take_task(struct sched *s, struct db *db, long long task_id, int attem
 /* Logs a DB failure once per outage per thread and sleeps a growing back-off
  * (up to 5 s) unless the scheduler stops; the count resets on success. */
 void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char *what);
+/* The same without the sleep, for threads that retry on their own clock. */
+void sched_db_failed(struct db *db, int *failures, const char *what);
 void sched_db_ok(int *failures);
 /* A hint for errors that mean a missing migration, else "". */
 const char *sched_db_hint(struct db *db);
@@ -110,6 +140,8 @@ void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, lon
 		    long long subtask_id, const char *account_id, const char *request_id);
 /* Sleeps ms in short slices, returning early once w->cancelled is set. */
 void sched_throttle(struct worker *w, int ms);
+/* Sleeps ms in short slices, returning early once *stop is set. */
+void sched_nap(atomic_int *stop, int ms);
 /* Parses JSON text into an object owned by arena a; NULL when invalid. */
 json_object *sched_parse_json(struct arena *a, const char *text);
 /* Hands o (may be NULL) to arena a, which puts it when it dies. Returns o. */
@@ -123,18 +155,40 @@ int sched_run_one(struct worker *w);
 int sched_collect_task(struct worker *w, long long task_id);
 void *sched_worker_main(void *arg);
 
-/* Monitor duties (main thread), each with its own connection mdb. */
+/* Monitor duties (monitor.c), each on the caller's own connection mdb:
+ * the liveness thread's (heartbeat, renewal, cancellation watch, expiring
+ * and handing back our own leases) and the main thread's (recovery). */
 int sched_heartbeat(struct sched *s, struct db *mdb);
 void sched_heartbeat_remove(struct sched *s, struct db *mdb);
 int sched_renew_leases(struct sched *s, struct db *mdb);
 int sched_watch_cancellation(struct sched *s, struct db *mdb);
 int sched_recover_expired(struct sched *s, struct db *mdb);
-int sched_cleanup_blobs(struct sched *s, struct db *mdb, struct storage *store);
 /* At start: leases still held under our worker id belong to a dead previous
  * run with the same --worker-id; expire them so recovery takes them now. */
 int sched_expire_own_leases(struct sched *s, struct db *mdb);
 /* At shutdown: gives back whatever the workers still hold. */
 void sched_hand_back(struct sched *s, struct db *mdb);
+
+/* The liveness connection: the tasks DB settings with connect and read
+ * timeouts and a server-side statement bound (lock waits, execution) of
+ * LEASE_SECONDS/3 (at least 1 s, at most the configured timeouts). */
+struct db_settings liveness_db_settings(const struct luna_config *cfg);
+/* Opens the liveness connection and, under systemd, starts the watchdog
+ * pinger (the main thread marks progress until the liveness thread runs). */
+int liveness_init(struct liveness *l, struct sched *s);
+void liveness_mark_progress(struct liveness *l);
+/* Starts the liveness thread. */
+int liveness_start(struct liveness *l);
+/* Stops the liveness thread after it handed back what the workers still
+ * hold; l->db stays open for the caller (e.g. to remove the heartbeat). */
+void liveness_stop(struct liveness *l);
+/* Stops the watchdog pinger and closes the connection. */
+void liveness_close(struct liveness *l);
+/* Starts the janitor thread with its own connection and result store. */
+int janitor_start(struct janitor *j, struct sched *s);
+/* Tells it to stop and waits up to wait_us; -1 when it is still inside a
+ * store call (it is then left behind, like a stuck worker). */
+int janitor_stop(struct janitor *j, long long wait_us);
 
 /* systemd notification (no-ops without systemd). */
 void notify_ready(void);

@@ -25,7 +25,7 @@ struct task_ctx {
 	const char *account_id;        /* of the task */
 	const char *request_id;
 	const char *result_id;         /* collect: the id the task result is stored under */
-	/* Set by the scheduler's monitor, polled (atomic_load) by long-running
+	/* Set by the scheduler's liveness thread, polled (atomic_load) by long-running
 	 * work on any of its threads; nonzero = stop now. */
 	atomic_int *cancelled;
 	/* Scheduler hooks for progress and errors (NULL in the API). */

@@ -8,6 +8,8 @@ S3 result-store tests.
   sigv4_proxy.py, which checks every SigV4 and SigV2 signature with botocore
   before passing the request on. Needs `npm ci` in tests/fakes.
 - FtpServer: pyftpdlib (Debian python3-pyftpdlib) serving a folder.
+- SilentServer: stands in for an S3 endpoint that has stopped answering:
+  it accepts TCP connections and never sends a byte.
 - Images and archives: small real PNG files, zip archives (plain, with a
   password, bombs, zip-slip names, truncated).
 
@@ -227,6 +229,46 @@ class S3Server:
         stop_process(self.proxy)
         stop_process(self.s3rver)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never answers (a hung S3 endpoint).
+    connections() counts the connections accepted so far; close() stops it."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.held = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with self.lock:
+                self.held.append(conn)   # kept open, never read, never answered
+
+    def connections(self):
+        with self.lock:
+            return len(self.held)
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join()
+        self.sock.close()
+        with self.lock:
+            for c in self.held:
+                c.close()
 
 
 # -- FTP ---------------------------------------------------------------------------------

@@ -595,6 +595,57 @@ def test_heartbeat_drives_healthcheck(stack, scheds):
     assert time.time() - killed >= ttl - 1.5
 
 
+# -- a result store that does not answer ----------------------------------------------
+
+def running_leases(stack, task_id):
+    """Running subtasks: {id: (attempts, worker, lease still valid by the DB clock)}."""
+    rows = stack.sql("SELECT subtask_id, attempts, worker_id, lease_until > UTC_TIMESTAMP(6) FROM subtask "
+                     "WHERE task_id = %s AND subtask_status = 1 ORDER BY subtask_id", (task_id,))
+    return {int(r[0]): (int(r[1]), r[2], r[3] == "1") for r in rows}
+
+
+def test_silent_result_store_never_stops_the_heart(stack, scheds, faces):
+    """The result store is an S3 endpoint that accepts connections and never
+    answers, with blob deletions pending (a deleted task's result): the
+    running subtasks keep their leases well past 3 × LEASE_SECONDS, the
+    heartbeat keeps /healthcheck at 200, and no subtask is claimed twice.
+    (Before the liveness thread existed, the monitor thread hung in the
+    delete: the leases lapsed after LEASE_SECONDS, the heartbeat after
+    HEARTBEAT_TTL.)"""
+    from estimator_env import servers
+    account, _ = faces
+    silent = servers.SilentServer()
+    blob = None
+    try:
+        blob = str(uuid.uuid4())
+        gone = stack.insert_task(task_type=1, status=5, account_id=account, result_id=blob)
+        assert stack.delete("/2/tasks/%d" % gone).status == 204
+        pending = int(stack.sql("SELECT COUNT(*) FROM orphan_blob")[0][0])
+        assert pending >= 1
+        a = scheds.start("a", throttle_ms=60000, storage__backend="s3", storage__s3_endpoint=silent.url,
+                         storage__s3_bucket="store", storage__s3_access_key="silent",
+                         storage__s3_secret_key="silent", storage__s3_timeout=120)
+        tid = create_linker(stack, account)
+        wait_running(stack, tid, done=0, running=2)
+        first = running_leases(stack, tid)
+        wait_for(lambda: silent.connections() >= 1, timeout=15, what="the cleanup to call the silent store")
+        t0 = time.time()
+        while time.time() - t0 < 4 * LEASE:
+            h = stack.get("/healthcheck")
+            assert h.status == 200, (round(time.time() - t0, 1), h.body)
+            now = running_leases(stack, tid)
+            assert now == {sid: (1, w, True) for sid, (_, w, _) in first.items()}, (round(time.time() - t0, 1), now)
+            time.sleep(0.25)
+        # The deletions are still waiting for the store, not given up or lost.
+        assert int(stack.sql("SELECT COUNT(*) FROM orphan_blob")[0][0]) == pending
+        assert "expired" not in scheds.log(a), scheds.log(a)
+        assert count(subtasks(stack, tid), 1) == 2
+    finally:
+        scheds.stop_all()
+        silent.close()
+        stack.sql("DELETE FROM orphan_blob WHERE blob_id = %s", (blob,))
+
+
 # -- a matching task: clustering ---------------------------------------------------
 
 def clustering_result(stack, tid):

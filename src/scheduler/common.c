@@ -52,7 +52,8 @@ int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud)
 	}
 }
 
-int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail)
+/* The row itself; the caller has counted it in task.error_count. */
+static int insert_error_row(struct db *db, long long task_id, long long subtask_id, int code, const char *detail)
 {
 	const struct luna_error_def *def = luna_error_def(code);
 	char *clean = url_redact_dup(detail ? detail : def->detail_fmt);   /* no URL credentials in error rows */
@@ -66,6 +67,14 @@ int sched_insert_error(struct db *db, long long task_id, long long subtask_id, i
 			 p, 5, NULL);
 	free(clean);
 	return rc;
+}
+
+int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail)
+{
+	struct db_param p[] = {DBP_I64(task_id)};
+	if (db_exec(db, NULL, "UPDATE task SET error_count = error_count + 1 WHERE task_id = ?", p, 1, NULL))
+		return -1;
+	return insert_error_row(db, task_id, subtask_id, code, detail);
 }
 
 int sched_fail_task(struct db *db, long long task_id, int code, const char *detail)
@@ -204,25 +213,42 @@ void sched_release_task(struct worker *w, long long task_id)
 		log_warn("task %lld: cannot give up the lease (it will expire instead): %s", task_id, db_error(w->db));
 }
 
+struct report_args {
+	const struct task_ctx *ctx;
+	int code;
+	const char *detail;
+};
+
+/* Counts the error on the task row (locking it first, like every
+ * transaction on a task) only while the task has fewer than MAX_ERRORS;
+ * the row goes in only when it was counted. One primary-key update and one
+ * insert, whatever the number of errors the task already has. */
+static int report_body(struct db *db, struct arena *a, void *ud)
+{
+	const struct report_args *ra = ud;
+	struct db_param p[] = {DBP_I64(ra->ctx->task_id), DBP_I64(ra->ctx->cfg->max_errors)};
+	struct db_result r;
+	(void)a;
+	if (db_exec(db, NULL, "UPDATE task SET error_count = error_count + 1 WHERE task_id = ? AND error_count < ?", p,
+		    2, &r))
+		return TXN_ERROR;
+	if (r.affected == 0)
+		return TXN_ABORT;   /* MAX_ERRORS reached, or the task is gone */
+	if (insert_error_row(db, ra->ctx->task_id, ra->ctx->subtask_id, ra->code, ra->detail))
+		return TXN_ERROR;
+	return TXN_COMMIT;
+}
+
 /* task_host.error: a row that does not stop the work (e.g. one bad image),
  * kept while the task has fewer than [TASKS] MAX_ERRORS of them. */
 static int host_report_error(struct task_ctx *ctx, int code, const char *detail)
 {
-	const struct luna_error_def *def = luna_error_def(code);
-	struct db_param p[] = {
-		DBP_I64(ctx->task_id), ctx->subtask_id ? DBP_I64(ctx->subtask_id) : DBP_NULL, DBP_I64(def->code),
-		DBP_STR(def->desc), DBP_STR(detail ? detail : def->detail_fmt), DBP_I64(ctx->task_id),
-		DBP_I64(ctx->cfg->max_errors),
-	};
-	int rc = db_exec(ctx->tasks_db, NULL,
-			 "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
-			 "SELECT ?, ?, ?, ?, ?, UTC_TIMESTAMP(6) FROM DUAL "
-			 "WHERE (SELECT COUNT(*) FROM task_error WHERE task_id = ?) < ?",
-			 p, 7, NULL);
-	if (rc)
-		log_warn("task %lld: cannot record error %d (%s): %s", ctx->task_id, code, detail ? detail : "",
-			 db_error(ctx->tasks_db));
-	return rc;
+	struct report_args ra = {ctx, code, detail};
+	if (sched_txn(ctx->tasks_db, NULL, report_body, &ra) != TXN_ERROR)
+		return 0;
+	log_warn("task %lld: cannot record error %d (%s): %s", ctx->task_id, code, detail ? detail : "",
+		 db_error(ctx->tasks_db));
+	return -1;
 }
 
 static const struct task_host scheduler_host = {

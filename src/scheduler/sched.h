@@ -100,7 +100,9 @@ typedef int (*txn_body_fn)(struct db *db, struct arena *a, void *ud);
  * the DB error left in db. */
 int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud);
 
-/* An error row of the task (and subtask, if not 0); inside the caller's transaction. */
+/* An error row of the task (and subtask, if not 0), counted in
+ * task.error_count; inside the caller's transaction, which has locked the
+ * task row first. Not limited by MAX_ERRORS: it says why work failed. */
 int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail);
 /* Moves a task to failed with an error row; inside the caller's transaction. */
 int sched_fail_task(struct db *db, long long task_id, int code, const char *detail);

@@ -1,6 +1,7 @@
 """Estimator tasks end to end: images from a zip archive by URL and from a
 network-disk folder, sent to the handlers stand-in; hostile archives and
 paths; handler checks; the spec's prefix/postfix tables row by row."""
+import contextlib
 import os
 import uuid
 
@@ -374,6 +375,43 @@ def test_network_disk_unreadable_and_non_image_files(env, account_id):
     assert got["ok.png"]["errors"] == []
     assert "not an image" in got["readme.txt"]["errors"][0]["detail"]
     assert "larger than" in got["big.png"]["errors"][0]["detail"]
+
+
+@contextlib.contextmanager
+def own_schedulers(stack, names, overrides):
+    """The stack's scheduler s1 stops; schedulers `names` run on the (repointed)
+    config with overrides instead. s1 is back afterwards."""
+    conf = stack.write_config(overrides)
+    stack.stop_scheduler()
+    started = []
+    try:
+        for name in names:
+            stack.start_scheduler(name, config=conf)
+            started.append(name)
+        yield conf
+    finally:
+        for name in started:
+            stack.stop_scheduler(name)
+        stack.start_scheduler()
+
+
+def test_max_errors_is_exact_across_schedulers(env, stack, account_id):
+    """[TASKS] MAX_ERRORS = 3 and two schedulers of two workers running the
+    four subtasks of a folder of eight bad files at once: exactly three error
+    rows are kept, and the task's error counter says so; every file's entry
+    in the result still carries its own error."""
+    root = os.path.join(env.netdisk, "manybad")
+    servers.write_tree(root, {"bad%d.txt" % i: b"not an image %d" % i for i in range(8)})
+    with own_schedulers(stack, ["maxerr-a", "maxerr-b"], {("TASKS", "MAX_ERRORS"): 3,
+                                                          ("SCHEDULER", "WORKERS"): 2}):
+        tid, task = run_task(stack, "estimator", body(account_id, nd_source(root)))
+    assert task["task_status"] == 5, task
+    assert task["count_task_parts_all"] == 4
+    got = by_filename(result_of(stack, tid))
+    assert len(got) == 8 and all(e["errors"] and e["result"] is None for e in got.values()), got
+    assert len(errors_of(stack, tid)) == 3
+    assert stack.sql("SELECT error_count, (SELECT COUNT(*) FROM task_error WHERE task_id = %s) FROM task "
+                     "WHERE task_id = %s", (tid, tid)) == [("3", "3")]
 
 
 def test_cancel_running_estimator(env, account_id):

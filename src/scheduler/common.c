@@ -251,8 +251,38 @@ static int host_report_error(struct task_ctx *ctx, int code, const char *detail)
 	return -1;
 }
 
+static int host_created_handler(struct task_ctx *ctx, char id[37])
+{
+	struct db_param p[] = {DBP_I64(ctx->task_id)};
+	struct db_result r;
+	if (db_exec(ctx->tasks_db, ctx->arena, "SELECT created_handler_id FROM task WHERE task_id = ?", p, 1, &r))
+		return -1;
+	if (r.nrows == 0 || !r.rows[0][0] || strlen(r.rows[0][0]) != 36)
+		return 0;
+	memcpy(id, r.rows[0][0], 37);
+	return 1;
+}
+
+static int host_record_created_handler(struct task_ctx *ctx, char id[37])
+{
+	struct db_param p[] = {DBP_STR(id), DBP_I64(ctx->task_id)};
+	struct db_result r;
+	char theirs[37];
+	if (db_exec(ctx->tasks_db, NULL,
+		    "UPDATE task SET created_handler_id = ? WHERE task_id = ? AND created_handler_id IS NULL", p, 2, &r))
+		return -1;
+	if (r.affected || host_created_handler(ctx, theirs) <= 0)
+		return 0;   /* recorded; or the task is gone and the plan will be dropped */
+	log_warn("task %lld: another planning attempt created handler %s first; using it (handler %s stays unused)",
+		 ctx->task_id, theirs, id);
+	memcpy(id, theirs, 37);
+	return 0;
+}
+
 static const struct task_host scheduler_host = {
 	.report_error = host_report_error,
+	.created_handler = host_created_handler,
+	.record_created_handler = host_record_created_handler,
 };
 
 void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, long long task_id,

@@ -6,7 +6,8 @@
  * validate (API): the source is allowed (network disk below the roots, zip
  * by http/https, S3 endpoint/ARN rules) and the handler exists with
  * policies given exactly when it is dynamic.
- * plan: creates the handler when the task brings only policies, lists the
+ * plan: creates the handler when the task brings only policies (once: a
+ * retried plan reuses the one recorded on the task), lists the
  * source (a zip archive is downloaded once and kept in the result store for
  * the subtasks) and cuts the names into chunks of [TASKS] ESTIMATOR_CHUNK.
  * run_subtask: [HANDLERS] CONCURRENCY threads, each with its own source
@@ -119,7 +120,10 @@ static int estimator_validate(struct task_ctx *ctx, json_object *content, struct
 
 /* ---- plan ----------------------------------------------------------------- */
 
-/* The handler the subtasks use: the given one, or a new static one. */
+/* The handler the subtasks use: the given one, or a new static one. The new
+ * one is recorded on the task as soon as it exists, and a retried plan
+ * (after a crash, a lost lease, a transient failure) uses it instead of
+ * creating another. */
 static int resolve_handler(struct task_ctx *ctx, json_object *content, char handler_id[37], struct task_fail *fail)
 {
 	char err[256], dflt[64];
@@ -129,6 +133,16 @@ static int resolve_handler(struct task_ctx *ctx, json_object *content, char hand
 	int rc = -1;
 	if (given) {
 		snprintf(handler_id, 37, "%s", given);
+		return 0;
+	}
+	int known = task_created_handler(ctx, handler_id);
+	if (known < 0) {
+		task_fail_set(fail, 500, E_DB, "cannot read the handler of an earlier planning attempt: %s",
+			      db_error(ctx->tasks_db));
+		return -1;
+	}
+	if (known) {
+		log_info("task %lld: using handler %s, created by an earlier planning attempt", ctx->task_id, handler_id);
 		return 0;
 	}
 	struct handlers *h = handlers_open(ctx->cfg, err, sizeof(err));
@@ -145,6 +159,12 @@ static int resolve_handler(struct task_ctx *ctx, json_object *content, char hand
 		goto out;
 	}
 	log_info("task %lld: created handler %s", ctx->task_id, handler_id);
+	if (task_record_created_handler(ctx, handler_id)) {
+		/* Retried like any DB failure; that attempt may create another handler. */
+		task_fail_set(fail, 500, E_DB, "cannot record the created handler %s: %s", handler_id,
+			      db_error(ctx->tasks_db));
+		goto out;
+	}
 	rc = 0;
 out:
 	handlers_error_clear(&he);

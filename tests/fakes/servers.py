@@ -114,18 +114,45 @@ class _QuietFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def do_GET(self):
+        owner = self.server.owner
+        with owner.lock:
+            owner._asked.append(self.path)
+        owner.gate.wait(120)
+        super().do_GET()
+
 
 class FileServer:
+    """root over HTTP. hold() makes every GET wait (up to 120 s) until
+    release(); asked lists the paths requested so far."""
+
     def __init__(self, root):
         self.root = root
+        self.lock = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
+        self._asked = []
         handler = functools.partial(_QuietFiles, directory=root)
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.owner = self
         self.server.daemon_threads = True
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    @property
+    def asked(self):
+        with self.lock:
+            return list(self._asked)
+
+    def hold(self):
+        self.gate.clear()
+
+    def release(self):
+        self.gate.set()
+
     def close(self):
+        self.gate.set()
         self.server.shutdown()
         self.server.server_close()
 

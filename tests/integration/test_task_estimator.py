@@ -251,6 +251,51 @@ def test_new_handler_from_policies(env, account_id):
     assert len(reqs) == 1 and STATIC not in reqs[0]["path"]
 
 
+def wait_until(cond, timeout, what):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_retried_planning_reuses_the_created_handler(env, stack, account_id):
+    """Planning creates a handler from the task's policies, then waits for the
+    archive download, and its scheduler is killed (kill -9) right there. The
+    scheduler that plans the task again uses the handler recorded on the task:
+    the handlers service sees one creation, and every image goes to it."""
+    src = zip_source(env, "retry-plan.zip", {"r1.png": servers.png(81), "r2.png": servers.png(82)})
+    env.fake.reset()
+    env.web.hold()
+    try:
+        with own_schedulers(stack, ["plan-a"], {("SCHEDULER", "LEASE_SECONDS"): 3}) as start:
+            r = stack.post("/2/tasks/estimator", json=body(account_id, src, {"policies": {"detect_policy": {}}}))
+            assert r.status == 202, r.body
+            tid = r.json()["task_id"]
+            wait_until(lambda: any(p.endswith("/retry-plan.zip") for p in env.web.asked), 30,
+                       "planning to download the archive")
+            stack.kill_scheduler("plan-a")
+            env.web.release()
+            row = stack.sql("SELECT task_status, planned, created_handler_id FROM task WHERE task_id = %s", (tid,))
+            assert row[0][:2] == ("0", "0") and row[0][2], row
+            handler = row[0][2]
+            start("plan-b")
+            task = stack.wait_task(tid, timeout=60)
+            with open(os.path.join(stack.dir, "scheduler-plan-b.log"), errors="replace") as f:
+                log_b = f.read()
+    finally:
+        env.web.release()
+    assert task["task_status"] == 5, task
+    created = [q for q in env.fake.requests() if q["method"] == "POST" and q["path"] == "/6/handlers"]
+    assert len(created) == 1, created
+    assert {q["path"] for q in events_requests(env)} == {"/6/handlers/%s/events" % handler}
+    assert "task %d: using handler %s, created by an earlier planning attempt" % (tid, handler) in log_b, log_b
+    assert sorted(by_filename(result_of(stack, tid))) == ["r1.png", "r2.png"]
+
+
 def test_handlers_service_unreachable_at_creation(env, stack, account_id):
     # The API's own [HANDLERS] URL is the stand-in; a stopped stand-in is a 5xx with an upstream code.
     env.fake.down(3)
@@ -380,15 +425,20 @@ def test_network_disk_unreadable_and_non_image_files(env, account_id):
 @contextlib.contextmanager
 def own_schedulers(stack, names, overrides):
     """The stack's scheduler s1 stops; schedulers `names` run on the (repointed)
-    config with overrides instead. s1 is back afterwards."""
+    config with overrides instead. Yields a function that starts one more.
+    They stop, and s1 is back, afterwards."""
     conf = stack.write_config(overrides)
-    stack.stop_scheduler()
     started = []
+
+    def start(name):
+        stack.start_scheduler(name, config=conf)
+        started.append(name)
+
+    stack.stop_scheduler()
     try:
         for name in names:
-            stack.start_scheduler(name, config=conf)
-            started.append(name)
-        yield conf
+            start(name)
+        yield start
     finally:
         for name in started:
             stack.stop_scheduler(name)

@@ -299,10 +299,12 @@ void sched_hand_back(struct sched *s, struct db *mdb)
 {
 	struct hold_snapshot h[CONFIG_MAX_WORKERS];
 	int n = snapshot_holds(s, h);
+	/* The rows first, then the flags: a worker told to stop then finds its
+	 * work already handed back instead of racing the hand-back to it. */
+	for (int i = 0; i < n; i++)
+		hand_back_one(s, mdb, &h[i]);
 	pthread_mutex_lock(&s->lock);
 	for (int i = 0; i < n; i++)
 		atomic_store(&s->workers[h[i].index].cancelled, 1);
 	pthread_mutex_unlock(&s->lock);
-	for (int i = 0; i < n; i++)
-		hand_back_one(s, mdb, &h[i]);
 }

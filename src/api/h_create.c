@@ -61,11 +61,8 @@ void h_task_create(struct request *req)
 	}
 	if (description_too_long(req))
 		return;
-	if (needs_handlers(tt) && !req->api->cfg.handlers_url[0]) {
-		reply_errorf(req, E_HANDLERS_NOT_CONFIGURED, tt->name);
-		return;
-	}
 	const char *account = body_str(req->body, "account_id");
+	const char *description = body_str(req->body, "description");
 	struct task_ctx ctx = {
 		.cfg = &req->api->cfg,
 		.arena = req->arena,
@@ -81,8 +78,13 @@ void h_task_create(struct request *req)
 			reply_error(req, fail.status ? fail.status : 400, fail.code, fail.detail);
 		return;
 	}
+	/* What the service can do is checked after what the client sent. */
+	if (needs_handlers(tt) && !req->api->cfg.handlers_url[0]) {
+		reply_errorf(req, E_HANDLERS_NOT_CONFIGURED, tt->name);
+		return;
+	}
 	const char *text = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	struct db_param p[] = {DBP_I64(tt->id), DBP_STR(account), DBP_STR(body_str(req->body, "description")),
+	struct db_param p[] = {DBP_I64(tt->id), DBP_STR(account), DBP_STR(description ? description : ""),
 			       DBP_STR(text), DBP_STR(req->request_id)};
 	struct db_result r;
 	if (db_exec(req->api->db, NULL,

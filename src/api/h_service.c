@@ -171,7 +171,7 @@ void h_docs_spec(struct request *req)
 		reply_error(req, 500, E_INTERNAL, "cannot render the specification");
 		return;
 	}
-	reply_body(req, 200, "text/html; charset=utf-8", NULL, req->api->spec_html, req->api->spec_html_len);
+	reply_body(req, 200, "text/html", NULL, req->api->spec_html, req->api->spec_html_len);
 }
 
 void h_docs_dev(struct request *req)
@@ -180,7 +180,7 @@ void h_docs_dev(struct request *req)
 		reply_error(req, 500, E_INTERNAL, "the operator manual (manual.html) is missing from [API] DOCS_DIR");
 		return;
 	}
-	reply_body(req, 200, "text/html; charset=utf-8", NULL, req->api->manual_html, req->api->manual_html_len);
+	reply_body(req, 200, "text/html", NULL, req->api->manual_html, req->api->manual_html_len);
 }
 
 void h_config(struct request *req)
@@ -193,7 +193,7 @@ void h_config(struct request *req)
 	}
 	if (strcmp(t, "text/plain") == 0) {
 		char *ini = config_to_ini(&req->api->cfg);
-		reply_body(req, 200, "text/plain; charset=utf-8", NULL, ini, ini ? strlen(ini) : 0);
+		reply_body(req, 200, "text/plain", NULL, ini, ini ? strlen(ini) : 0);
 		free(ini);
 		return;
 	}

@@ -255,6 +255,8 @@ void h_task_result(struct request *req)
 					 req->path_id);
 		stream_blob(req, row[9], "application/zip", hdr);
 	} else {
-		stream_blob(req, row[9], "application/json", NULL);
+		char *hdr = arena_printf(req->arena, "Content-Disposition: inline; filename=task_%lld.json\r\n",
+					 req->path_id);
+		stream_blob(req, row[9], "application/json", hdr);
 	}
 }

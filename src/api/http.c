@@ -1,5 +1,6 @@
 /* Request accessors and response writers over libfcgi. */
 #include "api/http.h"
+#include "api/contract.h"
 #include "common/redact.h"
 #include "common/errors.h"
 #include "common/log.h"
@@ -68,6 +69,8 @@ void reply_start(struct request *req, int status, const char *ctype, const char 
 	if (extra_headers)
 		FCGX_PutS(extra_headers, req->fcgi->out);
 	FCGX_PutS("\r\n", req->fcgi->out);
+	if (req->op && req->api->cfg.response_self_check)
+		contract_check(req->api->spec, req->op, status, ctype, req->request_id, extra_headers, req->reply_doc);
 }
 
 int req_write(struct request *req, const void *data, size_t len)
@@ -97,7 +100,9 @@ void reply_json(struct request *req, int status, json_object *o)
 	size_t len;
 	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
 							  &len);
+	req->reply_doc = o;
 	reply_body(req, status, "application/json", NULL, s, len);
+	req->reply_doc = NULL;
 	json_object_put(o);
 }
 

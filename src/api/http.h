@@ -12,6 +12,7 @@
 #include "common/schema.h"
 
 struct storage;
+struct op_contract;
 
 /* Process-wide state of one api process. */
 struct api {
@@ -35,6 +36,9 @@ struct request {
 	const char *method;
 	const char *path;          /* without the query string */
 	struct query query;        /* raw query parameters */
+	int query_malformed;       /* the query string could not be decoded */
+	const struct op_contract *op;  /* the spec's operation, once the route matched */
+	json_object *reply_doc;    /* the JSON body being answered, for the self-check */
 	json_object *params;       /* validated query parameters with defaults: name → value */
 	json_object *body;         /* validated JSON body (POST), defaults applied */
 	long long path_id;         /* {task_id} or {error_id} */

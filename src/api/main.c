@@ -119,10 +119,8 @@ static void handle(struct api *api, FCGX_Request *fr)
 	set_request_id(&req);
 	split_uri(&req);
 	const char *qs = req_header(&req, "QUERY_STRING");
-	if (query_parse(qs ? qs : "", &req.query))
-		reply_errorf(&req, E_BAD_QUERY, "query string");
-	else
-		router_dispatch(&req);
+	req.query_malformed = query_parse(qs ? qs : "", &req.query) != 0;
+	router_dispatch(&req);
 	if (!req.answered)
 		reply_error(&req, 500, E_INTERNAL, NULL);
 	log_info("%s %s %d %.3f ms", req.method, req.path, req.status, (double)(time_now_us() - req.start_us) / 1000.0);

@@ -2,7 +2,9 @@
  * are checked against the spec itself: the operation's `parameters` and
  * `requestBody` schemas are the only source of truth. */
 #include "api/router.h"
+#include "api/contract.h"
 #include "common/errors.h"
+#include "common/json_text.h"
 #include "common/log.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -61,6 +63,7 @@ struct route_spec {
 };
 
 static struct route_spec specs[NROUTES];
+static struct op_contract ops[NROUTES];
 
 static void put_json(void *o)
 {
@@ -108,6 +111,8 @@ int router_init(struct api *api, char *err, size_t errlen)
 			snprintf(err, errlen, "the spec has no operation %s %s", routes[i].method, routes[i].pattern);
 			return -1;
 		}
+		ops[i] = (struct op_contract){routes[i].method, routes[i].pattern,
+					      json_object_get_string(get(op, "operationId")), get(op, "responses")};
 		add_params(api, &specs[i], get(path, "parameters"));
 		add_params(api, &specs[i], get(op, "parameters"));
 		json_object *rb = spec_resolve(api->spec, get(op, "requestBody"));
@@ -119,6 +124,7 @@ int router_init(struct api *api, char *err, size_t errlen)
 void router_free(void)
 {
 	memset(specs, 0, sizeof(specs));
+	memset(ops, 0, sizeof(ops));
 }
 
 /* Segment-wise match; a {name} segment takes a decimal id (≤ 18 digits). */
@@ -165,9 +171,24 @@ static json_object *param_default(struct api *api, json_object *schema)
 	return NULL;
 }
 
+/* An operation that declares no 400 answer (/version, /healthcheck, the
+ * docs and /2/config) cannot refuse its query: a parameter it does not know
+ * or cannot read is ignored (its default applies) and logged. */
+static int refuse_query(struct request *req, int code, const char *name)
+{
+	if (contract_declares(req->api->spec, req->op, 400)) {
+		reply_errorf(req, code, name);
+		return -1;
+	}
+	log_warn("%s: query parameter '%s' ignored (bad or unknown)", req->op->op_id, name);
+	return 0;
+}
+
 static int validate_query(struct request *req, const struct route_spec *rs)
 {
 	req->params = arena_defer(req->arena, put_json, json_object_new_object());
+	if (req->query_malformed && refuse_query(req, E_BAD_QUERY, "query string"))
+		return -1;
 	for (size_t i = 0; i < req->query.n; i++) {
 		const char *name = req->query.p[i].name;
 		const struct param_def *d = find_param(rs, name);
@@ -177,8 +198,9 @@ static int validate_query(struct request *req, const struct route_spec *rs)
 		    schema_coerce_string(req->api->spec, d->schema, req->query.p[i].value, &v) ||
 		    schema_validate(req->api->spec, d->schema, v, 0, &se)) {
 			json_object_put(v);
-			reply_errorf(req, E_BAD_QUERY, name);
-			return -1;
+			if (refuse_query(req, E_BAD_QUERY, name))
+				return -1;
+			continue;
 		}
 		json_object_object_add(req->params, name, v);
 	}
@@ -225,8 +247,10 @@ static char *read_body(struct request *req, size_t *len)
 
 static int parse_body(struct request *req, const struct route *route, const struct route_spec *rs)
 {
+	/* The POST operations declare 400 for every client error: 12024 keeps
+	 * saying what is wrong, under the status the contract allows. */
 	if (!is_json_type(req_header(req, "CONTENT_TYPE"))) {
-		reply_error(req, 0, E_MEDIA_TYPE, NULL);
+		reply_error(req, 400, E_MEDIA_TYPE, NULL);
 		return -1;
 	}
 	size_t len;
@@ -237,9 +261,13 @@ static int parse_body(struct request *req, const struct route *route, const stru
 		reply_error(req, 0, E_NO_JSON, NULL);
 		return -1;
 	}
-	/* Strict JSON, valid UTF-8, at most 64 levels deep; the terminating NUL
+	/* JSON and nothing else (json_text.h), then parsed; the terminating NUL
 	 * is parsed too so that a bare number at the end is complete. */
-	json_tokener *tok = json_tokener_new_ex(64);
+	if (json_text_check(buf, len, NULL, NULL)) {
+		reply_error(req, 0, E_NO_JSON, NULL);
+		return -1;
+	}
+	json_tokener *tok = json_tokener_new_ex(JSON_TEXT_MAX_DEPTH);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	json_object *body = json_tokener_parse_ex(tok, buf, (int)len + 1);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
@@ -276,6 +304,7 @@ void router_dispatch(struct request *req)
 		if (strcmp(routes[i].method, req->method))
 			continue;
 		req->path_id = id;
+		req->op = &ops[i];
 		if (validate_query(req, &specs[i]))
 			return;
 		if (specs[i].body_schema && parse_body(req, &routes[i], &specs[i]))

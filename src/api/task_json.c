@@ -78,7 +78,8 @@ json_object *task_json(struct request *req, char **row)
 	json_object_object_add(o, "task_type", int_or_null(row[1]));
 	json_object_object_add(o, "task_status", int_or_null(row[2]));
 	json_object_object_add(o, "account_id", str_or_null(row[3]));
-	json_object_object_add(o, "description", str_or_null(row[4]));
+	/* task_description is a string; rows from before migration 006 may hold NULL. */
+	json_object_object_add(o, "description", json_object_new_string(row[4] ? row[4] : ""));
 	json_object_object_add(o, "content", content_json(row[5]));
 	json_object_object_add(o, "create_time", json_time_from_db(req, row[6]));
 	json_object_object_add(o, "last_update_time", json_time_from_db(req, row[7]));
@@ -112,7 +113,8 @@ json_object *error_json(struct request *req, char **row)
 	json_object_object_add(o, "task_id", int_or_null(row[1]));
 	json_object_object_add(o, "subtask_id", int_or_null(row[2]));
 	json_object_object_add(o, "error_code", json_object_new_int(code));
-	json_object_object_add(o, "description", str_or_null(row[4]));
+	/* task_description is a string; rows from before migration 006 may hold NULL. */
+	json_object_object_add(o, "description", json_object_new_string(row[4] ? row[4] : ""));
 	json_object_object_add(o, "detail", str_or_null(row[5]));
 	json_object_object_add(o, "link", json_object_new_string(link));
 	json_object_object_add(o, "additional_info", str_or_null(row[6]));

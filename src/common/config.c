@@ -65,6 +65,8 @@ static const struct key keys[] = {
 	L("API", "MAX_BODY_SIZE", max_body_size, "10485760", 1024, 1073741824, "largest accepted request body, bytes"),
 	P("API", "DOCS_DIR", docs_dir, PKGDATADIR, "folder with luna-tasks.yaml and the manual"),
 	S("API", "TIME_ZONE", time_zone, "LOCAL", "LOCAL or UTC: offset of rendered times"),
+	I("API", "RESPONSE_SELF_CHECK", response_self_check, "0", 0, 1,
+	  "1: check every answer against the contract, log each mismatch"),
 	S("API", "NETWORK_DISK_ROOTS", network_disk_roots, "", "colon-separated folders estimator tasks may read"),
 	S("OUTBOUND", "ALLOW", outbound_allow, "",
 	  "hosts, networks and ports URLs written by clients may reach (zip references, S3 and FTP sources): "

@@ -52,6 +52,7 @@ struct luna_config {
 	long max_body_size;
 	char docs_dir[1024];
 	char time_zone[16];               /* LOCAL or UTC */
+	int response_self_check;          /* check every answer against the contract */
 	int workers, poll_interval_ms, lease_seconds, max_attempts, heartbeat_ttl;
 	double clustering_threshold;
 	int face_descriptor_version, body_descriptor_version;

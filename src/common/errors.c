@@ -24,7 +24,7 @@ static const struct luna_error_def defs[] = {
 	{E_DYNAMIC_HANDLER, 400, "Bad/incomplete input data", "Handler %s is dynamic. Dynamic handler not supported"},
 	{E_STATIC_HANDLER, 400, "Bad/incomplete input data", "Handler %s is static. Policies of a static handler can not be set"},
 	{E_DESCRIPTOR_VERSION, 400, "Bad/incomplete input data", "Descriptor version %d is not registered in the system"},
-	{E_BODY_TOO_LARGE, 413, "Bad/incomplete input data", "Request body is larger than %ld bytes"},
+	{E_BODY_TOO_LARGE, 400, "Bad/incomplete input data", "Request body is larger than %ld bytes"},
 	{E_SEND_SUBTASKS, 500, "Network error", "Cannot send subtasks to task_workers. Reason: '%s'"},
 	{E_TASK_NOT_FOUND, 404, "Object not found", "Task with id '%lld' not found"},
 	{E_TASK_ERROR_NOT_FOUND, 404, "Object not found", "Task error with id '%lld' not found"},

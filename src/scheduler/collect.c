@@ -229,7 +229,7 @@ static int final_body(struct db *db, struct arena *a, void *ud)
 		f->stored = recorded_before(f, r.rows[0]);
 		return TXN_ABORT;
 	}
-	if (f->failed && f->fail->code && sched_insert_error(db, f->task_id, 0, f->fail->code, f->fail->detail))
+	if (f->failed && f->fail->code && sched_stage_error(db, f->task_id, STAGE_COLLECTING, f->fail->code, f->fail->detail))
 		return TXN_ERROR;
 	struct db_param pu[] = {DBP_I64(f->failed ? TASK_FAILED : TASK_DONE), DBP_STR(f->result_id), DBP_I64(f->task_id)};
 	if (db_exec(db, NULL,

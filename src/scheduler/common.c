@@ -8,6 +8,7 @@
 #include "common/redact.h"
 #include <errno.h>
 #include <mysqld_error.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,7 +59,7 @@ static int insert_error_row(struct db *db, long long task_id, long long subtask_
 	const struct luna_error_def *def = luna_error_def(code);
 	char *clean = url_redact_dup(detail ? detail : def->detail_fmt);   /* no URL credentials in error rows */
 	struct db_param p[] = {
-		DBP_I64(task_id), subtask_id ? DBP_I64(subtask_id) : DBP_NULL, DBP_I64(def->code),
+		DBP_I64(task_id), DBP_I64(subtask_id), DBP_I64(def->code),
 		DBP_STR(def->desc), DBP_STR(clean ? clean : def->desc),
 	};
 	int rc = db_exec(db, NULL,
@@ -77,10 +78,41 @@ int sched_insert_error(struct db *db, long long task_id, long long subtask_id, i
 	return insert_error_row(db, task_id, subtask_id, code, detail);
 }
 
-int sched_fail_task(struct db *db, long long task_id, int code, const char *detail)
+/* A failed subtask row standing for the planning or collecting step, so the
+ * step's error names a subtask that exists; the part counters count it like
+ * any finished subtask. Its id, or 0 on a DB error. */
+static long long insert_stage_subtask(struct db *db, long long task_id, const char *stage)
+{
+	char buf[64];
+	const char *content = buf;
+	snprintf(buf, sizeof(buf), "{\"stage\":\"%s\"}", stage);
+	struct db_param p[] = {DBP_I64(task_id), DBP_STR(content)};
+	struct db_result r;
+	if (db_exec(db, NULL,
+		    "INSERT INTO subtask (task_id, subtask_status, content, create_time, end_time) "
+		    "VALUES (?, 3, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+		    p, 2, &r))
+		return 0;
+	struct db_param pc[] = {DBP_I64(task_id), DBP_I64(task_id), DBP_I64(task_id)};
+	if (db_exec(db, NULL,
+		    "UPDATE task SET count_task_parts_all = (SELECT COUNT(*) FROM subtask WHERE task_id = ?), "
+		    "count_task_parts_done = (SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (3, 4)) "
+		    "WHERE task_id = ?",
+		    pc, 3, NULL))
+		return 0;
+	return (long long)r.insert_id;
+}
+
+int sched_stage_error(struct db *db, long long task_id, const char *stage, int code, const char *detail)
+{
+	long long subtask_id = insert_stage_subtask(db, task_id, stage);
+	return subtask_id ? sched_insert_error(db, task_id, subtask_id, code, detail) : -1;
+}
+
+int sched_fail_task(struct db *db, long long task_id, const char *stage, int code, const char *detail)
 {
 	struct db_param p[] = {DBP_I64(task_id)};
-	if (sched_insert_error(db, task_id, 0, code, detail))
+	if (sched_stage_error(db, task_id, stage, code, detail))
 		return -1;
 	return db_exec(db, NULL,
 		       "UPDATE task SET task_status = 3, end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6), "
@@ -96,7 +128,9 @@ int sched_take_task(struct sched *s, struct db *db, long long task_id, int attem
 		snprintf(detail, sizeof(detail), "%s of task %lld was interrupted %d times; giving up", phase, task_id,
 			 attempts);
 		*gave_up = 1;
-		return sched_fail_task(db, task_id, E_INTERNAL, detail) ? TXN_ERROR : TXN_COMMIT;
+		return sched_fail_task(db, task_id, collecting ? STAGE_COLLECTING : STAGE_PLANNING, E_INTERNAL, detail)
+			       ? TXN_ERROR
+			       : TXN_COMMIT;
 	}
 	struct db_param p[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(task_id)};
 	const char *sql = collecting
@@ -240,9 +274,16 @@ static int report_body(struct db *db, struct arena *a, void *ud)
 }
 
 /* task_host.error: a row that does not stop the work (e.g. one bad image),
- * kept while the task has fewer than [TASKS] MAX_ERRORS of them. */
+ * kept while the task has fewer than [TASKS] MAX_ERRORS of them. Only subtask
+ * hooks report such errors: plan and collect hooks fail through their `fail`
+ * argument, which becomes the error of the step's own subtask row. */
 static int host_report_error(struct task_ctx *ctx, int code, const char *detail)
 {
+	if (!ctx->subtask_id) {
+		log_error("task %lld: error %d reported outside a subtask, not recorded: %s", ctx->task_id, code,
+			  detail ? detail : "");
+		return -1;
+	}
 	struct report_args ra = {ctx, code, detail};
 	if (sched_txn(ctx->tasks_db, NULL, report_body, &ra) != TXN_ERROR)
 		return 0;

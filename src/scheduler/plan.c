@@ -98,7 +98,9 @@ static int store_body(struct db *db, struct arena *a, void *ud)
 	    strcmp(r.rows[0][1], ps->w->s->worker_id) != 0)
 		return TXN_ABORT;
 	if (!ps->subtasks)
-		return sched_fail_task(db, ps->task_id, ps->fail->code, ps->fail->detail) ? TXN_ERROR : TXN_COMMIT;
+		return sched_fail_task(db, ps->task_id, STAGE_PLANNING, ps->fail->code, ps->fail->detail)
+			       ? TXN_ERROR
+			       : TXN_COMMIT;
 	size_t n = json_object_array_length(ps->subtasks);
 	for (size_t from = 0; from < n; from += INSERT_BATCH)
 		if (insert_batch(db, a, ps->task_id, ps->subtasks, from, n - from < INSERT_BATCH ? n - from : INSERT_BATCH))

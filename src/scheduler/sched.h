@@ -100,12 +100,19 @@ typedef int (*txn_body_fn)(struct db *db, struct arena *a, void *ud);
  * the DB error left in db. */
 int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud);
 
-/* An error row of the task (and subtask, if not 0), counted in
- * task.error_count; inside the caller's transaction, which has locked the
- * task row first. Not limited by MAX_ERRORS: it says why work failed. */
+/* An error row of a subtask of the task, counted in task.error_count;
+ * inside the caller's transaction, which has locked the task row first. Not
+ * limited by MAX_ERRORS: it says why work failed. */
 int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail);
-/* Moves a task to failed with an error row; inside the caller's transaction. */
-int sched_fail_task(struct db *db, long long task_id, int code, const char *detail);
+/* The steps that run outside subtasks. Their errors go to a failed subtask
+ * row {"stage": "planning"|"collecting"} made for them, so every error row
+ * names a subtask that exists (task_error.subtask_id is required). */
+#define STAGE_PLANNING "planning"
+#define STAGE_COLLECTING "collecting"
+/* The step's subtask row and its error row; inside the caller's transaction. */
+int sched_stage_error(struct db *db, long long task_id, const char *stage, int code, const char *detail);
+/* Moves a task to failed with the step's error; inside the caller's transaction. */
+int sched_fail_task(struct db *db, long long task_id, const char *stage, int code, const char *detail);
 /* Planning or collecting takes a task: after MAX_ATTEMPTS interrupted tries
  * the task fails (*gave_up = 1); otherwise it gets our worker id, a lease and
  * one more attempt (collecting also moves it to status 4). Inside the

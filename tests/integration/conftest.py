@@ -8,6 +8,13 @@ also `stack.handlers`), [API] NETWORK_DISK_ROOTS at `stack.netdisk`, and
 binaries come from $LUNA_BUILD (default: build/asan, else build/release). With
 LUNA_KEEP=1 the folder and its logs are kept. On failures the logs' last lines
 are printed. Sanitizer reports written by the stack's processes fail the session.
+
+The api checks every answer against the contract ([API] RESPONSE_SELF_CHECK = 1)
+and logs a "contract violation" line for each mismatch: such a line fails the
+test during which it was written. With LUNA_PRISM=1 the requests also pass
+through Prism's validating proxy (contract.py), whose findings fail the test
+too; with LUNA_PRISM=all the session also fails unless every operation of the
+contract was called through it.
 """
 
 import os
@@ -20,6 +27,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from luna import SECRETS, FakeService, Stack  # noqa: E402
+import contract  # noqa: E402
 
 
 def pytest_configure(config):
@@ -55,6 +63,7 @@ def stack(request, handlers_service, tmp_path_factory):
         # Recognisable secrets: GET /2/config must never show them.
         ("LUNA_TASKS_DB", "PASSWORD"): SECRETS["db_password"],
         ("STORAGE", "S3_SECRET_KEY"): SECRETS["s3_secret_key"],
+        ("API", "RESPONSE_SELF_CHECK"): "1",
     })
     s.handlers = handlers_service
     s.netdisk = str(netdisk)
@@ -64,7 +73,17 @@ def stack(request, handlers_service, tmp_path_factory):
         print(s.log_tail())
         s.cleanup()
         raise
+    prism = None
+    if os.environ.get("LUNA_PRISM") in ("1", "all"):
+        try:
+            prism = contract.PrismProxy(s.url, os.path.join(s.dir, "prism.log"))
+        except Exception:
+            s.cleanup()
+            raise
+        s.http_port, s.answer_checker, s.prism = prism.port, prism.check, prism
     yield s
+    if prism:
+        prism.stop()
     failed = request.session.testsfailed > 0
     if failed:
         print("\n" + s.log_tail())
@@ -75,6 +94,28 @@ def stack(request, handlers_service, tmp_path_factory):
     if reports:
         pytest.fail("sanitizer reports from the stack's processes:\n" + "\n".join(reports)[:20000],
                     pytrace=False)
+    if prism and not failed and os.environ.get("LUNA_PRISM") == "all":
+        missing = sorted(set(contract.OPERATIONS.values()) - prism.seen)
+        if missing:
+            pytest.fail("operations never called through the contract proxy: %s" % ", ".join(missing),
+                        pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def answers_match_contract(request):
+    """Fails a test during which the api logged a contract violation, or Prism
+    (LUNA_PRISM=1) reported one about an answer."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    s = request.getfixturevalue("stack")
+    _, start = s.contract_violations()
+    yield
+    found, _ = s.contract_violations(start)
+    if getattr(s, "prism", None):
+        found += ["prism: " + v for v in s.prism.take_violations()]
+    if found:
+        pytest.fail("answers that break docs/luna-tasks.yaml:\n" + "\n".join(found[:50]), pytrace=False)
 
 
 @pytest.fixture

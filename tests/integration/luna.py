@@ -216,6 +216,10 @@ class Stack:
         self.conf = os.path.join(self.dir, "luna-tasks.conf")
         self.keep = os.environ.get("LUNA_KEEP") == "1" if keep is None else keep
         self.timeout = float(os.environ.get("LUNA_HTTP_TIMEOUT", "30"))
+        # Where requests go: nginx, or a validating proxy in front of it
+        # (contract.py); with a proxy, what it reports about each answer.
+        self.http_port = self.port
+        self.answer_checker = None
         self._conf_seq = itertools.count(1)
         self.started = False
 
@@ -246,6 +250,19 @@ class Stack:
             print("\nluna-tasks stack kept in %s" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def contract_violations(self, since=0):
+        """The api log's "contract violation" lines (the [API] RESPONSE_SELF_CHECK
+        of every answer) from byte offset since, and the log's current size."""
+        path = os.path.join(self.dir, "api.log")
+        try:
+            with open(path, "rb") as f:
+                f.seek(since)
+                data = f.read()
+        except OSError:
+            return [], since
+        lines = [l for l in data.decode("utf-8", "replace").split("\n") if "contract violation" in l]
+        return lines, since + len(data)
 
     def log_tail(self, lines=40):
         out = []
@@ -284,7 +301,7 @@ class Stack:
         if params:
             q = urllib.parse.urlencode(params, doseq=True)
             path = path + ("&" if "?" in path else "?") + q
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout or self.timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=timeout or self.timeout)
         try:
             try:
                 conn.request(method, path, body=body, headers=hdrs)
@@ -297,7 +314,10 @@ class Stack:
             for k, v in r.getheaders():
                 k = k.lower()
                 h[k] = h[k] + ", " + v if k in h else v
-            return Resp(method, path, r.status, h, data)
+            resp = Resp(method, path, r.status, h, data)
+            if self.answer_checker:
+                self.answer_checker(resp)
+            return resp
         finally:
             conn.close()
 
@@ -425,7 +445,7 @@ class Stack:
     def max_task_id(self):
         return int(self.sql("SELECT COALESCE(MAX(task_id), 0) FROM task")[0][0])
 
-    def insert_task(self, task_type=2, status=0, account_id=None, content=None, description=None,
+    def insert_task(self, task_type=2, status=0, account_id=None, content=None, description="",
                     create_time="2021-07-28 01:23:21.537604", end_time=None, result_id=None,
                     parts_done=0, parts_all=1, last_update_time=None):
         """A task row as the scheduler would leave it (times are UTC, 'YYYY-MM-DD hh:mm:ss[.ffffff]');
@@ -455,6 +475,10 @@ class Stack:
     def insert_error(self, task_id, error_code=28010, subtask_id=None, description="Objects not found",
                      detail="Objects for clustering not found", additional_info=None,
                      error_time="2021-07-28 01:23:21.537604"):
+        """An error row; without subtask_id, of a new failed subtask of the task
+        (every error names a subtask)."""
+        if subtask_id is None:
+            subtask_id = self.insert_subtask(task_id, status=3, end_time=error_time)
         rows = self.sql(
             "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, additional_info, "
             "error_time) VALUES (%s, %s, %s, %s, %s, %s, %s); SELECT LAST_INSERT_ID()",

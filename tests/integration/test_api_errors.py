@@ -3,11 +3,12 @@
 in the tasks database directly, as a scheduler would write them."""
 
 import datetime
+import os
 import uuid
 
 import pytest
 
-from luna import ERROR_LINK, TIME_RE, assert_error, assert_json
+from luna import ERROR_LINK, ROOT, TIME_RE, assert_error, assert_json
 
 pytestmark = pytest.mark.usefixtures("no_scheduler")
 
@@ -165,3 +166,31 @@ def test_errors_go_with_their_task(stack, account_id):
     assert stack.delete("/2/tasks/%d" % tid).status == 204
     assert error_ids(stack.get("/2/tasks/errors", params={"task_ids": str(tid)})) == []
     assert_error(stack.get("/2/tasks/errors/%d" % eid), 404, 28003)
+
+
+def test_migration_gives_old_rows_contract_values(stack, account_id):
+    """Rows written before migration 006 (errors of planning or collecting
+    without a subtask, tasks without a description) are rendered validly."""
+    migration = os.path.join(ROOT, "sql", "tasks", "006_contract_rows.sql")
+    stack.sql("ALTER TABLE task_error MODIFY subtask_id BIGINT NULL; "
+              "ALTER TABLE task MODIFY description VARCHAR(128) NULL")
+    try:
+        planning = stack.insert_task(task_type=1, status=3, account_id=account_id, description=None)
+        collecting = stack.insert_task(task_type=2, status=3, account_id=account_id, parts_all=1, parts_done=1)
+        done = stack.insert_subtask(collecting, status=4)
+        for tid in (planning, collecting):
+            stack.sql("INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
+                      "VALUES (%s, NULL, 28101, 'Object not found', 'gone', '2021-07-28 01:23:21')", (tid,))
+    finally:
+        with open(migration) as f:
+            stack.sql(f.read())
+    t = assert_json(stack.get("/2/tasks/%d" % planning))
+    assert t["description"] == "" and (t["count_task_parts_all"], t["count_task_parts_done"]) == (1, 1), t
+    for tid, stage, others in ((planning, "planning", []), (collecting, "collecting", [done])):
+        errs = assert_json(stack.get("/2/tasks/%d/errors" % tid))["errors"]
+        subs = assert_json(stack.get("/2/tasks/%d/subtasks" % tid))["subtasks"]
+        assert [s["subtask_id"] for s in subs[:-1]] == others, subs
+        assert subs[-1]["content"] == {"stage": stage} and subs[-1]["subtask_status"] == 3, subs
+        assert [e["subtask_id"] for e in errs] == [subs[-1]["subtask_id"]], errs
+    assert stack.sql("SELECT IS_NULLABLE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                     "AND TABLE_NAME = 'task_error' AND COLUMN_NAME = 'subtask_id'") == [("NO",)]

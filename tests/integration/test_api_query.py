@@ -67,10 +67,9 @@ BAD = [
     ("/2/tasks/errors/count", "error_ids=", "error_ids"),
     ("/2/tasks/errors/1", "account_id=nope", "account_id"),
     ("/2/tasks/errors/1", "page=1", "page"),
-    ("/version", "x=1", "x"),
-    ("/2/config", "x=1", "x"),
-    ("/2/docs/dev", "x=1", "x"),
 ]
+# /version, /2/config, /2/docs/* and /healthcheck declare no 400: they ignore
+# their query (test_api_service.py).
 
 
 @pytest.mark.parametrize("path,query,name", BAD)

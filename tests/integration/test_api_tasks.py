@@ -372,6 +372,8 @@ def test_result_json(stack, account_id):
     tid = stack.insert_task(task_type=2, status=5, account_id=account_id, result_id=rid)
     r = stack.get("/2/tasks/%d/result" % tid, params={"account_id": account_id})
     assert assert_json(r) == result
+    # The contract marks Content-Disposition required for every result.
+    assert r.headers.get("content-disposition") == "inline; filename=task_%d.json" % tid, r.headers
     assert_error(stack.get("/2/tasks/%d/result" % tid, params={"account_id": uid()}), 404, 28001)
 
 

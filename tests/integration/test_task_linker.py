@@ -82,6 +82,15 @@ def test_missing_list_fails(stack, account_id):
     assert t["task_status"] == 3
     errs = stack.get("/2/tasks/%d/errors" % tid).json()["errors"]
     assert [e["error_code"] for e in errs] == [28101]
+    # The planning error names a real subtask: the failed row standing for
+    # the planning step (task_error.subtask_id is a required id).
+    subs = stack.get("/2/tasks/%d/subtasks" % tid).json()["subtasks"]
+    assert [(x["subtask_id"], x["subtask_status"], x["content"]) for x in subs] == \
+        [(errs[0]["subtask_id"], 3, {"stage": "planning"})], (errs, subs)
+    assert (t["count_task_parts_all"], t["count_task_parts_done"]) == (1, 1), t
+    for path in ("/2/tasks/errors", "/2/tasks/errors/%d" % errs[0]["error_id"]):
+        r = stack.get(path, params={"account_id": account_id})
+        assert r.status == 200 and '"subtask_id":null' not in r.text, r
 
 
 def test_list_id_or_create_list_required(stack, account_id):

@@ -23,7 +23,7 @@
 #  6. moves the packaged nginx site to a free loopback port by its listen line
 #     (as an operator would), runs it in a private nginx and smoke-tests
 #     through it (version, health, create and read a task, an exporter with
-#     the imported images, the docs pages, nginx's JSON 413 and 502); the
+#     the imported images, the docs pages, nginx's JSON 400 (body too large) and 502); the
 #     site's access log is 0640 and carries the request ids;
 #  7. stops everything by PID and purges the package, then checks that nothing
 #     of it is left.
@@ -590,12 +590,12 @@ check "GET /2/docs/spec serves HTML" test "$CODE" = 200 -a -n "$(grep -o 'create
 
 head -c $((11 * 1024 * 1024)) /dev/zero >"$WORK/big.json"
 http POST /2/tasks/gc -H 'Content-Type: application/json' --data-binary @"$WORK/big.json"
-check "nginx answers 413 for an 11 MB body" test "$CODE" = 413
+check "nginx answers 400 for an 11 MB body" test "$CODE" = 400
 check "  in JSON with error 12037" test "$(json_field error_code)" = 12037
 
 ACCESS_LOG=/var/log/nginx/luna-tasks.access.log
 check "the access log carries the request id of GET /version ($RID)" grep -qF "rid=\"$RID\"" "$ACCESS_LOG"
-check "  and of nginx's own 413" grep -q '" 413 .* rid="[0-9]\{10\},' "$ACCESS_LOG"
+check "  and of nginx's own refusal of that body (400)" grep -q '"POST /2/tasks/gc [^"]*" 400 .* rid="[0-9]\{10\},' "$ACCESS_LOG"
 check "  and is still www-data:adm 0640" stat_is "$ACCESS_LOG" www-data:adm 640
 
 # The watchdog pings come every WatchdogSec/2 at the latest.

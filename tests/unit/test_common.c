@@ -4,6 +4,7 @@
 #include "common/errors.h"
 #include "common/outbound.h"
 #include "common/redact.h"
+#include "common/json_text.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include "tests/unit/check.h"
@@ -241,8 +242,42 @@ static void test_outbound(void)
 	CHECK(!addr_ok("", "files.example.com", "10.1.2.3", 443, 1));
 }
 
+static int json_ok(const char *s)
+{
+	return json_text_check(s, strlen(s), NULL, NULL) == 0;
+}
+
+static void test_json_text(void)
+{
+	static const char *const good[] = {
+		"{}", "[]", " {\"a\": [1, -0, 0.5, 1e5, -2E-3, true, false, null, \"x\"]} ", "\"\\u00e9\\ud83d\\ude00\"",
+		"0", "\"caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80\"", "{\"a\":{\"b\":[[],{}]}}", "\"\\\"\\/\\b\\f\\n\\r\\t\"",
+	};
+	static const char *const bad[] = {
+		"", " ", "{", "[1,]", "{\"a\":1,}", "01", "-01", "[00]", "1.", ".5", "1e", "+1", "NaN", "Infinity", "-Infinity",
+		"nul", "'x'", "{a:1}", "\"a\nb\"", "\"a\x01\"", "\"a\tb\"", "\"\xc0\xaf\"", "\"\xe0\x80\xaf\"",
+		"\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xff\"", "\"\xc3\"", "\"\\ud800\"", "\"\\udc00\"",
+		"\"\\ud800\\u0041\"", "\"\\x\"", "\"\\u12\"", "{} {}", "[1 2]", "{\"a\" 1}", "\"abc",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(json_ok(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!json_ok(bad[i]));
+	char deep[200];
+	memset(deep, '[', 64);
+	memset(deep + 64, ']', 64);
+	deep[128] = '\0';
+	CHECK(json_ok(deep));
+	memset(deep, '[', 65);
+	memset(deep + 65, ']', 65);
+	deep[130] = '\0';
+	CHECK(!json_ok(deep));
+	CHECK(json_text_check("1\0", 2, NULL, NULL) != 0);
+}
+
 int main(void)
 {
+	test_json_text();
 	test_arena();
 	test_times();
 	test_uuid();

@@ -2,6 +2,8 @@
  * (strict + defaults) against one of the spec's task schemas, and a query string whose
  * values are coerced and validated against parameter schemas.
  *
+ * JSON bodies go through json_text_check() first, as in the api.
+ *
  * Input: byte 0 selects the body schema (low 7 bits, modulo the list below; with the
  * high bit set the body is parsed as YAML instead of JSON); then the body, optionally
  * followed by "\n?" and a query string. The spec comes from $LUNA_SPEC (default
@@ -17,6 +19,7 @@
 
 #include <json-c/json.h>
 
+#include "common/json_text.h"
 #include "common/query.h"
 #include "common/schema.h"
 #include "common/yaml_json.h"
@@ -69,6 +72,9 @@ static json_object *parse_body(const char *buf, size_t len, int as_yaml)
 
 	if (as_yaml)
 		return yaml_load_string(buf, len, err, sizeof(err));
+	/* As the api does: only text that passes the strict check is parsed. */
+	if (json_text_check(buf, len, NULL, NULL))
+		return NULL;
 	tok = json_tokener_new();
 	if (!tok)
 		return NULL;

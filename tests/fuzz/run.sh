@@ -33,6 +33,7 @@ trap 'exit 130' INT TERM
 	-fno-omit-frame-pointer -I "$root/src" $(pkg-config --cflags json-c yaml-0.1) \
 	"$root/tests/fuzz/fuzz_validate.c" "$root/src/common/schema.c" \
 	"$root/src/common/yaml_json.c" "$root/src/common/query.c" "$root/src/common/encoding.c" \
+	"$root/src/common/json_text.c" \
 	-o "$work/fuzz_validate" $(pkg-config --libs json-c yaml-0.1)
 
 mkdir "$work/corpus"

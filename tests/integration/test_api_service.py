@@ -358,7 +358,8 @@ def test_migrate_is_idempotent(stack):
 
 
 def test_nginx_errors_are_json(stack):
-    """nginx answers 502 itself when no api process is there, in the API's format."""
+    """nginx answers itself when no api process is there, in the API's format:
+    500 with error 11 (every operation declares 500, none 502)."""
     import signal
     pids = stack.api_pids()
     try:
@@ -366,8 +367,9 @@ def test_nginx_errors_are_json(stack):
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.3)
         r = stack.get("/2/tasks", headers={"Luna-Request-Id": CLIENT_RID})
-        assert r.status == 502, r
-        body = assert_json(r, 502)
+        assert r.status == 500, r
+        body = assert_json(r, 500)
+        assert body["error_code"] == 11, body
         assert set(body) >= {"error_code", "desc", "detail", "link"}, body
         assert body["link"].endswith("code-%d" % body["error_code"]), body
         assert r.headers["luna-request-id"] == CLIENT_RID

@@ -23,7 +23,7 @@
 #  6. moves the packaged nginx site to a free loopback port by its listen line
 #     (as an operator would), runs it in a private nginx and smoke-tests
 #     through it (version, health, create and read a task, an exporter with
-#     the imported images, the docs pages, nginx's JSON 400 (body too large) and 502); the
+#     the imported images, the docs pages, nginx's JSON 400 (body too large) and 500 (pool down)); the
 #     site's access log is 0640 and carries the request ids;
 #  7. stops everything by PID and purges the package, then checks that nothing
 #     of it is left.
@@ -615,7 +615,7 @@ check "the api pool stops within TimeoutStopSec ($((SECONDS - t0)) s)" test $? =
 check "no luna-tasks-api process is left" sh -c '! pgrep -u luna-tasks -x luna-tasks-api >/dev/null'
 UNIT_PIDS=()
 http GET /version
-check "with the pool stopped nginx answers 502" test "$CODE" = 502
+check "with the pool stopped nginx answers 500" test "$CODE" = 500
 check "  in JSON with error 11" test "$(json_field error_code)" = 11
 stop_pid "$(cat "$WORK/nginx/nginx.pid" 2>/dev/null)" 20
 for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do

@@ -189,6 +189,7 @@ def test_description_defaults_to_empty_string(stack, name, account_id):
     assert [t["description"] for t in listed] == [""], listed
 
 
+@pytest.mark.direct("Prism replaces an upstream 501 with a mock")
 def test_body_checked_before_capabilities(stack, account_id):
     """Without a handlers service, estimator and additional extract bodies are
     still checked first: a bad one gets its own error, a good one 28105."""
@@ -362,6 +363,7 @@ def test_missing_nested_required(stack):
     bad(stack, "cross_match", body, "candidate_type")
 
 
+@pytest.mark.direct("Prism parses JSON bodies itself")
 @pytest.mark.parametrize("doc", ["[]", "\"text\"", "42", "null", "true"])
 def test_body_not_an_object(stack, doc):
     r = stack.post("/2/tasks/gc", body=doc, headers={"Content-Type": "application/json"})
@@ -382,6 +384,7 @@ def test_empty_body(stack, name):
     assert_error(r, 400, 12002)
 
 
+@pytest.mark.direct("Prism parses JSON bodies itself")
 @pytest.mark.parametrize("text", [b"{bad json", b"{\"account_id\": ", b"{} {}", b"\xff\xfe{}", b"{'a': 1}",
                                   b"[" * 100000 + b"]" * 100000])
 def test_not_json(stack, text):
@@ -422,6 +425,7 @@ NOT_JSON = {
 }
 
 
+@pytest.mark.direct("Prism parses JSON bodies itself")
 @pytest.mark.parametrize("what", sorted(NOT_JSON))
 def test_strings_that_are_not_json(stack, what):
     raw = json.dumps(task_body("gc", A)).encode().replace(b"gc task one", NOT_JSON[what])
@@ -429,6 +433,7 @@ def test_strings_that_are_not_json(stack, what):
     assert_error(r, 400, 12002)
 
 
+@pytest.mark.direct("Prism parses JSON bodies itself")
 @pytest.mark.parametrize("number", [b"01", b"-01", b"00", b"NaN", b"Infinity", b"-Infinity", b"1.", b".5", b"+1"])
 def test_numbers_that_are_not_json(stack, number):
     body = task_body("clustering", A)
@@ -449,6 +454,7 @@ def test_valid_unicode_is_json(stack, account_id):
     assert_json(stack.post("/2/tasks/gc", body=escaped, headers={"Content-Type": "application/json"}), 202)
 
 
+@pytest.mark.direct("Prism refuses large bodies itself")
 def test_huge_body_refused_by_nginx(stack):
     """nginx refuses it before the api sees it, in the api's words: 400 (the
     create operations declare no 413) with 12037."""

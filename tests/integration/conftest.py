@@ -36,6 +36,8 @@ def pytest_configure(config):
     def interrupt(signum, frame):
         raise KeyboardInterrupt("SIGTERM")
     signal.signal(signal.SIGTERM, interrupt)
+    config.addinivalue_line("markers", "breaks_contract_on_purpose: the test makes the api break the "
+                            "contract to see its self-check report it")
     config.addinivalue_line("markers", "direct(reason): with LUNA_PRISM, talk to nginx, not through Prism "
                             "(what Prism cannot carry unchanged: contract.py)")
 
@@ -124,6 +126,8 @@ def answers_match_contract(request):
     found, _ = s.contract_violations(start)
     if prism:
         found += ["prism: " + v for v in prism.take_violations()]
+    if request.node.get_closest_marker("breaks_contract_on_purpose"):
+        found = []
     if found:
         pytest.fail("answers that break docs/luna-tasks.yaml:\n" + "\n".join(found[:50]), pytrace=False)
 

@@ -406,3 +406,20 @@ def test_result_large_blob_streams(stack, account_id):
     r = stack.get("/2/tasks/%d/result" % tid, timeout=60)
     assert r.status == 200, r
     assert r.body == data
+
+
+@pytest.mark.breaks_contract_on_purpose
+def test_self_check_reports_what_breaks_the_contract(stack, account_id):
+    """[API] RESPONSE_SELF_CHECK is on in the test stack: an answer that breaks
+    the contract (here a task row a client could never have written: a
+    clustering content without its required objects_type) is still sent,
+    and the api logs one "contract violation" line naming the operation,
+    the status and the JSON path."""
+    _, start = stack.contract_violations()
+    tid = stack.insert_task(task_type=2, status=2, account_id=account_id, content={"threshold": 0.5})
+    r = stack.get("/2/tasks/%d" % tid)
+    assert r.status == 200 and r.json()["content"] == {"threshold": 0.5}, r
+    found, _ = stack.contract_violations(start)
+    assert len(found) == 1, found
+    assert "contract violation: getTask (GET /2/tasks/{task_id}) status 200 at 'content" in found[0], found
+    stack.sql("DELETE FROM task WHERE task_id = %s", (tid,))

@@ -1,11 +1,13 @@
 /* POST /2/tasks/<type>: the body was validated against the type's schema by
- * the front door (defaults applied); here the type's own checks run and the
+ * the front door (defaults applied); here the account rule (an account_id in
+ * the content must be the task's) and the type's own checks run, and the
  * task is stored as pending for the schedulers. */
 #include "api/router.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "tasks/task_limits.h"
 #include "tasks/task_type.h"
+#include "tasks/task_util.h"
 #include <string.h>
 
 static const char *body_str(json_object *body, const char *key)
@@ -71,7 +73,8 @@ void h_task_create(struct request *req)
 		.request_id = req->request_id,
 	};
 	struct task_fail fail = {0};
-	if (tt->validate && tt->validate(&ctx, content, &fail)) {
+	if (task_check_content_accounts(account, content, &fail) ||
+	    (tt->validate && tt->validate(&ctx, content, &fail))) {
 		if (fail.code == E_DB)
 			reply_db_error(req);
 		else

@@ -5,8 +5,10 @@
  *
  * Objects are selected by the spec's filter objects (faces_filters*,
  * events_filters*, attributes_filters*, ae_*_filters, gc filters) given as
- * JSON, plus an account: the filter's own account_id when it has one, else
- * the account passed by the caller (the task's), else none.
+ * JSON, plus an account: the one passed by the caller (the task's) always
+ * applies; a filter's own account_id only narrows it (a different one
+ * selects nothing). Functions taking ids or a list id from a client stay
+ * within the account passed: ids of another account behave as missing.
  *
  * Workload: a task reads up to a few million ids page by page, or up to
  * 20000 descriptors at once for matching; linker and gc change objects in
@@ -113,9 +115,13 @@ int objects_stream(struct objects *o, enum objects_kind kind, json_object *filte
 /* ---- Lists and linking ------------------------------------------------ */
 
 int objects_list_exists(struct objects *o, const char *account_id, const char *list_id, int *exists);
-int objects_list_create(struct objects *o, const char *account_id, const char *list_id, const char *user_data);
-/* Links faces to a list (already linked ones stay as they are). */
-int objects_list_link(struct objects *o, const char *list_id, char *const *face_ids, size_t n);
+/* *created = 0 when list_id is already in use (by any account): nothing changes. */
+int objects_list_create(struct objects *o, const char *account_id, const char *list_id, const char *user_data,
+			int *created);
+/* Links faces to a list (already linked ones stay as they are). Only a list
+ * of the account and faces of that account are linked; other ids are skipped. */
+int objects_list_link(struct objects *o, const char *account_id, const char *list_id, char *const *face_ids,
+		      size_t n);
 
 /* Faces made from events (event_id set, the event's face descriptors, basic
  * attributes, external_id and user_data copied). An event that already

@@ -548,20 +548,25 @@ static const char *now_db(char buf[32])
 	return buf;
 }
 
-int objects_list_create(struct objects *o, const char *account_id, const char *list_id, const char *user_data)
+int objects_list_create(struct objects *o, const char *account_id, const char *list_id, const char *user_data,
+			int *created)
 {
 	char buf[32];
 	const char *now = now_db(buf);
 	struct db_param p[] = {DBP_STR(list_id), DBP_STR(account_id), DBP_STR(user_data ? user_data : ""),
 			       DBP_STR(now)};
-	if (db_exec(o->db, NULL, "INSERT INTO list (list_id, account_id, user_data, create_time) VALUES (?, ?, ?, ?)",
-		    p, 4, NULL))
+	struct db_result r = {0};
+	if (db_exec(o->db, NULL,
+		    "INSERT IGNORE INTO list (list_id, account_id, user_data, create_time) VALUES (?, ?, ?, ?)", p, 4, &r))
 		return db_failed(o, "list create");
+	*created = r.affected > 0;
 	return 0;
 }
 
-/* Multi-row INSERT IGNORE of (list_id, face_id, link_time), 500 rows a statement. */
-int objects_list_link(struct objects *o, const char *list_id, char *const *face_ids, size_t n)
+/* INSERT IGNORE … SELECT of the given faces that are, like the list, in the
+ * account; 500 ids a statement. */
+int objects_list_link(struct objects *o, const char *account_id, const char *list_id, char *const *face_ids,
+		      size_t n)
 {
 	const size_t rows = 500;
 	char buf[32];
@@ -569,17 +574,19 @@ int objects_list_link(struct objects *o, const char *list_id, char *const *face_
 	int rc = 0;
 	for (size_t off = 0; off < n && rc == 0; off += rows) {
 		struct arena *a = arena_new();
-		size_t m = n - off < rows ? n - off : rows;
-		struct db_param *p = arena_alloc(a, m * 3 * sizeof(*p));
-		char *sql = arena_alloc(a, 80 + m * 10);
-		strcpy(sql, "INSERT IGNORE INTO list_face (list_id, face_id, link_time) VALUES ");
-		for (size_t i = 0; i < m; i++) {
-			strcat(sql, i ? ",(?,?,?)" : "(?,?,?)");
-			p[i * 3] = DBP_STR(list_id);
-			p[i * 3 + 1] = DBP_STR(face_ids[off + i]);
-			p[i * 3 + 2] = DBP_STR(now);
-		}
-		if (db_exec(o->db, NULL, sql, p, m * 3, NULL))
+		size_t m = n - off < rows ? n - off : rows, np = 0;
+		struct db_param *p = arena_alloc(a, (m + 3) * sizeof(*p));
+		p[np++] = DBP_STR(now);
+		p[np++] = DBP_STR(list_id);
+		p[np++] = DBP_STR(account_id);
+		for (size_t i = 0; i < m; i++)
+			p[np++] = DBP_STR(face_ids[off + i]);
+		char *sql = arena_printf(a,
+					 "INSERT IGNORE INTO list_face (list_id, face_id, link_time) "
+					 "SELECT l.list_id, f.face_id, ? FROM list l JOIN face f ON f.account_id = l.account_id "
+					 "WHERE l.list_id = ? AND l.account_id = ? AND f.face_id IN (%s)",
+					 in_marks(a, m));
+		if (db_exec(o->db, NULL, sql, p, np, NULL))
 			rc = db_failed(o, "link faces");
 		arena_free(a);
 	}

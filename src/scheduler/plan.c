@@ -11,6 +11,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "tasks/task_limits.h"
+#include "tasks/task_util.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,9 @@ static json_object *call_plan(struct worker *w, struct arena *a, const struct pl
 	sched_ctx_init(w, &ctx, a, c->task_id, 0, c->account_id, c->request_id);
 	/* Checked at creation too; this catches tasks created before [LIMITS] was lowered. */
 	if (task_limits_check(ctx.cfg, type->name, content, "content", fail))
+		return NULL;
+	/* Checked at creation too; a row stored before that check fails here. */
+	if (task_check_content_accounts(c->account_id, content, fail))
 		return NULL;
 	if (type->plan(&ctx, content, &subtasks, fail)) {
 		json_object_put(subtasks);

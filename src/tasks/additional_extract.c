@@ -150,8 +150,8 @@ static int store_extraction(struct task_ctx *ctx, const struct ae_job *job, cons
 	char *account = NULL;
 	if (objects_extract_account(ctx->objects, ctx->arena, job->kind, id, &account))
 		return task_objects_fail(ctx, fail, "reading the object's account");
-	if (!account)
-		return 1;   /* removed meanwhile */
+	if (!account || (ctx->account_id && strcmp(account, ctx->account_id) != 0))
+		return 1;   /* removed meanwhile; never another account's object */
 	int rc;
 	if (job->target == EXTRACT_BASIC_ATTRIBUTES)
 		rc = objects_extract_put_attributes(ctx->objects, job->kind, id, account, x->age, x->gender, x->ethnicity);

@@ -97,7 +97,7 @@ static int cross_match_run(struct task_ctx *ctx, json_object *content, json_obje
 	if (task_require_objects(ctx, fail))
 		return -1;
 	json_object *filters = task_json_get(content, "filters");
-	const char *account = task_json_str(filters, "account_id", ctx->account_id);
+	const char *account = task_account(ctx, filters);
 	enum descriptor_type dtype = task_descriptor_type(task_json_get(filters, "descriptor"));
 	double threshold = task_json_double(content, "threshold", 0.0);
 	long long limit = task_json_int(content, "limit", 5);

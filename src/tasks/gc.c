@@ -207,7 +207,7 @@ static int gc_run_events(struct task_ctx *ctx, json_object *content, char **ids,
 	size_t nev;
 	int remove_samples = task_json_int(content, "remove_samples", 0) != 0;
 	int remove_origins = task_json_int(content, "remove_image_origins", 0) != 0;
-	const char *account = task_json_str(task_json_get(content, "filters"), "account_id", ctx->account_id);
+	const char *account = task_account(ctx, task_json_get(content, "filters"));
 	if (objects_delete_events(ctx->objects, ctx->arena, account, ids, n, &ev, &nev))
 		return task_objects_fail(ctx, fail, "removing events");
 	for (size_t i = 0; i < nev; i++) {

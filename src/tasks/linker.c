@@ -1,8 +1,9 @@
 /* Task type linker (1): links faces chosen by filters to a list, or makes
  * faces from events chosen by filters (the event's face descriptors, basic
  * attributes, external_id, user_data and event_id) and links those. The list
- * must exist in the filters' account unless create_list = 1, in which case
- * planning creates it (with user_data). Without create_time__lt in the
+ * must exist in the task's account unless create_list = 1, in which case
+ * planning creates it there (with user_data); only faces of that account are
+ * ever linked to it. Without create_time__lt in the
  * filters, planning fixes it to the task's creation time, so the set does
  * not grow while the task runs.
  * Workload: planning pages through the matching ids and cuts them into
@@ -79,8 +80,13 @@ static const char *plan_list(struct task_ctx *ctx, json_object *content, const c
 		uuid4(id);
 		list_id = id;
 	}
-	if (objects_list_create(ctx->objects, account, list_id, task_json_str(content, "user_data", ""))) {
+	int created = 0;
+	if (objects_list_create(ctx->objects, account, list_id, task_json_str(content, "user_data", ""), &created)) {
 		task_objects_fail(ctx, fail, "creating the list");
+		return NULL;
+	}
+	if (!created) {   /* the id is taken, by a list of another account */
+		task_fail_set(fail, 400, E_BAD_JSON, "List with id '%s' cannot be created: the id is in use", list_id);
 		return NULL;
 	}
 	return list_id;
@@ -104,7 +110,7 @@ static int linker_plan(struct task_ctx *ctx, json_object *content, json_object *
 		return -1;
 	enum objects_kind kind = objects_kind_from_name(task_json_str(content, "objects_type", "faces"));
 	json_object *given = task_json_get(content, "filters");
-	const char *account = task_json_str(given, "account_id", ctx->account_id);
+	const char *account = task_account(ctx, given);
 	filters = given ? json_tokener_parse(json_object_to_json_string(given)) : json_object_new_object();
 	if (!task_json_get(filters, "create_time__lt")) {
 		const char *created = task_create_time(ctx, fail);
@@ -154,7 +160,7 @@ static int linker_run(struct task_ctx *ctx, json_object *content, json_object *s
 		return -1;
 	enum objects_kind kind = objects_kind_from_name(task_json_str(content, "objects_type", "faces"));
 	json_object *filters = task_json_get(subtask, "filters");
-	const char *account = task_json_str(filters, "account_id", ctx->account_id);
+	const char *account = task_account(ctx, filters);
 	const char *list_id = task_json_str(subtask, "list_id", NULL), *upto = task_json_str(subtask, "upto", NULL);
 	json_object *linked = json_object_new_array();
 	*partial = json_object_new_object();
@@ -177,7 +183,7 @@ static int linker_run(struct task_ctx *ctx, json_object *content, json_object *s
 				face_ids[k++] = face_ids[i];
 		n = k;
 	}
-	if (objects_list_link(ctx->objects, list_id, face_ids, n))
+	if (objects_list_link(ctx->objects, account, list_id, face_ids, n))
 		return task_objects_fail(ctx, fail, "linking faces");
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(linked, json_object_new_string(face_ids[i]));

@@ -96,7 +96,7 @@ static int load_markup(struct task_ctx *ctx, json_object *content, float **x, in
 		       size_t *d, struct task_fail *fail)
 {
 	json_object *markup = task_json_get(content, "markup");
-	const char *account = task_json_str(task_json_get(content, "filters"), "account_id", ctx->account_id);
+	const char *account = task_account(ctx, task_json_get(content, "filters"));
 	size_t m = markup ? json_object_array_length(markup) : 0;
 	char **ids[2];
 	size_t nids[2] = {0, 0};
@@ -256,16 +256,19 @@ static json_object *point_json(const struct roc_point *p)
 	return o;
 }
 
-/* Walks the groups: curve points, AUC, the equal-error point and key points. */
-static json_object *walk_curve(const struct roc_group *g, size_t ng, uint64_t npos, uint64_t nneg, json_object *key_fprs,
-			       json_object *out)
+/* Walks the groups into out: curve points, AUC, the equal-error point and
+ * key points. -1 when out of memory (out unchanged). */
+static int walk_curve(const struct roc_group *g, size_t ng, uint64_t npos, uint64_t nneg, json_object *key_fprs,
+		      json_object *out)
 {
-	json_object *curve = json_object_new_array();
 	struct roc_point prev = {0, 0, 1}, last_emitted = {0, 0, 1}, eer = {0, 0, 1};
 	double auc = 0, best_gap = 2;
 	size_t nkeys = key_fprs ? json_object_array_length(key_fprs) : 0;
 	struct roc_point *keys = calloc(nkeys ? nkeys : 1, sizeof(*keys));
 	uint64_t tp = 0, fp = 0;
+	if (!keys)
+		return -1;
+	json_object *curve = json_object_new_array();
 	for (size_t k = 0; k < nkeys; k++)
 		keys[k] = (struct roc_point){0, 0, 1};
 	for (size_t i = 0; i < ng; i++) {
@@ -298,7 +301,7 @@ static json_object *walk_curve(const struct roc_group *g, size_t ng, uint64_t np
 	}
 	json_object_object_add(out, "key_points", kp);
 	free(keys);
-	return out;
+	return 0;
 }
 
 /* Share of items (with a same-label partner) whose first same-label candidate ranks within top-N. */
@@ -413,7 +416,11 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 		goto out;
 	}
 	json_object *res = json_object_new_object();
-	walk_curve(groups, ng, npos, nneg, task_json_get(content, "key_FPRs"), res);
+	if (walk_curve(groups, ng, npos, nneg, task_json_get(content, "key_FPRs"), res)) {
+		json_object_put(res);
+		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		goto out;
+	}
 	if (hit_top(x, labels, group, n, d, (size_t)task_json_int(content, "limit", 5),
 		    task_json_double(content, "threshold_hit_top", 0), res)) {
 		json_object_put(res);

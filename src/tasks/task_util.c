@@ -44,6 +44,55 @@ double task_json_double(json_object *obj, const char *key, double def)
 	return def;
 }
 
+/* Depth-first walk; path holds the JSON path of v ("content…"). */
+static int check_accounts(const char *account_id, json_object *v, char *path, size_t cap, int depth,
+			  struct task_fail *fail)
+{
+	size_t len = strlen(path);
+	int rc = 0;
+	if (depth > 64)
+		return 0;   /* deeper than the parser allows; nothing of the spec lives there */
+	if (json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, key, val) {
+			snprintf(path + len, cap - len, ".%s", key);
+			if (strcmp(key, "account_id") == 0 && val && !json_object_is_type(val, json_type_null) &&
+			    (!json_object_is_type(val, json_type_string) ||
+			     strcmp(json_object_get_string(val), account_id) != 0)) {
+				task_fail_set(fail, 400, E_BAD_JSON,
+					      "Failed to validate input json. Path: '%s', message: '%s must equal the "
+					      "account_id of the task'",
+					      path, path);
+				rc = -1;
+			} else {
+				rc = check_accounts(account_id, val, path, cap, depth + 1, fail);
+			}
+			if (rc)
+				break;
+		}
+	} else if (json_object_is_type(v, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(v) && !rc; i++) {
+			snprintf(path + len, cap - len, ".%zu", i);
+			rc = check_accounts(account_id, json_object_array_get_idx(v, i), path, cap, depth + 1, fail);
+		}
+	}
+	if (!rc)
+		path[len] = '\0';
+	return rc;
+}
+
+int task_check_content_accounts(const char *account_id, json_object *content, struct task_fail *fail)
+{
+	char path[512] = "content";
+	if (!account_id)
+		return 0;
+	return check_accounts(account_id, content, path, sizeof(path), 0, fail);
+}
+
+const char *task_account(const struct task_ctx *ctx, json_object *filters)
+{
+	return ctx->account_id ? ctx->account_id : task_json_str(filters, "account_id", NULL);
+}
+
 int task_require_objects(struct task_ctx *ctx, struct task_fail *fail)
 {
 	if (ctx->objects)

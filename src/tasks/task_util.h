@@ -15,6 +15,22 @@ const char *task_json_str(json_object *obj, const char *key, const char *def);
 long long task_json_int(json_object *obj, const char *key, long long def);
 double task_json_double(json_object *obj, const char *key, double def);
 
+/* ---- Tenancy -------------------------------------------------------------
+ * The task's account_id is the tenant: it is the account every objects call
+ * of the task gets. An account_id inside the content (content.filters,
+ * reference_filters, candidate_filters, …) may only repeat it: creation
+ * refuses another one (task_check_content_accounts, run by the API before the
+ * type's validate and by the scheduler before planning), and the objects
+ * backend still narrows by both (a different one would select nothing). */
+
+/* 0 when every non-null account_id in content equals account_id (no account:
+ * anything passes); else -1 with fail = 400/12022 naming the JSON path. */
+int task_check_content_accounts(const char *account_id, json_object *content, struct task_fail *fail);
+/* The account a task's objects calls get: the task's own. Only a task stored
+ * without one (the spec requires it for every type) falls back to the
+ * filters' account_id, which then merely narrows as in any filter. */
+const char *task_account(const struct task_ctx *ctx, json_object *filters);
+
 /* Fails with a clear error when the host has no objects backend. */
 int task_require_objects(struct task_ctx *ctx, struct task_fail *fail);
 /* fail from the objects backend's last error ("what" names the step). Returns -1. */

@@ -185,8 +185,8 @@ static int put_face_attributes(struct objects *o, const char *face_id, const cha
 	int rc = -1;
 	if (db_begin(db))
 		goto fail;
-	struct db_param pf[] = {DBP_STR(face_id)};
-	if (db_exec(db, a, "SELECT attribute_id FROM face WHERE face_id = ? FOR UPDATE", pf, 1, &r))
+	struct db_param pf[] = {DBP_STR(face_id), DBP_STR(account_id)};
+	if (db_exec(db, a, "SELECT attribute_id FROM face WHERE face_id = ? AND account_id = ? FOR UPDATE", pf, 2, &r))
 		goto fail;
 	if (r.nrows == 0) {
 		db_rollback(db);
@@ -234,9 +234,11 @@ int objects_extract_put_attributes(struct objects *o, enum objects_kind kind, co
 {
 	if (kind == OBJ_FACES)
 		return put_face_attributes(o, id, account_id, age, gender, ethnicity);
-	struct db_param p[] = {attr_param(age), attr_param(gender), attr_param(ethnicity), DBP_STR(id)};
-	if (db_exec(objects_local_db(o), NULL, "UPDATE event SET age = ?, gender = ?, ethnic_group = ? WHERE event_id = ?",
-		    p, 4, NULL))
+	struct db_param p[] = {attr_param(age), attr_param(gender), attr_param(ethnicity), DBP_STR(id),
+			       DBP_STR(account_id)};
+	if (db_exec(objects_local_db(o), NULL,
+		    "UPDATE event SET age = ?, gender = ?, ethnic_group = ? WHERE event_id = ? AND account_id = ?", p, 5,
+		    NULL))
 		return objects_local_fail(o, 0, "objects database: basic attributes of event %s: %s", id,
 					  db_error(objects_local_db(o)));
 	return 0;

@@ -41,7 +41,8 @@ int objects_extract_samples(struct objects *o, struct arena *a, enum objects_kin
 int objects_extract_account(struct objects *o, struct arena *a, enum objects_kind kind, const char *id,
 			    char **account);
 
-/* Stores basic attributes (-1 = unknown, stored as NULL): a face gets them
+/* Stores basic attributes (-1 = unknown, stored as NULL) of an object of
+ * account_id (one of another account is left as missing): a face gets them
  * on its attribute row (created and linked when it has none), an event in
  * its own columns. */
 int objects_extract_put_attributes(struct objects *o, enum objects_kind kind, const char *id, const char *account_id,

@@ -2,11 +2,13 @@
  * spec's filter objects become WHERE clauses whose values are all bound
  * parameters, never SQL text; unknown keys, wrong types and bad times fail
  * with the key named. Also the [LIMITS] walk over task bodies
- * (src/tasks/task_limits.c). No database is needed. */
+ * (src/tasks/task_limits.c) and the account rule of task contents
+ * (task_check_content_accounts). No database is needed. */
 #include "backends/objects.h"
 #include "check.h"
 #include "common/errors.h"
 #include "tasks/task_limits.h"
+#include "tasks/task_util.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +82,58 @@ static void test_filter_account_narrows(struct arena *a)
 	w = build(a, OBJ_FACES, "{\"account_id\": \"11111111-1111-4111-8111-111111111111\"}", NULL, &rc, err,
 		  sizeof(err));
 	CHECK(rc == 0 && w.nparams == 1 && strcmp(w.params[0].s, "11111111-1111-4111-8111-111111111111") == 0);
+}
+
+/* For every kind: the task's account is the first clause; another filter
+ * account adds a second one (so nothing matches); a null one adds nothing. */
+static void test_filter_account_narrows_every_kind(struct arena *a)
+{
+	static const char *const task = "22222222-2222-4222-8222-222222222222";
+	char err[256];
+	int rc;
+	for (int kind = OBJ_FACES; kind <= OBJ_ATTRIBUTES; kind++) {
+		struct objects_where w = build(a, (enum objects_kind)kind,
+					       "{\"account_id\": \"11111111-1111-4111-8111-111111111111\"}", task, &rc,
+					       err, sizeof(err));
+		CHECK(rc == 0 && strcmp(w.sql, "o.account_id = ? AND o.account_id = ?") == 0 && w.nparams == 2);
+		CHECK(rc == 0 && strcmp(w.params[0].s, task) == 0);
+		w = build(a, (enum objects_kind)kind, "{\"account_id\": null}", task, &rc, err, sizeof(err));
+		CHECK(rc == 0 && strcmp(w.sql, "o.account_id = ?") == 0 && w.nparams == 1);
+		build(a, (enum objects_kind)kind, "{\"account_id\": 7}", task, &rc, err, sizeof(err));
+		CHECK(rc != 0 && strstr(err, "'account_id'") != NULL);
+	}
+}
+
+static int content_accounts(const char *account, const char *json, struct task_fail *fail)
+{
+	json_object *content = json_tokener_parse(json);
+	memset(fail, 0, sizeof(*fail));
+	int rc = task_check_content_accounts(account, content, fail);
+	json_object_put(content);
+	return rc;
+}
+
+/* An account_id anywhere in a task's content must be the task's; the path of
+ * the first other one is named. */
+static void test_content_accounts(void)
+{
+	static const char *const task = "22222222-2222-4222-8222-222222222222";
+	struct task_fail f;
+	CHECK(content_accounts(task, "{\"filters\": {\"account_id\": \"22222222-2222-4222-8222-222222222222\", "
+				     "\"x\": [{\"account_id\": null}]}}", &f) == 0);
+	CHECK(content_accounts(task, "{\"filters\": {\"account_id\": \"11111111-1111-4111-8111-111111111111\"}}",
+			       &f) != 0);
+	CHECK(f.status == 400 && f.code == E_BAD_JSON &&
+	      strstr(f.detail, "Path: 'content.filters.account_id', message: 'content.filters.account_id must equal") !=
+		      NULL);
+	CHECK(content_accounts(task, "{\"filters\": {\"reference_filters\": {\"face_ids\": []}, \"candidate_filters\": "
+				     "{\"account_id\": 5}}}", &f) != 0);
+	CHECK(strstr(f.detail, "'content.filters.candidate_filters.account_id'") != NULL);
+	CHECK(content_accounts(task, "{\"markup\": [{\"face_id\": \"a\"}, {\"account_id\": \"b\"}]}", &f) != 0);
+	CHECK(strstr(f.detail, "'content.markup.1.account_id'") != NULL);
+	/* A task without an account (not possible through the API): the filters narrow. */
+	CHECK(content_accounts(NULL, "{\"filters\": {\"account_id\": \"11111111-1111-4111-8111-111111111111\"}}",
+			       &f) == 0);
 }
 
 static void test_top_similar(struct arena *a)
@@ -213,6 +267,8 @@ int main(void)
 	test_no_filters(a);
 	test_values_are_parameters(a);
 	test_filter_account_narrows(a);
+	test_filter_account_narrows_every_kind(a);
+	test_content_accounts();
 	test_top_similar(a);
 	test_geo_and_empty_list(a);
 	test_rejections(a);

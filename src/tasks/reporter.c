@@ -35,7 +35,8 @@ static int load_source(struct task_ctx *ctx, json_object *content, struct source
 {
 	json_object *filters = task_json_get(content, "filters");
 	long long source = task_json_int(filters, "task_id", 0);
-	struct db_param p[] = {DBP_I64(source), DBP_STR(ctx->account_id), DBP_STR(ctx->account_id)};
+	const char *account = task_account(ctx, filters);
+	struct db_param p[] = {DBP_I64(source), DBP_STR(account), DBP_STR(account)};
 	struct db_result r;
 	if (db_exec(ctx->tasks_db, ctx->arena,
 		    "SELECT task_type, task_status, result_id, content FROM task WHERE task_id = ? AND (? IS NULL OR "

@@ -117,7 +117,8 @@ def test_filters_choose_the_objects(stack, account_id):
     header, rows = er.fetch_archive(stack, tid).csv_rows("export.csv")
     er.check_rows(header, rows, ["event_id", "age"], chosen, "event_id")
     # Nothing matches: a header row alone.
-    tid, task = run(stack, account_id, {"objects_type": "events", "filters": {"account_id": od.new_id(rnd)}})
+    tid, task = run(stack, account_id, {"objects_type": "events",
+                                        "filters": {"account_id": account_id, "event_ids": [od.new_id(rnd)]}})
     header, rows = er.fetch_archive(stack, tid).csv_rows("export.csv")
     assert header == er.EXPORT_EVENT_COLUMNS and rows == []
     assert task["count_task_parts_done"] == task["count_task_parts_all"] == 1
@@ -222,10 +223,14 @@ def test_bad_content_is_refused(stack, account_id):
 
 def test_filters_cannot_reach_another_account(stack, account_id):
     """A task exports its own account's objects only: naming another account
-    in the filters gives nothing, not that account's objects."""
+    in the filters is refused, and that account's ids give nothing."""
     rnd = random.Random(899)
     other = str(uuid.uuid4())
-    import_events(stack, rnd, other, 5)
-    tid, _ = run(stack, account_id, {"objects_type": "events", "filters": {"account_id": other}})
+    events = import_events(stack, rnd, other, 5)
+    r = stack.post("/2/tasks/exporter", json={"account_id": account_id, "content": {
+        "objects_type": "events", "filters": {"account_id": other}}})
+    assert_error(r, 400, 12022, detail_contains="content.filters.account_id")
+    tid, _ = run(stack, account_id, {"objects_type": "events", "filters": {
+        "account_id": account_id, "event_ids": [e["event_id"] for e in events]}})
     header, rows = er.fetch_archive(stack, tid).csv_rows("export.csv")
     assert header and rows == []

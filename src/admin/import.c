@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <math.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #define MAX_DIM 16384
 #define ROWS_PER_STATEMENT 256
 #define MAX_REPORTED_ERRORS 100
+#define MAX_BATCH_LINES 100000
 
 /* Rows of one table waiting for the batch's transaction. */
 struct bulk {
@@ -45,7 +47,6 @@ struct bulk {
 	size_t ncols;
 	struct db_param *params;
 	size_t nrows, cap;     /* rows */
-	unsigned long long written;
 };
 
 /* A sample image to store once its batch is written. */
@@ -56,13 +57,39 @@ struct pending_sample {
 	size_t len;
 };
 
-struct list_seen {
-	char *list_id, *account_id;
+/* A list named in the batch, with the account of the faces naming it. */
+struct list_use {
+	const char *list_id, *account_id;
 };
 
 struct dim_seen {
 	int type, version;
 	size_t d;
+};
+
+/* One batch of lines: read and checked by the main thread, then written in
+ * one transaction by the writer thread while the main thread reads the next
+ * batch into the other of the two. Everything a batch points to lives in its
+ * arena (json-c objects included) until the batch is reused. */
+struct batch {
+	struct arena *a;
+	size_t first_line, nlines, bad_lines;
+	struct bulk lists, faces, attributes, descriptors, list_faces, events, tags, matches, samples;
+	struct list_use *list_uses;
+	size_t nlist_uses;
+	char **event_ids;
+	size_t nevent_ids;
+	struct pending_sample *images;
+	size_t nimages, capimages;
+};
+
+/* The writer thread and the hand-over of one batch at a time. */
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *todo;    /* handed over, not yet written */
+	int busy, stop;        /* writing a batch; no more batches */
 };
 
 struct importer {
@@ -71,26 +98,24 @@ struct importer {
 	const char *file;
 	char *base_dir;
 	struct objects *objects;
-	struct db *db;
-	struct storage *store;
+	struct db *db;         /* used by the writer thread only */
+	struct storage *store; /* writer thread only */
 	size_t batch_lines;
-	/* The batch being read. */
-	struct arena *a;
-	size_t first_line, nlines, bad_lines;
-	struct bulk lists, faces, attributes, descriptors, list_faces, events, tags, matches, samples;
-	char **event_ids;
-	size_t nevent_ids;
-	struct pending_sample *images;
-	size_t nimages, capimages;
-	/* Known across batches. */
-	struct list_seen *known_lists;
-	size_t nknown_lists, capknown_lists;
+	struct batch batches[2];
+	struct batch *b;       /* the batch being read */
+	struct writer w;
+	struct json_tokener *tok;
 	struct dim_seen dims[64];
 	size_t ndims;
-	/* Totals. */
-	unsigned long long lines, objects_loaded, lists_created, images_stored, errors_reported;
+	struct timespec t0, last_progress;
+	double progress_seconds; /* between progress lines on stderr */
+	/* Totals: lines and errors_reported are the main thread's; the others
+	 * are the writer's, except rejected_* (under w.mu). */
+	unsigned long long lines, errors_reported;
+	unsigned long long objects_loaded, descriptors_written, lists_created, images_stored;
 	unsigned long long rejected_batches, rejected_lines;
-	char err[512];
+	int write_failed;
+	char err[512];         /* writer thread */
 };
 
 /* ---- Bulk rows ----------------------------------------------------------- */
@@ -103,11 +128,11 @@ static void bulk_init(struct bulk *b, const char *head, const char *tail, size_t
 	b->ncols = ncols;
 }
 
-static struct db_param *bulk_row(struct importer *im, struct bulk *b)
+static struct db_param *bulk_row(struct batch *batch, struct bulk *b)
 {
 	if (b->nrows == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 512;
-		struct db_param *p = arena_alloc(im->a, cap * b->ncols * sizeof(*p));
+		struct db_param *p = arena_alloc(batch->a, cap * b->ncols * sizeof(*p));
 		if (b->nrows)
 			memcpy(p, b->params, b->nrows * b->ncols * sizeof(*p));
 		b->params = p;
@@ -122,35 +147,44 @@ static void bulk_reset(struct bulk *b)
 	b->nrows = b->cap = 0;
 }
 
-/* INSERT … VALUES (?,…),(?,…) … in statements of ROWS_PER_STATEMENT rows. */
+/* "(?,?,…),(?,?,…)…": m rows of ncols placeholders. */
+static char *placeholder_rows(const char *head, const char *tail, size_t m, size_t ncols)
+{
+	char *sql = malloc(strlen(head) + strlen(tail) + m * (ncols * 2 + 2) + 1);
+	if (!sql)
+		return NULL;
+	char *p = sql + sprintf(sql, "%s", head);
+	for (size_t r = 0; r < m; r++) {
+		if (r)
+			*p++ = ',';
+		*p++ = '(';
+		for (size_t c = 0; c < ncols; c++) {
+			*p++ = '?';
+			*p++ = c + 1 < ncols ? ',' : ')';
+		}
+	}
+	strcpy(p, tail);
+	return sql;
+}
+
+/* INSERT … VALUES (?,…),(?,…) … in statements of ROWS_PER_STATEMENT rows:
+ * full statements repeat one SQL text, which the connection keeps prepared. */
 static int bulk_flush(struct importer *im, struct bulk *b)
 {
 	int rc = 0;
 	for (size_t off = 0; off < b->nrows && rc == 0; off += ROWS_PER_STATEMENT) {
 		size_t m = b->nrows - off < ROWS_PER_STATEMENT ? b->nrows - off : ROWS_PER_STATEMENT;
-		size_t rowlen = b->ncols * 2 + 2;
-		char *sql = malloc(strlen(b->head) + strlen(b->tail) + m * rowlen + 1);
-		if (!sql)
+		char *sql = placeholder_rows(b->head, b->tail, m, b->ncols);
+		if (!sql) {
+			snprintf(im->err, sizeof(im->err), "out of memory");
 			return -1;
-		char *p = sql + sprintf(sql, "%s", b->head);
-		for (size_t r = 0; r < m; r++) {
-			*p++ = r ? ',' : '(';
-			if (r)
-				*p++ = '(';
-			for (size_t c = 0; c < b->ncols; c++) {
-				*p++ = '?';
-				*p++ = c + 1 < b->ncols ? ',' : ')';
-			}
 		}
-		strcpy(p, b->tail);
 		if (db_exec(im->db, NULL, sql, b->params + off * b->ncols, m * b->ncols, NULL)) {
 			snprintf(im->err, sizeof(im->err), "%s", db_error(im->db));
 			rc = -1;
 		}
 		free(sql);
 	}
-	if (rc == 0)
-		b->written += b->nrows;
 	return rc;
 }
 
@@ -227,8 +261,8 @@ static int opt_uuid(struct line *l, json_object *obj, const char *key, const cha
 static const char *derived_uuid(struct importer *im, const char *kind, const char *a, const char *b)
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
-	char *text = arena_printf(im->a, "luna-tasks import\n%s\n%s\n%s", kind, a, b);
-	char *id = arena_alloc(im->a, 37);
+	char *text = arena_printf(im->b->a, "luna-tasks import\n%s\n%s\n%s", kind, a, b);
+	char *id = arena_alloc(im->b->a, 37);
 	if (!EVP_Digest(text, strlen(text), d, NULL, EVP_sha256(), NULL)) {
 		uuid4(id);
 		return id;
@@ -256,7 +290,7 @@ static const char *uuid_or_derived(struct importer *im, const char *given, const
 		return given;
 	if (a && b)
 		return derived_uuid(im, kind, a, b);
-	char *id = arena_alloc(im->a, 37);
+	char *id = arena_alloc(im->b->a, 37);
 	uuid4(id);
 	return id;
 }
@@ -303,7 +337,7 @@ static int opt_time(struct line *l, json_object *obj, const char *key, const cha
 	}
 	if (time_parse_rfc3339(s, &us))
 		return line_fail(l, "'%s' is not an RFC 3339 time: '%s'", key, s);
-	char *buf = arena_alloc(l->im->a, 32);
+	char *buf = arena_alloc(l->im->b->a, 32);
 	time_format_db(us, buf, 32);
 	*out = buf;
 	return 0;
@@ -335,7 +369,7 @@ static int opt_json_text(struct line *l, json_object *obj, const char *key, json
 		return 0;
 	if (!json_object_is_type(v, type))
 		return line_fail(l, "'%s' must be an %s", key, type == json_type_array ? "array" : "object");
-	*out = arena_strdup(l->im->a, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+	*out = arena_strdup(l->im->b->a, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 	return 0;
 }
 
@@ -367,7 +401,7 @@ static int read_vector(struct line *l, json_object *desc, float **out, size_t *d
 		n = json_object_array_length(vec);
 		if (n == 0 || n > MAX_DIM)
 			return line_fail(l, "'vector' must have 1..%d numbers", MAX_DIM);
-		v = arena_alloc(l->im->a, n * sizeof(float));
+		v = arena_alloc(l->im->b->a, n * sizeof(float));
 		for (size_t i = 0; i < n; i++) {
 			json_object *x = json_object_array_get_idx(vec, i);
 			if (!json_object_is_type(x, json_type_double) && !json_object_is_type(x, json_type_int))
@@ -378,12 +412,12 @@ static int read_vector(struct line *l, json_object *desc, float **out, size_t *d
 		unsigned char *bytes;
 		size_t len;
 		if (!json_object_is_type(b64, json_type_string) ||
-		    b64_decode(l->im->a, json_object_get_string(b64), &bytes, &len))
+		    b64_decode(l->im->b->a, json_object_get_string(b64), &bytes, &len))
 			return line_fail(l, "'vector_b64' is not base64");
 		if (len == 0 || len % 4 || len / 4 > MAX_DIM)
 			return line_fail(l, "'vector_b64' must hold 1..%d float32 values (got %zu bytes)", MAX_DIM, len);
 		n = len / 4;
-		v = arena_alloc(l->im->a, n * sizeof(float));
+		v = (float *)(void *)bytes; /* in place: each value is read before it is written */
 		floats_from_le32(v, bytes, n);
 	}
 	double norm = 0;
@@ -446,13 +480,13 @@ static int read_descriptors(struct line *l, const char *owner_id, enum objects_o
 		size_t d = 0;
 		if (read_vector(l, desc, &v, &d) || check_dimension(l, type, (int)version, d))
 			return -1;
-		struct db_param *p = bulk_row(l->im, &l->im->descriptors);
+		struct db_param *p = bulk_row(l->im->b, &l->im->b->descriptors);
 		p[0] = DBP_STR(owner_id);
 		p[1] = DBP_I64(type);
 		p[2] = DBP_I64(version);
 		p[3] = DBP_I64(owner);
 		p[4] = DBP_STR(account_id);
-		p[5] = DBP_BLOB(v, d * sizeof(float));
+		p[5] = DBP_BYTES(v, d * sizeof(float));
 	}
 	return 0;
 }
@@ -462,7 +496,7 @@ static int read_descriptors(struct line *l, const char *owner_id, enum objects_o
 static void add_sample_row(struct importer *im, const char *sample_id, const char *owner_id, enum objects_owner owner,
 			   enum descriptor_type type, const char *origin)
 {
-	struct db_param *p = bulk_row(im, &im->samples);
+	struct db_param *p = bulk_row(im->b, &im->b->samples);
 	p[0] = DBP_STR(sample_id);
 	p[1] = DBP_STR(owner_id);
 	p[2] = DBP_I64(owner);
@@ -472,15 +506,15 @@ static void add_sample_row(struct importer *im, const char *sample_id, const cha
 
 static void queue_image(struct importer *im, const char *sample_id, const char *path, unsigned char *data, size_t len)
 {
-	if (im->nimages == im->capimages) {
-		size_t cap = im->capimages ? im->capimages * 2 : 64;
-		struct pending_sample *p = arena_alloc(im->a, cap * sizeof(*p));
-		if (im->nimages)
-			memcpy(p, im->images, im->nimages * sizeof(*p));
-		im->images = p;
-		im->capimages = cap;
+	if (im->b->nimages == im->b->capimages) {
+		size_t cap = im->b->capimages ? im->b->capimages * 2 : 64;
+		struct pending_sample *p = arena_alloc(im->b->a, cap * sizeof(*p));
+		if (im->b->nimages)
+			memcpy(p, im->b->images, im->b->nimages * sizeof(*p));
+		im->b->images = p;
+		im->b->capimages = cap;
 	}
-	im->images[im->nimages++] = (struct pending_sample){(char *)sample_id, (char *)path, data, len};
+	im->b->images[im->b->nimages++] = (struct pending_sample){(char *)sample_id, (char *)path, data, len};
 }
 
 /* "samples": [{sample_id, type, image_b64 | image_path}] */
@@ -506,15 +540,15 @@ static int read_samples(struct line *l, const char *owner_id, enum objects_owner
 			return line_fail(l, "sample 'type' must be face or body");
 		if (!b64 == !path)
 			return line_fail(l, "a sample needs exactly one of 'image_b64' and 'image_path'");
-		sid = uuid_or_derived(l->im, sid, "sample", owner_id, arena_printf(l->im->a, "%zu", i));
+		sid = uuid_or_derived(l->im, sid, "sample", owner_id, arena_printf(l->im->b->a, "%zu", i));
 		unsigned char *data = NULL;
 		size_t len = 0;
 		char *full = NULL;
-		if (b64 && b64_decode(l->im->a, b64, &data, &len))
+		if (b64 && b64_decode(l->im->b->a, b64, &data, &len))
 			return line_fail(l, "'image_b64' is not base64");
 		if (path) {
-			full = path[0] == '/' ? arena_strdup(l->im->a, path)
-					      : arena_printf(l->im->a, "%s/%s", l->im->base_dir, path);
+			full = path[0] == '/' ? arena_strdup(l->im->b->a, path)
+					      : arena_printf(l->im->b->a, "%s/%s", l->im->base_dir, path);
 			FILE *f = fopen(full, "rb");
 			if (!f)
 				return line_fail(l, "cannot read image '%s': %s", full, strerror(errno));
@@ -528,52 +562,27 @@ static int read_samples(struct line *l, const char *owner_id, enum objects_owner
 
 /* ---- Lists ------------------------------------------------------------------ */
 
-/* A list named by a face: created for the face's account when new; a list
- * of another account is an error. */
+/* A list named by a face. The list must be the face's account's; whether it
+ * exists is settled when the batch is written (check_lists), so reading a
+ * line never waits for the database. Within a batch the lists are few (most
+ * files name a handful), so they are kept in a plain array. */
 static int use_list(struct line *l, const char *list_id, const char *account_id)
 {
-	struct importer *im = l->im;
-	for (size_t i = 0; i < im->nknown_lists; i++)
-		if (strcmp(im->known_lists[i].list_id, list_id) == 0) {
-			if (strcmp(im->known_lists[i].account_id, account_id) != 0)
+	struct batch *b = l->im->b;
+	for (size_t i = 0; i < b->nlist_uses; i++)
+		if (strcmp(b->list_uses[i].list_id, list_id) == 0) {
+			if (strcmp(b->list_uses[i].account_id, account_id) != 0)
 				return line_fail(l, "list %s belongs to another account", list_id);
 			return 0;
 		}
-	struct arena *tmp = arena_new();
-	struct db_result r;
-	struct db_param p[] = {DBP_STR(list_id)};
-	int rc = 0;
-	if (db_exec(im->db, tmp, "SELECT account_id FROM list WHERE list_id = ?", p, 1, &r)) {
-		rc = line_fail(l, "list lookup: %s", db_error(im->db));
-		goto out;
+	if (b->nlist_uses % 64 == 0) {
+		struct list_use *u = arena_alloc(b->a, (b->nlist_uses + 64) * sizeof(*u));
+		if (b->nlist_uses)
+			memcpy(u, b->list_uses, b->nlist_uses * sizeof(*u));
+		b->list_uses = u;
 	}
-	if (r.nrows && strcmp(r.rows[0][0], account_id) != 0) {
-		rc = line_fail(l, "list %s belongs to another account", list_id);
-		goto out;
-	}
-	if (r.nrows == 0) {
-		char now[32];
-		time_format_db(time_now_us(), now, sizeof(now));
-		struct db_param *q = bulk_row(im, &im->lists);
-		q[0] = DBP_STR(list_id);
-		q[1] = DBP_STR(account_id);
-		q[2] = DBP_STR(arena_strdup(im->a, now));
-	}
-	if (im->nknown_lists == im->capknown_lists) {
-		im->capknown_lists = im->capknown_lists ? im->capknown_lists * 2 : 64;
-		struct list_seen *k = realloc(im->known_lists, im->capknown_lists * sizeof(*k));
-		if (!k) {
-			rc = line_fail(l, "out of memory");
-			goto out;
-		}
-		im->known_lists = k;
-	}
-	/* Remembered only once its batch is written (see forget_unwritten_lists). */
-	im->known_lists[im->nknown_lists++] =
-		(struct list_seen){strdup(list_id), strdup(account_id)};
-out:
-	arena_free(tmp);
-	return rc;
+	b->list_uses[b->nlist_uses++] = (struct list_use){list_id, account_id};
+	return 0;
 }
 
 /* ---- Faces ------------------------------------------------------------------ */
@@ -591,7 +600,7 @@ static int read_basic_attributes(struct line *l, const char *attribute_id, const
 		return line_fail(l, "'basic_attributes' must be an object");
 	if (check_keys(l, ba, "basic_attributes", keys))
 		return -1;
-	struct db_param *p = bulk_row(l->im, &l->im->attributes);
+	struct db_param *p = bulk_row(l->im->b, &l->im->b->attributes);
 	p[0] = DBP_STR(attribute_id);
 	p[1] = DBP_STR(account_id);
 	p[2] = face_id ? DBP_STR(face_id) : DBP_NULL;
@@ -627,7 +636,7 @@ static int read_face(struct line *l, const char *now)
 				  : attribute_id;
 	if (read_basic_attributes(l, aid, account_id, face_id, create_time, &made))
 		return -1;
-	struct db_param *p = bulk_row(im, &im->faces);
+	struct db_param *p = bulk_row(im->b, &im->b->faces);
 	p[0] = DBP_STR(face_id);
 	p[1] = DBP_STR(account_id);
 	p[2] = event_id ? DBP_STR(event_id) : DBP_NULL;
@@ -647,7 +656,7 @@ static int read_face(struct line *l, const char *now)
 			const char *list_id = json_object_get_string(it);
 			if (use_list(l, list_id, account_id))
 				return -1;
-			struct db_param *q = bulk_row(im, &im->list_faces);
+			struct db_param *q = bulk_row(im->b, &im->b->list_faces);
 			q[0] = DBP_STR(list_id);
 			q[1] = DBP_STR(face_id);
 			q[2] = DBP_STR(create_time);
@@ -675,7 +684,7 @@ static int read_attribute(struct line *l, const char *now)
 	if (read_basic_attributes(l, attribute_id, account_id, face_id, create_time, &made))
 		return -1;
 	if (!made) {
-		struct db_param *p = bulk_row(im, &im->attributes);
+		struct db_param *p = bulk_row(im->b, &im->b->attributes);
 		p[0] = DBP_STR(attribute_id);
 		p[1] = DBP_STR(account_id);
 		p[2] = face_id ? DBP_STR(face_id) : DBP_NULL;
@@ -738,7 +747,7 @@ static int read_match_result(struct line *l, const char *event_id, struct top_ca
 			continue;
 		if (!overall->found || best.similarity > overall->similarity)
 			*overall = best;
-		struct db_param *p = bulk_row(l->im, &l->im->matches);
+		struct db_param *p = bulk_row(l->im->b, &l->im->b->matches);
 		p[0] = DBP_STR(event_id);
 		p[1] = DBP_STR(label);
 		p[2] = best.object_id ? DBP_STR(best.object_id) : DBP_NULL;
@@ -781,7 +790,7 @@ static int read_tags(struct line *l, const char *event_id)
 			if (strcmp(json_object_get_string(json_object_array_get_idx(tags, j)),
 				   json_object_get_string(t)) == 0)
 				return line_fail(l, "'tags' repeats '%s'", json_object_get_string(t));
-		struct db_param *p = bulk_row(l->im, &l->im->tags);
+		struct db_param *p = bulk_row(l->im->b, &l->im->b->tags);
 		p[0] = DBP_STR(event_id);
 		p[1] = DBP_STR(json_object_get_string(t));
 	}
@@ -890,7 +899,7 @@ static int read_event(struct line *l, const char *now)
 	const char *tags_json;
 	if (opt_json_text(l, l->obj, "tags", json_type_array, &tags_json))
 		return -1;
-	struct db_param *p = bulk_row(im, &im->events);
+	struct db_param *p = bulk_row(im->b, &im->b->events);
 	int bad = 0;
 	p[0] = DBP_STR(event_id);
 	p[1] = DBP_STR(account_id);
@@ -920,42 +929,42 @@ static int read_event(struct line *l, const char *now)
 	p[30] = fd_json ? DBP_STR(fd_json) : DBP_NULL;
 	p[31] = bd_json ? DBP_STR(bd_json) : DBP_NULL;
 	p[32] = ar_json ? DBP_STR(ar_json) : DBP_NULL;
-	if (im->nevent_ids % 256 == 0) {
-		char **ids = arena_alloc(im->a, (im->nevent_ids + 256) * sizeof(char *));
-		if (im->nevent_ids)
-			memcpy(ids, im->event_ids, im->nevent_ids * sizeof(char *));
-		im->event_ids = ids;
+	if (im->b->nevent_ids % 256 == 0) {
+		char **ids = arena_alloc(im->b->a, (im->b->nevent_ids + 256) * sizeof(char *));
+		if (im->b->nevent_ids)
+			memcpy(ids, im->b->event_ids, im->b->nevent_ids * sizeof(char *));
+		im->b->event_ids = ids;
 	}
-	im->event_ids[im->nevent_ids++] = (char *)event_id;
+	im->b->event_ids[im->b->nevent_ids++] = (char *)event_id;
 	return read_descriptors(l, event_id, OWNER_EVENT, account_id) || read_samples(l, event_id, OWNER_EVENT) ? -1
 														      : 0;
 }
 
 /* ---- Batches ---------------------------------------------------------------- */
 
-static void init_tables(struct importer *im)
+static void init_tables(struct batch *b)
 {
-	bulk_init(&im->lists, "INSERT IGNORE INTO list (list_id, account_id, create_time) VALUES ", "", 3);
-	bulk_init(&im->faces,
+	bulk_init(&b->lists, "INSERT IGNORE INTO list (list_id, account_id, create_time) VALUES ", "", 3);
+	bulk_init(&b->faces,
 		  "INSERT INTO face (face_id, account_id, event_id, attribute_id, user_data, external_id, avatar, "
 		  "create_time) VALUES ",
 		  " ON DUPLICATE KEY UPDATE account_id = VALUES(account_id), event_id = VALUES(event_id), "
 		  "attribute_id = VALUES(attribute_id), user_data = VALUES(user_data), external_id = "
 		  "VALUES(external_id), avatar = VALUES(avatar), create_time = VALUES(create_time)",
 		  8);
-	bulk_init(&im->attributes,
+	bulk_init(&b->attributes,
 		  "INSERT INTO attribute (attribute_id, account_id, face_id, create_time, age, gender, ethnicity) VALUES ",
 		  " ON DUPLICATE KEY UPDATE account_id = VALUES(account_id), face_id = VALUES(face_id), create_time = "
 		  "VALUES(create_time), age = VALUES(age), gender = VALUES(gender), ethnicity = VALUES(ethnicity)",
 		  7);
-	bulk_init(&im->descriptors,
+	bulk_init(&b->descriptors,
 		  "INSERT INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, vector) "
 		  "VALUES ",
 		  " ON DUPLICATE KEY UPDATE owner_kind = VALUES(owner_kind), account_id = VALUES(account_id), vector = "
 		  "VALUES(vector)",
 		  6);
-	bulk_init(&im->list_faces, "INSERT IGNORE INTO list_face (list_id, face_id, link_time) VALUES ", "", 3);
-	bulk_init(&im->events,
+	bulk_init(&b->list_faces, "INSERT IGNORE INTO list_face (list_id, face_id, link_time) VALUES ", "", 3);
+	bulk_init(&b->events,
 		  "INSERT INTO event (event_id, account_id, create_time, end_time, insert_time, handler_id, external_id, "
 		  "source, user_data, face_id, track_id, gender, age, emotion, ethnic_group, mask, liveness, city, area, "
 		  "district, street, house_number, longitude, latitude, top_similar_object_id, top_similar_external_id, "
@@ -974,55 +983,107 @@ static void init_tables(struct importer *im)
 		  "VALUES(match_result_json), face_detections_json = VALUES(face_detections_json), body_detections_json = "
 		  "VALUES(body_detections_json), attach_result_json = VALUES(attach_result_json)",
 		  33);
-	bulk_init(&im->tags, "INSERT INTO event_tag (event_id, tag) VALUES ", "", 2);
-	bulk_init(&im->matches, "INSERT INTO event_match (event_id, label, object_id, external_id, similarity) VALUES ",
+	bulk_init(&b->tags, "INSERT INTO event_tag (event_id, tag) VALUES ", "", 2);
+	bulk_init(&b->matches, "INSERT INTO event_match (event_id, label, object_id, external_id, similarity) VALUES ",
 		  "", 5);
-	bulk_init(&im->samples, "INSERT INTO sample (sample_id, owner_id, owner_kind, sample_type, image_origin) VALUES ",
+	bulk_init(&b->samples, "INSERT INTO sample (sample_id, owner_id, owner_kind, sample_type, image_origin) VALUES ",
 		  " ON DUPLICATE KEY UPDATE owner_id = VALUES(owner_id), owner_kind = VALUES(owner_kind), sample_type = "
 		  "VALUES(sample_type), image_origin = COALESCE(VALUES(image_origin), image_origin)",
 		  5);
 }
 
-static struct bulk *all_tables(struct importer *im, size_t i)
+static struct bulk *all_tables(struct batch *b, size_t i)
 {
-	struct bulk *order[] = {&im->lists,	  &im->faces,  &im->attributes, &im->descriptors, &im->list_faces,
-				&im->events,	  &im->tags,   &im->matches,	&im->samples};
+	struct bulk *order[] = {&b->lists,  &b->faces, &b->attributes, &b->descriptors, &b->list_faces,
+				&b->events, &b->tags,  &b->matches,    &b->samples};
 	return i < sizeof(order) / sizeof(order[0]) ? order[i] : NULL;
 }
 
-static void batch_start(struct importer *im, size_t line_no)
+/* Starts reading batch b (its previous contents are released: the writer is
+ * done with them, see hand_over). */
+static void batch_start(struct importer *im, struct batch *b, size_t line_no)
 {
-	arena_free(im->a);
-	im->a = arena_new();
-	im->first_line = line_no;
-	im->nlines = im->bad_lines = 0;
-	for (size_t i = 0; all_tables(im, i); i++)
-		bulk_reset(all_tables(im, i));
-	im->event_ids = NULL;
-	im->nevent_ids = 0;
-	im->images = NULL;
-	im->nimages = im->capimages = 0;
+	arena_free(b->a);
+	b->a = arena_new();
+	b->first_line = line_no;
+	b->nlines = b->bad_lines = 0;
+	for (size_t i = 0; all_tables(b, i); i++)
+		bulk_reset(all_tables(b, i));
+	b->list_uses = NULL;
+	b->nlist_uses = 0;
+	b->event_ids = NULL;
+	b->nevent_ids = 0;
+	b->images = NULL;
+	b->nimages = b->capimages = 0;
+	im->b = b;
 }
 
 /* Re-imported events lose their old tags, matches and sample rows. */
-static int clear_event_children(struct importer *im)
+static int clear_event_children(struct importer *im, struct batch *b)
 {
 	static const char *const tables[][2] = {{"event_tag", "event_id"}, {"event_match", "event_id"},
 						{"sample", "owner_id"}};
-	if (!im->nevent_ids)
+	if (!b->nevent_ids)
 		return 0;
-	struct db_param *p = arena_alloc(im->a, im->nevent_ids * sizeof(*p));
-	char *marks = arena_alloc(im->a, im->nevent_ids * 2 + 1);
-	for (size_t i = 0; i < im->nevent_ids; i++) {
-		p[i] = DBP_STR(im->event_ids[i]);
-		strcat(marks, i ? ",?" : "?");
+	struct db_param *p = arena_alloc(b->a, b->nevent_ids * sizeof(*p));
+	char *marks = arena_alloc(b->a, b->nevent_ids * 2 + 1);
+	char *m = marks;
+	for (size_t i = 0; i < b->nevent_ids; i++) {
+		p[i] = DBP_STR(b->event_ids[i]);
+		m += sprintf(m, i ? ",?" : "?");
 	}
 	for (size_t t = 0; t < 3; t++) {
-		char *sql = arena_printf(im->a, "DELETE FROM %s WHERE %s IN (%s)", tables[t][0], tables[t][1], marks);
-		if (db_exec(im->db, NULL, sql, p, im->nevent_ids, NULL)) {
+		char *sql = arena_printf(b->a, "DELETE FROM %s WHERE %s IN (%s)", tables[t][0], tables[t][1], marks);
+		if (db_exec(im->db, NULL, sql, p, b->nevent_ids, NULL)) {
 			snprintf(im->err, sizeof(im->err), "%s", db_error(im->db));
 			return -1;
 		}
+	}
+	return 0;
+}
+
+/* The lists the batch names, looked up in one statement per
+ * ROWS_PER_STATEMENT lists: a list of another account fails the batch, a
+ * missing one is created for the account of its faces (the row goes first in
+ * the batch's transaction). */
+static int check_lists(struct importer *im, struct batch *b)
+{
+	char now[32];
+	time_format_db(time_now_us(), now, sizeof(now));
+	for (size_t off = 0; off < b->nlist_uses; off += ROWS_PER_STATEMENT) {
+		size_t m = b->nlist_uses - off < ROWS_PER_STATEMENT ? b->nlist_uses - off : ROWS_PER_STATEMENT;
+		struct list_use *u = b->list_uses + off;
+		struct db_param *p = arena_alloc(b->a, m * sizeof(*p));
+		char *found = arena_alloc(b->a, m);
+		for (size_t i = 0; i < m; i++) {
+			p[i] = DBP_STR(u[i].list_id);
+			found[i] = 0;
+		}
+		char *sql = placeholder_rows("SELECT list_id, account_id FROM list WHERE list_id IN (", ")", m, 1);
+		struct db_result r;
+		int rc = sql ? db_exec(im->db, b->a, sql, p, m, &r) : -1;
+		free(sql);
+		if (rc) {
+			snprintf(im->err, sizeof(im->err), "list lookup: %s", sql ? db_error(im->db) : "out of memory");
+			return -1;
+		}
+		for (size_t k = 0; k < r.nrows; k++)
+			for (size_t i = 0; i < m; i++)
+				if (strcmp(u[i].list_id, r.rows[k][0]) == 0) {
+					if (strcmp(u[i].account_id, r.rows[k][1]) != 0) {
+						snprintf(im->err, sizeof(im->err), "list %s belongs to another account",
+							 u[i].list_id);
+						return -1;
+					}
+					found[i] = 1;
+				}
+		for (size_t i = 0; i < m; i++)
+			if (!found[i]) {
+				struct db_param *q = bulk_row(b, &b->lists);
+				q[0] = DBP_STR(u[i].list_id);
+				q[1] = DBP_STR(u[i].account_id);
+				q[2] = DBP_STR(arena_strdup(b->a, now));
+			}
 	}
 	return 0;
 }
@@ -1049,17 +1110,17 @@ static int read_file_bytes(const char *path, unsigned char **data, size_t *len)
 	return rc;
 }
 
-static int store_images(struct importer *im)
+static int store_images(struct importer *im, struct batch *b)
 {
 	char err[256];
-	if (!im->nimages)
+	if (!b->nimages)
 		return 0;
 	if (!im->store && !(im->store = storage_open(&im->ad->cfg, err, sizeof(err)))) {
 		snprintf(im->err, sizeof(im->err), "result store: %s", err);
 		return -1;
 	}
-	for (size_t i = 0; i < im->nimages; i++) {
-		struct pending_sample *s = &im->images[i];
+	for (size_t i = 0; i < b->nimages; i++) {
+		struct pending_sample *s = &b->images[i];
 		unsigned char *data = s->data, *owned = NULL;
 		size_t len = s->len;
 		if (s->path && read_file_bytes(s->path, &owned, &len)) {
@@ -1079,40 +1140,115 @@ static int store_images(struct importer *im)
 	return 0;
 }
 
-static void forget_unwritten_lists(struct importer *im, size_t keep)
-{
-	while (im->nknown_lists > keep) {
-		im->nknown_lists--;
-		free(im->known_lists[im->nknown_lists].list_id);
-		free(im->known_lists[im->nknown_lists].account_id);
-	}
-}
-
 /* Writes the batch in one transaction; nothing of it stays on failure. */
-static int batch_write(struct importer *im)
+static int batch_write(struct importer *im, struct batch *b)
 {
 	int rc = -1;
 	if (db_begin(im->db)) {
 		snprintf(im->err, sizeof(im->err), "%s", db_error(im->db));
 		return -1;
 	}
-	if (clear_event_children(im))
+	if (check_lists(im, b) || clear_event_children(im, b))
 		goto out;
-	for (size_t i = 0; all_tables(im, i); i++)
-		if (bulk_flush(im, all_tables(im, i)))
+	for (size_t i = 0; all_tables(b, i); i++)
+		if (bulk_flush(im, all_tables(b, i)))
 			goto out;
-	if (store_images(im))
+	if (store_images(im, b))
 		goto out;
 	if (db_commit(im->db)) {
 		snprintf(im->err, sizeof(im->err), "commit: %s", db_error(im->db));
 		goto out;
 	}
-	im->lists_created += im->lists.nrows;
+	im->lists_created += b->lists.nrows;
+	im->descriptors_written += b->descriptors.nrows;
 	rc = 0;
 out:
 	if (rc)
 		db_rollback(im->db);
 	return rc;
+}
+
+static void count_rejected(struct importer *im, struct batch *b)
+{
+	pthread_mutex_lock(&im->w.mu);
+	im->rejected_batches++;
+	im->rejected_lines += b->nlines;
+	pthread_mutex_unlock(&im->w.mu);
+}
+
+/* The writer thread: writes the batches handed over, one at a time, while
+ * the main thread reads the next one (the database's work and the parsing
+ * overlap on two cores). */
+static void *writer_main(void *arg)
+{
+	struct importer *im = arg;
+	struct writer *w = &im->w;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->todo && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		struct batch *b = w->todo;
+		if (!b)
+			break;
+		w->todo = NULL;
+		w->busy = 1;
+		pthread_mutex_unlock(&w->mu);
+		int failed = batch_write(im, b);
+		if (failed) {
+			fprintf(stderr, "%s: lines %zu-%zu not loaded: %s\n", im->file, b->first_line,
+				b->first_line + b->nlines - 1, im->err);
+			count_rejected(im, b);
+		}
+		pthread_mutex_lock(&w->mu);
+		if (failed)
+			im->write_failed = 1;
+		else
+			im->objects_loaded += b->nlines;
+		w->busy = 0;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Waits until the writer has written everything handed over. */
+static void wait_writer_idle(struct writer *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->todo || w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Hands b to the writer once the previous batch is written: the other batch
+ * buffer is then free for the main thread to read into. */
+static void hand_over(struct importer *im, struct batch *b)
+{
+	struct writer *w = &im->w;
+	pthread_mutex_lock(&w->mu);
+	while (w->todo || w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	w->todo = b;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int writer_start(struct importer *im)
+{
+	pthread_mutex_init(&im->w.mu, NULL);
+	pthread_cond_init(&im->w.cv, NULL);
+	return pthread_create(&im->w.thread, NULL, writer_main, im) ? -1 : 0;
+}
+
+static void writer_stop(struct importer *im)
+{
+	pthread_mutex_lock(&im->w.mu);
+	im->w.stop = 1;
+	pthread_cond_broadcast(&im->w.cv);
+	pthread_mutex_unlock(&im->w.mu);
+	pthread_join(im->w.thread, NULL);
+	pthread_cond_destroy(&im->w.cv);
+	pthread_mutex_destroy(&im->w.mu);
 }
 
 static void report_line_error(struct importer *im, size_t line_no, const char *msg)
@@ -1123,29 +1259,43 @@ static void report_line_error(struct importer *im, size_t line_no, const char *m
 		fprintf(stderr, "%s: more bad lines follow (not shown)\n", im->file);
 }
 
-/* Ends the batch: written when every line was good, rejected otherwise. */
-static int batch_end(struct importer *im, size_t lists_before)
+/* Ends the batch being read: a batch with a bad line is dropped, a good one
+ * goes to the writer and the next lines are read into the other buffer. */
+static void batch_end(struct importer *im)
 {
-	if (!im->nlines)
-		return 0;
-	size_t last = im->first_line + im->nlines - 1;
-	if (im->bad_lines) {
+	struct batch *b = im->b;
+	if (!b->nlines)
+		return;
+	if (b->bad_lines) {
 		fprintf(stderr, "%s: lines %zu-%zu not loaded (%zu bad line%s in the batch)\n", im->file,
-			im->first_line, last, im->bad_lines, im->bad_lines == 1 ? "" : "s");
-		im->rejected_batches++;
-		im->rejected_lines += im->nlines;
-		forget_unwritten_lists(im, lists_before);
-		return 0;
+			b->first_line, b->first_line + b->nlines - 1, b->bad_lines, b->bad_lines == 1 ? "" : "s");
+		count_rejected(im, b);
+	} else {
+		hand_over(im, b);
+		im->b = b == &im->batches[0] ? &im->batches[1] : &im->batches[0];
 	}
-	if (batch_write(im)) {
-		fprintf(stderr, "%s: lines %zu-%zu not loaded: %s\n", im->file, im->first_line, last, im->err);
-		im->rejected_batches++;
-		im->rejected_lines += im->nlines;
-		forget_unwritten_lists(im, lists_before);
-		return -1;
-	}
-	im->objects_loaded += im->nlines;
-	return 0;
+	im->b->nlines = 0;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* A progress line on stderr every progress_seconds (--progress). */
+static void report_progress(struct importer *im)
+{
+	if (seconds_since(&im->last_progress) < im->progress_seconds)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &im->last_progress);
+	pthread_mutex_lock(&im->w.mu);
+	unsigned long long loaded = im->objects_loaded, rejected = im->rejected_lines;
+	pthread_mutex_unlock(&im->w.mu);
+	double secs = seconds_since(&im->t0);
+	fprintf(stderr, "%s: %llu lines read, %llu loaded, %llu not loaded, %.0f s, %.0f objects/s\n", im->file,
+		im->lines, loaded, rejected, secs, secs > 0 ? (double)loaded / secs : 0.0);
 }
 
 static void release_json(void *obj)
@@ -1157,16 +1307,12 @@ static int read_line(struct importer *im, const char *text, size_t len, size_t l
 {
 	char err[512];
 	struct line l = {.im = im, .err = err, .errlen = sizeof(err)};
-	struct json_tokener *tok = json_tokener_new();
 	int rc = -1;
-	if (!tok) {
-		snprintf(err, sizeof(err), "out of memory");
-		goto out;
-	}
-	l.obj = json_tokener_parse_ex(tok, text, (int)len);
-	if (!l.obj || json_tokener_get_parse_end(tok) < len) {
+	json_tokener_reset(im->tok);
+	l.obj = json_tokener_parse_ex(im->tok, text, (int)len);
+	if (!l.obj || json_tokener_get_parse_end(im->tok) < len) {
 		snprintf(err, sizeof(err), "not a JSON object (%s)",
-			 l.obj ? "trailing data" : json_tokener_error_desc(json_tokener_get_error(tok)));
+			 l.obj ? "trailing data" : json_tokener_error_desc(json_tokener_get_error(im->tok)));
 		goto out;
 	}
 	if (!json_object_is_type(l.obj, json_type_object)) {
@@ -1186,15 +1332,13 @@ static int read_line(struct importer *im, const char *text, size_t len, size_t l
 	}
 	/* Strings referenced by the batch's parameters must outlive the line. */
 	if (rc == 0) {
-		arena_defer(im->a, release_json, l.obj);
+		arena_defer(im->b->a, release_json, l.obj);
 		l.obj = NULL;
 	}
 out:
 	if (rc)
 		report_line_error(im, line_no, err);
 	json_object_put(l.obj);
-	if (tok)
-		json_tokener_free(tok);
 	return rc;
 }
 
@@ -1206,37 +1350,31 @@ static int blank(const char *s, size_t n)
 	return 1;
 }
 
-static int run_import(struct importer *im, FILE *f)
+static void run_import(struct importer *im, FILE *f)
 {
 	char *buf = NULL;
-	size_t cap = 0, line_no = 0, lists_before = 0;
+	size_t cap = 0, line_no = 0;
 	ssize_t n;
-	int rc = 0;
 	char now[32];
 	time_format_db(time_now_us(), now, sizeof(now));
-	batch_start(im, 1);
+	batch_start(im, &im->batches[0], 1);
 	while ((n = getline(&buf, &cap, f)) >= 0) {
 		line_no++;
 		if (blank(buf, (size_t)n))
 			continue;
-		if (im->nlines == 0) {
-			batch_start(im, line_no);
-			lists_before = im->nknown_lists;
-		}
-		im->nlines++;
+		if (im->b->nlines == 0)
+			batch_start(im, im->b, line_no);
+		im->b->nlines++;
 		im->lines++;
 		if (read_line(im, buf, (size_t)n, line_no, now))
-			im->bad_lines++;
-		if (im->nlines == im->batch_lines) {
-			if (batch_end(im, lists_before))
-				rc = -1;
-			im->nlines = 0;
-		}
+			im->b->bad_lines++;
+		if (im->b->nlines == im->batch_lines)
+			batch_end(im);
+		report_progress(im);
 	}
-	if (batch_end(im, lists_before))
-		rc = -1;
+	batch_end(im);
+	wait_writer_idle(&im->w);
 	free(buf);
-	return rc;
 }
 
 static const char *kind_name(enum objects_kind kind)
@@ -1246,15 +1384,9 @@ static const char *kind_name(enum objects_kind kind)
 
 static int import_usage(void)
 {
-	fputs("usage: luna-tasks-admin import faces|events|attributes FILE.jsonl [--batch LINES]\n", stderr);
+	fputs("usage: luna-tasks-admin import faces|events|attributes FILE.jsonl [--batch LINES] [--progress SECONDS]\n",
+	      stderr);
 	return 2;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 int admin_import(struct admin *ad, int argc, char **argv)
@@ -1266,11 +1398,17 @@ int admin_import(struct admin *ad, int argc, char **argv)
 	memset(&im, 0, sizeof(im));
 	im.ad = ad;
 	im.batch_lines = 1000;
+	im.progress_seconds = 5;
 	if (argc < 2)
 		return import_usage();
 	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0)
+		char *end = NULL;
+		if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0 &&
+		    atol(argv[i + 1]) <= MAX_BATCH_LINES)
 			im.batch_lines = (size_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--progress") == 0 && i + 1 < argc &&
+			 (im.progress_seconds = strtod(argv[i + 1], &end)) >= 0 && end != argv[i + 1] && !*end)
+			i++;
 		else
 			return import_usage();
 	}
@@ -1280,7 +1418,12 @@ int admin_import(struct admin *ad, int argc, char **argv)
 	im.file = argv[1];
 	char *slash = strrchr(im.file, '/');
 	im.base_dir = slash ? strndup(im.file, (size_t)(slash - im.file)) : strdup(".");
-	init_tables(&im);
+	init_tables(&im.batches[0]);
+	init_tables(&im.batches[1]);
+	if (!(im.tok = json_tokener_new())) {
+		fprintf(stderr, "import: out of memory\n");
+		goto out;
+	}
 	if (strcmp(argv[1], "-") == 0)
 		f = stdin;
 	else if (!(f = fopen(argv[1], "r"))) {
@@ -1302,25 +1445,31 @@ int admin_import(struct admin *ad, int argc, char **argv)
 	 * blobs written from here on are the store owner's. */
 	if (admin_become_store_owner(&ad->cfg))
 		goto out;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int failed = run_import(&im, f);
-	double secs = seconds_since(&t0);
+	clock_gettime(CLOCK_MONOTONIC, &im.t0);
+	im.last_progress = im.t0;
+	if (writer_start(&im)) {
+		fprintf(stderr, "import: cannot start the writer thread\n");
+		goto out;
+	}
+	run_import(&im, f);
+	writer_stop(&im);
+	double secs = seconds_since(&im.t0);
 	printf("import %s from %s: %llu of %llu lines loaded (%llu descriptors, %llu samples, %llu new lists) in "
 	       "%.1f s, %.0f objects/s\n",
-	       kind_name(im.kind), im.file, im.objects_loaded, im.lines, im.descriptors.written, im.images_stored,
+	       kind_name(im.kind), im.file, im.objects_loaded, im.lines, im.descriptors_written, im.images_stored,
 	       im.lists_created, secs, secs > 0 ? (double)im.objects_loaded / secs : 0.0);
 	if (im.rejected_lines)
 		printf("not loaded: %llu lines in %llu batches (see the errors above); nothing of those batches was "
 		       "written\n",
 		       im.rejected_lines, im.rejected_batches);
-	rc = failed || im.rejected_lines ? 1 : 0;
+	rc = im.write_failed || im.rejected_lines ? 1 : 0;
 out:
 	if (f && f != stdin)
 		fclose(f);
-	forget_unwritten_lists(&im, 0);
-	free(im.known_lists);
-	arena_free(im.a);
+	arena_free(im.batches[0].a);
+	arena_free(im.batches[1].a);
+	if (im.tok)
+		json_tokener_free(im.tok);
 	storage_close(im.store);
 	objects_close(im.objects);
 	free(im.base_dir);

@@ -196,7 +196,8 @@ static int bind_params(struct db *db, MYSQL_STMT *st, const struct db_param *p, 
 			b[i].buffer = (void *)&p[i].d;
 			break;
 		case DB_T_STR:
-			b[i].buffer_type = MYSQL_TYPE_STRING;
+		case DB_T_BYTES:
+			b[i].buffer_type = p[i].type == DB_T_BYTES ? MYSQL_TYPE_BLOB : MYSQL_TYPE_STRING;
 			b[i].buffer = (void *)p[i].s;
 			b[i].buffer_length = p[i].len;
 			break;

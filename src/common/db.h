@@ -10,7 +10,7 @@
 #include "common/arena.h"
 #include "common/config.h"
 
-enum db_ptype { DB_T_NULL, DB_T_I64, DB_T_DOUBLE, DB_T_STR };
+enum db_ptype { DB_T_NULL, DB_T_I64, DB_T_DOUBLE, DB_T_STR, DB_T_BYTES };
 
 struct db_param {
 	enum db_ptype type;
@@ -25,6 +25,9 @@ struct db_param {
 #define DBP_DBL(v) ((struct db_param){.type = DB_T_DOUBLE, .d = (v)})
 #define DBP_STR(v) ((struct db_param){.type = (v) ? DB_T_STR : DB_T_NULL, .s = (v), .len = (v) ? strlen(v) : 0})
 #define DBP_BLOB(p, n) ((struct db_param){.type = DB_T_STR, .s = (const char *)(p), .len = (n)})
+/* Raw bytes for a BLOB column: sent as binary, never converted by the server's
+ * character set code (a 2 KB descriptor costs the server a scan otherwise). */
+#define DBP_BYTES(p, n) ((struct db_param){.type = DB_T_BYTES, .s = (const char *)(p), .len = (n)})
 
 /* Rows as text (binary-safe: lens give the lengths; NULL cells are NULL). */
 struct db_result {

@@ -217,3 +217,57 @@ def import_as_root(stack, account_id, store, owner):
     assert "1 samples" in p.stdout, p.stdout
     st = os.stat(os.path.join(store, sample_id))
     assert (st.st_uid, st.st_gid) == (owner.pw_uid, owner.pw_gid)
+
+
+def test_list_of_another_account_refuses_its_batch_only(stack, account_id):
+    """Lists are checked when their batch is written: a batch naming a list of
+    another account is refused whole (the others are written, before and
+    after it, while the next batch is being read), and a list named in one
+    line for two accounts is a bad line."""
+    other = str(uuid.uuid4())
+    theirs, ours = str(uuid.uuid4()), str(uuid.uuid4())
+    od.import_rows(stack, "faces", [{"account_id": other, "external_id": "o", "lists": [theirs]}])
+    faces = [{"account_id": account_id, "external_id": "l-%d" % i, "lists": [ours],
+              "descriptors": [od.descriptor([1.0, float(i), 0.0, 0.5])]} for i in range(8)]
+    faces[3]["lists"] = [ours, theirs]                       # batch 2 (lines 3-4)
+    clash = {"account_id": other, "external_id": "c", "lists": [ours]}
+    lines = faces[:6] + [faces[6], clash] + faces[7:]        # batch 4 (lines 7-8): clash in the batch
+    p = od.import_rows(stack, "faces", lines, check=False, extra=("--batch", "2", "--progress", "0"))
+    assert p.returncode == 1
+    assert "lines 3-4 not loaded: list %s belongs to another account" % theirs in p.stderr, p.stderr
+    assert ":8: list %s belongs to another account" % ours in p.stderr, p.stderr
+    assert "lines 7-8 not loaded (1 bad line in the batch)" in p.stderr
+    assert "5 of 9 lines loaded (5 descriptors, 0 samples, 1 new lists)" in p.stdout, p.stdout
+    assert "not loaded: 4 lines in 2 batches" in p.stdout
+    assert " lines read, " in p.stderr                       # progress lines
+    loaded = {r[0] for r in stack.sql("SELECT f.external_id FROM face f JOIN list_face l ON l.face_id = f.face_id "
+                                      "WHERE l.list_id = %s", (ours,), db="luna_objects")}
+    assert loaded == {"l-0", "l-1", "l-4", "l-5", "l-7"}
+    assert count(stack, "SELECT COUNT(*) FROM descriptor WHERE account_id = %s", account_id) == 5
+    assert count(stack, "SELECT COUNT(*) FROM list_face WHERE list_id = %s", theirs) == 1
+    assert stack.sql("SELECT account_id FROM list WHERE list_id = %s", (ours,), db="luna_objects") == \
+        [(account_id,)]
+
+
+def test_many_batches_through_the_writer(stack, account_id):
+    """Batches are written by a second thread while the next is read: every
+    line of a file of many batches arrives once, with its vector, and a second
+    import of the file replaces instead of duplicating."""
+    rnd = random.Random(7)
+    list_id = str(uuid.uuid4())
+    rows = [{"account_id": account_id, "external_id": "w-%d" % i, "lists": [list_id],
+             "descriptors": [od.descriptor(od.unit([rnd.gauss(0, 1) for _ in range(16)]))]} for i in range(1000)]
+    for _ in range(2):
+        p = od.import_rows(stack, "faces", rows, extra=("--batch", "37"))
+        assert "1000 of 1000 lines loaded (1000 descriptors" in p.stdout
+    assert count(stack, "SELECT COUNT(*) FROM face WHERE account_id = %s", account_id) == 1000
+    assert count(stack, "SELECT COUNT(*) FROM list_face WHERE list_id = %s", list_id) == 1000
+    assert count(stack, "SELECT COUNT(*) FROM descriptor WHERE account_id = %s", account_id) == 1000
+    got = stack.sql("SELECT f.external_id, HEX(d.vector) FROM face f JOIN descriptor d ON d.owner_id = f.face_id "
+                    "WHERE f.account_id = %s", (account_id,), db="luna_objects")
+    want = {r["external_id"]: struct.unpack("<16f", base64.b64decode(r["descriptors"][0]["vector_b64"]))
+            for r in rows}
+    assert len(got) == 1000
+    for ext, hexv in got:
+        v = struct.unpack("<16f", bytes.fromhex(hexv))
+        assert all(abs(a - b) < 1e-6 for a, b in zip(v, want[ext])), ext

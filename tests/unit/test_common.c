@@ -1,6 +1,7 @@
 /* Unit tests of src/common: arena, times, uuids, config, error table. */
 #include "common/arena.h"
 #include "common/config.h"
+#include "common/encoding.h"
 #include "common/errors.h"
 #include "common/outbound.h"
 #include "common/redact.h"
@@ -275,6 +276,28 @@ static void test_json_text(void)
 	CHECK(json_text_check("1\0", 2, NULL, NULL) != 0);
 }
 
+/* base64_decode: whole groups, 2- and 3-character tails, both alphabets,
+ * anything else refused. */
+static void test_base64(void)
+{
+	unsigned char out[64];
+	size_t n = 0;
+	CHECK(base64_decode("TWFu", 4, out, &n) == 0 && n == 3 && memcmp(out, "Man", 3) == 0);
+	CHECK(base64_decode("TWFuTQ", 6, out, &n) == 0 && n == 4 && memcmp(out, "ManM", 4) == 0);
+	CHECK(base64_decode("TWFuTWE", 7, out, &n) == 0 && n == 5 && memcmp(out, "ManMa", 5) == 0);
+	CHECK(base64_decode("+/-_", 4, out, &n) == 0 && n == 3 && out[0] == 0xfb && out[1] == 0xff && out[2] == 0xbf,
+	      "%zu %02x %02x %02x", n, out[0], out[1], out[2]);
+	CHECK(base64_decode("", 0, out, &n) == 0 && n == 0);
+	CHECK(base64_decode("TW=u", 4, out, &n) != 0);
+	CHECK(base64_decode("TWFu\n", 5, out, &n) != 0);
+	CHECK(base64_decode("TWFuT\x80", 6, out, &n) != 0);
+	/* float32 0.5 and 1.0, little-endian */
+	float f[2];
+	CHECK(base64_decode("AAAAPwAAgD8", 11, out, &n) == 0 && n == 8);
+	floats_from_le32(f, out, 2);
+	CHECK(f[0] == 0.5f && f[1] == 1.0f, "%g %g", f[0], f[1]);
+}
+
 int main(void)
 {
 	test_json_text();
@@ -285,5 +308,6 @@ int main(void)
 	test_errors();
 	test_redact();
 	test_outbound();
+	test_base64();
 	return CHECK_DONE();
 }

@@ -13,8 +13,13 @@
  * the result store under their sample id, written as the store folder's owner
  * when run as root (admin_become_store_owner).
  *
- * Workload: 100,000 faces with 512-d descriptors in one file; rows are sent
- * as multi-row INSERTs with bound parameters, a few hundred rows each. */
+ * Workload: up to millions of faces with 512-d descriptors in one file. The
+ * main thread reads and checks a batch while a writer thread writes the one
+ * before on the only database connection (two batches in memory), so parsing
+ * and the server's work overlap; rows go as multi-row INSERTs with bound
+ * parameters (vectors as binary), a few hundred rows each, and the batch's
+ * lists are looked up in one statement at write time. bench/scale measures
+ * it against LOAD DATA of the same rows. */
 #include "admin/admin.h"
 #include "backends/objects.h"
 #include "backends/storage.h"

@@ -17,6 +17,39 @@ struct cached_stmt {
 	MYSQL_STMT *stmt;
 };
 
+/* The column buffers of a result, on the heap: a statement may have any
+ * number of columns, and a thread's stack is small. A connection keeps one
+ * set between statements (most statements need no allocation at all) and
+ * grows it as needed. */
+struct row_bufs {
+	MYSQL_BIND *rb;
+	unsigned long *lens;
+	my_bool *nulls;
+	char **cells, **bufs;
+	size_t *caps;
+	size_t ncols;       /* columns of the current result */
+	size_t room;        /* columns the arrays hold */
+};
+
+/* A column buffer above this size is freed after its statement rather than
+ * kept for the next one. */
+#define KEEP_COLUMN_BYTES 65536
+/* Parameters bound from the connection's own array; more are bound from the heap. */
+#define KEPT_PARAMS 16
+
+static void row_bufs_free(struct row_bufs *r)
+{
+	for (size_t c = 0; r->bufs && c < r->room; c++)
+		free(r->bufs[c]);
+	free(r->rb);
+	free(r->lens);
+	free(r->nulls);
+	free(r->cells);
+	free(r->bufs);
+	free(r->caps);
+	memset(r, 0, sizeof(*r));
+}
+
 struct db {
 	struct db_settings s;
 	MYSQL *conn;
@@ -25,6 +58,9 @@ struct db {
 	char errmsg[512];
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache, next_evict;
+	struct row_bufs rows;         /* the result being read, and kept for the next */
+	int rows_busy;                /* rows in use (a statement run from a row callback gets its own) */
+	MYSQL_BIND params[KEPT_PARAMS];
 };
 
 static void set_error(struct db *db, unsigned code, const char *msg)
@@ -98,6 +134,7 @@ void db_close(struct db *db)
 	if (!db)
 		return;
 	disconnect(db);
+	row_bufs_free(&db->rows);
 	free(db);
 }
 
@@ -316,52 +353,57 @@ static int safe_to_repeat(const struct db *db, const char *sql)
 	return strncasecmp(sql, "SELECT", 6) == 0 || db->err == CR_SERVER_GONE_ERROR;
 }
 
-/* The column buffers of one result, on the heap: a statement may have any
- * number of columns, and a thread's stack is small. */
-struct row_bufs {
-	MYSQL_BIND *rb;
-	unsigned long *lens;
-	my_bool *nulls;
-	char **cells, **bufs;
-	size_t *caps;
-	size_t ncols;
-};
-
-static void row_bufs_free(struct row_bufs *r)
+/* Grows one array of r from r->room to n elements of size each, zeroing the new ones. */
+static int grow(void **arr, size_t room, size_t n, size_t size)
 {
-	for (size_t c = 0; r->bufs && c < r->ncols; c++)
-		free(r->bufs[c]);
-	free(r->rb);
-	free(r->lens);
-	free(r->nulls);
-	free(r->cells);
-	free(r->bufs);
-	free(r->caps);
+	char *na = realloc(*arr, n * size);
+	if (!na)
+		return -1;
+	memset(na + room * size, 0, (n - room) * size);
+	*arr = na;
+	return 0;
 }
 
-static int row_bufs_init(struct row_bufs *r, size_t ncols)
+/* Makes r ready for a result of ncols columns. */
+static int row_bufs_prepare(struct row_bufs *r, size_t ncols)
 {
 	size_t n = ncols ? ncols : 1;
-	memset(r, 0, sizeof(*r));
+	if (n > r->room) {
+		if (grow((void **)&r->rb, r->room, n, sizeof(*r->rb)) ||
+		    grow((void **)&r->lens, r->room, n, sizeof(*r->lens)) ||
+		    grow((void **)&r->nulls, r->room, n, sizeof(*r->nulls)) ||
+		    grow((void **)&r->cells, r->room, n, sizeof(*r->cells)) ||
+		    grow((void **)&r->bufs, r->room, n, sizeof(*r->bufs)) ||
+		    grow((void **)&r->caps, r->room, n, sizeof(*r->caps)))
+			return -1;   /* the arrays grown so far stay valid: room is still theirs */
+		r->room = n;
+	}
 	r->ncols = ncols;
-	r->rb = calloc(n, sizeof(*r->rb));
-	r->lens = calloc(n, sizeof(*r->lens));
-	r->nulls = calloc(n, sizeof(*r->nulls));
-	r->cells = calloc(n, sizeof(*r->cells));
-	r->bufs = calloc(n, sizeof(*r->bufs));
-	r->caps = calloc(n, sizeof(*r->caps));
-	if (!r->rb || !r->lens || !r->nulls || !r->cells || !r->bufs || !r->caps)
-		return -1;
 	for (size_t c = 0; c < ncols; c++) {
+		memset(&r->rb[c], 0, sizeof(r->rb[c]));
 		r->rb[c].buffer_type = MYSQL_TYPE_STRING;
 		r->rb[c].length = &r->lens[c];
 		r->rb[c].is_null = &r->nulls[c];
+		r->lens[c] = 0;
+		r->nulls[c] = 0;
+		r->cells[c] = NULL;
 	}
 	return 0;
 }
 
-/* Executes the statement with its parameters bound from pb (heap: a filter
- * may bind thousands of values); at most one retry on a new connection. */
+/* After a statement: large column buffers go back to the heap. */
+static void row_bufs_trim(struct row_bufs *r)
+{
+	for (size_t c = 0; c < r->room; c++)
+		if (r->caps[c] > KEEP_COLUMN_BYTES) {
+			free(r->bufs[c]);
+			r->bufs[c] = NULL;
+			r->caps[c] = 0;
+		}
+}
+
+/* Executes the statement with its parameters bound from pb (np of them; a
+ * filter may bind thousands); at most one retry on a new connection. */
 static MYSQL_STMT *execute(struct db *db, const char *sql, const struct db_param *p, size_t np, MYSQL_BIND *pb)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -400,6 +442,35 @@ static int fetch_rows(struct db *db, MYSQL_STMT *st, struct row_bufs *r, db_row_
 	}
 }
 
+/* The column buffers for a new result: the connection's own, or fresh
+ * ones for a statement run while another result is being read. */
+static struct row_bufs *row_bufs_take(struct db *db, struct row_bufs *fresh, size_t ncols)
+{
+	struct row_bufs *r = &db->rows;
+	if (db->rows_busy) {
+		memset(fresh, 0, sizeof(*fresh));
+		r = fresh;
+	}
+	if (row_bufs_prepare(r, ncols)) {
+		if (r == fresh)
+			row_bufs_free(fresh);
+		return NULL;
+	}
+	if (r == &db->rows)
+		db->rows_busy = 1;
+	return r;
+}
+
+static void row_bufs_give_back(struct db *db, struct row_bufs *r)
+{
+	if (r == &db->rows) {
+		row_bufs_trim(r);
+		db->rows_busy = 0;
+	} else {
+		row_bufs_free(r);
+	}
+}
+
 static int run(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud,
 	       struct db_result *meta)
 {
@@ -407,36 +478,39 @@ static int run(struct db *db, const char *sql, const struct db_param *p, size_t 
 		set_error(db, CR_PARAMS_NOT_BOUND, "too many parameters for one statement");
 		return -1;
 	}
-	MYSQL_BIND *pb = calloc(np ? np : 1, sizeof(*pb));
-	if (!pb) {
-		set_error(db, CR_OUT_OF_MEMORY, "out of memory");
-		return -1;
+	/* The driver copies the bindings at execute: the connection's array is
+	 * free again once execute returns. */
+	MYSQL_BIND *pb = db->params, *heap_pb = NULL;
+	if (np > KEPT_PARAMS) {
+		pb = heap_pb = calloc(np, sizeof(*pb));
+		if (!pb) {
+			set_error(db, CR_OUT_OF_MEMORY, "out of memory");
+			return -1;
+		}
 	}
 	MYSQL_STMT *st = execute(db, sql, p, np, pb);
-	if (!st) {
-		free(pb);
+	free(heap_pb);
+	if (!st)
 		return -1;
-	}
 	if (meta) {
 		meta->affected = mysql_stmt_affected_rows(st);
 		meta->insert_id = mysql_stmt_insert_id(st);
 	}
 	MYSQL_RES *md = mysql_stmt_result_metadata(st);
-	if (!md) {
-		free(pb);
+	if (!md)
 		return 0;
-	}
 	size_t ncols = mysql_num_fields(md);
 	mysql_free_result(md);
 	if (meta)
 		meta->ncols = ncols;
-	struct row_bufs r;
+	struct row_bufs fresh;
+	struct row_bufs *r = row_bufs_take(db, &fresh, ncols);
 	int rc = 0, stopped = 0;
-	if (row_bufs_init(&r, ncols)) {
+	if (!r) {
 		set_error(db, CR_OUT_OF_MEMORY, "out of memory");
 		rc = -1;
 	} else {
-		rc = fetch_rows(db, st, &r, cb, ud, &stopped);
+		rc = fetch_rows(db, st, r, cb, ud, &stopped);
 	}
 	/* Freeing the result is local; a reset costs a round trip and is only
 	 * needed when rows were left unread or the statement failed. */
@@ -444,8 +518,8 @@ static int run(struct db *db, const char *sql, const struct db_param *p, size_t 
 		mysql_stmt_free_result(st);
 	if (db->conn && (stopped || rc))
 		mysql_stmt_reset(st);
-	row_bufs_free(&r);
-	free(pb);
+	if (r)
+		row_bufs_give_back(db, r);
 	return rc;
 }
 

@@ -125,9 +125,17 @@ char *url_redact(const char *text, char *out, size_t outlen)
 	return out;
 }
 
+/* Only a URL with userinfo ('@') or a query ('?') can lose anything to
+ * url_redact: text without both is its own redaction. */
+static int may_need_redaction(const char *text)
+{
+	const char *sep = strstr(text, "://");
+	return sep && strpbrk(sep, "@?") != NULL;
+}
+
 void url_redact_inplace(char *buf, size_t size)
 {
-	if (!buf || !size || !strstr(buf, "://"))
+	if (!buf || !size || !may_need_redaction(buf))
 		return;
 	char *redacted = url_redact_dup(buf);
 	if (!redacted) {
@@ -151,7 +159,7 @@ char *url_redact_dup(const char *text)
 
 int url_has_secret(const char *text)
 {
-	if (!text || !strstr(text, "://"))
+	if (!text || !may_need_redaction(text))
 		return 0;
 	char *out = url_redact_dup(text);
 	if (!out)
@@ -163,16 +171,24 @@ int url_has_secret(const char *text)
 
 void url_redact_vsnprintf(char *out, size_t outlen, const char *fmt, va_list ap)
 {
-	char *full = NULL;
 	if (!outlen)
 		return;
-	if (vasprintf(&full, fmt, ap) < 0) {
-		out[0] = 0;
+	/* The common case formats once, in place: the whole text fits and holds
+	 * nothing to redact. */
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(out, outlen, fmt, ap);
+	if (n >= 0 && (size_t)n < outlen && !may_need_redaction(out)) {
+		va_end(again);
 		return;
 	}
-	if (!strstr(full, "://")) {   /* the common case: no URL at all */
-		snprintf(out, outlen, "%s", full);
-		free(full);
+	/* Otherwise the whole text is redacted before it is cut, so a cut never
+	 * leaves half a password. */
+	char *full = NULL;
+	int failed = vasprintf(&full, fmt, again) < 0;
+	va_end(again);
+	if (failed) {
+		out[0] = 0;
 		return;
 	}
 	char *redacted = url_redact_dup(full);

@@ -1,7 +1,7 @@
 /* RFC 3339 and DB time conversions (see timefmt.h). */
 #include "common/timefmt.h"
+#include "common/fmt.h"
 #include <ctype.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -104,14 +104,79 @@ static long split_us(int64_t us, time_t *sec)
 	return frac;
 }
 
-void time_format_db(int64_t us, char *buf, size_t len)
+/* The UTC calendar date of a day number (days since 1970-01-01), for any
+ * day (proleptic Gregorian; H. Hinnant's days_from_civil inverse). */
+static void civil_from_days(int64_t z, struct tm *tm)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);                            /* [0, 146096] */
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;   /* [0, 399] */
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365] */
+	unsigned mp = (5 * doy + 2) / 153;                                      /* March = 0 */
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_mon = (int)m - 1;
+	tm->tm_year = (int)((int64_t)yoe + era * 400 + (m <= 2) - 1900);
+}
+
+/* gmtime_r without the time zone lock. */
+static void utc_tm(time_t sec, struct tm *tm)
+{
+	int64_t days = sec / 86400, rem = sec % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	civil_from_days(days, tm);
+	tm->tm_hour = (int)(rem / 3600);
+	tm->tm_min = (int)(rem % 3600 / 60);
+	tm->tm_sec = (int)(rem % 60);
+}
+
+/* "%04d-%02d-%02d<sep>%02d:%02d:%02d.%06ld" of tm and frac; returns the end. */
+static char *put_civil(char *p, const struct tm *tm, char sep, long frac)
+{
+	p = fmt_dec(p, (long long)tm->tm_year + 1900, 4);
+	*p++ = '-';
+	p = fmt_dec(p, tm->tm_mon + 1, 2);
+	*p++ = '-';
+	p = fmt_dec(p, tm->tm_mday, 2);
+	*p++ = sep;
+	p = fmt_dec(p, tm->tm_hour, 2);
+	*p++ = ':';
+	p = fmt_dec(p, tm->tm_min, 2);
+	*p++ = ':';
+	p = fmt_dec(p, tm->tm_sec, 2);
+	*p++ = '.';
+	return fmt_dec(p, frac, 6);
+}
+
+/* Copies [text, end) into buf like snprintf(buf, len, "%s", ...) would. */
+static void put_cut(char *buf, size_t len, const char *text, const char *end)
+{
+	if (!len)
+		return;
+	size_t n = (size_t)(end - text);
+	if (n > len - 1)
+		n = len - 1;
+	memcpy(buf, text, n);
+	buf[n] = '\0';
+}
+
+char *time_put_utc(char *p, int64_t us, char sep)
 {
 	time_t sec;
 	long frac = split_us(us, &sec);
 	struct tm tm;
-	gmtime_r(&sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	utc_tm(sec, &tm);
+	return put_civil(p, &tm, sep, frac);
+}
+
+void time_format_db(int64_t us, char *buf, size_t len)
+{
+	char text[TIME_PUT_MAX];
+	put_cut(buf, len, text, time_put_utc(text, us, ' '));
 }
 
 void time_format_rfc3339(int64_t us, int local, char *buf, size_t len)
@@ -124,10 +189,14 @@ void time_format_rfc3339(int64_t us, int local, char *buf, size_t len)
 		localtime_r(&sec, &tm);
 		off = tm.tm_gmtoff;
 	} else {
-		gmtime_r(&sec, &tm);
+		utc_tm(sec, &tm);
 	}
 	long aoff = off < 0 ? -off : off;
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%c%02ld:%02ld", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac, off < 0 ? '-' : '+', aoff / 3600,
-		 (aoff % 3600) / 60);
+	char text[TIME_PUT_MAX + 16];
+	char *p = put_civil(text, &tm, 'T', frac);
+	*p++ = off < 0 ? '-' : '+';
+	p = fmt_dec(p, aoff / 3600, 2);
+	*p++ = ':';
+	p = fmt_dec(p, (aoff % 3600) / 60, 2);
+	put_cut(buf, len, text, p);
 }

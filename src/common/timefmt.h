@@ -11,6 +11,10 @@ int64_t time_now_us(void);
 int time_parse_rfc3339(const char *s, int64_t *us);
 /* DB text (UTC) → µs. 0 ok, -1 invalid. */
 int time_parse_db(const char *s, int64_t *us);
+/* The most bytes time_put_utc writes (a year of up to 7 digits and a sign). */
+#define TIME_PUT_MAX 36
+/* µs → "YYYY-MM-DD<sep>HH:MM:SS.ffffff" (UTC) at p, no NUL; returns the end. */
+char *time_put_utc(char *p, int64_t us, char sep);
 /* µs → DB text "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); buf ≥ 27 bytes. */
 void time_format_db(int64_t us, char *buf, size_t len);
 /* µs → "2021-07-28T01:23:21.537604+03:00"; local = use the process time zone, else +00:00. buf ≥ 33. */

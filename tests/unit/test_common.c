@@ -3,18 +3,23 @@
 #include "common/config.h"
 #include "common/encoding.h"
 #include "common/errors.h"
+#include "common/log.h"
 #include "common/outbound.h"
 #include "common/redact.h"
 #include "common/json_text.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include "tests/unit/check.h"
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 static int cleanups;
 static void count_cleanup(void *p)
@@ -69,6 +74,108 @@ static void test_times(void)
 	unsetenv("TZ");
 }
 
+/* What the formatters wrote with printf before, the reference for the
+ * hand-written ones. */
+static void printf_rfc3339(int64_t us, int local, char *buf, size_t len)
+{
+	time_t sec = (time_t)(us / 1000000);
+	long frac = (long)(us % 1000000);
+	if (frac < 0) {
+		frac += 1000000;
+		sec--;
+	}
+	struct tm tm;
+	if (local)
+		localtime_r(&sec, &tm);
+	else
+		gmtime_r(&sec, &tm);
+	long off = local ? tm.tm_gmtoff : 0, aoff = off < 0 ? -off : off;
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06ld%c%02ld:%02ld", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac, off < 0 ? '-' : '+', aoff / 3600,
+		 (aoff % 3600) / 60);
+}
+
+static void printf_db(int64_t us, char *buf, size_t len)
+{
+	time_t sec = (time_t)(us / 1000000);
+	long frac = (long)(us % 1000000);
+	if (frac < 0) {
+		frac += 1000000;
+		sec--;
+	}
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06ld", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+static void check_formats_like_printf(int64_t us)
+{
+	char got[64], want[64];
+	for (int local = 0; local < 2; local++) {
+		time_format_rfc3339(us, local, got, sizeof(got));
+		printf_rfc3339(us, local, want, sizeof(want));
+		CHECK(strcmp(got, want) == 0, "rfc3339 %lld local %d: %s, not %s", (long long)us, local, got, want);
+	}
+	time_format_db(us, got, sizeof(got));
+	printf_db(us, want, sizeof(want));
+	CHECK(strcmp(got, want) == 0, "db %lld: %s, not %s", (long long)us, got, want);
+}
+
+static void test_time_formats(void)
+{
+	const int64_t S = 1000000, DAY = 86400 * S;
+	const int64_t edges[] = {
+		0, -1, 1, 999999, -999999, -1000000, S - 1, 59 * S + 999999,
+		951782400 * S,                      /* 2000-02-29 */
+		951868800 * S - 1,                  /* the last µs of 2000-02-29 */
+		4107456000 * S,                     /* 2100-02-28: no leap day */
+		-62135596800 * S,                   /* 0001-01-01 */
+		-62135596800 * S - 1,               /* year 0 */
+		-30610224000 * S + 123456,          /* 1000-01-01 */
+		-30610224000 * S - 1,               /* 0999-12-31 */
+		-62198755200 * S - DAY,             /* year -2 */
+		253402300799 * S + 999999,          /* 9999-12-31T23:59:59.999999 */
+		253402300800 * S,                   /* 10000-01-01 */
+		1627424601537604, -1627424601537604,
+	};
+	const char *zones[] = {"UTC0", "MSK-3", "EST5EDT", "<-0330>3:30", "<+0545>-5:45"};
+	for (size_t z = 0; z < sizeof(zones) / sizeof(*zones); z++) {
+		setenv("TZ", zones[z], 1);
+		tzset();
+		for (size_t i = 0; i < sizeof(edges) / sizeof(*edges); i++)
+			check_formats_like_printf(edges[i]);
+		/* Days and times all over 1600..2400, with any microseconds. */
+		uint64_t x = 88172645463325252ull;
+		for (int i = 0; i < 2000; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			check_formats_like_printf((int64_t)(x % (800 * 366 * (uint64_t)DAY)) - 11676096000 * S);
+		}
+	}
+	unsetenv("TZ");
+	tzset();
+	char buf[40];
+	setenv("TZ", "<-0330>3:30", 1);
+	tzset();
+	time_format_rfc3339(1627424601000000, 1, buf, sizeof(buf));
+	CHECK(strcmp(buf, "2021-07-27T18:53:21.000000-03:30") == 0, "%s", buf);
+	unsetenv("TZ");
+	tzset();
+	time_format_rfc3339(1627424601999999, 0, buf, sizeof(buf));
+	CHECK(strcmp(buf, "2021-07-27T22:23:21.999999+00:00") == 0, "%s", buf);
+	time_format_db(-1, buf, sizeof(buf));
+	CHECK(strcmp(buf, "1969-12-31 23:59:59.999999") == 0, "%s", buf);
+	time_format_db(-30610224000 * S - 1, buf, sizeof(buf));
+	CHECK(strcmp(buf, "0999-12-31 23:59:59.999999") == 0, "%s", buf);
+	/* A short buffer is cut like snprintf cuts. */
+	time_format_db(0, buf, 11);
+	CHECK(strcmp(buf, "1970-01-01") == 0, "%s", buf);
+	time_format_rfc3339(0, 0, buf, 1);
+	CHECK(buf[0] == '\0');
+}
+
 static void test_uuid(void)
 {
 	char a[37], b[37], rid[48];
@@ -83,6 +190,39 @@ static void test_uuid(void)
 	CHECK(request_id_valid("1536751345,8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a"));
 	CHECK(!request_id_valid("153675134,8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a"));
 	CHECK(!request_id_valid("1536751345;8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a"));
+	CHECK(rid[10] == ',' && strtoll(rid, NULL, 10) > 1500000000);
+	/* Uuids from the pooled random bytes: well-formed, version 4, variant
+	 * 10xx, and no repeats across several refills of the pool. */
+	enum { N = 1000 };
+	static char seen[N][37];
+	int bad = 0, dup = 0;
+	for (int i = 0; i < N; i++) {
+		uuid4(seen[i]);
+		bad += !uuid_valid(seen[i]) || seen[i][14] != '4' || !strchr("89ab", seen[i][19]);
+	}
+	for (int i = 0; i < N; i++)
+		for (int j = i + 1; j < N; j++)
+			dup += strcmp(seen[i], seen[j]) == 0;
+	CHECK(bad == 0 && dup == 0, "%d malformed, %d repeated", bad, dup);
+	/* A forked child draws other bytes than its parent, even from a pool
+	 * the parent filled before the fork. */
+	int fds[2];
+	CHECK(pipe(fds) == 0);
+	pid_t child = fork();
+	if (child == 0) {
+		char u[37];
+		uuid4(u);
+		ssize_t w = write(fds[1], u, 36);
+		_exit(w == 36 ? 0 : 1);
+	}
+	char mine[37], theirs[37] = {0};
+	uuid4(mine);
+	CHECK(read(fds[0], theirs, 36) == 36);
+	int status = 0;
+	waitpid(child, &status, 0);
+	close(fds[0]);
+	close(fds[1]);
+	CHECK(uuid_valid(theirs) && strcmp(mine, theirs) != 0, "%s %s", mine, theirs);
 }
 
 static const char *write_tmp(const char *text)
@@ -172,6 +312,96 @@ static void test_redact(void)
 	char *dup = url_redact_dup("a://@");
 	CHECK(dup && strcmp(dup, "a://***@") == 0);
 	free(dup);
+}
+
+static void redact_printf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void redact_printf(char *out, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	url_redact_vsnprintf(out, len, fmt, ap);
+	va_end(ap);
+}
+
+static void test_redact_printf(void)
+{
+	char out[40];
+	redact_printf(out, sizeof(out), "%s %d", "plain", 7);
+	CHECK(strcmp(out, "plain 7") == 0, "%s", out);
+	redact_printf(out, sizeof(out), "get %s: %d", "http://h/a", 404);
+	CHECK(strcmp(out, "get http://h/a: 404") == 0, "%s", out);
+	redact_printf(out, sizeof(out), "get %s", "http://u:pw@h/a?key=k1");
+	CHECK(strcmp(out, "get http://***@h/a?key=***") == 0, "%s", out);
+	/* Cut after redaction: the cut never shows part of the password. */
+	redact_printf(out, 16, "%s", "http://user:password1234@h");
+	CHECK(strcmp(out, "http://***@h") == 0, "%s", out);
+	redact_printf(out, 8, "%s", "abcdefghijkl");
+	CHECK(strcmp(out, "abcdefg") == 0, "%s", out);
+}
+
+/* The lines log_msg writes to stderr while fn runs. */
+static void capture_log(void (*fn)(void), char *out, size_t len)
+{
+	FILE *f = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	dup2(fileno(f), STDERR_FILENO);
+	fn();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	size_t n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+static void log_two_lines(void)
+{
+	log_init("unit");
+	log_set_request_id("1536751345,8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a");
+	log_info("hello %d", 42);
+	log_set_request_id(NULL);
+	log_warn("see %s", "http://u:p@h/");
+}
+
+static void log_in_child(void)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		log_info("child");
+		_exit(0);
+	}
+	int status;
+	waitpid(child, &status, 0);
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", (int)child);
+	log_info("%s", pid);
+}
+
+static void test_log_line(void)
+{
+	char text[1024];
+	capture_log(log_two_lines, text, sizeof(text));
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "Z unit[%d] INFO [1536751345,8b8b5937-2e9c-4e8b-a7a7-5caf86621b5a]: hello 42\n", (int)getpid());
+	int64_t us;
+	char stamp[32];
+	memcpy(stamp, text, 27);
+	stamp[27] = '\0';
+	CHECK(strncmp(text + 26, want, strlen(want)) == 0, "%s", text);
+	CHECK(time_parse_rfc3339(stamp, &us) == 0 && llabs(us - time_now_us()) < 60000000, "%s", stamp);
+	char *second = strchr(text, '\n') + 1;
+	snprintf(want, sizeof(want), "Z unit[%d] WARNING: see http://***@h/\n", (int)getpid());
+	CHECK(strcmp(second + 26, want) == 0, "%s", second);
+	/* A forked child logs its own pid, not the one its parent had cached. */
+	capture_log(log_in_child, text, sizeof(text));
+	char *nl = strchr(text, '\n');
+	char *parent_line = nl ? nl + 1 : text;
+	const char *child_pid = strstr(parent_line, "INFO: ") ? strstr(parent_line, "INFO: ") + 6 : "?";
+	char child_prefix[64];
+	snprintf(child_prefix, sizeof(child_prefix), "unit[%.*s] INFO: child\n", (int)strcspn(child_pid, "\n"),
+		 child_pid);
+	CHECK(strstr(text, child_prefix) != NULL && strcmp(child_pid, "?") != 0, "%s", text);
 }
 
 static struct sockaddr_storage addr_of(const char *ip, int port)
@@ -303,10 +533,13 @@ int main(void)
 	test_json_text();
 	test_arena();
 	test_times();
+	test_time_formats();
 	test_uuid();
 	test_config();
 	test_errors();
 	test_redact();
+	test_redact_printf();
+	test_log_line();
 	test_outbound();
 	test_base64();
 	return CHECK_DONE();

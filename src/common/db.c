@@ -2,6 +2,7 @@
  * text results, a small statement cache and reconnection after outages.
  * Workload: short OLTP statements (task rows) and a few long streams. */
 #include "common/db.h"
+#include "common/fmt.h"
 #include "common/log.h"
 #include <mysql.h>
 #include <errmsg.h>
@@ -27,6 +28,8 @@ struct row_bufs {
 	my_bool *nulls;
 	char **cells, **bufs;
 	size_t *caps;
+	MYSQL_TIME *times;  /* DATETIME and TIMESTAMP columns are fetched as MYSQL_TIME */
+	signed char *time_decimals;   /* their fraction digits; -1 for other columns */
 	size_t ncols;       /* columns of the current result */
 	size_t room;        /* columns the arrays hold */
 };
@@ -47,6 +50,8 @@ static void row_bufs_free(struct row_bufs *r)
 	free(r->cells);
 	free(r->bufs);
 	free(r->caps);
+	free(r->times);
+	free(r->time_decimals);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -58,8 +63,8 @@ struct db {
 	char errmsg[512];
 	struct cached_stmt cache[STMT_CACHE];
 	size_t ncache, next_evict;
-	struct row_bufs rows;         /* the result being read, and kept for the next */
-	int rows_busy;                /* rows in use (a statement run from a row callback gets its own) */
+	struct row_bufs rows;         /* the result being read, kept for the next */
+	int rows_busy;                /* a result is being read */
 	MYSQL_BIND params[KEPT_PARAMS];
 };
 
@@ -268,45 +273,88 @@ static int reserve(char **buf, size_t *cap, size_t n)
 	return 0;
 }
 
-/* Fetch all columns of the current row as text: every column is bound with
- * an empty buffer, and mysql_stmt_fetch_column copies each one in full. The
- * length the first fetch reports is exact for strings but not for numbers
- * converted to text (a DOUBLE reports 0), so the copy's own length wins. */
-static int fetch_row(MYSQL_STMT *st, size_t ncols, unsigned long *lens, my_bool *nulls, char **cells,
-		     char **bufs, size_t *caps)
+/* A DATETIME or TIMESTAMP as the driver converts it to text:
+ * "%04u-%02u-%02u %02u:%02u:%02u", then for 1 to 6 decimals that many digits
+ * of ".%06lu". By hand, as the driver's sprintf is slow in these processes
+ * (common/fmt.h). Returns the length; out holds at least 64 bytes. */
+static unsigned long format_datetime(char *out, const MYSQL_TIME *t, int decimals)
 {
-	int r = mysql_stmt_fetch(st);
-	if (r == MYSQL_NO_DATA)
-		return 1;
-	if (r == 1)
+	char *p = fmt_dec(out, t->year, 4);
+	*p++ = '-';
+	p = fmt_dec(p, t->month, 2);
+	*p++ = '-';
+	p = fmt_dec(p, t->day, 2);
+	*p++ = ' ';
+	p = fmt_dec(p, t->hour, 2);
+	*p++ = ':';
+	p = fmt_dec(p, t->minute, 2);
+	*p++ = ':';
+	p = fmt_dec(p, t->second, 2);
+	if (decimals > 0 && decimals <= 6) {
+		char frac[24];
+		char *end = fmt_dec(frac, (long long)t->second_part, 6);
+		size_t n = (size_t)(end - frac) < (size_t)decimals ? (size_t)(end - frac) : (size_t)decimals;
+		*p++ = '.';
+		memcpy(p, frac, n);
+		p += n;
+	}
+	*p = '\0';
+	return (unsigned long)(p - out);
+}
+
+/* One column of the current row as text into its buffer, copied in full by
+ * mysql_stmt_fetch_column. The length the first fetch reports is exact for
+ * strings but not for numbers converted to text (a DOUBLE reports 0), so the
+ * copy's own length wins. */
+static int fetch_text_column(MYSQL_STMT *st, struct row_bufs *r, size_t c)
+{
+	if (reserve(&r->bufs[c], &r->caps[c], r->lens[c] + 1 > 64 ? r->lens[c] + 1 : 64))
 		return -1;
-	for (size_t c = 0; c < ncols; c++) {
-		if (nulls[c]) {
-			cells[c] = NULL;
-			lens[c] = 0;
+	for (;;) {
+		MYSQL_BIND one;
+		unsigned long got = 0;
+		memset(&one, 0, sizeof(one));
+		one.buffer_type = MYSQL_TYPE_STRING;
+		one.buffer = r->bufs[c];
+		one.buffer_length = r->caps[c];
+		one.length = &got;
+		if (mysql_stmt_fetch_column(st, &one, (unsigned)c, 0))
+			return -1;
+		if (got < r->caps[c]) {
+			r->lens[c] = got;
+			break;
+		}
+		if (reserve(&r->bufs[c], &r->caps[c], got + 1))
+			return -1;
+	}
+	r->bufs[c][r->lens[c]] = '\0';
+	return 0;
+}
+
+/* Fetch all columns of the current row as text: times arrive as MYSQL_TIME
+ * and are formatted here, every other column is bound with an empty buffer
+ * and fetched on its own. */
+static int fetch_row(MYSQL_STMT *st, struct row_bufs *r)
+{
+	int f = mysql_stmt_fetch(st);
+	if (f == MYSQL_NO_DATA)
+		return 1;
+	if (f == 1)
+		return -1;
+	for (size_t c = 0; c < r->ncols; c++) {
+		if (r->nulls[c]) {
+			r->cells[c] = NULL;
+			r->lens[c] = 0;
 			continue;
 		}
-		if (reserve(&bufs[c], &caps[c], lens[c] + 1 > 64 ? lens[c] + 1 : 64))
+		if (r->time_decimals[c] >= 0) {
+			if (reserve(&r->bufs[c], &r->caps[c], 64))
+				return -1;
+			r->lens[c] = format_datetime(r->bufs[c], &r->times[c], r->time_decimals[c]);
+		} else if (fetch_text_column(st, r, c)) {
 			return -1;
-		for (;;) {
-			MYSQL_BIND one;
-			unsigned long got = 0;
-			memset(&one, 0, sizeof(one));
-			one.buffer_type = MYSQL_TYPE_STRING;
-			one.buffer = bufs[c];
-			one.buffer_length = caps[c];
-			one.length = &got;
-			if (mysql_stmt_fetch_column(st, &one, (unsigned)c, 0))
-				return -1;
-			if (got < caps[c]) {
-				lens[c] = got;
-				break;
-			}
-			if (reserve(&bufs[c], &caps[c], got + 1))
-				return -1;
 		}
-		bufs[c][lens[c]] = '\0';
-		cells[c] = bufs[c];
+		r->cells[c] = r->bufs[c];
 	}
 	return 0;
 }
@@ -364,8 +412,8 @@ static int grow(void **arr, size_t room, size_t n, size_t size)
 	return 0;
 }
 
-/* Makes r ready for a result of ncols columns. */
-static int row_bufs_prepare(struct row_bufs *r, size_t ncols)
+/* Makes r ready for a result of ncols columns described by fields. */
+static int row_bufs_prepare(struct row_bufs *r, size_t ncols, const MYSQL_FIELD *fields)
 {
 	size_t n = ncols ? ncols : 1;
 	if (n > r->room) {
@@ -374,14 +422,24 @@ static int row_bufs_prepare(struct row_bufs *r, size_t ncols)
 		    grow((void **)&r->nulls, r->room, n, sizeof(*r->nulls)) ||
 		    grow((void **)&r->cells, r->room, n, sizeof(*r->cells)) ||
 		    grow((void **)&r->bufs, r->room, n, sizeof(*r->bufs)) ||
-		    grow((void **)&r->caps, r->room, n, sizeof(*r->caps)))
+		    grow((void **)&r->caps, r->room, n, sizeof(*r->caps)) ||
+		    grow((void **)&r->times, r->room, n, sizeof(*r->times)) ||
+		    grow((void **)&r->time_decimals, r->room, n, sizeof(*r->time_decimals)))
 			return -1;   /* the arrays grown so far stay valid: room is still theirs */
 		r->room = n;
 	}
 	r->ncols = ncols;
 	for (size_t c = 0; c < ncols; c++) {
 		memset(&r->rb[c], 0, sizeof(r->rb[c]));
-		r->rb[c].buffer_type = MYSQL_TYPE_STRING;
+		int is_time = fields[c].type == MYSQL_TYPE_DATETIME || fields[c].type == MYSQL_TYPE_TIMESTAMP;
+		r->time_decimals[c] = is_time ? (signed char)(fields[c].decimals > 6 ? 7 : fields[c].decimals) : -1;
+		if (is_time) {
+			r->rb[c].buffer_type = MYSQL_TYPE_DATETIME;
+			r->rb[c].buffer = &r->times[c];
+			r->rb[c].buffer_length = sizeof(r->times[c]);
+		} else {
+			r->rb[c].buffer_type = MYSQL_TYPE_STRING;
+		}
 		r->rb[c].length = &r->lens[c];
 		r->rb[c].is_null = &r->nulls[c];
 		r->lens[c] = 0;
@@ -430,7 +488,7 @@ static int fetch_rows(struct db *db, MYSQL_STMT *st, struct row_bufs *r, db_row_
 	if (mysql_stmt_bind_result(st, r->rb))
 		return stmt_failed(db, st);
 	for (;;) {
-		int f = fetch_row(st, r->ncols, r->lens, r->nulls, r->cells, r->bufs, r->caps);
+		int f = fetch_row(st, r);
 		if (f == 1)
 			return 0;
 		if (f < 0)
@@ -442,40 +500,18 @@ static int fetch_rows(struct db *db, MYSQL_STMT *st, struct row_bufs *r, db_row_
 	}
 }
 
-/* The column buffers for a new result: the connection's own, or fresh
- * ones for a statement run while another result is being read. */
-static struct row_bufs *row_bufs_take(struct db *db, struct row_bufs *fresh, size_t ncols)
-{
-	struct row_bufs *r = &db->rows;
-	if (db->rows_busy) {
-		memset(fresh, 0, sizeof(*fresh));
-		r = fresh;
-	}
-	if (row_bufs_prepare(r, ncols)) {
-		if (r == fresh)
-			row_bufs_free(fresh);
-		return NULL;
-	}
-	if (r == &db->rows)
-		db->rows_busy = 1;
-	return r;
-}
-
-static void row_bufs_give_back(struct db *db, struct row_bufs *r)
-{
-	if (r == &db->rows) {
-		row_bufs_trim(r);
-		db->rows_busy = 0;
-	} else {
-		row_bufs_free(r);
-	}
-}
-
 static int run(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud,
 	       struct db_result *meta)
 {
 	if (np > DB_MAX_PARAMS) {
 		set_error(db, CR_PARAMS_NOT_BOUND, "too many parameters for one statement");
+		return -1;
+	}
+	/* From a row callback: the driver cannot run a statement while a result
+	 * of the same connection is being read (it crashes on the outer one). */
+	if (db->rows_busy) {
+		set_error(db, CR_UNKNOWN_ERROR, "a statement cannot run while a result of its connection is read");
+		log_error("db: %s", db->errmsg);
 		return -1;
 	}
 	/* The driver copies the bindings at execute: the connection's array is
@@ -500,17 +536,17 @@ static int run(struct db *db, const char *sql, const struct db_param *p, size_t 
 	if (!md)
 		return 0;
 	size_t ncols = mysql_num_fields(md);
-	mysql_free_result(md);
 	if (meta)
 		meta->ncols = ncols;
-	struct row_bufs fresh;
-	struct row_bufs *r = row_bufs_take(db, &fresh, ncols);
 	int rc = 0, stopped = 0;
-	if (!r) {
+	if (row_bufs_prepare(&db->rows, ncols, mysql_fetch_fields(md))) {
 		set_error(db, CR_OUT_OF_MEMORY, "out of memory");
 		rc = -1;
-	} else {
-		rc = fetch_rows(db, st, r, cb, ud, &stopped);
+	}
+	mysql_free_result(md);
+	if (rc == 0) {
+		db->rows_busy = 1;
+		rc = fetch_rows(db, st, &db->rows, cb, ud, &stopped);
 	}
 	/* Freeing the result is local; a reset costs a round trip and is only
 	 * needed when rows were left unread or the statement failed. */
@@ -518,8 +554,8 @@ static int run(struct db *db, const char *sql, const struct db_param *p, size_t 
 		mysql_stmt_free_result(st);
 	if (db->conn && (stopped || rc))
 		mysql_stmt_reset(st);
-	if (r)
-		row_bufs_give_back(db, r);
+	row_bufs_trim(&db->rows);
+	db->rows_busy = 0;
 	return rc;
 }
 

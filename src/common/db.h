@@ -49,7 +49,7 @@ void db_close(struct db *db);                       /* NULL ok */
 int db_exec(struct db *db, struct arena *a, const char *sql, const struct db_param *p, size_t np,
 	    struct db_result *out);
 /* Stream rows without buffering the result: cb gets each row (cells valid during the call only).
- * cb returns nonzero to stop. */
+ * cb returns nonzero to stop; it must not run statements on the same db (they fail). */
 typedef int (*db_row_cb)(void *ud, size_t ncols, char **cells, unsigned long *lens);
 int db_stream(struct db *db, const char *sql, const struct db_param *p, size_t np, db_row_cb cb, void *ud);
 int db_begin(struct db *db);

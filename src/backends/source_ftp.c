@@ -19,7 +19,6 @@
 #include <strings.h>
 
 #define MAX_SERVERS 64
-#define FTP_TIMEOUT_S 120L
 
 /* ---- Sessions per server (process-wide) ---------------------------------------- */
 
@@ -104,7 +103,7 @@ static int fetch_listing(struct ftp_source *fs, const char *url, int mlsd, struc
 			 struct http_error *he)
 {
 	struct http_request rq = {
-		.method = mlsd ? "MLSD" : "GET", .url = url, .userpwd = fs->userpwd, .timeout_s = FTP_TIMEOUT_S,
+		.method = mlsd ? "MLSD" : "GET", .url = url, .userpwd = fs->userpwd, .timeout_s = fs->base.limits.ftp_timeout_s,
 		.protocols = "ftp,ftps", .max_body = (size_t)64 << 20, .cancel = fs->base.cancel, .allow = fs->allow,
 	};
 	return http_perform(fs->conn, &rq, resp, he);
@@ -269,7 +268,7 @@ static int fs_fetch(struct source *s, const char *key, void **data, size_t *len)
 		return -1;
 	}
 	struct http_request rq = {
-		.method = "GET", .url = url, .userpwd = fs->userpwd, .timeout_s = FTP_TIMEOUT_S,
+		.method = "GET", .url = url, .userpwd = fs->userpwd, .timeout_s = s->limits.ftp_timeout_s,
 		.protocols = "ftp,ftps", .max_body = s->limits.max_file_bytes, .cancel = s->cancel, .allow = fs->allow,
 	};
 	int rc = http_perform(fs->conn, &rq, &resp, &he);

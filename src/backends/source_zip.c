@@ -25,7 +25,6 @@
 
 /* Entries smaller than this are never called bombs, whatever their ratio. */
 #define RATIO_MIN_BYTES ((zip_uint64_t)1 << 20)
-#define DOWNLOAD_TIMEOUT_S 3600L
 
 struct zip_src {
 	struct source base;
@@ -298,7 +297,7 @@ int source_zip_download(const struct luna_config *cfg, const char *url, const st
 	}
 	struct http_request rq = {
 		.method = "GET", .url = url, .sink = f, .max_body = (size_t)limits->max_archive_bytes,
-		.timeout_s = DOWNLOAD_TIMEOUT_S, .protocols = "http,https", .cancel = cancel,
+		.timeout_s = limits->download_timeout_s, .protocols = "http,https", .cancel = cancel,
 		.allow = cfg->outbound_allow,
 	};
 	if (http_perform(conn, &rq, &resp, &he)) {

@@ -20,6 +20,8 @@ void source_limits_from_config(struct source_limits *l, const struct luna_config
 	l->max_ratio = (unsigned)c->max_compression_ratio;
 	l->max_archive_bytes = (unsigned long long)c->max_archive_bytes;
 	l->max_depth = (unsigned)c->max_source_depth;
+	l->download_timeout_s = c->source_download_timeout;
+	l->ftp_timeout_s = c->source_ftp_timeout;
 }
 
 void source_error_set(struct source_error *e, int code, const char *fmt, ...)

@@ -35,6 +35,8 @@ struct source_limits {
 	unsigned max_ratio;                 /* uncompressed / compressed size of an entry */
 	unsigned long long max_archive_bytes; /* downloaded archive */
 	unsigned max_depth;                 /* folder nesting */
+	long download_timeout_s;            /* a zip archive download, whole */
+	long ftp_timeout_s;                 /* one FTP listing or file */
 };
 /* The limits of the configuration ([LIMITS] MAX_SOURCE_FILES, MAX_IMAGE_BYTES, ...). */
 void source_limits_from_config(struct source_limits *l, const struct luna_config *cfg);

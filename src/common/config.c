@@ -101,6 +101,10 @@ static const struct key keys[] = {
 	I("LIMITS", "MAX_COMPRESSION_RATIO", limits.max_compression_ratio, "100", 1, 100000,
 	  "uncompressed / compressed size of a zip entry of 1 MiB or more (a higher one is a zip bomb)"),
 	I("LIMITS", "MAX_SOURCE_DEPTH", limits.max_source_depth, "32", 1, 1024, "folder nesting of an estimator source"),
+	I("LIMITS", "SOURCE_DOWNLOAD_TIMEOUT", limits.source_download_timeout, "3600", 1, 86400,
+	  "seconds a zip archive download may take"),
+	I("LIMITS", "SOURCE_FTP_TIMEOUT", limits.source_ftp_timeout, "120", 1, 86400,
+	  "seconds one FTP listing or file may take"),
 	S("LOGGING", "LEVEL", log_level, "INFO", "DEBUG, INFO, WARNING or ERROR"),
 };
 

@@ -36,6 +36,8 @@ struct luna_limits {
 	long max_archive_unpacked_bytes;  /* all entries of a zip archive, uncompressed */
 	int max_compression_ratio;        /* uncompressed / compressed size of a zip entry */
 	int max_source_depth;             /* folder nesting of a source */
+	int source_download_timeout;      /* seconds for downloading a zip archive */
+	int source_ftp_timeout;           /* seconds for one FTP listing or file */
 };
 
 struct luna_config {

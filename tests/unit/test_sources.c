@@ -33,6 +33,7 @@ static void default_limits(struct source_limits *lim)
 	source_limits_from_config(lim, &cfg);
 	CHECK(lim->max_files == 1000000 && lim->max_file_bytes == (size_t)32 << 20 && lim->max_ratio == 100 &&
 	      lim->max_depth == 32 && lim->max_archive_bytes == 8ULL << 30 && lim->max_total_bytes == 16ULL << 30);
+	CHECK(lim->download_timeout_s == 3600 && lim->ftp_timeout_s == 120);
 }
 
 static void select_all(const char *const *files, const struct source_filter *f, struct names *out)

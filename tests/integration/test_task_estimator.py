@@ -479,8 +479,7 @@ def test_cancel_running_estimator(env, account_id):
 
 @pytest.fixture(scope="module")
 def s3(env):
-    if not servers.s3rver_available():
-        pytest.skip("s3rver is not installed (npm ci --prefix tests/fakes)")
+    assert servers.s3rver_available(), "s3rver is not installed (./dev deps, or npm ci --prefix tests/fakes)"
     srv = servers.S3Server(buckets=["images"])
     for key, seed in [("prefix/123_file.jpg", 1), ("prefix/file2.jpg", 2), ("temp_file.jpg", 3),
                       ("prefix_file.jpg", 4), ("prefix/deeper/x.jpg", 5)]:
@@ -549,8 +548,7 @@ def test_s3_arn_rules_at_creation(env, s3, account_id):
 
 @pytest.fixture(scope="module")
 def ftp(env, tmp_path_factory):
-    if not servers.python_has("pyftpdlib"):
-        pytest.skip("python3-pyftpdlib is not installed")
+    assert servers.python_has("pyftpdlib"), "python3-pyftpdlib is not installed (./dev deps)"
     root = str(tmp_path_factory.mktemp("ftp-root"))
     servers.write_tree(os.path.join(root, "image-storage"), {
         "prefix/123_file.jpg": servers.png(1), "prefix/file2.jpg": servers.png(2), "temp_file.jpg": servers.png(3),

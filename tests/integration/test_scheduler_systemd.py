@@ -2,7 +2,7 @@
 reports READY=1 once running, pings WATCHDOG=1 at half of WATCHDOG_USEC,
 reports STOPPING=1 on SIGTERM and exits 0. The notification socket is a
 datagram socket of this test standing in for systemd's. Needs a build with
-libsystemd (HAVE_SYSTEMD); skipped otherwise."""
+libsystemd (HAVE_SYSTEMD), which ./dev deps installs; fails otherwise."""
 
 import os
 import signal
@@ -35,13 +35,25 @@ def receive(sock, until):
     return lines
 
 
-def test_notify_ready_watchdog_stopping(stack):
-    if not built_with_systemd(stack.build):
-        pytest.skip("built without libsystemd")
+@pytest.fixture
+def notify(stack):
+    """A NOTIFY_SOCKET to receive the scheduler's sd_notify messages on.
+    ./dev deps installs libsystemd-dev, so a build without it is a failure."""
+    assert built_with_systemd(stack.build), "built without libsystemd (./dev deps installs libsystemd-dev)"
     folder = tempfile.mkdtemp(prefix="notify-", dir="/tmp")
     path = os.path.join(folder, "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
+    try:
+        yield sock, path
+    finally:
+        sock.close()
+        os.unlink(path)
+        os.rmdir(folder)
+
+
+def test_notify_ready_watchdog_stopping(stack, notify):
+    sock, path = notify
     conf = stack.write_config({("SCHEDULER", "LEASE_SECONDS"): 3})
     env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000",
                ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:log_path=%s/asan" % stack.dir,
@@ -66,20 +78,12 @@ def test_notify_ready_watchdog_stopping(stack):
         if p.poll() is None:
             p.kill()
             p.wait()
-        sock.close()
-        os.unlink(path)
-        os.rmdir(folder)
 
 
-def test_not_ready_until_the_database_answers(stack):
+def test_not_ready_until_the_database_answers(stack, notify):
     """A wrong password: every failed connect is logged with its reason, no
     READY=1 is sent and SIGTERM still stops the scheduler cleanly."""
-    if not built_with_systemd(stack.build):
-        pytest.skip("built without libsystemd")
-    folder = tempfile.mkdtemp(prefix="notify-", dir="/tmp")
-    path = os.path.join(folder, "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
+    sock, path = notify
     conf = stack.write_config({("LUNA_TASKS_DB", "PASSWORD"): "not-the-password"})
     env = dict(os.environ, NOTIFY_SOCKET=path,
                ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:log_path=%s/asan" % stack.dir,
@@ -107,6 +111,3 @@ def test_not_ready_until_the_database_answers(stack):
         if p.poll() is None:
             p.kill()
             p.wait()
-        sock.close()
-        os.unlink(path)
-        os.rmdir(folder)

@@ -24,6 +24,7 @@
 #include "tasks/export_rows.h"
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
+#include "fuzz_spec.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,22 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct spec *g_spec;
 static struct luna_config g_cfg;
 
-static const char *const body_schemas[] = {
-	"clustering_task", "linker_task", "gc_task", "estimator_task", "reporter_task",
-	"exporter_task", "cross_match_task", "roc_task", "additional_extract_task",
-};
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *path = getenv("LUNA_SPEC");
 	char err[512];
 
 	(void)argc;
 	(void)argv;
-	g_spec = spec_load(path ? path : "docs/luna-tasks.yaml", err, sizeof(err));
-	if (!g_spec || config_load(&g_cfg, NULL, err, sizeof(err))) {
+	g_spec = fuzz_load_spec("fuzz_content");
+	if (config_load(&g_cfg, NULL, err, sizeof(err))) {
 		fprintf(stderr, "fuzz_content: %s\n", err);
 		abort();
 	}

@@ -23,36 +23,23 @@
 #include "common/query.h"
 #include "common/schema.h"
 #include "common/yaml_json.h"
+#include "fuzz_spec.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct spec *g_spec;
 
-static const char *const body_schemas[] = {
-	"clustering_task", "linker_task", "gc_task", "estimator_task", "reporter_task",
-	"exporter_task", "cross_match_task", "roc_task", "additional_extract_task",
-};
-
 static const char *const param_names[] = {
 	"page", "page_size", "task_type", "task_status", "create_time__lt", "account_id",
 	"task_ids", "error_ids", "include_luna_services", "status_code",
 };
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *path = getenv("LUNA_SPEC");
-	char err[512];
-
 	(void)argc;
 	(void)argv;
-	g_spec = spec_load(path ? path : "docs/luna-tasks.yaml", err, sizeof(err));
-	if (!g_spec) {
-		fprintf(stderr, "fuzz_validate: cannot load the spec: %s\n", err);
-		abort();
-	}
+	g_spec = fuzz_load_spec("fuzz_validate");
 	return 0;
 }
 

@@ -1,10 +1,11 @@
-/* POST /2/tasks/<type>: the body was validated against the type's schema by
+/* POST /2/tasks/{type} (the router resolved the type from task_types[]): the body was validated against the type's schema by
  * the front door (defaults applied); here the account rule (an account_id in
  * the content must be the task's) and the type's own checks run, and the
  * task is stored as pending for the schedulers. */
 #include "api/router.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "scheduler/task_host.h"
 #include "tasks/task_limits.h"
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
@@ -37,15 +38,10 @@ static int description_too_long(struct request *req)
 	return 1;
 }
 
-static int needs_handlers(const struct task_type *tt)
-{
-	return tt->id == 5 || tt->id == 9;
-}
-
 int h_task_body_limits(struct request *req, json_object *body)
 {
 	struct task_fail fail = {0};
-	if (task_limits_check(&req->api->cfg, strrchr(req->path, '/') + 1, body, "", &fail) == 0)
+	if (task_limits_check(&req->api->cfg, req->task_type->name, body, "", &fail) == 0)
 		return 0;
 	reply_error(req, fail.status, fail.code, fail.detail);
 	return -1;
@@ -53,8 +49,7 @@ int h_task_body_limits(struct request *req, json_object *body)
 
 void h_task_create(struct request *req)
 {
-	const char *name = strrchr(req->path, '/') + 1;
-	const struct task_type *tt = task_type_by_name(name);
+	const struct task_type *tt = req->task_type;
 	json_object *content = NULL;
 	json_object_object_get_ex(req->body, "content", &content);
 	if (!tt || !content) {
@@ -69,6 +64,7 @@ void h_task_create(struct request *req)
 		.cfg = &req->api->cfg,
 		.arena = req->arena,
 		.tasks_db = req->api->db,
+		.host = &task_host_reads,
 		.account_id = account,
 		.request_id = req->request_id,
 	};
@@ -82,7 +78,7 @@ void h_task_create(struct request *req)
 		return;
 	}
 	/* What the service can do is checked after what the client sent. */
-	if (needs_handlers(tt) && !req->api->cfg.handlers_url[0]) {
+	if (tt->needs_handlers && !req->api->cfg.handlers_url[0]) {
 		reply_errorf(req, E_HANDLERS_NOT_CONFIGURED, tt->name);
 		return;
 	}

@@ -171,7 +171,8 @@ void h_task_delete(struct request *req)
 	const struct task_type *tt = task_type_by_id(atoi(row[1]));
 	if (tt && tt->cleanup) {
 		struct task_ctx ctx = {.cfg = &req->api->cfg, .arena = req->arena, .tasks_db = req->api->db,
-				       .store = req->api->store, .task_id = req->path_id, .account_id = row[3]};
+				       .store = req->api->store, .task_id = req->path_id, .account_id = row[3],
+				       .host = &task_host_reads};
 		tt->cleanup(&ctx);
 	}
 	int rc;

@@ -13,6 +13,7 @@
 
 struct storage;
 struct op_contract;
+struct task_type;
 
 /* Process-wide state of one api process. */
 struct api {
@@ -42,6 +43,7 @@ struct request {
 	json_object *params;       /* validated query parameters with defaults: name → value */
 	json_object *body;         /* validated JSON body (POST), defaults applied */
 	long long path_id;         /* {task_id} or {error_id} */
+	const struct task_type *task_type;  /* POST /2/tasks/{type}: the type of the path */
 	char request_id[64];
 	int status;                /* answered status, for the access log */
 	int answered;

@@ -1,20 +1,26 @@
 /* Route table and front door (see router.h). Query parameters and bodies
  * are checked against the spec itself: the operation's `parameters` and
- * `requestBody` schemas are the only source of truth. */
+ * `requestBody` schemas are the only source of truth. The task types come
+ * from task_types[]: POST /2/tasks/{type} is one route per type, each with
+ * the spec's operation of its path. */
 #include "api/router.h"
 #include "api/contract.h"
 #include "common/errors.h"
 #include "common/json_text.h"
 #include "common/log.h"
+#include "tasks/task_type.h"
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* The segment of a pattern that stands for the name of each task type. */
+#define TYPE_SEGMENT "{type}"
+
 struct route {
 	const char *method;
-	const char *pattern;       /* spec path; {x} matches a decimal id */
+	const char *pattern;       /* spec path; {x} matches a decimal id; TYPE_SEGMENT see above */
 	handler_fn handler;
 	body_check_fn body_check;  /* optional, before the schema check */
 };
@@ -37,15 +43,8 @@ static const struct route routes[] = {
 	{"GET", "/2/tasks/{task_id}/result", h_task_result, NULL},
 	{"GET", "/2/tasks/{task_id}/errors", h_task_errors, NULL},
 	{"GET", "/2/tasks/{task_id}/errors/count", h_task_errors_count, NULL},
-	{"POST", "/2/tasks/linker", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/clustering", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/reporter", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/gc", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/additional_extract", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/cross_match", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/roc", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/exporter", h_task_create, h_task_body_limits},
-	{"POST", "/2/tasks/estimator", h_task_create, h_task_body_limits},
+	/* One route per entry of task_types[]; the spec has a path for each. */
+	{"POST", "/2/tasks/" TYPE_SEGMENT, h_task_create, h_task_body_limits},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -62,8 +61,17 @@ struct route_spec {
 	json_object *body_schema;      /* NULL: the operation takes no body */
 };
 
-static struct route_spec specs[NROUTES];
-static struct op_contract ops[NROUTES];
+/* A line of routes[] as dispatched: one per task type for a TYPE_SEGMENT line. */
+struct resolved_route {
+	const struct route *route;
+	char *pattern;                 /* the spec path (TYPE_SEGMENT replaced) */
+	const struct task_type *type;  /* NULL but for task type routes */
+	struct route_spec spec;
+	struct op_contract op;
+};
+
+static struct resolved_route *resolved;
+static size_t nresolved;
 
 static void put_json(void *o)
 {
@@ -99,32 +107,85 @@ static void add_params(struct api *api, struct route_spec *rs, json_object *list
 	}
 }
 
+/* How many dispatched routes a line of routes[] becomes. */
+static size_t route_count(const struct route *r)
+{
+	size_t n = 0;
+	if (!strstr(r->pattern, TYPE_SEGMENT))
+		return 1;
+	while (task_types[n])
+		n++;
+	return n;
+}
+
+/* The route's pattern for type (TYPE_SEGMENT replaced by its name), malloc'd. */
+static char *route_pattern(const struct route *r, const struct task_type *type)
+{
+	const char *seg = type ? strstr(r->pattern, TYPE_SEGMENT) : NULL;
+	if (!seg)
+		return strdup(r->pattern);
+	size_t len = strlen(r->pattern) - strlen(TYPE_SEGMENT) + strlen(type->name) + 1;
+	char *s = malloc(len);
+	if (s)
+		snprintf(s, len, "%.*s%s%s", (int)(seg - r->pattern), r->pattern, type->name, seg + strlen(TYPE_SEGMENT));
+	return s;
+}
+
+/* Finds the operation of rr in the spec: its parameters, body schema and answers. */
+static int resolve_route(struct api *api, struct resolved_route *rr, char *err, size_t errlen)
+{
+	json_object *path = get(get(spec_root(api->spec), "paths"), rr->pattern);
+	char m[16];
+	lower(m, rr->route->method, sizeof(m));
+	json_object *op = get(path, m);
+	if (!op) {
+		snprintf(err, errlen, "the spec has no operation %s %s", rr->route->method, rr->pattern);
+		return -1;
+	}
+	rr->op = (struct op_contract){rr->route->method, rr->pattern, json_object_get_string(get(op, "operationId")),
+				      get(op, "responses")};
+	add_params(api, &rr->spec, get(path, "parameters"));
+	add_params(api, &rr->spec, get(op, "parameters"));
+	json_object *rb = spec_resolve(api->spec, get(op, "requestBody"));
+	rr->spec.body_schema = get(get(get(rb, "content"), "application/json"), "schema");
+	return 0;
+}
+
 int router_init(struct api *api, char *err, size_t errlen)
 {
-	json_object *paths = get(spec_root(api->spec), "paths");
+	size_t n = 0;
+	for (size_t i = 0; i < NROUTES; i++)
+		n += route_count(&routes[i]);
+	resolved = calloc(n, sizeof(*resolved));
+	if (!resolved) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	for (size_t i = 0; i < NROUTES; i++) {
-		json_object *path = get(paths, routes[i].pattern);
-		char m[16];
-		lower(m, routes[i].method, sizeof(m));
-		json_object *op = get(path, m);
-		if (!op) {
-			snprintf(err, errlen, "the spec has no operation %s %s", routes[i].method, routes[i].pattern);
-			return -1;
+		int typed = strstr(routes[i].pattern, TYPE_SEGMENT) != NULL;
+		for (size_t k = 0; k < route_count(&routes[i]); k++) {
+			struct resolved_route *rr = &resolved[nresolved++];
+			rr->route = &routes[i];
+			rr->type = typed ? task_types[k] : NULL;
+			rr->pattern = route_pattern(&routes[i], rr->type);
+			if (!rr->pattern) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			if (resolve_route(api, rr, err, errlen))
+				return -1;
 		}
-		ops[i] = (struct op_contract){routes[i].method, routes[i].pattern,
-					      json_object_get_string(get(op, "operationId")), get(op, "responses")};
-		add_params(api, &specs[i], get(path, "parameters"));
-		add_params(api, &specs[i], get(op, "parameters"));
-		json_object *rb = spec_resolve(api->spec, get(op, "requestBody"));
-		specs[i].body_schema = get(get(get(rb, "content"), "application/json"), "schema");
 	}
 	return 0;
 }
 
 void router_free(void)
 {
-	memset(specs, 0, sizeof(specs));
-	memset(ops, 0, sizeof(ops));
+	for (size_t i = 0; i < nresolved; i++)
+		free(resolved[i].pattern);
+	free(resolved);
+	resolved = NULL;
+	nresolved = 0;
 }
 
 /* Segment-wise match; a {name} segment takes a decimal id (≤ 18 digits). */
@@ -296,20 +357,22 @@ static int parse_body(struct request *req, const struct route *route, const stru
 void router_dispatch(struct request *req)
 {
 	int path_matched = 0;
-	for (size_t i = 0; i < NROUTES; i++) {
+	for (size_t i = 0; i < nresolved; i++) {
+		const struct resolved_route *rr = &resolved[i];
 		long long id = 0;
-		if (!match_path(routes[i].pattern, req->path, &id))
+		if (!match_path(rr->pattern, req->path, &id))
 			continue;
 		path_matched = 1;
-		if (strcmp(routes[i].method, req->method))
+		if (strcmp(rr->route->method, req->method))
 			continue;
 		req->path_id = id;
-		req->op = &ops[i];
-		if (validate_query(req, &specs[i]))
+		req->op = &rr->op;
+		req->task_type = rr->type;
+		if (validate_query(req, &rr->spec))
 			return;
-		if (specs[i].body_schema && parse_body(req, &routes[i], &specs[i]))
+		if (rr->spec.body_schema && parse_body(req, rr->route, &rr->spec))
 			return;
-		routes[i].handler(req);
+		rr->route->handler(req);
 		if (!req->answered)
 			reply_error(req, 500, E_INTERNAL, NULL);
 		return;

@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/redact.h"
 #include "common/timefmt.h"
+#include "scheduler/task_host.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,21 +106,7 @@ json_object *subtask_json(struct request *req, char **row)
 
 json_object *error_json(struct request *req, char **row)
 {
-	json_object *o = json_object_new_object();
-	int code = row[3] ? atoi(row[3]) : 0;
-	char link[128];
-	snprintf(link, sizeof(link), LUNA_ERROR_LINK "%d", code);
-	json_object_object_add(o, "error_id", int_or_null(row[0]));
-	json_object_object_add(o, "task_id", int_or_null(row[1]));
-	json_object_object_add(o, "subtask_id", int_or_null(row[2]));
-	json_object_object_add(o, "error_code", json_object_new_int(code));
-	/* task_description is a string; rows from before migration 006 may hold NULL. */
-	json_object_object_add(o, "description", json_object_new_string(row[4] ? row[4] : ""));
-	json_object_object_add(o, "detail", str_or_null(row[5]));
-	json_object_object_add(o, "link", json_object_new_string(link));
-	json_object_object_add(o, "additional_info", str_or_null(row[6]));
-	json_object_object_add(o, "error_time", json_time_from_db(req, row[7]));
-	return o;
+	return task_error_json(&req->api->cfg, row);
 }
 
 void where_init(struct where *w, struct arena *a)

@@ -3,6 +3,7 @@
 #ifndef LUNA_API_TASK_JSON_H
 #define LUNA_API_TASK_JSON_H
 #include "api/http.h"
+#include "scheduler/task_host.h"
 
 /* Columns task_json() expects, in order. */
 #define TASK_COLUMNS "task_id, task_type, task_status, account_id, description, content, create_time, " \
@@ -12,8 +13,8 @@ json_object *task_json(struct request *req, char **row);
 #define SUBTASK_COLUMNS "subtask_id, task_id, result_id, create_time, end_time, subtask_status, content"
 json_object *subtask_json(struct request *req, char **row);
 
-#define ERROR_COLUMNS "e.error_id, e.task_id, e.subtask_id, e.error_code, e.description, e.detail, " \
-	"e.additional_info, e.error_time"
+#define ERROR_COLUMNS TASK_ERROR_COLUMNS
+/* task_error_json (scheduler/task_host.h): the one rendering of an error row. */
 json_object *error_json(struct request *req, char **row);
 
 /* Replaces secrets (passwords, secret keys) anywhere in o by "********", and

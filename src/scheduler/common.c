@@ -277,7 +277,7 @@ static int report_body(struct db *db, struct arena *a, void *ud)
  * kept while the task has fewer than [TASKS] MAX_ERRORS of them. Only subtask
  * hooks report such errors: plan and collect hooks fail through their `fail`
  * argument, which becomes the error of the step's own subtask row. */
-static int host_report_error(struct task_ctx *ctx, int code, const char *detail)
+static int host_report_error(const struct task_ctx *ctx, int code, const char *detail)
 {
 	if (!ctx->subtask_id) {
 		log_error("task %lld: error %d reported outside a subtask, not recorded: %s", ctx->task_id, code,
@@ -292,7 +292,7 @@ static int host_report_error(struct task_ctx *ctx, int code, const char *detail)
 	return -1;
 }
 
-static int host_created_handler(struct task_ctx *ctx, char id[37])
+static int host_created_handler(const struct task_ctx *ctx, char id[37])
 {
 	struct db_param p[] = {DBP_I64(ctx->task_id)};
 	struct db_result r;
@@ -304,7 +304,7 @@ static int host_created_handler(struct task_ctx *ctx, char id[37])
 	return 1;
 }
 
-static int host_record_created_handler(struct task_ctx *ctx, char id[37])
+static int host_record_created_handler(const struct task_ctx *ctx, char id[37])
 {
 	struct db_param p[] = {DBP_STR(id), DBP_I64(ctx->task_id)};
 	struct db_result r;
@@ -320,10 +320,15 @@ static int host_record_created_handler(struct task_ctx *ctx, char id[37])
 	return 0;
 }
 
-static const struct task_host scheduler_host = {
+/* The scheduler's host: the reads every host offers, and the writes. */
+const struct task_host sched_task_host = {
 	.report_error = host_report_error,
 	.created_handler = host_created_handler,
 	.record_created_handler = host_record_created_handler,
+	.lookup_task = task_host_lookup_task,
+	.subtask_ids = task_host_subtask_ids,
+	.errors_json = task_host_errors_json,
+	.is_task_result = task_host_is_task_result,
 };
 
 void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, long long task_id,
@@ -340,7 +345,7 @@ void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, lon
 	ctx->account_id = account_id;
 	ctx->request_id = request_id;
 	ctx->cancelled = &w->cancelled;
-	ctx->host = (void *)&scheduler_host;
+	ctx->host = &sched_task_host;
 }
 
 void sched_nap(atomic_int *stop, int ms)

@@ -87,6 +87,7 @@ static int clean_up_ended_tasks(struct janitor *j, struct arena *a)
 			struct task_ctx ctx = {
 				.cfg = &j->s->cfg, .arena = a, .tasks_db = j->db, .store = j->store, .task_id = task_id,
 				.account_id = r.rows[i][2], .request_id = r.rows[i][3], .cancelled = &j->stop,
+				.host = &sched_task_host,
 			};
 			log_set_request_id(r.rows[i][3]);
 			type->cleanup(&ctx);

@@ -127,20 +127,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Only types whose plan and run_subtask hooks exist are planned; the others
- * stay pending until a build that has them. */
-static void find_plannable_types(struct sched *s)
-{
-	for (size_t i = 0; task_types[i]; i++) {
-		const struct task_type *t = task_types[i];
-		if (t->plan && t->run_subtask && s->nplannable < sizeof(s->plannable) / sizeof(s->plannable[0]))
-			s->plannable[s->nplannable++] = t->id;
-		else
-			log_debug("task type %d (%s) has no scheduler hooks in this build; its tasks stay pending",
-				  t->id, t->name);
-	}
-}
-
 static int init_identity(struct sched *s, const struct options *o)
 {
 	if (gethostname(s->host, sizeof(s->host)))
@@ -349,7 +335,6 @@ int main(int argc, char **argv)
 	s->throttle_ms = opt.throttle_ms;
 	s->throttle_task_ms = opt.throttle_task_ms;
 	init_identity(s, &opt);
-	find_plannable_types(s);
 	block_signals(&signals);
 	if (init_sync(s) || !(rec.db = db_open(&s->cfg.tasks_db)) || liveness_init(&live, s)) {
 		log_error("cannot start: %s", strerror(errno));

@@ -1,5 +1,5 @@
 /* Planning: a pending task becomes subtasks. A worker claims the oldest
- * unplanned task of a type that has scheduler hooks (SKIP LOCKED, then a
+ * unplanned task (SKIP LOCKED, then a
  * lease on the task row), calls the type's plan hook outside any
  * transaction, and stores the subtasks and the task's new state in one
  * transaction, only if the task is still pending and still leased to us.
@@ -17,7 +17,6 @@
 #include <string.h>
 
 #define INSERT_BATCH 100
-#define TYPE_SLOTS 16   /* the claim statement's IN list; unused slots hold -1 */
 
 struct plan_claim {
 	struct worker *w;
@@ -39,17 +38,13 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 {
 	struct plan_claim *c = ud;
 	struct sched *s = c->w->s;
-	struct db_param p[TYPE_SLOTS];
 	struct db_result r;
-	for (size_t i = 0; i < TYPE_SLOTS; i++)
-		p[i] = DBP_I64(i < s->nplannable ? s->plannable[i] : -1);
 	if (db_exec(db, a,
 		    "SELECT task_id, task_type, content, account_id, request_id, attempts FROM task "
 		    "WHERE task_status = 0 AND planned = 0 "
-		    "AND task_type IN (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 		    "AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6)) "
 		    "ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-		    p, TYPE_SLOTS, &r))
+		    NULL, 0, &r))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
@@ -124,6 +119,10 @@ static json_object *call_plan(struct worker *w, struct arena *a, const struct pl
 	struct task_ctx ctx;
 	json_object *subtasks = NULL;
 	json_object *content = sched_parse_json(a, c->content);
+	if (!type || !type->plan) {
+		task_fail_set(fail, 501, E_NOT_IMPLEMENTED, "task type %d cannot be planned in this build", c->type_id);
+		return NULL;
+	}
 	if (!content) {
 		task_fail_set(fail, 500, E_INTERNAL, "the stored task content is not valid JSON");
 		return NULL;
@@ -155,7 +154,7 @@ int sched_plan_one(struct worker *w)
 	struct task_fail fail;
 	struct arena *a;
 	int rc;
-	if (w->s->nplannable == 0 || atomic_load(&w->s->stopping))
+	if (atomic_load(&w->s->stopping))
 		return 0;
 	a = arena_new();
 	rc = sched_txn(w->db, a, claim_body, &c);

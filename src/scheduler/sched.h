@@ -58,8 +58,6 @@ struct sched {
 	char started[32];              /* DB text of the start time */
 	int throttle_ms;               /* --throttle-ms: pause before each subtask */
 	int throttle_task_ms;          /* --throttle-task-ms: pause before each plan and collect */
-	int plannable[16];             /* types with plan and run_subtask hooks */
-	size_t nplannable;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;           /* new work or stop; idle workers wait on it */
 	atomic_int stopping;           /* no new claims */
@@ -144,6 +142,9 @@ int sched_defer_task(struct worker *w, long long task_id, int status, int delay_
 /* Gives up a plan or collect lease of task_id (status 0 or 4) that is still
  * ours, without counting the attempt: the work was told to stop. */
 void sched_release_task(struct worker *w, long long task_id);
+/* What the scheduler offers task hooks (common.c): task_host_reads and the
+ * writes (error rows, the created handler). */
+extern const struct task_host sched_task_host;
 /* A context for task hooks, with an arena that dies with the work item. */
 void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, long long task_id,
 		    long long subtask_id, const char *account_id, const char *request_id);

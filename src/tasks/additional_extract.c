@@ -22,7 +22,6 @@
 #include "backends/sources.h"
 #include "backends/storage.h"
 #include "common/errors.h"
-#include "scheduler/task_host.h"
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
 #include <errno.h>
@@ -262,7 +261,7 @@ static int ae_collect(struct task_ctx *ctx, json_object *content, json_object *p
 const struct task_type task_additional_extract = {
 	.id = 5,
 	.name = "additional_extract",
-	.schema = "additional_extract_task",
+	.needs_handlers = 1,
 	.result_is_zip = 0,
 	.validate = ae_validate,
 	.plan = ae_plan,

@@ -208,7 +208,6 @@ static int clustering_collect(struct task_ctx *ctx, json_object *content, json_o
 const struct task_type task_clustering = {
 	.id = 2,
 	.name = "clustering",
-	.schema = "clustering_task",
 	.result_is_zip = 0,
 	.plan = clustering_plan,
 	.run_subtask = clustering_run,

@@ -150,7 +150,6 @@ static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_
 const struct task_type task_cross_match = {
 	.id = 6,
 	.name = "cross_match",
-	.schema = "cross_match_task",
 	.result_is_zip = 0,
 	.validate = cross_match_validate,
 	.plan = cross_match_plan,

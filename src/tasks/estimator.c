@@ -25,7 +25,6 @@
 #include "backends/storage.h"
 #include "common/errors.h"
 #include "common/log.h"
-#include "scheduler/task_host.h"
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
 #include <errno.h>
@@ -549,7 +548,7 @@ static int estimator_collect(struct task_ctx *ctx, json_object *content, json_ob
 const struct task_type task_estimator = {
 	.id = 9,
 	.name = "estimator",
-	.schema = "estimator_task",
+	.needs_handlers = 1,
 	.result_is_zip = 0,
 	.collect_reads_partials = 1,
 	.validate = estimator_validate,

@@ -14,7 +14,6 @@
 #include "backends/storage.h"
 #include "common/encoding.h"
 #include "common/errors.h"
-#include "scheduler/task_host.h"
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -877,13 +876,12 @@ static const char *part_blob(struct task_ctx *ctx, const char *suffix)
 void export_parts_cleanup(struct task_ctx *ctx)
 {
 	static const char *const suffixes[] = {"csv", "zip"};
-	struct db_param p[] = {DBP_I64(ctx->task_id)};
-	struct db_result r;
-	if (!ctx->store || !ctx->tasks_db ||
-	    db_exec(ctx->tasks_db, ctx->arena, "SELECT subtask_id FROM subtask WHERE task_id = ?", p, 1, &r))
+	long long *ids;
+	size_t n;
+	if (!ctx->store || task_subtask_ids(ctx, &ids, &n))
 		return;
-	for (size_t i = 0; i < r.nrows; i++) {
-		ctx->subtask_id = strtoll(r.rows[i][0], NULL, 10);
+	for (size_t i = 0; i < n; i++) {
+		ctx->subtask_id = ids[i];
 		for (size_t k = 0; k < 2; k++)
 			ctx->store->ops->del(ctx->store, part_blob(ctx, suffixes[k]));
 	}

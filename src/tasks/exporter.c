@@ -128,7 +128,6 @@ static int exporter_collect(struct task_ctx *ctx, json_object *content, json_obj
 const struct task_type task_exporter = {
 	.id = 8,
 	.name = "exporter",
-	.schema = "exporter_task",
 	.result_is_zip = 1,
 	.validate = exporter_validate,
 	.plan = exporter_plan,

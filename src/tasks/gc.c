@@ -14,7 +14,6 @@
  * store_results = false the result holds the errors only. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
-#include "scheduler/task_host.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
 #include "common/db.h"
@@ -154,20 +153,6 @@ static const char *store_origin_blob(const char *origin)
 	return origin + n;
 }
 
-/* Whether blob_id is the result of a task or subtask. */
-static int is_task_result(struct task_ctx *ctx, const char *blob_id, int *yes)
-{
-	struct db_result r;
-	struct db_param p[] = {DBP_STR(blob_id), DBP_STR(blob_id)};
-	if (db_exec(ctx->tasks_db, ctx->arena,
-		    "SELECT 1 FROM task WHERE result_id = ? UNION ALL "
-		    "(SELECT 1 FROM subtask WHERE result_id = ? LIMIT 1) LIMIT 1",
-		    p, 2, &r))
-		return -1;
-	*yes = r.nrows > 0;
-	return 0;
-}
-
 /* Deletes an origin image of the removed event's sample, provided it is an
  * image of the result store ("/6/images/{uuid}") that nothing else uses: no
  * sample of any account is that blob or still names it as its origin, and it
@@ -183,7 +168,7 @@ static int remove_origin(struct task_ctx *ctx, const char *origin)
 				  origin);
 		return -1;
 	}
-	if (objects_blob_in_use(ctx->objects, blob, origin, &in_use) || is_task_result(ctx, blob, &result)) {
+	if (objects_blob_in_use(ctx->objects, blob, origin, &in_use) || (result = task_is_result(ctx, blob)) < 0) {
 		task_report_error(ctx, E_STORAGE, "cannot check whether image origin '%s' is still used; not deleted",
 				  origin);
 		return -1;
@@ -319,7 +304,6 @@ static int gc_collect(struct task_ctx *ctx, json_object *content, json_object *p
 const struct task_type task_gc = {
 	.id = 4,
 	.name = "gc",
-	.schema = "gc_task",
 	.result_is_zip = 0,
 	.validate = gc_validate,
 	.plan = gc_plan,

@@ -43,19 +43,16 @@ static int linker_validate(struct task_ctx *ctx, json_object *content, struct ta
 	return 0;
 }
 
-/* The task's creation time as RFC 3339 (UTC), from the tasks DB. */
+/* The task's creation time as RFC 3339 (UTC), from its host. */
 static const char *task_create_time(struct task_ctx *ctx, struct task_fail *fail)
 {
-	struct db_param p[] = {DBP_I64(ctx->task_id)};
-	struct db_result r;
-	int64_t us;
-	if (db_exec(ctx->tasks_db, ctx->arena, "SELECT create_time FROM task WHERE task_id = ?", p, 1, &r) ||
-	    r.nrows != 1 || time_parse_db(r.rows[0][0], &us)) {
+	struct task_row row;
+	if (task_lookup(ctx, ctx->task_id, NULL, &row) != 1) {
 		task_fail_set(fail, 500, E_DB, "cannot read the creation time of task %lld", ctx->task_id);
 		return NULL;
 	}
 	char *buf = arena_alloc(ctx->arena, 40);
-	time_format_rfc3339(us, 0, buf, 40);
+	time_format_rfc3339(row.create_time_us, 0, buf, 40);
 	return buf;
 }
 
@@ -212,7 +209,6 @@ static int linker_collect(struct task_ctx *ctx, json_object *content, json_objec
 const struct task_type task_linker = {
 	.id = 1,
 	.name = "linker",
-	.schema = "linker_task",
 	.result_is_zip = 0,
 	.validate = linker_validate,
 	.plan = linker_plan,

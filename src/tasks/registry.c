@@ -1,17 +1,28 @@
-/* The registry of task types: one line per type. */
+/* The registry of task types: one line per type, in id order. The API
+ * routes POST /2/tasks/<name> from it, the scheduler plans, runs and collects
+ * from it, and the manual's table of task types is printed from it. */
 #include "tasks/task_type.h"
 #include "common/redact.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-extern const struct task_type task_linker, task_clustering, task_reporter, task_gc, task_additional_extract,
-	task_cross_match, task_roc, task_exporter, task_estimator;
+#define TASK_TYPE_LIST(X) \
+	X(task_linker) \
+	X(task_clustering) \
+	X(task_reporter) \
+	X(task_gc) \
+	X(task_additional_extract) \
+	X(task_cross_match) \
+	X(task_roc) \
+	X(task_exporter) \
+	X(task_estimator)
 
-const struct task_type *const task_types[] = {
-	&task_linker, &task_clustering, &task_reporter, &task_gc, &task_additional_extract,
-	&task_cross_match, &task_roc, &task_exporter, &task_estimator, NULL,
-};
+#define DECLARE_TYPE(t) extern const struct task_type t;
+TASK_TYPE_LIST(DECLARE_TYPE)
+
+#define LIST_TYPE(t) &t,
+const struct task_type *const task_types[] = {TASK_TYPE_LIST(LIST_TYPE) NULL};
 
 const struct task_type *task_type_by_id(int id)
 {

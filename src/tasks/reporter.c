@@ -36,20 +36,17 @@ static int load_source(struct task_ctx *ctx, json_object *content, struct source
 	json_object *filters = task_json_get(content, "filters");
 	long long source = task_json_int(filters, "task_id", 0);
 	const char *account = task_account(ctx, filters);
-	struct db_param p[] = {DBP_I64(source), DBP_STR(account), DBP_STR(account)};
-	struct db_result r;
-	if (db_exec(ctx->tasks_db, ctx->arena,
-		    "SELECT task_type, task_status, result_id, content FROM task WHERE task_id = ? AND (? IS NULL OR "
-		    "account_id = ?)",
-		    p, 3, &r)) {
+	struct task_row row;
+	int found = task_lookup(ctx, source, account, &row);
+	if (found < 0) {
 		task_fail_set(fail, 500, E_DB, "%s", luna_error_def(E_DB)->detail_fmt);
 		return -1;
 	}
-	if (r.nrows == 0) {
+	if (found == 0) {
 		task_fail_set(fail, 400, E_TASK_NOT_FOUND, "Task with id '%lld' not found", source);
 		return -1;
 	}
-	int type = atoi(r.rows[0][0]), status = atoi(r.rows[0][1]);
+	int type = row.type, status = row.status;
 	if (type != 2) {
 		task_fail_set(fail, 400, E_REPORT_TYPE, "Tasks with type '%d' does not support a build report", type);
 		return -1;
@@ -58,13 +55,13 @@ static int load_source(struct task_ctx *ctx, json_object *content, struct source
 		task_fail_set(fail, 400, E_REPORT_STATUS, "Tasks with status '%d' does not support a build report", status);
 		return -1;
 	}
-	if (!r.rows[0][2]) {
+	if (!row.result_id) {
 		task_fail_set(fail, 400, E_REPORT_NO_RESULT, "%s", luna_error_def(E_REPORT_NO_RESULT)->detail_fmt);
 		return -1;
 	}
-	json_object *source_content = json_tokener_parse(r.rows[0][3] ? r.rows[0][3] : "");
+	json_object *source_content = json_tokener_parse(row.content ? row.content : "");
 	src->id = source;
-	src->result_id = r.rows[0][2];
+	src->result_id = row.result_id;
 	src->kind = objects_kind_from_name(task_json_str(source_content, "objects_type", "faces"));
 	json_object_put(source_content);
 	return 0;
@@ -297,7 +294,6 @@ static int reporter_collect(struct task_ctx *ctx, json_object *content, json_obj
 const struct task_type task_reporter = {
 	.id = 3,
 	.name = "reporter",
-	.schema = "reporter_task",
 	.result_is_zip = 1,
 	.validate = reporter_validate,
 	.plan = reporter_plan,

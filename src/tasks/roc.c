@@ -15,7 +15,6 @@
  * stays O(N·d + bins). */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
-#include "scheduler/task_host.h"
 #include "backends/objects.h"
 #include "common/errors.h"
 #include "match/match.h"
@@ -447,7 +446,6 @@ static int roc_collect(struct task_ctx *ctx, json_object *content, json_object *
 const struct task_type task_roc = {
 	.id = 7,
 	.name = "roc",
-	.schema = "roc_task",
 	.result_is_zip = 0,
 	.validate = roc_validate,
 	.plan = roc_plan,

@@ -1,12 +1,11 @@
 /* Helpers shared by the objects-reading task types: content access with
  * defaults, failure mapping, the {result, errors} document of a task result
- * (errors read from the task_error rows at collect time) and the merging of
+ * (errors asked of the host at collect time) and the merging of
  * partial results.
  * Workload: once per hook call; the error read is bounded by MAX_ERRORS. */
 #include "tasks/task_util.h"
 #include "backends/storage.h"
 #include "common/errors.h"
-#include "common/timefmt.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,52 +123,19 @@ enum descriptor_type task_descriptor_type(json_object *descriptor_info)
 	return t ? t : DESCRIPTOR_FACE;
 }
 
-static json_object *time_json(const struct luna_config *cfg, const char *db_time)
-{
-	int64_t us;
-	char buf[40];
-	if (!db_time || time_parse_db(db_time, &us))
-		return NULL;
-	time_format_rfc3339(us, strcmp(cfg->time_zone, "UTC") != 0, buf, sizeof(buf));
-	return json_object_new_string(buf);
-}
-
-static json_object *error_row_json(struct task_ctx *ctx, char **row)
-{
-	json_object *e = json_object_new_object();
-	int code = atoi(row[3]);
-	json_object_object_add(e, "error_id", json_object_new_int64(atoll(row[0])));
-	json_object_object_add(e, "task_id", json_object_new_int64(atoll(row[1])));
-	json_object_object_add(e, "subtask_id", row[2] ? json_object_new_int64(atoll(row[2])) : NULL);
-	json_object_object_add(e, "error_code", json_object_new_int(code));
-	json_object_object_add(e, "link", json_object_new_string(arena_printf(ctx->arena, "%s%d", LUNA_ERROR_LINK, code)));
-	json_object_object_add(e, "description", json_object_new_string(row[4] ? row[4] : ""));
-	json_object_object_add(e, "detail", json_object_new_string(row[5] ? row[5] : ""));
-	json_object_object_add(e, "additional_info", row[6] ? json_object_new_string(row[6]) : NULL);
-	json_object_object_add(e, "error_time", time_json(ctx->cfg, row[7]));
-	return e;
-}
-
 json_object *task_result_document(struct task_ctx *ctx, json_object *result, struct task_fail *fail)
 {
-	json_object *doc = json_object_new_object(), *errors = json_object_new_array();
+	json_object *errors = task_errors_json(ctx);
+	if (!errors) {
+		task_fail_set(fail, 500, E_DB, "cannot read the task errors: %s",
+			      ctx->tasks_db ? db_error(ctx->tasks_db) : "no tasks database");
+		json_object_put(result);
+		return NULL;
+	}
+	json_object *doc = json_object_new_object();
 	if (result)
 		json_object_object_add(doc, "result", result);
 	json_object_object_add(doc, "errors", errors);
-	if (!ctx->tasks_db || !ctx->task_id)
-		return doc;
-	struct db_param p[] = {DBP_I64(ctx->task_id), DBP_I64(ctx->cfg->max_errors)};
-	struct db_result r;
-	if (db_exec(ctx->tasks_db, ctx->arena,
-		    "SELECT error_id, task_id, subtask_id, error_code, description, detail, additional_info, error_time "
-		    "FROM task_error WHERE task_id = ? ORDER BY error_id LIMIT ?",
-		    p, 2, &r)) {
-		task_fail_set(fail, 500, E_DB, "cannot read the task errors: %s", db_error(ctx->tasks_db));
-		json_object_put(doc);
-		return NULL;
-	}
-	for (size_t i = 0; i < r.nrows; i++)
-		json_object_array_add(errors, error_row_json(ctx, r.rows[i]));
 	return doc;
 }
 

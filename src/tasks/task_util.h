@@ -42,8 +42,8 @@ int task_check_cancelled(struct task_ctx *ctx, struct task_fail *fail);
  * its configured default version. */
 enum descriptor_type task_descriptor_type(json_object *descriptor_info);
 
-/* {"result": result, "errors": [task_error…]} with the task's error rows
- * (at most [TASKS] MAX_ERRORS); result NULL leaves "result" out. Takes
+/* {"result": result, "errors": [error…]} with the task's errors from its host
+ * (at most [TASKS] MAX_ERRORS, as the API shows them); result NULL leaves "result" out. Takes
  * ownership of result. NULL with fail set when the errors cannot be read. */
 json_object *task_result_document(struct task_ctx *ctx, json_object *result, struct task_fail *fail);
 

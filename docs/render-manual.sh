@@ -1,51 +1,25 @@
 #!/bin/sh
-# render-manual.sh MARKDOWN INPUT.md TEMPLATE.html VERSION OUTPUT.html [TASKS_DIR]
+# render-manual.sh MARKDOWN INPUT.md TEMPLATE.html VERSION OUTPUT.html [TYPES.md]
 #
 # Renders the operator manual with discount's markdown(1) and puts it into
 # the page template: the template's line @TOC@ becomes the table of contents
 # (sections and subsections), the line @BODY@ the manual, and @VERSION@ the
-# package version. A line @TASK_STATUS@ of the manual becomes a table of the
-# task types built from TASKS_DIR/*.c: which hooks each type has, hence
-# whether this build runs it. The output is written to a temporary file
-# first, so a failed run leaves no half-written page behind.
+# package version. A line @TASK_TYPES@ of the manual becomes the table in
+# TYPES.md, which the build prints from the registry of task types
+# (docs/task-types). The output is written to a temporary file first, so a
+# failed run leaves no half-written page behind.
 set -eu
 if [ $# -lt 5 ] || [ $# -gt 6 ]; then
-	echo "usage: $0 MARKDOWN INPUT.md TEMPLATE.html VERSION OUTPUT.html [TASKS_DIR]" >&2
+	echo "usage: $0 MARKDOWN INPUT.md TEMPLATE.html VERSION OUTPUT.html [TYPES.md]" >&2
 	exit 2
 fi
-md=$1 in=$2 tpl=$3 version=$4 out=$5 tasks=${6:-}
+md=$1 in=$2 tpl=$3 version=$4 out=$5 types=${6:-}
 tmp=$out.tmp.$$
-trap 'rm -f "$tmp" "$tmp.md" "$tmp.status" "$tmp.all" "$tmp.toc" "$tmp.body"' EXIT
+trap 'rm -f "$tmp" "$tmp.md" "$tmp.types" "$tmp.all" "$tmp.toc" "$tmp.body"' EXIT
 
-# One table row per task type file: "| id | name | hooks | status |".
-task_rows() {
-	for f in "$1"/*.c; do
-		id=$(sed -n 's/^[[:space:]]*\.id[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$f" | head -n 1)
-		name=$(sed -n 's/^[[:space:]]*\.name[[:space:]]*=[[:space:]]*"\([a-z_]*\)".*/\1/p' "$f" | head -n 1)
-		[ -n "$id" ] && [ -n "$name" ] || continue
-		hooks=
-		for h in validate plan run_subtask collect; do
-			if grep -q "^[[:space:]]*\.$h[[:space:]]*=" "$f"; then
-				hooks="$hooks${hooks:+, }\`$h\`"
-			fi
-		done
-		case $hooks in
-		*plan*run_subtask*) status="runs in the scheduler" ;;
-		*) status="accepted and stored; stays pending (no scheduler hooks in this build)" ;;
-		esac
-		printf '%s|%s|%s|%s\n' "$id" "$name" "${hooks:-none}" "$status"
-	done | sort -n | awk -F'|' '{ printf "| %s | `%s` | %s | %s |\n", $1, $2, $3, $4 }'
-}
-
-{
-	echo "| type | name | hooks in this build | status |"
-	echo "|---|---|---|---|"
-	if [ -n "$tasks" ] && [ -d "$tasks" ]; then
-		task_rows "$tasks"
-	fi
-} > "$tmp.status"
-awk -v status="$tmp.status" '
-	$0 == "@TASK_STATUS@" { while ((getline line < status) > 0) print line; next }
+if [ -n "$types" ]; then cp "$types" "$tmp.types"; else : > "$tmp.types"; fi
+awk -v types="$tmp.types" '
+	$0 == "@TASK_TYPES@" { while ((getline line < types) > 0) print line; next }
 	{ print }
 ' "$in" > "$tmp.md"
 

@@ -1,0 +1,48 @@
+#!/bin/sh
+# check.sh [ROOT]: the boundaries of the source tree, by grep. Each check
+# prints every line that breaks it (file:line: text) and counts as failed;
+# the script ends with "N passed, M failed" and exits nonzero on a failure.
+# Run by ./dev test (hence CI).
+#   - task code (src/tasks/) includes no scheduler header: what it needs of
+#     the process running it comes through ctx->host (struct task_host);
+#   - task code names no table of the tasks database and runs no statement on
+#     its connection: the host reads and writes it;
+#   - no array on the stack sized at run time: the build warns with -Wvla
+#     (configure.ac) and fails with -Werror; alloca is not used either.
+set -u
+root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$root" || exit 2
+passed=0 failed=0
+
+# check WHAT GREP-ARGS…: a check passes when grep finds nothing.
+check() {
+	what=$1
+	shift
+	hits=$(grep -rnE "$@" 2>/dev/null)
+	if [ -n "$hits" ]; then
+		echo "FAIL: $what"
+		echo "$hits" | sed 's/^/  /'
+		failed=$((failed + 1))
+	else
+		echo "ok: $what"
+		passed=$((passed + 1))
+	fi
+}
+
+check 'no #include "scheduler/..." under src/tasks/' '#[[:space:]]*include[[:space:]]*"scheduler/' src/tasks
+check 'no table of the tasks database named under src/tasks/ (task, subtask, task_error, heartbeat)' \
+	'\b(FROM|JOIN|INTO|UPDATE|TABLE)[[:space:]]+`?(task|subtask|task_error|heartbeat)\b|\btask_error\b' src/tasks
+check 'no statement on the tasks database connection under src/tasks/' '\bdb_(exec|stream|query)[[:space:]]*\([^,]*tasks_db' \
+	src/tasks
+check 'no task_ctx.host set through a cast' 'host[[:space:]]*=[[:space:]]*\(' src
+check 'no alloca under src/' '\balloca[[:space:]]*\(' src
+if grep -q -- '-Wvla' configure.ac && grep -q -- '-Werror' configure.ac; then
+	echo "ok: the build refuses VLAs (-Wvla with -Werror in configure.ac)"
+	passed=$((passed + 1))
+else
+	echo "FAIL: configure.ac lost -Wvla or -Werror: VLAs would go unnoticed"
+	failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

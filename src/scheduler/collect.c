@@ -3,7 +3,9 @@
  * partial results in subtask order (null for failed subtasks), calls the
  * type's collect hook, stores the task result under a new id, and moves the
  * task to done (or failed) only if it is still collecting under our lease.
- * Partial-result blobs are deleted once the task has its final state.
+ * A result_from_subtask type's result was stored once, when its one subtask
+ * ended: its blob becomes the task result as it is. The other partial-result
+ * blobs are deleted once the task has its final state.
  *
  * Workload: one claim per task; the partial results are read whole (they
  * are small for every type but the chunked ones, where they are id lists),
@@ -150,9 +152,26 @@ static int store_result(struct worker *w, const char *id, json_object *result, s
 	return -1;
 }
 
-/* Works out the result. 0 ok (*has_result: a blob exists under result_id),
- * 1 the task fails (fail filled, or fail->code 0 when the subtask errors say it all), -1 DB error. */
-static int make_result(struct worker *w, struct arena *a, const struct collect_claim *c, const char *result_id,
+/* A result_from_subtask type: the blob of its one subtask (ids: the partial
+ * ids) is the task result as it was stored; nothing is read or written. */
+static int adopt_subtask_result(const struct task_type *type, json_object *ids, const char **result_id,
+				int *has_result, struct task_fail *fail)
+{
+	json_object *id = json_object_array_length(ids) == 1 ? json_object_array_get_idx(ids, 0) : NULL;
+	if (!id) {
+		task_fail_set(fail, 500, E_INTERNAL, "the %s subtask left no result", type->name);
+		return 1;
+	}
+	*result_id = json_object_get_string(id);
+	*has_result = 1;
+	return 0;
+}
+
+/* Works out the result. 0 ok (*has_result: a blob exists under *result_id,
+ * which is the given new id, or the subtask's blob of a result_from_subtask
+ * type), 1 the task fails (fail filled, or fail->code 0 when the subtask
+ * errors say it all), -1 DB error. */
+static int make_result(struct worker *w, struct arena *a, const struct collect_claim *c, const char **result_id,
 		       int *has_result, const struct db_result **rows, struct task_fail *fail)
 {
 	const struct task_type *type = task_type_by_id(c->type_id);
@@ -160,19 +179,21 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 	size_t n = 0, nfailed = 0;
 	struct task_ctx ctx;
 	*has_result = 0;
-	int rc = load_partials(w, a, c->task_id, type && type->collect && type->collect_reads_partials, &partials, &n,
-			       &nfailed, rows, fail);
+	int ids_only = type && (type->result_from_subtask || (type->collect && type->collect_reads_partials));
+	int rc = load_partials(w, a, c->task_id, ids_only, &partials, &n, &nfailed, rows, fail);
 	if (rc)
 		return rc == -1 ? -1 : 1;
 	if (n > 0 && nfailed == n)
 		return 1;                 /* every subtask failed: their errors are the reason */
+	if (type && type->result_from_subtask)
+		return adopt_subtask_result(type, partials, result_id, has_result, fail);
 	if (!type || !type->collect) {
 		if (nfailed)
 			return 1;
 		result = n == 1 ? json_object_array_get_idx(partials, 0) : partials;
 		if (!result)
 			return 0;
-		if (store_result(w, result_id, result, fail))
+		if (store_result(w, *result_id, result, fail))
 			return 1;
 		*has_result = 1;
 		return 0;
@@ -183,7 +204,7 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 		return 1;
 	}
 	sched_ctx_init(w, &ctx, a, c->task_id, 0, c->account_id, c->request_id);
-	ctx.result_id = result_id;
+	ctx.result_id = *result_id;
 	if (type->collect(&ctx, content, partials, &result, fail)) {
 		json_object_put(result);
 		if (!fail->code)
@@ -192,7 +213,7 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 	}
 	sched_own_json(a, result);
 	if (result) {
-		if (store_result(w, result_id, result, fail))
+		if (store_result(w, *result_id, result, fail))
 			return 1;
 		*has_result = 1;
 	} else if (type->result_is_zip || type->collect_reads_partials) {
@@ -244,11 +265,14 @@ static int final_body(struct db *db, struct arena *a, void *ud)
 	return TXN_COMMIT;
 }
 
-/* Partial results are of no use once the task has its final state. */
-static void delete_partials(struct worker *w, const struct db_result *rows)
+/* Partial results are of no use once the task has its final state, but for
+ * the one that became the task result (result_from_subtask). */
+static void delete_partials(struct worker *w, const struct db_result *rows, const char *result_id)
 {
 	for (size_t i = 0; rows && i < rows->nrows && w->store; i++) {
 		const char *blob = rows->rows[i][2];
+		if (blob && result_id && strcmp(blob, result_id) == 0)
+			continue;
 		if (blob && w->store->ops->del(w->store, blob))
 			log_warn("cannot delete the partial result %s: %s", blob, strerror(errno));
 	}
@@ -285,6 +309,7 @@ static int collect(struct worker *w, long long task_id)
 	struct task_fail fail;
 	struct arena *a;
 	char result_id[37];
+	const char *final_id = result_id;   /* result_id, or the adopted subtask blob */
 	int rc, has_result = 0;
 	if (atomic_load(&w->s->stopping))
 		return 0;
@@ -305,7 +330,7 @@ static int collect(struct worker *w, long long task_id)
 	uuid4(result_id);
 	const struct db_result *rows = NULL;
 	sched_throttle(w, w->s->throttle_task_ms);
-	int made = atomic_load(&w->cancelled) ? 1 : make_result(w, a, &c, result_id, &has_result, &rows, &fail);
+	int made = atomic_load(&w->cancelled) ? 1 : make_result(w, a, &c, &final_id, &has_result, &rows, &fail);
 	if (made < 0) {
 		/* The DB went away: the lease expires and someone collects again. */
 		rc = -1;
@@ -330,14 +355,14 @@ static int collect(struct worker *w, long long task_id)
 	}
 	struct collect_final f = {
 		.w = w, .task_id = c.task_id, .failed = made == 1, .fail = &fail,
-		.result_id = made == 0 && has_result ? result_id : NULL, .partial_rows = rows,
+		.result_id = made == 0 && has_result ? final_id : NULL, .partial_rows = rows,
 	};
 	if (!record_final(w, a, &f)) {
 		if (w->store)
 			w->store->ops->del(w->store, result_id);
 		goto out;
 	}
-	delete_partials(w, f.partial_rows);
+	delete_partials(w, f.partial_rows, f.result_id);
 	if (f.failed && fail.code)
 		log_warn("task %lld failed: error %d: %s", c.task_id, fail.code, fail.detail);
 	else if (f.failed)

@@ -2,7 +2,8 @@
  * a time, with its own DB connection, objects handle, result store handle and
  * an arena per item. This file holds the loop and the life of a subtask:
  * claim (SKIP LOCKED + lease), run the type's run_subtask hook, store the
- * partial result, finish only if the subtask is still ours.
+ * partial result (for a result_from_subtask type: the task's result
+ * document, stored once), finish only if the subtask is still ours.
  *
  * Workload: subtasks last from milliseconds (a GC chunk) to minutes (an
  * estimator chunk); the DB work per subtask is three short transactions. */
@@ -13,6 +14,7 @@
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
+#include "tasks/task_util.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,19 @@ static void store_partial(struct worker *w, struct arena *a, json_object *partia
 	out->result_id = arena_strdup(a, id);
 }
 
+/* The partial of a result_from_subtask type as the task's result document
+ * (owned by the arena); NULL when the task's errors cannot be read, which
+ * fails the run (E_DB: retried). */
+static json_object *result_document(struct task_ctx *ctx, json_object *partial, struct subtask_outcome *out)
+{
+	json_object *doc = task_result_document(ctx, json_object_get(partial), &out->fail);
+	if (!doc) {
+		out->failed = 1;
+		return NULL;
+	}
+	return sched_own_json(ctx->arena, doc);
+}
+
 /* Calls the type's hook (unless the work was cancelled meanwhile) and keeps its outcome. */
 static void run_job(struct worker *w, struct arena *a, const struct subtask_job *job, struct subtask_outcome *out)
 {
@@ -163,6 +178,8 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 	}
 	if (partial) {
 		sched_own_json(a, partial);
+		if (type->result_from_subtask && !(partial = result_document(&ctx, partial, out)))
+			return;
 		store_partial(w, a, partial, out);
 	}
 }

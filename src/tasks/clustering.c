@@ -198,18 +198,11 @@ out:
 	return rc;
 }
 
-static int clustering_collect(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
-			      struct task_fail *fail)
-{
-	(void)content;
-	return task_collect_single(ctx, partials, "clustering", result, fail);
-}
-
 const struct task_type task_clustering = {
 	.id = 2,
 	.name = "clustering",
 	.result_is_zip = 0,
 	.plan = clustering_plan,
 	.run_subtask = clustering_run,
-	.collect = clustering_collect,
+	.result_from_subtask = 1,
 };

@@ -436,13 +436,6 @@ out:
 	return rc;
 }
 
-static int roc_collect(struct task_ctx *ctx, json_object *content, json_object *partials, json_object **result,
-		       struct task_fail *fail)
-{
-	(void)content;
-	return task_collect_single(ctx, partials, "roc", result, fail);
-}
-
 const struct task_type task_roc = {
 	.id = 7,
 	.name = "roc",
@@ -450,5 +443,5 @@ const struct task_type task_roc = {
 	.validate = roc_validate,
 	.plan = roc_plan,
 	.run_subtask = roc_run,
-	.collect = roc_collect,
+	.result_from_subtask = 1,
 };

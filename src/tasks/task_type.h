@@ -149,6 +149,11 @@ struct task_type {
 	 * stores the result under ctx->result_id (*result NULL): for types whose
 	 * whole result would not fit in memory. */
 	int collect_reads_partials;
+	/* Planned as one subtask whose partial result is the task result: the
+	 * scheduler stores it once, as the result document of
+	 * task_result_document(), when the subtask ends, and collecting makes
+	 * that blob the task result without reading or writing it. No collect hook. */
+	int result_from_subtask;
 	/* API: checks beyond the schema on the (defaulted) content. Optional. */
 	int (*validate)(struct task_ctx *ctx, json_object *content, struct task_fail *fail);
 	/* Scheduler: content → array of subtask contents (≥ 1). */

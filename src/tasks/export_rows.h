@@ -50,7 +50,7 @@ size_t export_part_rows(const struct export_part *p);
 int export_part_finish(struct export_part *p, json_object **partial);
 void export_part_abort(struct export_part *p);   /* NULL ok */
 /* The task's cleanup hook: removes the CSV/zip pieces its subtasks stored
- * (needs ctx->tasks_db, ctx->store, ctx->task_id; the subtask rows must still exist). */
+ * (needs ctx->host for the subtask ids, ctx->store, ctx->task_id; the subtask rows must still exist). */
 void export_parts_cleanup(struct task_ctx *ctx);
 
 /* ---- Collecting ----------------------------------------------------------------- */

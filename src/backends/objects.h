@@ -174,6 +174,42 @@ int objects_put_descriptor(struct objects *o, enum objects_owner owner, const ch
 /* The underlying connection of the local backend (the importer's bulk path). */
 struct db *objects_local_db(struct objects *o);
 
+/* ---- Descriptor block cursor ------------------------------------------------
+ * Streams the descriptors of matching objects in blocks of a fixed number of
+ * rows, for work whose memory must not grow with the number of objects (cross
+ * match's candidates): every block lives in one buffer, allocated with the
+ * first row and reused for every later block. Selection and account as in
+ * objects_load_vectors; ascending id order; objects without the descriptor
+ * are skipped. Each block is read by its own statement (keyset paging), so the
+ * handle may run other calls between blocks; the filters object must outlive
+ * the cursor. */
+
+/* Room for one id of the objects tables (CHAR(36)) and its NUL. */
+#define OBJECTS_ID_SIZE 37
+/* Most rows one block may hold. */
+#define OBJECTS_BLOCK_MAX_ROWS (1u << 20)
+
+/* One block: row i of x (n x d, L2-normalised) is the descriptor of ids[i];
+ * track_ids[i] is the event's track id or NULL (NULL array unless asked for,
+ * events only). Valid until the next objects_cursor_next or the close. */
+struct objects_block {
+	size_t n, d;
+	char **ids;
+	float *x;
+	char **track_ids;
+};
+
+struct objects_cursor;
+/* Objects with id > after (NULL: from the first) and id <= upto (NULL: no
+ * bound), block_rows (1..OBJECTS_BLOCK_MAX_ROWS) at a time. */
+int objects_cursor_open(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
+			enum descriptor_type type, int version, int with_track_ids, size_t block_rows,
+			const char *after, const char *upto, struct objects_cursor **out);
+/* The next block in *block; n == 0 once every row was returned. */
+int objects_cursor_next(struct objects_cursor *c, const struct objects_block **block);
+/* NULL ok. */
+void objects_cursor_close(struct objects_cursor *c);
+
 /* ---- Helpers shared by the importer and the backend --------------------- */
 
 /* L2-normalises v in place; a zero vector stays zero. */

@@ -190,6 +190,22 @@ static const struct kind_table *table_where(struct objects *o, struct arena *a, 
 	return t;
 }
 
+int objects_local_where(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+			const char *account_id, const char **table, const char **id_col, struct objects_where *w)
+{
+	const struct kind_table *t = table_where(o, a, kind, filters, account_id, w);
+	if (!t)
+		return -1;
+	*table = t->table;
+	*id_col = t->id;
+	return 0;
+}
+
+int objects_local_db_fail(struct objects *o, const char *what)
+{
+	return db_failed(o, what);
+}
+
 /* "?,?,…,?" with n marks, for IN lists. */
 static char *in_marks(struct arena *a, size_t n)
 {
@@ -343,22 +359,27 @@ static int vector_sink_grow(struct vector_sink *s)
 	return 0;
 }
 
+int objects_local_vector_size(struct objects *o, const char *id, size_t idlen, size_t bytes, size_t *d)
+{
+	if (bytes == 0 || bytes % sizeof(float))
+		return objects_local_fail(o, 0, "descriptor of object %.*s has a bad length (%zu bytes)", (int)idlen, id,
+					  bytes);
+	if (!*d)
+		*d = bytes / sizeof(float);
+	if (bytes != *d * sizeof(float))
+		return objects_local_fail(o, 1, "descriptors of different lengths (%zu and %zu floats) in one set", *d,
+					  bytes / sizeof(float));
+	return 0;
+}
+
 static int vector_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
 {
 	struct vector_sink *s = ud;
 	if (ncols < 2 || !cells[0] || !cells[1])
 		return 0;
 	size_t bytes = lens[1];
-	if (bytes == 0 || bytes % sizeof(float)) {
-		s->bad = objects_local_fail(s->o, 0, "descriptor of object %.*s has a bad length (%zu bytes)", (int)lens[0],
-				 cells[0], bytes);
-		return 1;
-	}
-	if (!s->d)
-		s->d = bytes / sizeof(float);
-	if (bytes != s->d * sizeof(float)) {
-		s->bad = objects_local_fail(s->o, 1, "descriptors of different lengths (%zu and %zu floats) in one set",
-				 s->d, bytes / sizeof(float));
+	if (objects_local_vector_size(s->o, cells[0], lens[0], bytes, &s->d)) {
+		s->bad = -1;
 		return 1;
 	}
 	if (s->n == s->cap && vector_sink_grow(s)) {

@@ -1,4 +1,4 @@
-/* Private to the local objects backend (objects_local.c, objects_rows.c). */
+/* Private to the local objects backend (objects_local*.c, objects_rows.c). */
 #ifndef LUNA_OBJECTS_LOCAL_H
 #define LUNA_OBJECTS_LOCAL_H
 #include "backends/objects.h"
@@ -6,4 +6,14 @@
 /* Records the reason of a failure for objects_error(); returns -1. input: a
  * bad filter or argument rather than a database fault. */
 int objects_local_fail(struct objects *o, int input, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same for a failed statement of the connection ("what" names it). */
+int objects_local_db_fail(struct objects *o, const char *what);
+/* Table and id column of kind (structure only) and the WHERE clause of the
+ * filters, allocated in a; -1 with the error set. */
+int objects_local_where(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+			const char *account_id, const char **table, const char **id_col, struct objects_where *w);
+/* Checks a descriptor of bytes bytes read for object id: a whole number of
+ * floats, and *d of them once *d is set (the first one sets it). -1 with
+ * the error set. */
+int objects_local_vector_size(struct objects *o, const char *id, size_t idlen, size_t bytes, size_t *d);
 #endif

@@ -77,6 +77,34 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
                float threshold, int exclude_self, int nthreads, struct match_hit *out,
                size_t *counts);
 
+/* Running top-k over a base that arrives in blocks (streaming): a and b are
+ * the best-first lists of one query (a over the earlier blocks, indices
+ * global; b = that query's match_topk output over the block starting at
+ * global row b_offset, indices local to the block). out gets the best
+ * min(na + nb, k) of both by the same order (sim descending, then global
+ * index ascending); out must not overlap a or b. Returns how many. With
+ * blocks in ascending base order and a's indices below b_offset, the result
+ * equals match_topk over the whole base. b_offset + b's indices must fit in
+ * uint32_t. */
+size_t match_topk_merge(const struct match_hit *a, size_t na, const struct match_hit *b, size_t nb,
+                        uint32_t b_offset, size_t k, struct match_hit *out);
+
+/* sgemm rounds a dot product differently depending on where its rows sit in
+ * the product (by an ulp or so), so a similarity that must not depend on how
+ * the rows were split into calls (streaming, subtasks) is recomputed by
+ * match_similarity. A caller that wants the exact top k asks match_topk for
+ * k + MATCH_RESCORE_EXTRA hits at threshold - MATCH_RESCORE_SLACK, then
+ * rescores them with match_topk_rescore. */
+#define MATCH_RESCORE_EXTRA 16
+#define MATCH_RESCORE_SLACK 1e-4f
+
+/* One query's n hits (indices into base): each sim becomes
+ * match_similarity(q, base row), hits below threshold are dropped, the rest
+ * sorted best first (sim descending, index ascending); returns
+ * min(remaining, k). tmp has room for n hits. */
+size_t match_topk_rescore(const float *q, const float *base, size_t d, struct match_hit *hits, size_t n,
+                          float threshold, size_t k, struct match_hit *tmp);
+
 /* Histogram of sim over all pairs i < j of X, split by label equality
  * (labels[i] == labels[j] goes to pos_hist, otherwise neg_hist). Bin b counts
  * sims in [b/nbins, (b+1)/nbins), the last bin also holds 1.0; the bin is

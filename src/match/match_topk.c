@@ -436,3 +436,35 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 	}
 	return rc;
 }
+
+/* A two-way merge of sorted lists; the block's hits move to global indices. */
+size_t match_topk_merge(const struct match_hit *a, size_t na, const struct match_hit *b, size_t nb,
+                        uint32_t b_offset, size_t k, struct match_hit *out)
+{
+	size_t i = 0, j = 0, n = 0;
+	while (n < k && (i < na || j < nb)) {
+		struct match_hit y = { 0, 0.0f };
+		if (j < nb)
+			y = (struct match_hit){ b[j].idx + b_offset, b[j].sim };
+		if (j == nb || (i < na && hit_better(a[i], y)))
+			out[n++] = a[i++];
+		else {
+			out[n++] = y;
+			j++;
+		}
+	}
+	return n;
+}
+
+size_t match_topk_rescore(const float *q, const float *base, size_t d, struct match_hit *hits, size_t n,
+                          float threshold, size_t k, struct match_hit *tmp)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		float sim = match_similarity(q, base + (size_t)hits[i].idx * d, d);
+		if (sim >= threshold)
+			hits[m++] = (struct match_hit){ hits[i].idx, sim };
+	}
+	sort_best_first(hits, m, tmp);
+	return m < k ? m : k;
+}

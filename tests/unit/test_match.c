@@ -629,6 +629,99 @@ static void test_blas_threads_restored(void)
 	free(x);
 }
 
+
+/* The exact top k of one query by brute force: match_similarity of every
+ * base row, best first (sim descending, index ascending). */
+static size_t exact_topk(const float *q, const float *base, size_t nb, size_t d, size_t k, float thr,
+                         struct match_hit *all, struct match_hit *tmp)
+{
+	for (size_t j = 0; j < nb; j++)
+		all[j] = (struct match_hit){ (uint32_t)j, 0.0f };
+	return match_topk_rescore(q, base, d, all, nb, thr, k, tmp);
+}
+
+/* Streams base through match_topk block by block (k + MATCH_RESCORE_EXTRA
+ * hits a block, rescored) and folds each block in with match_topk_merge; the
+ * result must be the exact top k, bit for bit (indices, order, sims),
+ * whatever the block size. */
+static void run_stream_case(const char *name, const float *q, size_t nq, const float *base, size_t nb, size_t d,
+                            size_t k, float thr, size_t block, int nthreads)
+{
+	size_t kb = k + MATCH_RESCORE_EXTRA;
+	struct match_hit *run = xcalloc(nq * k + 1, sizeof *run), *blk = xcalloc(nq * kb + 1, sizeof *blk);
+	struct match_hit *tmp = xcalloc(nb + kb + 1, sizeof *tmp), *all = xcalloc(nb + 1, sizeof *all);
+	struct match_hit *merged = xcalloc(k + 1, sizeof *merged);
+	size_t *counts = xcalloc(nq + 1, sizeof *counts), *bcounts = xcalloc(nq + 1, sizeof *bcounts);
+	int rc = 0;
+	for (size_t b0 = 0; rc == 0 && b0 < nb; b0 += block) {
+		size_t nj = nb - b0 < block ? nb - b0 : block;
+		rc = match_topk(q, nq, base + b0 * d, nj, d, kb, thr - MATCH_RESCORE_SLACK, 0, nthreads, blk, bcounts);
+		for (size_t i = 0; rc == 0 && i < nq; i++) {
+			size_t nbk = match_topk_rescore(q + i * d, base + b0 * d, d, blk + i * kb, bcounts[i], thr, k, tmp);
+			counts[i] = match_topk_merge(run + i * k, counts[i], blk + i * kb, nbk, (uint32_t)b0, k, merged);
+			memcpy(run + i * k, merged, counts[i] * sizeof *merged);
+		}
+	}
+	size_t bad = 0;
+	for (size_t i = 0; i < nq; i++) {
+		size_t n = exact_topk(q + i * d, base, nb, d, k, thr, all, tmp);
+		int same = counts[i] == n;
+		for (size_t p = 0; same && p < n; p++)
+			same = run[i * k + p].idx == all[p].idx && memcmp(&run[i * k + p].sim, &all[p].sim, sizeof(float)) == 0;
+		bad += !same;
+	}
+	CHECK(rc == 0, "stream %s: rc %d", name, rc);
+	CHECK(bad == 0, "stream %s (nq %zu nb %zu k %zu block %zu): %zu queries differ from the exact top k", name,
+	      nq, nb, k, block, bad);
+	free(run);
+	free(blk);
+	free(tmp);
+	free(all);
+	free(merged);
+	free(counts);
+	free(bcounts);
+}
+
+/* Hand-made lists: ties across the two lists go to the smaller global
+ * index, the block's indices are moved by the offset, k cuts the tail. */
+static void test_topk_merge_lists(void)
+{
+	const struct match_hit a[] = { { 3, 0.9f }, { 1, 0.5f }, { 7, 0.5f } };
+	const struct match_hit b[] = { { 0, 0.9f }, { 2, 0.5f }, { 4, 0.1f } };
+	struct match_hit out[6];
+	size_t n = match_topk_merge(a, 3, b, 3, 10, 6, out);
+	const struct match_hit want[] = { { 3, 0.9f }, { 10, 0.9f }, { 1, 0.5f }, { 7, 0.5f }, { 12, 0.5f },
+	                                  { 14, 0.1f } };
+	int same = n == 6;
+	for (size_t i = 0; same && i < n; i++)
+		same = out[i].idx == want[i].idx && out[i].sim == want[i].sim;
+	CHECK(same, "merge: wrong order of the merged lists (n %zu)", n);
+	CHECK(match_topk_merge(a, 3, b, 3, 10, 2, out) == 2 && out[1].idx == 10, "merge: k = 2 keeps the best two");
+	CHECK(match_topk_merge(a, 0, b, 0, 10, 5, out) == 0, "merge: two empty lists give nothing");
+	CHECK(match_topk_merge(a, 3, b, 0, 10, 5, out) == 3 && out[2].idx == 7, "merge: an empty block keeps a");
+	CHECK(match_topk_merge(a, 3, b, 3, 10, 0, out) == 0, "merge: k = 0 keeps nothing");
+}
+
+static void test_topk_stream(void)
+{
+	test_topk_merge_lists();
+	float *a = random_rows(300, 24), *b = random_rows(2500, 24);
+	run_stream_case("blocks-1000", a, 300, b, 2500, 24, 10, 0.0f, 1000, 2);
+	run_stream_case("blocks-97", a, 300, b, 2500, 24, 5, 0.3f, 97, 2);
+	run_stream_case("block-1", a, 20, b, 300, 24, 3, 0.0f, 1, 1);
+	run_stream_case("k>block", a, 50, b, 2500, 24, 40, 0.0f, 16, 2);
+	run_stream_case("one-block", a, 300, b, 2500, 24, 7, 0.0f, 4096, 0);
+	/* duplicated base rows across block edges: equal similarities, ties
+	 * must go to the smaller global index as in one call */
+	float *dup = xcalloc(2000 * 24, sizeof *dup);
+	for (size_t i = 0; i < 2000; i++)
+		memcpy(dup + i * 24, b + (i % 50) * 24, 24 * sizeof *dup);
+	run_stream_case("ties", a, 100, dup, 2000, 24, 9, 0.0f, 33, 2);
+	free(dup);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	test_normalize();
@@ -636,6 +729,7 @@ int main(void)
 	test_tiles();
 	test_pairs_above();
 	test_topk();
+	test_topk_stream();
 	test_histogram();
 	test_max_threads();
 	test_blas_threads_restored();

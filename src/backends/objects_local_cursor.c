@@ -1,7 +1,8 @@
 /* The descriptor block cursor of the local objects backend (objects.h):
  * keyset paging over the object table, one statement per block:
  *   SELECT id, vector FROM <table> o JOIN descriptor d ... WHERE (filters)
- *   AND o.id > <last id> [AND o.id <= upto] ORDER BY o.id LIMIT block_rows
+ *   AND <descriptor type, version> AND o.id > <last id> [AND o.id <= upto]
+ *   ORDER BY o.id LIMIT block_rows
  * The object table is read in id order through its (account_id, id) index
  * and each descriptor is a primary-key lookup in the same order, so the
  * server neither sorts nor buffers. Rows are written straight into the
@@ -47,9 +48,8 @@ static int cursor_statement(struct objects_cursor *c, enum objects_kind kind, co
 		c->params[c->np++] = DBP_STR(arena_strdup(c->a, upto));
 	c->params[c->np++] = DBP_I64(c->rows);
 	c->sql = arena_printf(c->a,
-			      "SELECT o.%s, d.vector%s FROM %s o JOIN descriptor d ON d.owner_id = o.%s AND "
-			      "d.descriptor_type = ? AND d.descriptor_version = ? WHERE (%s) AND o.%s > ?%s "
-			      "ORDER BY o.%s LIMIT ?",
+			      "SELECT o.%s, d.vector%s FROM %s o JOIN descriptor d ON d.owner_id = o.%s WHERE (%s) AND "
+			      "d.descriptor_type = ? AND d.descriptor_version = ? AND o.%s > ?%s ORDER BY o.%s LIMIT ?",
 			      id, c->with_track ? ", o.track_id" : "", table, id, w.sql, id,
 			      upto ? arena_printf(c->a, " AND o.%s <= ?", id) : "", id);
 	return 0;

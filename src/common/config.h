@@ -56,9 +56,12 @@ struct luna_config {
 	char time_zone[16];               /* LOCAL or UTC */
 	int response_self_check;          /* check every answer against the contract */
 	int workers, poll_interval_ms, lease_seconds, max_attempts, heartbeat_ttl;
+	int match_threads;                /* threads of one matching call; 0: every core */
 	double clustering_threshold;
 	int face_descriptor_version, body_descriptor_version;
 	int linker_chunk, estimator_chunk, max_errors;
+	int cross_match_references;       /* references per cross match subtask */
+	int match_block_rows;             /* candidates read and matched at a time */
 	char log_level[16];
 	char network_disk_roots[2048];    /* colon-separated allowed roots */
 	char outbound_allow[2048];        /* hosts/networks client-given URLs may reach (common/outbound.h) */

@@ -171,7 +171,7 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 	for (size_t i = 0; i < v.n; i++)
 		parent[i] = (uint32_t)i;
 	struct union_find uf = {parent, ctx->cancelled};
-	int m = match_pairs_above(v.x, v.n, v.d, (float)threshold, 0, join_pair, &uf);
+	int m = match_pairs_above(v.x, v.n, v.d, (float)threshold, ctx->cfg->match_threads, join_pair, &uf);
 	if (task_check_cancelled(ctx, fail))
 		goto out;
 	if (m) {

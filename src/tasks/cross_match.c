@@ -3,14 +3,23 @@
  * candidate_filters); per reference the candidates with similarity >=
  * threshold, sorted by similarity descending (ties by candidate id), at most
  * limit of them; references left with no candidate are left out.
- * Workload: one subtask; up to 20000 × 20000 descriptors through
- * match_topk (tiled products with a per-query top-k, both cores).
+ * Workload: millions of candidates. Planning pages through the reference ids
+ * and cuts them into id ranges of [TASKS] CROSS_MATCH_REFERENCES_PER_SUBTASK,
+ * one subtask each (they run on every scheduler that is up). A subtask loads
+ * its references, then streams the candidates [TASKS] MATCH_BLOCK_ROWS at a
+ * time through match_topk, folding each block into a running top limit per
+ * reference, so its memory does not grow with the number of candidates.
+ * Similarities are recomputed exactly for the kept hits (match.h), so the
+ * result is the same however references and candidates are split.
+ * Collect concatenates the partials in subtask order (references ascending).
  * Result: [{reference_id, candidates: [{candidate_id, similarity}]}]. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
 #include "backends/objects.h"
 #include "common/errors.h"
 #include "match/match.h"
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,114 +46,332 @@ static int cross_match_validate(struct task_ctx *ctx, json_object *content, stru
 	return 0;
 }
 
+/* The reference objects' kind; fail set when the content names none. */
+static enum objects_kind side_kind(json_object *filters, const char *type_key, struct task_fail *fail)
+{
+	enum objects_kind kind = objects_kind_from_name(task_json_str(filters, type_key, NULL));
+	if (!kind)
+		task_fail_set(fail, 400, E_BAD_JSON, "%s must be faces, events or attributes", type_key);
+	return kind;
+}
+
+static json_object *range_subtask(const char *after, const char *upto)
+{
+	json_object *s = json_object_new_object();
+	json_object_object_add(s, "after", after ? json_object_new_string(after) : NULL);
+	json_object_object_add(s, "upto", upto ? json_object_new_string(upto) : NULL);
+	return s;
+}
+
+/* Reference id ranges (after, upto] of CROSS_MATCH_REFERENCES_PER_SUBTASK
+ * ids each, read one page at a time; no references: one subtask over all. */
 static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks,
 			    struct task_fail *fail)
 {
-	(void)ctx;
-	(void)content;
-	(void)fail;
-	*subtasks = json_object_new_array();
-	json_object_array_add(*subtasks, json_object_new_object());
+	if (task_require_objects(ctx, fail))
+		return -1;
+	json_object *filters = task_json_get(content, "filters");
+	enum objects_kind kind = side_kind(filters, "reference_type", fail);
+	if (!kind)
+		return -1;
+	json_object *ref_filters = task_json_get(filters, "reference_filters");
+	const char *account = task_account(ctx, filters);
+	size_t per = (size_t)ctx->cfg->cross_match_references;
+	char after[OBJECTS_ID_SIZE] = "";
+	json_object *out = json_object_new_array();
+	for (;;) {
+		struct arena *page = arena_new();
+		char **ids;
+		size_t n;
+		int rc = task_check_cancelled(ctx, fail);
+		if (!rc && objects_page_ids(ctx->objects, page, kind, ref_filters, account, *after ? after : NULL, NULL, per,
+					    &ids, &n))
+			rc = task_objects_fail(ctx, fail, "reference_filters");
+		if (!rc && n)
+			json_object_array_add(out, range_subtask(*after ? after : NULL, ids[n - 1]));
+		if (!rc && n)
+			snprintf(after, sizeof(after), "%s", ids[n - 1]);
+		arena_free(page);
+		if (rc) {
+			json_object_put(out);
+			return -1;
+		}
+		if (n < per)
+			break;
+	}
+	if (json_object_array_length(out) == 0)
+		json_object_array_add(out, range_subtask(NULL, NULL));
+	*subtasks = out;
 	return 0;
 }
 
-/* One side's descriptors. */
-static int load_side(struct task_ctx *ctx, json_object *filters, const char *type_key, const char *filters_key,
-		     enum descriptor_type dtype, const char *account, struct objects_vectors *v, struct task_fail *fail)
+/* One subtask's references, ascending by id. */
+struct refs {
+	size_t n, d;
+	float *x;
+	char (*ids)[OBJECTS_ID_SIZE];
+};
+
+static void refs_free(struct refs *r)
 {
-	enum objects_kind kind = objects_kind_from_name(task_json_str(filters, type_key, NULL));
-	if (!kind) {
-		task_fail_set(fail, 400, E_BAD_JSON, "%s must be faces, events or attributes", type_key);
+	free(r->x);
+	free(r->ids);
+}
+
+/* Appends a block of references (their number is about the planned chunk;
+ * more only when objects were added inside the range since planning). */
+static int refs_append(struct refs *r, const struct objects_block *b)
+{
+	float *x = realloc(r->x, (r->n + b->n) * b->d * sizeof(float));
+	if (x)
+		r->x = x;
+	char(*ids)[OBJECTS_ID_SIZE] = realloc(r->ids, (r->n + b->n) * OBJECTS_ID_SIZE);
+	if (ids)
+		r->ids = ids;
+	if (!x || !ids)
+		return -1;
+	memcpy(r->x + r->n * b->d, b->x, b->n * b->d * sizeof(float));
+	for (size_t i = 0; i < b->n; i++)
+		memcpy(r->ids[r->n + i], b->ids[i], OBJECTS_ID_SIZE);
+	r->n += b->n;
+	r->d = b->d;
+	return 0;
+}
+
+/* What selects one side's descriptors. */
+struct side {
+	enum objects_kind kind;
+	json_object *filters;
+	const char *filters_key;
+	const char *account;
+	enum descriptor_type dtype;
+	int version;
+};
+
+static int side_open(struct task_ctx *ctx, const struct side *s, size_t rows, const char *after, const char *upto,
+		     struct objects_cursor **c, struct task_fail *fail)
+{
+	if (objects_cursor_open(ctx->objects, s->kind, s->filters, s->account, s->dtype, s->version, 0, rows, after,
+				upto, c))
+		return task_objects_fail(ctx, fail, s->filters_key);
+	return 0;
+}
+
+static int load_refs(struct task_ctx *ctx, const struct side *s, json_object *subtask, struct refs *r,
+		     struct task_fail *fail)
+{
+	struct objects_cursor *c;
+	const struct objects_block *b;
+	size_t rows = (size_t)ctx->cfg->cross_match_references;
+	if (side_open(ctx, s, rows, task_json_str(subtask, "after", NULL), task_json_str(subtask, "upto", NULL), &c,
+		      fail))
+		return -1;
+	int rc = 0;
+	while (rc == 0) {
+		if (objects_cursor_next(c, &b)) {
+			rc = task_objects_fail(ctx, fail, s->filters_key);
+			break;
+		}
+		if (b->n == 0)
+			break;
+		if (refs_append(r, b)) {
+			task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+			rc = -1;
+		}
+	}
+	objects_cursor_close(c);
+	return rc;
+}
+
+/* The running top k of every reference over the candidate blocks so far:
+ * hits best first with global candidate indices, and each hit's id (the
+ * blocks they came from are gone). */
+struct running {
+	size_t nq, k, kb;              /* kb: hits asked of match_topk per block */
+	float threshold;
+	int nthreads;
+	uint32_t offset;               /* global index of the next block's first row */
+	struct match_hit *hits;        /* nq x k */
+	size_t *counts;                /* nq */
+	char (*ids)[OBJECTS_ID_SIZE];  /* nq x k */
+	struct match_hit *blk;         /* nq x kb: one block's hits */
+	size_t *bcounts;               /* nq */
+	struct match_hit *merged, *tmp;       /* k, kb */
+	char (*merged_ids)[OBJECTS_ID_SIZE];  /* k */
+};
+
+static void running_free(struct running *r)
+{
+	free(r->hits);
+	free(r->counts);
+	free(r->ids);
+	free(r->blk);
+	free(r->bcounts);
+	free(r->merged);
+	free(r->tmp);
+	free(r->merged_ids);
+}
+
+static int running_alloc(struct running *r, size_t nq, size_t k)
+{
+	r->nq = nq;
+	r->k = k;
+	r->kb = k + MATCH_RESCORE_EXTRA;
+	r->hits = malloc(nq * k * sizeof(*r->hits));
+	r->counts = calloc(nq, sizeof(*r->counts));
+	r->ids = malloc(nq * k * OBJECTS_ID_SIZE);
+	r->blk = malloc(nq * r->kb * sizeof(*r->blk));
+	r->bcounts = malloc(nq * sizeof(*r->bcounts));
+	r->merged = malloc(k * sizeof(*r->merged));
+	r->tmp = malloc(r->kb * sizeof(*r->tmp));
+	r->merged_ids = malloc(k * OBJECTS_ID_SIZE);
+	return r->hits && r->counts && r->ids && r->blk && r->bcounts && r->merged && r->tmp && r->merged_ids ? 0 : -1;
+}
+
+/* Merges query q's hits of the current block into its running list. The
+ * merge keeps the earlier hits in their order, so their ids are found by a
+ * forward walk. */
+static void fold_query(struct running *r, size_t q, const struct refs *refs, const struct objects_block *b)
+{
+	struct match_hit *old = r->hits + q * r->k, *blk = r->blk + q * r->kb;
+	char(*old_ids)[OBJECTS_ID_SIZE] = r->ids + q * r->k;
+	size_t nb = match_topk_rescore(refs->x + q * refs->d, b->x, b->d, blk, r->bcounts[q], r->threshold, r->k, r->tmp);
+	if (nb == 0)
+		return;
+	size_t m = match_topk_merge(old, r->counts[q], blk, nb, r->offset, r->k, r->merged);
+	for (size_t i = 0, j = 0; i < m; i++) {
+		uint32_t idx = r->merged[i].idx;
+		if (idx >= r->offset) {
+			memcpy(r->merged_ids[i], b->ids[idx - r->offset], OBJECTS_ID_SIZE);
+			continue;
+		}
+		while (old[j].idx != idx)
+			j++;
+		memcpy(r->merged_ids[i], old_ids[j++], OBJECTS_ID_SIZE);
+	}
+	memcpy(old, r->merged, m * sizeof(*old));
+	memcpy(old_ids, r->merged_ids, m * OBJECTS_ID_SIZE);
+	r->counts[q] = m;
+}
+
+/* One candidate block through the kernel: k + MATCH_RESCORE_EXTRA hits per
+ * reference at a slightly lower threshold, rescored exactly, merged. */
+static int fold_block(struct running *r, const struct refs *refs, const struct objects_block *b)
+{
+	if (b->n > UINT32_MAX - r->offset) {
+		errno = EOVERFLOW;
 		return -1;
 	}
-	if (objects_load_vectors(ctx->objects, ctx->arena, kind, task_json_get(filters, filters_key), account, dtype,
-				 descriptor_default_version(ctx->cfg, dtype), 0, 0, v))
-		return task_objects_fail(ctx, fail, filters_key);
+	if (match_topk(refs->x, refs->n, b->x, b->n, b->d, r->kb, r->threshold - MATCH_RESCORE_SLACK, 0, r->nthreads,
+		       r->blk, r->bcounts))
+		return -1;
+	for (size_t q = 0; q < r->nq; q++)
+		fold_query(r, q, refs, b);
+	r->offset += (uint32_t)b->n;
 	return 0;
 }
 
-static json_object *matches_json(const struct objects_vectors *ref, const struct objects_vectors *cand,
-				 const struct match_hit *hits, const size_t *counts, size_t k)
+static int stream_candidates(struct task_ctx *ctx, const struct side *s, const struct refs *refs,
+			     struct running *r, struct task_fail *fail)
+{
+	struct objects_cursor *c;
+	const struct objects_block *b;
+	if (side_open(ctx, s, (size_t)ctx->cfg->match_block_rows, NULL, NULL, &c, fail))
+		return -1;
+	int rc = 0;
+	while (rc == 0 && (rc = task_check_cancelled(ctx, fail)) == 0) {
+		if (objects_cursor_next(c, &b)) {
+			rc = task_objects_fail(ctx, fail, s->filters_key);
+			break;
+		}
+		if (b->n == 0)
+			break;
+		if (b->d != refs->d) {
+			task_fail_set(fail, 400, E_BAD_JSON, "reference descriptors have %zu values, candidate ones %zu",
+				      refs->d, b->d);
+			rc = -1;
+		} else if (fold_block(r, refs, b)) {
+			task_fail_set(fail, 500, E_INTERNAL, "matching failed: %s", strerror(errno));
+			rc = -1;
+		}
+	}
+	objects_cursor_close(c);
+	return rc;
+}
+
+static json_object *matches_json(const struct refs *refs, const struct running *r)
 {
 	json_object *out = json_object_new_array();
-	for (size_t q = 0; q < ref->n; q++) {
-		if (!counts[q])
+	for (size_t q = 0; q < refs->n; q++) {
+		if (!r->counts[q])
 			continue;
-		json_object *cands = json_object_new_array_ext((int)counts[q]);
-		for (size_t i = 0; i < counts[q]; i++) {
-			const struct match_hit *h = &hits[q * k + i];
+		json_object *cands = json_object_new_array_ext((int)r->counts[q]);
+		for (size_t i = 0; i < r->counts[q]; i++) {
 			json_object *c = json_object_new_object();
-			json_object_object_add(c, "candidate_id", json_object_new_string(cand->ids[h->idx]));
-			json_object_object_add(c, "similarity", task_json_similarity(h->sim));
+			json_object_object_add(c, "candidate_id", json_object_new_string(r->ids[q * r->k + i]));
+			json_object_object_add(c, "similarity", task_json_similarity(r->hits[q * r->k + i].sim));
 			json_object_array_add(cands, c);
 		}
-		json_object *r = json_object_new_object();
-		json_object_object_add(r, "reference_id", json_object_new_string(ref->ids[q]));
-		json_object_object_add(r, "candidates", cands);
-		json_object_array_add(out, r);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "reference_id", json_object_new_string(refs->ids[q]));
+		json_object_object_add(o, "candidates", cands);
+		json_object_array_add(out, o);
 	}
 	return out;
+}
+
+/* Both sides of the content; -1 with fail set. */
+static int read_sides(struct task_ctx *ctx, json_object *content, struct side *ref, struct side *cand,
+		      struct task_fail *fail)
+{
+	json_object *filters = task_json_get(content, "filters");
+	enum descriptor_type dtype = task_descriptor_type(task_json_get(filters, "descriptor"));
+	const char *account = task_account(ctx, filters);
+	int version = descriptor_default_version(ctx->cfg, dtype);
+	*ref = (struct side){side_kind(filters, "reference_type", fail), task_json_get(filters, "reference_filters"),
+			     "reference_filters", account, dtype, version};
+	*cand = (struct side){side_kind(filters, "candidate_type", fail), task_json_get(filters, "candidate_filters"),
+			      "candidate_filters", account, dtype, version};
+	return ref->kind && cand->kind ? 0 : -1;
 }
 
 static int cross_match_run(struct task_ctx *ctx, json_object *content, json_object *subtask, json_object **partial,
 			   struct task_fail *fail)
 {
-	struct objects_vectors ref, cand;
-	struct match_hit *hits = NULL;
-	size_t *counts = NULL;
+	struct side ref, cand;
+	struct refs refs = {0};
+	struct running run = {0};
 	int rc = -1;
-	(void)subtask;
-	if (task_require_objects(ctx, fail))
+	if (task_require_objects(ctx, fail) || read_sides(ctx, content, &ref, &cand, fail))
 		return -1;
-	json_object *filters = task_json_get(content, "filters");
-	const char *account = task_account(ctx, filters);
-	enum descriptor_type dtype = task_descriptor_type(task_json_get(filters, "descriptor"));
-	double threshold = task_json_double(content, "threshold", 0.0);
 	long long limit = task_json_int(content, "limit", 5);
-	if (limit < 1)
-		limit = 1;
-	if (load_side(ctx, filters, "reference_type", "reference_filters", dtype, account, &ref, fail) ||
-	    task_check_cancelled(ctx, fail) ||
-	    load_side(ctx, filters, "candidate_type", "candidate_filters", dtype, account, &cand, fail) ||
-	    task_check_cancelled(ctx, fail))
-		return -1;
-	if (ref.n && cand.n && ref.d != cand.d) {
-		task_fail_set(fail, 400, E_BAD_JSON, "reference descriptors have %zu values, candidate ones %zu", ref.d,
-			      cand.d);
-		return -1;
-	}
-	size_t k = (size_t)limit < cand.n ? (size_t)limit : cand.n;
-	if (ref.n && k) {
-		hits = malloc(ref.n * k * sizeof(*hits));
-		counts = calloc(ref.n, sizeof(*counts));
-		if (!hits || !counts) {
+	run.threshold = (float)task_json_double(content, "threshold", 0.0);
+	run.nthreads = ctx->cfg->match_threads;
+	if (load_refs(ctx, &ref, subtask, &refs, fail) || task_check_cancelled(ctx, fail))
+		goto out;
+	if (refs.n) {
+		if (running_alloc(&run, refs.n, limit < 1 ? 1 : (size_t)limit)) {
 			task_fail_set(fail, 500, E_INTERNAL, "out of memory");
 			goto out;
 		}
-		if (match_topk(ref.x, ref.n, cand.x, cand.n, ref.d, k, (float)threshold, 0, 0, hits, counts)) {
-			task_fail_set(fail, 500, E_INTERNAL, "matching failed");
-			goto out;
-		}
-		if (task_check_cancelled(ctx, fail))
-			goto out;
-	} else {
-		counts = calloc(ref.n ? ref.n : 1, sizeof(*counts));
-		if (!counts)
+		if (stream_candidates(ctx, &cand, &refs, &run, fail))
 			goto out;
 	}
-	*partial = matches_json(&ref, &cand, hits, counts, k);
+	*partial = matches_json(&refs, &run);
 	rc = 0;
 out:
-	free(hits);
-	free(counts);
+	refs_free(&refs);
+	running_free(&run);
 	return rc;
 }
 
+/* The partials hold disjoint, ascending reference ranges in subtask order. */
 static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_object *partials,
 			       json_object **result, struct task_fail *fail)
 {
 	(void)content;
-	return task_collect_single(ctx, partials, "cross match", result, fail);
+	*result = task_result_document(ctx, task_json_concat(partials, NULL), fail);
+	return *result ? 0 : -1;
 }
 
 const struct task_type task_cross_match = {

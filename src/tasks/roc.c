@@ -195,7 +195,7 @@ static int exact_groups(struct task_ctx *ctx, const float *x, const int32_t *lab
 				ctx->cancelled};
 	int rc = -1;
 	*groups = NULL;
-	if (!job.pairs || match_self_tiles(x, n, d, 0, collect_tile, &job) || job.npairs != total)
+	if (!job.pairs || match_self_tiles(x, n, d, ctx->cfg->match_threads, collect_tile, &job) || job.npairs != total)
 		goto out;
 	qsort(job.pairs, total, sizeof(*job.pairs), cmp_pair_desc);
 	*groups = malloc(total * sizeof(**groups));
@@ -218,13 +218,13 @@ out:
 }
 
 /* Histogram bins from the top, empty ones skipped. */
-static int binned_groups(const float *x, const int32_t *labels, size_t n, size_t d, struct roc_group **groups,
-			 size_t *ngroups)
+static int binned_groups(const float *x, const int32_t *labels, size_t n, size_t d, int nthreads,
+			 struct roc_group **groups, size_t *ngroups)
 {
 	uint64_t *pos = calloc(HIST_BINS, sizeof(uint64_t)), *neg = calloc(HIST_BINS, sizeof(uint64_t));
 	int rc = -1;
 	*groups = NULL;
-	if (!pos || !neg || match_pair_histogram(x, labels, n, d, HIST_BINS, 0, pos, neg))
+	if (!pos || !neg || match_pair_histogram(x, labels, n, d, HIST_BINS, nthreads, pos, neg))
 		goto out;
 	size_t g = 0;
 	for (size_t b = 0; b < HIST_BINS; b++)
@@ -305,7 +305,7 @@ static int walk_curve(const struct roc_group *g, size_t ng, uint64_t npos, uint6
 
 /* Share of items (with a same-label partner) whose first same-label candidate ranks within top-N. */
 static int hit_top(const float *x, const int32_t *labels, const uint32_t *group, size_t n, size_t d, size_t limit,
-		   double threshold, json_object *out)
+		   double threshold, int nthreads, json_object *out)
 {
 	size_t k = limit < n - 1 ? limit : n - 1;
 	struct match_hit *hits = malloc(n * (k ? k : 1) * sizeof(*hits));
@@ -314,7 +314,7 @@ static int hit_top(const float *x, const int32_t *labels, const uint32_t *group,
 	int rc = -1;
 	if (!hits || !counts)
 		goto out;
-	if (k && match_topk(x, n, x, n, d, k, (float)threshold, 1, 0, hits, counts))
+	if (k && match_topk(x, n, x, n, d, k, (float)threshold, 1, nthreads, hits, counts))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		if (group[i] < 2)
@@ -407,7 +407,7 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 		goto out;
 	}
 	int grouped = n * (n - 1) / 2 <= EXACT_MAX_PAIRS ? exact_groups(ctx, x, labels, n, d, &groups, &ng)
-							 : binned_groups(x, labels, n, d, &groups, &ng);
+							 : binned_groups(x, labels, n, d, ctx->cfg->match_threads, &groups, &ng);
 	if (task_check_cancelled(ctx, fail))
 		goto out;
 	if (grouped) {
@@ -421,7 +421,7 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 		goto out;
 	}
 	if (hit_top(x, labels, group, n, d, (size_t)task_json_int(content, "limit", 5),
-		    task_json_double(content, "threshold_hit_top", 0), res)) {
+		    task_json_double(content, "threshold_hit_top", 0), ctx->cfg->match_threads, res)) {
 		json_object_put(res);
 		task_fail_set(fail, 500, E_INTERNAL, "matching failed");
 		goto out;

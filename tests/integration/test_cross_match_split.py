@@ -1,0 +1,134 @@
+"""Cross match split into subtasks and streamed in blocks (issue: scale): the
+references are planned into id ranges of [TASKS] CROSS_MATCH_REFERENCES_PER_SUBTASK
+and each subtask streams the candidates [TASKS] MATCH_BLOCK_ROWS at a time.
+
+The same task run by a scheduler that plans one subtask and reads every
+candidate in one block, and by schedulers that plan 3 or more subtasks and
+read the candidates in blocks of a few rows (one matching thread), must give
+the very same result document: reference ids, candidate ids and their order,
+and every similarity. Among the candidates are groups with identical
+descriptors, so ties (broken by candidate id) fall across block edges. A
+kill -9 of one of two such schedulers while the task runs changes nothing.
+
+The stack's own scheduler s1 is stopped while this module runs; the
+schedulers here pause before every subtask (--throttle-ms through
+$LUNA_TASKS_SCHEDULER_THROTTLE_MS) so that there is time to kill one mid-task.
+"""
+import random
+import uuid
+
+import pytest
+
+import objdata as od
+from test_scheduler_reliability import CANCEL_UNFINISHED, Schedulers, subtasks, wait_running
+
+REFS = 40
+CANDS = 300
+TIES = 6            # copies of each of the tied candidate vectors
+PER_SUBTASK = 7     # references per subtask when split: 6 subtasks
+BLOCK = 13          # candidates per block when split
+LIMIT = 10
+
+ONE = {"tasks__cross_match_references_per_subtask": 100000, "tasks__match_block_rows": 100000}
+SPLIT = {"tasks__cross_match_references_per_subtask": PER_SUBTASK, "tasks__match_block_rows": BLOCK,
+         "scheduler__match_threads": 1}
+
+
+@pytest.fixture(scope="module")
+def own_schedulers(stack):
+    stack.stop_scheduler("s1")
+    stack.sql(CANCEL_UNFINISHED)
+    yield
+    stack.start_scheduler("s1")
+
+
+@pytest.fixture
+def scheds(stack, own_schedulers, request):
+    s = Schedulers(stack, "cmsplit" + request.node.name[-20:].replace("_", ""))
+    yield s
+    s.stop_all()
+    stack.sql(CANCEL_UNFINISHED)
+
+
+@pytest.fixture(scope="module")
+def data(stack, own_schedulers):
+    """REFS reference faces and CANDS candidate faces around 8 people; the last
+    candidates repeat a few vectors TIES times each (exact ties)."""
+    rnd = random.Random(77)
+    account_id = str(uuid.uuid4())
+    centres = od.people(rnd, 8)
+    refs = od.make_faces(rnd, account_id, centres, REFS // 8, user_data="ref")
+    cands = od.make_faces(rnd, account_id, centres, (CANDS - 4 * TIES) // 8, user_data="cand")
+    for v in [c["_vec"] for c in cands[:4]]:
+        for _ in range(TIES):
+            cands.append({"face_id": od.new_id(rnd), "account_id": account_id, "user_data": "cand",
+                          "descriptors": [od.descriptor(v)], "_vec": v})
+    od.import_rows(stack, "faces", od.strip(refs + cands))
+    return account_id, refs, cands
+
+
+def body(account_id, threshold=0.2):
+    return {"account_id": account_id, "content": {
+        "filters": {"reference_type": "faces", "candidate_type": "faces",
+                    "reference_filters": {"user_data": "ref"}, "candidate_filters": {"user_data": "cand"}},
+        "threshold": threshold, "limit": LIMIT}}
+
+
+def run(stack, account_id, **kw):
+    tid, t = od.run_task(stack, "cross_match", body(account_id, **kw), timeout=180)
+    assert t["task_status"] == 5, t
+    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    assert doc["errors"] == [], doc["errors"]
+    return tid, doc
+
+
+@pytest.fixture(scope="module")
+def one_subtask(stack, own_schedulers, data):
+    """The result of the task planned as one subtask, candidates in one block."""
+    account_id, refs, cands = data
+    s = Schedulers(stack, "cmsplitone")
+    s.start("one", throttle_ms=0, **ONE)
+    try:
+        tid, doc = run(stack, account_id)
+    finally:
+        s.stop_all()
+    assert len(subtasks(stack, tid)) == 1
+    # the reference itself: the brute force in double precision
+    want = od.cross_match([(r["face_id"], r["_vec"]) for r in refs], [(c["face_id"], c["_vec"]) for c in cands],
+                          0.2, LIMIT)
+    got = doc["result"]
+    assert [m["reference_id"] for m in got] == [w[0] for w in want]
+    for m, (rid, hits) in zip(got, want):
+        assert [c["candidate_id"] for c in m["candidates"]] == [h[0] for h in hits], rid
+        assert all(abs(c["similarity"] - h[1]) < 2e-5 for c, h in zip(m["candidates"], hits)), rid
+    assert any(len({c["similarity"] for c in m["candidates"]}) < len(m["candidates"]) for m in got), \
+        "the data has no ties"
+    return doc
+
+
+def test_split_equals_one_subtask(stack, scheds, data, one_subtask):
+    account_id = data[0]
+    scheds.start("split", throttle_ms=0, **SPLIT)
+    tid, doc = run(stack, account_id)
+    assert len(subtasks(stack, tid)) == -(-REFS // PER_SUBTASK) >= 3
+    assert doc == one_subtask
+
+
+def test_kill9_of_one_of_two_schedulers_changes_nothing(stack, scheds, data, one_subtask):
+    account_id = data[0]
+    a = scheds.start("a", throttle_ms=700, **SPLIT)
+    r = stack.post("/2/tasks/cross_match", json=body(account_id))
+    assert r.status == 202, r
+    tid = r.json()["task_id"]
+    wait_running(stack, tid, done=1, running=1)
+    scheds.kill(a)
+    interrupted = [s["id"] for s in subtasks(stack, tid) if s["status"] == 1]
+    assert interrupted
+    scheds.start("b", throttle_ms=0, **SPLIT)
+    task = stack.wait_task(tid, timeout=180)
+    assert task["task_status"] == 5, task
+    subs = subtasks(stack, tid)
+    assert all(s["status"] == 4 for s in subs), subs
+    for s in subs:      # the interrupted ones ran again, on b
+        assert s["attempts"] == (2 if s["id"] in interrupted else 1), (s, interrupted)
+    assert stack.get("/2/tasks/%d/result" % tid).json() == one_subtask

@@ -10,8 +10,9 @@
  * selects nothing). Functions taking ids or a list id from a client stay
  * within the account passed: ids of another account behave as missing.
  *
- * Workload: a task reads up to a few million ids page by page, or up to
- * 20000 descriptors at once for matching; linker and gc change objects in
+ * Workload: a task reads up to a few million ids page by page, up to 20000
+ * descriptors at once for matching, or millions of descriptors block by
+ * block through the cursor (cross match candidates); linker and gc change objects in
  * chunks of about a thousand. One handle per thread (it owns a DB connection).
  * Every function returns 0 on success and -1 on failure with the reason in
  * objects_error(). Memory handed out comes from the caller's arena. */

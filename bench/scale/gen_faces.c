@@ -1,4 +1,4 @@
-/* gen_faces N D ACCOUNT LIST DIR: the data of bench/scale.
+/* gen_faces N D ACCOUNT LIST VERSION DIR [SEED]: the data of bench/scale.
  *
  * Writes N faces of one account, each in one list and with one D-dimensional
  * random unit vector, twice:
@@ -8,7 +8,7 @@
  *   DIR/list_face.tsv                 for the reference load (LOAD DATA,
  *                                     tab-separated, '\' escapes; the
  *                                     vector as its raw float32 bytes).
- * Deterministic (fixed seed). The ids are given in the file so that both
+ * Deterministic (fixed seed, or SEED: another set of faces). The ids are given in the file so that both
  * loads write the same keys. */
 #include <stdint.h>
 #include <stdio.h>
@@ -86,10 +86,12 @@ static FILE *open_out(const char *dir, const char *name)
 
 int main(int argc, char **argv)
 {
-	if (argc != 7) {
-		fprintf(stderr, "usage: gen_faces N D ACCOUNT LIST VERSION DIR\n");
+	if (argc != 7 && argc != 8) {
+		fprintf(stderr, "usage: gen_faces N D ACCOUNT LIST VERSION DIR [SEED]\n");
 		return 2;
 	}
+	if (argc == 8)
+		rng_state ^= strtoull(argv[7], NULL, 10) * 0x2545f4914f6cdd1dULL;
 	long n = atol(argv[1]), d = atol(argv[2]), version = atol(argv[5]);
 	const char *account = argv[3], *list = argv[4], *dir = argv[6];
 	if (n <= 0 || d <= 0 || d > 16384)

@@ -27,13 +27,14 @@ struct objects {
 struct kind_table {
 	const char *table, *id;
 	enum objects_owner owner;
+	const char *account_index;   /* over (account_id, id) */
 };
 
 static const struct kind_table *kind_table(enum objects_kind kind)
 {
-	static const struct kind_table faces = {"face", "face_id", OWNER_FACE};
-	static const struct kind_table events = {"event", "event_id", OWNER_EVENT};
-	static const struct kind_table attributes = {"attribute", "attribute_id", OWNER_ATTRIBUTE};
+	static const struct kind_table faces = {"face", "face_id", OWNER_FACE, "face_account"};
+	static const struct kind_table events = {"event", "event_id", OWNER_EVENT, "event_account"};
+	static const struct kind_table attributes = {"attribute", "attribute_id", OWNER_ATTRIBUTE, "attribute_account"};
 	switch (kind) {
 	case OBJ_FACES:
 		return &faces;
@@ -191,13 +192,12 @@ static const struct kind_table *table_where(struct objects *o, struct arena *a, 
 }
 
 int objects_local_where(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			const char *account_id, const char **table, const char **id_col, struct objects_where *w)
+			const char *account_id, struct objects_local_table *t, struct objects_where *w)
 {
-	const struct kind_table *t = table_where(o, a, kind, filters, account_id, w);
-	if (!t)
+	const struct kind_table *k = table_where(o, a, kind, filters, account_id, w);
+	if (!k)
 		return -1;
-	*table = t->table;
-	*id_col = t->id;
+	*t = (struct objects_local_table){k->table, k->id, account_id ? k->account_index : "PRIMARY"};
 	return 0;
 }
 

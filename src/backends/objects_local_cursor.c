@@ -5,7 +5,9 @@
  *   ORDER BY o.id LIMIT block_rows
  * The object table is read in id order through its (account_id, id) index
  * and each descriptor is a primary-key lookup in the same order, so the
- * server neither sorts nor buffers. Rows are written straight into the
+ * server neither sorts nor buffers. The join order and the index are forced:
+ * left alone, the optimizer may start from a filter's table (list_face) and
+ * sort every remaining row, blobs and all, for each block. Rows are written straight into the
  * block's slots: nothing grows or moves while rows stream in.
  * Workload: millions of 512-d descriptors in blocks of thousands. */
 #include "backends/objects_local.h"
@@ -32,10 +34,11 @@ struct objects_cursor {
 static int cursor_statement(struct objects_cursor *c, enum objects_kind kind, const char *account_id,
 			    enum descriptor_type type, int version, const char *upto)
 {
-	const char *table, *id;
+	struct objects_local_table t;
 	struct objects_where w;
-	if (objects_local_where(c->o, c->a, kind, c->filters, account_id, &table, &id, &w))
+	if (objects_local_where(c->o, c->a, kind, c->filters, account_id, &t, &w))
 		return -1;
+	const char *id = t.id;
 	c->params = arena_alloc(c->a, (w.nparams + 5) * sizeof(*c->params));
 	if (w.nparams)
 		memcpy(c->params, w.params, w.nparams * sizeof(*c->params));
@@ -48,9 +51,10 @@ static int cursor_statement(struct objects_cursor *c, enum objects_kind kind, co
 		c->params[c->np++] = DBP_STR(arena_strdup(c->a, upto));
 	c->params[c->np++] = DBP_I64(c->rows);
 	c->sql = arena_printf(c->a,
-			      "SELECT o.%s, d.vector%s FROM %s o JOIN descriptor d ON d.owner_id = o.%s WHERE (%s) AND "
-			      "d.descriptor_type = ? AND d.descriptor_version = ? AND o.%s > ?%s ORDER BY o.%s LIMIT ?",
-			      id, c->with_track ? ", o.track_id" : "", table, id, w.sql, id,
+			      "SELECT STRAIGHT_JOIN o.%s, d.vector%s FROM %s o FORCE INDEX (%s) JOIN descriptor d ON "
+			      "d.owner_id = o.%s WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ? AND "
+			      "o.%s > ?%s ORDER BY o.%s LIMIT ?",
+			      id, c->with_track ? ", o.track_id" : "", t.table, t.id_order_index, id, w.sql, id,
 			      upto ? arena_printf(c->a, " AND o.%s <= ?", id) : "", id);
 	return 0;
 }

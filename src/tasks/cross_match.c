@@ -235,7 +235,13 @@ static void fold_query(struct running *r, size_t q, const struct refs *refs, con
 {
 	struct match_hit *old = r->hits + q * r->k, *blk = r->blk + q * r->kb;
 	char(*old_ids)[OBJECTS_ID_SIZE] = r->ids + q * r->k;
-	size_t nb = match_topk_rescore(refs->x + q * refs->d, b->x, b->d, blk, r->bcounts[q], r->threshold, r->k, r->tmp);
+	size_t nb = r->bcounts[q];
+	if (r->counts[q] == r->k) { /* full: hits clearly below the k-th cannot enter */
+		float floor = old[r->k - 1].sim - MATCH_RESCORE_SLACK;
+		while (nb && blk[nb - 1].sim < floor)
+			nb--;
+	}
+	nb = match_topk_rescore(refs->x + q * refs->d, b->x, b->d, blk, nb, r->threshold, r->k, r->tmp);
 	if (nb == 0)
 		return;
 	size_t m = match_topk_merge(old, r->counts[q], blk, nb, r->offset, r->k, r->merged);

@@ -87,23 +87,23 @@ int objects_cursor_open(struct objects *o, enum objects_kind kind, json_object *
 	return 0;
 }
 
-/* The block's storage for rows of d floats, in one allocation: the rows,
- * then the id slots, then the pointer arrays. */
+/* The block's storage for rows of d floats, in one allocation: the pointer
+ * arrays, the rows, then the id slots (each part aligned for its type). */
 static int block_alloc(struct objects_cursor *c, size_t d)
 {
 	size_t rows = c->rows, tracks = c->with_track ? rows : 0;
+	size_t ptr_bytes = (rows + tracks) * sizeof(char *);
 	size_t x_bytes = rows * d * sizeof(float);
 	size_t slot_bytes = (rows + tracks) * OBJECTS_ID_SIZE;
-	size_t ptr_bytes = (rows + tracks) * sizeof(char *);
-	char *p = malloc(x_bytes + ptr_bytes + slot_bytes);
+	char *p = malloc(ptr_bytes + x_bytes + slot_bytes);
 	if (!p)
 		return objects_local_fail(c->o, 0, "out of memory for a block of %zu descriptors", rows);
 	c->buf = p;
 	c->block.d = d;
-	c->block.x = (float *)p;
-	c->block.ids = (char **)(p + x_bytes);
+	c->block.ids = (char **)p;
 	c->block.track_ids = tracks ? c->block.ids + rows : NULL;
-	char *slots = p + x_bytes + ptr_bytes;
+	c->block.x = (float *)(p + ptr_bytes);
+	char *slots = p + ptr_bytes + x_bytes;
 	for (size_t i = 0; i < rows; i++)
 		c->block.ids[i] = slots + i * OBJECTS_ID_SIZE;
 	c->track_slots = slots + rows * OBJECTS_ID_SIZE;

@@ -41,10 +41,7 @@ void match_normalize(float *x, size_t n, size_t d)
 
 float match_similarity(const float *a, const float *b, size_t d)
 {
-	double dot = 0.0;
-	for (size_t k = 0; k < d; k++)
-		dot += (double)a[k] * b[k];
-	return match_clamp01((float)dot);
+	return match_clamp01(match_dot_canonical(a, b, d));
 }
 
 /* ---- user tile callbacks -------------------------------------------------- */
@@ -93,7 +90,8 @@ struct pair_rec {
 };
 
 struct pairs_ctx {
-	float lo; /* raw dot >= lo  <=>  sim > threshold */
+	const struct match_product *prod;
+	float lo; /* canonical dot >= lo  <=>  sim > threshold */
 	match_scan_fn next_ge;
 	match_pair_cb cb;
 	void *ud;
@@ -113,6 +111,24 @@ static int deliver_pairs(struct pairs_ctx *ctx, const struct pair_rec *recs, siz
 	return rc;
 }
 
+/* A proposed pair (within radius of the floor or above): is it above the
+ * threshold by the canonical dot, and with which similarity? Below zero for
+ * sure means similarity +0 without computing it (threshold < 0 only). */
+static int confirm_pair(const struct pairs_ctx *ctx, size_t i, size_t j, float proposed,
+                        float radius, float *sim)
+{
+	const struct match_product *p = ctx->prod;
+	if (ctx->lo == -INFINITY && proposed + radius < 0.0f) {
+		*sim = 0.0f;
+		return 1;
+	}
+	float f = match_dot_canonical(p->a + i * p->d, p->a + j * p->d, p->d);
+	*sim = match_clamp01(f);
+	return f >= ctx->lo;
+}
+
+/* Pairs i < j of a tile (or stripe) whose proposed dot is within the row's
+ * radius of the floor or above, confirmed one by one. */
 static int pairs_tile(void *p, int thread, size_t i0, size_t ni, size_t j0, size_t nj, float *dots)
 {
 	struct pairs_ctx *ctx = p;
@@ -122,10 +138,12 @@ static int pairs_tile(void *p, int thread, size_t i0, size_t ni, size_t j0, size
 
 	for (size_t r = 0; r < ni; r++) {
 		const float *row = dots + r * nj;
-		size_t c = i0 == j0 ? r + 1 : 0;
-		while ((c = ctx->next_ge(row, c, nj, ctx->lo)) < nj) {
-			recs[nrec++] = (struct pair_rec){ (uint32_t)(i0 + r), (uint32_t)(j0 + c),
-			                                  match_clamp01(row[c]) };
+		size_t i = i0 + r, c = i >= j0 ? i + 1 - j0 : 0;
+		float radius = ctx->prod->radius[i], lo = ctx->lo - radius;
+		float sim;
+		while ((c = ctx->next_ge(row, c, nj, lo)) < nj) {
+			if (confirm_pair(ctx, i, j0 + c, row[c], radius, &sim))
+				recs[nrec++] = (struct pair_rec){ (uint32_t)i, (uint32_t)(j0 + c), sim };
 			if (nrec == PAIR_BATCH) {
 				int rc = deliver_pairs(ctx, recs, nrec);
 				if (rc != 0)
@@ -150,11 +168,15 @@ int match_pairs_above(const float *x, size_t n, size_t d, float threshold, int n
 	if (threshold >= 1.0f || n < 2)
 		return 0; /* no similarity exceeds 1 */
 
-	struct pairs_ctx ctx = { .lo = match_strict_floor(threshold), .next_ge = match_kernels()->next_ge,
-				 .cb = cb, .ud = ud };
+	struct match_product prod;
+	if (match_product_init(&prod, x, n, x, n, d, 1) < 0)
+		return -1;
+	struct pairs_ctx ctx = { .prod = &prod, .lo = match_strict_floor(threshold),
+				 .next_ge = match_kernels()->next_ge, .cb = cb, .ud = ud };
 	pthread_mutex_init(&ctx.lock, NULL);
-	int rc = match_run_tiles(x, n, x, n, d, 1, nthreads, pairs_tile, &ctx);
+	int rc = match_run_product_tiles(&prod, 1, nthreads, pairs_tile, &ctx);
 	pthread_mutex_destroy(&ctx.lock);
+	match_product_free(&prod);
 	return rc;
 }
 

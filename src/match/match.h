@@ -40,8 +40,20 @@ int match_max_threads(int nthreads);
 /* L2-normalise rows in place; zero rows stay zero. */
 void match_normalize(float *x, size_t n, size_t d);
 
-/* clamp(dot(a, b), 0, 1), accumulated in double. */
+/* clamp(dot(a, b), 0, 1), accumulated in double in a fixed order (the
+ * canonical dot). match_pairs_above and match_topk report exactly this value
+ * for every pair they return, whichever product kernel found the pair. */
 float match_similarity(const float *a, const float *b, size_t d);
+
+/* The product that proposes candidates in match_pairs_above and match_topk
+ * (the tile functions and the histogram always use sgemm). AUTO: int8 where
+ * the CPU has AVX-512 VNNI, else fp32; INT8 falls back to fp32 on other
+ * CPUs. Proposals are confirmed by the canonical dot, so results do not
+ * depend on the choice. Process-wide; set it before starting match calls. */
+enum match_kernel { MATCH_KERNEL_AUTO, MATCH_KERNEL_FP32, MATCH_KERNEL_INT8 };
+void match_set_kernel(enum match_kernel k);
+/* What the current setting runs on this CPU, e.g. "int8 (AVX-512 VNNI)". */
+const char *match_kernel_in_use(void);
 
 /* Tile callback: sims is ni x nj row-major,
  * sims[r*nj+c] = clamp(dot(row i0+r of A, row j0+c of B), 0, 1).

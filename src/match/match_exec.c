@@ -158,8 +158,7 @@ int match_check_dims(size_t n, size_t d)
 /* ---- tiled driver --------------------------------------------------------- */
 
 struct tile_job {
-	const float *a, *b;
-	size_t na, nb, d;
+	const struct match_product *prod;
 	int upper;
 	size_t tiles_a, tiles_b, ntiles;
 	atomic_size_t next;
@@ -192,10 +191,25 @@ static void tile_coords(const struct tile_job *job, size_t k, size_t *ti, size_t
 	*tj = row + k;
 }
 
+/* One tile, as stripes of prod->stripe rows (the whole tile for sgemm). */
+static int run_tile(const struct tile_job *job, int thread, size_t i0, size_t ni, size_t j0,
+                    size_t nj)
+{
+	float *buf = job->bufs[thread];
+	for (size_t s = 0; s < ni; s += job->prod->stripe) {
+		size_t h = ni - s < job->prod->stripe ? ni - s : job->prod->stripe;
+		match_product_tile(job->prod, i0 + s, h, j0, nj, buf);
+		int rc = job->fn(job->ctx, thread, i0 + s, h, j0, nj, buf);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 static void tile_worker(void *p, int thread)
 {
 	struct tile_job *job = p;
-	float *buf = job->bufs[thread];
+	size_t na = job->prod->na, nb = job->prod->nb;
 
 	while (!match_stopped(&job->stop)) {
 		size_t k = atomic_fetch_add(&job->next, 1);
@@ -204,10 +218,9 @@ static void tile_worker(void *p, int thread)
 		size_t ti, tj;
 		tile_coords(job, k, &ti, &tj);
 		size_t i0 = ti * MATCH_TILE, j0 = tj * MATCH_TILE;
-		size_t ni = job->na - i0 < MATCH_TILE ? job->na - i0 : MATCH_TILE;
-		size_t nj = job->nb - j0 < MATCH_TILE ? job->nb - j0 : MATCH_TILE;
-		match_dot_tile(job->a + i0 * job->d, ni, job->b + j0 * job->d, nj, job->d, buf);
-		match_stop_with(&job->stop, job->fn(job->ctx, thread, i0, ni, j0, nj, buf));
+		size_t ni = na - i0 < MATCH_TILE ? na - i0 : MATCH_TILE;
+		size_t nj = nb - j0 < MATCH_TILE ? nb - j0 : MATCH_TILE;
+		match_stop_with(&job->stop, run_tile(job, thread, i0, ni, j0, nj));
 	}
 }
 
@@ -234,17 +247,16 @@ static float **alloc_buffers(int n, size_t floats_each)
 	return bufs;
 }
 
-int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t d, int upper,
-                    int nthreads, match_raw_tile_fn fn, void *ctx)
+int match_run_product_tiles(const struct match_product *p, int upper, int nthreads,
+                            match_raw_tile_fn fn, void *ctx)
 {
-	if (match_check_dims(na, d) < 0 || match_check_dims(nb, d) < 0)
-		return -1;
+	size_t na = p->na, nb = p->nb;
 	if (na == 0 || nb == 0)
 		return 0;
 
 	struct tile_job job = {
-		.a = a, .b = b, .na = na, .nb = nb, .d = d, .upper = upper,
-		.tiles_a = tile_count(na), .tiles_b = tile_count(nb), .fn = fn, .ctx = ctx,
+		.prod = p, .upper = upper, .tiles_a = tile_count(na), .tiles_b = tile_count(nb),
+		.fn = fn, .ctx = ctx,
 	};
 	job.ntiles = upper ? job.tiles_b * (job.tiles_b + 1) / 2 : job.tiles_a * job.tiles_b;
 	atomic_init(&job.next, 0);
@@ -262,6 +274,16 @@ int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t
 
 	free_buffers(job.bufs, nt);
 	return atomic_load(&job.stop.rc);
+}
+
+int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t d, int upper,
+                    int nthreads, match_raw_tile_fn fn, void *ctx)
+{
+	if (match_check_dims(na, d) < 0 || match_check_dims(nb, d) < 0)
+		return -1;
+	struct match_product p;
+	match_product_init(&p, a, na, b, nb, d, 0); /* sgemm, nothing to allocate */
+	return match_run_product_tiles(&p, upper, nthreads, fn, ctx);
 }
 
 /* ---- scans ---------------------------------------------------------------- */

@@ -68,6 +68,63 @@ typedef int (*match_raw_tile_fn)(void *ctx, int thread, size_t i0, size_t ni, si
                                  float *dots);
 int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t d, int upper,
                     int nthreads, match_raw_tile_fn fn, void *ctx);
+/* The same over a prepared product; int8 products call fn once per stripe
+ * of p->stripe rows (i0 then need not equal j0 on a diagonal tile). */
+struct match_product;
+int match_run_product_tiles(const struct match_product *p, int upper, int nthreads,
+                            match_raw_tile_fn fn, void *ctx);
+
+/* ---- proposals: fp32 (sgemm) or int8 products, confirmed canonically ------ */
+
+/* The canonical dot product (match_similarity before its clamp): what every
+ * similarity reported by match_pairs_above and match_topk is, whichever
+ * product proposed it. AVX-512 when the CPU has it, the same bits anyway. */
+float match_dot_canonical(const float *a, const float *b, size_t d);
+float match_dot_canonical_avx512(const float *a, const float *b, size_t d);
+
+/* Broadcast side of the int8 product: s8 rows q = round(x / scale), row-major
+ * with stride dp (d rounded up to 4, zero padded; MR spare zero rows), and
+ * corr = 128 * sum(q), which the +128 offset of the other side adds. */
+struct match_i8rows {
+	int8_t *q;
+	int32_t *corr;
+	float *scale;
+	size_t dp;
+};
+
+/* Column side: u8 (q + 128) in panels of 16 rows, [dp / 4][16][4] bytes per
+ * panel, padded to a whole number of 32-row panel pairs. */
+struct match_u8cols {
+	uint8_t *q;
+	float *scale; /* padded like the panels */
+};
+
+/* out[r * nj + c] ~= dot(a row i0 + r, b row j0 + c); j0 % 16 == 0. */
+void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
+                     const struct match_u8cols *b, size_t j0, size_t nj, float *out);
+
+/* A product A x B^T that proposes: tile values that differ from the
+ * canonical dot of the same rows by at most radius[i] (row i of A, any row
+ * of B; already rounded up so that value - radius never rounds up past the
+ * true bound). Either sgemm or the int8 kernel (match_set_kernel). */
+struct match_product {
+	const float *a, *b;
+	size_t na, nb, d;
+	int int8;
+	size_t stripe; /* rows of A per product call: int8 keeps a stripe in L1/L2 */
+	float *radius; /* na bounds; NULL unless match_product_init asked for them */
+	struct match_i8rows qa;
+	struct match_u8cols qb;
+};
+
+/* Sets up the product (quantizes both sides for int8; self: a == b). With
+ * bounds, fills radius. Returns 0, or -1/ENOMEM. */
+int match_product_init(struct match_product *p, const float *a, size_t na, const float *b,
+                       size_t nb, size_t d, int bounds);
+void match_product_free(struct match_product *p);
+/* Rows i0 .. i0+ni of A against j0 .. j0+nj of B into out (ni x nj). */
+void match_product_tile(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,
+                        float *out);
 
 /* ---- scans -------------------------------------------------------------- */
 

@@ -25,7 +25,7 @@
 
 #define TOPK_QBLOCK 1024        /* queries per work item (at most) */
 #define TOPK_BBLOCK 1024        /* base rows per sgemm */
-#define TOPK_SCRATCH (8u << 20) /* candidate bytes per thread (soft cap) */
+#define TOPK_SCRATCH (16u << 20) /* candidate bytes per thread (soft cap) */
 
 /* ---- ordering and selection ---------------------------------------------- */
 
@@ -98,7 +98,9 @@ static void sort_best_first(struct match_hit *h, size_t n, struct match_hit *tmp
 struct topk_job {
 	const float *q, *base;
 	size_t nq, nb, d, k;
-	float lo_base; /* raw dot >= lo_base  <=>  sim >= threshold */
+	const struct match_product *prod; /* proposes; radius per query */
+	float lo_base; /* canonical dot >= lo_base  <=>  sim >= threshold */
+	float threshold;
 	int exclude_self;
 	const struct match_kernels *kern;
 	size_t qblock, qblocks, nchunks, chunk_len, nitems;
@@ -115,8 +117,11 @@ struct cand_buf {
 	float *sim;
 	uint32_t *idx;
 	size_t n;
-	float floor; /* raw dot needed to become a candidate */
-	float low;   /* no candidate's similarity is below this */
+	float floor;  /* proposed dot needed to become a candidate */
+	float low;    /* no candidate's similarity is below this */
+	float radius; /* |proposed - canonical| bound of this query (both clamped) */
+	const float *qrow;
+	float *conf; /* room for confirming (below) */
 };
 
 /* Per-query buffer stride: the collect kernel writes 16 lanes at a time. */
@@ -129,6 +134,8 @@ struct topk_scratch {
 	uint32_t *idxs;        /* qblock x CAND_STRIDE */
 	struct cand_buf *bufs; /* qblock */
 	struct match_hit *tmp; /* k: room for sorting */
+	float *conf;           /* qblock x CAND_STRIDE: canonical sims being confirmed */
+	size_t *cursor;        /* qblock: confirm_block's place in each buffer */
 };
 
 static inline uint32_t float_bits(float f)
@@ -145,12 +152,14 @@ static inline float bits_float(uint32_t u)
 	return f;
 }
 
-/* Find t such that k <= count(sim >= t), and either count(sim >= t) == k or
- * t is exactly the k-th largest similarity (k < n; no sim is below low).
+/* Find t such that k <= count(sim >= t), and either count(sim >= t) == k
+ * (when early_exit) or t is exactly the k-th largest similarity (k < n; no
+ * sim is below low).
  * Similarities are clamped to [+0, 1], where float order is the order of the
  * bit patterns, so this bisects on the bits; it stops early once exactly k
  * are >= t. */
-static float kth_threshold(const struct topk_job *job, const float *sim, size_t n, float low)
+static float bisect_kth(const struct topk_job *job, const float *sim, size_t n, float low,
+                        int early_exit)
 {
 	uint32_t lo = float_bits(low);
 	uint32_t hi = float_bits(1.0f) + 1; /* count(sim >= hi) == 0 < k */
@@ -163,17 +172,27 @@ static float kth_threshold(const struct topk_job *job, const float *sim, size_t 
 			continue;
 		}
 		lo = mid;
-		if (c == k)
+		if (c == k && early_exit)
 			break;
 	}
 	return bits_float(lo);
 }
 
+/* A cut for selecting the best k. */
+static float kth_threshold(const struct topk_job *job, const float *sim, size_t n, float low)
+{
+	return bisect_kth(job, sim, n, low, 1);
+}
+
+/* The k-th largest similarity itself: error bands hang below it. */
+static float kth_value(const struct topk_job *job, const float *sim, size_t n, float low)
+{
+	return bisect_kth(job, sim, n, low, 0);
+}
+
 /* Keep the best k of b's n > k candidates, in order. Ties at the k-th
- * similarity keep the smallest indices, which come first. The floor becomes
- * "beats the k-th": base rows arrive in ascending order, so a later equal
- * similarity has a larger index and loses. */
-static void compact(const struct topk_job *job, struct cand_buf *b)
+ * similarity keep the smallest indices, which come first. */
+static void select_best_k(const struct topk_job *job, struct cand_buf *b)
 {
 	float t = kth_threshold(job, b->sim, b->n, b->low);
 	size_t above = job->kern->count_ge(b->sim, b->n, nextafterf(t, INFINITY));
@@ -188,12 +207,122 @@ static void compact(const struct topk_job *job, struct cand_buf *b)
 		kept += keep;
 	}
 	b->n = kept;
+}
+
+/* As select_best_k when there are more than k; returns the worst kept
+ * similarity (then the buffer's low). */
+static float keep_best_k(const struct topk_job *job, struct cand_buf *b)
+{
+	if (b->n > job->k)
+		select_best_k(job, b);
 	float worst = 1.0f;
-	for (size_t i = 0; i < kept; i++)
+	for (size_t i = 0; i < b->n; i++)
 		worst = b->sim[i] < worst ? b->sim[i] : worst;
 	b->low = worst;
-	float lo = nextafterf(worst, INFINITY);
-	b->floor = lo > job->lo_base ? lo : job->lo_base;
+	return worst;
+}
+
+/* A proposed floor, never below the threshold's (lowered by the radius). */
+static float with_threshold(const struct topk_job *job, const struct cand_buf *b, float floor)
+{
+	float lo = job->lo_base - b->radius;
+	return floor > lo ? floor : lo;
+}
+
+static inline float canonical_sim(const struct topk_job *job, const struct cand_buf *b, uint32_t j)
+{
+	return match_clamp01(match_dot_canonical(b->qrow, job->base + (size_t)j * job->d, job->d));
+}
+
+/* Confirming a buffer (replacing proposals by canonical similarities)
+ * computes as few canonical dots as possible, in two rounds. First the
+ * proposals at or above the k-th proposal t; that gives t2, the k-th of
+ * their canonical similarities. Then, of the rest, only those proposed at
+ * or above t2 - R: any other is below t2 for sure while k candidates are at
+ * t2 or above. conf[i] holds the canonical similarity, or one of: */
+#define CONF_NONE (-1.0f)    /* not needed */
+#define CONF_PENDING (-2.0f) /* to be computed */
+
+static void mark_top(const struct topk_job *job, struct cand_buf *b)
+{
+	float t = b->n > job->k ? kth_value(job, b->sim, b->n, b->low) : -INFINITY;
+	for (size_t i = 0; i < b->n; i++)
+		b->conf[i] = b->sim[i] >= t ? CONF_PENDING : CONF_NONE;
+}
+
+/* After the first round: mark the band of width R under t2. */
+static void mark_band(const struct topk_job *job, struct cand_buf *b)
+{
+	if (b->n <= job->k)
+		return;
+	float lo = kth_value(job, b->conf, b->n, 0.0f) - b->radius;
+	for (size_t i = 0; i < b->n; i++)
+		if (b->conf[i] == CONF_NONE && b->sim[i] >= lo)
+			b->conf[i] = CONF_PENDING;
+}
+
+static void confirm_row(const struct topk_job *job, struct cand_buf *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->conf[i] == CONF_PENDING)
+			b->conf[i] = canonical_sim(job, b, b->idx[i]);
+}
+
+/* Keep only the confirmed candidates at or above the threshold, with their
+ * canonical similarities (order kept). */
+static void take_confirmed(const struct topk_job *job, struct cand_buf *b)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		float c = b->conf[i];
+		b->sim[n] = c;
+		b->idx[n] = b->idx[i];
+		n += c >= 0.0f && c >= job->threshold;
+	}
+	b->n = n;
+	b->low = 0.0f;
+}
+
+/* Confirm, keep the exact best k; a later row must beat the k-th (base rows
+ * arrive in ascending order, so an equal similarity has a larger index and
+ * loses), so its proposal must reach just above the k-th minus the radius. */
+static void compact_exact(const struct topk_job *job, struct cand_buf *b)
+{
+	mark_top(job, b);
+	confirm_row(job, b);
+	mark_band(job, b);
+	confirm_row(job, b);
+	take_confirmed(job, b);
+	float worst = keep_best_k(job, b);
+	b->floor = with_threshold(job, b, nextafterf(worst, INFINITY) - b->radius);
+}
+
+/* The buffer is full of proposals (each within radius R of its canonical
+ * similarity): t is at most the k-th proposal, so k candidates have canonical
+ * similarities >= t - R, and one proposed below t - 2R cannot be among the
+ * best k. Drop those and keep going; when the band [t - 2R, ...) holds more
+ * than half the buffer (ties, a loose bound), confirm and keep exactly k. */
+static void compact(const struct topk_job *job, struct cand_buf *b)
+{
+	float t = kth_value(job, b->sim, b->n, b->low);
+	float cut = t - 2.0f * b->radius;
+	size_t kept = cut > b->low ? job->kern->count_ge(b->sim, b->n, cut) : b->n;
+	if (kept > job->cap / 2) {
+		compact_exact(job, b);
+		return;
+	}
+	size_t n = 0;
+	float low = 1.0f;
+	for (size_t i = 0; i < b->n; i++) { /* branch-free, order kept */
+		float s = b->sim[i];
+		b->sim[n] = s;
+		b->idx[n] = b->idx[i];
+		n += s >= cut;
+		low = s >= cut && s < low ? s : low;
+	}
+	b->n = n;
+	b->low = low;
+	b->floor = with_threshold(job, b, cut); /* cut > 0: proposals >= cut, clamped or not */
 }
 
 static void scan_row(const struct topk_job *job, const float *row, size_t j0, size_t nj,
@@ -211,16 +340,63 @@ static void scan_row(const struct topk_job *job, const float *row, size_t j0, si
 	}
 }
 
-/* Write a query's best min(n, k) candidates to dst, best first. */
-static void finish_row(const struct topk_job *job, struct cand_buf *b, struct match_hit *dst,
-                       size_t *count, struct match_hit *tmp)
+/* Compute the pending canonical similarities of a block's queries, base
+ * rows in ascending order CONFIRM_ROWS at a time (each query's candidates
+ * are in ascending order too): a base row is then read from memory once for
+ * all the queries that need it, not once per query. */
+#define CONFIRM_ROWS 256
+
+static void confirm_block(const struct topk_job *job, struct cand_buf *bufs, size_t ni,
+                          size_t *cursor, size_t b0, size_t b1)
 {
-	if (b->n > job->k)
-		compact(job, b);
-	for (size_t i = 0; i < b->n; i++)
-		dst[i] = (struct match_hit){ b->idx[i], b->sim[i] };
-	sort_best_first(dst, b->n, tmp);
-	*count = b->n;
+	memset(cursor, 0, ni * sizeof *cursor);
+	for (size_t j = b0; j < b1; j += CONFIRM_ROWS) {
+		size_t end = j + CONFIRM_ROWS;
+		for (size_t r = 0; r < ni; r++) {
+			struct cand_buf *b = &bufs[r];
+			size_t i = cursor[r];
+			for (; i < b->n && b->idx[i] < end; i++)
+				if (b->conf[i] == CONF_PENDING)
+					b->conf[i] = canonical_sim(job, b, b->idx[i]);
+			cursor[r] = i;
+		}
+	}
+}
+
+/* Write each query's best min(n, k) confirmed candidates at or above the
+ * threshold to its output, best first. */
+static void finish_block(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
+                         size_t b0, size_t b1, size_t ch)
+{
+	for (size_t r = 0; r < ni; r++)
+		mark_top(job, &s->bufs[r]);
+	confirm_block(job, s->bufs, ni, s->cursor, b0, b1);
+	for (size_t r = 0; r < ni; r++)
+		mark_band(job, &s->bufs[r]);
+	confirm_block(job, s->bufs, ni, s->cursor, b0, b1);
+	for (size_t r = 0; r < ni; r++) {
+		struct cand_buf *b = &s->bufs[r];
+		struct match_hit *dst = job->results[ch] + (i0 + r) * job->k;
+		take_confirmed(job, b);
+		keep_best_k(job, b);
+		for (size_t i = 0; i < b->n; i++)
+			dst[i] = (struct match_hit){ b->idx[i], b->sim[i] };
+		sort_best_first(dst, b->n, s->tmp);
+		job->counts[ch][i0 + r] = b->n;
+	}
+}
+
+/* Propose rows i0 .. i0+ni x base block j0 .. j0+nj and scan each row. */
+static void scan_stripe(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
+                        size_t j0, size_t nj, struct cand_buf *bufs)
+{
+	match_product_tile(job->prod, i0, ni, j0, nj, s->tile);
+	if (job->exclude_self) /* NaN passes no floor */
+		for (size_t r = 0; r < ni; r++)
+			if (i0 + r >= j0 && i0 + r < j0 + nj)
+				s->tile[r * nj + (i0 + r - j0)] = NAN;
+	for (size_t r = 0; r < ni; r++)
+		scan_row(job, s->tile + r * nj, j0, nj, &bufs[r]);
 }
 
 static void topk_item(const struct topk_job *job, size_t item, struct topk_scratch *s)
@@ -231,23 +407,23 @@ static void topk_item(const struct topk_job *job, size_t item, struct topk_scrat
 	size_t b0 = ch * job->chunk_len;
 	size_t b1 = b0 + job->chunk_len < job->nb ? b0 + job->chunk_len : job->nb;
 
-	float low = match_clamp01(job->lo_base); /* candidates' sims are >= the threshold */
-	for (size_t r = 0; r < ni; r++)
-		s->bufs[r] = (struct cand_buf){ s->sims + r * CAND_STRIDE(job),
-		                                s->idxs + r * CAND_STRIDE(job), 0, job->lo_base, low };
+	for (size_t r = 0; r < ni; r++) {
+		struct cand_buf *b = &s->bufs[r];
+		*b = (struct cand_buf){ .sim = s->sims + r * CAND_STRIDE(job),
+		                        .idx = s->idxs + r * CAND_STRIDE(job),
+		                        .conf = s->conf + r * CAND_STRIDE(job) };
+		b->radius = job->prod->radius[i0 + r];
+		b->qrow = job->q + (i0 + r) * job->d;
+		b->floor = with_threshold(job, b, -INFINITY);
+		b->low = match_clamp01(b->floor); /* proposals are >= the floor */
+	}
 	for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK) {
 		size_t nj = b1 - j0 < TOPK_BBLOCK ? b1 - j0 : TOPK_BBLOCK;
-		match_dot_tile(job->q + i0 * job->d, ni, job->base + j0 * job->d, nj, job->d, s->tile);
-		if (job->exclude_self) /* NaN passes no floor */
-			for (size_t r = 0; r < ni; r++)
-				if (i0 + r >= j0 && i0 + r < j0 + nj)
-					s->tile[r * nj + (i0 + r - j0)] = NAN;
-		for (size_t r = 0; r < ni; r++)
-			scan_row(job, s->tile + r * nj, j0, nj, &s->bufs[r]);
+		for (size_t r0 = 0; r0 < ni; r0 += job->prod->stripe)
+			scan_stripe(job, s, i0 + r0, ni - r0 < job->prod->stripe ? ni - r0 : job->prod->stripe,
+			            j0, nj, s->bufs + r0);
 	}
-	for (size_t r = 0; r < ni; r++)
-		finish_row(job, &s->bufs[r], job->results[ch] + (i0 + r) * job->k,
-		           &job->counts[ch][i0 + r], s->tmp);
+	finish_block(job, s, i0, ni, b0, b1, ch);
 }
 
 struct topk_run {
@@ -317,13 +493,16 @@ static void topk_plan(struct topk_job *job, int nthreads)
 		size_t max_chunks = (job->nb + TOPK_BBLOCK - 1) / TOPK_BBLOCK;
 		job->nchunks = (size_t)nthreads < max_chunks ? (size_t)nthreads : max_chunks;
 	}
-	job->chunk_len = (job->nb + job->nchunks - 1) / job->nchunks;
+	/* chunks start on a 32-row boundary: the int8 base is packed in panels */
+	job->chunk_len = ((job->nb + job->nchunks - 1) / job->nchunks + 31) / 32 * 32;
 
-	/* a chunk never yields more candidates than its rows */
-	job->cap = job->k <= (SIZE_MAX - 64) / 2 ? 2 * job->k + 64 : SIZE_MAX - 64;
+	/* int8 proposals need room for the band of width 2R under the k-th; a
+	 * chunk never yields more candidates than its rows */
+	size_t factor = job->prod->int8 ? 8 : 2, extra = job->prod->int8 ? 512 : 64;
+	job->cap = job->k <= (SIZE_MAX / 2 - extra) / factor ? factor * job->k + extra : SIZE_MAX / 2;
 	if (job->cap > job->chunk_len)
 		job->cap = job->chunk_len;
-	size_t per_query = CAND_STRIDE(job) * sizeof(struct match_hit);
+	size_t per_query = CAND_STRIDE(job) * (sizeof(struct match_hit) + sizeof(float));
 	size_t fit = TOPK_SCRATCH / per_query;
 	if (fit < job->qblock)
 		job->qblock = fit > 0 ? fit : 1;
@@ -339,6 +518,8 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].idxs);
 		free(s[t].bufs);
 		free(s[t].tmp);
+		free(s[t].conf);
+		free(s[t].cursor);
 	}
 	free(s);
 }
@@ -357,7 +538,10 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].idxs = malloc(slots * sizeof(uint32_t));
 		s[t].bufs = malloc(rows * sizeof(struct cand_buf));
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
-		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp) {
+		s[t].conf = match_alloc_floats(slots);
+		s[t].cursor = malloc(rows * sizeof(size_t));
+		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].conf ||
+		    !s[t].cursor) {
 			scratch_free(s, nthreads);
 			return NULL;
 		}
@@ -408,10 +592,15 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 	if (nq == 0 || nb == 0 || k == 0 || threshold > 1.0f)
 		return 0;
 
+	struct match_product prod;
+	if (match_product_init(&prod, q, nq, base, nb, d, 1) < 0) {
+		memset(counts, 0, nq * sizeof *counts);
+		return -1;
+	}
 	struct topk_job job = {
-		.q = q, .base = base, .nq = nq, .nb = nb, .d = d, .k = k,
-		.lo_base = threshold > 0.0f ? threshold : -INFINITY, .exclude_self = exclude_self,
-		.kern = match_kernels(),
+		.q = q, .base = base, .nq = nq, .nb = nb, .d = d, .k = k, .prod = &prod,
+		.lo_base = threshold > 0.0f ? threshold : -INFINITY, .threshold = threshold,
+		.exclude_self = exclude_self, .kern = match_kernels(),
 	};
 	atomic_init(&job.next, 0);
 	int nt = match_thread_count(nthreads, (size_t)-1);
@@ -430,6 +619,7 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 	}
 	scratch_free(run.scratch, nt);
 	results_free(&job);
+	match_product_free(&prod);
 	if (rc != 0) {
 		memset(counts, 0, nq * sizeof *counts);
 		errno = ENOMEM;

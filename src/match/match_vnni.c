@@ -1,0 +1,106 @@
+/*
+ * match_vnni.c - the x86-64 intrinsics of src/match's int8 path: the
+ * u8 x s8 tile product (AVX-512 VNNI vpdpbusd) and the AVX-512 form of the
+ * canonical dot product. Everything here is compiled with target attributes
+ * and only called after a CPU check (match_product.c, match.c), so the rest
+ * of the library needs no -march flags.
+ *
+ * Workload: the tile product is the whole cost of an int8 all-pairs or top-k
+ * call (20000^2 x 512 = 2e11 multiply-adds); the canonical dot runs once per
+ * candidate that has to be confirmed (a few hundred per query).
+ */
+#include "match/match_internal.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define DOT_TARGET __attribute__((target("avx512f,avx512vl")))
+
+#define MR 8  /* rows per micro-tile */
+#define NR 32 /* columns per micro-tile (two 16-column panels) */
+
+/* acc[2r + h] += rows[r] (s8, broadcast 4 bytes at a time) x panel h (u8). */
+static inline VNNI_TARGET void micro_tile(const int8_t *rows, size_t dp, const uint8_t *p0,
+                                          const uint8_t *p1, __m512i acc[2 * MR])
+{
+	for (int x = 0; x < 2 * MR; x++)
+		acc[x] = _mm512_setzero_si512();
+	for (size_t g = 0; g < dp / 4; g++) {
+		__m512i b0 = _mm512_loadu_si512(p0 + 64 * g);
+		__m512i b1 = _mm512_loadu_si512(p1 + 64 * g);
+#pragma GCC unroll 8
+		for (int r = 0; r < MR; r++) {
+			int32_t four;
+			memcpy(&four, rows + (size_t)r * dp + 4 * g, sizeof four);
+			__m512i a = _mm512_set1_epi32(four);
+			acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], b0, a);
+			acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], b1, a);
+		}
+	}
+}
+
+/* out row = (acc - corr) * col_scale * row_scale, live columns only. */
+static inline VNNI_TARGET void store_row(__m512i acc, int32_t corr, float row_scale,
+                                         const float *col_scale, __mmask16 live, float *out)
+{
+	__m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(corr)));
+	v = _mm512_mul_ps(v, _mm512_loadu_ps(col_scale));
+	v = _mm512_mul_ps(v, _mm512_set1_ps(row_scale));
+	_mm512_mask_storeu_ps(out, live, v);
+}
+
+static inline __mmask16 live_columns(size_t left)
+{
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+VNNI_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
+                                 const struct match_u8cols *b, size_t j0, size_t nj, float *out)
+{
+	size_t dp = a->dp, panel = 16 * dp;
+	for (size_t c = 0; c < nj; c += NR) {
+		const uint8_t *p0 = b->q + (j0 + c) / 16 * panel;
+		const float *cs = b->scale + j0 + c;
+		__mmask16 live0 = live_columns(nj - c);
+		__mmask16 live1 = nj - c > 16 ? live_columns(nj - c - 16) : 0;
+		for (size_t r = 0; r < ni; r += MR) {
+			__m512i acc[2 * MR];
+			micro_tile(a->q + (i0 + r) * dp, dp, p0, p0 + panel, acc);
+			size_t rows = ni - r < MR ? ni - r : MR;
+			for (size_t x = 0; x < rows; x++) {
+				size_t i = i0 + r + x;
+				float *o = out + (r + x) * nj + c;
+				store_row(acc[2 * x], a->corr[i], a->scale[i], cs, live0, o);
+				if (live1)
+					store_row(acc[2 * x + 1], a->corr[i], a->scale[i], cs + 16, live1, o + 16);
+			}
+		}
+	}
+}
+
+/* The canonical dot of match_dot_canonical (match.c): 32 double lanes,
+ * element k into lane k % 32, then the same pairwise reduction. */
+DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size_t d)
+{
+	__m512d s[4] = { _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(),
+		         _mm512_setzero_pd() };
+	size_t k = 0;
+	for (; k + 32 <= d; k += 32)
+		for (int q = 0; q < 4; q++)
+			s[q] = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(a + k + 8 * q)),
+			                       _mm512_cvtps_pd(_mm256_loadu_ps(b + k + 8 * q)), s[q]);
+	for (int q = 0; q < 4 && k + 8 * (size_t)q < d; q++) { /* zeros leave a lane as it is */
+		size_t left = d - k - 8 * (size_t)q;
+		__mmask8 live = left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
+		s[q] = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(live, a + k + 8 * q)),
+		                       _mm512_cvtps_pd(_mm256_maskz_loadu_ps(live, b + k + 8 * q)), s[q]);
+	}
+	__m512d h = _mm512_add_pd(_mm512_add_pd(s[0], s[2]), _mm512_add_pd(s[1], s[3]));
+	__m256d h4 = _mm256_add_pd(_mm512_castpd512_pd256(h), _mm512_extractf64x4_pd(h, 1));
+	__m128d h2 = _mm_add_pd(_mm256_castpd256_pd128(h4), _mm256_extractf128_pd(h4, 1));
+	return (float)_mm_cvtsd_f64(_mm_add_sd(h2, _mm_unpackhi_pd(h2, h2)));
+}
+#endif

@@ -1,0 +1,361 @@
+/*
+ * test_match_int8.c - unit test of the two product kernels of src/match:
+ * match_pairs_above and match_topk must give exactly the same results
+ * (indices, order and similarity bits) with the int8 (AVX-512 VNNI) product
+ * as with the fp32 one, and every reported similarity must be
+ * match_similarity of its two rows, bit for bit. Also checks the canonical
+ * dot against its definition (32 double lanes, pairwise sum).
+ *
+ * Workload: adversarial data built to sit on the error bound: exact ties
+ * (duplicated rows), pairs whose similarity is the threshold itself or one
+ * float step away, rows with one large component (the worst quantization
+ * error), and plain random rows across the 1024-row tile edge; d = 3 .. 512,
+ * 1 and 2 threads. A few seconds; on a CPU without AVX-512 VNNI both runs use
+ * fp32 and the test says so (the int8 checks then need such a CPU).
+ *
+ * Prints one line per failed check and "N passed, M failed"; exits nonzero
+ * on failure. Standalone build from the top of the tree:
+ *   cc -std=gnu11 -O2 -Isrc tests/unit/test_match_int8.c src/match/match*.c \
+ *      $(pkg-config --cflags --libs openblas) -lpthread -lm -o test_match_int8
+ */
+#include "match/match.h"
+#include "check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- data ------------------------------------------------------------------ */
+
+static uint64_t seed = 12345;
+
+/* xorshift64*: uniform in [-1, 1) */
+static double uniform(void)
+{
+	seed ^= seed >> 12;
+	seed ^= seed << 25;
+	seed ^= seed >> 27;
+	return (double)((seed * 2685821657736338717ull) >> 11) * 0x1p-52 - 1.0;
+}
+
+static float *rows_alloc(size_t n, size_t d)
+{
+	float *x = calloc(n * d + 1, sizeof *x);
+	if (!x) {
+		printf("out of memory\n");
+		exit(2);
+	}
+	return x;
+}
+
+static float *random_unit(size_t n, size_t d)
+{
+	float *x = rows_alloc(n, d);
+	for (size_t i = 0; i < n * d; i++)
+		x[i] = (float)uniform();
+	match_normalize(x, n, d);
+	return x;
+}
+
+/* Few distinct rows, each repeated many times: every similarity is tied
+ * with many others, in every order of the indices. */
+static float *duplicated(size_t n, size_t d, size_t distinct)
+{
+	float *base = random_unit(distinct, d), *x = rows_alloc(n, d);
+	for (size_t i = 0; i < n; i++)
+		memcpy(x + i * d, base + (i * 7 % distinct) * d, d * sizeof *x);
+	free(base);
+	return x;
+}
+
+/* One component near 1, the rest small noise: the quantization step of the
+ * row is ~1/127, larger than most of its entries. */
+static float *one_large(size_t n, size_t d)
+{
+	float *x = random_unit(n, d);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < d; k++)
+			x[i * d + k] *= 0.05f;
+		x[i * d + i % 3] += (i & 1) ? 1.0f : -1.0f;
+	}
+	match_normalize(x, n, d);
+	return x;
+}
+
+/* Pairs of rows (2p, 2p+1) at similarities spread evenly around t: row 2p+1
+ * is cos(a) row 2p + sin(a) u, u orthogonal to row 2p. */
+static float *around(size_t n, size_t d, float t, float spread)
+{
+	float *x = random_unit(n, d);
+	for (size_t p = 0; p + 1 < n; p += 2) {
+		float *a = x + p * d, *b = x + (p + 1) * d;
+		double dot = 0, nn = 0;
+		for (size_t k = 0; k < d; k++)
+			dot += (double)a[k] * b[k];
+		for (size_t k = 0; k < d; k++)
+			b[k] = (float)(b[k] - dot * a[k]);
+		for (size_t k = 0; k < d; k++)
+			nn += (double)b[k] * b[k];
+		double c = t + spread * (double)p / (double)n - spread / 2, s = sqrt(1 - c * c);
+		for (size_t k = 0; k < d; k++)
+			b[k] = (float)(c * a[k] + s * b[k] / sqrt(nn));
+	}
+	return x;
+}
+
+/* ---- the canonical dot ----------------------------------------------------- */
+
+static float canonical_by_definition(const float *a, const float *b, size_t d)
+{
+	double s[32] = { 0 };
+	for (size_t k = 0; k < d; k++)
+		s[k % 32] += (double)a[k] * (double)b[k];
+	for (size_t w = 16; w > 0; w /= 2)
+		for (size_t l = 0; l < w; l++)
+			s[l] += s[l + w];
+	float f = (float)s[0];
+	return f > 0.0f ? (f < 1.0f ? f : 1.0f) : 0.0f;
+}
+
+static void test_canonical(void)
+{
+	size_t bad = 0, dims[] = { 0, 1, 5, 31, 32, 33, 100, 512, 513 };
+	for (size_t t = 0; t < sizeof dims / sizeof *dims; t++) {
+		float *x = random_unit(40, dims[t]);
+		for (size_t i = 0; i < 40; i++)
+			for (size_t j = 0; j < 40; j++) {
+				float want = canonical_by_definition(x + i * dims[t], x + j * dims[t], dims[t]);
+				float got = match_similarity(x + i * dims[t], x + j * dims[t], dims[t]);
+				bad += memcmp(&want, &got, sizeof got) != 0;
+			}
+		free(x);
+	}
+	CHECK(bad == 0, "%zu canonical dots differ from the definition", bad);
+}
+
+/* ---- pairs above ------------------------------------------------------------ */
+
+struct pair {
+	uint32_t i, j;
+	float sim;
+};
+
+struct pair_list {
+	struct pair *p;
+	size_t n, cap;
+};
+
+static int collect_pair(void *ud, uint32_t i, uint32_t j, float sim)
+{
+	struct pair_list *l = ud;
+	if (l->n == l->cap) {
+		l->cap = l->cap * 2 + 64;
+		struct pair *p = realloc(l->p, l->cap * sizeof *p);
+		if (!p)
+			return -2;
+		l->p = p;
+	}
+	l->p[l->n++] = (struct pair){ i, j, sim };
+	return 0;
+}
+
+static int pair_cmp(const void *pa, const void *pb)
+{
+	const struct pair *a = pa, *b = pb;
+	if (a->i != b->i)
+		return a->i < b->i ? -1 : 1;
+	return a->j < b->j ? -1 : a->j > b->j;
+}
+
+static struct pair_list pairs_with(enum match_kernel k, const float *x, size_t n, size_t d,
+                                   float t, int threads)
+{
+	struct pair_list l = { 0 };
+	match_set_kernel(k);
+	int rc = match_pairs_above(x, n, d, t, threads, collect_pair, &l);
+	CHECK(rc == 0, "pairs rc %d", rc);
+	qsort(l.p, l.n, sizeof *l.p, pair_cmp);
+	return l;
+}
+
+/* Both kernels, compared with each other and with match_similarity over
+ * every pair. */
+static void pairs_case(const char *name, const float *x, size_t n, size_t d, float t, int threads)
+{
+	struct pair_list f = pairs_with(MATCH_KERNEL_FP32, x, n, d, t, threads);
+	struct pair_list q = pairs_with(MATCH_KERNEL_INT8, x, n, d, t, threads);
+	CHECK(f.n == q.n && (f.n == 0 || memcmp(f.p, q.p, f.n * sizeof *f.p) == 0),
+	      "pairs %s: fp32 %zu pairs, int8 %zu, or they differ", name, f.n, q.n);
+	size_t want = 0, bad = 0, at = 0;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = i + 1; j < n; j++) {
+			float s = match_similarity(x + i * d, x + j * d, d);
+			if (!(s > t))
+				continue;
+			want++;
+			bad += at >= q.n || q.p[at].i != i || q.p[at].j != j ||
+			       memcmp(&q.p[at].sim, &s, sizeof s) != 0;
+			at++;
+		}
+	CHECK(want == q.n && bad == 0, "pairs %s: %zu pairs, want %zu; %zu differ from brute force",
+	      name, q.n, want, bad);
+	free(f.p);
+	free(q.p);
+}
+
+/* ---- top k ------------------------------------------------------------------ */
+
+struct topk_result {
+	struct match_hit *hits;
+	size_t *counts;
+};
+
+static struct topk_result topk_with(enum match_kernel kern, const float *q, size_t nq,
+                                    const float *b, size_t nb, size_t d, size_t k, float t,
+                                    int self, int threads)
+{
+	struct topk_result r = { calloc(nq * k + 1, sizeof *r.hits), calloc(nq + 1, sizeof *r.counts) };
+	match_set_kernel(kern);
+	int rc = match_topk(q, nq, b, nb, d, k, t, self, threads, r.hits, r.counts);
+	CHECK(rc == 0, "topk rc %d", rc);
+	return r;
+}
+
+/* Is hit a ranked before b: higher sim, or equal and smaller index? */
+static int ranks_before(struct match_hit a, struct match_hit b)
+{
+	return a.sim > b.sim || (a.sim == b.sim && a.idx < b.idx);
+}
+
+/* Query qi's list against brute force: every base row not listed (and not
+ * excluded) ranks after the last listed one or is below t; the list is
+ * sorted, complete up to k, and its sims are match_similarity's. */
+static int topk_row_ok(const float *q, const float *b, size_t nb, size_t d, size_t k, float t,
+                       int self, size_t qi, const struct match_hit *h, size_t count)
+{
+	size_t eligible = 0;
+	char *listed = calloc(nb + 1, 1);
+	int ok = listed != NULL && count <= k;
+	for (size_t p = 0; ok && p < count; p++) {
+		float s = match_similarity(q + qi * d, b + (size_t)h[p].idx * d, d);
+		ok = h[p].idx < nb && !listed[h[p].idx] && memcmp(&s, &h[p].sim, sizeof s) == 0 &&
+		     s >= t && !(self && h[p].idx == qi) && (p == 0 || ranks_before(h[p - 1], h[p]));
+		if (ok)
+			listed[h[p].idx] = 1;
+	}
+	for (size_t j = 0; ok && j < nb; j++) {
+		if (self && j == qi)
+			continue;
+		struct match_hit x = { (uint32_t)j, match_similarity(q + qi * d, b + j * d, d) };
+		eligible += x.sim >= t;
+		if (!listed[j] && x.sim >= t)
+			ok = count == k && ranks_before(h[count - 1], x);
+	}
+	ok = ok && count == (eligible < k ? eligible : k);
+	free(listed);
+	return ok;
+}
+
+static void topk_case(const char *name, const float *q, size_t nq, const float *b, size_t nb,
+                      size_t d, size_t k, float t, int self, int threads)
+{
+	struct topk_result f = topk_with(MATCH_KERNEL_FP32, q, nq, b, nb, d, k, t, self, threads);
+	struct topk_result g = topk_with(MATCH_KERNEL_INT8, q, nq, b, nb, d, k, t, self, threads);
+	size_t differ = 0, wrong = 0;
+	for (size_t i = 0; i < nq; i++) {
+		differ += f.counts[i] != g.counts[i] ||
+		          memcmp(f.hits + i * k, g.hits + i * k, f.counts[i] * sizeof *f.hits) != 0;
+		wrong += !topk_row_ok(q, b, nb, d, k, t, self, i, g.hits + i * k, g.counts[i]);
+	}
+	CHECK(differ == 0, "topk %s: %zu queries differ between fp32 and int8", name, differ);
+	CHECK(wrong == 0, "topk %s: %zu queries differ from brute force", name, wrong);
+	free(f.hits);
+	free(f.counts);
+	free(g.hits);
+	free(g.counts);
+}
+
+/* ---- cases ------------------------------------------------------------------ */
+
+static void test_int8_in_use(void)
+{
+	match_set_kernel(MATCH_KERNEL_INT8);
+	const char *name = match_kernel_in_use();
+	printf("int8 requested: %s\n", name);
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl"))
+		CHECK(strncmp(name, "int8", 4) == 0, "this CPU has AVX-512 VNNI but runs %s", name);
+#endif
+	match_set_kernel(MATCH_KERNEL_FP32);
+	CHECK(strncmp(match_kernel_in_use(), "fp32", 4) == 0, "fp32 forced: %s", match_kernel_in_use());
+}
+
+static void test_pairs(void)
+{
+	float *x = random_unit(1100, 40); /* two tiles, a stripe edge */
+	pairs_case("random d=40", x, 1100, 40, 0.3f, 2);
+	free(x);
+
+	x = duplicated(300, 64, 9);
+	pairs_case("duplicates", x, 300, 64, 0.1f, 2);
+	float tie = match_similarity(x, x + 64, 64); /* a threshold every copy pair sits on */
+	pairs_case("duplicates at their own similarity", x, 300, 64, tie, 1);
+	free(x);
+
+	x = one_large(200, 96);
+	pairs_case("one large component", x, 200, 96, 0.5f, 2);
+	free(x);
+
+	x = around(400, 128, 0.6f, 1e-3f);
+	float t = match_similarity(x + 200 * 128, x + 201 * 128, 128); /* a pair sits on t */
+	pairs_case("near the threshold", x, 400, 128, t, 2);
+	pairs_case("one step under", x, 400, 128, nextafterf(t, 0.0f), 2);
+	free(x);
+
+	x = random_unit(150, 3);
+	pairs_case("d=3 below zero", x, 150, 3, -0.5f, 1);
+	free(x);
+}
+
+static void test_topk(void)
+{
+	float *b = random_unit(1300, 48), *q = random_unit(70, 48);
+	topk_case("random d=48", q, 70, b, 1300, 48, 10, 0.0f, 0, 2);
+	topk_case("random, threshold", q, 70, b, 1300, 48, 20, 0.3f, 0, 1);
+	topk_case("self", b, 300, b, 300, 48, 7, 0.0f, 1, 2);
+	free(b);
+	free(q);
+
+	b = duplicated(900, 64, 5); /* hundreds of exact ties per query */
+	topk_case("duplicates", b, 40, b, 900, 64, 25, 0.0f, 0, 2);
+	topk_case("duplicates, self", b, 60, b, 900, 64, 3, 0.0f, 1, 1);
+	free(b);
+
+	b = one_large(600, 100);
+	topk_case("one large component", b, 50, b, 600, 100, 30, 0.0f, 1, 2);
+	free(b);
+
+	b = around(800, 128, 0.7f, 2e-4f);
+	float t = match_similarity(b + 400 * 128, b + 401 * 128, 128);
+	topk_case("near the threshold", b, 800, b, 800, 128, 2, t, 1, 2);
+	free(b);
+
+	b = random_unit(2100, 512); /* the production dimension, more than k' candidates */
+	q = random_unit(24, 512);
+	topk_case("d=512 k=100", q, 24, b, 2100, 512, 100, 0.0f, 0, 2);
+	free(b);
+	free(q);
+}
+
+int main(void)
+{
+	test_int8_in_use();
+	test_canonical();
+	test_pairs();
+	test_topk();
+	match_set_kernel(MATCH_KERNEL_AUTO);
+	return CHECK_DONE();
+}

@@ -72,6 +72,8 @@ static const struct key keys[] = {
 	  "hosts, networks and ports URLs written by clients may reach (zip references, S3 and FTP sources): "
 	  "host[:port], *.domain[:port], address[/len][:port], [ipv6[/len]][:port], comma-separated; empty: none"),
 	I("SCHEDULER", "WORKERS", workers, "2", 1, CONFIG_MAX_WORKERS, "worker threads per scheduler"),
+	S("SCHEDULER", "MATCH_KERNEL", match_kernel, "auto",
+	  "auto, fp32 or int8: the product that proposes clustering and cross match candidates"),
 	I("SCHEDULER", "POLL_INTERVAL_MS", poll_interval_ms, "200", 10, 60000, "how often the DB is polled"),
 	I("SCHEDULER", "LEASE_SECONDS", lease_seconds, "30", 2, 86400, "subtask lease; renewed while running"),
 	I("SCHEDULER", "MAX_ATTEMPTS", max_attempts, "3", 1, 100, "attempts of a subtask before it fails"),
@@ -202,6 +204,11 @@ static int check_enums(struct luna_config *cfg, char *err, size_t errlen)
 		*p = (char)toupper((unsigned char)*p);
 	if (strcmp(cfg->storage_backend, "local") && strcmp(cfg->storage_backend, "s3")) {
 		snprintf(err, errlen, "[STORAGE] BACKEND: '%s' is not local or s3", cfg->storage_backend);
+		return -1;
+	}
+	if (strcmp(cfg->match_kernel, "auto") && strcmp(cfg->match_kernel, "fp32") &&
+	    strcmp(cfg->match_kernel, "int8")) {
+		snprintf(err, errlen, "[SCHEDULER] MATCH_KERNEL: '%s' is not auto, fp32 or int8", cfg->match_kernel);
 		return -1;
 	}
 	if (strcmp(cfg->objects_backend, "local")) {

@@ -14,6 +14,7 @@
 #include "common/db_explain.h"
 #include "common/log.h"
 #include "common/timefmt.h"
+#include "match/match.h"
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
@@ -152,6 +153,19 @@ static int init_sync(struct sched *s)
 }
 
 /* Stop signals are taken by sigtimedwait in the main thread only. */
+/* [SCHEDULER] MATCH_KERNEL (checked by config_load) for every matching call. */
+static void choose_match_kernel(const struct luna_config *cfg)
+{
+	enum match_kernel k = MATCH_KERNEL_AUTO;
+	if (strcmp(cfg->match_kernel, "fp32") == 0)
+		k = MATCH_KERNEL_FP32;
+	else if (strcmp(cfg->match_kernel, "int8") == 0)
+		k = MATCH_KERNEL_INT8;
+	match_set_kernel(k);
+	log_info("matching kernel %s ([SCHEDULER] MATCH_KERNEL = %s)", match_kernel_in_use(),
+		 cfg->match_kernel);
+}
+
 static void block_signals(sigset_t *set)
 {
 	sigemptyset(set);
@@ -335,6 +349,7 @@ int main(int argc, char **argv)
 	s->throttle_ms = opt.throttle_ms;
 	s->throttle_task_ms = opt.throttle_task_ms;
 	init_identity(s, &opt);
+	choose_match_kernel(&s->cfg);
 	block_signals(&signals);
 	if (init_sync(s) || !(rec.db = db_open(&s->cfg.tasks_db)) || liveness_init(&live, s)) {
 		log_error("cannot start: %s", strerror(errno));

@@ -68,6 +68,8 @@ def stack(request, handlers_service, tmp_path_factory):
         ("LUNA_TASKS_DB", "PASSWORD"): SECRETS["db_password"],
         ("STORAGE", "S3_SECRET_KEY"): SECRETS["s3_secret_key"],
         ("API", "RESPONSE_SELF_CHECK"): "1",
+        # ./dev test runs the matching tests once more with the other kernel.
+        ("SCHEDULER", "MATCH_KERNEL"): os.environ.get("LUNA_MATCH_KERNEL", "auto"),
     })
     s.handlers = handlers_service
     s.netdisk = str(netdisk)

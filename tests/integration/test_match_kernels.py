@@ -1,0 +1,89 @@
+"""[SCHEDULER] MATCH_KERNEL: clustering, cross match and roc give byte-identical
+results whichever product proposes the candidates (fp32 sgemm or int8). The
+same tasks run on the scheduler restarted with each kernel; the result bodies
+must be equal byte for byte. The data sits on the int8 error bound: many
+duplicated descriptors (exact ties), pairs around the clustering threshold,
+noisy faces whose top matches are close."""
+import os
+import random
+import shutil
+
+import objdata as od
+
+
+def scheduler_log(stack):
+    with open(os.path.join(stack.dir, "scheduler.log"), errors="replace") as f:
+        return f.read()
+
+
+def restart_scheduler(stack, kernel):
+    """Restart s1 with MATCH_KERNEL = kernel; the kernel it logs it runs."""
+    new = stack.write_config({("SCHEDULER", "MATCH_KERNEL"): kernel})
+    shutil.copyfile(new, stack.conf)
+    stack.stop_scheduler()
+    seen = len(scheduler_log(stack))
+    stack.start_scheduler()
+    line = "MATCH_KERNEL = %s)" % kernel
+    lines = [x for x in scheduler_log(stack)[seen:].split("\n") if line in x]
+    assert lines, "the scheduler did not log its matching kernel"
+    return lines[-1]
+
+
+def result_body(stack, name, account_id, content):
+    tid, t = od.run_task(stack, name, {"account_id": account_id, "content": content})
+    assert t["task_status"] == 5, t
+    r = stack.get("/2/tasks/%d/result" % tid)
+    assert r.status == 200, r.text
+    return r.text
+
+
+def vnni():
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
+    return "avx512_vnni" in flags and "avx512bw" in flags and "avx512vl" in flags
+
+
+def adversarial_faces(rnd, account_id):
+    centres = od.people(rnd, 10)
+    faces = od.make_faces(rnd, account_id, centres, 6)
+    for f in faces[::4]:  # noisier, so that positives and negatives mix
+        f["_vec"] = od.sample(rnd, centres[(f["_person"] + 1) % 10], noise=1.2)
+        f["descriptors"] = [od.descriptor(f["_vec"])]
+    for i, f in enumerate(faces[1::5]):  # exact duplicates of another face: ties
+        f["_vec"] = faces[i]["_vec"]
+        f["_person"] = faces[i]["_person"]
+        f["descriptors"] = [od.descriptor(f["_vec"])]
+    return faces
+
+
+def test_results_identical_with_either_kernel(stack, account_id):
+    rnd = random.Random(71)
+    faces = adversarial_faces(rnd, account_id)
+    od.import_rows(stack, "faces", od.strip(faces))
+    ids = sorted(f["face_id"] for f in faces)
+    # clustering thresholds right at similarities that occur in the data
+    sims = sorted(od.sim(faces[0]["_vec"], f["_vec"]) for f in faces[1:])
+    tasks = [("clustering", {"objects_type": "faces", "threshold": t, "filters": {"account_id": account_id}})
+             for t in (0.0, round(sims[-3], 6), round(sims[len(sims) // 2], 6), 0.8)]
+    tasks.append(("cross_match", {"filters": {
+        "reference_type": "faces", "candidate_type": "faces",
+        "reference_filters": {"face_ids": ids[:20]}, "candidate_filters": {}},
+        "threshold": 0.0, "limit": 7}))
+    tasks.append(("roc", {"markup": [{"face_id": f["face_id"], "label": f["_person"]} for f in faces],
+                          "filters": {"account_id": account_id}, "key_FPRs": [0.0, 0.01, 0.1],
+                          "threshold_hit_top": 0.3, "limit": 5}))
+    before = stack.conf + ".before-kernels"
+    shutil.copyfile(stack.conf, before)
+    try:
+        bodies = {}
+        for kernel in ("fp32", "int8"):
+            logged = restart_scheduler(stack, kernel)
+            assert "fp32" in logged if kernel == "fp32" else ("int8" in logged or not vnni()), logged
+            bodies[kernel] = [result_body(stack, name, account_id, content) for name, content in tasks]
+    finally:
+        shutil.copyfile(before, stack.conf)
+        stack.stop_scheduler()
+        stack.start_scheduler()
+    for (name, _), a, b in zip(tasks, bodies["fp32"], bodies["int8"]):
+        assert a == b, name
+    assert all('"similarity"' in b or '"clusters"' in b or '"auc"' in b for b in bodies["int8"])

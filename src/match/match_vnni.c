@@ -22,25 +22,51 @@
 #define MR 8  /* rows per micro-tile */
 #define NR 32 /* columns per micro-tile (two 16-column panels) */
 
-/* acc[2r + h] += rows[r] (s8, broadcast 4 bytes at a time) x panel h (u8). */
+/* Row r's four bytes of group g, broadcast to the 16 lanes. */
+#define ROW4(r) _mm512_set1_epi32(row4(rows + (size_t)(r) * dp + 4 * g))
+/* acc r0 / r1 (columns 0-15 / 16-31 of row r) += that row x both panels. */
+#define STEP(r)                                                            \
+	do {                                                               \
+		__m512i a = ROW4(r);                                       \
+		acc##r##0 = _mm512_dpbusd_epi32(acc##r##0, b0, a);         \
+		acc##r##1 = _mm512_dpbusd_epi32(acc##r##1, b1, a);         \
+	} while (0)
+
+static inline int32_t row4(const int8_t *p)
+{
+	int32_t four;
+	memcpy(&four, p, sizeof four);
+	return four;
+}
+
+/* acc[2r + h] = rows[r] (s8, 4 bytes broadcast at a time) . panel h (u8).
+ * Sixteen named accumulators, so that they stay in registers. */
 static inline VNNI_TARGET void micro_tile(const int8_t *rows, size_t dp, const uint8_t *p0,
                                           const uint8_t *p1, __m512i acc[2 * MR])
 {
-	for (int x = 0; x < 2 * MR; x++)
-		acc[x] = _mm512_setzero_si512();
+	__m512i acc00 = _mm512_setzero_si512(), acc01 = acc00, acc10 = acc00, acc11 = acc00;
+	__m512i acc20 = acc00, acc21 = acc00, acc30 = acc00, acc31 = acc00;
+	__m512i acc40 = acc00, acc41 = acc00, acc50 = acc00, acc51 = acc00;
+	__m512i acc60 = acc00, acc61 = acc00, acc70 = acc00, acc71 = acc00;
 	for (size_t g = 0; g < dp / 4; g++) {
 		__m512i b0 = _mm512_loadu_si512(p0 + 64 * g);
 		__m512i b1 = _mm512_loadu_si512(p1 + 64 * g);
-#pragma GCC unroll 8
-		for (int r = 0; r < MR; r++) {
-			int32_t four;
-			memcpy(&four, rows + (size_t)r * dp + 4 * g, sizeof four);
-			__m512i a = _mm512_set1_epi32(four);
-			acc[2 * r] = _mm512_dpbusd_epi32(acc[2 * r], b0, a);
-			acc[2 * r + 1] = _mm512_dpbusd_epi32(acc[2 * r + 1], b1, a);
-		}
+		STEP(0);
+		STEP(1);
+		STEP(2);
+		STEP(3);
+		STEP(4);
+		STEP(5);
+		STEP(6);
+		STEP(7);
 	}
+	acc[0] = acc00, acc[1] = acc01, acc[2] = acc10, acc[3] = acc11;
+	acc[4] = acc20, acc[5] = acc21, acc[6] = acc30, acc[7] = acc31;
+	acc[8] = acc40, acc[9] = acc41, acc[10] = acc50, acc[11] = acc51;
+	acc[12] = acc60, acc[13] = acc61, acc[14] = acc70, acc[15] = acc71;
 }
+#undef STEP
+#undef ROW4
 
 /* out row = (acc - corr) * col_scale * row_scale, live columns only. */
 static inline VNNI_TARGET void store_row(__m512i acc, int32_t corr, float row_scale,

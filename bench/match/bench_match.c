@@ -7,10 +7,12 @@
  *       both as OpenBLAS threading each tile call (2 threads) and as two
  *       workers with single-threaded OpenBLAS; the faster one counts.
  *       Ours: match_self_tiles (no-op callback), match_pairs_above
- *       (threshold 0.5) and match_pair_histogram (1000 bins).
- *   (b) ours: match_topk k = 100, threshold 0. The FAISS reference is
- *       faiss_ref.cpp; this program writes the first queries' ids for it to
- *       compare.
+ *       (threshold 0.2, ~700 pairs) with each product kernel (fp32, int8)
+ *       and match_pair_histogram (1000 bins). The two kernels' pair lists
+ *       must be identical (indices and similarity bits).
+ *   (b) ours: match_topk k = 100, threshold 0, with each kernel; both
+ *       outputs must be identical. The FAISS reference is faiss_ref.cpp;
+ *       this program writes the first queries' ids for it to compare.
  * Each figure is the best of ROUNDS rounds; in (a) reference and ours
  * alternate within each round. Output: one "key value" line per figure, for
  * bench/match/run, which alternates (b) with the FAISS process itself.
@@ -32,6 +34,7 @@
 #define THREADS 2
 #define TOPK 100
 #define IDS_QUERIES 1000
+#define PAIRS_THRESHOLD 0.2f
 
 static double now(void)
 {
@@ -120,11 +123,31 @@ static int noop_tile(void *ud, int thread, size_t i0, size_t ni, size_t j0, size
 	return 0;
 }
 
-static int count_pair(void *ud, uint32_t i, uint32_t j, float sim)
+/* Pairs as an order-independent digest: count and a sum of mixed
+ * (i, j, sim bits), equal for equal sets. */
+struct pair_digest {
+	unsigned long long count, sum;
+};
+
+static int digest_pair(void *ud, uint32_t i, uint32_t j, float sim)
 {
-	(void)i, (void)j, (void)sim;
-	(*(unsigned long long *)ud)++;
+	struct pair_digest *p = ud;
+	uint32_t bits;
+	memcpy(&bits, &sim, sizeof bits);
+	uint64_t st = (uint64_t)i << 32 ^ j ^ (uint64_t)bits << 17;
+	p->count++;
+	p->sum += bench_rng(&st);
 	return 0;
+}
+
+static double timed_pairs(const float *x, size_t n, size_t d, enum match_kernel k,
+                          struct pair_digest *p, int *rc)
+{
+	*p = (struct pair_digest){ 0 };
+	match_set_kernel(k);
+	double t = now();
+	*rc |= match_pairs_above(x, n, d, PAIRS_THRESHOLD, THREADS, digest_pair, p);
+	return now() - t;
 }
 
 static double min2(double a, double b)
@@ -145,8 +168,9 @@ static int bench_allpairs(const float *x, size_t n, size_t d, int rounds)
 	for (size_t i = 0; i < n; i++)
 		labels[i] = (int32_t)(i / 4);
 
-	double ref0 = 1e30, ref1 = 1e30, self = 1e30, pairs = 1e30, hist = 1e30, t;
-	unsigned long long npairs = 0;
+	double ref0 = 1e30, ref1 = 1e30, self = 1e30, pairs = 1e30, pairs8 = 1e30, hist = 1e30, t;
+	struct pair_digest p32, p8;
+	int same = 1;
 	atomic_ullong cells;
 	int rc = 0;
 	for (int r = 0; r < rounds && rc == 0; r++) {
@@ -156,10 +180,9 @@ static int bench_allpairs(const float *x, size_t n, size_t d, int rounds)
 		t = now();
 		rc |= match_self_tiles(x, n, d, THREADS, noop_tile, &cells);
 		self = min2(self, now() - t);
-		npairs = 0;
-		t = now();
-		rc |= match_pairs_above(x, n, d, 0.5f, THREADS, count_pair, &npairs);
-		pairs = min2(pairs, now() - t);
+		pairs = min2(pairs, timed_pairs(x, n, d, MATCH_KERNEL_FP32, &p32, &rc));
+		pairs8 = min2(pairs8, timed_pairs(x, n, d, MATCH_KERNEL_INT8, &p8, &rc));
+		same &= p32.count == p8.count && p32.sum == p8.sum;
 		t = now();
 		rc |= match_pair_histogram(x, labels, n, d, 1000, THREADS, pos, neg);
 		hist = min2(hist, now() - t);
@@ -169,7 +192,10 @@ static int bench_allpairs(const float *x, size_t n, size_t d, int rounds)
 	printf("ref_allpairs_s %.4f\n", min2(ref0, ref1));
 	printf("self_tiles_s %.4f\n", self);
 	printf("pairs_above_s %.4f\n", pairs);
-	printf("pairs_above_count %llu\n", npairs);
+	printf("pairs_above_int8_s %.4f\n", pairs8);
+	printf("pairs_above_count %llu\n", p8.count);
+	printf("pairs_above_identical %d\n", same);
+	printf("int8_kernel %s\n", strncmp(match_kernel_in_use(), "int8", 4) == 0 ? "yes" : "no");
 	printf("histogram_s %.4f\n", hist);
 	for (int w = 0; w < THREADS; w++)
 		free(job.bufs[w]);
@@ -184,16 +210,26 @@ static int bench_allpairs(const float *x, size_t n, size_t d, int rounds)
 static int bench_topk(const float *x, const float *y, size_t n, size_t d, int rounds,
                       const char *ids_path)
 {
-	struct match_hit *hits = xmalloc(n * TOPK * sizeof *hits);
-	size_t *counts = xmalloc(n * sizeof *counts);
-	double topk = 1e30, t;
+	struct match_hit *hits = xmalloc(n * TOPK * sizeof *hits), *hits32 = xmalloc(n * TOPK * sizeof *hits);
+	size_t *counts = xmalloc(n * sizeof *counts), *counts32 = xmalloc(n * sizeof *counts);
+	double topk = 1e30, topk8 = 1e30, t;
 	int rc = 0;
+	memset(hits, 0, n * TOPK * sizeof *hits); /* compared whole below */
+	memset(hits32, 0, n * TOPK * sizeof *hits);
 	for (int r = 0; r < rounds && rc == 0; r++) {
+		match_set_kernel(MATCH_KERNEL_FP32);
 		t = now();
-		rc = match_topk(y, n, x, n, d, TOPK, 0.0f, 0, THREADS, hits, counts);
+		rc = match_topk(y, n, x, n, d, TOPK, 0.0f, 0, THREADS, hits32, counts32);
 		topk = min2(topk, now() - t);
+		match_set_kernel(MATCH_KERNEL_INT8);
+		t = now();
+		rc |= match_topk(y, n, x, n, d, TOPK, 0.0f, 0, THREADS, hits, counts);
+		topk8 = min2(topk8, now() - t);
 	}
 	printf("topk_s %.4f\n", topk);
+	printf("topk_int8_s %.4f\n", topk8);
+	printf("topk_identical %d\n", memcmp(counts, counts32, n * sizeof *counts) == 0 &&
+	                                     memcmp(hits, hits32, n * TOPK * sizeof *hits) == 0);
 
 	FILE *f = rc == 0 ? fopen(ids_path, "wb") : NULL;
 	if (f) {
@@ -209,6 +245,8 @@ static int bench_topk(const float *x, const float *y, size_t n, size_t d, int ro
 	}
 	free(hits);
 	free(counts);
+	free(hits32);
+	free(counts32);
 	return rc;
 }
 

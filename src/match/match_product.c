@@ -61,18 +61,23 @@ const char *match_kernel_in_use(void)
  * in double, so with or without FMA each step rounds once), then lanes are
  * summed pairwise: lane l += lane l + w for w = 16, 8, 4, 2, 1. A fixed order,
  * so every CPU and every path gets the same bits. */
-static float dot_canonical_generic(const float *a, const float *b, size_t d)
+static float sum_lanes(double s[CANON_LANES])
 {
-	double s[CANON_LANES] = { 0 };
-	for (size_t k = 0; k < d; k++)
-		s[k % CANON_LANES] += (double)a[k] * b[k];
 	for (size_t w = CANON_LANES / 2; w > 0; w /= 2)
 		for (size_t l = 0; l < w; l++)
 			s[l] += s[l + w];
 	return (float)s[0];
 }
 
-float match_dot_canonical(const float *a, const float *b, size_t d)
+static float dot_canonical_generic(const float *a, const float *b, size_t d)
+{
+	double s[CANON_LANES] = { 0 };
+	for (size_t k = 0; k < d; k++)
+		s[k % CANON_LANES] += (double)a[k] * b[k];
+	return sum_lanes(s);
+}
+
+static int canonical_avx512(void)
 {
 	static atomic_int avx512 = -1;
 	int have = atomic_load_explicit(&avx512, memory_order_relaxed);
@@ -85,12 +90,18 @@ float match_dot_canonical(const float *a, const float *b, size_t d)
 #endif
 		atomic_store_explicit(&avx512, have, memory_order_relaxed);
 	}
+	return have;
+}
+
+float match_dot_canonical(const float *a, const float *b, size_t d)
+{
 #if defined(__x86_64__) && defined(__GNUC__)
-	if (have)
+	if (canonical_avx512())
 		return match_dot_canonical_avx512(a, b, d);
 #endif
 	return dot_canonical_generic(a, b, d);
 }
+
 
 /* ---- quantization ----------------------------------------------------------- */
 

@@ -236,8 +236,8 @@ static inline float canonical_sim(const struct topk_job *job, const struct cand_
 
 /* Confirming a buffer (replacing proposals by canonical similarities)
  * computes as few canonical dots as possible, in two rounds. First the
- * proposals at or above the k-th proposal t; that gives t2, the k-th of
- * their canonical similarities. Then, of the rest, only those proposed at
+ * proposals at or above t, a cut that keeps at least k; that gives t2, the
+ * k-th of their canonical similarities. Then, of the rest, only those proposed at
  * or above t2 - R: any other is below t2 for sure while k candidates are at
  * t2 or above. conf[i] holds the canonical similarity, or one of: */
 #define CONF_NONE (-1.0f)    /* not needed */
@@ -245,7 +245,7 @@ static inline float canonical_sim(const struct topk_job *job, const struct cand_
 
 static void mark_top(const struct topk_job *job, struct cand_buf *b)
 {
-	float t = b->n > job->k ? kth_value(job, b->sim, b->n, b->low) : -INFINITY;
+	float t = b->n > job->k ? kth_threshold(job, b->sim, b->n, b->low) : -INFINITY;
 	for (size_t i = 0; i < b->n; i++)
 		b->conf[i] = b->sim[i] >= t ? CONF_PENDING : CONF_NONE;
 }
@@ -255,7 +255,14 @@ static void mark_band(const struct topk_job *job, struct cand_buf *b)
 {
 	if (b->n <= job->k)
 		return;
-	float lo = kth_value(job, b->conf, b->n, 0.0f) - b->radius;
+	size_t confirmed = 0;
+	float least = 1.0f;
+	for (size_t i = 0; i < b->n; i++) {
+		confirmed += b->conf[i] >= 0.0f;
+		least = b->conf[i] >= 0.0f && b->conf[i] < least ? b->conf[i] : least;
+	}
+	float t2 = confirmed == job->k ? least : kth_value(job, b->conf, b->n, 0.0f);
+	float lo = t2 - b->radius;
 	for (size_t i = 0; i < b->n; i++)
 		if (b->conf[i] == CONF_NONE && b->sim[i] >= lo)
 			b->conf[i] = CONF_PENDING;

@@ -107,26 +107,55 @@ VNNI_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t
 	}
 }
 
-/* The canonical dot of match_dot_canonical (match.c): 32 double lanes,
- * element k into lane k % 32, then the same pairwise reduction. */
-DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size_t d)
+/* Lanes 0-7 + 16-23, 8-15 + 24-31, then halves: the pairwise reduction. */
+static inline DOT_TARGET float reduce_lanes(__m512d s0, __m512d s1, __m512d s2, __m512d s3)
 {
-	__m512d s[4] = { _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(),
-		         _mm512_setzero_pd() };
-	size_t k = 0;
-	for (; k + 32 <= d; k += 32)
-		for (int q = 0; q < 4; q++)
-			s[q] = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_loadu_ps(a + k + 8 * q)),
-			                       _mm512_cvtps_pd(_mm256_loadu_ps(b + k + 8 * q)), s[q]);
-	for (int q = 0; q < 4 && k + 8 * (size_t)q < d; q++) { /* zeros leave a lane as it is */
-		size_t left = d - k - 8 * (size_t)q;
-		__mmask8 live = left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
-		s[q] = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(live, a + k + 8 * q)),
-		                       _mm512_cvtps_pd(_mm256_maskz_loadu_ps(live, b + k + 8 * q)), s[q]);
-	}
-	__m512d h = _mm512_add_pd(_mm512_add_pd(s[0], s[2]), _mm512_add_pd(s[1], s[3]));
+	__m512d h = _mm512_add_pd(_mm512_add_pd(s0, s2), _mm512_add_pd(s1, s3));
 	__m256d h4 = _mm256_add_pd(_mm512_castpd512_pd256(h), _mm512_extractf64x4_pd(h, 1));
 	__m128d h2 = _mm_add_pd(_mm256_castpd256_pd128(h4), _mm256_extractf128_pd(h4, 1));
 	return (float)_mm_cvtsd_f64(_mm_add_sd(h2, _mm_unpackhi_pd(h2, h2)));
 }
+
+static inline DOT_TARGET __mmask8 live8(size_t left)
+{
+	return left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
+}
+
+/* 8 lanes of a or b at k as doubles; live lanes only. */
+#define A8(k, m) _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, a + (k)))
+#define B8(k, m) _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + (k)))
+
+/* Element k into double lane k % 32 (four named accumulators, so that
+ * they stay in registers), then reduce_lanes. */
+#define CANONICAL_BODY(LOAD_A)                                                        \
+	__m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;                  \
+	const __mmask8 all = 0xff;                                                    \
+	size_t k = 0;                                                                 \
+	for (; k + 32 <= d; k += 32) {                                                \
+		s0 = _mm512_fmadd_pd(LOAD_A(k, all), B8(k, all), s0);                 \
+		s1 = _mm512_fmadd_pd(LOAD_A(k + 8, all), B8(k + 8, all), s1);         \
+		s2 = _mm512_fmadd_pd(LOAD_A(k + 16, all), B8(k + 16, all), s2);       \
+		s3 = _mm512_fmadd_pd(LOAD_A(k + 24, all), B8(k + 24, all), s3);       \
+	}                                                                             \
+	if (k < d) { /* zeros leave a lane as it is */                               \
+		__mmask8 m0 = live8(d - k), m1 = d > k + 8 ? live8(d - k - 8) : 0;    \
+		__mmask8 m2 = d > k + 16 ? live8(d - k - 16) : 0;                     \
+		__mmask8 m3 = d > k + 24 ? live8(d - k - 24) : 0;                     \
+		s0 = _mm512_fmadd_pd(LOAD_A(k, m0), B8(k, m0), s0);                   \
+		s1 = _mm512_fmadd_pd(LOAD_A(k + 8, m1), B8(k + 8, m1), s1);           \
+		s2 = _mm512_fmadd_pd(LOAD_A(k + 16, m2), B8(k + 16, m2), s2);         \
+		s3 = _mm512_fmadd_pd(LOAD_A(k + 24, m3), B8(k + 24, m3), s3);         \
+	}                                                                             \
+	return reduce_lanes(s0, s1, s2, s3)
+
+/* The canonical dot of match_dot_canonical (match_product.c): 32 double
+ * lanes, element k into lane k % 32, then the same pairwise reduction. */
+DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size_t d)
+{
+	CANONICAL_BODY(A8);
+}
+
+#undef CANONICAL_BODY
+#undef A8
+#undef B8
 #endif

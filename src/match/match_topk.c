@@ -311,7 +311,7 @@ static void compact_exact(const struct topk_job *job, struct cand_buf *b)
  * than half the buffer (ties, a loose bound), confirm and keep exactly k. */
 static void compact(const struct topk_job *job, struct cand_buf *b)
 {
-	float t = kth_value(job, b->sim, b->n, b->low);
+	float t = kth_threshold(job, b->sim, b->n, b->low); /* n >> k: as good as the k-th */
 	float cut = t - 2.0f * b->radius;
 	size_t kept = cut > b->low ? job->kern->count_ge(b->sim, b->n, cut) : b->n;
 	if (kept > job->cap / 2) {

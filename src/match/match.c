@@ -169,7 +169,7 @@ int match_pairs_above(const float *x, size_t n, size_t d, float threshold, int n
 		return 0; /* no similarity exceeds 1 */
 
 	struct match_product prod;
-	if (match_product_init(&prod, x, n, x, n, d, 1) < 0)
+	if (match_product_init(&prod, x, n, x, n, d, 1, nthreads) < 0)
 		return -1;
 	struct pairs_ctx ctx = { .prod = &prod, .lo = match_strict_floor(threshold),
 				 .next_ge = match_kernels()->next_ge, .cb = cb, .ud = ud };

@@ -282,7 +282,7 @@ int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t
 	if (match_check_dims(na, d) < 0 || match_check_dims(nb, d) < 0)
 		return -1;
 	struct match_product p;
-	match_product_init(&p, a, na, b, nb, d, 0); /* sgemm, nothing to allocate */
+	match_product_init(&p, a, na, b, nb, d, 0, 1); /* sgemm, nothing to allocate */
 	return match_run_product_tiles(&p, upper, nthreads, fn, ctx);
 }
 

@@ -117,10 +117,10 @@ struct match_product {
 	struct match_u8cols qb;
 };
 
-/* Sets up the product (quantizes both sides for int8; self: a == b). With
- * bounds, fills radius. Returns 0, or -1/ENOMEM. */
+/* Sets up the product (quantizes both sides for int8, on nthreads workers;
+ * self: a == b). With bounds, fills radius. Returns 0, or -1/ENOMEM. */
 int match_product_init(struct match_product *p, const float *a, size_t na, const float *b,
-                       size_t nb, size_t d, int bounds);
+                       size_t nb, size_t d, int bounds, int nthreads);
 void match_product_free(struct match_product *p);
 /* Rows i0 .. i0+ni of A against j0 .. j0+nj of B into out (ni x nj). */
 void match_product_tile(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,

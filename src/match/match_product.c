@@ -110,7 +110,7 @@ float match_dot_canonical(const float *a, const float *b, size_t d)
  * that of ||x|| (rows with non-finite values are left out: their products
  * are not finite either, and the canonical dot decides them). */
 struct side_stats {
-	double *e, *m;
+	double *e, *m, *norm;
 	double max_norm, max_e, max_m;
 };
 
@@ -154,14 +154,26 @@ static float quantize_row(const float *x, size_t d, int8_t *q, double *e, double
 	return scale;
 }
 
-static void stats_add(struct side_stats *st, size_t i, double e, double norm, double qnorm)
+static void stats_set(struct side_stats *st, size_t i, double e, double norm, double qnorm)
 {
-	double m = norm > qnorm ? norm : qnorm;
 	st->e[i] = e;
-	st->m[i] = m;
-	st->max_norm = norm > st->max_norm ? norm : st->max_norm;
-	st->max_e = e > st->max_e ? e : st->max_e;
-	st->max_m = m > st->max_m ? m : st->max_m;
+	st->m[i] = norm > qnorm ? norm : qnorm;
+	st->norm[i] = norm;
+}
+
+static double array_max(const double *v, size_t n)
+{
+	double m = 0.0;
+	for (size_t i = 0; i < n; i++)
+		m = v[i] > m ? v[i] : m;
+	return m;
+}
+
+static void stats_finish(struct side_stats *st, size_t n)
+{
+	st->max_norm = array_max(st->norm, n);
+	st->max_e = array_max(st->e, n);
+	st->max_m = array_max(st->m, n);
 }
 
 static void stats_fp32(const float *x, size_t n, size_t d, struct side_stats *st)
@@ -172,8 +184,9 @@ static void stats_fp32(const float *x, size_t n, size_t d, struct side_stats *st
 		for (size_t k = 0; k < d; k++)
 			nn += (double)row[k] * row[k];
 		double norm = row_finite(row, d) ? sqrt(nn) : 0.0;
-		stats_add(st, i, 0.0, norm, norm);
+		stats_set(st, i, 0.0, norm, norm);
 	}
+	stats_finish(st, n);
 }
 
 static size_t round_up(size_t n, size_t to)
@@ -181,36 +194,18 @@ static size_t round_up(size_t n, size_t to)
 	return (n + to - 1) / to * to;
 }
 
-/* Broadcast side (s8 rows) of x, with statistics. */
-static int quantize_rows(const float *x, size_t n, size_t d, size_t dp, struct match_i8rows *r,
-                         struct side_stats *st)
+/* Both sides are quantized by the call's workers, QUANT_ROWS rows per item;
+ * a self product quantizes once and files each row on both sides. */
+#define QUANT_ROWS 256
+
+static int alloc_rows(struct match_i8rows *r, size_t n, size_t dp)
 {
 	size_t rows = n + 8; /* the micro-kernel reads whole groups of 8 rows */
 	r->dp = dp;
 	r->q = calloc(rows, dp);
 	r->corr = calloc(rows, sizeof *r->corr);
 	r->scale = calloc(rows, sizeof *r->scale);
-	if (!r->q || !r->corr || !r->scale)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		double e, norm, qnorm;
-		int8_t *q = r->q + i * dp;
-		r->scale[i] = quantize_row(x + i * d, d, q, &e, &norm, &qnorm);
-		int32_t sum = 0;
-		for (size_t k = 0; k < d; k++)
-			sum += q[k];
-		r->corr[i] = 128 * sum;
-		stats_add(st, i, e, norm, qnorm);
-	}
-	return 0;
-}
-
-/* Store s8 row j as u8 (q + 128) in its panel. */
-static void panel_put(struct match_u8cols *c, size_t j, const int8_t *q, size_t d, size_t dp)
-{
-	uint8_t *panel = c->q + j / 16 * 16 * dp + (j % 16) * 4;
-	for (size_t k = 0; k < d; k++)
-		panel[k / 4 * 64 + k % 4] = (uint8_t)(q[k] + 128);
+	return r->q && r->corr && r->scale ? 0 : -1;
 }
 
 static int alloc_cols(struct match_u8cols *c, size_t n, size_t dp)
@@ -220,39 +215,79 @@ static int alloc_cols(struct match_u8cols *c, size_t n, size_t dp)
 	c->scale = calloc(rows, sizeof *c->scale);
 	if (!c->q || !c->scale)
 		return -1;
-	memset(c->q, 128, rows * dp);
+	/* panel_put fills the rows below n; the padding rows read as q = 0 */
+	memset(c->q + n / 16 * 16 * dp, 128, (rows - n / 16 * 16) * dp);
 	return 0;
 }
 
-/* Self products: the column side is the row side, rearranged. */
-static int cols_from_rows(const struct match_i8rows *r, size_t n, size_t d, struct match_u8cols *c)
+/* Store s8 row j as u8 (q + 128) in its panel; padding dimensions too. */
+static void panel_put(struct match_u8cols *c, size_t j, const int8_t *q, size_t d, size_t dp)
 {
-	if (alloc_cols(c, n, r->dp) < 0)
-		return -1;
-	for (size_t j = 0; j < n; j++) {
-		panel_put(c, j, r->q + j * r->dp, d, r->dp);
-		c->scale[j] = r->scale[j];
-	}
-	return 0;
+	uint8_t *panel = c->q + j / 16 * 16 * dp + (j % 16) * 4;
+	for (size_t k = 0; k < dp; k++)
+		panel[k / 4 * 64 + k % 4] = (uint8_t)((k < d ? q[k] : 0) + 128);
 }
 
-/* Column side (u8 panels of 16 rows) of x, with statistics. */
-static int quantize_cols(const float *x, size_t n, size_t d, size_t dp, struct match_u8cols *c,
-                         struct side_stats *st)
+struct quant_job {
+	struct match_product *p;
+	struct side_stats *sa, *sb;
+	int self;
+	size_t items_a, items;
+	atomic_size_t next;
+	atomic_int failed; /* a worker had no scratch row */
+};
+
+/* Row i of A: s8 row, its correction and statistics (and, for a self
+ * product, the same row on the column side). */
+static void quantize_a(struct quant_job *job, size_t i)
 {
-	int8_t *q = calloc(dp ? dp : 1, 1);
-	if (!q || alloc_cols(c, n, dp) < 0) {
-		free(q);
-		return -1;
+	struct match_product *p = job->p;
+	double e, norm, qnorm;
+	int8_t *q = p->qa.q + i * p->qa.dp;
+	p->qa.scale[i] = quantize_row(p->a + i * p->d, p->d, q, &e, &norm, &qnorm);
+	int32_t sum = 0;
+	for (size_t k = 0; k < p->d; k++)
+		sum += q[k];
+	p->qa.corr[i] = 128 * sum;
+	stats_set(job->sa, i, e, norm, qnorm);
+	if (job->self) {
+		panel_put(&p->qb, i, q, p->d, p->qa.dp);
+		p->qb.scale[i] = p->qa.scale[i];
 	}
-	for (size_t j = 0; j < n; j++) {
-		double e, norm, qnorm;
-		c->scale[j] = quantize_row(x + j * d, d, q, &e, &norm, &qnorm);
-		panel_put(c, j, q, d, dp);
-		stats_add(st, j, e, norm, qnorm);
+}
+
+/* Row j of B on the column side, through q (dp bytes of scratch). */
+static void quantize_b(struct quant_job *job, size_t j, int8_t *q)
+{
+	struct match_product *p = job->p;
+	double e, norm, qnorm;
+	p->qb.scale[j] = quantize_row(p->b + j * p->d, p->d, q, &e, &norm, &qnorm);
+	panel_put(&p->qb, j, q, p->d, p->qa.dp);
+	stats_set(job->sb, j, e, norm, qnorm);
+}
+
+static void quant_worker(void *arg, int thread)
+{
+	struct quant_job *job = arg;
+	struct match_product *p = job->p;
+	int8_t *q = malloc(p->qa.dp + 1);
+	(void)thread;
+	for (;;) {
+		size_t item = atomic_fetch_add(&job->next, 1);
+		if (item >= job->items)
+			break;
+		int side_a = item < job->items_a;
+		size_t i0 = (side_a ? item : item - job->items_a) * QUANT_ROWS, n = side_a ? p->na : p->nb;
+		for (size_t i = i0; i < n && i < i0 + QUANT_ROWS; i++) {
+			if (side_a)
+				quantize_a(job, i);
+			else if (q)
+				quantize_b(job, i, q);
+			else
+				atomic_store(&job->failed, 1);
+		}
 	}
 	free(q);
-	return 0;
 }
 
 /* ---- the bound ---------------------------------------------------------------- */
@@ -295,6 +330,7 @@ static void stats_free(struct side_stats *st)
 {
 	free(st->e);
 	free(st->m);
+	free(st->norm);
 }
 
 static int stats_alloc(struct side_stats *st, size_t n)
@@ -302,29 +338,39 @@ static int stats_alloc(struct side_stats *st, size_t n)
 	*st = (struct side_stats){ 0 };
 	st->e = calloc(n ? n : 1, sizeof *st->e);
 	st->m = calloc(n ? n : 1, sizeof *st->m);
-	return st->e && st->m ? 0 : -1;
+	st->norm = calloc(n ? n : 1, sizeof *st->norm);
+	return st->e && st->m && st->norm ? 0 : -1;
 }
 
-/* Quantize A as rows and B as columns (one pass each) with their stats. */
-static int prepare_int8(struct match_product *p, struct side_stats *sa, struct side_stats *sb)
+/* Quantize A as rows and B as columns, with their stats, on nthreads. */
+static int prepare_int8(struct match_product *p, struct side_stats *sa, struct side_stats *sb,
+                        int nthreads)
 {
 	size_t dp = round_up(p->d, 4);
-	if (quantize_rows(p->a, p->na, p->d, dp, &p->qa, sa) < 0)
+	int self = p->a == p->b && p->na == p->nb;
+	if (alloc_rows(&p->qa, p->na, dp) < 0 || alloc_cols(&p->qb, p->nb, dp) < 0)
 		return -1;
-	if (p->a == p->b && p->na == p->nb) {
+	struct quant_job job = { .p = p, .sa = sa, .sb = sb, .self = self,
+		                 .items_a = (p->na + QUANT_ROWS - 1) / QUANT_ROWS };
+	job.items = job.items_a + (self ? 0 : (p->nb + QUANT_ROWS - 1) / QUANT_ROWS);
+	atomic_init(&job.next, 0);
+	atomic_init(&job.failed, 0);
+	match_run_parallel(match_thread_count(nthreads, job.items), quant_worker, &job);
+	if (atomic_load(&job.failed))
+		return -1;
+	stats_finish(sa, p->na);
+	if (self) {
 		memcpy(sb->e, sa->e, p->na * sizeof *sb->e);
 		memcpy(sb->m, sa->m, p->na * sizeof *sb->m);
-		sb->max_norm = sa->max_norm, sb->max_e = sa->max_e, sb->max_m = sa->max_m;
-		return cols_from_rows(&p->qa, p->na, p->d, &p->qb);
+		memcpy(sb->norm, sa->norm, p->na * sizeof *sb->norm);
 	}
-	if (quantize_cols(p->b, p->nb, p->d, dp, &p->qb, sb) < 0)
-		return -1;
+	stats_finish(sb, p->nb);
 	p->stripe = INT8_STRIPE;
 	return 0;
 }
 
 int match_product_init(struct match_product *p, const float *a, size_t na, const float *b,
-                       size_t nb, size_t d, int bounds)
+                       size_t nb, size_t d, int bounds, int nthreads)
 {
 	*p = (struct match_product){ .a = a, .b = b, .na = na, .nb = nb, .d = d, .stripe = MATCH_TILE };
 	p->int8 = bounds && use_int8() && d > 0 && d <= INT8_MAX_D && all_finite(a, na, d) &&
@@ -336,7 +382,7 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 	p->radius = calloc(na ? na : 1, sizeof *p->radius);
 	if (rc == 0 && p->radius) {
 		if (p->int8) {
-			rc = prepare_int8(p, &sa, &sb);
+			rc = prepare_int8(p, &sa, &sb, nthreads);
 		} else {
 			stats_fp32(a, na, d, &sa);
 			stats_fp32(b, nb, d, &sb);

@@ -600,7 +600,7 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 		return 0;
 
 	struct match_product prod;
-	if (match_product_init(&prod, q, nq, base, nb, d, 1) < 0) {
+	if (match_product_init(&prod, q, nq, base, nb, d, 1, nthreads) < 0) {
 		memset(counts, 0, nq * sizeof *counts);
 		return -1;
 	}

@@ -5,15 +5,17 @@
  * Workload: 20000 queries x 20000 base rows x 512-d with k = 100 is the
  * reference case (DESIGN section 7), but single queries against a large base
  * must also use every core. Work items are (query block, base chunk) pairs:
- * each item runs OpenBLAS sgemm for a block of queries x TOPK_BBLOCK base rows
- * at a time. Each query keeps a candidate buffer of 2k + 64 hits and a
- * floor: a SIMD compare over the tile row appends only similarities at or
- * above the floor, and when the buffer fills it is cut back to the best k
- * (vector counts bisect the k-th value; no sorting) and the floor rises to
- * just above the k-th best. After the first blocks almost every similarity
- * is rejected 16 at a time, so the cost is that of the products. With few
- * query blocks the base is split into chunks too; each chunk yields its own
- * sorted top k and the chunks are merged at the end.
+ * each item runs the proposing product (sgemm, or int8 in stripes) for a
+ * block of queries x TOPK_BBLOCK base rows at a time. Each query keeps a
+ * candidate buffer (2k + 64 hits, 8k + 512 with int8) and a floor: a SIMD
+ * compare over the tile row appends only proposals at or above the floor,
+ * and when the buffer fills it is cut back to what may still be in the best
+ * k within the error bound (vector counts bisect the k-th value; no
+ * sorting) and the floor rises. After the first blocks almost every value is
+ * rejected 16 at a time. At the end the candidates that matter are
+ * confirmed with the canonical dot (README "Exactness"). With few query
+ * blocks the base is split into chunks too; each chunk yields its own sorted
+ * top k and the chunks are merged at the end.
  */
 #include "match/match.h"
 #include "match/match_internal.h"
@@ -237,9 +239,10 @@ static inline float canonical_sim(const struct topk_job *job, const struct cand_
 /* Confirming a buffer (replacing proposals by canonical similarities)
  * computes as few canonical dots as possible, in two rounds. First the
  * proposals at or above t, a cut that keeps at least k; that gives t2, the
- * k-th of their canonical similarities. Then, of the rest, only those proposed at
- * or above t2 - R: any other is below t2 for sure while k candidates are at
- * t2 or above. conf[i] holds the canonical similarity, or one of: */
+ * k-th of their canonical similarities. Then, of the rest, only those
+ * proposed at or above t2 - R: any other is below t2 for sure while k
+ * candidates are at t2 or above. conf[i] holds the canonical similarity, or
+ * one of: */
 #define CONF_NONE (-1.0f)    /* not needed */
 #define CONF_PENDING (-2.0f) /* to be computed */
 
@@ -301,7 +304,9 @@ static void compact_exact(const struct topk_job *job, struct cand_buf *b)
 	confirm_row(job, b);
 	take_confirmed(job, b);
 	float worst = keep_best_k(job, b);
-	b->floor = with_threshold(job, b, nextafterf(worst, INFINITY) - b->radius);
+	/* fewer than k at or above the threshold: anything above it may still come */
+	float beat = b->n == job->k ? nextafterf(worst, INFINITY) - b->radius : -INFINITY;
+	b->floor = with_threshold(job, b, beat);
 }
 
 /* The buffer is full of proposals (each within radius R of its canonical

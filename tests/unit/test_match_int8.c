@@ -343,6 +343,23 @@ static void test_topk(void)
 	topk_case("near the threshold", b, 800, b, 800, 128, 2, t, 1, 2);
 	free(b);
 
+	/* 900 copies of one row just under the threshold fill the buffer and are
+	 * all confirmed below it; rows above it come after them */
+	q = random_unit(1, 64);
+	b = around(960, 64, 0.5f, 0.0f);
+	memcpy(q, b, 64 * sizeof *q);
+	for (size_t i = 2; i < 900; i++)
+		memcpy(b + i * 64, b + 64, 64 * sizeof *b); /* row 1: cos 0.5 to row 0 */
+	memcpy(b, b + 64, 64 * sizeof *b);
+	for (size_t i = 900; i < 960; i += 7) /* a few at ~0.8 to the query */
+		for (size_t k = 0; k < 64; k++)
+			b[i * 64 + k] = 0.8f * q[k] + 0.6f * b[i * 64 + k];
+	match_normalize(b + 900 * 64, 60, 64);
+	t = nextafterf(match_similarity(q, b, 64), 1.0f);
+	topk_case("crowded just under the threshold", q, 1, b, 960, 64, 2, t, 0, 1);
+	free(b);
+	free(q);
+
 	b = random_unit(2100, 512); /* the production dimension, more than k' candidates */
 	q = random_unit(24, 512);
 	topk_case("d=512 k=100", q, 24, b, 2100, 512, 100, 0.0f, 0, 2);

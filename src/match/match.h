@@ -101,12 +101,12 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 size_t match_topk_merge(const struct match_hit *a, size_t na, const struct match_hit *b, size_t nb,
                         uint32_t b_offset, size_t k, struct match_hit *out);
 
-/* sgemm rounds a dot product differently depending on where its rows sit in
- * the product (by an ulp or so), so a similarity that must not depend on how
- * the rows were split into calls (streaming, subtasks) is recomputed by
- * match_similarity. A caller that wants the exact top k asks match_topk for
- * k + MATCH_RESCORE_EXTRA hits at threshold - MATCH_RESCORE_SLACK, then
- * rescores them with match_topk_rescore. */
+/* A similarity that must not depend on how the rows were split into calls
+ * (streaming, subtasks) is match_similarity's. match_topk already ranks and
+ * reports by it (whichever product kernel proposed); a streaming caller asks
+ * match_topk for k + MATCH_RESCORE_EXTRA hits at threshold -
+ * MATCH_RESCORE_SLACK, then passes them through match_topk_rescore (which
+ * re-applies the threshold and the cut to k) and match_topk_merge. */
 #define MATCH_RESCORE_EXTRA 16
 #define MATCH_RESCORE_SLACK 1e-4f
 

@@ -15,15 +15,14 @@
  *
  * Workload: up to millions of faces with 512-d descriptors in one file. The
  * main thread reads and checks a batch while a writer thread writes the one
- * before on the only database connection (two batches in memory), so parsing
- * and the server's work overlap; rows go as multi-row INSERTs with bound
- * parameters (vectors as binary), a few hundred rows each, and the batch's
- * lists are looked up in one statement at write time. bench/scale measures
- * it against LOAD DATA of the same rows. */
+ * before through the only objects handle (two batches in memory), so parsing
+ * and the server's work overlap; the rows of each table go to the backend in
+ * one call (the local backend writes multi-row INSERTs, see
+ * objects_local_import.c), and the batch's lists are settled at write time.
+ * bench/scale measures it against LOAD DATA of the same rows. */
 #include "admin/admin.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
-#include "common/db_explain.h"
 #include "common/encoding.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -41,14 +40,12 @@
 #include <time.h>
 
 #define MAX_DIM 16384
-#define ROWS_PER_STATEMENT 256
 #define MAX_REPORTED_ERRORS 100
 #define MAX_BATCH_LINES 100000
 
 /* Rows of one table waiting for the batch's transaction. */
 struct bulk {
-	const char *head;      /* "INSERT INTO t (a, b) VALUES " */
-	const char *tail;      /* "" or " ON DUPLICATE KEY UPDATE …" */
+	enum objects_import_table table;
 	size_t ncols;
 	struct db_param *params;
 	size_t nrows, cap;     /* rows */
@@ -60,11 +57,6 @@ struct pending_sample {
 	char *path;            /* read from a file, or */
 	unsigned char *data;   /* decoded from base64 */
 	size_t len;
-};
-
-/* A list named in the batch, with the account of the faces naming it. */
-struct list_use {
-	const char *list_id, *account_id;
 };
 
 struct dim_seen {
@@ -79,8 +71,8 @@ struct dim_seen {
 struct batch {
 	struct arena *a;
 	size_t first_line, nlines, bad_lines;
-	struct bulk lists, faces, attributes, descriptors, list_faces, events, tags, matches, samples;
-	struct list_use *list_uses;
+	struct bulk faces, attributes, descriptors, list_faces, events, tags, matches, samples;
+	struct objects_import_list *list_uses;
 	size_t nlist_uses;
 	char **event_ids;
 	size_t nevent_ids;
@@ -102,8 +94,7 @@ struct importer {
 	enum objects_kind kind;
 	const char *file;
 	char *base_dir;
-	struct objects *objects;
-	struct db *db;         /* used by the writer thread only */
+	struct objects *objects; /* used by the writer thread only */
 	struct storage *store; /* writer thread only */
 	size_t batch_lines;
 	struct batch batches[2];
@@ -125,12 +116,11 @@ struct importer {
 
 /* ---- Bulk rows ----------------------------------------------------------- */
 
-static void bulk_init(struct bulk *b, const char *head, const char *tail, size_t ncols)
+static void bulk_init(struct bulk *b, enum objects_import_table table)
 {
 	memset(b, 0, sizeof(*b));
-	b->head = head;
-	b->tail = tail;
-	b->ncols = ncols;
+	b->table = table;
+	b->ncols = objects_import_columns(table);
 }
 
 static struct db_param *bulk_row(struct batch *batch, struct bulk *b)
@@ -152,45 +142,19 @@ static void bulk_reset(struct bulk *b)
 	b->nrows = b->cap = 0;
 }
 
-/* "(?,?,…),(?,?,…)…": m rows of ncols placeholders. */
-static char *placeholder_rows(const char *head, const char *tail, size_t m, size_t ncols)
+/* The objects backend's reason for the writer's last failure; returns -1. */
+static int backend_failed(struct importer *im)
 {
-	char *sql = malloc(strlen(head) + strlen(tail) + m * (ncols * 2 + 2) + 1);
-	if (!sql)
-		return NULL;
-	char *p = sql + sprintf(sql, "%s", head);
-	for (size_t r = 0; r < m; r++) {
-		if (r)
-			*p++ = ',';
-		*p++ = '(';
-		for (size_t c = 0; c < ncols; c++) {
-			*p++ = '?';
-			*p++ = c + 1 < ncols ? ',' : ')';
-		}
-	}
-	strcpy(p, tail);
-	return sql;
+	snprintf(im->err, sizeof(im->err), "%s", objects_error(im->objects));
+	return -1;
 }
 
-/* INSERT … VALUES (?,…),(?,…) … in statements of ROWS_PER_STATEMENT rows:
- * full statements repeat one SQL text, which the connection keeps prepared. */
+/* The table's rows, written in the batch's transaction. */
 static int bulk_flush(struct importer *im, struct bulk *b)
 {
-	int rc = 0;
-	for (size_t off = 0; off < b->nrows && rc == 0; off += ROWS_PER_STATEMENT) {
-		size_t m = b->nrows - off < ROWS_PER_STATEMENT ? b->nrows - off : ROWS_PER_STATEMENT;
-		char *sql = placeholder_rows(b->head, b->tail, m, b->ncols);
-		if (!sql) {
-			snprintf(im->err, sizeof(im->err), "out of memory");
-			return -1;
-		}
-		if (db_exec(im->db, NULL, sql, b->params + off * b->ncols, m * b->ncols, NULL)) {
-			snprintf(im->err, sizeof(im->err), "%s", db_error(im->db));
-			rc = -1;
-		}
-		free(sql);
-	}
-	return rc;
+	if (!b->nrows || objects_import_rows(im->objects, b->table, b->params, b->nrows) == 0)
+		return 0;
+	return backend_failed(im);
 }
 
 /* ---- Line validation helpers --------------------------------------------- */
@@ -581,12 +545,12 @@ static int use_list(struct line *l, const char *list_id, const char *account_id)
 			return 0;
 		}
 	if (b->nlist_uses % 64 == 0) {
-		struct list_use *u = arena_alloc(b->a, (b->nlist_uses + 64) * sizeof(*u));
+		struct objects_import_list *u = arena_alloc(b->a, (b->nlist_uses + 64) * sizeof(*u));
 		if (b->nlist_uses)
 			memcpy(u, b->list_uses, b->nlist_uses * sizeof(*u));
 		b->list_uses = u;
 	}
-	b->list_uses[b->nlist_uses++] = (struct list_use){list_id, account_id};
+	b->list_uses[b->nlist_uses++] = (struct objects_import_list){list_id, account_id};
 	return 0;
 }
 
@@ -949,58 +913,20 @@ static int read_event(struct line *l, const char *now)
 
 static void init_tables(struct batch *b)
 {
-	bulk_init(&b->lists, "INSERT IGNORE INTO list (list_id, account_id, create_time) VALUES ", "", 3);
-	bulk_init(&b->faces,
-		  "INSERT INTO face (face_id, account_id, event_id, attribute_id, user_data, external_id, avatar, "
-		  "create_time) VALUES ",
-		  " ON DUPLICATE KEY UPDATE account_id = VALUES(account_id), event_id = VALUES(event_id), "
-		  "attribute_id = VALUES(attribute_id), user_data = VALUES(user_data), external_id = "
-		  "VALUES(external_id), avatar = VALUES(avatar), create_time = VALUES(create_time)",
-		  8);
-	bulk_init(&b->attributes,
-		  "INSERT INTO attribute (attribute_id, account_id, face_id, create_time, age, gender, ethnicity) VALUES ",
-		  " ON DUPLICATE KEY UPDATE account_id = VALUES(account_id), face_id = VALUES(face_id), create_time = "
-		  "VALUES(create_time), age = VALUES(age), gender = VALUES(gender), ethnicity = VALUES(ethnicity)",
-		  7);
-	bulk_init(&b->descriptors,
-		  "INSERT INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, vector) "
-		  "VALUES ",
-		  " ON DUPLICATE KEY UPDATE owner_kind = VALUES(owner_kind), account_id = VALUES(account_id), vector = "
-		  "VALUES(vector)",
-		  6);
-	bulk_init(&b->list_faces, "INSERT IGNORE INTO list_face (list_id, face_id, link_time) VALUES ", "", 3);
-	bulk_init(&b->events,
-		  "INSERT INTO event (event_id, account_id, create_time, end_time, insert_time, handler_id, external_id, "
-		  "source, user_data, face_id, track_id, gender, age, emotion, ethnic_group, mask, liveness, city, area, "
-		  "district, street, house_number, longitude, latitude, top_similar_object_id, top_similar_external_id, "
-		  "top_similar_object_similarity, tags_json, top_match_json, match_result_json, face_detections_json, "
-		  "body_detections_json, attach_result_json) VALUES ",
-		  " ON DUPLICATE KEY UPDATE account_id = VALUES(account_id), create_time = VALUES(create_time), end_time = "
-		  "VALUES(end_time), insert_time = VALUES(insert_time), handler_id = VALUES(handler_id), external_id = "
-		  "VALUES(external_id), source = VALUES(source), user_data = VALUES(user_data), face_id = VALUES(face_id), "
-		  "track_id = VALUES(track_id), gender = VALUES(gender), age = VALUES(age), emotion = VALUES(emotion), "
-		  "ethnic_group = VALUES(ethnic_group), mask = VALUES(mask), liveness = VALUES(liveness), city = "
-		  "VALUES(city), area = VALUES(area), district = VALUES(district), street = VALUES(street), house_number "
-		  "= VALUES(house_number), longitude = VALUES(longitude), latitude = VALUES(latitude), "
-		  "top_similar_object_id = VALUES(top_similar_object_id), top_similar_external_id = "
-		  "VALUES(top_similar_external_id), top_similar_object_similarity = VALUES(top_similar_object_similarity), "
-		  "tags_json = VALUES(tags_json), top_match_json = VALUES(top_match_json), match_result_json = "
-		  "VALUES(match_result_json), face_detections_json = VALUES(face_detections_json), body_detections_json = "
-		  "VALUES(body_detections_json), attach_result_json = VALUES(attach_result_json)",
-		  33);
-	bulk_init(&b->tags, "INSERT INTO event_tag (event_id, tag) VALUES ", "", 2);
-	bulk_init(&b->matches, "INSERT INTO event_match (event_id, label, object_id, external_id, similarity) VALUES ",
-		  "", 5);
-	bulk_init(&b->samples, "INSERT INTO sample (sample_id, owner_id, owner_kind, sample_type, image_origin) VALUES ",
-		  " ON DUPLICATE KEY UPDATE owner_id = VALUES(owner_id), owner_kind = VALUES(owner_kind), sample_type = "
-		  "VALUES(sample_type), image_origin = COALESCE(VALUES(image_origin), image_origin)",
-		  5);
+	bulk_init(&b->faces, IMPORT_FACES);
+	bulk_init(&b->attributes, IMPORT_ATTRIBUTES);
+	bulk_init(&b->descriptors, IMPORT_DESCRIPTORS);
+	bulk_init(&b->list_faces, IMPORT_LIST_FACES);
+	bulk_init(&b->events, IMPORT_EVENTS);
+	bulk_init(&b->tags, IMPORT_TAGS);
+	bulk_init(&b->matches, IMPORT_MATCHES);
+	bulk_init(&b->samples, IMPORT_SAMPLES);
 }
 
 static struct bulk *all_tables(struct batch *b, size_t i)
 {
-	struct bulk *order[] = {&b->lists,  &b->faces, &b->attributes, &b->descriptors, &b->list_faces,
-				&b->events, &b->tags,  &b->matches,    &b->samples};
+	struct bulk *order[] = {&b->faces,  &b->attributes, &b->descriptors, &b->list_faces,
+				&b->events, &b->tags,	    &b->matches,     &b->samples};
 	return i < sizeof(order) / sizeof(order[0]) ? order[i] : NULL;
 }
 
@@ -1026,71 +952,19 @@ static void batch_start(struct importer *im, struct batch *b, size_t line_no)
 /* Re-imported events lose their old tags, matches and sample rows. */
 static int clear_event_children(struct importer *im, struct batch *b)
 {
-	static const char *const tables[][2] = {{"event_tag", "event_id"}, {"event_match", "event_id"},
-						{"sample", "owner_id"}};
-	if (!b->nevent_ids)
+	if (objects_import_clear_events(im->objects, b->a, b->event_ids, b->nevent_ids) == 0)
 		return 0;
-	struct db_param *p = arena_alloc(b->a, b->nevent_ids * sizeof(*p));
-	char *marks = arena_alloc(b->a, b->nevent_ids * 2 + 1);
-	char *m = marks;
-	for (size_t i = 0; i < b->nevent_ids; i++) {
-		p[i] = DBP_STR(b->event_ids[i]);
-		m += sprintf(m, i ? ",?" : "?");
-	}
-	for (size_t t = 0; t < 3; t++) {
-		char *sql = arena_printf(b->a, "DELETE FROM %s WHERE %s IN (%s)", tables[t][0], tables[t][1], marks);
-		if (db_exec(im->db, NULL, sql, p, b->nevent_ids, NULL)) {
-			snprintf(im->err, sizeof(im->err), "%s", db_error(im->db));
-			return -1;
-		}
-	}
-	return 0;
+	return backend_failed(im);
 }
 
-/* The lists the batch names, looked up in one statement per
- * ROWS_PER_STATEMENT lists: a list of another account fails the batch, a
- * missing one is created for the account of its faces (the row goes first in
- * the batch's transaction). */
-static int check_lists(struct importer *im, struct batch *b)
+/* The lists the batch names: a list of another account fails the batch, a
+ * missing one is created for the account of its faces (first in the
+ * batch's transaction). */
+static int check_lists(struct importer *im, struct batch *b, size_t *created)
 {
-	char now[32];
-	time_format_db(time_now_us(), now, sizeof(now));
-	for (size_t off = 0; off < b->nlist_uses; off += ROWS_PER_STATEMENT) {
-		size_t m = b->nlist_uses - off < ROWS_PER_STATEMENT ? b->nlist_uses - off : ROWS_PER_STATEMENT;
-		struct list_use *u = b->list_uses + off;
-		struct db_param *p = arena_alloc(b->a, m * sizeof(*p));
-		char *found = arena_alloc(b->a, m);
-		for (size_t i = 0; i < m; i++) {
-			p[i] = DBP_STR(u[i].list_id);
-			found[i] = 0;
-		}
-		char *sql = placeholder_rows("SELECT list_id, account_id FROM list WHERE list_id IN (", ")", m, 1);
-		struct db_result r;
-		int rc = sql ? db_exec(im->db, b->a, sql, p, m, &r) : -1;
-		free(sql);
-		if (rc) {
-			snprintf(im->err, sizeof(im->err), "list lookup: %s", sql ? db_error(im->db) : "out of memory");
-			return -1;
-		}
-		for (size_t k = 0; k < r.nrows; k++)
-			for (size_t i = 0; i < m; i++)
-				if (strcmp(u[i].list_id, r.rows[k][0]) == 0) {
-					if (strcmp(u[i].account_id, r.rows[k][1]) != 0) {
-						snprintf(im->err, sizeof(im->err), "list %s belongs to another account",
-							 u[i].list_id);
-						return -1;
-					}
-					found[i] = 1;
-				}
-		for (size_t i = 0; i < m; i++)
-			if (!found[i]) {
-				struct db_param *q = bulk_row(b, &b->lists);
-				q[0] = DBP_STR(u[i].list_id);
-				q[1] = DBP_STR(u[i].account_id);
-				q[2] = DBP_STR(arena_strdup(b->a, now));
-			}
-	}
-	return 0;
+	if (objects_import_lists(im->objects, b->a, b->list_uses, b->nlist_uses, created) == 0)
+		return 0;
+	return backend_failed(im);
 }
 
 static int read_file_bytes(const char *path, unsigned char **data, size_t *len)
@@ -1148,28 +1022,27 @@ static int store_images(struct importer *im, struct batch *b)
 /* Writes the batch in one transaction; nothing of it stays on failure. */
 static int batch_write(struct importer *im, struct batch *b)
 {
+	size_t lists_created = 0;
 	int rc = -1;
-	if (db_begin(im->db)) {
-		snprintf(im->err, sizeof(im->err), "%s", db_error(im->db));
-		return -1;
-	}
-	if (check_lists(im, b) || clear_event_children(im, b))
+	if (objects_import_begin(im->objects))
+		return backend_failed(im);
+	if (check_lists(im, b, &lists_created) || clear_event_children(im, b))
 		goto out;
 	for (size_t i = 0; all_tables(b, i); i++)
 		if (bulk_flush(im, all_tables(b, i)))
 			goto out;
 	if (store_images(im, b))
 		goto out;
-	if (db_commit(im->db)) {
-		snprintf(im->err, sizeof(im->err), "commit: %s", db_error(im->db));
+	if (objects_import_commit(im->objects)) {
+		backend_failed(im);
 		goto out;
 	}
-	im->lists_created += b->lists.nrows;
+	im->lists_created += lists_created;
 	im->descriptors_written += b->descriptors.nrows;
 	rc = 0;
 out:
 	if (rc)
-		db_rollback(im->db);
+		objects_import_rollback(im->objects);
 	return rc;
 }
 
@@ -1439,11 +1312,9 @@ int admin_import(struct admin *ad, int argc, char **argv)
 		fprintf(stderr, "import: %s\n", err);
 		goto out;
 	}
-	im.db = objects_local_db(im.objects);
-	if (db_ping(im.db)) {
-		char why[1600];
-		fprintf(stderr, "import: objects database: %s\n",
-			db_explain(im.db, &ad->cfg.objects_db, "[OBJECTS]", why, sizeof(why)));
+	char why[1600];
+	if (objects_diagnose(im.objects, why, sizeof(why))) {
+		fprintf(stderr, "import: objects database: %s\n", why);
 		goto out;
 	}
 	/* The file and the database connection are open; the images and the

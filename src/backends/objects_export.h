@@ -1,5 +1,6 @@
-/* Objects read for reports and exports (reporter and exporter tasks): rows of
- * raw text cells straight from the local objects database, streamed one at a
+/* Objects read for reports and exports (reporter and exporter tasks), part
+ * of the objects backend interface (objects.h): rows of raw text cells
+ * straight from the objects database, streamed one at a
  * time so that an export of millions of events runs in constant memory, plus
  * the id boundaries that cut such an export into chunks.
  *
@@ -52,25 +53,36 @@ struct objects_export_row {
 	const char *samples;
 	const char *avatar;
 };
-/* Returns nonzero to stop the stream. */
-typedef int (*objects_export_cb)(void *ud, const struct objects_export_row *row);
+/* objects_export_cb (objects.h) returns nonzero to stop the stream. */
 
 /* Objects matching filters within the account, after < id <= upto (either
  * bound NULL: open), in ascending id order. The connection is busy while
  * streaming: cb must not use o. */
-int objects_export_stream(struct objects *o, const struct objects_export_query *q, json_object *filters,
-			  const char *account_id, const char *after, const char *upto, objects_export_cb cb, void *ud);
+static inline int objects_export_stream(struct objects *o, const struct objects_export_query *q,
+					json_object *filters, const char *account_id, const char *after,
+					const char *upto, objects_export_cb cb, void *ud)
+{
+	return o->ops->export_stream(o, q, filters, account_id, after, upto, cb, ud);
+}
 
 /* The given ids (at most OBJECTS_EXPORT_MAX_IDS) of the account (NULL: any),
  * in ascending id order; ids that do not exist are left out. */
 #define OBJECTS_EXPORT_MAX_IDS 1000
-int objects_export_by_ids(struct objects *o, const struct objects_export_query *q, const char *account_id,
-			  char *const *ids, size_t n, objects_export_cb cb, void *ud);
+static inline int objects_export_by_ids(struct objects *o, const struct objects_export_query *q,
+					const char *account_id, char *const *ids, size_t n, objects_export_cb cb,
+					void *ud)
+{
+	return o->ops->export_by_ids(o, q, account_id, ids, n, cb, ud);
+}
 
 /* Chunk boundaries of the matching objects: (*bounds)[i] is the last id of
  * chunk i, every chunk holding chunk objects; the objects after the last
  * boundary form the last chunk. *n may be 0 (fewer than chunk objects).
  * Strings come from arena a. */
-int objects_export_bounds(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			  const char *account_id, size_t chunk, char ***bounds, size_t *n);
+static inline int objects_export_bounds(struct objects *o, struct arena *a, enum objects_kind kind,
+					json_object *filters, const char *account_id, size_t chunk, char ***bounds,
+					size_t *n)
+{
+	return o->ops->export_bounds(o, a, kind, filters, account_id, chunk, bounds, n);
+}
 #endif

@@ -1,11 +1,15 @@
 /* The local objects backend: the luna_objects MariaDB database
  * (sql/objects/001_init.sql). Reads objects by the spec's filters (see
- * objects_filters.c), loads descriptors for matching, links faces to lists,
- * makes faces from events and removes descriptors and events for gc.
+ * objects_local_filters.c), loads descriptors for matching, links faces to lists,
+ * makes faces from events and removes descriptors and events for gc; the
+ * table objects_local_ops at the end gathers these and the operations of the
+ * other objects_local_*.c files (the interface is objects.h).
  * Workload: keyset-paginated id scans over millions of rows, bulk loads of
  * up to 20000 descriptors (streamed, never buffered twice), chunked writes of
  * about a thousand rows per transaction. Every value is a bound parameter. */
 #include "backends/objects_local.h"
+#include "backends/objects_where.h"
+#include "common/db_explain.h"
 #include "common/log.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -15,13 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct objects {
-	struct db *db;
-	const struct luna_config *cfg;
-	int input_error;
-	char err[512];
-};
 
 /* Table and id column of each kind (structure only, never user input). */
 struct kind_table {
@@ -46,47 +43,6 @@ static const struct kind_table *kind_table(enum objects_kind kind)
 	return NULL;
 }
 
-enum objects_kind objects_kind_from_name(const char *name)
-{
-	if (!name)
-		return 0;
-	if (strcmp(name, "faces") == 0)
-		return OBJ_FACES;
-	if (strcmp(name, "events") == 0)
-		return OBJ_EVENTS;
-	if (strcmp(name, "attributes") == 0)
-		return OBJ_ATTRIBUTES;
-	return 0;
-}
-
-enum descriptor_type descriptor_type_from_name(const char *name)
-{
-	if (!name)
-		return 0;
-	if (strcmp(name, "face") == 0)
-		return DESCRIPTOR_FACE;
-	if (strcmp(name, "body") == 0)
-		return DESCRIPTOR_BODY;
-	return 0;
-}
-
-int descriptor_default_version(const struct luna_config *cfg, enum descriptor_type type)
-{
-	return type == DESCRIPTOR_BODY ? cfg->body_descriptor_version : cfg->face_descriptor_version;
-}
-
-void objects_l2_normalize(float *v, size_t d)
-{
-	double s = 0;
-	for (size_t i = 0; i < d; i++)
-		s += (double)v[i] * v[i];
-	if (s <= 0)
-		return;
-	float inv = (float)(1.0 / sqrt(s));
-	for (size_t i = 0; i < d; i++)
-		v[i] *= inv;
-}
-
 int objects_local_fail(struct objects *o, int input, const char *fmt, ...)
 {
 	va_list ap;
@@ -99,61 +55,50 @@ int objects_local_fail(struct objects *o, int input, const char *fmt, ...)
 
 static int db_failed(struct objects *o, const char *what)
 {
-	return objects_local_fail(o, 0, "objects database: %s: %s", what, db_error(o->db));
+	return objects_local_fail(o, 0, "objects database: %s: %s", what, db_error(local_db(o)));
 }
 
-struct objects *objects_open(const struct luna_config *cfg, char *err, size_t errlen)
+static struct objects *local_open(const struct luna_config *cfg, char *err, size_t errlen)
 {
-	if (strcmp(cfg->objects_backend, "local") != 0) {
-		snprintf(err, errlen, "objects backend '%s' is not available (only 'local' is built)",
-			 cfg->objects_backend);
-		return NULL;
-	}
-	struct objects *o = calloc(1, sizeof(*o));
-	if (!o || !(o->db = db_open(&cfg->objects_db))) {
-		free(o);
+	struct objects_local *l = calloc(1, sizeof(*l));
+	if (!l || !(l->db = db_open(&cfg->objects_db))) {
+		free(l);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	o->cfg = cfg;
-	return o;
+	l->base.ops = &objects_local_ops;
+	l->cfg = cfg;
+	return &l->base;
 }
 
-void objects_close(struct objects *o)
+static void local_close(struct objects *o)
 {
-	if (!o)
-		return;
-	db_close(o->db);
+	db_close(local_db(o));
 	free(o);
 }
 
-int objects_check(struct objects *o, char *err, size_t errlen)
+static int local_check(struct objects *o, char *err, size_t errlen)
 {
-	if (db_ping(o->db) == 0)
+	if (db_ping(local_db(o)) == 0)
 		return 0;
-	snprintf(err, errlen, "%s", db_error(o->db));
+	snprintf(err, errlen, "%s", db_error(local_db(o)));
 	return -1;
 }
 
-const char *objects_error(const struct objects *o)
+/* The check with db_explain's reading of a failed connection. */
+static int local_diagnose(struct objects *o, char *err, size_t errlen)
 {
-	return o->err;
-}
-
-int objects_error_is_input(const struct objects *o)
-{
-	return o->input_error;
-}
-
-struct db *objects_local_db(struct objects *o)
-{
-	return o->db;
+	struct objects_local *l = (struct objects_local *)o;
+	if (db_ping(l->db) == 0)
+		return 0;
+	db_explain(l->db, &l->cfg->objects_db, "[OBJECTS]", err, errlen);
+	return -1;
 }
 
 /* Opens a transaction; *in_txn tells the caller's exit path to roll it back. */
 static int txn_begin(struct objects *o, int *in_txn)
 {
-	if (db_begin(o->db))
+	if (db_begin(local_db(o)))
 		return db_failed(o, "begin");
 	*in_txn = 1;
 	return 0;
@@ -163,7 +108,7 @@ static int txn_begin(struct objects *o, int *in_txn)
 static int txn_commit(struct objects *o, int *in_txn)
 {
 	*in_txn = 0;
-	if (db_commit(o->db))
+	if (db_commit(local_db(o)))
 		return db_failed(o, "commit");
 	return 0;
 }
@@ -228,8 +173,8 @@ static struct db_param *params_with(struct arena *a, const struct objects_where 
 	return p;
 }
 
-int objects_count(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
-		  long long *count)
+static int local_count(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
+		       long long *count)
 {
 	struct arena *a = arena_new();
 	struct objects_where w;
@@ -239,7 +184,7 @@ int objects_count(struct objects *o, enum objects_kind kind, json_object *filter
 	if (!t)
 		goto out;
 	char *sql = arena_printf(a, "SELECT COUNT(*) FROM %s o WHERE %s", t->table, w.sql);
-	if (db_exec(o->db, a, sql, w.params, w.nparams, &r) || r.nrows != 1) {
+	if (db_exec(local_db(o), a, sql, w.params, w.nparams, &r) || r.nrows != 1) {
 		db_failed(o, "count");
 		goto out;
 	}
@@ -280,9 +225,9 @@ static int collect_first_cell(void *ud, size_t ncols, char **cells, unsigned lon
 	return 0;
 }
 
-int objects_page_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-		     const char *account_id, const char *after, const char *upto, size_t limit, char ***ids,
-		     size_t *n)
+static int local_page_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+			  const char *account_id, const char *after, const char *upto, size_t limit, char ***ids,
+			  size_t *n)
 {
 	struct arena *tmp = arena_new();
 	struct objects_where w;
@@ -314,7 +259,7 @@ int objects_page_ids(struct objects *o, struct arena *a, enum objects_kind kind,
 	char *sql = arena_printf(tmp, "SELECT STRAIGHT_JOIN o.%s FROM %s o FORCE INDEX (%s) WHERE (%s)%s ORDER BY o.%s%s",
 				 t->id, t->table, account_id ? t->account_index : "PRIMARY", w.sql, bounds, t->id, lim);
 	struct id_list l = {.a = a};
-	if (db_stream(o->db, sql, p, np, collect_first_cell, &l)) {
+	if (db_stream(local_db(o), sql, p, np, collect_first_cell, &l)) {
 		db_failed(o, "ids");
 		goto out;
 	}
@@ -458,9 +403,9 @@ static int vector_sink_finish(struct vector_sink *s, struct objects_vectors *out
 	return 0;
 }
 
-int objects_load_vectors(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			 const char *account_id, enum descriptor_type type, int version, size_t limit,
-			 int with_track_ids, struct objects_vectors *out)
+static int local_load_vectors(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+			      const char *account_id, enum descriptor_type type, int version, size_t limit,
+			      int with_track_ids, struct objects_vectors *out)
 {
 	struct arena *tmp = arena_new();
 	struct objects_where w;
@@ -490,7 +435,7 @@ int objects_load_vectors(struct objects *o, struct arena *a, enum objects_kind k
 				   "SELECT o.%s, d.vector%s FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
 				   "WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ?",
 				   t->id, track, t->table, t->id, w.sql);
-	if (db_stream(o->db, sql, p, np, vector_row, &s)) {
+	if (db_stream(local_db(o), sql, p, np, vector_row, &s)) {
 		db_failed(o, "descriptors");
 		goto out;
 	}
@@ -505,9 +450,9 @@ out:
 	return rc;
 }
 
-int objects_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects_kind kind, const char *account_id,
-				char *const *ids, size_t nids, enum descriptor_type type, int version,
-				struct objects_vectors *out)
+static int local_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects_kind kind, const char *account_id,
+				     char *const *ids, size_t nids, enum descriptor_type type, int version,
+				     struct objects_vectors *out)
 {
 	const size_t chunk = 1000;
 	struct vector_sink s = {.o = o, .a = a};
@@ -532,7 +477,7 @@ int objects_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects
 					 "SELECT o.%s, d.vector FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
 					 "WHERE o.%s IN (%s) AND d.descriptor_type = ? AND d.descriptor_version = ?%s",
 					 t->id, t->table, t->id, t->id, marks, account_id ? " AND o.account_id = ?" : "");
-		int r = db_stream(o->db, sql, p, np, vector_row, &s);
+		int r = db_stream(local_db(o), sql, p, np, vector_row, &s);
 		arena_free(tmp);
 		if (r) {
 			db_failed(o, "descriptors by id");
@@ -551,13 +496,13 @@ out:
 
 /* ---- Lists and linking ------------------------------------------------ */
 
-int objects_list_exists(struct objects *o, const char *account_id, const char *list_id, int *exists)
+static int local_list_exists(struct objects *o, const char *account_id, const char *list_id, int *exists)
 {
 	struct arena *a = arena_new();
 	struct db_result r;
 	struct db_param p[] = {DBP_STR(list_id), DBP_STR(account_id)};
 	int rc = 0;
-	if (db_exec(o->db, a, "SELECT 1 FROM list WHERE list_id = ? AND account_id = ?", p, 2, &r))
+	if (db_exec(local_db(o), a, "SELECT 1 FROM list WHERE list_id = ? AND account_id = ?", p, 2, &r))
 		rc = db_failed(o, "list lookup");
 	else
 		*exists = r.nrows > 0;
@@ -572,15 +517,15 @@ static const char *now_db(char buf[32])
 	return buf;
 }
 
-int objects_list_create(struct objects *o, const char *account_id, const char *list_id, const char *user_data,
-			int *created)
+static int local_list_create(struct objects *o, const char *account_id, const char *list_id, const char *user_data,
+			     int *created)
 {
 	char buf[32];
 	const char *now = now_db(buf);
 	struct db_param p[] = {DBP_STR(list_id), DBP_STR(account_id), DBP_STR(user_data ? user_data : ""),
 			       DBP_STR(now)};
 	struct db_result r = {0};
-	if (db_exec(o->db, NULL,
+	if (db_exec(local_db(o), NULL,
 		    "INSERT IGNORE INTO list (list_id, account_id, user_data, create_time) VALUES (?, ?, ?, ?)", p, 4, &r))
 		return db_failed(o, "list create");
 	*created = r.affected > 0;
@@ -589,8 +534,8 @@ int objects_list_create(struct objects *o, const char *account_id, const char *l
 
 /* INSERT IGNORE … SELECT of the given faces that are, like the list, in the
  * account; 500 ids a statement. */
-int objects_list_link(struct objects *o, const char *account_id, const char *list_id, char *const *face_ids,
-		      size_t n)
+static int local_list_link(struct objects *o, const char *account_id, const char *list_id, char *const *face_ids,
+			   size_t n)
 {
 	const size_t rows = 500;
 	char buf[32];
@@ -610,7 +555,7 @@ int objects_list_link(struct objects *o, const char *account_id, const char *lis
 					 "SELECT l.list_id, f.face_id, ? FROM list l JOIN face f ON f.account_id = l.account_id "
 					 "WHERE l.list_id = ? AND l.account_id = ? AND f.face_id IN (%s)",
 					 in_marks(a, m));
-		if (db_exec(o->db, NULL, sql, p, np, NULL))
+		if (db_exec(local_db(o), NULL, sql, p, np, NULL))
 			rc = db_failed(o, "link faces");
 		arena_free(a);
 	}
@@ -636,7 +581,7 @@ static int make_face_from_event(struct objects *o, struct event_face_source *e, 
 				DBP_STR(e->event_id),	     has_attributes ? DBP_STR(attribute_id) : DBP_NULL,
 				DBP_STR(e->user_data ? e->user_data : ""), DBP_STR(e->external_id ? e->external_id : ""),
 				DBP_STR(now)};
-	if (db_exec(o->db, NULL,
+	if (db_exec(local_db(o), NULL,
 		    "INSERT INTO face (face_id, account_id, event_id, attribute_id, user_data, external_id, avatar, "
 		    "create_time) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
 		    pf, 7, NULL))
@@ -646,14 +591,14 @@ static int make_face_from_event(struct objects *o, struct event_face_source *e, 
 					e->age ? DBP_I64(atoll(e->age)) : DBP_NULL,
 					e->gender ? DBP_I64(atoll(e->gender)) : DBP_NULL,
 					e->ethnicity ? DBP_I64(atoll(e->ethnicity)) : DBP_NULL};
-		if (db_exec(o->db, NULL,
+		if (db_exec(local_db(o), NULL,
 			    "INSERT INTO attribute (attribute_id, account_id, face_id, create_time, age, gender, ethnicity) "
 			    "VALUES (?, ?, ?, ?, ?, ?, ?)",
 			    pa, 7, NULL))
 			return db_failed(o, "attributes from event");
 	}
 	struct db_param pd[] = {DBP_STR(face_id), DBP_I64(OWNER_FACE), DBP_STR(e->event_id), DBP_I64(DESCRIPTOR_FACE)};
-	if (db_exec(o->db, NULL,
+	if (db_exec(local_db(o), NULL,
 		    "INSERT INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, vector) "
 		    "SELECT ?, descriptor_type, descriptor_version, ?, account_id, vector FROM descriptor "
 		    "WHERE owner_id = ? AND descriptor_type = ?",
@@ -662,8 +607,8 @@ static int make_face_from_event(struct objects *o, struct event_face_source *e, 
 	return 0;
 }
 
-int objects_faces_from_events(struct objects *o, struct arena *a, const char *account_id, char *const *event_ids,
-			      size_t n, char ***face_ids)
+static int local_faces_from_events(struct objects *o, struct arena *a, const char *account_id, char *const *event_ids,
+				   size_t n, char ***face_ids)
 {
 	struct arena *tmp = arena_new();
 	char **out = arena_alloc(a, (n ? n : 1) * sizeof(char *));
@@ -675,7 +620,7 @@ int objects_faces_from_events(struct objects *o, struct arena *a, const char *ac
 	for (size_t i = 0; i < n; i++) {
 		struct db_result r;
 		struct db_param p[] = {DBP_STR(event_ids[i]), DBP_STR(account_id)};
-		if (db_exec(o->db, tmp,
+		if (db_exec(local_db(o), tmp,
 			    "SELECT e.event_id, e.account_id, e.external_id, e.user_data, e.age, e.gender, e.ethnic_group, "
 			    "(SELECT f.face_id FROM face f WHERE f.event_id = e.event_id AND f.account_id = e.account_id "
 			    "ORDER BY f.create_time LIMIT 1) FROM event e WHERE e.event_id = ? AND e.account_id = ? "
@@ -703,16 +648,16 @@ int objects_faces_from_events(struct objects *o, struct arena *a, const char *ac
 	rc = 0;
 out:
 	if (in_txn)
-		db_rollback(o->db);
+		db_rollback(local_db(o));
 	arena_free(tmp);
 	return rc;
 }
 
 /* ---- Removal ----------------------------------------------------------- */
 
-int objects_page_descriptor_owners(struct objects *o, struct arena *a, enum objects_owner owner,
-				   const char *account_id, enum descriptor_type type, int version, const char *after,
-				   size_t limit, char ***ids, size_t *n)
+static int local_page_descriptor_owners(struct objects *o, struct arena *a, enum objects_owner owner,
+					const char *account_id, enum descriptor_type type, int version,
+					const char *after, size_t limit, char ***ids, size_t *n)
 {
 	struct arena *tmp = arena_new();
 	struct db_param p[6];
@@ -733,7 +678,7 @@ int objects_page_descriptor_owners(struct objects *o, struct arena *a, enum obje
 				 limit ? " LIMIT ?" : "");
 	struct id_list l = {.a = a};
 	int rc = 0;
-	if (db_stream(o->db, sql, p, np, collect_first_cell, &l))
+	if (db_stream(local_db(o), sql, p, np, collect_first_cell, &l))
 		rc = db_failed(o, "descriptor owners");
 	*ids = l.ids;
 	*n = l.n;
@@ -741,9 +686,9 @@ int objects_page_descriptor_owners(struct objects *o, struct arena *a, enum obje
 	return rc;
 }
 
-int objects_delete_descriptors(struct objects *o, struct arena *a, enum objects_owner owner, const char *account_id,
-			       enum descriptor_type type, int version, char *const *owner_ids, size_t n,
-			       char ***removed, size_t *nremoved)
+static int local_delete_descriptors(struct objects *o, struct arena *a, enum objects_owner owner,
+				    const char *account_id, enum descriptor_type type, int version,
+				    char *const *owner_ids, size_t n, char ***removed, size_t *nremoved)
 {
 	struct arena *tmp = arena_new();
 	struct id_list l = {.a = a};
@@ -779,7 +724,7 @@ int objects_delete_descriptors(struct objects *o, struct arena *a, enum objects_
 				 marks, type_clause);
 	if (txn_begin(o, &in_txn))
 		goto out;
-	if (db_stream(o->db, select, p, np, collect_first_cell, &l) || db_exec(o->db, NULL, del, p, np, NULL)) {
+	if (db_stream(local_db(o), select, p, np, collect_first_cell, &l) || db_exec(local_db(o), NULL, del, p, np, NULL)) {
 		db_failed(o, "delete descriptors");
 		goto out;
 	}
@@ -790,7 +735,7 @@ int objects_delete_descriptors(struct objects *o, struct arena *a, enum objects_
 	rc = 0;
 out:
 	if (in_txn)
-		db_rollback(o->db);
+		db_rollback(local_db(o));
 	arena_free(tmp);
 	return rc;
 }
@@ -809,16 +754,16 @@ static int remove_one_event(struct objects *o, struct arena *a, const char *acco
 	struct db_result r;
 	struct db_param pe[] = {DBP_STR(event_id), DBP_STR(account_id)};
 	*found = 0;
-	if (db_exec(o->db, a, "SELECT 1 FROM event WHERE event_id = ? AND account_id = ? FOR UPDATE", pe, 2, &r))
+	if (db_exec(local_db(o), a, "SELECT 1 FROM event WHERE event_id = ? AND account_id = ? FOR UPDATE", pe, 2, &r))
 		return db_failed(o, "event lookup");
 	if (r.nrows == 0)
 		return 0;
 	*found = 1;
 	struct db_param p[] = {DBP_STR(event_id)};
 	struct id_list samples = {.a = a}, origins = {.a = a};
-	if (db_stream(o->db, "SELECT sample_id FROM sample WHERE owner_id = ? ORDER BY sample_id", p, 1,
+	if (db_stream(local_db(o), "SELECT sample_id FROM sample WHERE owner_id = ? ORDER BY sample_id", p, 1,
 		      collect_first_cell, &samples) ||
-	    db_stream(o->db,
+	    db_stream(local_db(o),
 		      "SELECT DISTINCT image_origin FROM sample WHERE owner_id = ? AND image_origin IS NOT NULL "
 		      "ORDER BY image_origin",
 		      p, 1, collect_origin, &origins))
@@ -829,7 +774,7 @@ static int remove_one_event(struct objects *o, struct arena *a, const char *acco
 		"DELETE FROM event WHERE event_id = ?",
 	};
 	for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++)
-		if (db_exec(o->db, NULL, deletes[i], p, 1, NULL))
+		if (db_exec(local_db(o), NULL, deletes[i], p, 1, NULL))
 			return db_failed(o, "delete event");
 	ev->event_id = arena_strdup(a, event_id);
 	ev->sample_ids = samples.ids;
@@ -839,8 +784,8 @@ static int remove_one_event(struct objects *o, struct arena *a, const char *acco
 	return 0;
 }
 
-int objects_delete_events(struct objects *o, struct arena *a, const char *account_id, char *const *event_ids,
-			  size_t n, struct objects_removed_event **removed, size_t *nremoved)
+static int local_delete_events(struct objects *o, struct arena *a, const char *account_id, char *const *event_ids,
+			       size_t n, struct objects_removed_event **removed, size_t *nremoved)
 {
 	struct objects_removed_event *out = arena_alloc(a, (n ? n : 1) * sizeof(*out));
 	size_t k = 0;
@@ -860,17 +805,17 @@ int objects_delete_events(struct objects *o, struct arena *a, const char *accoun
 	rc = 0;
 out:
 	if (in_txn)
-		db_rollback(o->db);
+		db_rollback(local_db(o));
 	return rc;
 }
 
-int objects_blob_in_use(struct objects *o, const char *blob_id, const char *origin, int *in_use)
+static int local_blob_in_use(struct objects *o, const char *blob_id, const char *origin, int *in_use)
 {
 	struct arena *a = arena_new();
 	struct db_result r;
 	struct db_param p[] = {DBP_STR(blob_id), DBP_STR(origin)};
 	int rc = 0;
-	if (db_exec(o->db, a,
+	if (db_exec(local_db(o), a,
 		    "SELECT 1 FROM sample WHERE sample_id = ? UNION ALL "
 		    "(SELECT 1 FROM sample WHERE image_origin = ? LIMIT 1) LIMIT 1",
 		    p, 2, &r))
@@ -881,8 +826,9 @@ int objects_blob_in_use(struct objects *o, const char *blob_id, const char *orig
 	return rc;
 }
 
-int objects_put_descriptor(struct objects *o, enum objects_owner owner, const char *owner_id, const char *account_id,
-			   enum descriptor_type type, int version, const float *v, size_t d)
+static int local_put_descriptor(struct objects *o, enum objects_owner owner, const char *owner_id,
+				const char *account_id, enum descriptor_type type, int version, const float *v,
+				size_t d)
 {
 	float *copy = malloc(d * sizeof(float));
 	if (!copy)
@@ -892,7 +838,7 @@ int objects_put_descriptor(struct objects *o, enum objects_owner owner, const ch
 	struct db_param p[] = {DBP_STR(owner_id), DBP_I64(type),	     DBP_I64(version),
 			       DBP_I64(owner),	  DBP_STR(account_id), DBP_BLOB(copy, d * sizeof(float))};
 	int rc = 0;
-	if (db_exec(o->db, NULL,
+	if (db_exec(local_db(o), NULL,
 		    "REPLACE INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, "
 		    "vector) VALUES (?, ?, ?, ?, ?, ?)",
 		    p, 6, NULL))
@@ -900,3 +846,42 @@ int objects_put_descriptor(struct objects *o, enum objects_owner owner, const ch
 	free(copy);
 	return rc;
 }
+
+const struct objects_ops objects_local_ops = {
+	.name = "local",
+	.open = local_open,
+	.close = local_close,
+	.check = local_check,
+	.diagnose = local_diagnose,
+	.validate_filters = objects_local_validate_filters,
+	.count = local_count,
+	.page_ids = local_page_ids,
+	.load_vectors = local_load_vectors,
+	.load_vectors_by_ids = local_load_vectors_by_ids,
+	.stream = objects_local_stream,
+	.cursor_open = objects_local_cursor_open,
+	.cursor_next = objects_local_cursor_next,
+	.cursor_close = objects_local_cursor_close,
+	.list_exists = local_list_exists,
+	.list_create = local_list_create,
+	.list_link = local_list_link,
+	.faces_from_events = local_faces_from_events,
+	.page_descriptor_owners = local_page_descriptor_owners,
+	.delete_descriptors = local_delete_descriptors,
+	.delete_events = local_delete_events,
+	.blob_in_use = local_blob_in_use,
+	.put_descriptor = local_put_descriptor,
+	.export_stream = objects_local_export_stream,
+	.export_by_ids = objects_local_export_by_ids,
+	.export_bounds = objects_local_export_bounds,
+	.extract_page_missing = objects_local_extract_page_missing,
+	.extract_samples = objects_local_extract_samples,
+	.extract_account = objects_local_extract_account,
+	.extract_put_attributes = objects_local_extract_put_attributes,
+	.import_begin = objects_local_import_begin,
+	.import_lists = objects_local_import_lists,
+	.import_clear_events = objects_local_import_clear_events,
+	.import_rows = objects_local_import_rows,
+	.import_commit = objects_local_import_commit,
+	.import_rollback = objects_local_import_rollback,
+};

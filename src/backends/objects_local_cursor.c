@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct objects_cursor {
-	struct objects *o;
+struct local_cursor {
+	struct objects_cursor base; /* base.o: the handle */
 	struct arena *a;            /* the statement and its parameters */
 	json_object *filters;       /* referenced: the parameters point into it */
 	char *sql;
@@ -31,12 +31,12 @@ struct objects_cursor {
 };
 
 /* Keyset bound, upto and the limit follow the filters' own parameters. */
-static int cursor_statement(struct objects_cursor *c, enum objects_kind kind, const char *account_id,
+static int cursor_statement(struct local_cursor *c, enum objects_kind kind, const char *account_id,
 			    enum descriptor_type type, int version, const char *upto)
 {
 	struct objects_local_table t;
 	struct objects_where w;
-	if (objects_local_where(c->o, c->a, kind, c->filters, account_id, &t, &w))
+	if (objects_local_where(c->base.o, c->a, kind, c->filters, account_id, &t, &w))
 		return -1;
 	const char *id = t.id;
 	c->params = arena_alloc(c->a, (w.nparams + 5) * sizeof(*c->params));
@@ -59,9 +59,9 @@ static int cursor_statement(struct objects_cursor *c, enum objects_kind kind, co
 	return 0;
 }
 
-int objects_cursor_open(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
-			enum descriptor_type type, int version, int with_track_ids, size_t block_rows,
-			const char *after, const char *upto, struct objects_cursor **out)
+int objects_local_cursor_open(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
+			      enum descriptor_type type, int version, int with_track_ids, size_t block_rows,
+			      const char *after, const char *upto, struct objects_cursor **out)
 {
 	*out = NULL;
 	if (block_rows < 1 || block_rows > OBJECTS_BLOCK_MAX_ROWS)
@@ -69,27 +69,27 @@ int objects_cursor_open(struct objects *o, enum objects_kind kind, json_object *
 					  block_rows);
 	if (after && strlen(after) >= OBJECTS_ID_SIZE)
 		return objects_local_fail(o, 1, "id '%s' is too long", after);
-	struct objects_cursor *c = calloc(1, sizeof(*c));
+	struct local_cursor *c = calloc(1, sizeof(*c));
 	if (!c || !(c->a = arena_new())) {
 		free(c);
 		return objects_local_fail(o, 0, "out of memory");
 	}
-	c->o = o;
+	c->base.o = o;
 	c->rows = block_rows;
 	c->with_track = with_track_ids && kind == OBJ_EVENTS;
 	c->filters = json_object_get(filters);
 	snprintf(c->last, sizeof(c->last), "%s", after ? after : ""); /* every id is > "" */
 	if (cursor_statement(c, kind, account_id, type, version, upto)) {
-		objects_cursor_close(c);
+		objects_local_cursor_close(&c->base);
 		return -1;
 	}
-	*out = c;
+	*out = &c->base;
 	return 0;
 }
 
 /* The block's storage for rows of d floats, in one allocation: the pointer
  * arrays, the rows, then the id slots (each part aligned for its type). */
-static int block_alloc(struct objects_cursor *c, size_t d)
+static int block_alloc(struct local_cursor *c, size_t d)
 {
 	size_t rows = c->rows, tracks = c->with_track ? rows : 0;
 	size_t ptr_bytes = (rows + tracks) * sizeof(char *);
@@ -97,7 +97,7 @@ static int block_alloc(struct objects_cursor *c, size_t d)
 	size_t slot_bytes = (rows + tracks) * OBJECTS_ID_SIZE;
 	char *p = malloc(ptr_bytes + x_bytes + slot_bytes);
 	if (!p)
-		return objects_local_fail(c->o, 0, "out of memory for a block of %zu descriptors", rows);
+		return objects_local_fail(c->base.o, 0, "out of memory for a block of %zu descriptors", rows);
 	c->buf = p;
 	c->block.d = d;
 	c->block.ids = (char **)p;
@@ -122,18 +122,18 @@ static int slot_copy(char *slot, const char *s, size_t len)
 
 static int cursor_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
 {
-	struct objects_cursor *c = ud;
+	struct local_cursor *c = ud;
 	struct objects_block *b = &c->block;
 	if (ncols < 2 || !cells[0] || !cells[1])
 		return 0;
 	size_t d = b->d; /* 0 before the first row: that row sets it */
-	if (objects_local_vector_size(c->o, cells[0], lens[0], lens[1], &d) || (!c->buf && block_alloc(c, d))) {
+	if (objects_local_vector_size(c->base.o, cells[0], lens[0], lens[1], &d) || (!c->buf && block_alloc(c, d))) {
 		c->bad = 1;
 		return 1;
 	}
 	size_t i = b->n;
 	if (slot_copy(b->ids[i], cells[0], lens[0])) {
-		c->bad = objects_local_fail(c->o, 0, "object id %.*s is too long", (int)lens[0], cells[0]);
+		c->bad = objects_local_fail(c->base.o, 0, "object id %.*s is too long", (int)lens[0], cells[0]);
 		return 1;
 	}
 	float *row = b->x + i * d;
@@ -148,16 +148,17 @@ static int cursor_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
 	return 0;
 }
 
-int objects_cursor_next(struct objects_cursor *c, const struct objects_block **block)
+int objects_local_cursor_next(struct objects_cursor *cursor, const struct objects_block **block)
 {
+	struct local_cursor *c = (struct local_cursor *)cursor;
 	c->block.n = 0;
 	*block = &c->block;
 	if (c->done)
 		return 0;
 	c->params[c->last_param] = DBP_STR(c->last);
-	if (db_stream(objects_local_db(c->o), c->sql, c->params, c->np, cursor_row, c)) {
+	if (db_stream(local_db(c->base.o), c->sql, c->params, c->np, cursor_row, c)) {
 		c->block.n = 0;
-		return c->bad ? -1 : objects_local_db_fail(c->o, "descriptor block");
+		return c->bad ? -1 : objects_local_db_fail(c->base.o, "descriptor block");
 	}
 	if (c->bad) {
 		c->block.n = 0;
@@ -170,8 +171,9 @@ int objects_cursor_next(struct objects_cursor *c, const struct objects_block **b
 	return 0;
 }
 
-void objects_cursor_close(struct objects_cursor *c)
+void objects_local_cursor_close(struct objects_cursor *cursor)
 {
+	struct local_cursor *c = (struct local_cursor *)cursor;
 	if (!c)
 		return;
 	free(c->buf);

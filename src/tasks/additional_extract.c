@@ -5,7 +5,7 @@
  *
  * validate (API): `missing: false` is not implemented (12029); a descriptor
  * version must be positive (12036).
- * plan: pages through the ids lacking the target (objects_extract.c) in
+ * plan: pages through the ids lacking the target (objects_local_extract.c) in
  * ascending order, [TASKS] ESTIMATOR_CHUNK ids per subtask.
  * run_subtask: per object, its samples are read from the result store,
  * sent to the extractor, and the descriptor or attributes stored; an object

@@ -25,18 +25,13 @@
 
 static int cross_match_validate(struct task_ctx *ctx, json_object *content, struct task_fail *fail)
 {
-	(void)ctx;
 	json_object *filters = task_json_get(content, "filters");
 	static const char *const sides[2][2] = {{"reference_type", "reference_filters"},
 						{"candidate_type", "candidate_filters"}};
 	for (int s = 0; s < 2; s++) {
 		enum objects_kind kind = objects_kind_from_name(task_json_str(filters, sides[s][0], NULL));
-		struct arena *a = arena_new();
-		struct objects_where w;
 		char err[512];
-		int bad = objects_where_build(a, kind, task_json_get(filters, sides[s][1]), NULL, &w, err, sizeof(err));
-		arena_free(a);
-		if (bad) {
+		if (objects_validate_filters(ctx->cfg, kind, task_json_get(filters, sides[s][1]), err, sizeof(err))) {
 			task_fail_set(fail, 400, E_BAD_JSON,
 				      "Failed to validate input json. Path: 'content.filters.%s', message: '%s'",
 				      sides[s][1], err);

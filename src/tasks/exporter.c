@@ -29,12 +29,11 @@ static enum objects_kind content_kind(json_object *content)
 static int exporter_validate(struct task_ctx *ctx, json_object *content, struct task_fail *fail)
 {
 	struct export_layout layout;
-	struct objects_where w;
 	char err[512];
 	enum objects_kind kind = content_kind(content);
 	if (export_layout_read(ctx->arena, content, kind, 0, &layout, fail))
 		return -1;
-	if (objects_where_build(ctx->arena, kind, task_json_get(content, "filters"), NULL, &w, err, sizeof(err))) {
+	if (objects_validate_filters(ctx->cfg, kind, task_json_get(content, "filters"), err, sizeof(err))) {
 		task_fail_set(fail, 400, E_BAD_JSON, "Failed to validate input json. Path: 'content.filters', message: '%s'",
 			      err);
 		return -1;

@@ -22,7 +22,6 @@
 
 static int linker_validate(struct task_ctx *ctx, json_object *content, struct task_fail *fail)
 {
-	(void)ctx;
 	enum objects_kind kind = objects_kind_from_name(task_json_str(content, "objects_type", NULL));
 	if (!task_json_int(content, "create_list", 0) && !task_json_str(content, "list_id", NULL)) {
 		task_fail_set(fail, 400, E_BAD_JSON,
@@ -30,12 +29,8 @@ static int linker_validate(struct task_ctx *ctx, json_object *content, struct ta
 			      "create_list is 1'");
 		return -1;
 	}
-	struct arena *a = arena_new();
-	struct objects_where w;
 	char err[512];
-	int bad = objects_where_build(a, kind, task_json_get(content, "filters"), NULL, &w, err, sizeof(err));
-	arena_free(a);
-	if (bad) {
+	if (objects_validate_filters(ctx->cfg, kind, task_json_get(content, "filters"), err, sizeof(err))) {
 		task_fail_set(fail, 400, E_BAD_JSON, "Failed to validate input json. Path: 'content.filters', message: '%s'",
 			      err);
 		return -1;

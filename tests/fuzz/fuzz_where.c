@@ -1,5 +1,5 @@
 /* fuzz_where.c - libFuzzer target for filters -> SQL (objects_where_build in
- * src/backends/objects_filters.c), for faces, events and attributes.
+ * src/backends/objects_local_filters.c), for faces, events and attributes.
  *
  * Input: byte 0 selects the objects kind (low 2 bits, modulo 3) and whether
  * the task has an account (bit 2); the rest is the filter object as JSON.
@@ -13,7 +13,7 @@
 
 #include <json-c/json.h>
 
-#include "backends/objects.h"
+#include "backends/objects_where.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,10 +1,11 @@
-/* Unit tests of objects_where_build (src/backends/objects_filters.c): the
+/* Unit tests of objects_where_build (src/backends/objects_local_filters.c): the
  * spec's filter objects become WHERE clauses whose values are all bound
  * parameters, never SQL text; unknown keys, wrong types and bad times fail
  * with the key named. Also the [LIMITS] walk over task bodies
  * (src/tasks/task_limits.c) and the account rule of task contents
  * (task_check_content_accounts). No database is needed. */
-#include "backends/objects.h"
+#include "backends/objects_local.h"
+#include "backends/objects_where.h"
 #include "check.h"
 #include "common/errors.h"
 #include "tasks/task_limits.h"
@@ -261,6 +262,30 @@ static void test_big_list(struct arena *a)
 	json_object_put(body);
 }
 
+/* Tasks validate filters through the configured backend's table, without a
+ * connection; a backend that is not built is named in the error. */
+static void test_validate_through_backend(void)
+{
+	struct luna_config cfg;
+	char err[256];
+	CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0);
+	json_object *good = json_tokener_parse("{\"user_data\": \"x\", \"create_time__lt\": \"2024-01-01T00:00:00Z\"}");
+	json_object *bad = json_tokener_parse("{\"tags\": [\"a\"]}");
+	CHECK(objects_backend(&cfg, err, sizeof(err)) == &objects_local_ops);
+	CHECK(objects_validate_filters(&cfg, OBJ_FACES, good, err, sizeof(err)) == 0, "%s", err);
+	CHECK(objects_validate_filters(&cfg, OBJ_FACES, NULL, err, sizeof(err)) == 0, "%s", err);
+	CHECK(objects_validate_filters(&cfg, OBJ_FACES, bad, err, sizeof(err)) == -1 &&
+	      strstr(err, "filter 'tags' is not supported for faces"), "%s", err);
+	CHECK(objects_validate_filters(&cfg, OBJ_EVENTS, bad, err, sizeof(err)) == 0, "%s", err);
+	snprintf(cfg.objects_backend, sizeof(cfg.objects_backend), "luna");
+	CHECK(objects_backend(&cfg, err, sizeof(err)) == NULL && strstr(err, "'luna' is not available"), "%s", err);
+	CHECK(objects_validate_filters(&cfg, OBJ_EVENTS, bad, err, sizeof(err)) == -1 &&
+	      strstr(err, "'luna' is not available"), "%s", err);
+	CHECK(objects_open(&cfg, err, sizeof(err)) == NULL && strstr(err, "'luna' is not available"), "%s", err);
+	json_object_put(good);
+	json_object_put(bad);
+}
+
 int main(void)
 {
 	struct arena *a = arena_new();
@@ -274,6 +299,7 @@ int main(void)
 	test_rejections(a);
 	test_body_limits();
 	test_big_list(a);
+	test_validate_through_backend();
 	arena_free(a);
 	return CHECK_DONE();
 }

@@ -4,6 +4,7 @@
  * of events run in constant memory).
  * Workload: full scans by filters, ascending id order. */
 #include "backends/objects_local.h"
+#include "backends/objects_where.h"
 #include "common/timefmt.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,8 +170,8 @@ static int stream_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
 	return stop;
 }
 
-int objects_stream(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
-		   objects_row_cb cb, void *ud)
+int objects_local_stream(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
+			 objects_row_cb cb, void *ud)
 {
 	struct arena *a = arena_new();
 	struct objects_where w;
@@ -187,9 +188,9 @@ int objects_stream(struct objects *o, enum objects_kind kind, json_object *filte
 		select = arena_printf(a, "%s%s%s", select, i ? ", " : "", cols[i].expr);
 	char *sql = arena_printf(a, "SELECT %s FROM %s o WHERE %s ORDER BY o.%s", select, table, w.sql, cols[0].expr + 2);
 	struct row_stream s = {cols, kind == OBJ_EVENTS, cb, ud};
-	rc = db_stream(objects_local_db(o), sql, w.params, w.nparams, stream_row, &s);
+	rc = db_stream(local_db(o), sql, w.params, w.nparams, stream_row, &s);
 	if (rc)
-		objects_local_fail(o, 0, "objects database: stream: %s", db_error(objects_local_db(o)));
+		objects_local_fail(o, 0, "objects database: stream: %s", db_error(local_db(o)));
 out:
 	arena_free(a);
 	return rc;

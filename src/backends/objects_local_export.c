@@ -4,8 +4,8 @@
  * through db_stream so that no result set is ever buffered.
  * Workload: exports scan up to millions of events by id ranges of a few
  * tens of thousands; reports look up at most 20000 objects by id. */
-#include "backends/objects_export.h"
 #include "backends/objects_local.h"
+#include "backends/objects_where.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,11 +151,12 @@ static int check_query(struct objects *o, const struct objects_export_query *q, 
 
 static int stream_failed(struct objects *o)
 {
-	return objects_local_fail(o, 0, "objects database: export: %s", db_error(objects_local_db(o)));
+	return objects_local_fail(o, 0, "objects database: export: %s", db_error(local_db(o)));
 }
 
-int objects_export_stream(struct objects *o, const struct objects_export_query *q, json_object *filters,
-			  const char *account_id, const char *after, const char *upto, objects_export_cb cb, void *ud)
+int objects_local_export_stream(struct objects *o, const struct objects_export_query *q, json_object *filters,
+				const char *account_id, const char *after, const char *upto, objects_export_cb cb,
+				void *ud)
 {
 	struct arena *a = arena_new();
 	const struct export_table *t;
@@ -186,7 +187,7 @@ int objects_export_stream(struct objects *o, const struct objects_export_query *
 	char *sql = arena_printf(a, "SELECT %s FROM %s o WHERE (%s)%s ORDER BY o.%s", select_list(a, t, q), t->table,
 				 w.sql, range, t->id);
 	struct row_reader r = {q, cell_count(q), cb, ud};
-	rc = db_stream(objects_local_db(o), sql, p, np, read_row, &r);
+	rc = db_stream(local_db(o), sql, p, np, read_row, &r);
 	if (rc)
 		stream_failed(o);
 out:
@@ -194,8 +195,8 @@ out:
 	return rc;
 }
 
-int objects_export_by_ids(struct objects *o, const struct objects_export_query *q, const char *account_id,
-			  char *const *ids, size_t n, objects_export_cb cb, void *ud)
+int objects_local_export_by_ids(struct objects *o, const struct objects_export_query *q, const char *account_id,
+				char *const *ids, size_t n, objects_export_cb cb, void *ud)
 {
 	struct arena *a = NULL;
 	const struct export_table *t;
@@ -224,15 +225,15 @@ int objects_export_by_ids(struct objects *o, const struct objects_export_query *
 	char *sql = arena_printf(a, "SELECT %s FROM %s o WHERE o.%s IN (%s)%s ORDER BY o.%s", select_list(a, t, q),
 				 t->table, t->id, marks, account, t->id);
 	struct row_reader r = {q, cell_count(q), cb, ud};
-	rc = db_stream(objects_local_db(o), sql, p, np, read_row, &r);
+	rc = db_stream(local_db(o), sql, p, np, read_row, &r);
 	if (rc)
 		stream_failed(o);
 	arena_free(a);
 	return rc;
 }
 
-int objects_export_bounds(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			  const char *account_id, size_t chunk, char ***bounds, size_t *n)
+int objects_local_export_bounds(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+				const char *account_id, size_t chunk, char ***bounds, size_t *n)
 {
 	struct arena *tmp = arena_new();
 	const struct export_table *t = export_table(kind);
@@ -265,7 +266,7 @@ int objects_export_bounds(struct objects *o, struct arena *a, enum objects_kind 
 		if (last)
 			p[np++] = DBP_STR(last);
 		p[np++] = DBP_I64((long long)chunk - 1);
-		if (db_exec(objects_local_db(o), a, last ? next : first, p, np, &r)) {
+		if (db_exec(local_db(o), a, last ? next : first, p, np, &r)) {
 			stream_failed(o);
 			goto out;
 		}

@@ -6,7 +6,7 @@
  * into the SQL text, every value is a bound parameter.
  * Workload: one call per query; lists of up to [LIMITS] MAX_LIST_ITEMS ids,
  * at most OBJECTS_WHERE_MAX_PARAMS values in all. */
-#include "backends/objects.h"
+#include "backends/objects_where.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include <stdio.h>
@@ -455,5 +455,14 @@ int objects_where_build(struct arena *a, enum objects_kind kind, json_object *fi
 	w->nparams = b.np;
 	rc = 0;
 out:
+	return rc;
+}
+
+int objects_local_validate_filters(enum objects_kind kind, json_object *filters, char *err, size_t errlen)
+{
+	struct arena *a = arena_new();
+	struct objects_where w;
+	int rc = objects_where_build(a, kind, filters, NULL, &w, err, errlen);
+	arena_free(a);
 	return rc;
 }

@@ -2,25 +2,12 @@
  * objects_extract.h). Filters are translated by objects_where_build(), so
  * the ae filters behave exactly as the other tasks' filters; every value is
  * a bound parameter. */
-#include "backends/objects_extract.h"
 #include "backends/objects_local.h"
+#include "backends/objects_where.h"
 #include "common/uuid.h"
 #include <string.h>
 
 #define MAX_PARAMS 96
-
-enum extract_target extract_target_from_name(const char *name)
-{
-	if (!name)
-		return 0;
-	if (strcmp(name, "face_descriptor") == 0)
-		return EXTRACT_FACE_DESCRIPTOR;
-	if (strcmp(name, "body_descriptor") == 0)
-		return EXTRACT_BODY_DESCRIPTOR;
-	if (strcmp(name, "basic_attributes") == 0)
-		return EXTRACT_BASIC_ATTRIBUTES;
-	return 0;
-}
 
 static const char *id_column(enum objects_kind kind)
 {
@@ -76,9 +63,10 @@ static const char *missing_condition(enum objects_kind kind, enum extract_target
 	       "d2.owner_id = o.face_id AND d2.descriptor_type = ? AND d2.descriptor_version = ?)";
 }
 
-int objects_extract_page_missing(struct objects *o, struct arena *a, enum objects_kind kind, json_object *ae_filters,
-				 const char *account_id, enum extract_target target, int version, int default_version,
-				 const char *after, size_t limit, char ***ids, size_t *n)
+int objects_local_extract_page_missing(struct objects *o, struct arena *a, enum objects_kind kind,
+				       json_object *ae_filters, const char *account_id, enum extract_target target,
+				       int version, int default_version, const char *after, size_t limit, char ***ids,
+				       size_t *n)
 {
 	struct objects_where w;
 	struct db_param p[MAX_PARAMS];
@@ -110,9 +98,9 @@ int objects_extract_page_missing(struct objects *o, struct arena *a, enum object
 	p[np++] = DBP_I64(limit ? (long long)limit : (long long)1 << 40);
 	char *sql = arena_printf(a, "SELECT o.%s FROM %s o WHERE (%s)%s%s ORDER BY o.%s LIMIT ?", col, table_of(kind),
 				 w.sql, missing, after ? arena_printf(a, " AND o.%s > ?", col) : "", col);
-	if (db_exec(objects_local_db(o), a, sql, p, np, &r)) {
+	if (db_exec(local_db(o), a, sql, p, np, &r)) {
 		objects_local_fail(o, 0, "objects database: objects lacking the extraction target: %s",
-				   db_error(objects_local_db(o)));
+				   db_error(local_db(o)));
 		goto out;
 	}
 	*ids = arena_alloc(a, (r.nrows ? r.nrows : 1) * sizeof(char *));
@@ -125,8 +113,8 @@ out:
 	return rc;
 }
 
-int objects_extract_samples(struct objects *o, struct arena *a, enum objects_kind kind, const char *id,
-			    enum extract_target target, char ***sample_ids, size_t *n)
+int objects_local_extract_samples(struct objects *o, struct arena *a, enum objects_kind kind, const char *id,
+				  enum extract_target target, char ***sample_ids, size_t *n)
 {
 	struct db_result r;
 	int type = target == EXTRACT_BODY_DESCRIPTOR ? DESCRIPTOR_BODY : DESCRIPTOR_FACE;
@@ -135,18 +123,18 @@ int objects_extract_samples(struct objects *o, struct arena *a, enum objects_kin
 	*n = 0;
 	if (kind == OBJ_FACES) {
 		struct db_param p[] = {DBP_I64(type), DBP_STR(id), DBP_STR(id)};
-		rc = db_exec(objects_local_db(o), a,
+		rc = db_exec(local_db(o), a,
 			     "SELECT sample_id FROM sample WHERE sample_type = ? AND (owner_id = ? OR owner_id = "
 			     "(SELECT attribute_id FROM face WHERE face_id = ?)) ORDER BY sample_id",
 			     p, 3, &r);
 	} else {
 		struct db_param p[] = {DBP_STR(id), DBP_I64(type)};
-		rc = db_exec(objects_local_db(o), a,
+		rc = db_exec(local_db(o), a,
 			     "SELECT sample_id FROM sample WHERE owner_id = ? AND sample_type = ? ORDER BY sample_id", p, 2,
 			     &r);
 	}
 	if (rc)
-		return objects_local_fail(o, 0, "objects database: samples of %s: %s", id, db_error(objects_local_db(o)));
+		return objects_local_fail(o, 0, "objects database: samples of %s: %s", id, db_error(local_db(o)));
 	*sample_ids = arena_alloc(a, (r.nrows ? r.nrows : 1) * sizeof(char *));
 	for (size_t i = 0; i < r.nrows; i++)
 		(*sample_ids)[i] = r.rows[i][0];
@@ -154,16 +142,16 @@ int objects_extract_samples(struct objects *o, struct arena *a, enum objects_kin
 	return 0;
 }
 
-int objects_extract_account(struct objects *o, struct arena *a, enum objects_kind kind, const char *id,
-			    char **account)
+int objects_local_extract_account(struct objects *o, struct arena *a, enum objects_kind kind, const char *id,
+				  char **account)
 {
 	struct db_result r;
 	struct db_param p[] = {DBP_STR(id)};
 	*account = NULL;
 	const char *sql = kind == OBJ_FACES ? "SELECT account_id FROM face WHERE face_id = ?"
 					    : "SELECT account_id FROM event WHERE event_id = ?";
-	if (db_exec(objects_local_db(o), a, sql, p, 1, &r))
-		return objects_local_fail(o, 0, "objects database: account of %s: %s", id, db_error(objects_local_db(o)));
+	if (db_exec(local_db(o), a, sql, p, 1, &r))
+		return objects_local_fail(o, 0, "objects database: account of %s: %s", id, db_error(local_db(o)));
 	if (r.nrows)
 		*account = r.rows[0][0];
 	return 0;
@@ -178,7 +166,7 @@ static struct db_param attr_param(int v)
 static int put_face_attributes(struct objects *o, const char *face_id, const char *account_id, int age, int gender,
 			       int ethnicity)
 {
-	struct db *db = objects_local_db(o);
+	struct db *db = local_db(o);
 	struct arena *a = arena_new();
 	struct db_result r;
 	char new_id[37];
@@ -229,17 +217,17 @@ out:
 	return rc;
 }
 
-int objects_extract_put_attributes(struct objects *o, enum objects_kind kind, const char *id, const char *account_id,
-				   int age, int gender, int ethnicity)
+int objects_local_extract_put_attributes(struct objects *o, enum objects_kind kind, const char *id,
+					 const char *account_id, int age, int gender, int ethnicity)
 {
 	if (kind == OBJ_FACES)
 		return put_face_attributes(o, id, account_id, age, gender, ethnicity);
 	struct db_param p[] = {attr_param(age), attr_param(gender), attr_param(ethnicity), DBP_STR(id),
 			       DBP_STR(account_id)};
-	if (db_exec(objects_local_db(o), NULL,
+	if (db_exec(local_db(o), NULL,
 		    "UPDATE event SET age = ?, gender = ?, ethnic_group = ? WHERE event_id = ? AND account_id = ?", p, 5,
 		    NULL))
 		return objects_local_fail(o, 0, "objects database: basic attributes of event %s: %s", id,
-					  db_error(objects_local_db(o)));
+					  db_error(local_db(o)));
 	return 0;
 }

@@ -24,13 +24,14 @@ enum export_value {
 	EXV_GEO,        /* two cells: latitude, longitude */
 };
 
+/* A column as the backend defines it (how it reads one is its own). */
 struct export_column {
 	const char *name;
 	enum export_value value;
-	const char *expr, *expr2;  /* SQL over alias o; expr2 only for EXV_GEO */
 };
 
-/* The column of kind (faces or events) with that name; NULL when the spec has no such column. */
+/* The column of kind (faces or events) with that name; NULL when the spec
+ * has no such column. Queries name columns by these pointers only. */
 const struct export_column *objects_export_column(enum objects_kind kind, const char *name);
 
 /* What to read: the columns in order, and the sample ids of the given

@@ -13,47 +13,54 @@
 #define ID_LIST_SQL(owner_cond)                                                                                        \
 	"(SELECT GROUP_CONCAT(s.sample_id ORDER BY s.sample_id) FROM sample s WHERE " owner_cond " AND s.sample_type = ?)"
 
-static const struct export_column event_columns[] = {
-	{"event_id", EXV_TEXT, "o.event_id", NULL},
-	{"create_time", EXV_TIME, "CAST(o.create_time AS CHAR)", NULL},
-	{"end_time", EXV_TIME, "CAST(o.end_time AS CHAR)", NULL},
-	{"external_id", EXV_TEXT, "o.external_id", NULL},
-	{"handler_id", EXV_TEXT, "o.handler_id", NULL},
-	{"source", EXV_TEXT, "o.source", NULL},
-	{"top_match", EXV_JSON, "o.top_match_json", NULL},
-	{"match_result", EXV_JSON, "o.match_result_json", NULL},
-	{"face_detections", EXV_JSON, "o.face_detections_json", NULL},
-	{"body_detections", EXV_JSON, "o.body_detections_json", NULL},
-	{"face_id", EXV_TEXT, "o.face_id", NULL},
-	{"attach_result", EXV_JSON, "o.attach_result_json", NULL},
-	{"gender", EXV_TEXT, "o.gender", NULL},
-	{"age", EXV_TEXT, "o.age", NULL},
-	{"emotion", EXV_TEXT, "o.emotion", NULL},
-	{"ethnic_group", EXV_TEXT, "o.ethnic_group", NULL},
-	{"mask", EXV_TEXT, "o.mask", NULL},
-	{"liveness", EXV_TEXT, "o.liveness", NULL},
-	{"tags", EXV_JSON, "o.tags_json", NULL},
-	{"user_data", EXV_TEXT, "o.user_data", NULL},
-	{"track_id", EXV_TEXT, "o.track_id", NULL},
-	{"city", EXV_TEXT, "o.city", NULL},
-	{"area", EXV_TEXT, "o.area", NULL},
-	{"district", EXV_TEXT, "o.district", NULL},
-	{"street", EXV_TEXT, "o.street", NULL},
-	{"house_number", EXV_TEXT, "o.house_number", NULL},
-	{"geo_position", EXV_GEO, "CAST(o.latitude AS CHAR)", "CAST(o.longitude AS CHAR)"},
-	{NULL, 0, NULL, NULL},
+/* A column with the SQL that reads it over alias o (expr2: the second cell
+ * of an EXV_GEO column); callers see the struct export_column only. */
+struct local_column {
+	struct export_column col;
+	const char *expr, *expr2;
 };
 
-static const struct export_column face_columns[] = {
-	{"face_id", EXV_TEXT, "o.face_id", NULL},
-	{"user_data", EXV_TEXT, "o.user_data", NULL},
-	{"create_time", EXV_TIME, "CAST(o.create_time AS CHAR)", NULL},
-	{"lists", EXV_ID_LIST,
+static const struct local_column event_columns[] = {
+	{{"event_id", EXV_TEXT}, "o.event_id", NULL},
+	{{"create_time", EXV_TIME}, "CAST(o.create_time AS CHAR)", NULL},
+	{{"end_time", EXV_TIME}, "CAST(o.end_time AS CHAR)", NULL},
+	{{"external_id", EXV_TEXT}, "o.external_id", NULL},
+	{{"handler_id", EXV_TEXT}, "o.handler_id", NULL},
+	{{"source", EXV_TEXT}, "o.source", NULL},
+	{{"top_match", EXV_JSON}, "o.top_match_json", NULL},
+	{{"match_result", EXV_JSON}, "o.match_result_json", NULL},
+	{{"face_detections", EXV_JSON}, "o.face_detections_json", NULL},
+	{{"body_detections", EXV_JSON}, "o.body_detections_json", NULL},
+	{{"face_id", EXV_TEXT}, "o.face_id", NULL},
+	{{"attach_result", EXV_JSON}, "o.attach_result_json", NULL},
+	{{"gender", EXV_TEXT}, "o.gender", NULL},
+	{{"age", EXV_TEXT}, "o.age", NULL},
+	{{"emotion", EXV_TEXT}, "o.emotion", NULL},
+	{{"ethnic_group", EXV_TEXT}, "o.ethnic_group", NULL},
+	{{"mask", EXV_TEXT}, "o.mask", NULL},
+	{{"liveness", EXV_TEXT}, "o.liveness", NULL},
+	{{"tags", EXV_JSON}, "o.tags_json", NULL},
+	{{"user_data", EXV_TEXT}, "o.user_data", NULL},
+	{{"track_id", EXV_TEXT}, "o.track_id", NULL},
+	{{"city", EXV_TEXT}, "o.city", NULL},
+	{{"area", EXV_TEXT}, "o.area", NULL},
+	{{"district", EXV_TEXT}, "o.district", NULL},
+	{{"street", EXV_TEXT}, "o.street", NULL},
+	{{"house_number", EXV_TEXT}, "o.house_number", NULL},
+	{{"geo_position", EXV_GEO}, "CAST(o.latitude AS CHAR)", "CAST(o.longitude AS CHAR)"},
+	{{NULL, 0}, NULL, NULL},
+};
+
+static const struct local_column face_columns[] = {
+	{{"face_id", EXV_TEXT}, "o.face_id", NULL},
+	{{"user_data", EXV_TEXT}, "o.user_data", NULL},
+	{{"create_time", EXV_TIME}, "CAST(o.create_time AS CHAR)", NULL},
+	{{"lists", EXV_ID_LIST},
 	 "(SELECT GROUP_CONCAT(lf.list_id ORDER BY lf.list_id) FROM list_face lf WHERE lf.face_id = o.face_id)", NULL},
-	{"external_id", EXV_TEXT, "o.external_id", NULL},
-	{"avatar", EXV_TEXT, "o.avatar", NULL},
-	{"event_id", EXV_TEXT, "o.event_id", NULL},
-	{NULL, 0, NULL, NULL},
+	{{"external_id", EXV_TEXT}, "o.external_id", NULL},
+	{{"avatar", EXV_TEXT}, "o.avatar", NULL},
+	{{"event_id", EXV_TEXT}, "o.event_id", NULL},
+	{{NULL, 0}, NULL, NULL},
 };
 
 /* Table, id column and the image cells of each kind (structure only). */
@@ -75,10 +82,10 @@ static const struct export_table *export_table(enum objects_kind kind)
 
 const struct export_column *objects_export_column(enum objects_kind kind, const char *name)
 {
-	const struct export_column *cols = kind == OBJ_EVENTS ? event_columns : kind == OBJ_FACES ? face_columns : NULL;
-	for (size_t i = 0; cols && name && cols[i].name; i++)
-		if (strcmp(cols[i].name, name) == 0)
-			return &cols[i];
+	const struct local_column *cols = kind == OBJ_EVENTS ? event_columns : kind == OBJ_FACES ? face_columns : NULL;
+	for (size_t i = 0; cols && name && cols[i].col.name; i++)
+		if (strcmp(cols[i].col.name, name) == 0)
+			return &cols[i].col;
 	return NULL;
 }
 
@@ -87,7 +94,7 @@ static char *select_list(struct arena *a, const struct export_table *t, const st
 {
 	char *sql = arena_printf(a, "o.%s", t->id);
 	for (size_t i = 0; i < q->ncolumns; i++) {
-		const struct export_column *c = q->columns[i];
+		const struct local_column *c = (const struct local_column *)q->columns[i];
 		sql = c->expr2 ? arena_printf(a, "%s, %s, %s", sql, c->expr, c->expr2)
 			       : arena_printf(a, "%s, %s", sql, c->expr);
 	}
@@ -100,7 +107,7 @@ static size_t cell_count(const struct objects_export_query *q)
 {
 	size_t n = 1;
 	for (size_t i = 0; i < q->ncolumns; i++)
-		n += q->columns[i]->expr2 ? 2 : 1;
+		n += q->columns[i]->value == EXV_GEO ? 2 : 1;
 	return n + (q->images ? 2 : 0);
 }
 

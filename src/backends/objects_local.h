@@ -1,6 +1,7 @@
 /* Private to the local objects backend (objects_local*.c): the handle, and
  * the functions of the table objects_local_ops that live outside
- * objects_local.c. Nothing outside these files includes it. */
+ * objects_local.c. Only those files, objects.c (the list of backends) and
+ * the backend's unit test include it. */
 #ifndef LUNA_OBJECTS_LOCAL_H
 #define LUNA_OBJECTS_LOCAL_H
 #include "backends/objects.h"

@@ -7,6 +7,12 @@
 #     the process running it comes through ctx->host (struct task_host);
 #   - task code names no table of the tasks database and runs no statement on
 #     its connection: the host reads and writes it;
+#   - SQL of the objects tables stays in the local objects backend
+#     (src/backends/objects_local*.c): no other part names those tables or
+#     includes the backend's private headers (objects_local.h, objects_where.h;
+#     its unit and fuzz tests may);
+#   - task code calls no libcurl: outbound HTTP goes through
+#     src/backends/http_client.h (the outbound policy lives there);
 #   - no array on the stack sized at run time: the build warns with -Wvla
 #     (configure.ac) and fails with -Werror; alloca is not used either.
 set -u
@@ -34,6 +40,15 @@ check 'no table of the tasks database named under src/tasks/ (task, subtask, tas
 	'\b(FROM|JOIN|INTO|UPDATE|TABLE)[[:space:]]+`?(task|subtask|task_error|heartbeat)\b|\btask_error\b' src/tasks
 check 'no statement on the tasks database connection under src/tasks/' '\bdb_(exec|stream|query)[[:space:]]*\([^,]*tasks_db' \
 	src/tasks
+check 'no table of the objects database named outside src/backends/objects_local*.c' \
+	'\b(FROM|JOIN|INTO|UPDATE)[[:space:]]+`?(face|event|descriptor|list|list_face|attribute|sample|event_tag|event_match)\b' \
+	src/tasks src/api src/scheduler src/admin src/common
+check 'the objects backend'"'"'s private headers included by its own files (and its unit and fuzz tests) only' \
+	'#[[:space:]]*include[[:space:]]*"backends/objects_(local|where)\.h"' src tests --exclude=objects.c \
+	--exclude='objects_local*.c' --exclude=objects_local.h --exclude=objects_where.h \
+	--exclude=test_objects_filters.c --exclude=fuzz_where.c
+check 'no libcurl under src/tasks/ (outbound HTTP goes through src/backends/http_client.h)' \
+	'\bcurl_[a-z_]+[[:space:]]*\(|#[[:space:]]*include[[:space:]]*<curl/' src/tasks
 check 'no task_ctx.host set through a cast' 'host[[:space:]]*=[[:space:]]*\(' src
 check 'no alloca under src/' '\balloca[[:space:]]*\(' src
 if grep -q -- '-Wvla' configure.ac && grep -q -- '-Werror' configure.ac; then

@@ -2,7 +2,9 @@
  * into the local objects database (DESIGN §5).
  *
  * One JSON object per line with the API's field names. Every line is
- * validated; a bad line is reported as FILE:LINE with the reason. Lines are
+ * validated, first against the import format's JSON schema
+ * (docs/import.schema.json, by the schema engine), then for what a schema
+ * cannot say; a bad line is reported as FILE:LINE with the reason. Lines are
  * written in batches (--batch N lines, default 1000), one transaction per
  * batch: a batch holding a bad line is not written at all, the others are.
  * Re-importing a line replaces the object: ids are kept as given; absent
@@ -13,22 +15,25 @@
  * the result store under their sample id, written as the store folder's owner
  * when run as root (admin_become_store_owner).
  *
- * Workload: up to millions of faces with 512-d descriptors in one file. The
- * main thread reads and checks a batch while a writer thread writes the one
- * before through the only objects handle (two batches in memory), so parsing
- * and the server's work overlap; the rows of each table go to the backend in
- * one call (the local backend writes multi-row INSERTs, see
- * objects_local_import.c), and the batch's lists are settled at write time.
- * bench/scale measures it against LOAD DATA of the same rows. */
+ * Workload: up to millions of faces with 512-d descriptors in one file;
+ * MariaDB's CPU sets the pace. The main thread reads and checks a batch while
+ * writer threads (--writers, default 2), each on its own connection, write
+ * the ones before, one transaction per batch, so parsing and the server's
+ * work on several cores overlap. Two batches that write the same object are
+ * written one after the other, in file order. Rows go through the objects
+ * backend's bulk import (objects_import_rows: sorted by key, multi-row
+ * INSERTs with bound parameters); the batch's lists are looked up in one
+ * statement at write time. bench/scale measures it against LOAD DATA of the
+ * same rows. */
 #include "admin/admin.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
 #include "common/encoding.h"
+#include "common/schema.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include <errno.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -42,6 +47,7 @@
 #define MAX_DIM 16384
 #define MAX_REPORTED_ERRORS 100
 #define MAX_BATCH_LINES 100000
+#define MAX_WRITERS 4
 
 /* Rows of one table waiting for the batch's transaction. */
 struct bulk {
@@ -65,28 +71,35 @@ struct dim_seen {
 };
 
 /* One batch of lines: read and checked by the main thread, then written in
- * one transaction by the writer thread while the main thread reads the next
- * batch into the other of the two. Everything a batch points to lives in its
- * arena (json-c objects included) until the batch is reused. */
+ * one transaction by a writer thread while the main thread reads the next
+ * batch into a free buffer. Everything a batch points to lives in its arena
+ * (json-c objects included) until the batch is reused. */
 struct batch {
 	struct arena *a;
 	size_t first_line, nlines, bad_lines;
+	int in_use;            /* handed to a writer and not yet written (under mu) */
+	uint64_t *keys;        /* hashes of the ids of the objects it writes, sorted */
+	size_t nkeys;
 	struct bulk faces, attributes, descriptors, list_faces, events, tags, matches, samples;
 	struct objects_import_list *list_uses;
-	size_t nlist_uses;
+	size_t nlist_uses, lists_created; /* lists named; of them created by the write */
 	char **event_ids;
 	size_t nevent_ids;
 	struct pending_sample *images;
 	size_t nimages, capimages;
 };
 
-/* The writer thread and the hand-over of one batch at a time. */
+/* A writer thread with its own database connection: it writes one batch at a
+ * time, the batches handed to it. */
 struct writer {
+	struct importer *im;
 	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct batch *todo;    /* handed over, not yet written */
-	int busy, stop;        /* writing a batch; no more batches */
+	int started;
+	struct objects *objects;
+	struct storage *store;
+	struct batch *todo;    /* handed over, not yet started (under mu) */
+	struct batch *doing;   /* being written (under mu) */
+	char err[512];
 };
 
 struct importer {
@@ -94,24 +107,26 @@ struct importer {
 	enum objects_kind kind;
 	const char *file;
 	char *base_dir;
-	struct objects *objects; /* used by the writer thread only */
-	struct storage *store; /* writer thread only */
-	size_t batch_lines;
-	struct batch batches[2];
+	size_t batch_lines, nwriters;
+	struct batch batches[MAX_WRITERS + 1];
 	struct batch *b;       /* the batch being read */
-	struct writer w;
+	struct writer writers[MAX_WRITERS];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;              /* no more batches (under mu) */
 	struct json_tokener *tok;
+	struct spec *format;   /* the import format's JSON schema (docs/import.schema.json) */
+	json_object *line_schema; /* of a line of this kind */
 	struct dim_seen dims[64];
 	size_t ndims;
 	struct timespec t0, last_progress;
 	double progress_seconds; /* between progress lines on stderr */
 	/* Totals: lines and errors_reported are the main thread's; the others
-	 * are the writer's, except rejected_* (under w.mu). */
+	 * are under mu. */
 	unsigned long long lines, errors_reported;
 	unsigned long long objects_loaded, descriptors_written, lists_created, images_stored;
 	unsigned long long rejected_batches, rejected_lines;
 	int write_failed;
-	char err[512];         /* writer thread */
 };
 
 /* ---- Bulk rows ----------------------------------------------------------- */
@@ -143,18 +158,19 @@ static void bulk_reset(struct bulk *b)
 }
 
 /* The objects backend's reason for the writer's last failure; returns -1. */
-static int backend_failed(struct importer *im)
+static int backend_failed(struct writer *w)
 {
-	snprintf(im->err, sizeof(im->err), "%s", objects_error(im->objects));
+	snprintf(w->err, sizeof(w->err), "%s", objects_error(w->objects));
 	return -1;
 }
 
-/* The table's rows, written in the batch's transaction. */
-static int bulk_flush(struct importer *im, struct bulk *b)
+static int bulk_flush(struct writer *w, struct bulk *b)
 {
-	if (!b->nrows || objects_import_rows(im->objects, b->table, b->params, b->nrows) == 0)
-		return 0;
-	return backend_failed(im);
+	if (b->nrows && objects_import_rows(w->objects, b->table, b->params, b->nrows)) {
+		snprintf(w->err, sizeof(w->err), "%s", objects_error(w->objects));
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- Line validation helpers --------------------------------------------- */
@@ -177,19 +193,6 @@ static int line_fail(struct line *l, const char *fmt, ...)
 	return -1;
 }
 
-static int check_keys(struct line *l, json_object *obj, const char *what, const char *const *allowed)
-{
-	json_object_object_foreach(obj, key, val) {
-		(void)val;
-		size_t i = 0;
-		while (allowed[i] && strcmp(allowed[i], key) != 0)
-			i++;
-		if (!allowed[i])
-			return line_fail(l, "%s: unknown field '%s'", what, key);
-	}
-	return 0;
-}
-
 static json_object *field(json_object *obj, const char *key)
 {
 	json_object *v = NULL;
@@ -198,29 +201,14 @@ static json_object *field(json_object *obj, const char *key)
 	return v;
 }
 
-/* A string of at most maxlen characters; *out NULL when absent or null. */
-static int opt_string(struct line *l, json_object *obj, const char *key, size_t maxlen, const char **out)
+/* The line's values: read after the line has passed the import format's
+ * schema (read_line), so types, lengths, ranges, uuids and required fields
+ * are known to be right; what remains to check here is what a schema cannot
+ * say. An absent value and a JSON null are the same. */
+static const char *text(json_object *obj, const char *key)
 {
 	json_object *v = field(obj, key);
-	*out = NULL;
-	if (!v)
-		return 0;
-	if (!json_object_is_type(v, json_type_string))
-		return line_fail(l, "'%s' must be a string", key);
-	const char *s = json_object_get_string(v);
-	if (strlen(s) > maxlen)
-		return line_fail(l, "'%s' is longer than %zu characters", key, maxlen);
-	*out = s;
-	return 0;
-}
-
-static int opt_uuid(struct line *l, json_object *obj, const char *key, const char **out)
-{
-	if (opt_string(l, obj, key, 36, out))
-		return -1;
-	if (*out && !uuid_valid(*out))
-		return line_fail(l, "'%s' is not a uuid: '%s'", key, *out);
-	return 0;
+	return v ? json_object_get_string(v) : NULL;
 }
 
 /* The id of an object a line names without one: the same line imported again
@@ -264,42 +252,17 @@ static const char *uuid_or_derived(struct importer *im, const char *given, const
 	return id;
 }
 
-static int opt_int(struct line *l, json_object *obj, const char *key, long long lo, long long hi, int *present,
-		   long long *out)
+static struct db_param int_param(json_object *obj, const char *key)
 {
 	json_object *v = field(obj, key);
-	*present = 0;
-	if (!v)
-		return 0;
-	if (!json_object_is_type(v, json_type_int))
-		return line_fail(l, "'%s' must be an integer", key);
-	long long x = json_object_get_int64(v);
-	if (x < lo || x > hi)
-		return line_fail(l, "'%s' must be in [%lld, %lld]", key, lo, hi);
-	*present = 1;
-	*out = x;
-	return 0;
-}
-
-static struct db_param int_param(struct line *l, json_object *obj, const char *key, long long lo, long long hi,
-				 int *bad)
-{
-	int present;
-	long long x;
-	if (opt_int(l, obj, key, lo, hi, &present, &x)) {
-		*bad = 1;
-		return DBP_NULL;
-	}
-	return present ? DBP_I64(x) : DBP_NULL;
+	return v ? DBP_I64(json_object_get_int64(v)) : DBP_NULL;
 }
 
 /* RFC 3339 → DB text in the batch arena; def when absent. */
 static int opt_time(struct line *l, json_object *obj, const char *key, const char *def, const char **out)
 {
-	const char *s;
+	const char *s = text(obj, key);
 	int64_t us;
-	if (opt_string(l, obj, key, 64, &s))
-		return -1;
 	if (!s) {
 		*out = def;
 		return 0;
@@ -312,34 +275,11 @@ static int opt_time(struct line *l, json_object *obj, const char *key, const cha
 	return 0;
 }
 
-static int opt_number(struct line *l, json_object *obj, const char *key, double lo, double hi, int *present,
-		      double *out)
+/* JSON text of an optional field, or NULL. */
+static const char *json_text(struct line *l, json_object *obj, const char *key)
 {
 	json_object *v = field(obj, key);
-	*present = 0;
-	if (!v)
-		return 0;
-	if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-		return line_fail(l, "'%s' must be a number", key);
-	double x = json_object_get_double(v);
-	if (!(x >= lo && x <= hi))
-		return line_fail(l, "'%s' must be in [%g, %g]", key, lo, hi);
-	*present = 1;
-	*out = x;
-	return 0;
-}
-
-/* JSON text of an optional field of the given type (object/array), or NULL. */
-static int opt_json_text(struct line *l, json_object *obj, const char *key, json_type type, const char **out)
-{
-	json_object *v = field(obj, key);
-	*out = NULL;
-	if (!v)
-		return 0;
-	if (!json_object_is_type(v, type))
-		return line_fail(l, "'%s' must be an %s", key, type == json_type_array ? "array" : "object");
-	*out = arena_strdup(l->im->b->a, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-	return 0;
+	return v ? arena_strdup(l->im->b->a, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN)) : NULL;
 }
 
 /* ---- Base64 and vectors --------------------------------------------------- */
@@ -365,23 +305,14 @@ static int read_vector(struct line *l, json_object *desc, float **out, size_t *d
 	float *v;
 	size_t n;
 	if (vec) {
-		if (!json_object_is_type(vec, json_type_array))
-			return line_fail(l, "'vector' must be an array of numbers");
 		n = json_object_array_length(vec);
-		if (n == 0 || n > MAX_DIM)
-			return line_fail(l, "'vector' must have 1..%d numbers", MAX_DIM);
 		v = arena_alloc(l->im->b->a, n * sizeof(float));
-		for (size_t i = 0; i < n; i++) {
-			json_object *x = json_object_array_get_idx(vec, i);
-			if (!json_object_is_type(x, json_type_double) && !json_object_is_type(x, json_type_int))
-				return line_fail(l, "'vector'[%zu] is not a number", i);
-			v[i] = (float)json_object_get_double(x);
-		}
+		for (size_t i = 0; i < n; i++)
+			v[i] = (float)json_object_get_double(json_object_array_get_idx(vec, i));
 	} else {
 		unsigned char *bytes;
 		size_t len;
-		if (!json_object_is_type(b64, json_type_string) ||
-		    b64_decode(l->im->b->a, json_object_get_string(b64), &bytes, &len))
+		if (b64_decode(l->im->b->a, json_object_get_string(b64), &bytes, &len))
 			return line_fail(l, "'vector_b64' is not base64");
 		if (len == 0 || len % 4 || len / 4 > MAX_DIM)
 			return line_fail(l, "'vector_b64' must hold 1..%d float32 values (got %zu bytes)", MAX_DIM, len);
@@ -421,30 +352,14 @@ static int check_dimension(struct line *l, int type, int version, size_t d)
 
 static int read_descriptors(struct line *l, const char *owner_id, enum objects_owner owner, const char *account_id)
 {
-	static const char *const keys[] = {"type", "version", "vector", "vector_b64", NULL};
 	json_object *arr = field(l->obj, "descriptors");
-	if (!arr)
-		return 0;
-	if (!json_object_is_type(arr, json_type_array))
-		return line_fail(l, "'descriptors' must be an array");
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		json_object *desc = json_object_array_get_idx(arr, i);
-		const char *tname;
-		int present;
-		long long version;
-		if (!json_object_is_type(desc, json_type_object))
-			return line_fail(l, "'descriptors'[%zu] must be an object", i);
-		if (check_keys(l, desc, "descriptor", keys) || opt_string(l, desc, "type", 8, &tname))
-			return -1;
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		json_object *desc = json_object_array_get_idx(arr, i), *given = field(desc, "version");
+		const char *tname = text(desc, "type");
 		enum descriptor_type type = tname ? descriptor_type_from_name(tname) : DESCRIPTOR_FACE;
-		if (!type)
-			return line_fail(l, "descriptor 'type' must be face or body");
 		if (owner == OWNER_FACE && type != DESCRIPTOR_FACE)
 			return line_fail(l, "faces hold face descriptors only");
-		if (opt_int(l, desc, "version", 1, INT_MAX, &present, &version))
-			return -1;
-		if (!present)
-			version = descriptor_default_version(&l->im->ad->cfg, type);
+		long long version = given ? json_object_get_int64(given) : descriptor_default_version(&l->im->ad->cfg, type);
 		float *v = NULL;
 		size_t d = 0;
 		if (read_vector(l, desc, &v, &d) || check_dimension(l, type, (int)version, d))
@@ -489,24 +404,12 @@ static void queue_image(struct importer *im, const char *sample_id, const char *
 /* "samples": [{sample_id, type, image_b64 | image_path}] */
 static int read_samples(struct line *l, const char *owner_id, enum objects_owner owner)
 {
-	static const char *const keys[] = {"sample_id", "type", "image_b64", "image_path", NULL};
 	json_object *arr = field(l->obj, "samples");
-	if (!arr)
-		return 0;
-	if (!json_object_is_type(arr, json_type_array))
-		return line_fail(l, "'samples' must be an array");
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		json_object *s = json_object_array_get_idx(arr, i);
-		const char *sid, *tname, *b64, *path;
-		if (!json_object_is_type(s, json_type_object))
-			return line_fail(l, "'samples'[%zu] must be an object", i);
-		if (check_keys(l, s, "sample", keys) || opt_uuid(l, s, "sample_id", &sid) ||
-		    opt_string(l, s, "type", 8, &tname) || opt_string(l, s, "image_b64", SIZE_MAX, &b64) ||
-		    opt_string(l, s, "image_path", 4096, &path))
-			return -1;
+		const char *sid = text(s, "sample_id"), *tname = text(s, "type"), *b64 = text(s, "image_b64"),
+			   *path = text(s, "image_path");
 		enum descriptor_type type = tname ? descriptor_type_from_name(tname) : DESCRIPTOR_FACE;
-		if (!type)
-			return line_fail(l, "sample 'type' must be face or body");
 		if (!b64 == !path)
 			return line_fail(l, "a sample needs exactly one of 'image_b64' and 'image_path'");
 		sid = uuid_or_derived(l->im, sid, "sample", owner_id, arena_printf(l->im->b->a, "%zu", i));
@@ -556,55 +459,39 @@ static int use_list(struct line *l, const char *list_id, const char *account_id)
 
 /* ---- Faces ------------------------------------------------------------------ */
 
-static int read_basic_attributes(struct line *l, const char *attribute_id, const char *account_id,
+static void read_basic_attributes(struct line *l, const char *attribute_id, const char *account_id,
 				 const char *face_id, const char *create_time, int *made)
 {
-	static const char *const keys[] = {"age", "gender", "ethnicity", NULL};
 	json_object *ba = field(l->obj, "basic_attributes");
-	int bad = 0;
 	*made = 0;
 	if (!ba)
-		return 0;
-	if (!json_object_is_type(ba, json_type_object))
-		return line_fail(l, "'basic_attributes' must be an object");
-	if (check_keys(l, ba, "basic_attributes", keys))
-		return -1;
+		return;
 	struct db_param *p = bulk_row(l->im->b, &l->im->b->attributes);
 	p[0] = DBP_STR(attribute_id);
 	p[1] = DBP_STR(account_id);
 	p[2] = face_id ? DBP_STR(face_id) : DBP_NULL;
 	p[3] = DBP_STR(create_time);
-	p[4] = int_param(l, ba, "age", 0, 200, &bad);
-	p[5] = int_param(l, ba, "gender", 0, 1, &bad);
-	p[6] = int_param(l, ba, "ethnicity", 1, 4, &bad);
+	p[4] = int_param(ba, "age");
+	p[5] = int_param(ba, "gender");
+	p[6] = int_param(ba, "ethnicity");
 	*made = 1;
-	return bad ? -1 : 0;
 }
 
 static int read_face(struct line *l, const char *now)
 {
-	static const char *const keys[] = {"face_id",	  "account_id", "event_id",	    "user_data",
-					   "external_id", "avatar",	"create_time",	    "lists",
-					   "descriptors", "samples",	"basic_attributes", "attribute_id",
-					   NULL};
 	struct importer *im = l->im;
-	const char *face_id, *account_id, *event_id, *user_data, *external_id, *avatar, *create_time, *attribute_id;
-	if (check_keys(l, l->obj, "face", keys) || opt_uuid(l, l->obj, "face_id", &face_id) ||
-	    opt_uuid(l, l->obj, "account_id", &account_id) || opt_uuid(l, l->obj, "event_id", &event_id) ||
-	    opt_string(l, l->obj, "user_data", 128, &user_data) ||
-	    opt_string(l, l->obj, "external_id", 36, &external_id) || opt_string(l, l->obj, "avatar", 256, &avatar) ||
-	    opt_time(l, l->obj, "create_time", now, &create_time) ||
-	    opt_uuid(l, l->obj, "attribute_id", &attribute_id))
+	const char *face_id = text(l->obj, "face_id"), *account_id = text(l->obj, "account_id"),
+		   *event_id = text(l->obj, "event_id"), *user_data = text(l->obj, "user_data"),
+		   *external_id = text(l->obj, "external_id"), *avatar = text(l->obj, "avatar"),
+		   *attribute_id = text(l->obj, "attribute_id"), *create_time;
+	if (opt_time(l, l->obj, "create_time", now, &create_time))
 		return -1;
-	if (!account_id)
-		return line_fail(l, "'account_id' is required");
 	face_id = uuid_or_derived(im, face_id, "face", account_id, external_id);
 	int made;
 	const char *aid = field(l->obj, "basic_attributes")
 				  ? uuid_or_derived(im, attribute_id, "face attribute", account_id, face_id)
 				  : attribute_id;
-	if (read_basic_attributes(l, aid, account_id, face_id, create_time, &made))
-		return -1;
+	read_basic_attributes(l, aid, account_id, face_id, create_time, &made);
 	struct db_param *p = bulk_row(im->b, &im->b->faces);
 	p[0] = DBP_STR(face_id);
 	p[1] = DBP_STR(account_id);
@@ -615,21 +502,14 @@ static int read_face(struct line *l, const char *now)
 	p[6] = DBP_STR(avatar ? avatar : "");
 	p[7] = DBP_STR(create_time);
 	json_object *lists = field(l->obj, "lists");
-	if (lists) {
-		if (!json_object_is_type(lists, json_type_array))
-			return line_fail(l, "'lists' must be an array of list ids");
-		for (size_t i = 0; i < json_object_array_length(lists); i++) {
-			json_object *it = json_object_array_get_idx(lists, i);
-			if (!json_object_is_type(it, json_type_string) || !uuid_valid(json_object_get_string(it)))
-				return line_fail(l, "'lists'[%zu] is not a uuid", i);
-			const char *list_id = json_object_get_string(it);
-			if (use_list(l, list_id, account_id))
-				return -1;
-			struct db_param *q = bulk_row(im->b, &im->b->list_faces);
-			q[0] = DBP_STR(list_id);
-			q[1] = DBP_STR(face_id);
-			q[2] = DBP_STR(create_time);
-		}
+	for (size_t i = 0; lists && i < json_object_array_length(lists); i++) {
+		const char *list_id = json_object_get_string(json_object_array_get_idx(lists, i));
+		if (use_list(l, list_id, account_id))
+			return -1;
+		struct db_param *q = bulk_row(im->b, &im->b->list_faces);
+		q[0] = DBP_STR(list_id);
+		q[1] = DBP_STR(face_id);
+		q[2] = DBP_STR(create_time);
 	}
 	return read_descriptors(l, face_id, OWNER_FACE, account_id) || read_samples(l, face_id, OWNER_FACE) ? -1 : 0;
 }
@@ -638,20 +518,14 @@ static int read_face(struct line *l, const char *now)
 
 static int read_attribute(struct line *l, const char *now)
 {
-	static const char *const keys[] = {"attribute_id", "account_id", "face_id", "create_time",
-					   "basic_attributes", "descriptors", "samples", NULL};
 	struct importer *im = l->im;
-	const char *attribute_id, *account_id, *face_id, *create_time;
-	if (check_keys(l, l->obj, "attribute", keys) || opt_uuid(l, l->obj, "attribute_id", &attribute_id) ||
-	    opt_uuid(l, l->obj, "account_id", &account_id) || opt_uuid(l, l->obj, "face_id", &face_id) ||
-	    opt_time(l, l->obj, "create_time", now, &create_time))
+	const char *attribute_id = text(l->obj, "attribute_id"), *account_id = text(l->obj, "account_id"),
+		   *face_id = text(l->obj, "face_id"), *create_time;
+	if (opt_time(l, l->obj, "create_time", now, &create_time))
 		return -1;
-	if (!account_id)
-		return line_fail(l, "'account_id' is required");
 	attribute_id = uuid_or_derived(im, attribute_id, "attribute", account_id, face_id);
 	int made;
-	if (read_basic_attributes(l, attribute_id, account_id, face_id, create_time, &made))
-		return -1;
+	read_basic_attributes(l, attribute_id, account_id, face_id, create_time, &made);
 	if (!made) {
 		struct db_param *p = bulk_row(im->b, &im->b->attributes);
 		p[0] = DBP_STR(attribute_id);
@@ -696,19 +570,12 @@ static void consider_candidate(json_object *cand, struct top_candidate *best)
 	best->found = 1;
 }
 
-static int read_match_result(struct line *l, const char *event_id, struct top_candidate *overall)
+static void read_match_result(struct line *l, const char *event_id, struct top_candidate *overall)
 {
 	json_object *mr = field(l->obj, "match_result");
-	if (!mr)
-		return 0;
-	for (size_t i = 0; i < json_object_array_length(mr); i++) {
-		json_object *m = json_object_array_get_idx(mr, i), *cands;
-		const char *label;
-		if (!json_object_is_type(m, json_type_object) || opt_string(l, m, "label", 36, &label) || !label)
-			return line_fail(l, "'match_result'[%zu] needs a 'label' of at most 36 characters", i);
-		cands = field(m, "candidates");
-		if (cands && !json_object_is_type(cands, json_type_array))
-			return line_fail(l, "'match_result'[%zu].candidates must be an array", i);
+	for (size_t i = 0; mr && i < json_object_array_length(mr); i++) {
+		json_object *m = json_object_array_get_idx(mr, i), *cands = field(m, "candidates");
+		const char *label = text(m, "label");
 		struct top_candidate best = {0};
 		for (size_t j = 0; cands && j < json_object_array_length(cands); j++)
 			consider_candidate(json_object_array_get_idx(cands, j), &best);
@@ -723,38 +590,23 @@ static int read_match_result(struct line *l, const char *event_id, struct top_ca
 		p[3] = best.external_id ? DBP_STR(best.external_id) : DBP_NULL;
 		p[4] = DBP_DBL(best.similarity);
 	}
-	return 0;
 }
 
-static int read_top_match(struct line *l, struct top_candidate *top)
+static void read_top_match(struct line *l, struct top_candidate *top)
 {
 	json_object *tm = field(l->obj, "top_match");
 	if (!tm)
-		return 0;
-	if (!json_object_is_type(tm, json_type_object))
-		return line_fail(l, "'top_match' must be an object");
-	json_object *sim = field(tm, "similarity");
-	if (!sim)
-		return line_fail(l, "'top_match' needs a 'similarity'");
-	const char *fid, *eid, *ext;
-	if (opt_uuid(l, tm, "face_id", &fid) || opt_uuid(l, tm, "event_id", &eid) ||
-	    opt_string(l, tm, "external_id", 36, &ext))
-		return -1;
-	*top = (struct top_candidate){fid ? fid : eid, ext, json_object_get_double(sim), 1};
-	return 0;
+		return;
+	const char *fid = text(tm, "face_id"), *eid = text(tm, "event_id");
+	*top = (struct top_candidate){fid ? fid : eid, text(tm, "external_id"),
+				      json_object_get_double(field(tm, "similarity")), 1};
 }
 
 static int read_tags(struct line *l, const char *event_id)
 {
 	json_object *tags = field(l->obj, "tags");
-	if (!tags)
-		return 0;
-	if (!json_object_is_type(tags, json_type_array))
-		return line_fail(l, "'tags' must be an array of strings");
-	for (size_t i = 0; i < json_object_array_length(tags); i++) {
+	for (size_t i = 0; tags && i < json_object_array_length(tags); i++) {
 		json_object *t = json_object_array_get_idx(tags, i);
-		if (!json_object_is_type(t, json_type_string) || json_object_get_string_len(t) > 36)
-			return line_fail(l, "'tags'[%zu] must be a string of at most 36 characters", i);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(json_object_get_string(json_object_array_get_idx(tags, j)),
 				   json_object_get_string(t)) == 0)
@@ -767,109 +619,52 @@ static int read_tags(struct line *l, const char *event_id)
 }
 
 /* Sample ids and image origins named by face_detections / body_detections. */
-static int read_detections(struct line *l, const char *key, const char *event_id, enum descriptor_type type)
+static void read_detections(struct line *l, const char *key, const char *event_id, enum descriptor_type type)
 {
 	json_object *arr = field(l->obj, key);
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		json_object *d = json_object_array_get_idx(arr, i);
-		const char *sid, *origin;
-		if (!json_object_is_type(d, json_type_object))
-			return line_fail(l, "'%s'[%zu] must be an object", key, i);
-		if (opt_uuid(l, d, "sample_id", &sid) || opt_string(l, d, "image_origin", 256, &origin))
-			return -1;
+		const char *sid = text(d, "sample_id");
 		if (sid)
-			add_sample_row(l->im, sid, event_id, OWNER_EVENT, type, origin);
+			add_sample_row(l->im, sid, event_id, OWNER_EVENT, type, text(d, "image_origin"));
 	}
-	return 0;
 }
 
-static int read_location(struct line *l, struct db_param *p)
+static void read_location(struct line *l, struct db_param *p)
 {
-	static const char *const keys[] = {"city", "area", "district", "street", "house_number", "geo_position", NULL};
-	json_object *loc = field(l->obj, "location");
-	for (int i = 0; i < 7; i++)
-		p[i] = DBP_NULL;
-	if (!loc)
-		return 0;
-	if (!json_object_is_type(loc, json_type_object))
-		return line_fail(l, "'location' must be an object");
-	if (check_keys(l, loc, "location", keys))
-		return -1;
-	for (int i = 0; i < 5; i++) {
-		const char *s;
-		if (opt_string(l, loc, keys[i], 36, &s))
-			return -1;
-		if (s)
-			p[i] = DBP_STR(s);
-	}
-	json_object *geo = field(loc, "geo_position");
-	if (geo) {
-		int has_lon, has_lat;
-		double lon, lat;
-		if (!json_object_is_type(geo, json_type_object) ||
-		    opt_number(l, geo, "longitude", -180, 180, &has_lon, &lon) ||
-		    opt_number(l, geo, "latitude", -90, 90, &has_lat, &lat) || !has_lon || !has_lat)
-			return line_fail(l, "'location.geo_position' needs longitude in [-180, 180] and latitude in "
-					    "[-90, 90]");
-		p[5] = DBP_DBL(lon);
-		p[6] = DBP_DBL(lat);
-	}
-	return 0;
-}
-
-static int valid_track_id(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 1 || n > 36)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] == '_' || s[i] == '-' || (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= 'A' && s[i] <= 'Z')))
-			return 0;
-	return 1;
+	static const char *const names[] = {"city", "area", "district", "street", "house_number"};
+	json_object *loc = field(l->obj, "location"), *geo = loc ? field(loc, "geo_position") : NULL;
+	for (int i = 0; i < 5; i++)
+		p[i] = loc ? DBP_STR(text(loc, names[i])) : DBP_NULL;
+	p[5] = geo ? DBP_DBL(json_object_get_double(field(geo, "longitude"))) : DBP_NULL;
+	p[6] = geo ? DBP_DBL(json_object_get_double(field(geo, "latitude"))) : DBP_NULL;
 }
 
 static int read_event(struct line *l, const char *now)
 {
-	static const char *const keys[] = {
-		"event_id", "account_id",  "create_time", "end_time",	   "insert_time",     "handler_id",
-		"external_id", "source",   "user_data",	  "face_id",	   "track_id",	      "gender",
-		"age",	    "emotion",	   "ethnic_group", "mask",	   "liveness",	      "tags",
-		"location", "top_match",   "match_result", "face_detections", "body_detections", "attach_result",
-		"descriptors", "samples",  NULL};
 	struct importer *im = l->im;
-	const char *event_id, *account_id, *create_time, *end_time, *insert_time, *handler_id, *external_id, *source,
-		*user_data, *face_id, *track_id, *top_json, *mr_json, *fd_json, *bd_json, *ar_json;
-	if (check_keys(l, l->obj, "event", keys) || opt_uuid(l, l->obj, "event_id", &event_id) ||
-	    opt_uuid(l, l->obj, "account_id", &account_id) || opt_time(l, l->obj, "create_time", now, &create_time) ||
-	    opt_time(l, l->obj, "end_time", create_time, &end_time) ||
-	    opt_time(l, l->obj, "insert_time", now, &insert_time) || opt_uuid(l, l->obj, "handler_id", &handler_id) ||
-	    opt_string(l, l->obj, "external_id", 36, &external_id) || opt_string(l, l->obj, "source", 128, &source) ||
-	    opt_string(l, l->obj, "user_data", 128, &user_data) || opt_uuid(l, l->obj, "face_id", &face_id) ||
-	    opt_string(l, l->obj, "track_id", 36, &track_id) ||
-	    opt_json_text(l, l->obj, "top_match", json_type_object, &top_json) ||
-	    opt_json_text(l, l->obj, "match_result", json_type_array, &mr_json) ||
-	    opt_json_text(l, l->obj, "face_detections", json_type_array, &fd_json) ||
-	    opt_json_text(l, l->obj, "body_detections", json_type_array, &bd_json) ||
-	    opt_json_text(l, l->obj, "attach_result", json_type_array, &ar_json))
+	json_object *o = l->obj;
+	const char *event_id = text(o, "event_id"), *account_id = text(o, "account_id"),
+		   *handler_id = text(o, "handler_id"), *external_id = text(o, "external_id"),
+		   *source = text(o, "source"), *user_data = text(o, "user_data"), *face_id = text(o, "face_id"),
+		   *track_id = text(o, "track_id"), *create_time, *end_time, *insert_time;
+	if (opt_time(l, o, "create_time", now, &create_time) || opt_time(l, o, "end_time", create_time, &end_time) ||
+	    opt_time(l, o, "insert_time", now, &insert_time))
 		return -1;
-	if (!account_id)
-		return line_fail(l, "'account_id' is required");
-	if (track_id && !valid_track_id(track_id))
-		return line_fail(l, "'track_id' must match ^[a-zA-Z0-9_-]{1,36}$");
 	event_id = uuid_or_derived(im, event_id, "event", account_id, external_id);
 	struct top_candidate top = {0}, from_matches = {0};
-	if (read_top_match(l, &top) || read_match_result(l, event_id, &from_matches) || read_tags(l, event_id) ||
-	    read_detections(l, "face_detections", event_id, DESCRIPTOR_FACE) ||
-	    read_detections(l, "body_detections", event_id, DESCRIPTOR_BODY))
+	read_top_match(l, &top);
+	read_match_result(l, event_id, &from_matches);
+	if (read_tags(l, event_id))
 		return -1;
+	read_detections(l, "face_detections", event_id, DESCRIPTOR_FACE);
+	read_detections(l, "body_detections", event_id, DESCRIPTOR_BODY);
 	if (!top.found)
 		top = from_matches;
-	const char *tags_json;
-	if (opt_json_text(l, l->obj, "tags", json_type_array, &tags_json))
-		return -1;
+	const char *tags_json = json_text(l, o, "tags"), *top_json = json_text(l, o, "top_match"),
+		   *mr_json = json_text(l, o, "match_result"), *fd_json = json_text(l, o, "face_detections"),
+		   *bd_json = json_text(l, o, "body_detections"), *ar_json = json_text(l, o, "attach_result");
 	struct db_param *p = bulk_row(im->b, &im->b->events);
-	int bad = 0;
 	p[0] = DBP_STR(event_id);
 	p[1] = DBP_STR(account_id);
 	p[2] = DBP_STR(create_time);
@@ -881,14 +676,13 @@ static int read_event(struct line *l, const char *now)
 	p[8] = DBP_STR(user_data ? user_data : "");
 	p[9] = face_id ? DBP_STR(face_id) : DBP_NULL;
 	p[10] = track_id ? DBP_STR(track_id) : DBP_NULL;
-	p[11] = int_param(l, l->obj, "gender", 0, 1, &bad);
-	p[12] = int_param(l, l->obj, "age", 0, 200, &bad);
-	p[13] = int_param(l, l->obj, "emotion", 1, 7, &bad);
-	p[14] = int_param(l, l->obj, "ethnic_group", 1, 4, &bad);
-	p[15] = int_param(l, l->obj, "mask", 1, 3, &bad);
-	p[16] = int_param(l, l->obj, "liveness", 0, 2, &bad);
-	if (bad || read_location(l, p + 17))
-		return -1;
+	p[11] = int_param(o, "gender");
+	p[12] = int_param(o, "age");
+	p[13] = int_param(o, "emotion");
+	p[14] = int_param(o, "ethnic_group");
+	p[15] = int_param(o, "mask");
+	p[16] = int_param(o, "liveness");
+	read_location(l, p + 17);
 	p[24] = top.found && top.object_id ? DBP_STR(top.object_id) : DBP_NULL;
 	p[25] = top.found && top.external_id ? DBP_STR(top.external_id) : DBP_NULL;
 	p[26] = top.found ? DBP_DBL(top.similarity) : DBP_NULL;
@@ -950,21 +744,21 @@ static void batch_start(struct importer *im, struct batch *b, size_t line_no)
 }
 
 /* Re-imported events lose their old tags, matches and sample rows. */
-static int clear_event_children(struct importer *im, struct batch *b)
+static int clear_event_children(struct writer *w, struct batch *b)
 {
-	if (objects_import_clear_events(im->objects, b->a, b->event_ids, b->nevent_ids) == 0)
+	if (objects_import_clear_events(w->objects, b->a, b->event_ids, b->nevent_ids) == 0)
 		return 0;
-	return backend_failed(im);
+	return backend_failed(w);
 }
 
 /* The lists the batch names: a list of another account fails the batch, a
  * missing one is created for the account of its faces (first in the
  * batch's transaction). */
-static int check_lists(struct importer *im, struct batch *b, size_t *created)
+static int check_lists(struct writer *w, struct batch *b, size_t *created)
 {
-	if (objects_import_lists(im->objects, b->a, b->list_uses, b->nlist_uses, created) == 0)
+	if (objects_import_lists(w->objects, b->a, b->list_uses, b->nlist_uses, created) == 0)
 		return 0;
-	return backend_failed(im);
+	return backend_failed(w);
 }
 
 static int read_file_bytes(const char *path, unsigned char **data, size_t *len)
@@ -989,13 +783,13 @@ static int read_file_bytes(const char *path, unsigned char **data, size_t *len)
 	return rc;
 }
 
-static int store_images(struct importer *im, struct batch *b)
+static int store_images(struct writer *w, struct batch *b)
 {
 	char err[256];
 	if (!b->nimages)
 		return 0;
-	if (!im->store && !(im->store = storage_open(&im->ad->cfg, err, sizeof(err)))) {
-		snprintf(im->err, sizeof(im->err), "result store: %s", err);
+	if (!w->store && !(w->store = storage_open(&w->im->ad->cfg, err, sizeof(err)))) {
+		snprintf(w->err, sizeof(w->err), "result store: %s", err);
 		return -1;
 	}
 	for (size_t i = 0; i < b->nimages; i++) {
@@ -1003,130 +797,259 @@ static int store_images(struct importer *im, struct batch *b)
 		unsigned char *data = s->data, *owned = NULL;
 		size_t len = s->len;
 		if (s->path && read_file_bytes(s->path, &owned, &len)) {
-			snprintf(im->err, sizeof(im->err), "cannot read image '%s': %s", s->path, strerror(errno));
+			snprintf(w->err, sizeof(w->err), "cannot read image '%s': %s", s->path, strerror(errno));
 			return -1;
 		}
 		if (owned)
 			data = owned;
-		int r = im->store->ops->put(im->store, s->sample_id, data, len);
+		int r = w->store->ops->put(w->store, s->sample_id, data, len);
 		free(owned);
 		if (r) {
-			snprintf(im->err, sizeof(im->err), "result store: cannot put sample %s", s->sample_id);
+			snprintf(w->err, sizeof(w->err), "result store: cannot put sample %s", s->sample_id);
 			return -1;
 		}
-		im->images_stored++;
 	}
 	return 0;
 }
 
 /* Writes the batch in one transaction; nothing of it stays on failure. */
-static int batch_write(struct importer *im, struct batch *b)
+static int batch_write(struct writer *w, struct batch *b)
 {
-	size_t lists_created = 0;
 	int rc = -1;
-	if (objects_import_begin(im->objects))
-		return backend_failed(im);
-	if (check_lists(im, b, &lists_created) || clear_event_children(im, b))
+	b->lists_created = 0;
+	if (objects_import_begin(w->objects))
+		return backend_failed(w);
+	if (check_lists(w, b, &b->lists_created) || clear_event_children(w, b))
 		goto out;
 	for (size_t i = 0; all_tables(b, i); i++)
-		if (bulk_flush(im, all_tables(b, i)))
+		if (bulk_flush(w, all_tables(b, i)))
 			goto out;
-	if (store_images(im, b))
+	if (store_images(w, b))
 		goto out;
-	if (objects_import_commit(im->objects)) {
-		backend_failed(im);
+	if (objects_import_commit(w->objects)) {
+		backend_failed(w);
 		goto out;
 	}
-	im->lists_created += lists_created;
-	im->descriptors_written += b->descriptors.nrows;
 	rc = 0;
 out:
 	if (rc)
-		objects_import_rollback(im->objects);
+		objects_import_rollback(w->objects);
 	return rc;
 }
 
 static void count_rejected(struct importer *im, struct batch *b)
 {
-	pthread_mutex_lock(&im->w.mu);
+	pthread_mutex_lock(&im->mu);
 	im->rejected_batches++;
 	im->rejected_lines += b->nlines;
-	pthread_mutex_unlock(&im->w.mu);
+	pthread_mutex_unlock(&im->mu);
 }
 
-/* The writer thread: writes the batches handed over, one at a time, while
- * the main thread reads the next one (the database's work and the parsing
- * overlap on two cores). */
+/* A writer thread: writes the batches handed to it, one at a time, while the
+ * main thread reads the next ones (the database's work on several
+ * connections and the parsing overlap). */
 static void *writer_main(void *arg)
 {
-	struct importer *im = arg;
-	struct writer *w = &im->w;
-	pthread_mutex_lock(&w->mu);
+	struct writer *w = arg;
+	struct importer *im = w->im;
+	pthread_mutex_lock(&im->mu);
 	for (;;) {
-		while (!w->todo && !w->stop)
-			pthread_cond_wait(&w->cv, &w->mu);
+		while (!w->todo && !im->stop)
+			pthread_cond_wait(&im->cv, &im->mu);
 		struct batch *b = w->todo;
 		if (!b)
 			break;
 		w->todo = NULL;
-		w->busy = 1;
-		pthread_mutex_unlock(&w->mu);
-		int failed = batch_write(im, b);
+		w->doing = b;
+		pthread_mutex_unlock(&im->mu);
+		int failed = batch_write(w, b);
 		if (failed) {
 			fprintf(stderr, "%s: lines %zu-%zu not loaded: %s\n", im->file, b->first_line,
-				b->first_line + b->nlines - 1, im->err);
+				b->first_line + b->nlines - 1, w->err);
 			count_rejected(im, b);
 		}
-		pthread_mutex_lock(&w->mu);
-		if (failed)
+		pthread_mutex_lock(&im->mu);
+		if (failed) {
 			im->write_failed = 1;
-		else
+		} else {
 			im->objects_loaded += b->nlines;
-		w->busy = 0;
-		pthread_cond_broadcast(&w->cv);
+			im->lists_created += b->lists_created;
+			im->descriptors_written += b->descriptors.nrows;
+			im->images_stored += b->nimages;
+		}
+		w->doing = NULL;
+		b->in_use = 0;
+		pthread_cond_broadcast(&im->cv);
 	}
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&im->mu);
 	return NULL;
 }
 
-/* Waits until the writer has written everything handed over. */
-static void wait_writer_idle(struct writer *w)
+static int writer_idle(const struct writer *w)
 {
-	pthread_mutex_lock(&w->mu);
-	while (w->todo || w->busy)
-		pthread_cond_wait(&w->cv, &w->mu);
-	pthread_mutex_unlock(&w->mu);
+	return !w->todo && !w->doing;
 }
 
-/* Hands b to the writer once the previous batch is written: the other batch
- * buffer is then free for the main thread to read into. */
+/* Waits until the writers have written everything handed over. */
+static void wait_writers_idle(struct importer *im)
+{
+	pthread_mutex_lock(&im->mu);
+	for (size_t i = 0; i < im->nwriters; i++)
+		while (!writer_idle(&im->writers[i]))
+			pthread_cond_wait(&im->cv, &im->mu);
+	pthread_mutex_unlock(&im->mu);
+}
+
+/* ---- Batches in flight ------------------------------------------------------ */
+
+static uint64_t key_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static int compare_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* The ids of the objects the batch writes (faces, attributes, events,
+ * descriptor owners, samples), hashed and sorted: two batches that share one
+ * are written one after the other, in file order, so the later line wins as
+ * with one writer. Lists and list links need no order (an existing one
+ * stays). */
+static void batch_keys(struct batch *b)
+{
+	const struct bulk *tables[] = {&b->faces, &b->attributes, &b->descriptors, &b->events, &b->samples};
+	size_t n = 0;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		n += tables[t]->nrows;
+	b->keys = arena_alloc(b->a, (n ? n : 1) * sizeof(*b->keys));
+	b->nkeys = 0;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (size_t r = 0; r < tables[t]->nrows; r++) {
+			const struct db_param *id = tables[t]->params + r * tables[t]->ncols;
+			b->keys[b->nkeys++] = key_hash(id->s, id->len);
+		}
+	qsort(b->keys, b->nkeys, sizeof(*b->keys), compare_u64);
+}
+
+static int batches_share_keys(const struct batch *a, const struct batch *b)
+{
+	size_t i = 0, j = 0;
+	while (i < a->nkeys && j < b->nkeys) {
+		if (a->keys[i] == b->keys[j])
+			return 1;
+		if (a->keys[i] < b->keys[j])
+			i++;
+		else
+			j++;
+	}
+	return 0;
+}
+
+/* An idle writer for b, or NULL while none is idle or a batch in flight
+ * shares an object with b (under mu). */
+static struct writer *writer_for(struct importer *im, const struct batch *b)
+{
+	struct writer *idle = NULL;
+	for (size_t i = 0; i < im->nwriters; i++) {
+		struct writer *w = &im->writers[i];
+		const struct batch *other = w->todo ? w->todo : w->doing;
+		if (!other) {
+			if (!idle)
+				idle = w;
+		} else if (batches_share_keys(other, b)) {
+			return NULL;
+		}
+	}
+	return idle;
+}
+
+/* Hands b to an idle writer once no batch in flight shares an object with it. */
 static void hand_over(struct importer *im, struct batch *b)
 {
-	struct writer *w = &im->w;
-	pthread_mutex_lock(&w->mu);
-	while (w->todo || w->busy)
-		pthread_cond_wait(&w->cv, &w->mu);
+	struct writer *w;
+	batch_keys(b);
+	pthread_mutex_lock(&im->mu);
+	while (!(w = writer_for(im, b)))
+		pthread_cond_wait(&im->cv, &im->mu);
+	b->in_use = 1;
 	w->todo = b;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	pthread_cond_broadcast(&im->cv);
+	pthread_mutex_unlock(&im->mu);
 }
 
-static int writer_start(struct importer *im)
+/* A batch buffer no writer holds: there is one more buffer than writers, and
+ * a writer holds at most one. */
+static struct batch *free_batch(struct importer *im)
 {
-	pthread_mutex_init(&im->w.mu, NULL);
-	pthread_cond_init(&im->w.cv, NULL);
-	return pthread_create(&im->w.thread, NULL, writer_main, im) ? -1 : 0;
+	struct batch *b = NULL;
+	pthread_mutex_lock(&im->mu);
+	for (;;) {
+		for (size_t i = 0; i <= im->nwriters && !b; i++)
+			if (!im->batches[i].in_use)
+				b = &im->batches[i];
+		if (b)
+			break;
+		pthread_cond_wait(&im->cv, &im->mu);
+	}
+	pthread_mutex_unlock(&im->mu);
+	return b;
 }
 
-static void writer_stop(struct importer *im)
+/* Opens the writers' connections (before the import may change user: see
+ * admin_become_store_owner). */
+static int writers_connect(struct importer *im)
 {
-	pthread_mutex_lock(&im->w.mu);
-	im->w.stop = 1;
-	pthread_cond_broadcast(&im->w.cv);
-	pthread_mutex_unlock(&im->w.mu);
-	pthread_join(im->w.thread, NULL);
-	pthread_cond_destroy(&im->w.cv);
-	pthread_mutex_destroy(&im->w.mu);
+	char err[512];
+	for (size_t i = 0; i < im->nwriters; i++) {
+		struct writer *w = &im->writers[i];
+		w->im = im;
+		if (!(w->objects = objects_open(&im->ad->cfg, err, sizeof(err)))) {
+			fprintf(stderr, "import: %s\n", err);
+			return -1;
+		}
+		char why[1600];
+		if (objects_diagnose(w->objects, why, sizeof(why))) {
+			fprintf(stderr, "import: objects database: %s\n", why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int writers_start(struct importer *im)
+{
+	for (size_t i = 0; i < im->nwriters; i++) {
+		if (pthread_create(&im->writers[i].thread, NULL, writer_main, &im->writers[i])) {
+			fprintf(stderr, "import: cannot start a writer thread\n");
+			return -1;
+		}
+		im->writers[i].started = 1;
+	}
+	return 0;
+}
+
+static void writers_stop(struct importer *im)
+{
+	pthread_mutex_lock(&im->mu);
+	im->stop = 1;
+	pthread_cond_broadcast(&im->cv);
+	pthread_mutex_unlock(&im->mu);
+	for (size_t i = 0; i < im->nwriters; i++) {
+		struct writer *w = &im->writers[i];
+		if (w->started)
+			pthread_join(w->thread, NULL);
+		w->started = 0;
+		storage_close(w->store);
+		objects_close(w->objects);
+		w->store = NULL;
+		w->objects = NULL;
+	}
 }
 
 static void report_line_error(struct importer *im, size_t line_no, const char *msg)
@@ -1150,7 +1073,7 @@ static void batch_end(struct importer *im)
 		count_rejected(im, b);
 	} else {
 		hand_over(im, b);
-		im->b = b == &im->batches[0] ? &im->batches[1] : &im->batches[0];
+		im->b = free_batch(im);
 	}
 	im->b->nlines = 0;
 }
@@ -1168,9 +1091,9 @@ static void report_progress(struct importer *im)
 	if (seconds_since(&im->last_progress) < im->progress_seconds)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &im->last_progress);
-	pthread_mutex_lock(&im->w.mu);
+	pthread_mutex_lock(&im->mu);
 	unsigned long long loaded = im->objects_loaded, rejected = im->rejected_lines;
-	pthread_mutex_unlock(&im->w.mu);
+	pthread_mutex_unlock(&im->mu);
 	double secs = seconds_since(&im->t0);
 	fprintf(stderr, "%s: %llu lines read, %llu loaded, %llu not loaded, %.0f s, %.0f objects/s\n", im->file,
 		im->lines, loaded, rejected, secs, secs > 0 ? (double)loaded / secs : 0.0);
@@ -1195,6 +1118,11 @@ static int read_line(struct importer *im, const char *text, size_t len, size_t l
 	}
 	if (!json_object_is_type(l.obj, json_type_object)) {
 		snprintf(err, sizeof(err), "not a JSON object");
+		goto out;
+	}
+	struct schema_error se;
+	if (schema_validate(im->format, im->line_schema, l.obj, 0, &se)) {
+		snprintf(err, sizeof(err), "%.200s%s%.300s", se.path, se.path[0] ? ": " : "", se.message);
 		goto out;
 	}
 	switch (im->kind) {
@@ -1251,7 +1179,7 @@ static void run_import(struct importer *im, FILE *f)
 		report_progress(im);
 	}
 	batch_end(im);
-	wait_writer_idle(&im->w);
+	wait_writers_idle(im);
 	free(buf);
 }
 
@@ -1260,9 +1188,32 @@ static const char *kind_name(enum objects_kind kind)
 	return kind == OBJ_FACES ? "faces" : kind == OBJ_EVENTS ? "events" : "attributes";
 }
 
+/* The schema of the import format, installed next to the API's contract
+ * ([API] DOCS_DIR), and its definition of a line of the kind imported. */
+static int load_format(struct importer *im)
+{
+	char err[512];
+	char *path = NULL;
+	if (asprintf(&path, "%s/import.schema.json", im->ad->cfg.docs_dir) < 0) {
+		fprintf(stderr, "import: out of memory\n");
+		return -1;
+	}
+	im->format = spec_load(path, err, sizeof(err));
+	json_object *defs = NULL;
+	const char *name = im->kind == OBJ_FACES ? "face" : im->kind == OBJ_EVENTS ? "event" : "attribute";
+	if (im->format && json_object_object_get_ex(spec_root(im->format), "definitions", &defs))
+		json_object_object_get_ex(defs, name, &im->line_schema);
+	if (!im->line_schema)
+		fprintf(stderr, "import: the import format's schema %s: %s\n", path,
+			im->format ? "has no definition of a line" : err);
+	free(path);
+	return im->line_schema ? 0 : -1;
+}
+
 static int import_usage(void)
 {
-	fputs("usage: luna-tasks-admin import faces|events|attributes FILE.jsonl [--batch LINES] [--progress SECONDS]\n",
+	fputs("usage: luna-tasks-admin import faces|events|attributes FILE.jsonl [--batch LINES] [--progress SECONDS] "
+	      "[--writers N]\n",
 	      stderr);
 	return 2;
 }
@@ -1271,11 +1222,11 @@ int admin_import(struct admin *ad, int argc, char **argv)
 {
 	struct importer im;
 	FILE *f = NULL;
-	char err[512];
 	int rc = 1;
 	memset(&im, 0, sizeof(im));
 	im.ad = ad;
 	im.batch_lines = 1000;
+	im.nwriters = 2;
 	im.progress_seconds = 5;
 	if (argc < 2)
 		return import_usage();
@@ -1284,6 +1235,9 @@ int admin_import(struct admin *ad, int argc, char **argv)
 		if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0 &&
 		    atol(argv[i + 1]) <= MAX_BATCH_LINES)
 			im.batch_lines = (size_t)atol(argv[++i]);
+		else if (strcmp(argv[i], "--writers") == 0 && i + 1 < argc && atol(argv[i + 1]) > 0 &&
+			 atol(argv[i + 1]) <= MAX_WRITERS)
+			im.nwriters = (size_t)atol(argv[++i]);
 		else if (strcmp(argv[i], "--progress") == 0 && i + 1 < argc &&
 			 (im.progress_seconds = strtod(argv[i + 1], &end)) >= 0 && end != argv[i + 1] && !*end)
 			i++;
@@ -1296,39 +1250,34 @@ int admin_import(struct admin *ad, int argc, char **argv)
 	im.file = argv[1];
 	char *slash = strrchr(im.file, '/');
 	im.base_dir = slash ? strndup(im.file, (size_t)(slash - im.file)) : strdup(".");
-	init_tables(&im.batches[0]);
-	init_tables(&im.batches[1]);
+	for (size_t i = 0; i <= im.nwriters; i++)
+		init_tables(&im.batches[i]);
+	pthread_mutex_init(&im.mu, NULL);
+	pthread_cond_init(&im.cv, NULL);
 	if (!(im.tok = json_tokener_new())) {
 		fprintf(stderr, "import: out of memory\n");
 		goto out;
 	}
+	if (load_format(&im))
+		goto out;
 	if (strcmp(argv[1], "-") == 0)
 		f = stdin;
 	else if (!(f = fopen(argv[1], "r"))) {
 		fprintf(stderr, "import: cannot open %s: %s\n", argv[1], strerror(errno));
 		goto out;
 	}
-	if (!(im.objects = objects_open(&ad->cfg, err, sizeof(err)))) {
-		fprintf(stderr, "import: %s\n", err);
+	if (writers_connect(&im))
 		goto out;
-	}
-	char why[1600];
-	if (objects_diagnose(im.objects, why, sizeof(why))) {
-		fprintf(stderr, "import: objects database: %s\n", why);
-		goto out;
-	}
-	/* The file and the database connection are open; the images and the
+	/* The file and the database connections are open; the images and the
 	 * blobs written from here on are the store owner's. */
 	if (admin_become_store_owner(&ad->cfg))
 		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &im.t0);
 	im.last_progress = im.t0;
-	if (writer_start(&im)) {
-		fprintf(stderr, "import: cannot start the writer thread\n");
+	if (writers_start(&im))
 		goto out;
-	}
 	run_import(&im, f);
-	writer_stop(&im);
+	writers_stop(&im);
 	double secs = seconds_since(&im.t0);
 	printf("import %s from %s: %llu of %llu lines loaded (%llu descriptors, %llu samples, %llu new lists) in "
 	       "%.1f s, %.0f objects/s\n",
@@ -1342,12 +1291,14 @@ int admin_import(struct admin *ad, int argc, char **argv)
 out:
 	if (f && f != stdin)
 		fclose(f);
-	arena_free(im.batches[0].a);
-	arena_free(im.batches[1].a);
+	writers_stop(&im);
+	for (size_t i = 0; i <= im.nwriters; i++)
+		arena_free(im.batches[i].a);
+	pthread_cond_destroy(&im.cv);
+	pthread_mutex_destroy(&im.mu);
 	if (im.tok)
 		json_tokener_free(im.tok);
-	storage_close(im.store);
-	objects_close(im.objects);
+	spec_free(im.format);
 	free(im.base_dir);
 	return rc;
 }

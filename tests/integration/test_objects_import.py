@@ -133,6 +133,8 @@ def test_bad_lines_reject_their_batch_only(stack, account_id):
     assert p.returncode != 0
     for n in (4, 6, 8, 10):
         assert ":%d: " % n in p.stderr, p.stderr
+    # lines are checked against the import format's schema: the message names the field
+    assert ":4: face_id: " in p.stderr and "'color'" in p.stderr and "'account_id'" in p.stderr, p.stderr
     assert "lines 3-4 not loaded" in p.stderr
     assert "2 of 10 lines loaded" in p.stdout
     present = {r[0] for r in stack.sql("SELECT face_id FROM face WHERE account_id = %s", (account_id,),
@@ -271,3 +273,16 @@ def test_many_batches_through_the_writer(stack, account_id):
     for ext, hexv in got:
         v = struct.unpack("<16f", bytes.fromhex(hexv))
         assert all(abs(a - b) < 1e-6 for a, b in zip(v, want[ext])), ext
+
+
+def test_writers_keep_file_order_for_one_object(stack, account_id):
+    """Batches are written by several connections at once; batches that
+    write the same face are written in file order, so its last line wins."""
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    rows = [{"account_id": account_id, "face_id": ids[i % 3], "user_data": "v-%d" % i,
+             "descriptors": [od.descriptor([1.0, float(i), 0.0, 0.5])]} for i in range(300)]
+    p = od.import_rows(stack, "faces", rows, extra=("--batch", "1", "--writers", "4"))
+    assert "300 of 300 lines loaded" in p.stdout
+    got = dict(stack.sql("SELECT face_id, user_data FROM face WHERE account_id = %s", (account_id,),
+                         db="luna_objects"))
+    assert got == {ids[0]: "v-297", ids[1]: "v-298", ids[2]: "v-299"}

@@ -2,21 +2,13 @@
  * other formats are accepted. */
 #include "common/schema_internal.h"
 #include "common/encoding.h"
+#include "common/timefmt.h"
 
 #include <string.h>
 
 static int num2(const char *s)
 {
 	return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return d[m - 1];
 }
 
 /* YYYY-MM-DD */
@@ -30,7 +22,7 @@ static int fmt_date(const char *s, size_t n)
 	y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + num2(s + 2);
 	m = num2(s + 5);
 	d = num2(s + 8);
-	return m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+	return m >= 1 && m <= 12 && d >= 1 && d <= time_days_in_month(y, m);
 }
 
 /* RFC 3339 date-time */

@@ -1,58 +1,10 @@
 /* schema_message.c - the bounded Python repr() of instances that error messages quote, as
  * Python's jsonschema writes them. */
 #include "common/schema_internal.h"
+#include "common/pyrepr.h"
 
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-/* repr() of a Python float */
-static void fmt_pyfloat(double d, char *out, size_t n)
-{
-	char tmp[48], digits[24];
-	int prec, exp, nd = 0, i;
-	char *e, *s;
-	struct sbuf b;
-
-	if (isnan(d) || isinf(d)) {
-		snprintf(out, n, "%s", isnan(d) ? "nan" : d < 0 ? "-inf" : "inf");
-		return;
-	}
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
-		if (strtod(tmp, NULL) == d)
-			break;
-	}
-	e = strchr(tmp, 'e');
-	exp = e ? atoi(e + 1) : 0;
-	for (s = tmp; s < e; s++)
-		if (*s >= '0' && *s <= '9' && nd < (int)sizeof(digits) - 1)
-			digits[nd++] = *s;
-	digits[nd] = '\0';
-	sb_init(&b, out, n);
-	if (tmp[0] == '-')
-		sb_putc(&b, '-');
-	if (exp >= 16 || exp < -4) {
-		sb_putc(&b, digits[0]);
-		if (nd > 1) {
-			sb_putc(&b, '.');
-			sb_puts(&b, digits + 1);
-		}
-		snprintf(tmp, sizeof(tmp), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-		sb_puts(&b, tmp);
-	} else if (exp >= 0) {
-		for (i = 0; i <= exp; i++)
-			sb_putc(&b, i < nd ? digits[i] : '0');
-		sb_putc(&b, '.');
-		sb_puts(&b, nd > exp + 1 ? digits + exp + 1 : "0");
-	} else {
-		sb_puts(&b, "0.");
-		for (i = 0; i < -exp - 1; i++)
-			sb_putc(&b, '0');
-		sb_puts(&b, digits);
-	}
-}
 
 void schema_repr_string(struct sbuf *b, const char *s, size_t n)
 {
@@ -96,7 +48,7 @@ static void repr_number(struct sbuf *b, json_object *o)
 	else if (schema_is_integer(o))
 		snprintf(tmp, sizeof(tmp), "%s", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	else
-		fmt_pyfloat(n.d, tmp, sizeof(tmp));
+		py_float_repr(n.d, tmp);
 	sb_puts(b, tmp);
 }
 

@@ -25,12 +25,35 @@ static int digits(const char *s, int n, int *out)
 	return 0;
 }
 
-static int days_in_month(int y, int m)
+int time_days_in_month(int y, int m)
 {
 	static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
 		return 29;
 	return d[m - 1];
+}
+
+int64_t time_days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;                                            /* [0, 399] */
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;           /* [0, 365] */
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                    /* [0, 146096] */
+	return era * 146097 + doe - 719468;
+}
+
+void time_civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);                            /* [0, 146096] */
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;   /* [0, 399] */
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365] */
+	unsigned mp = (5 * doy + 2) / 153;                                      /* March = 0 */
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
 }
 
 /* Parses "YYYY-MM-DD<sep>HH:MM:SS[.frac]" and returns the rest of the string. */
@@ -41,7 +64,7 @@ static const char *parse_civil(const char *s, const char *seps, int64_t *us)
 	    digits(s + 8, 2, &d) || !strchr(seps, s[10]) || digits(s + 11, 2, &h) || s[13] != ':' ||
 	    digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &se))
 		return NULL;
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60)
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > time_days_in_month(y, mo) || h > 23 || mi > 59 || se > 60)
 		return NULL;
 	if (se == 60)
 		se = 59;
@@ -104,20 +127,14 @@ static long split_us(int64_t us, time_t *sec)
 	return frac;
 }
 
-/* The UTC calendar date of a day number (days since 1970-01-01), for any
- * day (proleptic Gregorian; H. Hinnant's days_from_civil inverse). */
+/* The UTC calendar date of a day number (days since 1970-01-01). */
 static void civil_from_days(int64_t z, struct tm *tm)
 {
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);                            /* [0, 146096] */
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;   /* [0, 399] */
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365] */
-	unsigned mp = (5 * doy + 2) / 153;                                      /* March = 0 */
-	unsigned m = mp < 10 ? mp + 3 : mp - 9;
-	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
-	tm->tm_mon = (int)m - 1;
-	tm->tm_year = (int)((int64_t)yoe + era * 400 + (m <= 2) - 1900);
+	int y, m, d;
+	time_civil_from_days(z, &y, &m, &d);
+	tm->tm_mday = d;
+	tm->tm_mon = m - 1;
+	tm->tm_year = y - 1900;
 }
 
 /* gmtime_r without the time zone lock. */

@@ -5,6 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Days of a month (1..12) of a proleptic Gregorian year. */
+int time_days_in_month(int year, int month);
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back, for any day
+ * (H. Hinnant's days_from_civil and its inverse). */
+int64_t time_days_from_civil(int year, int month, int day);
+void time_civil_from_days(int64_t days, int *year, int *month, int *day);
 /* Microseconds since the epoch, now. */
 int64_t time_now_us(void);
 /* RFC 3339 (any offset, optional fraction) → µs since epoch. 0 ok, -1 invalid. */

@@ -1,15 +1,17 @@
-/* Unit tests of src/common: arena, times, uuids, config, error table. */
+/* Unit tests of src/common: arena, times, calendar, Python float repr, uuids, config, error table. */
 #include "common/arena.h"
 #include "common/config.h"
 #include "common/encoding.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/outbound.h"
+#include "common/pyrepr.h"
 #include "common/redact.h"
 #include "common/json_text.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include "tests/unit/check.h"
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -174,6 +176,69 @@ static void test_time_formats(void)
 	CHECK(strcmp(buf, "1970-01-01") == 0, "%s", buf);
 	time_format_rfc3339(0, 0, buf, 1);
 	CHECK(buf[0] == '\0');
+}
+
+/* Days in month, day numbers and back, against timegm/gmtime_r. */
+static void test_calendar(void)
+{
+	CHECK(time_days_in_month(2024, 2) == 29 && time_days_in_month(2023, 2) == 28);
+	CHECK(time_days_in_month(1900, 2) == 28 && time_days_in_month(2000, 2) == 29);
+	CHECK(time_days_in_month(2023, 4) == 30 && time_days_in_month(2023, 12) == 31);
+	CHECK(time_days_from_civil(1970, 1, 1) == 0);
+	CHECK(time_days_from_civil(1969, 12, 31) == -1);
+	CHECK(time_days_from_civil(2000, 3, 1) == 11017);
+	CHECK(time_days_from_civil(1, 1, 1) == -719162);
+	int bad = 0;
+	for (int64_t day = -800000; day <= 3000000; day += 97) {
+		int y, m, d;
+		time_civil_from_days(day, &y, &m, &d);
+		time_t sec = (time_t)(day * 86400);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		if (y != tm.tm_year + 1900 || m != tm.tm_mon + 1 || d != tm.tm_mday ||
+		    time_days_from_civil(y, m, d) != day || d > time_days_in_month(y, m))
+			bad++;
+	}
+	CHECK(bad == 0, "%d days differ from gmtime_r", bad);
+}
+
+/* repr() of floats, as Python 3 prints them. */
+static void test_pyrepr(void)
+{
+	static const struct {
+		double v;
+		const char *repr;
+	} floats[] = {
+		{0.0, "0.0"}, {-0.0, "-0.0"}, {0.1, "0.1"}, {0.6, "0.6"}, {1.0, "1.0"}, {-2.5, "-2.5"},
+		{1.0 / 3, "0.3333333333333333"}, {0.1 + 0.2, "0.30000000000000004"}, {1e16, "1e+16"},
+		{1e15, "1000000000000000.0"}, {9999999999999998.0, "9999999999999998.0"},
+		{0.0001, "0.0001"}, {0.00001, "1e-05"}, {1.5e-7, "1.5e-07"}, {1e100, "1e+100"},
+		{5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
+		{123456789012345678.0, "1.2345678901234568e+17"}, {55.7558, "55.7558"},
+		{NAN, "nan"}, {INFINITY, "inf"}, {-INFINITY, "-inf"},
+	};
+	char out[PY_FLOAT_MAX];
+	for (size_t i = 0; i < sizeof(floats) / sizeof(floats[0]); i++) {
+		size_t n = py_float_repr(floats[i].v, out);
+		CHECK(strcmp(out, floats[i].repr) == 0 && n == strlen(out), "%s: %s", floats[i].repr, out);
+	}
+	static const struct {
+		const char *text, *repr;   /* repr NULL: the caller converts */
+	} texts[] = {
+		{"55.7558", "55.7558"}, {"-12.50", "-12.5"}, {"+3", "3.0"}, {"0.001", "0.001"},
+		{"0.00001", "1e-05"}, {"0.000000000000000000012", "1.2e-20"}, {".5", "0.5"}, {"7.", "7.0"}, {"10000000000000000", NULL},
+		{"1000000000000000", "1000000000000000.0"}, {"123456789012345", "123456789012345.0"},
+		{"0.123456789012345", "0.123456789012345"}, {"1234567890123456", NULL},
+		{"0", NULL}, {"-0.0", NULL}, {"1e5", NULL}, {"1.2.3", NULL}, {"", NULL}, {"-", NULL},
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		size_t n = py_decimal_repr(texts[i].text, strlen(texts[i].text), out);
+		if (texts[i].repr)
+			CHECK(n == strlen(texts[i].repr) && strcmp(out, texts[i].repr) == 0, "%s: %s", texts[i].text,
+			      n ? out : "(none)");
+		else
+			CHECK(n == 0, "%s: %s", texts[i].text, out);
+	}
 }
 
 static void test_uuid(void)
@@ -534,6 +599,8 @@ int main(void)
 	test_arena();
 	test_times();
 	test_time_formats();
+	test_calendar();
+	test_pyrepr();
 	test_uuid();
 	test_config();
 	test_errors();

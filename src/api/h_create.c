@@ -4,6 +4,7 @@
  * task is stored as pending for the schedulers. */
 #include "api/router.h"
 #include "common/errors.h"
+#include "common/status.h"
 #include "common/log.h"
 #include "scheduler/task_host.h"
 #include "tasks/task_limits.h"
@@ -88,7 +89,7 @@ void h_task_create(struct request *req)
 	struct db_result r;
 	if (db_exec(req->api->db, NULL,
 		    "INSERT INTO task (task_type, task_status, account_id, description, content, create_time, "
-		    "last_update_time, request_id) VALUES (?, 0, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
+		    "last_update_time, request_id) VALUES (?, " SQL_VAL(TASK_PENDING) ", ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
 		    p, 5, &r)) {
 		reply_db_error(req);
 		return;

@@ -3,14 +3,13 @@
 #include "api/task_json.h"
 #include "backends/storage.h"
 #include "common/errors.h"
+#include "common/status.h"
 #include "common/log.h"
 #include "tasks/task_type.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-enum { ST_PENDING = 0, ST_RUNNING = 1, ST_CANCELLED = 2, ST_FAILED = 3, ST_COLLECT = 4, ST_DONE = 5 };
 
 /* Builds the filters shared by the list and the count of tasks; -1 if answered. */
 static int task_filters(struct request *req, struct where *w)
@@ -103,11 +102,11 @@ static int cancel_task(struct request *req, long long task_id)
 		if (db_begin(db))
 			return -1;
 		if (db_exec(db, NULL,
-			    "UPDATE task SET task_status = 2, end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6) "
-			    "WHERE task_id = ? AND task_status IN (0, 1, 4)", p, 1, &r) ||
+			    "UPDATE task SET task_status = " SQL_VAL(TASK_CANCELLED) ", end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6) "
+			    "WHERE task_id = ? AND task_status IN " SQL_TASKS_UNFINISHED, p, 1, &r) ||
 		    db_exec(db, NULL,
-			    "UPDATE subtask SET subtask_status = 2, end_time = UTC_TIMESTAMP(6) "
-			    "WHERE task_id = ? AND subtask_status IN (0, 1)", p, 1, NULL) ||
+			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6) "
+			    "WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_UNFINISHED, p, 1, NULL) ||
 		    db_commit(db)) {
 			int retry = db_error_is_retryable(db);
 			db_rollback(db);
@@ -163,7 +162,7 @@ void h_task_delete(struct request *req)
 	if (!row)
 		return;
 	int status = atoi(row[2]);
-	if ((status == ST_PENDING || status == ST_RUNNING || status == ST_COLLECT) && cancel_task(req, req->path_id) < 0) {
+	if ((status == TASK_PENDING || status == TASK_RUNNING || status == TASK_COLLECTING) && cancel_task(req, req->path_id) < 0) {
 		reply_db_error(req);
 		return;
 	}
@@ -238,11 +237,11 @@ void h_task_result(struct request *req)
 	if (!row)
 		return;
 	int status = atoi(row[2]), type = atoi(row[1]);
-	if (status == ST_CANCELLED || status == ST_FAILED) {
+	if (status == TASK_CANCELLED || status == TASK_FAILED) {
 		reply_errorf(req, E_RESULT_OF_FINISHED, req->path_id, status);
 		return;
 	}
-	if (status != ST_DONE) {
+	if (status != TASK_DONE) {
 		reply_errorf(req, E_NO_RESULT_YET, req->path_id);
 		return;
 	}

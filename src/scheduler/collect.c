@@ -33,8 +33,8 @@ struct collect_claim {
 /* A task is ready to collect when all its subtasks finished, or when a
  * collect was interrupted (status 4, lease expired or handed back). */
 #define COLLECTABLE \
-	"((task_status = 1 AND planned = 1 AND count_task_parts_done >= count_task_parts_all) " \
-	"OR (task_status = 4 AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6))))"
+	"((task_status = " SQL_VAL(TASK_RUNNING) " AND planned = 1 AND count_task_parts_done >= count_task_parts_all) " \
+	"OR (task_status = " SQL_VAL(TASK_COLLECTING) " AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6))))"
 
 struct collect_final {
 	struct worker *w;
@@ -49,18 +49,15 @@ struct collect_final {
 /* The counters say all subtasks finished; make sure, and repair them if not. */
 static int all_finished(struct db *db, struct arena *a, long long task_id, int *ok)
 {
-	struct db_param p[] = {DBP_I64(task_id)};
-	struct db_result r;
-	if (db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (0, 1)", p, 1, &r))
+	if (sched_all_subtasks_ended(db, a, task_id, ok))
 		return -1;
-	*ok = r.nrows && atoll(r.rows[0][0]) == 0;
 	if (*ok)
 		return 0;
 	struct db_param pf[] = {DBP_I64(task_id), DBP_I64(task_id)};
 	log_warn("task %lld: progress counters were wrong; repaired", task_id);
 	return db_exec(db, NULL,
 		       "UPDATE task SET count_task_parts_done = (SELECT COUNT(*) FROM subtask "
-		       "WHERE task_id = ? AND subtask_status IN (3, 4)) WHERE task_id = ?",
+		       "WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_ENDED ") WHERE task_id = ?",
 		       pf, 2, NULL);
 }
 

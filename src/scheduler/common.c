@@ -78,6 +78,17 @@ int sched_insert_error(struct db *db, long long task_id, long long subtask_id, i
 	return insert_error_row(db, task_id, subtask_id, code, detail);
 }
 
+int sched_all_subtasks_ended(struct db *db, struct arena *a, long long task_id, int *ended)
+{
+	struct db_param p[] = {DBP_I64(task_id)};
+	struct db_result r;
+	if (db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_UNFINISHED,
+		    p, 1, &r))
+		return -1;
+	*ended = r.nrows && atoll(r.rows[0][0]) == 0;
+	return 0;
+}
+
 /* A failed subtask row standing for the planning or collecting step, so the
  * step's error names a subtask that exists; the part counters count it like
  * any finished subtask. Its id, or 0 on a DB error. */
@@ -90,13 +101,13 @@ static long long insert_stage_subtask(struct db *db, long long task_id, const ch
 	struct db_result r;
 	if (db_exec(db, NULL,
 		    "INSERT INTO subtask (task_id, subtask_status, content, create_time, end_time) "
-		    "VALUES (?, 3, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+		    "VALUES (?, " SQL_VAL(SUB_FAILED) ", ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
 		    p, 2, &r))
 		return 0;
 	struct db_param pc[] = {DBP_I64(task_id), DBP_I64(task_id), DBP_I64(task_id)};
 	if (db_exec(db, NULL,
 		    "UPDATE task SET count_task_parts_all = (SELECT COUNT(*) FROM subtask WHERE task_id = ?), "
-		    "count_task_parts_done = (SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (3, 4)) "
+		    "count_task_parts_done = (SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_ENDED ") "
 		    "WHERE task_id = ?",
 		    pc, 3, NULL))
 		return 0;
@@ -115,7 +126,7 @@ int sched_fail_task(struct db *db, long long task_id, const char *stage, int cod
 	if (sched_stage_error(db, task_id, stage, code, detail))
 		return -1;
 	return db_exec(db, NULL,
-		       "UPDATE task SET task_status = 3, end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6), "
+		       "UPDATE task SET task_status = " SQL_VAL(TASK_FAILED) ", end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6), "
 		       "worker_id = NULL, lease_until = NULL WHERE task_id = ?",
 		       p, 1, NULL);
 }
@@ -134,7 +145,7 @@ int sched_take_task(struct sched *s, struct db *db, long long task_id, int attem
 	}
 	struct db_param p[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(task_id)};
 	const char *sql = collecting
-		? "UPDATE task SET task_status = 4, worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
+		? "UPDATE task SET task_status = " SQL_VAL(TASK_COLLECTING) ", worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
 		  "attempts = attempts + 1, last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?"
 		: "UPDATE task SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
 		  "attempts = attempts + 1 WHERE task_id = ?";
@@ -242,7 +253,7 @@ void sched_release_task(struct worker *w, long long task_id)
 	struct db_param p[] = {DBP_I64(task_id), DBP_STR(w->s->worker_id)};
 	if (db_exec(w->db, NULL,
 		    "UPDATE task SET worker_id = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) "
-		    "WHERE task_id = ? AND worker_id = ? AND task_status IN (0, 4)",
+		    "WHERE task_id = ? AND worker_id = ? AND task_status IN " SQL_TASKS_LEASED,
 		    p, 2, NULL))
 		log_warn("task %lld: cannot give up the lease (it will expire instead): %s", task_id, db_error(w->db));
 }

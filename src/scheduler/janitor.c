@@ -65,7 +65,7 @@ static int drop_stopped_partials(struct janitor *j, struct arena *a)
 {
 	return drop_blobs(j, a,
 			  "SELECT s.subtask_id, s.result_id FROM subtask s JOIN task t ON t.task_id = s.task_id "
-			  "WHERE s.result_id IS NOT NULL AND t.task_status IN (2, 3) LIMIT ?",
+			  "WHERE s.result_id IS NOT NULL AND t.task_status IN " SQL_TASKS_ENDED_BADLY " LIMIT ?",
 			  "UPDATE subtask SET result_id = NULL WHERE subtask_id = ? AND result_id = ?", "partial result");
 }
 
@@ -77,7 +77,7 @@ static int clean_up_ended_tasks(struct janitor *j, struct arena *a)
 	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
 	if (db_exec(j->db, a,
 		    "SELECT task_id, task_type, account_id, request_id FROM task "
-		    "WHERE cleaned = 0 AND task_status IN (2, 3) LIMIT ?",
+		    "WHERE cleaned = 0 AND task_status IN " SQL_TASKS_ENDED_BADLY " LIMIT ?",
 		    p, 1, &r))
 		return -1;
 	for (size_t i = 0; i < r.nrows && !atomic_load(&j->stop); i++) {

@@ -82,9 +82,9 @@ int sched_renew_leases(struct sched *s, struct db *mdb)
 				       DBP_STR(s->worker_id)};
 		const char *sql = h[i].kind == HOLD_SUBTASK
 			? "UPDATE subtask SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
-			  "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1"
+			  "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING)
 			: "UPDATE task SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
-			  "WHERE task_id = ? AND worker_id = ? AND task_status IN (0, 4)";
+			  "WHERE task_id = ? AND worker_id = ? AND task_status IN " SQL_TASKS_LEASED;
 		if (db_exec(mdb, NULL, sql, p, 3, NULL))
 			return -1;
 	}
@@ -167,7 +167,7 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	if (t.nrows == 0)
 		return TXN_ABORT;
 	if (db_exec(db, a,
-		    "SELECT attempts, worker_id FROM subtask WHERE subtask_id = ? AND subtask_status = 1 "
+		    "SELECT attempts, worker_id FROM subtask WHERE subtask_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING) " "
 		    "AND lease_until < UTC_TIMESTAMP(6) FOR UPDATE",
 		    ps, 1, &r))
 		return TXN_ERROR;
@@ -178,14 +178,14 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	if (atoi(t.rows[0][0]) != TASK_RUNNING) {
 		ra->action = REC_CANCELLED;
 		return db_exec(db, NULL,
-			       "UPDATE subtask SET subtask_status = 2, end_time = UTC_TIMESTAMP(6), lease_until = NULL "
+			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL "
 			       "WHERE subtask_id = ?",
 			       ps, 1, NULL) ? TXN_ERROR : TXN_COMMIT;
 	}
 	if (ra->attempts < ra->s->cfg.max_attempts) {
 		ra->action = REC_PENDING;
 		return db_exec(db, NULL,
-			       "UPDATE subtask SET subtask_status = 0, worker_id = NULL, lease_until = NULL WHERE subtask_id = ?",
+			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL WHERE subtask_id = ?",
 			       ps, 1, NULL) ? TXN_ERROR : TXN_COMMIT;
 	}
 	char detail[512];
@@ -194,7 +194,7 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	luna_error_detail(detail, sizeof(detail), E_SUBTASK_ATTEMPTS, ra->subtask_id, ra->attempts, why);
 	ra->action = REC_FAILED;
 	if (db_exec(db, NULL,
-		    "UPDATE subtask SET subtask_status = 3, end_time = UTC_TIMESTAMP(6), lease_until = NULL WHERE subtask_id = ?",
+		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_FAILED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL WHERE subtask_id = ?",
 		    ps, 1, NULL) ||
 	    sched_insert_error(db, ra->task_id, ra->subtask_id, E_SUBTASK_ATTEMPTS, detail) ||
 	    db_exec(db, NULL,
@@ -232,7 +232,7 @@ int sched_recover_expired(struct sched *s, struct db *mdb)
 	int rc = 0, recovered = 0;
 	struct db_param p[] = {DBP_I64(RECOVER_BATCH)};
 	if (db_exec(mdb, a,
-		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = 1 "
+		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = " SQL_VAL(SUB_RUNNING) " "
 		    "AND lease_until < UTC_TIMESTAMP(6) ORDER BY subtask_id LIMIT ?",
 		    p, 1, &r)) {
 		rc = -1;
@@ -263,11 +263,11 @@ int sched_expire_own_leases(struct sched *s, struct db *mdb)
 	struct db_result r1, r2;
 	if (db_exec(mdb, NULL,
 		    "UPDATE subtask SET lease_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-		    "WHERE worker_id = ? AND subtask_status = 1",
+		    "WHERE worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
 		    p, 1, &r1) ||
 	    db_exec(mdb, NULL,
 		    "UPDATE task SET lease_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-		    "WHERE worker_id = ? AND task_status IN (0, 4)",
+		    "WHERE worker_id = ? AND task_status IN " SQL_TASKS_LEASED,
 		    p, 1, &r2))
 		return -1;
 	if (r1.affected || r2.affected)
@@ -281,10 +281,10 @@ static void hand_back_one(struct sched *s, struct db *mdb, const struct hold_sna
 	struct db_param p[] = {DBP_I64(h->subtask_id ? h->subtask_id : h->task_id), DBP_STR(s->worker_id)};
 	struct db_result r;
 	const char *sql = h->kind == HOLD_SUBTASK
-		? "UPDATE subtask SET subtask_status = 0, worker_id = NULL, lease_until = NULL, "
-		  "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1"
+		? "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL, "
+		  "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING)
 		: "UPDATE task SET worker_id = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) "
-		  "WHERE task_id = ? AND worker_id = ? AND task_status IN (0, 4)";
+		  "WHERE task_id = ? AND worker_id = ? AND task_status IN " SQL_TASKS_LEASED;
 	if (db_exec(mdb, NULL, sql, p, 2, &r)) {
 		log_warn("task %lld: cannot hand back the work (its lease will expire instead): %s", h->task_id,
 			 db_error(mdb));

@@ -41,7 +41,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	struct db_result r;
 	if (db_exec(db, a,
 		    "SELECT task_id, task_type, content, account_id, request_id, attempts FROM task "
-		    "WHERE task_status = 0 AND planned = 0 "
+		    "WHERE task_status = " SQL_VAL(TASK_PENDING) " AND planned = 0 "
 		    "AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6)) "
 		    "ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED",
 		    NULL, 0, &r))
@@ -103,7 +103,7 @@ static int store_body(struct db *db, struct arena *a, void *ud)
 			return TXN_ERROR;
 	struct db_param pu[] = {DBP_I64((long long)n), DBP_I64(ps->task_id)};
 	if (db_exec(db, NULL,
-		    "UPDATE task SET task_status = 1, planned = 1, count_task_parts_all = ?, count_task_parts_done = 0, "
+		    "UPDATE task SET task_status = " SQL_VAL(TASK_RUNNING) ", planned = 1, count_task_parts_all = ?, count_task_parts_done = 0, "
 		    "worker_id = NULL, lease_until = NULL, attempts = 0, last_update_time = UTC_TIMESTAMP(6) "
 		    "WHERE task_id = ?",
 		    pu, 2, NULL))

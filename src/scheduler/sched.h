@@ -15,15 +15,11 @@
 #include "common/arena.h"
 #include "common/config.h"
 #include "common/db.h"
+#include "common/status.h"
 #include "tasks/task_type.h"
 
 #define SCHED_ID_MAX 128
 
-/* Task and subtask statuses (DESIGN §3). */
-enum {
-	TASK_PENDING = 0, TASK_RUNNING = 1, TASK_CANCELLED = 2, TASK_FAILED = 3, TASK_COLLECTING = 4, TASK_DONE = 5,
-};
-enum { SUB_PENDING = 0, SUB_RUNNING = 1, SUB_CANCELLED = 2, SUB_FAILED = 3, SUB_DONE = 4 };
 
 /* What a worker holds a lease on while it works. */
 enum hold_kind { HOLD_NONE, HOLD_PLAN, HOLD_SUBTASK, HOLD_COLLECT };
@@ -98,6 +94,9 @@ typedef int (*txn_body_fn)(struct db *db, struct arena *a, void *ud);
  * the DB error left in db. */
 int sched_txn(struct db *db, struct arena *a, txn_body_fn body, void *ud);
 
+/* *ended = 1 when no subtask of the task is pending or running any more
+ * (the one query for "unfinished subtasks"). 0, or -1 on a DB error. */
+int sched_all_subtasks_ended(struct db *db, struct arena *a, long long task_id, int *ended);
 /* An error row of a subtask of the task, counted in task.error_count;
  * inside the caller's transaction, which has locked the task row first. Not
  * limited by MAX_ERRORS: it says why work failed. */

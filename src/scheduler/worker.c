@@ -62,7 +62,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	struct claim_args *c = ud;
 	struct db_result r;
 	if (db_exec(db, a,
-		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = 0 "
+		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = " SQL_VAL(SUB_PENDING) " "
 		    "AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) "
 		    "ORDER BY subtask_status, lease_until, subtask_id LIMIT 1 FOR UPDATE SKIP LOCKED",
 		    NULL, 0, &r))
@@ -73,7 +73,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	c->task_id = atoll(r.rows[0][1]);
 	struct db_param p[] = {DBP_STR(c->w->s->worker_id), DBP_I64(c->w->s->cfg.lease_seconds), DBP_I64(c->subtask_id)};
 	if (db_exec(db, NULL,
-		    "UPDATE subtask SET subtask_status = 1, worker_id = ?, "
+		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_RUNNING) ", worker_id = ?, "
 		    "lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, attempts = attempts + 1 WHERE subtask_id = ?",
 		    p, 3, NULL))
 		return TXN_ERROR;
@@ -192,9 +192,9 @@ static int give_back_for_retry(struct db *db, struct finish_args *f)
 	struct db_param p[] = {DBP_I64(f->retry_in), DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)};
 	struct db_result u;
 	if (db_exec(db, NULL,
-		    "UPDATE subtask SET subtask_status = 0, worker_id = NULL, "
+		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, "
 		    "lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
-		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
 		    p, 3, &u))
 		return TXN_ERROR;
 	f->state = u.affected ? FIN_RETRY_LATER : FIN_LOST;
@@ -208,23 +208,12 @@ static int give_back_abandoned(struct db *db, struct finish_args *f)
 	struct db_param p[] = {DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)};
 	struct db_result u;
 	if (db_exec(db, NULL,
-		    "UPDATE subtask SET subtask_status = 0, worker_id = NULL, lease_until = NULL, "
-		    "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL, "
+		    "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
 		    p, 2, &u))
 		return TXN_ERROR;
 	f->state = u.affected ? FIN_HANDED_BACK : FIN_LOST;
 	return u.affected ? TXN_COMMIT : TXN_ABORT;
-}
-
-/* *none = 1 when no subtask of the task is pending or running any more. */
-static int count_unfinished(struct db *db, struct arena *a, long long task_id, int *none)
-{
-	struct db_param p[] = {DBP_I64(task_id)};
-	struct db_result r;
-	if (db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN (0, 1)", p, 1, &r))
-		return -1;
-	*none = r.nrows && atoll(r.rows[0][0]) == 0;
-	return 0;
 }
 
 /* The subtask is no longer running under us: was it our own earlier commit of
@@ -263,8 +252,8 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		struct db_param pc[] = {DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)};
 		f->state = FIN_TASK_STOPPED;
 		if (db_exec(db, NULL,
-			    "UPDATE subtask SET subtask_status = 2, end_time = UTC_TIMESTAMP(6), lease_until = NULL "
-			    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL "
+			    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
 			    pc, 2, NULL))
 			return TXN_ERROR;
 		return TXN_COMMIT;
@@ -280,7 +269,7 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 	struct db_result u;
 	if (db_exec(db, NULL,
 		    "UPDATE subtask SET subtask_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), lease_until = NULL "
-		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = 1",
+		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
 		    ps, 4, &u))
 		return TXN_ERROR;
 	if (u.affected == 0) {
@@ -288,7 +277,7 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		if (mine < 0)
 			return TXN_ERROR;
 		f->state = mine ? FIN_FINISHED : FIN_LOST;
-		if (mine && count_unfinished(db, a, job->task_id, &f->last))
+		if (mine && sched_all_subtasks_ended(db, a, job->task_id, &f->last))
 			return TXN_ERROR;
 		return TXN_ABORT;
 	}
@@ -298,7 +287,7 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		    "UPDATE task SET count_task_parts_done = count_task_parts_done + 1, "
 		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?",
 		    pt, 1, NULL) ||
-	    count_unfinished(db, a, job->task_id, &f->last))
+	    sched_all_subtasks_ended(db, a, job->task_id, &f->last))
 		return TXN_ERROR;
 	f->state = FIN_FINISHED;
 	return TXN_COMMIT;

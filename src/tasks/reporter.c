@@ -16,6 +16,7 @@
 #include "backends/objects_export.h"
 #include "backends/storage.h"
 #include "common/errors.h"
+#include "common/status.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ static int load_source(struct task_ctx *ctx, json_object *content, struct source
 		task_fail_set(fail, 400, E_REPORT_TYPE, "Tasks with type '%d' does not support a build report", type);
 		return -1;
 	}
-	if (status != 5) {
+	if (status != TASK_DONE) {
 		task_fail_set(fail, 400, E_REPORT_STATUS, "Tasks with status '%d' does not support a build report", status);
 		return -1;
 	}

@@ -35,7 +35,7 @@ static int check_database(const char *what, const struct db_settings *s, const c
 	} else {
 		struct arena *a = arena_new();
 		struct db_result r;
-		if (db_exec(db, a, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0, &r) == 0 &&
+		if (DB_EXEC(db, a, &r, "SELECT COALESCE(MAX(version), 0) FROM schema_version") == 0 &&
 		    r.nrows) {
 			snprintf(text, sizeof(text), "database %s as '%s', schema version %s", s->name, s->user,
 				 r.rows[0][0]);

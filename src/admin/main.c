@@ -98,7 +98,7 @@ static int migrate_one(const struct db_settings *server, const char *section, co
 	struct arena *a = arena_new();
 	struct db_result r;
 	long current = 0;
-	if (db_exec(db, a, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL, 0, &r) == 0 && r.nrows)
+	if (DB_EXEC(db, a, &r, "SELECT COALESCE(MAX(version), 0) FROM schema_version") == 0 && r.nrows)
 		current = atol(r.rows[0][0]);
 	arena_free(a);
 	DIR *d = opendir(dir);
@@ -123,10 +123,10 @@ static int migrate_one(const struct db_settings *server, const char *section, co
 			char path[2048];
 			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 			char *script = read_all(path);
-			struct db_param p[] = {DBP_I64(v)};
 			if (!script || db_exec_script(db, script) ||
-			    db_exec(db, NULL, "INSERT INTO schema_version (version, applied_at) VALUES (?, UTC_TIMESTAMP(6))",
-				    p, 1, NULL)) {
+			    DB_EXEC(db, NULL, NULL,
+				    "INSERT INTO schema_version (version, applied_at) VALUES (?, UTC_TIMESTAMP(6))",
+				    DBP_I64(v))) {
 				fprintf(stderr, "%s: migration %s failed: %s\n", dbname, names[i],
 					script ? db_error(db) : strerror(errno));
 				rc = -1;

@@ -84,13 +84,11 @@ void h_task_create(struct request *req)
 		return;
 	}
 	const char *text = json_object_to_json_string_ext(content, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	struct db_param p[] = {DBP_I64(tt->id), DBP_STR(account), DBP_STR(description ? description : ""),
-			       DBP_STR(text), DBP_STR(req->request_id)};
 	struct db_result r;
-	if (db_exec(req->api->db, NULL,
+	if (DB_EXEC(req->api->db, NULL, &r,
 		    "INSERT INTO task (task_type, task_status, account_id, description, content, create_time, "
 		    "last_update_time, request_id) VALUES (?, " SQL_VAL(TASK_PENDING) ", ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
-		    p, 5, &r)) {
+		    DBP_I64(tt->id), DBP_STR(account), DBP_STR(description ? description : ""), DBP_STR(text), DBP_STR(req->request_id))) {
 		reply_db_error(req);
 		return;
 	}

@@ -112,8 +112,9 @@ static int task_scope(struct request *req, struct where *w)
 	const char *acc = req_account(req);
 	struct db_param p[] = {DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc)};
 	struct db_result r;
-	if (db_exec(req->api->db, req->arena, "SELECT 1 FROM task WHERE task_id = ? AND (? IS NULL OR account_id = ?)",
-		    p, 3, &r)) {
+	if (DB_EXEC(req->api->db, req->arena, &r,
+		    "SELECT 1 FROM task WHERE task_id = ? AND (? IS NULL OR account_id = ?)",
+		    DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc))) {
 		reply_db_error(req);
 		return -1;
 	}

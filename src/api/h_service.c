@@ -58,11 +58,10 @@ static const char *check_db(struct request *req)
 
 static const char *check_worker(struct request *req)
 {
-	struct db_param p[] = {DBP_I64(req->api->cfg.heartbeat_ttl)};
 	struct db_result r;
-	if (db_exec(req->api->db, req->arena,
+	if (DB_EXEC(req->api->db, req->arena, &r,
 		    "SELECT COUNT(*) FROM scheduler_heartbeat WHERE last_seen > UTC_TIMESTAMP(6) - INTERVAL ? SECOND",
-		    p, 1, &r) || r.nrows == 0)
+		    DBP_I64(req->api->cfg.heartbeat_ttl)) || r.nrows == 0)
 		return "cannot read scheduler heartbeats";
 	return atoll(r.rows[0][0]) > 0 ? NULL : "no scheduler heartbeat within [SCHEDULER] HEARTBEAT_TTL";
 }

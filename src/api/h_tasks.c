@@ -70,10 +70,10 @@ void h_tasks_count(struct request *req)
 static char **find_task(struct request *req)
 {
 	const char *acc = req_account(req);
-	struct db_param p[] = {DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc)};
 	struct db_result r;
-	if (db_exec(req->api->db, req->arena,
-		    "SELECT " TASK_COLUMNS " FROM task WHERE task_id = ? AND (? IS NULL OR account_id = ?)", p, 3, &r)) {
+	if (DB_EXEC(req->api->db, req->arena, &r,
+		    "SELECT " TASK_COLUMNS " FROM task WHERE task_id = ? AND (? IS NULL OR account_id = ?)",
+		    DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc))) {
 		reply_db_error(req);
 		return NULL;
 	}
@@ -95,18 +95,17 @@ void h_task_get(struct request *req)
  * cancelled. Returns rows changed (0: already finished), -1 on DB failure. */
 static int cancel_task(struct request *req, long long task_id)
 {
-	struct db_param p[] = {DBP_I64(task_id)};
 	struct db_result r;
 	struct db *db = req->api->db;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		if (db_begin(db))
 			return -1;
-		if (db_exec(db, NULL,
+		if (DB_EXEC(db, NULL, &r,
 			    "UPDATE task SET task_status = " SQL_VAL(TASK_CANCELLED) ", end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6) "
-			    "WHERE task_id = ? AND task_status IN " SQL_TASKS_UNFINISHED, p, 1, &r) ||
-		    db_exec(db, NULL,
+			    "WHERE task_id = ? AND task_status IN " SQL_TASKS_UNFINISHED, DBP_I64(task_id)) ||
+		    DB_EXEC(db, NULL, NULL,
 			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6) "
-			    "WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_UNFINISHED, p, 1, NULL) ||
+			    "WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_UNFINISHED, DBP_I64(task_id)) ||
 		    db_commit(db)) {
 			int retry = db_error_is_retryable(db);
 			db_rollback(db);
@@ -132,9 +131,9 @@ void h_task_cancel(struct request *req)
 	if (n == 0) {
 		/* Finished before or while we looked: report the status it has now. */
 		int status = atoi(row[2]);
-		struct db_param p[] = {DBP_I64(req->path_id)};
 		struct db_result r;
-		if (db_exec(req->api->db, req->arena, "SELECT task_status FROM task WHERE task_id = ?", p, 1, &r) == 0 &&
+		if (DB_EXEC(req->api->db, req->arena, &r,
+			    "SELECT task_status FROM task WHERE task_id = ?", DBP_I64(req->path_id)) == 0 &&
 		    r.nrows)
 			status = atoi(r.rows[0][0]);
 		reply_errorf(req, E_CANNOT_CANCEL, req->path_id, status);
@@ -147,12 +146,11 @@ void h_task_cancel(struct request *req)
 /* Ids of every blob of a task: its result and its subtasks' results. */
 static struct db_result task_blobs(struct request *req, long long task_id, int *rc)
 {
-	struct db_param p[] = {DBP_I64(task_id), DBP_I64(task_id)};
 	struct db_result r;
-	*rc = db_exec(req->api->db, req->arena,
+	*rc = DB_EXEC(req->api->db, req->arena, &r,
 		      "SELECT result_id FROM task WHERE task_id = ? AND result_id IS NOT NULL "
 		      "UNION ALL SELECT result_id FROM subtask WHERE task_id = ? AND result_id IS NOT NULL",
-		      p, 2, &r);
+		      DBP_I64(task_id), DBP_I64(task_id));
 	return r;
 }
 
@@ -176,8 +174,7 @@ void h_task_delete(struct request *req)
 	}
 	int rc;
 	struct db_result blobs = task_blobs(req, req->path_id, &rc);
-	struct db_param p[] = {DBP_I64(req->path_id)};
-	if (rc || db_exec(req->api->db, NULL, "DELETE FROM task WHERE task_id = ?", p, 1, NULL)) {
+	if (rc || DB_EXEC(req->api->db, NULL, NULL, "DELETE FROM task WHERE task_id = ?", DBP_I64(req->path_id))) {
 		reply_db_error(req);
 		return;
 	}
@@ -194,10 +191,10 @@ void h_task_subtasks(struct request *req)
 {
 	if (!find_task(req))
 		return;
-	struct db_param p[] = {DBP_I64(req->path_id)};
 	struct db_result r;
-	if (db_exec(req->api->db, req->arena,
-		    "SELECT " SUBTASK_COLUMNS " FROM subtask WHERE task_id = ? ORDER BY subtask_id", p, 1, &r)) {
+	if (DB_EXEC(req->api->db, req->arena, &r,
+		    "SELECT " SUBTASK_COLUMNS " FROM subtask WHERE task_id = ? ORDER BY subtask_id",
+		    DBP_I64(req->path_id))) {
 		reply_db_error(req);
 		return;
 	}

@@ -48,6 +48,16 @@ void db_close(struct db *db);                       /* NULL ok */
 /* Execute sql with params; rows (if any) are copied into arena a. out may be NULL. 0 ok, -1 error. */
 int db_exec(struct db *db, struct arena *a, const char *sql, const struct db_param *p, size_t np,
 	    struct db_result *out);
+/* DB_EXEC(db, arena, out, sql, params...): db_exec with the parameters
+ * written after the SQL and counted by the compiler, as the sizeof of the
+ * compound-literal array they form, so the count cannot drift from the list
+ * (the statement's '?' are still counted by the server). The leading
+ * DBP_NULL only makes an empty list valid C; it is neither counted nor sent.
+ * A list built at run time goes to db_exec with its length. */
+#define DB_PARAM_LIST_(...) ((const struct db_param[]){DBP_NULL, __VA_ARGS__})
+#define DB_EXEC(db, a, out, sql, ...) \
+	db_exec((db), (a), (sql), DB_PARAM_LIST_(__VA_ARGS__) + 1, \
+		sizeof(DB_PARAM_LIST_(__VA_ARGS__)) / sizeof(struct db_param) - 1, (out))
 /* Stream rows without buffering the result: cb gets each row (cells valid during the call only).
  * cb returns nonzero to stop; it must not run statements on the same db (they fail). */
 typedef int (*db_row_cb)(void *ud, size_t ncols, char **cells, unsigned long *lens);

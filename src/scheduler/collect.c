@@ -53,24 +53,21 @@ static int all_finished(struct db *db, struct arena *a, long long task_id, int *
 		return -1;
 	if (*ok)
 		return 0;
-	struct db_param pf[] = {DBP_I64(task_id), DBP_I64(task_id)};
 	log_warn("task %lld: progress counters were wrong; repaired", task_id);
-	return db_exec(db, NULL,
+	return DB_EXEC(db, NULL, NULL,
 		       "UPDATE task SET count_task_parts_done = (SELECT COUNT(*) FROM subtask "
 		       "WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_ENDED ") WHERE task_id = ?",
-		       pf, 2, NULL);
+		       DBP_I64(task_id), DBP_I64(task_id));
 }
 
 static int claim_body(struct db *db, struct arena *a, void *ud)
 {
 	struct collect_claim *c = ud;
 	struct sched *s = c->w->s;
-	struct db_param p[] = {DBP_I64(c->task_id)};
 	struct db_result r;
-	if (db_exec(db, a,
+	if (DB_EXEC(db, a, &r,
 		    "SELECT task_type, task_status, content, account_id, request_id, attempts FROM task "
-		    "WHERE task_id = ? AND " COLLECTABLE " FOR UPDATE SKIP LOCKED",
-		    p, 1, &r))
+		    "WHERE task_id = ? AND " COLLECTABLE " FOR UPDATE SKIP LOCKED", DBP_I64(c->task_id)))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
@@ -98,10 +95,10 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 static int load_partials(struct worker *w, struct arena *a, long long task_id, int ids_only, json_object **out,
 			 size_t *n, size_t *nfailed, const struct db_result **rows, struct task_fail *fail)
 {
-	struct db_param p[] = {DBP_I64(task_id)};
 	struct db_result *rp = arena_alloc(a, sizeof(*rp));
-	if (db_exec(w->db, a, "SELECT subtask_id, subtask_status, result_id FROM subtask WHERE task_id = ? ORDER BY subtask_id",
-		    p, 1, rp))
+	if (DB_EXEC(w->db, a, rp,
+		    "SELECT subtask_id, subtask_status, result_id FROM subtask WHERE task_id = ? ORDER BY subtask_id",
+		    DBP_I64(task_id)))
 		return -1;
 	const struct db_result r = *rp;
 	*rows = rp;
@@ -235,11 +232,11 @@ static int recorded_before(const struct collect_final *f, char **row)
 static int final_body(struct db *db, struct arena *a, void *ud)
 {
 	struct collect_final *f = ud;
-	struct db_param pt[] = {DBP_I64(f->task_id)};
 	struct db_result r;
 	f->stored = 0;
-	if (db_exec(db, a, "SELECT task_status, worker_id, result_id FROM task WHERE task_id = ? FOR UPDATE", pt, 1,
-		    &r))
+	if (DB_EXEC(db, a, &r,
+		    "SELECT task_status, worker_id, result_id FROM task WHERE task_id = ? FOR UPDATE",
+		    DBP_I64(f->task_id)))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
@@ -249,14 +246,14 @@ static int final_body(struct db *db, struct arena *a, void *ud)
 	}
 	if (f->failed && f->fail->code && sched_stage_error(db, f->task_id, STAGE_COLLECTING, f->fail->code, f->fail->detail))
 		return TXN_ERROR;
-	struct db_param pu[] = {DBP_I64(f->failed ? TASK_FAILED : TASK_DONE), DBP_STR(f->result_id), DBP_I64(f->task_id)};
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET task_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), "
 		    "last_update_time = UTC_TIMESTAMP(6), worker_id = NULL, lease_until = NULL WHERE task_id = ?",
-		    pu, 3, NULL))
+		    DBP_I64(f->failed ? TASK_FAILED : TASK_DONE), DBP_STR(f->result_id), DBP_I64(f->task_id)))
 		return TXN_ERROR;
-	if (db_exec(db, NULL, "UPDATE subtask SET result_id = NULL WHERE task_id = ? AND result_id IS NOT NULL", pt, 1,
-		    NULL))
+	if (DB_EXEC(db, NULL, NULL,
+		    "UPDATE subtask SET result_id = NULL WHERE task_id = ? AND result_id IS NOT NULL",
+		    DBP_I64(f->task_id)))
 		return TXN_ERROR;
 	f->stored = 1;
 	return TXN_COMMIT;
@@ -380,7 +377,7 @@ int sched_collect_one(struct worker *w)
 {
 	struct db_result r;
 	struct arena *a = arena_new();
-	int rc = db_exec(w->db, a, "SELECT task_id FROM task WHERE " COLLECTABLE " ORDER BY task_id LIMIT 1", NULL, 0, &r);
+	int rc = DB_EXEC(w->db, a, &r, "SELECT task_id FROM task WHERE " COLLECTABLE " ORDER BY task_id LIMIT 1");
 	long long task_id = rc == 0 && r.nrows ? atoll(r.rows[0][0]) : 0;
 	arena_free(a);
 	if (rc)

@@ -58,32 +58,28 @@ static int insert_error_row(struct db *db, long long task_id, long long subtask_
 {
 	const struct luna_error_def *def = luna_error_def(code);
 	char *clean = url_redact_dup(detail ? detail : def->detail_fmt);   /* no URL credentials in error rows */
-	struct db_param p[] = {
-		DBP_I64(task_id), DBP_I64(subtask_id), DBP_I64(def->code),
-		DBP_STR(def->desc), DBP_STR(clean ? clean : def->desc),
-	};
-	int rc = db_exec(db, NULL,
+	int rc = DB_EXEC(db, NULL, NULL,
 			 "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
 			 "VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
-			 p, 5, NULL);
+			 DBP_I64(task_id), DBP_I64(subtask_id), DBP_I64(def->code), DBP_STR(def->desc), DBP_STR(clean ? clean : def->desc));
 	free(clean);
 	return rc;
 }
 
 int sched_insert_error(struct db *db, long long task_id, long long subtask_id, int code, const char *detail)
 {
-	struct db_param p[] = {DBP_I64(task_id)};
-	if (db_exec(db, NULL, "UPDATE task SET error_count = error_count + 1 WHERE task_id = ?", p, 1, NULL))
+	if (DB_EXEC(db, NULL, NULL,
+		    "UPDATE task SET error_count = error_count + 1 WHERE task_id = ?", DBP_I64(task_id)))
 		return -1;
 	return insert_error_row(db, task_id, subtask_id, code, detail);
 }
 
 int sched_all_subtasks_ended(struct db *db, struct arena *a, long long task_id, int *ended)
 {
-	struct db_param p[] = {DBP_I64(task_id)};
 	struct db_result r;
-	if (db_exec(db, a, "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_UNFINISHED,
-		    p, 1, &r))
+	if (DB_EXEC(db, a, &r,
+		    "SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_UNFINISHED,
+		    DBP_I64(task_id)))
 		return -1;
 	*ended = r.nrows && atoll(r.rows[0][0]) == 0;
 	return 0;
@@ -97,19 +93,16 @@ static long long insert_stage_subtask(struct db *db, long long task_id, const ch
 	char buf[64];
 	const char *content = buf;
 	snprintf(buf, sizeof(buf), "{\"stage\":\"%s\"}", stage);
-	struct db_param p[] = {DBP_I64(task_id), DBP_STR(content)};
 	struct db_result r;
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, &r,
 		    "INSERT INTO subtask (task_id, subtask_status, content, create_time, end_time) "
 		    "VALUES (?, " SQL_VAL(SUB_FAILED) ", ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
-		    p, 2, &r))
+		    DBP_I64(task_id), DBP_STR(content)))
 		return 0;
-	struct db_param pc[] = {DBP_I64(task_id), DBP_I64(task_id), DBP_I64(task_id)};
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET count_task_parts_all = (SELECT COUNT(*) FROM subtask WHERE task_id = ?), "
 		    "count_task_parts_done = (SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_ENDED ") "
-		    "WHERE task_id = ?",
-		    pc, 3, NULL))
+		    "WHERE task_id = ?", DBP_I64(task_id), DBP_I64(task_id), DBP_I64(task_id)))
 		return 0;
 	return (long long)r.insert_id;
 }
@@ -122,13 +115,11 @@ int sched_stage_error(struct db *db, long long task_id, const char *stage, int c
 
 int sched_fail_task(struct db *db, long long task_id, const char *stage, int code, const char *detail)
 {
-	struct db_param p[] = {DBP_I64(task_id)};
 	if (sched_stage_error(db, task_id, stage, code, detail))
 		return -1;
-	return db_exec(db, NULL,
+	return DB_EXEC(db, NULL, NULL,
 		       "UPDATE task SET task_status = " SQL_VAL(TASK_FAILED) ", end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6), "
-		       "worker_id = NULL, lease_until = NULL WHERE task_id = ?",
-		       p, 1, NULL);
+		       "worker_id = NULL, lease_until = NULL WHERE task_id = ?", DBP_I64(task_id));
 }
 
 int sched_take_task(struct sched *s, struct db *db, long long task_id, int attempts, const char *phase,
@@ -143,13 +134,14 @@ int sched_take_task(struct sched *s, struct db *db, long long task_id, int attem
 			       ? TXN_ERROR
 			       : TXN_COMMIT;
 	}
-	struct db_param p[] = {DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(task_id)};
 	const char *sql = collecting
 		? "UPDATE task SET task_status = " SQL_VAL(TASK_COLLECTING) ", worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
 		  "attempts = attempts + 1, last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?"
 		: "UPDATE task SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
 		  "attempts = attempts + 1 WHERE task_id = ?";
-	return db_exec(db, NULL, sql, p, 3, NULL) ? TXN_ERROR : TXN_COMMIT;
+	return DB_EXEC(db, NULL, NULL,
+		       sql,
+		       DBP_STR(s->worker_id), DBP_I64(s->cfg.lease_seconds), DBP_I64(task_id)) ? TXN_ERROR : TXN_COMMIT;
 }
 
 const char *sched_db_hint(struct db *db)
@@ -238,23 +230,21 @@ int sched_retry_delay(int attempts)
 
 int sched_defer_task(struct worker *w, long long task_id, int status, int delay_s)
 {
-	struct db_param p[] = {DBP_I64(delay_s), DBP_I64(task_id), DBP_STR(w->s->worker_id), DBP_I64(status)};
 	struct db_result r;
-	if (db_exec(w->db, NULL,
+	if (DB_EXEC(w->db, NULL, &r,
 		    "UPDATE task SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
 		    "WHERE task_id = ? AND worker_id = ? AND task_status = ?",
-		    p, 4, &r))
+		    DBP_I64(delay_s), DBP_I64(task_id), DBP_STR(w->s->worker_id), DBP_I64(status)))
 		return -1;
 	return r.affected ? 1 : 0;
 }
 
 void sched_release_task(struct worker *w, long long task_id)
 {
-	struct db_param p[] = {DBP_I64(task_id), DBP_STR(w->s->worker_id)};
-	if (db_exec(w->db, NULL,
+	if (DB_EXEC(w->db, NULL, NULL,
 		    "UPDATE task SET worker_id = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) "
 		    "WHERE task_id = ? AND worker_id = ? AND task_status IN " SQL_TASKS_LEASED,
-		    p, 2, NULL))
+		    DBP_I64(task_id), DBP_STR(w->s->worker_id)))
 		log_warn("task %lld: cannot give up the lease (it will expire instead): %s", task_id, db_error(w->db));
 }
 
@@ -271,11 +261,11 @@ struct report_args {
 static int report_body(struct db *db, struct arena *a, void *ud)
 {
 	const struct report_args *ra = ud;
-	struct db_param p[] = {DBP_I64(ra->ctx->task_id), DBP_I64(ra->ctx->cfg->max_errors)};
 	struct db_result r;
 	(void)a;
-	if (db_exec(db, NULL, "UPDATE task SET error_count = error_count + 1 WHERE task_id = ? AND error_count < ?", p,
-		    2, &r))
+	if (DB_EXEC(db, NULL, &r,
+		    "UPDATE task SET error_count = error_count + 1 WHERE task_id = ? AND error_count < ?",
+		    DBP_I64(ra->ctx->task_id), DBP_I64(ra->ctx->cfg->max_errors)))
 		return TXN_ERROR;
 	if (r.affected == 0)
 		return TXN_ABORT;   /* MAX_ERRORS reached, or the task is gone */
@@ -305,9 +295,9 @@ static int host_report_error(const struct task_ctx *ctx, int code, const char *d
 
 static int host_created_handler(const struct task_ctx *ctx, char id[37])
 {
-	struct db_param p[] = {DBP_I64(ctx->task_id)};
 	struct db_result r;
-	if (db_exec(ctx->tasks_db, ctx->arena, "SELECT created_handler_id FROM task WHERE task_id = ?", p, 1, &r))
+	if (DB_EXEC(ctx->tasks_db, ctx->arena, &r,
+		    "SELECT created_handler_id FROM task WHERE task_id = ?", DBP_I64(ctx->task_id)))
 		return -1;
 	if (r.nrows == 0 || !r.rows[0][0] || strlen(r.rows[0][0]) != 36)
 		return 0;
@@ -317,11 +307,11 @@ static int host_created_handler(const struct task_ctx *ctx, char id[37])
 
 static int host_record_created_handler(const struct task_ctx *ctx, char id[37])
 {
-	struct db_param p[] = {DBP_STR(id), DBP_I64(ctx->task_id)};
 	struct db_result r;
 	char theirs[37];
-	if (db_exec(ctx->tasks_db, NULL,
-		    "UPDATE task SET created_handler_id = ? WHERE task_id = ? AND created_handler_id IS NULL", p, 2, &r))
+	if (DB_EXEC(ctx->tasks_db, NULL, &r,
+		    "UPDATE task SET created_handler_id = ? WHERE task_id = ? AND created_handler_id IS NULL",
+		    DBP_STR(id), DBP_I64(ctx->task_id)))
 		return -1;
 	if (r.affected || host_created_handler(ctx, theirs) <= 0)
 		return 0;   /* recorded; or the task is gone and the plan will be dropped */

@@ -29,8 +29,7 @@ static int drop_blobs(struct janitor *j, struct arena *a, const char *list_sql, 
 		      const char *what)
 {
 	struct db_result r;
-	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
-	if (db_exec(j->db, a, list_sql, p, 1, &r))
+	if (DB_EXEC(j->db, a, &r, list_sql, DBP_I64(CLEANUP_BATCH)))
 		return -1;
 	size_t failed = 0, done = 0;
 	for (size_t i = 0; i < r.nrows && r.ncols <= 2 && !atomic_load(&j->stop); i++) {
@@ -74,11 +73,9 @@ static int drop_stopped_partials(struct janitor *j, struct arena *a)
 static int clean_up_ended_tasks(struct janitor *j, struct arena *a)
 {
 	struct db_result r;
-	struct db_param p[] = {DBP_I64(CLEANUP_BATCH)};
-	if (db_exec(j->db, a,
+	if (DB_EXEC(j->db, a, &r,
 		    "SELECT task_id, task_type, account_id, request_id FROM task "
-		    "WHERE cleaned = 0 AND task_status IN " SQL_TASKS_ENDED_BADLY " LIMIT ?",
-		    p, 1, &r))
+		    "WHERE cleaned = 0 AND task_status IN " SQL_TASKS_ENDED_BADLY " LIMIT ?", DBP_I64(CLEANUP_BATCH)))
 		return -1;
 	for (size_t i = 0; i < r.nrows && !atomic_load(&j->stop); i++) {
 		long long task_id = atoll(r.rows[i][0]);
@@ -93,8 +90,7 @@ static int clean_up_ended_tasks(struct janitor *j, struct arena *a)
 			type->cleanup(&ctx);
 			log_set_request_id(NULL);
 		}
-		struct db_param pu[] = {DBP_I64(task_id)};
-		if (db_exec(j->db, NULL, "UPDATE task SET cleaned = 1 WHERE task_id = ?", pu, 1, NULL))
+		if (DB_EXEC(j->db, NULL, NULL, "UPDATE task SET cleaned = 1 WHERE task_id = ?", DBP_I64(task_id)))
 			return -1;
 	}
 	return 0;
@@ -106,9 +102,8 @@ static int cleanup_round(struct janitor *j)
 	int rc = 0;
 	if (j->store && (drop_orphan_blobs(j, a) || drop_stopped_partials(j, a) || clean_up_ended_tasks(j, a)))
 		rc = -1;
-	if (rc == 0 && db_exec(j->db, NULL,
-			       "DELETE FROM scheduler_heartbeat WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL 1 DAY",
-			       NULL, 0, NULL))
+	if (rc == 0 && DB_EXEC(j->db, NULL, NULL,
+			       "DELETE FROM scheduler_heartbeat WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL 1 DAY"))
 		rc = -1;
 	arena_free(a);
 	return rc;

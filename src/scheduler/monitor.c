@@ -58,18 +58,18 @@ static void cancel_if_unchanged(struct sched *s, const struct hold_snapshot *h, 
 
 int sched_heartbeat(struct sched *s, struct db *mdb)
 {
-	struct db_param p[] = {DBP_STR(s->worker_id), DBP_STR(s->host), DBP_I64(getpid()), DBP_STR(s->started)};
-	return db_exec(mdb, NULL,
+	return DB_EXEC(mdb, NULL, NULL,
 		       "INSERT INTO scheduler_heartbeat (worker_id, host, pid, started, last_seen) "
 		       "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE host = VALUES(host), "
 		       "pid = VALUES(pid), started = VALUES(started), last_seen = VALUES(last_seen)",
-		       p, 4, NULL);
+		       DBP_STR(s->worker_id), DBP_STR(s->host), DBP_I64(getpid()), DBP_STR(s->started));
 }
 
 void sched_heartbeat_remove(struct sched *s, struct db *mdb)
 {
-	struct db_param p[] = {DBP_STR(s->worker_id), DBP_I64(getpid())};
-	if (db_exec(mdb, NULL, "DELETE FROM scheduler_heartbeat WHERE worker_id = ? AND pid = ?", p, 2, NULL))
+	if (DB_EXEC(mdb, NULL, NULL,
+		    "DELETE FROM scheduler_heartbeat WHERE worker_id = ? AND pid = ?",
+		    DBP_STR(s->worker_id), DBP_I64(getpid())))
 		log_warn("cannot remove the heartbeat: %s", db_error(mdb));
 }
 
@@ -78,14 +78,13 @@ int sched_renew_leases(struct sched *s, struct db *mdb)
 	struct hold_snapshot h[CONFIG_MAX_WORKERS];
 	int n = snapshot_holds(s, h);
 	for (int i = 0; i < n; i++) {
-		struct db_param p[] = {DBP_I64(s->cfg.lease_seconds), DBP_I64(h[i].subtask_id ? h[i].subtask_id : h[i].task_id),
-				       DBP_STR(s->worker_id)};
 		const char *sql = h[i].kind == HOLD_SUBTASK
 			? "UPDATE subtask SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
 			  "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING)
 			: "UPDATE task SET lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
 			  "WHERE task_id = ? AND worker_id = ? AND task_status IN " SQL_TASKS_LEASED;
-		if (db_exec(mdb, NULL, sql, p, 3, NULL))
+		if (DB_EXEC(mdb, NULL, NULL, sql, DBP_I64(s->cfg.lease_seconds),
+			    DBP_I64(h[i].subtask_id ? h[i].subtask_id : h[i].task_id), DBP_STR(s->worker_id)))
 			return -1;
 	}
 	return 0;
@@ -98,11 +97,9 @@ static const char *stop_reason(struct sched *s, struct db *mdb, struct arena *a,
 	struct db_result r;
 	*err = 0;
 	if (h->kind == HOLD_SUBTASK) {
-		struct db_param p[] = {DBP_I64(h->subtask_id)};
-		if (db_exec(mdb, a,
+		if (DB_EXEC(mdb, a, &r,
 			    "SELECT t.task_status, s.subtask_status, s.worker_id FROM subtask s "
-			    "JOIN task t ON t.task_id = s.task_id WHERE s.subtask_id = ?",
-			    p, 1, &r)) {
+			    "JOIN task t ON t.task_id = s.task_id WHERE s.subtask_id = ?", DBP_I64(h->subtask_id))) {
 			*err = 1;
 			return NULL;
 		}
@@ -114,8 +111,7 @@ static const char *stop_reason(struct sched *s, struct db *mdb, struct arena *a,
 			return "the subtask is no longer ours";
 		return NULL;
 	}
-	struct db_param p[] = {DBP_I64(h->task_id)};
-	if (db_exec(mdb, a, "SELECT task_status, worker_id FROM task WHERE task_id = ?", p, 1, &r)) {
+	if (DB_EXEC(mdb, a, &r, "SELECT task_status, worker_id FROM task WHERE task_id = ?", DBP_I64(h->task_id))) {
 		*err = 1;
 		return NULL;
 	}
@@ -159,17 +155,15 @@ struct recover_args {
 static int recover_body(struct db *db, struct arena *a, void *ud)
 {
 	struct recover_args *ra = ud;
-	struct db_param pt[] = {DBP_I64(ra->task_id)}, ps[] = {DBP_I64(ra->subtask_id)};
 	struct db_result t, r;
 	ra->action = REC_NONE;
-	if (db_exec(db, a, "SELECT task_status FROM task WHERE task_id = ? FOR UPDATE", pt, 1, &t))
+	if (DB_EXEC(db, a, &t, "SELECT task_status FROM task WHERE task_id = ? FOR UPDATE", DBP_I64(ra->task_id)))
 		return TXN_ERROR;
 	if (t.nrows == 0)
 		return TXN_ABORT;
-	if (db_exec(db, a,
+	if (DB_EXEC(db, a, &r,
 		    "SELECT attempts, worker_id FROM subtask WHERE subtask_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING) " "
-		    "AND lease_until < UTC_TIMESTAMP(6) FOR UPDATE",
-		    ps, 1, &r))
+		    "AND lease_until < UTC_TIMESTAMP(6) FOR UPDATE", DBP_I64(ra->subtask_id)))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
@@ -177,30 +171,28 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	ra->worker = r.rows[0][1] ? r.rows[0][1] : "?";
 	if (atoi(t.rows[0][0]) != TASK_RUNNING) {
 		ra->action = REC_CANCELLED;
-		return db_exec(db, NULL,
+		return DB_EXEC(db, NULL, NULL,
 			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL "
-			       "WHERE subtask_id = ?",
-			       ps, 1, NULL) ? TXN_ERROR : TXN_COMMIT;
+			       "WHERE subtask_id = ?", DBP_I64(ra->subtask_id)) ? TXN_ERROR : TXN_COMMIT;
 	}
 	if (ra->attempts < ra->s->cfg.max_attempts) {
 		ra->action = REC_PENDING;
-		return db_exec(db, NULL,
+		return DB_EXEC(db, NULL, NULL,
 			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL WHERE subtask_id = ?",
-			       ps, 1, NULL) ? TXN_ERROR : TXN_COMMIT;
+			       DBP_I64(ra->subtask_id)) ? TXN_ERROR : TXN_COMMIT;
 	}
 	char detail[512];
 	char why[256];
 	snprintf(why, sizeof(why), "its worker (%s) stopped answering every time", ra->worker);
 	luna_error_detail(detail, sizeof(detail), E_SUBTASK_ATTEMPTS, ra->subtask_id, ra->attempts, why);
 	ra->action = REC_FAILED;
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_FAILED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL WHERE subtask_id = ?",
-		    ps, 1, NULL) ||
+		    DBP_I64(ra->subtask_id)) ||
 	    sched_insert_error(db, ra->task_id, ra->subtask_id, E_SUBTASK_ATTEMPTS, detail) ||
-	    db_exec(db, NULL,
+	    DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET count_task_parts_done = count_task_parts_done + 1, "
-		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?",
-		    pt, 1, NULL))
+		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?", DBP_I64(ra->task_id)))
 		return TXN_ERROR;
 	return TXN_COMMIT;
 }
@@ -230,11 +222,9 @@ int sched_recover_expired(struct sched *s, struct db *mdb)
 	struct arena *a = arena_new();
 	struct db_result r;
 	int rc = 0, recovered = 0;
-	struct db_param p[] = {DBP_I64(RECOVER_BATCH)};
-	if (db_exec(mdb, a,
+	if (DB_EXEC(mdb, a, &r,
 		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = " SQL_VAL(SUB_RUNNING) " "
-		    "AND lease_until < UTC_TIMESTAMP(6) ORDER BY subtask_id LIMIT ?",
-		    p, 1, &r)) {
+		    "AND lease_until < UTC_TIMESTAMP(6) ORDER BY subtask_id LIMIT ?", DBP_I64(RECOVER_BATCH))) {
 		rc = -1;
 		goto out;
 	}
@@ -259,16 +249,13 @@ out:
 
 int sched_expire_own_leases(struct sched *s, struct db *mdb)
 {
-	struct db_param p[] = {DBP_STR(s->worker_id)};
 	struct db_result r1, r2;
-	if (db_exec(mdb, NULL,
+	if (DB_EXEC(mdb, NULL, &r1,
 		    "UPDATE subtask SET lease_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-		    "WHERE worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
-		    p, 1, &r1) ||
-	    db_exec(mdb, NULL,
+		    "WHERE worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING), DBP_STR(s->worker_id)) ||
+	    DB_EXEC(mdb, NULL, &r2,
 		    "UPDATE task SET lease_until = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
-		    "WHERE worker_id = ? AND task_status IN " SQL_TASKS_LEASED,
-		    p, 1, &r2))
+		    "WHERE worker_id = ? AND task_status IN " SQL_TASKS_LEASED, DBP_STR(s->worker_id)))
 		return -1;
 	if (r1.affected || r2.affected)
 		log_warn("a previous run as %s left %llu subtasks and %llu tasks leased; released them",
@@ -278,14 +265,13 @@ int sched_expire_own_leases(struct sched *s, struct db *mdb)
 
 static void hand_back_one(struct sched *s, struct db *mdb, const struct hold_snapshot *h)
 {
-	struct db_param p[] = {DBP_I64(h->subtask_id ? h->subtask_id : h->task_id), DBP_STR(s->worker_id)};
 	struct db_result r;
 	const char *sql = h->kind == HOLD_SUBTASK
 		? "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL, "
 		  "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING)
 		: "UPDATE task SET worker_id = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) "
 		  "WHERE task_id = ? AND worker_id = ? AND task_status IN " SQL_TASKS_LEASED;
-	if (db_exec(mdb, NULL, sql, p, 2, &r)) {
+	if (DB_EXEC(mdb, NULL, &r, sql, DBP_I64(h->subtask_id ? h->subtask_id : h->task_id), DBP_STR(s->worker_id))) {
 		log_warn("task %lld: cannot hand back the work (its lease will expire instead): %s", h->task_id,
 			 db_error(mdb));
 		return;

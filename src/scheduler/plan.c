@@ -39,12 +39,11 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	struct plan_claim *c = ud;
 	struct sched *s = c->w->s;
 	struct db_result r;
-	if (db_exec(db, a,
+	if (DB_EXEC(db, a, &r,
 		    "SELECT task_id, task_type, content, account_id, request_id, attempts FROM task "
 		    "WHERE task_status = " SQL_VAL(TASK_PENDING) " AND planned = 0 "
 		    "AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6)) "
-		    "ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-		    NULL, 0, &r))
+		    "ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED"))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
@@ -85,10 +84,10 @@ static int insert_batch(struct db *db, struct arena *a, long long task_id, json_
 static int store_body(struct db *db, struct arena *a, void *ud)
 {
 	struct plan_store *ps = ud;
-	struct db_param pt[] = {DBP_I64(ps->task_id)};
 	struct db_result r;
 	ps->stored = 0;
-	if (db_exec(db, a, "SELECT task_status, worker_id FROM task WHERE task_id = ? FOR UPDATE", pt, 1, &r))
+	if (DB_EXEC(db, a, &r,
+		    "SELECT task_status, worker_id FROM task WHERE task_id = ? FOR UPDATE", DBP_I64(ps->task_id)))
 		return TXN_ERROR;
 	if (r.nrows == 0 || atoi(r.rows[0][0]) != TASK_PENDING || !r.rows[0][1] ||
 	    strcmp(r.rows[0][1], ps->w->s->worker_id) != 0)
@@ -101,12 +100,10 @@ static int store_body(struct db *db, struct arena *a, void *ud)
 	for (size_t from = 0; from < n; from += INSERT_BATCH)
 		if (insert_batch(db, a, ps->task_id, ps->subtasks, from, n - from < INSERT_BATCH ? n - from : INSERT_BATCH))
 			return TXN_ERROR;
-	struct db_param pu[] = {DBP_I64((long long)n), DBP_I64(ps->task_id)};
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET task_status = " SQL_VAL(TASK_RUNNING) ", planned = 1, count_task_parts_all = ?, count_task_parts_done = 0, "
 		    "worker_id = NULL, lease_until = NULL, attempts = 0, last_update_time = UTC_TIMESTAMP(6) "
-		    "WHERE task_id = ?",
-		    pu, 2, NULL))
+		    "WHERE task_id = ?", DBP_I64((long long)n), DBP_I64(ps->task_id)))
 		return TXN_ERROR;
 	ps->stored = 1;
 	return TXN_COMMIT;

@@ -52,13 +52,12 @@ json_object *task_error_json(const struct luna_config *cfg, char **row)
 int task_host_lookup_task(const struct task_ctx *ctx, long long task_id, const char *account_id,
 			  struct task_row *row)
 {
-	struct db_param p[] = {DBP_I64(task_id), DBP_STR(account_id), DBP_STR(account_id)};
 	struct db_result r;
 	if (!ctx->tasks_db ||
-	    db_exec(ctx->tasks_db, ctx->arena,
+	    DB_EXEC(ctx->tasks_db, ctx->arena, &r,
 		    "SELECT task_type, task_status, result_id, content, create_time FROM task "
 		    "WHERE task_id = ? AND (? IS NULL OR account_id = ?)",
-		    p, 3, &r))
+		    DBP_I64(task_id), DBP_STR(account_id), DBP_STR(account_id)))
 		return -1;
 	if (r.nrows == 0)
 		return 0;
@@ -74,11 +73,10 @@ int task_host_lookup_task(const struct task_ctx *ctx, long long task_id, const c
 
 int task_host_subtask_ids(const struct task_ctx *ctx, long long **ids, size_t *n)
 {
-	struct db_param p[] = {DBP_I64(ctx->task_id)};
 	struct db_result r;
 	if (!ctx->tasks_db ||
-	    db_exec(ctx->tasks_db, ctx->arena, "SELECT subtask_id FROM subtask WHERE task_id = ? ORDER BY subtask_id", p,
-		    1, &r))
+	    DB_EXEC(ctx->tasks_db, ctx->arena, &r,
+		    "SELECT subtask_id FROM subtask WHERE task_id = ? ORDER BY subtask_id", DBP_I64(ctx->task_id)))
 		return -1;
 	*ids = arena_alloc(ctx->arena, (r.nrows ? r.nrows : 1) * sizeof(**ids));
 	for (size_t i = 0; i < r.nrows; i++)
@@ -89,13 +87,12 @@ int task_host_subtask_ids(const struct task_ctx *ctx, long long **ids, size_t *n
 
 json_object *task_host_errors_json(const struct task_ctx *ctx)
 {
-	struct db_param p[] = {DBP_I64(ctx->task_id), DBP_I64(ctx->cfg->max_errors)};
 	struct db_result r;
 	if (!ctx->tasks_db || !ctx->task_id)
 		return json_object_new_array();
-	if (db_exec(ctx->tasks_db, ctx->arena,
-		    "SELECT " TASK_ERROR_COLUMNS " FROM task_error e WHERE e.task_id = ? ORDER BY e.error_id LIMIT ?", p, 2,
-		    &r))
+	if (DB_EXEC(ctx->tasks_db, ctx->arena, &r,
+		    "SELECT " TASK_ERROR_COLUMNS " FROM task_error e WHERE e.task_id = ? ORDER BY e.error_id LIMIT ?",
+		    DBP_I64(ctx->task_id), DBP_I64(ctx->cfg->max_errors)))
 		return NULL;
 	json_object *errors = json_object_new_array_ext((int)r.nrows);
 	for (size_t i = 0; i < r.nrows; i++)
@@ -106,12 +103,10 @@ json_object *task_host_errors_json(const struct task_ctx *ctx)
 int task_host_is_task_result(const struct task_ctx *ctx, const char *blob_id)
 {
 	struct db_result r;
-	struct db_param p[] = {DBP_STR(blob_id), DBP_STR(blob_id)};
 	if (!ctx->tasks_db ||
-	    db_exec(ctx->tasks_db, ctx->arena,
+	    DB_EXEC(ctx->tasks_db, ctx->arena, &r,
 		    "SELECT 1 FROM task WHERE result_id = ? UNION ALL "
-		    "(SELECT 1 FROM subtask WHERE result_id = ? LIMIT 1) LIMIT 1",
-		    p, 2, &r))
+		    "(SELECT 1 FROM subtask WHERE result_id = ? LIMIT 1) LIMIT 1", DBP_STR(blob_id), DBP_STR(blob_id)))
 		return -1;
 	return r.nrows > 0;
 }

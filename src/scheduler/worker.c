@@ -61,21 +61,19 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 {
 	struct claim_args *c = ud;
 	struct db_result r;
-	if (db_exec(db, a,
+	if (DB_EXEC(db, a, &r,
 		    "SELECT subtask_id, task_id FROM subtask WHERE subtask_status = " SQL_VAL(SUB_PENDING) " "
 		    "AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)) "
-		    "ORDER BY subtask_status, lease_until, subtask_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-		    NULL, 0, &r))
+		    "ORDER BY subtask_status, lease_until, subtask_id LIMIT 1 FOR UPDATE SKIP LOCKED"))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
 	c->subtask_id = atoll(r.rows[0][0]);
 	c->task_id = atoll(r.rows[0][1]);
-	struct db_param p[] = {DBP_STR(c->w->s->worker_id), DBP_I64(c->w->s->cfg.lease_seconds), DBP_I64(c->subtask_id)};
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_RUNNING) ", worker_id = ?, "
 		    "lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, attempts = attempts + 1 WHERE subtask_id = ?",
-		    p, 3, NULL))
+		    DBP_STR(c->w->s->worker_id), DBP_I64(c->w->s->cfg.lease_seconds), DBP_I64(c->subtask_id)))
 		return TXN_ERROR;
 	return TXN_COMMIT;
 }
@@ -83,12 +81,11 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 /* Reads what the claimed subtask needs. 1 loaded, 0 the task is gone, -1 DB error. */
 static int load_job(struct worker *w, struct arena *a, struct subtask_job *job)
 {
-	struct db_param p[] = {DBP_I64(job->subtask_id)};
 	struct db_result r;
-	if (db_exec(w->db, a,
+	if (DB_EXEC(w->db, a, &r,
 		    "SELECT t.task_type, t.content, t.account_id, t.request_id, s.content, s.attempts "
 		    "FROM subtask s JOIN task t ON t.task_id = s.task_id WHERE s.subtask_id = ?",
-		    p, 1, &r))
+		    DBP_I64(job->subtask_id)))
 		return -1;
 	if (r.nrows == 0)
 		return 0;
@@ -189,13 +186,12 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
  * attempt stays counted, so MAX_ATTEMPTS still bounds the retries. */
 static int give_back_for_retry(struct db *db, struct finish_args *f)
 {
-	struct db_param p[] = {DBP_I64(f->retry_in), DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)};
 	struct db_result u;
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, &u,
 		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, "
 		    "lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
 		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
-		    p, 3, &u))
+		    DBP_I64(f->retry_in), DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)))
 		return TXN_ERROR;
 	f->state = u.affected ? FIN_RETRY_LATER : FIN_LOST;
 	return u.affected ? TXN_COMMIT : TXN_ABORT;
@@ -205,12 +201,11 @@ static int give_back_for_retry(struct db *db, struct finish_args *f)
  * back at shutdown failed): back to pending, the attempt not counted. */
 static int give_back_abandoned(struct db *db, struct finish_args *f)
 {
-	struct db_param p[] = {DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)};
 	struct db_result u;
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, &u,
 		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL, "
 		    "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
-		    p, 2, &u))
+		    DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)))
 		return TXN_ERROR;
 	f->state = u.affected ? FIN_HANDED_BACK : FIN_LOST;
 	return u.affected ? TXN_COMMIT : TXN_ABORT;
@@ -221,9 +216,10 @@ static int give_back_abandoned(struct db *db, struct finish_args *f)
  * Then the outcome is recorded and its blob must stay. 1 yes, 0 no, -1 DB error. */
 static int recorded_before(struct db *db, struct arena *a, const struct finish_args *f)
 {
-	struct db_param p[] = {DBP_I64(f->job->subtask_id)};
 	struct db_result r;
-	if (db_exec(db, a, "SELECT subtask_status, worker_id, result_id FROM subtask WHERE subtask_id = ?", p, 1, &r))
+	if (DB_EXEC(db, a, &r,
+		    "SELECT subtask_status, worker_id, result_id FROM subtask WHERE subtask_id = ?",
+		    DBP_I64(f->job->subtask_id)))
 		return -1;
 	if (r.nrows == 0)
 		return 0;
@@ -240,21 +236,19 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 	const struct subtask_job *job = f->job;
 	const struct subtask_outcome *out = f->out;
 	struct db_result r;
-	struct db_param pt[] = {DBP_I64(job->task_id)};
 	/* The task row first: the same lock order as the API's cancel and delete. */
-	if (db_exec(db, a, "SELECT task_status FROM task WHERE task_id = ? FOR UPDATE", pt, 1, &r))
+	if (DB_EXEC(db, a, &r, "SELECT task_status FROM task WHERE task_id = ? FOR UPDATE", DBP_I64(job->task_id)))
 		return TXN_ERROR;
 	if (r.nrows == 0) {
 		f->state = FIN_TASK_GONE;
 		return TXN_ABORT;
 	}
 	if (atoi(r.rows[0][0]) != TASK_RUNNING) {
-		struct db_param pc[] = {DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)};
 		f->state = FIN_TASK_STOPPED;
-		if (db_exec(db, NULL,
+		if (DB_EXEC(db, NULL, NULL,
 			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL "
 			    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
-			    pc, 2, NULL))
+			    DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)))
 			return TXN_ERROR;
 		return TXN_COMMIT;
 	}
@@ -262,15 +256,11 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		return give_back_abandoned(db, f);
 	if (f->retry_in > 0)
 		return give_back_for_retry(db, f);
-	struct db_param ps[] = {
-		DBP_I64(out->failed ? SUB_FAILED : SUB_DONE), DBP_STR(out->result_id), DBP_I64(job->subtask_id),
-		DBP_STR(f->w->s->worker_id),
-	};
 	struct db_result u;
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, &u,
 		    "UPDATE subtask SET subtask_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), lease_until = NULL "
 		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
-		    ps, 4, &u))
+		    DBP_I64(out->failed ? SUB_FAILED : SUB_DONE), DBP_STR(out->result_id), DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)))
 		return TXN_ERROR;
 	if (u.affected == 0) {
 		int mine = recorded_before(db, a, f);
@@ -283,10 +273,9 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 	}
 	if (out->failed && sched_insert_error(db, job->task_id, job->subtask_id, out->fail.code, out->fail.detail))
 		return TXN_ERROR;
-	if (db_exec(db, NULL,
+	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET count_task_parts_done = count_task_parts_done + 1, "
-		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?",
-		    pt, 1, NULL) ||
+		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?", DBP_I64(job->task_id)) ||
 	    sched_all_subtasks_ended(db, a, job->task_id, &f->last))
 		return TXN_ERROR;
 	f->state = FIN_FINISHED;

@@ -123,15 +123,12 @@ void reply_error(struct request *req, int status, int code, const char *detail)
 	free(clean);
 }
 
-void reply_errorf(struct request *req, int code, ...)
+void reply_error_format(struct request *req, int code, const char *fmt, ...)
 {
 	char detail[1024];
 	va_list ap;
-	va_start(ap, code);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	vsnprintf(detail, sizeof(detail), luna_error_def(code)->detail_fmt, ap);
-#pragma GCC diagnostic pop
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	reply_error(req, 0, code, detail);
 }

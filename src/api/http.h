@@ -64,8 +64,11 @@ void reply_body(struct request *req, int status, const char *ctype, const char *
 void reply_empty(struct request *req, int status);
 /* Error body from the code table: status from the table unless status > 0. */
 void reply_error(struct request *req, int status, int code, const char *detail);
-/* Error with the table's template filled by printf arguments. */
-void reply_errorf(struct request *req, int code, ...);
+/* reply_errorf(req, CODE, args...): the error CODE (an E_ name with a
+ * CODE_DETAIL template, common/errors.h) with its template filled in; the
+ * compiler checks the arguments against the template. Status from the table. */
+#define reply_errorf(req, code, ...) reply_error_format((req), (code), code##_DETAIL, __VA_ARGS__)
+void reply_error_format(struct request *req, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A database failure: JSON 500 with 10017, logged once. */
 void reply_db_error(struct request *req);
 /* Start a streamed answer: headers now, then req_write() chunks. */

@@ -235,10 +235,10 @@ static json_object *param_default(struct api *api, json_object *schema)
 /* An operation that declares no 400 answer (/version, /healthcheck, the
  * docs and /2/config) cannot refuse its query: a parameter it does not know
  * or cannot read is ignored (its default applies) and logged. */
-static int refuse_query(struct request *req, int code, const char *name)
+static int refuse_query(struct request *req, const char *name)
 {
 	if (contract_declares(req->api->spec, req->op, 400)) {
-		reply_errorf(req, code, name);
+		reply_errorf(req, E_BAD_QUERY, name);
 		return -1;
 	}
 	log_warn("%s: query parameter '%s' ignored (bad or unknown)", req->op->op_id, name);
@@ -248,7 +248,7 @@ static int refuse_query(struct request *req, int code, const char *name)
 static int validate_query(struct request *req, const struct route_spec *rs)
 {
 	req->params = arena_defer(req->arena, put_json, json_object_new_object());
-	if (req->query_malformed && refuse_query(req, E_BAD_QUERY, "query string"))
+	if (req->query_malformed && refuse_query(req, "query string"))
 		return -1;
 	for (size_t i = 0; i < req->query.n; i++) {
 		const char *name = req->query.p[i].name;
@@ -259,7 +259,7 @@ static int validate_query(struct request *req, const struct route_spec *rs)
 		    schema_coerce_string(req->api->spec, d->schema, req->query.p[i].value, &v) ||
 		    schema_validate(req->api->spec, d->schema, v, 0, &se)) {
 			json_object_put(v);
-			if (refuse_query(req, E_BAD_QUERY, name))
+			if (refuse_query(req, name))
 				return -1;
 			continue;
 		}

@@ -1,9 +1,10 @@
 /* The one table of error codes: code, HTTP status, short description and a
- * printf-style detail template. Everything that answers an error (API
+ * detail text or printf template. Everything that answers an error (API
  * responses, task error rows, healthcheck components) builds it from here. */
 #ifndef LUNA_ERRORS_H
 #define LUNA_ERRORS_H
 #include <json-c/json.h>
+#include <stdio.h>
 
 enum luna_code {
 	E_SUCCESS = 0,
@@ -52,16 +53,56 @@ enum luna_code {
 	E_HEALTH = 38001,
 };
 
+/* The detail templates that take arguments (printf formats). They are
+ * macros so that the calls filling them in hand the compiler a literal
+ * format to check the arguments against: luna_error_detail below,
+ * reply_errorf (api/http.h), task_fail_detail (tasks/task_type.h), all of
+ * which paste CODE##_DETAIL; a code without such a macro takes no arguments. */
+#define E_UPSTREAM_CONNECT_TIMEOUT_DETAIL "Connect timeout on %s"
+#define E_REQUEST_TIMEOUT_DETAIL          "Request timeout on %s, method %s"
+#define E_UPSTREAM_DISCONNECTED_DETAIL    "Server disconnected on %s"
+#define E_UPSTREAM_CONNECTION_DETAIL      "Connection error on %s: %s"
+#define E_UPSTREAM_BAD_STATUS_DETAIL      "Unexpected status %d from %s"
+#define E_UPSTREAM_CONTENT_TYPE_DETAIL    "Unexpected content type from %s"
+#define E_BAD_QUERY_DETAIL                "Bad query parameters '%s'"
+#define E_REQUIRED_QUERY_DETAIL           "Required parameters '%s' not found"
+#define E_BAD_JSON_DETAIL                 "Failed to validate input json. Path: '%s', message: '%s'"
+#define E_DYNAMIC_HANDLER_DETAIL          "Handler %s is dynamic. Dynamic handler not supported"
+#define E_STATIC_HANDLER_DETAIL           "Handler %s is static. Policies of a static handler can not be set"
+#define E_DESCRIPTOR_VERSION_DETAIL       "Descriptor version %d is not registered in the system"
+#define E_BODY_TOO_LARGE_DETAIL           "Request body is larger than %ld bytes"
+#define E_SEND_SUBTASKS_DETAIL            "Cannot send subtasks to task_workers. Reason: '%s'"
+#define E_TASK_NOT_FOUND_DETAIL           "Task with id '%lld' not found"
+#define E_TASK_ERROR_NOT_FOUND_DETAIL     "Task error with id '%lld' not found"
+#define E_PROGRESS_UPDATE_DETAIL          "Failed to update task %lld progress"
+#define E_REPORT_TYPE_DETAIL              "Tasks with type '%d' does not support a build report"
+#define E_REPORT_STATUS_DETAIL            "Tasks with status '%d' does not support a build report"
+#define E_RESULT_NOT_FOUND_DETAIL         "Result of the task '%lld' not found"
+#define E_NO_RESULT_YET_DETAIL            "Task '%lld' does not have result yet"
+#define E_CANNOT_CANCEL_DETAIL            "Task '%lld' with status %d can not canceled"
+#define E_RESULT_OF_FINISHED_DETAIL       "Impossible get a result of task %lld with status %d"
+#define E_TASK_CANCELLED_DETAIL           "Task '%lld' has been cancelled"
+#define E_OBJECTS_NOT_FOUND_DETAIL        "%s"
+#define E_LIST_NOT_FOUND_DETAIL           "List with id '%s' not found"
+#define E_SUBTASK_ATTEMPTS_DETAIL         "Subtask %lld failed after %d attempts: %s"
+#define E_BAD_SOURCE_DETAIL               "%s"
+#define E_STORAGE_DETAIL                  "%s"
+#define E_HANDLERS_NOT_CONFIGURED_DETAIL  "No handlers service is configured ([HANDLERS] URL); %s tasks are unavailable"
+#define E_IMAGE_DETAIL                    "%s"
+#define E_HANDLER_NOT_FOUND_DETAIL        "Handler with id %s not found"
+#define E_HEALTH_DETAIL                   "%s: %s"
+
 struct luna_error_def {
 	int code;
 	int http_status;
 	const char *desc;
-	const char *detail_fmt;   /* printf template; arguments given by the caller */
+	const char *detail_fmt;   /* the detail: a CODE_DETAIL template, or the text itself */
 };
 
 const struct luna_error_def *luna_error_def(int code);   /* never NULL: unknown → code 1 */
-/* Fills buf with the detail for code, formatted with the template's arguments. */
-void luna_error_detail(char *buf, size_t len, int code, ...);
+/* luna_error_detail(buf, len, CODE, args...): fills buf with the detail of
+ * CODE (an E_ name with a CODE_DETAIL template), checked like any printf. */
+#define luna_error_detail(buf, len, code, ...) ((void)snprintf((buf), (len), code##_DETAIL, __VA_ARGS__))
 /* {"error_code", "desc", "detail", "link"}; detail NULL → the template text as is. */
 json_object *luna_error_json(int code, const char *detail);
 #define LUNA_ERROR_LINK "https://docs.visionlabs.ai/info/luna/troubleshooting/errors-description/code-"

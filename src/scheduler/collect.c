@@ -116,15 +116,15 @@ static int load_partials(struct worker *w, struct arena *a, long long task_id, i
 			void *data = NULL;
 			size_t len;
 			if (!w->store || w->store->ops->get(w->store, blob, &data, &len)) {
-				task_fail_set(fail, 500, E_STORAGE, "cannot read the partial result %s of subtask %s: %s",
-					      blob, r.rows[i][0], w->store ? strerror(errno) : "no result store");
+				task_fail(fail, E_STORAGE, "cannot read the partial result %s of subtask %s: %s",
+					  blob, r.rows[i][0], w->store ? strerror(errno) : "no result store");
 				return -2;
 			}
 			one = json_tokener_parse(data);
 			free(data);
 			if (!one) {
-				task_fail_set(fail, 500, E_STORAGE, "the partial result %s of subtask %s is not valid JSON",
-					      blob, r.rows[i][0]);
+				task_fail(fail, E_STORAGE, "the partial result %s of subtask %s is not valid JSON",
+					  blob, r.rows[i][0]);
 				return -2;
 			}
 		}
@@ -141,8 +141,8 @@ static int store_result(struct worker *w, const char *id, json_object *result, s
 	const char *text = json_object_to_json_string_length(result, JSON_C_TO_STRING_PLAIN, &len);
 	if (w->store && w->store->ops->put(w->store, id, text, len) == 0)
 		return 0;
-	task_fail_set(fail, 500, E_STORAGE, "cannot store the task result: %s",
-		      w->store ? strerror(errno) : "no result store");
+	task_fail(fail, E_STORAGE, "cannot store the task result: %s",
+		  w->store ? strerror(errno) : "no result store");
 	return -1;
 }
 
@@ -153,7 +153,7 @@ static int adopt_subtask_result(const struct task_type *type, json_object *ids, 
 {
 	json_object *id = json_object_array_length(ids) == 1 ? json_object_array_get_idx(ids, 0) : NULL;
 	if (!id) {
-		task_fail_set(fail, 500, E_INTERNAL, "the %s subtask left no result", type->name);
+		task_fail(fail, E_INTERNAL, "the %s subtask left no result", type->name);
 		return 1;
 	}
 	*result_id = json_object_get_string(id);
@@ -194,7 +194,7 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 	}
 	json_object *content = sched_parse_json(a, c->content);
 	if (!content) {
-		task_fail_set(fail, 500, E_INTERNAL, "the stored task content is not valid JSON");
+		task_fail(fail, E_INTERNAL, "the stored task content is not valid JSON");
 		return 1;
 	}
 	sched_ctx_init(w, &ctx, a, c->task_id, 0, c->account_id, c->request_id);
@@ -202,7 +202,7 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 	if (type->collect(&ctx, content, partials, &result, fail)) {
 		json_object_put(result);
 		if (!fail->code)
-			task_fail_set(fail, 500, E_INTERNAL, "collecting the results failed without a reason");
+			task_fail(fail, E_INTERNAL, "collecting the results failed without a reason");
 		return 1;
 	}
 	sched_own_json(a, result);

@@ -117,11 +117,11 @@ static json_object *call_plan(struct worker *w, struct arena *a, const struct pl
 	json_object *subtasks = NULL;
 	json_object *content = sched_parse_json(a, c->content);
 	if (!type || !type->plan) {
-		task_fail_set(fail, 501, E_NOT_IMPLEMENTED, "task type %d cannot be planned in this build", c->type_id);
+		task_fail(fail, E_NOT_IMPLEMENTED, "task type %d cannot be planned in this build", c->type_id);
 		return NULL;
 	}
 	if (!content) {
-		task_fail_set(fail, 500, E_INTERNAL, "the stored task content is not valid JSON");
+		task_fail(fail, E_INTERNAL, "the stored task content is not valid JSON");
 		return NULL;
 	}
 	sched_ctx_init(w, &ctx, a, c->task_id, 0, c->account_id, c->request_id);
@@ -134,12 +134,12 @@ static json_object *call_plan(struct worker *w, struct arena *a, const struct pl
 	if (type->plan(&ctx, content, &subtasks, fail)) {
 		json_object_put(subtasks);
 		if (!fail->code)
-			task_fail_set(fail, 500, E_INTERNAL, "planning failed without a reason");
+			task_fail(fail, E_INTERNAL, "planning failed without a reason");
 		return NULL;
 	}
 	sched_own_json(a, subtasks);
 	if (!json_object_is_type(subtasks, json_type_array)) {
-		task_fail_set(fail, 500, E_INTERNAL, "the plan of task type %d is not an array of subtasks", c->type_id);
+		task_fail(fail, E_INTERNAL, "the plan of task type %d is not an array of subtasks", c->type_id);
 		return NULL;
 	}
 	return subtasks;

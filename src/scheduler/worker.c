@@ -108,12 +108,12 @@ static void store_partial(struct worker *w, struct arena *a, json_object *partia
 	uuid4(id);
 	if (!w->store) {
 		out->failed = 1;
-		task_fail_set(&out->fail, 500, E_STORAGE, "the result store is not available");
+		task_fail(&out->fail, E_STORAGE, "the result store is not available");
 		return;
 	}
 	if (w->store->ops->put(w->store, id, text, len)) {
 		out->failed = 1;
-		task_fail_set(&out->fail, 500, E_STORAGE, "cannot store the partial result: %s", strerror(errno));
+		task_fail(&out->fail, E_STORAGE, "cannot store the partial result: %s", strerror(errno));
 		return;
 	}
 	out->result_id = arena_strdup(a, id);
@@ -141,15 +141,15 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 	memset(out, 0, sizeof(*out));
 	if (!type || !type->run_subtask) {
 		out->failed = 1;
-		task_fail_set(&out->fail, 501, E_NOT_IMPLEMENTED, "task type %d cannot run subtasks in this build",
-			      job->type_id);
+		task_fail(&out->fail, E_NOT_IMPLEMENTED, "task type %d cannot run subtasks in this build",
+			  job->type_id);
 		return;
 	}
 	json_object *content = sched_parse_json(a, job->task_content);
 	json_object *sub = sched_parse_json(a, job->sub_content);
 	if (!content || !sub) {
 		out->failed = 1;
-		task_fail_set(&out->fail, 500, E_INTERNAL, "the stored task or subtask content is not valid JSON");
+		task_fail(&out->fail, E_INTERNAL, "the stored task or subtask content is not valid JSON");
 		return;
 	}
 	sched_throttle(w, w->s->throttle_ms);
@@ -168,7 +168,7 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 	if (rc) {
 		out->failed = 1;
 		if (!out->fail.code)
-			task_fail_set(&out->fail, 500, E_INTERNAL, "subtask failed without a reason");
+			task_fail(&out->fail, E_INTERNAL, "subtask failed without a reason");
 		if (partial)
 			json_object_put(partial);
 		return;

@@ -52,8 +52,8 @@ static int read_job(struct task_ctx *ctx, json_object *content, struct ae_job *j
 	job->version = (int)source_json_int(options, "descriptor_version", job->default_version);
 	if (!job->target || (job->kind != OBJ_FACES && job->kind != OBJ_EVENTS) ||
 	    (job->target == EXTRACT_BODY_DESCRIPTOR && job->kind != OBJ_EVENTS)) {
-		task_fail_set(fail, 400, E_BAD_JSON, "Failed to validate input json. Path: 'content', message: "
-			      "'unsupported extraction target or objects type'");
+		task_fail(fail, E_BAD_JSON, "Failed to validate input json. Path: 'content', message: "
+			  "'unsupported extraction target or objects type'");
 		return -1;
 	}
 	return 0;
@@ -64,14 +64,13 @@ static int ae_validate(struct task_ctx *ctx, json_object *content, struct task_f
 	struct ae_job job;
 	json_object *options = source_json_obj(content, "options");
 	if (!source_json_bool(options, "missing", 1)) {
-		task_fail_set(fail, 501, E_NOT_IMPLEMENTED, "Required server functionality is not implemented");
+		task_fail(fail, E_NOT_IMPLEMENTED, "Required server functionality is not implemented");
 		return -1;
 	}
 	if (read_job(ctx, content, &job, fail))
 		return -1;
 	if (job.target != EXTRACT_BASIC_ATTRIBUTES && job.version <= 0) {
-		task_fail_set(fail, 400, E_DESCRIPTOR_VERSION, "Descriptor version %d is not registered in the system",
-			      job.version);
+		task_fail_detail(fail, E_DESCRIPTOR_VERSION, job.version);
 		return -1;
 	}
 	return 0;
@@ -226,11 +225,11 @@ static int ae_run_subtask(struct task_ctx *ctx, json_object *content, json_objec
 	if (read_job(ctx, content, &job, fail) || task_require_objects(ctx, fail))
 		return -1;
 	if (!json_object_object_get_ex(subtask, "ids", &ids) || !json_object_is_type(ids, json_type_array)) {
-		task_fail_set(fail, 500, E_INTERNAL, "additional extract subtask without ids");
+		task_fail(fail, E_INTERNAL, "additional extract subtask without ids");
 		return -1;
 	}
 	if (!(h = handlers_open(ctx->cfg, err, sizeof(err)))) {
-		task_fail_set(fail, 400, E_HANDLERS_NOT_CONFIGURED, "%s", err);
+		task_fail(fail, E_HANDLERS_NOT_CONFIGURED, "%s", err);
 		return -1;
 	}
 	entries = json_object_new_array();

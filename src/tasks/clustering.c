@@ -153,19 +153,19 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 	if (limit < 1 || limit > CLUSTERING_MAX_LIMIT)
 		limit = CLUSTERING_MAX_LIMIT;
 	if (!kind) {
-		task_fail_set(fail, 400, E_BAD_JSON, "objects_type must be faces or events");
+		task_fail(fail, E_BAD_JSON, "objects_type must be faces or events");
 		return -1;
 	}
 	if (objects_load_vectors(ctx->objects, ctx->arena, kind, filters, ctx->account_id, type,
 				 descriptor_default_version(ctx->cfg, type), (size_t)limit, use_track, &v))
 		return task_objects_fail(ctx, fail, "loading descriptors");
 	if (v.n == 0) {
-		task_fail_set(fail, 400, E_CLUSTER_EMPTY, "Objects for clustering not found (empty set)");
+		task_fail(fail, E_CLUSTER_EMPTY, "Objects for clustering not found (empty set)");
 		return -1;
 	}
 	parent = malloc(v.n * sizeof(uint32_t));
 	if (!parent) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < v.n; i++)
@@ -175,17 +175,17 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 	if (task_check_cancelled(ctx, fail))
 		goto out;
 	if (m) {
-		task_fail_set(fail, 500, E_INTERNAL, "matching failed");
+		task_fail(fail, E_INTERNAL, "matching failed");
 		goto out;
 	}
 	if (use_track && join_tracks(&v, parent)) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
 	size_t nclusters = 0;
 	json_object *clusters = clusters_json(&v, parent, &nclusters);
 	if (!clusters) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
 	*partial = json_object_new_object();

@@ -61,7 +61,7 @@ static int is_zip(json_object *source)
 static void fail_from_handlers(struct task_fail *fail, const struct handlers_error *e)
 {
 	int code = e->http.code ? e->http.code : E_INTERNAL;
-	task_fail_set(fail, luna_error_def(code)->http_status, code, "%s", e->http.detail);
+	task_fail(fail, code, "%s", e->http.detail);
 }
 
 /* ---- validate ------------------------------------------------------------ */
@@ -76,25 +76,23 @@ static int check_existing_handler(struct task_ctx *ctx, const char *handler_id, 
 	int rc = -1;
 	struct handlers *h = handlers_open(ctx->cfg, err, sizeof(err));
 	if (!h) {
-		task_fail_set(fail, 400, E_HANDLERS_NOT_CONFIGURED, "No handlers service is configured ([HANDLERS] URL); "
-			      "estimator tasks are unavailable");
+		task_fail(fail, E_HANDLERS_NOT_CONFIGURED, "No handlers service is configured ([HANDLERS] URL); "
+			  "estimator tasks are unavailable");
 		return -1;
 	}
 	if (handlers_get(h, handler_id, &kind, &he)) {
 		if (he.not_found)
-			task_fail_set(fail, 400, E_HANDLER_NOT_FOUND, "Handler with id %s not found", handler_id);
+			task_fail_detail(fail, E_HANDLER_NOT_FOUND, handler_id);
 		else
 			fail_from_handlers(fail, &he);
 		goto out;
 	}
 	if (kind == HANDLER_DYNAMIC && !has_policies) {
-		task_fail_set(fail, 400, E_DYNAMIC_HANDLER, "Handler %s is dynamic. Dynamic handler not supported",
-			      handler_id);
+		task_fail_detail(fail, E_DYNAMIC_HANDLER, handler_id);
 		goto out;
 	}
 	if (kind == HANDLER_STATIC && has_policies) {
-		task_fail_set(fail, 400, E_STATIC_HANDLER,
-			      "Handler %s is static. Policies of a static handler can not be set", handler_id);
+		task_fail_detail(fail, E_STATIC_HANDLER, handler_id);
 		goto out;
 	}
 	rc = 0;
@@ -136,8 +134,8 @@ static int resolve_handler(struct task_ctx *ctx, json_object *content, char hand
 	}
 	int known = task_created_handler(ctx, handler_id);
 	if (known < 0) {
-		task_fail_set(fail, 500, E_DB, "cannot read the handler of an earlier planning attempt: %s",
-			      db_error(ctx->tasks_db));
+		task_fail(fail, E_DB, "cannot read the handler of an earlier planning attempt: %s",
+			  db_error(ctx->tasks_db));
 		return -1;
 	}
 	if (known) {
@@ -146,7 +144,7 @@ static int resolve_handler(struct task_ctx *ctx, json_object *content, char hand
 	}
 	struct handlers *h = handlers_open(ctx->cfg, err, sizeof(err));
 	if (!h) {
-		task_fail_set(fail, 400, E_HANDLERS_NOT_CONFIGURED, "%s", err);
+		task_fail(fail, E_HANDLERS_NOT_CONFIGURED, "%s", err);
 		return -1;
 	}
 	const char *desc = source_json_str(handler, "description");
@@ -160,8 +158,8 @@ static int resolve_handler(struct task_ctx *ctx, json_object *content, char hand
 	log_info("task %lld: created handler %s", ctx->task_id, handler_id);
 	if (task_record_created_handler(ctx, handler_id)) {
 		/* Retried like any DB failure; that attempt may create another handler. */
-		task_fail_set(fail, 500, E_DB, "cannot record the created handler %s: %s", handler_id,
-			      db_error(ctx->tasks_db));
+		task_fail(fail, E_DB, "cannot record the created handler %s: %s", handler_id,
+			  db_error(ctx->tasks_db));
 		goto out;
 	}
 	rc = 0;
@@ -221,7 +219,7 @@ static int fetch_archive(struct task_ctx *ctx, json_object *source, const char *
 	source_limits_from_config(&lim, ctx->cfg);
 	*f = NULL;
 	if (!ctx->store) {
-		task_fail_set(fail, 500, E_STORAGE, "no result store to keep the archive in");
+		task_fail(fail, E_STORAGE, "no result store to keep the archive in");
 		return -1;
 	}
 	if (source_zip_download(ctx->cfg, source_json_str(source, "reference"), &lim, ctx->cancelled, &path, &se)) {
@@ -229,12 +227,12 @@ static int fetch_archive(struct task_ctx *ctx, json_object *source, const char *
 		return -1;
 	}
 	if (ctx->store->ops->put_file(ctx->store, blob, path)) {
-		task_fail_set(fail, 500, E_STORAGE, "cannot keep the archive in the result store: %s", strerror(errno));
+		task_fail(fail, E_STORAGE, "cannot keep the archive in the result store: %s", strerror(errno));
 		goto out;
 	}
 	if (ctx->store->ops->open_read(ctx->store, blob, f, &len)) {
-		task_fail_set(fail, 500, E_STORAGE, "cannot read the archive back from the result store: %s",
-			      strerror(errno));
+		task_fail(fail, E_STORAGE, "cannot read the archive back from the result store: %s",
+			  strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -439,8 +437,8 @@ static int open_kept_archive(struct task_ctx *ctx, json_object *subtask, FILE **
 	if (!blob)
 		return 0;
 	if (!ctx->store || ctx->store->ops->open_read(ctx->store, blob, f, &len)) {
-		task_fail_set(fail, 500, E_STORAGE, "cannot read the kept archive %s: %s", blob,
-			      ctx->store ? strerror(errno) : "no result store");
+		task_fail(fail, E_STORAGE, "cannot read the kept archive %s: %s", blob,
+			  ctx->store ? strerror(errno) : "no result store");
 		return -1;
 	}
 	return 0;
@@ -481,7 +479,7 @@ static int estimator_run_subtask(struct task_ctx *ctx, json_object *content, jso
 	*partial = NULL;
 	if (!sh.handler_id || !json_object_object_get_ex(subtask, "files", &sh.files) ||
 	    !json_object_is_type(sh.files, json_type_array)) {
-		task_fail_set(fail, 500, E_INTERNAL, "estimator subtask without handler_id or files");
+		task_fail(fail, E_INTERNAL, "estimator subtask without handler_id or files");
 		return -1;
 	}
 	if (json_object_object_get_ex(subtask, "keys", &sh.keys) && !json_object_is_type(sh.keys, json_type_array))
@@ -498,7 +496,7 @@ static int estimator_run_subtask(struct task_ctx *ctx, json_object *content, jso
 	sh.error_codes = calloc(sh.n ? sh.n : 1, sizeof(*sh.error_codes));
 	pthread_mutex_init(&sh.lock, NULL);
 	if (!sh.entries || !sh.errors || !sh.error_codes) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
 	size_t nthreads = ctx->cfg->handlers_concurrency > 0 ? (size_t)ctx->cfg->handlers_concurrency : 1;

@@ -67,15 +67,15 @@ static int read_columns(struct arena *a, json_object *content, struct export_lay
 	const char *const *defaults = export_default_columns(L->kind, L->reporter);
 	size_t n = 0;
 	if (given && !json_object_is_type(given, json_type_array)) {
-		task_fail_set(fail, 400, E_BAD_JSON,
-			      "Failed to validate input json. Path: 'content.columns', message: 'must be an array'");
+		task_fail(fail, E_BAD_JSON,
+			  "Failed to validate input json. Path: 'content.columns', message: 'must be an array'");
 		return -1;
 	}
 	if (given)
 		n = json_object_array_length(given);
 	if (given && n == 0 && !L->reporter) {
-		task_fail_set(fail, 400, E_BAD_JSON,
-			      "Failed to validate input json. Path: 'content.columns', message: 'names no column'");
+		task_fail(fail, E_BAD_JSON,
+			  "Failed to validate input json. Path: 'content.columns', message: 'names no column'");
 		return -1;
 	}
 	if (!given)
@@ -87,11 +87,11 @@ static int read_columns(struct arena *a, json_object *content, struct export_lay
 		const char *name = given ? (json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL)
 					 : defaults[i];
 		if (!name || !column_allowed(L->kind, L->reporter, name)) {
-			task_fail_set(fail, 400, E_BAD_JSON,
-				      "Failed to validate input json. Path: 'content.columns.%zu', message: '%s is not "
-				      "a %s column of %s'",
-				      i, name ? name : "this value", L->reporter ? "report" : "export",
-				      L->kind == OBJ_EVENTS ? "events" : "faces");
+			task_fail(fail, E_BAD_JSON,
+				  "Failed to validate input json. Path: 'content.columns.%zu', message: '%s is not "
+				  "a %s column of %s'",
+				  i, name ? name : "this value", L->reporter ? "report" : "export",
+				  L->kind == OBJ_EVENTS ? "events" : "faces");
 			return -1;
 		}
 		L->columns[i] = objects_export_column(L->kind, name);
@@ -105,9 +105,9 @@ int export_layout_read(struct arena *a, json_object *content, enum objects_kind 
 {
 	memset(L, 0, sizeof(*L));
 	if (kind != OBJ_EVENTS && kind != OBJ_FACES) {
-		task_fail_set(fail, 400, E_BAD_JSON,
-			      "Failed to validate input json. Path: 'content.objects_type', message: 'must be faces or "
-			      "events'");
+		task_fail(fail, E_BAD_JSON,
+			  "Failed to validate input json. Path: 'content.objects_type', message: 'must be faces or "
+			  "events'");
 		return -1;
 	}
 	L->kind = kind;
@@ -115,9 +115,9 @@ int export_layout_read(struct arena *a, json_object *content, enum objects_kind 
 	if (read_columns(a, content, L, fail))
 		return -1;
 	if (csv_format_init(&L->csv, task_json_str(content, "csv_delimiter", ","))) {
-		task_fail_set(fail, 400, E_BAD_JSON,
-			      "Failed to validate input json. Path: 'content.csv_delimiter', message: 'must be one "
-			      "character other than a double quote, CR or LF'");
+		task_fail(fail, E_BAD_JSON,
+			  "Failed to validate input json. Path: 'content.csv_delimiter', message: 'must be one "
+			  "character other than a double quote, CR or LF'");
 		return -1;
 	}
 	if (task_json_int(content, "save_images", 0))
@@ -143,12 +143,12 @@ struct export_part *export_part_begin(struct task_ctx *ctx, const struct export_
 {
 	char err[512];
 	if (!ctx->store) {
-		task_fail_set(fail, 500, E_STORAGE, "the result store is not available");
+		task_fail(fail, E_STORAGE, "the result store is not available");
 		return NULL;
 	}
 	struct export_part *p = calloc(1, sizeof(*p));
 	if (!p) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		return NULL;
 	}
 	p->ctx = ctx;
@@ -158,7 +158,7 @@ struct export_part *export_part_begin(struct task_ctx *ctx, const struct export_
 	p->zone.bucket = INT64_MIN;
 	if (csv_part_open(&p->csv, err, sizeof(err)) ||
 	    (L->images && !(p->images = image_zip_open(ctx->store, err, sizeof(err))))) {
-		task_fail_set(fail, 500, E_STORAGE, "%s", err);
+		task_fail_detail(fail, E_STORAGE, err);
 		export_part_abort(p);
 		return NULL;
 	}
@@ -202,7 +202,7 @@ static int flush_rows(struct export_part *p, int always)
 	if (!always && p->rows.len < FLUSH_AT)
 		return 0;
 	if (csv_part_write(&p->csv, p->rows.p, p->rows.len, err, sizeof(err))) {
-		task_fail_set(p->fail, 500, E_STORAGE, "%s", err);
+		task_fail_detail(p->fail, E_STORAGE, err);
 		return -1;
 	}
 	p->rows.len = 0;
@@ -232,8 +232,8 @@ static int image_unreadable(struct export_part *p, const char *object_id, const 
 				  object_id, what, blob);
 		return 0;
 	}
-	task_fail_set(p->fail, 500, E_STORAGE, "cannot read %s '%s' of %s '%s': %s", what, blob,
-		      kind_noun(p->L->kind), object_id, strerror(err));
+	task_fail(p->fail, E_STORAGE, "cannot read %s '%s' of %s '%s': %s", what, blob,
+		  kind_noun(p->L->kind), object_id, strerror(err));
 	return -1;
 }
 
@@ -262,7 +262,7 @@ static int save_image(struct export_part *p, long cluster, const char *object_id
 	else
 		snprintf(name, sizeof(name), "images/%s_%s.%s", object_id, id, ext);
 	if (image_zip_add(p->images, name, id, len, err, sizeof(err))) {
-		task_fail_set(p->fail, 500, E_STORAGE, "%s", err);
+		task_fail_detail(p->fail, E_STORAGE, err);
 		return -1;
 	}
 	return 0;
@@ -346,7 +346,7 @@ static int store_file(struct export_part *p, const char *blob, char *path)
 	int rc = p->ctx->store->ops->put_file(p->ctx->store, blob, path);
 	path[0] = '\0';   /* moved, or removed by put_file */
 	if (rc)
-		task_fail_set(p->fail, 500, E_STORAGE, "cannot store %s: %s", blob, strerror(errno));
+		task_fail(p->fail, E_STORAGE, "cannot store %s: %s", blob, strerror(errno));
 	return rc;
 }
 
@@ -359,14 +359,14 @@ int export_part_finish(struct export_part *p, json_object **partial)
 	if (flush_rows(p, 1))
 		goto out;
 	if (csv_part_finish(&p->csv, err, sizeof(err))) {
-		task_fail_set(p->fail, 500, E_STORAGE, "%s", err);
+		task_fail_detail(p->fail, E_STORAGE, err);
 		goto out;
 	}
 	if (p->images) {
 		struct image_zip *z = p->images;
 		p->images = NULL;
 		if (image_zip_close(z, img_path, sizeof(img_path), ctx->cancelled, err, sizeof(err))) {
-			task_fail_set(p->fail, 500, E_STORAGE, "%s", err);
+			task_fail_detail(p->fail, E_STORAGE, err);
 			goto out;
 		}
 	}
@@ -466,11 +466,11 @@ int export_collect(struct task_ctx *ctx, const struct export_layout *L, const ch
 	char err[512];
 	int rc = -1;
 	if (!ctx->store) {
-		task_fail_set(fail, 500, E_STORAGE, "the result store is not available");
+		task_fail(fail, E_STORAGE, "the result store is not available");
 		goto out;
 	}
 	if (header_fragment(ctx, L, &frags[0])) {
-		task_fail_set(fail, 500, E_INTERNAL, "cannot compress the header row");
+		task_fail(fail, E_INTERNAL, "cannot compress the header row");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -490,14 +490,14 @@ int export_collect(struct task_ctx *ctx, const struct export_layout *L, const ch
 			images[nimg++] = (char *)json_str_of(part, "images");
 	}
 	if (failed) {
-		task_fail_set(fail, 500, E_INTERNAL, "%zu of %zu parts of the archive failed (see the subtask errors)",
-			      failed, n);
+		task_fail(fail, E_INTERNAL, "%zu of %zu parts of the archive failed (see the subtask errors)",
+			  failed, n);
 		goto out;
 	}
 	if (result_zip_write(ctx->store, csv_name, frags, n + 1, images, nimg, ctx->result_id, ctx->cancelled, err,
 			     sizeof(err))) {
 		if (task_check_cancelled(ctx, fail) == 0)
-			task_fail_set(fail, 500, E_STORAGE, "%s", err);
+			task_fail_detail(fail, E_STORAGE, err);
 		goto out;
 	}
 	rc = 0;

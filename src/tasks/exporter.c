@@ -34,8 +34,8 @@ static int exporter_validate(struct task_ctx *ctx, json_object *content, struct 
 	if (export_layout_read(ctx->arena, content, kind, 0, &layout, fail))
 		return -1;
 	if (objects_validate_filters(ctx->cfg, kind, task_json_get(content, "filters"), err, sizeof(err))) {
-		task_fail_set(fail, 400, E_BAD_JSON, "Failed to validate input json. Path: 'content.filters', message: '%s'",
-			      err);
+		task_fail(fail, E_BAD_JSON, "Failed to validate input json. Path: 'content.filters', message: '%s'",
+			  err);
 		return -1;
 	}
 	return 0;

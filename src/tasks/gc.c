@@ -40,9 +40,9 @@ static int gc_validate(struct task_ctx *ctx, json_object *content, struct task_f
 {
 	(void)ctx;
 	if (!gc_target(content)) {
-		task_fail_set(fail, 400, E_BAD_JSON,
-			      "Failed to validate input json. Path: 'content.target', message: 'must be face_descriptors, "
-			      "event_descriptors or events'");
+		task_fail(fail, E_BAD_JSON,
+			  "Failed to validate input json. Path: 'content.target', message: 'must be face_descriptors, "
+			  "event_descriptors or events'");
 		return -1;
 	}
 	return 0;
@@ -99,7 +99,7 @@ static int gc_plan(struct task_ctx *ctx, json_object *content, json_object **sub
 		owners[nowners++] = OWNER_EVENT;
 		break;
 	default:
-		task_fail_set(fail, 400, E_BAD_JSON, "unknown gc target");
+		task_fail(fail, E_BAD_JSON, "unknown gc target");
 		goto fail;
 	}
 	for (int o = 0; o < nowners; o++) {
@@ -290,7 +290,7 @@ static int gc_collect(struct task_ctx *ctx, json_object *content, json_object *p
 {
 	json_object *all = task_json_concat(partials, "removed");
 	if (gc_target(content) == GC_FACE_DESCRIPTORS && !(all = unique_ids(all))) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		return -1;
 	}
 	if (!task_json_int(content, "store_results", 1)) {

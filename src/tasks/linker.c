@@ -24,15 +24,15 @@ static int linker_validate(struct task_ctx *ctx, json_object *content, struct ta
 {
 	enum objects_kind kind = objects_kind_from_name(task_json_str(content, "objects_type", NULL));
 	if (!task_json_int(content, "create_list", 0) && !task_json_str(content, "list_id", NULL)) {
-		task_fail_set(fail, 400, E_BAD_JSON,
-			      "Failed to validate input json. Path: 'content', message: 'list_id is required unless "
-			      "create_list is 1'");
+		task_fail(fail, E_BAD_JSON,
+			  "Failed to validate input json. Path: 'content', message: 'list_id is required unless "
+			  "create_list is 1'");
 		return -1;
 	}
 	char err[512];
 	if (objects_validate_filters(ctx->cfg, kind, task_json_get(content, "filters"), err, sizeof(err))) {
-		task_fail_set(fail, 400, E_BAD_JSON, "Failed to validate input json. Path: 'content.filters', message: '%s'",
-			      err);
+		task_fail(fail, E_BAD_JSON, "Failed to validate input json. Path: 'content.filters', message: '%s'",
+			  err);
 		return -1;
 	}
 	return 0;
@@ -43,7 +43,7 @@ static const char *task_create_time(struct task_ctx *ctx, struct task_fail *fail
 {
 	struct task_row row;
 	if (task_lookup(ctx, ctx->task_id, NULL, &row) != 1) {
-		task_fail_set(fail, 500, E_DB, "cannot read the creation time of task %lld", ctx->task_id);
+		task_fail(fail, E_DB, "cannot read the creation time of task %lld", ctx->task_id);
 		return NULL;
 	}
 	char *buf = arena_alloc(ctx->arena, 40);
@@ -64,7 +64,7 @@ static const char *plan_list(struct task_ctx *ctx, json_object *content, const c
 	if (exists)
 		return list_id;
 	if (!create) {
-		task_fail_set(fail, 400, E_LIST_NOT_FOUND, "List with id '%s' not found", list_id ? list_id : "");
+		task_fail_detail(fail, E_LIST_NOT_FOUND, list_id ? list_id : "");
 		return NULL;
 	}
 	if (!list_id) {
@@ -78,7 +78,7 @@ static const char *plan_list(struct task_ctx *ctx, json_object *content, const c
 		return NULL;
 	}
 	if (!created) {   /* the id is taken, by a list of another account */
-		task_fail_set(fail, 400, E_BAD_JSON, "List with id '%s' cannot be created: the id is in use", list_id);
+		task_fail(fail, E_BAD_JSON, "List with id '%s' cannot be created: the id is in use", list_id);
 		return NULL;
 	}
 	return list_id;

@@ -2,6 +2,7 @@
  * routes POST /2/tasks/<name> from it, the scheduler plans, runs and collects
  * from it, and the manual's table of task types is printed from it. */
 #include "tasks/task_type.h"
+#include "common/errors.h"
 #include "common/redact.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,12 +41,27 @@ const struct task_type *task_type_by_name(const char *name)
 	return NULL;
 }
 
+static void task_fail_vset(struct task_fail *f, int status, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+static void task_fail_vset(struct task_fail *f, int status, int code, const char *fmt, va_list ap)
+{
+	f->status = status;
+	f->code = code;
+	url_redact_vsnprintf(f->detail, sizeof(f->detail), fmt, ap);   /* it reaches error rows, logs and replies */
+}
+
+void task_fail(struct task_fail *f, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	task_fail_vset(f, luna_error_def(code)->http_status, code, fmt, ap);
+	va_end(ap);
+}
+
 void task_fail_set(struct task_fail *f, int status, int code, const char *fmt, ...)
 {
 	va_list ap;
-	f->status = status;
-	f->code = code;
 	va_start(ap, fmt);
-	url_redact_vsnprintf(f->detail, sizeof(f->detail), fmt, ap);   /* it reaches error rows, logs and replies */
+	task_fail_vset(f, status, code, fmt, ap);
 	va_end(ap);
 }

@@ -40,24 +40,24 @@ static int load_source(struct task_ctx *ctx, json_object *content, struct source
 	struct task_row row;
 	int found = task_lookup(ctx, source, account, &row);
 	if (found < 0) {
-		task_fail_set(fail, 500, E_DB, "%s", luna_error_def(E_DB)->detail_fmt);
+		task_fail(fail, E_DB, "%s", luna_error_def(E_DB)->detail_fmt);
 		return -1;
 	}
 	if (found == 0) {
-		task_fail_set(fail, 400, E_TASK_NOT_FOUND, "Task with id '%lld' not found", source);
+		task_fail_set(fail, 400, E_TASK_NOT_FOUND, E_TASK_NOT_FOUND_DETAIL, source);
 		return -1;
 	}
 	int type = row.type, status = row.status;
 	if (type != 2) {
-		task_fail_set(fail, 400, E_REPORT_TYPE, "Tasks with type '%d' does not support a build report", type);
+		task_fail_detail(fail, E_REPORT_TYPE, type);
 		return -1;
 	}
 	if (status != TASK_DONE) {
-		task_fail_set(fail, 400, E_REPORT_STATUS, "Tasks with status '%d' does not support a build report", status);
+		task_fail_detail(fail, E_REPORT_STATUS, status);
 		return -1;
 	}
 	if (!row.result_id) {
-		task_fail_set(fail, 400, E_REPORT_NO_RESULT, "%s", luna_error_def(E_REPORT_NO_RESULT)->detail_fmt);
+		task_fail(fail, E_REPORT_NO_RESULT, "%s", luna_error_def(E_REPORT_NO_RESULT)->detail_fmt);
 		return -1;
 	}
 	json_object *source_content = json_tokener_parse(row.content ? row.content : "");
@@ -91,10 +91,10 @@ static json_object *load_clusters(struct task_ctx *ctx, const struct source_task
 	size_t len = 0;
 	if (!ctx->store || ctx->store->ops->get(ctx->store, src->result_id, &data, &len)) {
 		if (ctx->store && errno == ENOENT)
-			task_fail_set(fail, 400, E_REPORT_NO_RESULT, "%s", luna_error_def(E_REPORT_NO_RESULT)->detail_fmt);
+			task_fail(fail, E_REPORT_NO_RESULT, "%s", luna_error_def(E_REPORT_NO_RESULT)->detail_fmt);
 		else
-			task_fail_set(fail, 500, E_STORAGE, "cannot read the result of task %lld: %s", src->id,
-				      ctx->store ? strerror(errno) : "no result store");
+			task_fail(fail, E_STORAGE, "cannot read the result of task %lld: %s", src->id,
+				  ctx->store ? strerror(errno) : "no result store");
 		return NULL;
 	}
 	json_object *doc = json_tokener_parse(data);
@@ -102,7 +102,7 @@ static json_object *load_clusters(struct task_ctx *ctx, const struct source_task
 	arena_defer(ctx->arena, put_json, doc);
 	json_object *clusters = task_json_get(task_json_get(doc, "result"), "clusters");
 	if (!json_object_is_type(clusters, json_type_array)) {
-		task_fail_set(fail, 500, E_INTERNAL, "the result of clustering task %lld has no clusters", src->id);
+		task_fail(fail, E_INTERNAL, "the result of clustering task %lld has no clusters", src->id);
 		return NULL;
 	}
 	return clusters;

@@ -52,10 +52,10 @@ static int roc_validate(struct task_ctx *ctx, json_object *content, struct task_
 	for (size_t i = 0; i < n; i++) {
 		json_object *it = json_object_array_get_idx(markup, i);
 		if (!task_json_get(it, "face_id") == !task_json_get(it, "attribute_id")) {
-			task_fail_set(fail, 400, E_BAD_JSON,
-				      "Failed to validate input json. Path: 'content.markup.%zu', message: 'exactly one of "
-				      "face_id and attribute_id is required'",
-				      i);
+			task_fail(fail, E_BAD_JSON,
+				  "Failed to validate input json. Path: 'content.markup.%zu', message: 'exactly one of "
+				  "face_id and attribute_id is required'",
+				  i);
 			return -1;
 		}
 	}
@@ -118,13 +118,13 @@ static int load_markup(struct task_ctx *ctx, json_object *content, float **x, in
 		return task_objects_fail(ctx, fail, "loading the markup descriptors");
 	*d = v[0].n ? v[0].d : v[1].d;
 	if (v[0].n && v[1].n && v[0].d != v[1].d) {
-		task_fail_set(fail, 400, E_BAD_JSON, "face and attribute descriptors differ in length");
+		task_fail(fail, E_BAD_JSON, "face and attribute descriptors differ in length");
 		return -1;
 	}
 	*x = malloc((m + 1) * (*d ? *d : 1) * sizeof(float));
 	*labels = malloc((m + 1) * sizeof(int32_t));
 	if (!*x || !*labels) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		return -1;
 	}
 	size_t k = 0;
@@ -392,18 +392,18 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 	if (load_markup(ctx, content, &x, &labels, &n, &d, fail))
 		goto out;
 	if (n < 2) {
-		task_fail_set(fail, 400, E_OBJECTS_NOT_FOUND, "fewer than 2 markup objects with descriptors were found");
+		task_fail(fail, E_OBJECTS_NOT_FOUND, "fewer than 2 markup objects with descriptors were found");
 		goto out;
 	}
 	uint64_t npos, nneg;
 	group = malloc(n * sizeof(uint32_t));
 	if (!group || label_groups(labels, n, group, &npos, &nneg)) {
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (!npos || !nneg) {
-		task_fail_set(fail, 400, E_BAD_JSON,
-			      "the markup needs at least one pair with equal labels and one with different labels");
+		task_fail(fail, E_BAD_JSON,
+			  "the markup needs at least one pair with equal labels and one with different labels");
 		goto out;
 	}
 	int grouped = n * (n - 1) / 2 <= EXACT_MAX_PAIRS ? exact_groups(ctx, x, labels, n, d, &groups, &ng)
@@ -411,19 +411,19 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 	if (task_check_cancelled(ctx, fail))
 		goto out;
 	if (grouped) {
-		task_fail_set(fail, 500, E_INTERNAL, "matching failed");
+		task_fail(fail, E_INTERNAL, "matching failed");
 		goto out;
 	}
 	json_object *res = json_object_new_object();
 	if (walk_curve(groups, ng, npos, nneg, task_json_get(content, "key_FPRs"), res)) {
 		json_object_put(res);
-		task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (hit_top(x, labels, group, n, d, (size_t)task_json_int(content, "limit", 5),
 		    task_json_double(content, "threshold_hit_top", 0), ctx->cfg->match_threads, res)) {
 		json_object_put(res);
-		task_fail_set(fail, 500, E_INTERNAL, "matching failed");
+		task_fail(fail, E_INTERNAL, "matching failed");
 		goto out;
 	}
 	*partial = res;

@@ -59,9 +59,9 @@ static int limit_value(const struct walk *w, const struct body_limit *l)
 
 static int refuse(struct walk *w, const char *what, long long limit, const char *key)
 {
-	task_fail_set(w->fail, 400, E_BAD_JSON,
-		      "Failed to validate input json. Path: '%s', message: '%s, more than the limit of %lld ([LIMITS] %s)'",
-		      w->path, what, limit, key);
+	task_fail(w->fail, E_BAD_JSON,
+		  "Failed to validate input json. Path: '%s', message: '%s, more than the limit of %lld ([LIMITS] %s)'",
+		  w->path, what, limit, key);
 	return -1;
 }
 

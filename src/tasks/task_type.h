@@ -177,6 +177,15 @@ const struct task_type *task_type_by_id(int id);
 const struct task_type *task_type_by_name(const char *name);
 /* NULL-terminated list, in id order. */
 extern const struct task_type *const task_types[];
+/* Sets why the work failed: the error code, and a detail made like printf's
+ * (checked by the compiler). The HTTP status, answered when the check runs as
+ * the task is created, is the code's own in the error table. */
+void task_fail(struct task_fail *f, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* task_fail_detail(f, CODE, args...): the detail is the table's template of
+ * CODE (CODE##_DETAIL, common/errors.h) filled in. */
+#define task_fail_detail(f, code, ...) task_fail((f), (code), code##_DETAIL, __VA_ARGS__)
+/* The same with a status other than the table's (an answer of the original
+ * service that differs from the code's usual one). */
 void task_fail_set(struct task_fail *f, int status, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 #endif

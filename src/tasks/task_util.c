@@ -57,10 +57,10 @@ static int check_accounts(const char *account_id, json_object *v, char *path, si
 			if (strcmp(key, "account_id") == 0 && val && !json_object_is_type(val, json_type_null) &&
 			    (!json_object_is_type(val, json_type_string) ||
 			     strcmp(json_object_get_string(val), account_id) != 0)) {
-				task_fail_set(fail, 400, E_BAD_JSON,
-					      "Failed to validate input json. Path: '%s', message: '%s must equal the "
-					      "account_id of the task'",
-					      path, path);
+				task_fail(fail, E_BAD_JSON,
+					  "Failed to validate input json. Path: '%s', message: '%s must equal the "
+					  "account_id of the task'",
+					  path, path);
 				rc = -1;
 			} else {
 				rc = check_accounts(account_id, val, path, cap, depth + 1, fail);
@@ -96,16 +96,16 @@ int task_require_objects(struct task_ctx *ctx, struct task_fail *fail)
 {
 	if (ctx->objects)
 		return 0;
-	task_fail_set(fail, 500, E_DB, "the objects backend is not available");
+	task_fail(fail, E_DB, "the objects backend is not available");
 	return -1;
 }
 
 int task_objects_fail(struct task_ctx *ctx, struct task_fail *fail, const char *what)
 {
 	if (objects_error_is_input(ctx->objects))
-		task_fail_set(fail, 400, E_BAD_JSON, "%s: %s", what, objects_error(ctx->objects));
+		task_fail(fail, E_BAD_JSON, "%s: %s", what, objects_error(ctx->objects));
 	else
-		task_fail_set(fail, 500, E_DB, "%s: %s", what, objects_error(ctx->objects));
+		task_fail(fail, E_DB, "%s: %s", what, objects_error(ctx->objects));
 	return -1;
 }
 
@@ -113,7 +113,7 @@ int task_check_cancelled(struct task_ctx *ctx, struct task_fail *fail)
 {
 	if (!ctx->cancelled || !atomic_load(ctx->cancelled))
 		return 0;
-	task_fail_set(fail, 400, E_TASK_CANCELLED, "Task '%lld' has been cancelled", ctx->task_id);
+	task_fail_set(fail, 400, E_TASK_CANCELLED, E_TASK_CANCELLED_DETAIL, ctx->task_id);
 	return -1;
 }
 
@@ -127,8 +127,8 @@ json_object *task_result_document(struct task_ctx *ctx, json_object *result, str
 {
 	json_object *errors = task_errors_json(ctx);
 	if (!errors) {
-		task_fail_set(fail, 500, E_DB, "cannot read the task errors: %s",
-			      ctx->tasks_db ? db_error(ctx->tasks_db) : "no tasks database");
+		task_fail(fail, E_DB, "cannot read the task errors: %s",
+			  ctx->tasks_db ? db_error(ctx->tasks_db) : "no tasks database");
 		json_object_put(result);
 		return NULL;
 	}
@@ -182,7 +182,7 @@ int task_collect_single(struct task_ctx *ctx, json_object *partials, const char 
 {
 	json_object *part = json_object_array_length(partials) ? json_object_array_get_idx(partials, 0) : NULL;
 	if (!part) {
-		task_fail_set(fail, 500, E_INTERNAL, "the %s subtask left no result", what);
+		task_fail(fail, E_INTERNAL, "the %s subtask left no result", what);
 		return -1;
 	}
 	*result = task_result_document(ctx, json_object_get(part), fail);
@@ -208,13 +208,13 @@ static int write_partial_items(struct task_ctx *ctx, const char *blob_id, FILE *
 	void *data = NULL;
 	size_t len;
 	if (ctx->store->ops->get(ctx->store, blob_id, &data, &len)) {
-		task_fail_set(fail, 500, E_STORAGE, "cannot read the partial result %s: %s", blob_id, strerror(errno));
+		task_fail(fail, E_STORAGE, "cannot read the partial result %s: %s", blob_id, strerror(errno));
 		return -1;
 	}
 	json_object *part = json_tokener_parse(data);
 	free(data);
 	if (!part) {
-		task_fail_set(fail, 500, E_STORAGE, "the partial result %s is not valid JSON", blob_id);
+		task_fail(fail, E_STORAGE, "the partial result %s is not valid JSON", blob_id);
 		return -1;
 	}
 	size_t n = json_object_is_type(part, json_type_array) ? json_object_array_length(part) : 0;
@@ -253,13 +253,13 @@ int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, str
 {
 	char path[4096];
 	if (!ctx->store) {
-		task_fail_set(fail, 500, E_STORAGE, "no result store");
+		task_fail(fail, E_STORAGE, "no result store");
 		return -1;
 	}
 	int fd = task_temp_file(path, sizeof(path), "result");
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
-		task_fail_set(fail, 500, E_STORAGE, "cannot create a temporary file: %s", strerror(errno));
+		task_fail(fail, E_STORAGE, "cannot create a temporary file: %s", strerror(errno));
 		if (fd >= 0) {
 			close(fd);
 			unlink(path);
@@ -269,7 +269,7 @@ int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, str
 	int rc = write_concat_result(ctx, partial_ids, f, fail);
 	if (fflush(f) || ferror(f)) {
 		if (rc == 0)
-			task_fail_set(fail, 500, E_STORAGE, "cannot write the task result: %s", strerror(errno));
+			task_fail(fail, E_STORAGE, "cannot write the task result: %s", strerror(errno));
 		rc = -1;
 	}
 	fclose(f);
@@ -279,7 +279,7 @@ int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, str
 	}
 	/* put_file takes the file over (moves it in or removes it). */
 	if (ctx->store->ops->put_file(ctx->store, ctx->result_id, path)) {
-		task_fail_set(fail, 500, E_STORAGE, "cannot store the task result: %s", strerror(errno));
+		task_fail(fail, E_STORAGE, "cannot store the task result: %s", strerror(errno));
 		return -1;
 	}
 	return 0;

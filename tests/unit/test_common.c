@@ -10,6 +10,7 @@
 #include "common/json_text.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
+#include "tasks/task_type.h"
 #include "tests/unit/check.h"
 #include <math.h>
 #include <stdarg.h>
@@ -344,6 +345,14 @@ static void test_errors(void)
 	CHECK(strcmp(buf, "Task '146' with status 5 can not canceled") == 0);
 	CHECK(luna_error_def(424242)->code == E_INTERNAL);
 	CHECK(luna_error_def(E_BAD_QUERY)->http_status == 400);
+	/* A task failure takes its status from the table unless given one. */
+	struct task_fail f = {0};
+	task_fail(&f, E_TASK_NOT_FOUND, "no task %d", 7);
+	CHECK(f.status == 404 && f.code == E_TASK_NOT_FOUND && strcmp(f.detail, "no task 7") == 0);
+	task_fail_detail(&f, E_LIST_NOT_FOUND, "l1");
+	CHECK(f.status == 400 && f.code == E_LIST_NOT_FOUND && strcmp(f.detail, "List with id 'l1' not found") == 0);
+	task_fail_set(&f, 400, E_TASK_CANCELLED, E_TASK_CANCELLED_DETAIL, 146LL);
+	CHECK(f.status == 400 && strcmp(f.detail, "Task '146' has been cancelled") == 0);
 }
 
 

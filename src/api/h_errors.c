@@ -11,7 +11,7 @@
 #define ERROR_FROM " FROM task_error e JOIN task t ON t.task_id = e.task_id WHERE "
 
 /* status_code filter: the codes whose HTTP status is the given one. */
-static void where_status_code(struct where *w, struct request *req)
+static void where_status_code(struct sql_build *w, struct request *req)
 {
 	json_object *v = req_param(req, "status_code");
 	if (!v)
@@ -27,7 +27,7 @@ static void where_status_code(struct where *w, struct request *req)
 	where_add(w, cond, NULL, 0);
 }
 
-static int error_filters(struct request *req, struct where *w)
+static int error_filters(struct request *req, struct sql_build *w)
 {
 	where_init(w, req->arena);
 	where_time(w, req, "error_time__lt", "e.error_time", "<");
@@ -41,7 +41,7 @@ static int error_filters(struct request *req, struct where *w)
 	return 0;
 }
 
-static void reply_error_list(struct request *req, struct where *w)
+static void reply_error_list(struct request *req, struct sql_build *w)
 {
 	where_page(w, req);
 	char *sql = arena_printf(req->arena, "SELECT " ERROR_COLUMNS ERROR_FROM "%s ORDER BY e.error_id LIMIT ? OFFSET ?",
@@ -59,7 +59,7 @@ static void reply_error_list(struct request *req, struct where *w)
 	reply_json(req, 200, o);
 }
 
-static void reply_error_count(struct request *req, struct where *w)
+static void reply_error_count(struct request *req, struct sql_build *w)
 {
 	char *sql = arena_printf(req->arena, "SELECT COUNT(*)" ERROR_FROM "%s", w->sql);
 	struct db_result r;
@@ -74,21 +74,21 @@ static void reply_error_count(struct request *req, struct where *w)
 
 void h_errors_list(struct request *req)
 {
-	struct where w;
+	struct sql_build w;
 	if (error_filters(req, &w) == 0)
 		reply_error_list(req, &w);
 }
 
 void h_errors_count(struct request *req)
 {
-	struct where w;
+	struct sql_build w;
 	if (error_filters(req, &w) == 0)
 		reply_error_count(req, &w);
 }
 
 void h_error_get(struct request *req)
 {
-	struct where w;
+	struct sql_build w;
 	where_init(&w, req->arena);
 	struct db_param id = DBP_I64(req->path_id);
 	where_add(&w, "e.error_id = ?", &id, 1);
@@ -107,7 +107,7 @@ void h_error_get(struct request *req)
 }
 
 /* Filters of the per-task endpoints; -1 (answered 28001) when the task is not visible. */
-static int task_scope(struct request *req, struct where *w)
+static int task_scope(struct request *req, struct sql_build *w)
 {
 	const char *acc = req_account(req);
 	struct db_param p[] = {DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc)};
@@ -129,14 +129,14 @@ static int task_scope(struct request *req, struct where *w)
 
 void h_task_errors(struct request *req)
 {
-	struct where w;
+	struct sql_build w;
 	if (task_scope(req, &w) == 0)
 		reply_error_list(req, &w);
 }
 
 void h_task_errors_count(struct request *req)
 {
-	struct where w;
+	struct sql_build w;
 	if (task_scope(req, &w))
 		return;
 	where_time(&w, req, "error_time__lt", "e.error_time", "<");

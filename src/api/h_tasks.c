@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* Builds the filters shared by the list and the count of tasks; -1 if answered. */
-static int task_filters(struct request *req, struct where *w)
+static int task_filters(struct request *req, struct sql_build *w)
 {
 	where_init(w, req->arena);
 	where_time(w, req, "create_time__lt", "create_time", "<");
@@ -30,7 +30,7 @@ static int task_filters(struct request *req, struct where *w)
 
 void h_tasks_list(struct request *req)
 {
-	struct where w;
+	struct sql_build w;
 	if (task_filters(req, &w))
 		return;
 	where_page(&w, req);
@@ -51,7 +51,7 @@ void h_tasks_list(struct request *req)
 
 void h_tasks_count(struct request *req)
 {
-	struct where w;
+	struct sql_build w;
 	if (task_filters(req, &w))
 		return;
 	char *sql = arena_printf(req->arena, "SELECT COUNT(*) FROM task WHERE %s", w.sql);

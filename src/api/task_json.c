@@ -109,34 +109,19 @@ json_object *error_json(struct request *req, char **row)
 	return task_error_json(&req->api->cfg, row);
 }
 
-void where_init(struct where *w, struct arena *a)
+void where_init(struct sql_build *w, struct arena *a)
 {
-	memset(w, 0, sizeof(*w));
-	w->a = a;
-	w->sql = arena_strdup(a, "1=1");
+	sql_build_init(w, a, "1=1");
 }
 
-static void params_push(struct where *w, const struct db_param *p, size_t np)
+void where_add(struct sql_build *w, const char *cond, const struct db_param *p, size_t np)
 {
-	if (w->np + np > w->pcap) {
-		size_t cap = (w->np + np) * 2 + 8;
-		struct db_param *grown = arena_alloc(w->a, cap * sizeof(*grown));
-		if (w->np)
-			memcpy(grown, w->p, w->np * sizeof(*grown));
-		w->p = grown;
-		w->pcap = cap;
-	}
-	for (size_t i = 0; i < np; i++)
-		w->p[w->np++] = p[i];
+	sql_build_text(w, " AND ");
+	sql_build_text(w, cond);
+	sql_build_params(w, p, np);
 }
 
-void where_add(struct where *w, const char *cond, const struct db_param *p, size_t np)
-{
-	w->sql = arena_printf(w->a, "%s AND %s", w->sql, cond);
-	params_push(w, p, np);
-}
-
-void where_time(struct where *w, struct request *req, const char *name, const char *column, const char *op)
+void where_time(struct sql_build *w, struct request *req, const char *name, const char *column, const char *op)
 {
 	const char *v = req_param_str(req, name);
 	int64_t us;
@@ -168,7 +153,7 @@ static long parse_id_list(const char *s, struct db_param *ids, size_t max)
 	return n ? (long)n : -1;
 }
 
-int where_id_list(struct where *w, struct request *req, const char *name, const char *column)
+int where_id_list(struct sql_build *w, struct request *req, const char *name, const char *column)
 {
 	const char *v = req_param_str(req, name);
 	if (!v)
@@ -190,7 +175,7 @@ int where_id_list(struct where *w, struct request *req, const char *name, const 
 	return 0;
 }
 
-void where_int(struct where *w, struct request *req, const char *name, const char *column)
+void where_int(struct sql_build *w, struct request *req, const char *name, const char *column)
 {
 	json_object *v = req_param(req, name);
 	if (!v)
@@ -201,7 +186,7 @@ void where_int(struct where *w, struct request *req, const char *name, const cha
 	where_add(w, cond, &p, 1);
 }
 
-void where_str(struct where *w, struct request *req, const char *name, const char *column)
+void where_str(struct sql_build *w, struct request *req, const char *name, const char *column)
 {
 	const char *v = req_param_str(req, name);
 	if (!v)
@@ -212,7 +197,7 @@ void where_str(struct where *w, struct request *req, const char *name, const cha
 	where_add(w, cond, &p, 1);
 }
 
-void where_page(struct where *w, struct request *req)
+void where_page(struct sql_build *w, struct request *req)
 {
 	json_object *page = req_param(req, "page"), *size = req_param(req, "page_size");
 	long long pg = page ? json_object_get_int64(page) : 1, ps = size ? json_object_get_int64(size) : 10;
@@ -221,5 +206,5 @@ void where_page(struct where *w, struct request *req)
 	if (pg > 1000000000LL)
 		pg = 1000000000LL;
 	struct db_param limit[] = {DBP_I64(ps), DBP_I64((pg - 1) * ps)};
-	params_push(w, limit, 2);
+	sql_build_params(w, limit, 2);
 }

@@ -3,6 +3,7 @@
 #ifndef LUNA_API_TASK_JSON_H
 #define LUNA_API_TASK_JSON_H
 #include "api/http.h"
+#include "common/sql_build.h"
 #include "scheduler/task_host.h"
 
 /* Columns task_json() expects, in order. */
@@ -21,26 +22,20 @@ json_object *error_json(struct request *req, char **row);
  * redacts URLs that carry credentials (common/redact.h) in any string. */
 void json_mask_secrets(json_object *o);
 
-/* A WHERE clause under construction: SQL text plus its parameters, both
- * growing in the request's arena (no fixed number of filters). */
-struct where {
-	struct arena *a;
-	char *sql;
-	struct db_param *p;
-	size_t np, pcap;
-};
-void where_init(struct where *w, struct arena *a);
+/* A WHERE clause of query filters under construction (common/sql_build.h),
+ * in the request's arena: "1=1" then " AND <cond>" per filter given. */
+void where_init(struct sql_build *w, struct arena *a);
 /* Appends " AND <cond>" (cond has one '?' per given param). */
-void where_add(struct where *w, const char *cond, const struct db_param *p, size_t np);
+void where_add(struct sql_build *w, const char *cond, const struct db_param *p, size_t np);
 /* Adds the time bound of query parameter name (RFC 3339) on column with op. */
-void where_time(struct where *w, struct request *req, const char *name, const char *column, const char *op);
+void where_time(struct sql_build *w, struct request *req, const char *name, const char *column, const char *op);
 /* Adds "column IN (?, …)" for a comma-separated id list; -1 (answered 12012
  * naming the parameter) when malformed or longer than [LIMITS] MAX_QUERY_IDS. */
-int where_id_list(struct where *w, struct request *req, const char *name, const char *column);
+int where_id_list(struct sql_build *w, struct request *req, const char *name, const char *column);
 /* Adds "column = ?" for an integer parameter, if given. */
-void where_int(struct where *w, struct request *req, const char *name, const char *column);
+void where_int(struct sql_build *w, struct request *req, const char *name, const char *column);
 /* Adds "column = ?" for a string parameter, if given. */
-void where_str(struct where *w, struct request *req, const char *name, const char *column);
+void where_str(struct sql_build *w, struct request *req, const char *name, const char *column);
 /* Appends the two parameters of " LIMIT ? OFFSET ?" from page and page_size. */
-void where_page(struct where *w, struct request *req);
+void where_page(struct sql_build *w, struct request *req);
 #endif

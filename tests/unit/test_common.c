@@ -7,6 +7,7 @@
 #include "common/outbound.h"
 #include "common/pyrepr.h"
 #include "common/redact.h"
+#include "common/sql_build.h"
 #include "common/json_text.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -355,6 +356,26 @@ static void test_errors(void)
 	CHECK(f.status == 400 && strcmp(f.detail, "Task '146' has been cancelled") == 0);
 }
 
+/* The builder grows past its first allocation: every clause and value kept, in order. */
+static void test_sql_build(void)
+{
+	struct arena *a = arena_new();
+	struct sql_build b;
+	sql_build_init(&b, a, "1=1");
+	CHECK(strcmp(b.sql, "1=1") == 0 && b.np == 0);
+	sql_build_params(&b, NULL, 0);
+	for (int i = 0; i < 500; i++) {
+		sql_build_text(&b, " AND x = ?");
+		sql_build_param(&b, DBP_I64(i));
+	}
+	CHECK(b.len == strlen(b.sql) && b.len == 3 + 500 * strlen(" AND x = ?"));
+	CHECK(strncmp(b.sql + b.len - 10, " AND x = ?", 10) == 0);
+	CHECK(b.np == 500 && b.p[0].i == 0 && b.p[499].i == 499 && b.p[499].type == DB_T_I64);
+	struct sql_build e;
+	sql_build_init(&e, a, "");
+	CHECK(e.sql && e.sql[0] == 0 && e.len == 0);
+	arena_free(a);
+}
 
 static int redacts_to(const char *in, const char *want)
 {
@@ -613,6 +634,7 @@ int main(void)
 	test_uuid();
 	test_config();
 	test_errors();
+	test_sql_build();
 	test_redact();
 	test_redact_printf();
 	test_log_line();

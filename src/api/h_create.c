@@ -87,8 +87,10 @@ void h_task_create(struct request *req)
 	struct db_result r;
 	if (DB_EXEC(req->api->db, NULL, &r,
 		    "INSERT INTO task (task_type, task_status, account_id, description, content, create_time, "
-		    "last_update_time, request_id) VALUES (?, " SQL_VAL(TASK_PENDING) ", ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
-		    DBP_I64(tt->id), DBP_STR(account), DBP_STR(description ? description : ""), DBP_STR(text), DBP_STR(req->request_id))) {
+		    "last_update_time, request_id) VALUES (?, " SQL_VAL(TASK_PENDING) ", ?, ?, ?, UTC_TIMESTAMP(6), "
+		    "UTC_TIMESTAMP(6), ?)",
+		    DBP_I64(tt->id), DBP_STR(account), DBP_STR(description ? description : ""), DBP_STR(text),
+		    DBP_STR(req->request_id))) {
 		reply_db_error(req);
 		return;
 	}

@@ -101,10 +101,12 @@ static int cancel_task(struct request *req, long long task_id)
 		if (db_begin(db))
 			return -1;
 		if (DB_EXEC(db, NULL, &r,
-			    "UPDATE task SET task_status = " SQL_VAL(TASK_CANCELLED) ", end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6) "
+			    "UPDATE task SET task_status = " SQL_VAL(TASK_CANCELLED) ", end_time = UTC_TIMESTAMP(6), "
+			    "last_update_time = UTC_TIMESTAMP(6) "
 			    "WHERE task_id = ? AND task_status IN " SQL_TASKS_UNFINISHED, DBP_I64(task_id)) ||
 		    DB_EXEC(db, NULL, NULL,
-			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6) "
+			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = "
+			    "UTC_TIMESTAMP(6) "
 			    "WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_UNFINISHED, DBP_I64(task_id)) ||
 		    db_commit(db)) {
 			int retry = db_error_is_retryable(db);
@@ -160,7 +162,8 @@ void h_task_delete(struct request *req)
 	if (!row)
 		return;
 	int status = atoi(row[2]);
-	if ((status == TASK_PENDING || status == TASK_RUNNING || status == TASK_COLLECTING) && cancel_task(req, req->path_id) < 0) {
+	if ((status == TASK_PENDING || status == TASK_RUNNING || status == TASK_COLLECTING) &&
+	    cancel_task(req, req->path_id) < 0) {
 		reply_db_error(req);
 		return;
 	}

@@ -33,7 +33,8 @@ struct collect_claim {
 /* A task is ready to collect when all its subtasks finished, or when a
  * collect was interrupted (status 4, lease expired or handed back). */
 #define COLLECTABLE \
-	"((task_status = " SQL_VAL(TASK_RUNNING) " AND planned = 1 AND count_task_parts_done >= count_task_parts_all) " \
+	"((task_status = " SQL_VAL(TASK_RUNNING) " AND planned = 1 " \
+	"AND count_task_parts_done >= count_task_parts_all) " \
 	"OR (task_status = " SQL_VAL(TASK_COLLECTING) " AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6))))"
 
 struct collect_final {

@@ -61,7 +61,8 @@ static int insert_error_row(struct db *db, long long task_id, long long subtask_
 	int rc = DB_EXEC(db, NULL, NULL,
 			 "INSERT INTO task_error (task_id, subtask_id, error_code, description, detail, error_time) "
 			 "VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
-			 DBP_I64(task_id), DBP_I64(subtask_id), DBP_I64(def->code), DBP_STR(def->desc), DBP_STR(clean ? clean : def->desc));
+			 DBP_I64(task_id), DBP_I64(subtask_id), DBP_I64(def->code), DBP_STR(def->desc),
+			 DBP_STR(clean ? clean : def->desc));
 	free(clean);
 	return rc;
 }
@@ -101,7 +102,8 @@ static long long insert_stage_subtask(struct db *db, long long task_id, const ch
 		return 0;
 	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET count_task_parts_all = (SELECT COUNT(*) FROM subtask WHERE task_id = ?), "
-		    "count_task_parts_done = (SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN " SQL_SUBTASKS_ENDED ") "
+		    "count_task_parts_done = (SELECT COUNT(*) FROM subtask WHERE task_id = ? AND subtask_status IN "
+		    SQL_SUBTASKS_ENDED ") "
 		    "WHERE task_id = ?", DBP_I64(task_id), DBP_I64(task_id), DBP_I64(task_id)))
 		return 0;
 	return (long long)r.insert_id;
@@ -118,7 +120,8 @@ int sched_fail_task(struct db *db, long long task_id, const char *stage, int cod
 	if (sched_stage_error(db, task_id, stage, code, detail))
 		return -1;
 	return DB_EXEC(db, NULL, NULL,
-		       "UPDATE task SET task_status = " SQL_VAL(TASK_FAILED) ", end_time = UTC_TIMESTAMP(6), last_update_time = UTC_TIMESTAMP(6), "
+		       "UPDATE task SET task_status = " SQL_VAL(TASK_FAILED) ", end_time = UTC_TIMESTAMP(6), "
+		       "last_update_time = UTC_TIMESTAMP(6), "
 		       "worker_id = NULL, lease_until = NULL WHERE task_id = ?", DBP_I64(task_id));
 }
 
@@ -135,7 +138,8 @@ int sched_take_task(struct sched *s, struct db *db, long long task_id, int attem
 			       : TXN_COMMIT;
 	}
 	const char *sql = collecting
-		? "UPDATE task SET task_status = " SQL_VAL(TASK_COLLECTING) ", worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
+		? "UPDATE task SET task_status = " SQL_VAL(TASK_COLLECTING) ", worker_id = ?, lease_until = "
+		  "UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
 		  "attempts = attempts + 1, last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?"
 		: "UPDATE task SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
 		  "attempts = attempts + 1 WHERE task_id = ?";

@@ -162,7 +162,8 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	if (t.nrows == 0)
 		return TXN_ABORT;
 	if (DB_EXEC(db, a, &r,
-		    "SELECT attempts, worker_id FROM subtask WHERE subtask_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING) " "
+		    "SELECT attempts, worker_id FROM subtask WHERE subtask_id = ? AND subtask_status = "
+		    SQL_VAL(SUB_RUNNING) " "
 		    "AND lease_until < UTC_TIMESTAMP(6) FOR UPDATE", DBP_I64(ra->subtask_id)))
 		return TXN_ERROR;
 	if (r.nrows == 0)
@@ -172,13 +173,15 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	if (atoi(t.rows[0][0]) != TASK_RUNNING) {
 		ra->action = REC_CANCELLED;
 		return DB_EXEC(db, NULL, NULL,
-			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL "
+			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = "
+			       "UTC_TIMESTAMP(6), lease_until = NULL "
 			       "WHERE subtask_id = ?", DBP_I64(ra->subtask_id)) ? TXN_ERROR : TXN_COMMIT;
 	}
 	if (ra->attempts < ra->s->cfg.max_attempts) {
 		ra->action = REC_PENDING;
 		return DB_EXEC(db, NULL, NULL,
-			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL WHERE subtask_id = ?",
+			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, "
+			       "lease_until = NULL WHERE subtask_id = ?",
 			       DBP_I64(ra->subtask_id)) ? TXN_ERROR : TXN_COMMIT;
 	}
 	char detail[512];
@@ -187,7 +190,8 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	luna_error_detail(detail, sizeof(detail), E_SUBTASK_ATTEMPTS, ra->subtask_id, ra->attempts, why);
 	ra->action = REC_FAILED;
 	if (DB_EXEC(db, NULL, NULL,
-		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_FAILED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL WHERE subtask_id = ?",
+		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_FAILED) ", end_time = UTC_TIMESTAMP(6), "
+		    "lease_until = NULL WHERE subtask_id = ?",
 		    DBP_I64(ra->subtask_id)) ||
 	    sched_insert_error(db, ra->task_id, ra->subtask_id, E_SUBTASK_ATTEMPTS, detail) ||
 	    DB_EXEC(db, NULL, NULL,
@@ -268,7 +272,8 @@ static void hand_back_one(struct sched *s, struct db *mdb, const struct hold_sna
 	struct db_result r;
 	const char *sql = h->kind == HOLD_SUBTASK
 		? "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL, "
-		  "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING)
+		  "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = "
+		  SQL_VAL(SUB_RUNNING)
 		: "UPDATE task SET worker_id = NULL, lease_until = NULL, attempts = GREATEST(attempts - 1, 0) "
 		  "WHERE task_id = ? AND worker_id = ? AND task_status IN " SQL_TASKS_LEASED;
 	if (DB_EXEC(mdb, NULL, &r, sql, DBP_I64(h->subtask_id ? h->subtask_id : h->task_id), DBP_STR(s->worker_id))) {

@@ -101,7 +101,8 @@ static int store_body(struct db *db, struct arena *a, void *ud)
 		if (insert_batch(db, a, ps->task_id, ps->subtasks, from, n - from < INSERT_BATCH ? n - from : INSERT_BATCH))
 			return TXN_ERROR;
 	if (DB_EXEC(db, NULL, NULL,
-		    "UPDATE task SET task_status = " SQL_VAL(TASK_RUNNING) ", planned = 1, count_task_parts_all = ?, count_task_parts_done = 0, "
+		    "UPDATE task SET task_status = " SQL_VAL(TASK_RUNNING) ", planned = 1, count_task_parts_all = ?, "
+		    "count_task_parts_done = 0, "
 		    "worker_id = NULL, lease_until = NULL, attempts = 0, last_update_time = UTC_TIMESTAMP(6) "
 		    "WHERE task_id = ?", DBP_I64((long long)n), DBP_I64(ps->task_id)))
 		return TXN_ERROR;

@@ -203,8 +203,10 @@ static int give_back_abandoned(struct db *db, struct finish_args *f)
 {
 	struct db_result u;
 	if (DB_EXEC(db, NULL, &u,
-		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = NULL, "
-		    "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
+		    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, lease_until = "
+		    "NULL, "
+		    "attempts = GREATEST(attempts - 1, 0) WHERE subtask_id = ? AND worker_id = ? AND subtask_status = "
+		    SQL_VAL(SUB_RUNNING),
 		    DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)))
 		return TXN_ERROR;
 	f->state = u.affected ? FIN_HANDED_BACK : FIN_LOST;
@@ -246,7 +248,8 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 	if (atoi(r.rows[0][0]) != TASK_RUNNING) {
 		f->state = FIN_TASK_STOPPED;
 		if (DB_EXEC(db, NULL, NULL,
-			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = UTC_TIMESTAMP(6), lease_until = NULL "
+			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = "
+			    "UTC_TIMESTAMP(6), lease_until = NULL "
 			    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
 			    DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)))
 			return TXN_ERROR;
@@ -258,9 +261,11 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		return give_back_for_retry(db, f);
 	struct db_result u;
 	if (DB_EXEC(db, NULL, &u,
-		    "UPDATE subtask SET subtask_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), lease_until = NULL "
+		    "UPDATE subtask SET subtask_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), lease_until = "
+		    "NULL "
 		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
-		    DBP_I64(out->failed ? SUB_FAILED : SUB_DONE), DBP_STR(out->result_id), DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)))
+		    DBP_I64(out->failed ? SUB_FAILED : SUB_DONE), DBP_STR(out->result_id), DBP_I64(job->subtask_id),
+		    DBP_STR(f->w->s->worker_id)))
 		return TXN_ERROR;
 	if (u.affected == 0) {
 		int mine = recorded_before(db, a, f);

@@ -32,9 +32,9 @@ static int cross_match_validate(struct task_ctx *ctx, json_object *content, stru
 		enum objects_kind kind = objects_kind_from_name(task_json_str(filters, sides[s][0], NULL));
 		char err[512];
 		if (objects_validate_filters(ctx->cfg, kind, task_json_get(filters, sides[s][1]), err, sizeof(err))) {
-			task_fail_set(fail, 400, E_BAD_JSON,
-				      "Failed to validate input json. Path: 'content.filters.%s', message: '%s'",
-				      sides[s][1], err);
+			task_fail(fail, E_BAD_JSON,
+				  "Failed to validate input json. Path: 'content.filters.%s', message: '%s'",
+				  sides[s][1], err);
 			return -1;
 		}
 	}
@@ -46,7 +46,7 @@ static enum objects_kind side_kind(json_object *filters, const char *type_key, s
 {
 	enum objects_kind kind = objects_kind_from_name(task_json_str(filters, type_key, NULL));
 	if (!kind)
-		task_fail_set(fail, 400, E_BAD_JSON, "%s must be faces, events or attributes", type_key);
+		task_fail(fail, E_BAD_JSON, "%s must be faces, events or attributes", type_key);
 	return kind;
 }
 
@@ -170,7 +170,7 @@ static int load_refs(struct task_ctx *ctx, const struct side *s, json_object *su
 		if (b->n == 0)
 			break;
 		if (refs_append(r, b)) {
-			task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+			task_fail(fail, E_INTERNAL, "out of memory");
 			rc = -1;
 		}
 	}
@@ -288,11 +288,11 @@ static int stream_candidates(struct task_ctx *ctx, const struct side *s, const s
 		if (b->n == 0)
 			break;
 		if (b->d != refs->d) {
-			task_fail_set(fail, 400, E_BAD_JSON, "reference descriptors have %zu values, candidate ones %zu",
-				      refs->d, b->d);
+			task_fail(fail, E_BAD_JSON, "reference descriptors have %zu values, candidate ones %zu",
+				  refs->d, b->d);
 			rc = -1;
 		} else if (fold_block(r, refs, b)) {
-			task_fail_set(fail, 500, E_INTERNAL, "matching failed: %s", strerror(errno));
+			task_fail(fail, E_INTERNAL, "matching failed: %s", strerror(errno));
 			rc = -1;
 		}
 	}
@@ -352,7 +352,7 @@ static int cross_match_run(struct task_ctx *ctx, json_object *content, json_obje
 		goto out;
 	if (refs.n) {
 		if (running_alloc(&run, refs.n, limit < 1 ? 1 : (size_t)limit)) {
-			task_fail_set(fail, 500, E_INTERNAL, "out of memory");
+			task_fail(fail, E_INTERNAL, "out of memory");
 			goto out;
 		}
 		if (stream_candidates(ctx, &cand, &refs, &run, fail))

@@ -500,9 +500,9 @@ static int local_list_exists(struct objects *o, const char *account_id, const ch
 {
 	struct arena *a = arena_new();
 	struct db_result r;
-	struct db_param p[] = {DBP_STR(list_id), DBP_STR(account_id)};
 	int rc = 0;
-	if (db_exec(local_db(o), a, "SELECT 1 FROM list WHERE list_id = ? AND account_id = ?", p, 2, &r))
+	if (DB_EXEC(local_db(o), a, &r,
+		    "SELECT 1 FROM list WHERE list_id = ? AND account_id = ?", DBP_STR(list_id), DBP_STR(account_id)))
 		rc = db_failed(o, "list lookup");
 	else
 		*exists = r.nrows > 0;
@@ -522,11 +522,10 @@ static int local_list_create(struct objects *o, const char *account_id, const ch
 {
 	char buf[32];
 	const char *now = now_db(buf);
-	struct db_param p[] = {DBP_STR(list_id), DBP_STR(account_id), DBP_STR(user_data ? user_data : ""),
-			       DBP_STR(now)};
 	struct db_result r = {0};
-	if (db_exec(local_db(o), NULL,
-		    "INSERT IGNORE INTO list (list_id, account_id, user_data, create_time) VALUES (?, ?, ?, ?)", p, 4, &r))
+	if (DB_EXEC(local_db(o), NULL, &r,
+		    "INSERT IGNORE INTO list (list_id, account_id, user_data, create_time) VALUES (?, ?, ?, ?)",
+		    DBP_STR(list_id), DBP_STR(account_id), DBP_STR(user_data ? user_data : ""), DBP_STR(now)))
 		return db_failed(o, "list create");
 	*created = r.affected > 0;
 	return 0;
@@ -577,32 +576,28 @@ static int make_face_from_event(struct objects *o, struct event_face_source *e, 
 	int has_attributes = e->age || e->gender || e->ethnicity;
 	if (has_attributes)
 		uuid4(attribute_buf);
-	struct db_param pf[] = {DBP_STR(face_id),	     DBP_STR(e->account_id),
-				DBP_STR(e->event_id),	     has_attributes ? DBP_STR(attribute_id) : DBP_NULL,
-				DBP_STR(e->user_data ? e->user_data : ""), DBP_STR(e->external_id ? e->external_id : ""),
-				DBP_STR(now)};
-	if (db_exec(local_db(o), NULL,
+	if (DB_EXEC(local_db(o), NULL, NULL,
 		    "INSERT INTO face (face_id, account_id, event_id, attribute_id, user_data, external_id, avatar, "
 		    "create_time) VALUES (?, ?, ?, ?, ?, ?, '', ?)",
-		    pf, 7, NULL))
+		    DBP_STR(face_id), DBP_STR(e->account_id), DBP_STR(e->event_id),
+		    has_attributes ? DBP_STR(attribute_id) : DBP_NULL, DBP_STR(e->user_data ? e->user_data : ""),
+		    DBP_STR(e->external_id ? e->external_id : ""), DBP_STR(now)))
 		return db_failed(o, "face from event");
 	if (has_attributes) {
-		struct db_param pa[] = {DBP_STR(attribute_id), DBP_STR(e->account_id), DBP_STR(face_id), DBP_STR(now),
-					e->age ? DBP_I64(atoll(e->age)) : DBP_NULL,
-					e->gender ? DBP_I64(atoll(e->gender)) : DBP_NULL,
-					e->ethnicity ? DBP_I64(atoll(e->ethnicity)) : DBP_NULL};
-		if (db_exec(local_db(o), NULL,
+		if (DB_EXEC(local_db(o), NULL, NULL,
 			    "INSERT INTO attribute (attribute_id, account_id, face_id, create_time, age, gender, ethnicity) "
 			    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-			    pa, 7, NULL))
+			    DBP_STR(attribute_id), DBP_STR(e->account_id), DBP_STR(face_id), DBP_STR(now),
+			    e->age ? DBP_I64(atoll(e->age)) : DBP_NULL,
+			    e->gender ? DBP_I64(atoll(e->gender)) : DBP_NULL,
+			    e->ethnicity ? DBP_I64(atoll(e->ethnicity)) : DBP_NULL))
 			return db_failed(o, "attributes from event");
 	}
-	struct db_param pd[] = {DBP_STR(face_id), DBP_I64(OWNER_FACE), DBP_STR(e->event_id), DBP_I64(DESCRIPTOR_FACE)};
-	if (db_exec(local_db(o), NULL,
+	if (DB_EXEC(local_db(o), NULL, NULL,
 		    "INSERT INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, vector) "
 		    "SELECT ?, descriptor_type, descriptor_version, ?, account_id, vector FROM descriptor "
 		    "WHERE owner_id = ? AND descriptor_type = ?",
-		    pd, 4, NULL))
+		    DBP_STR(face_id), DBP_I64(OWNER_FACE), DBP_STR(e->event_id), DBP_I64(DESCRIPTOR_FACE)))
 		return db_failed(o, "descriptors from event");
 	return 0;
 }
@@ -619,13 +614,11 @@ static int local_faces_from_events(struct objects *o, struct arena *a, const cha
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct db_result r;
-		struct db_param p[] = {DBP_STR(event_ids[i]), DBP_STR(account_id)};
-		if (db_exec(local_db(o), tmp,
+		if (DB_EXEC(local_db(o), tmp, &r,
 			    "SELECT e.event_id, e.account_id, e.external_id, e.user_data, e.age, e.gender, e.ethnic_group, "
 			    "(SELECT f.face_id FROM face f WHERE f.event_id = e.event_id AND f.account_id = e.account_id "
 			    "ORDER BY f.create_time LIMIT 1) FROM event e WHERE e.event_id = ? AND e.account_id = ? "
-			    "FOR UPDATE",
-			    p, 2, &r)) {
+			    "FOR UPDATE", DBP_STR(event_ids[i]), DBP_STR(account_id))) {
 			db_failed(o, "event lookup");
 			goto out;
 		}
@@ -752,9 +745,10 @@ static int remove_one_event(struct objects *o, struct arena *a, const char *acco
 			    struct objects_removed_event *ev, int *found)
 {
 	struct db_result r;
-	struct db_param pe[] = {DBP_STR(event_id), DBP_STR(account_id)};
 	*found = 0;
-	if (db_exec(local_db(o), a, "SELECT 1 FROM event WHERE event_id = ? AND account_id = ? FOR UPDATE", pe, 2, &r))
+	if (DB_EXEC(local_db(o), a, &r,
+		    "SELECT 1 FROM event WHERE event_id = ? AND account_id = ? FOR UPDATE",
+		    DBP_STR(event_id), DBP_STR(account_id)))
 		return db_failed(o, "event lookup");
 	if (r.nrows == 0)
 		return 0;
@@ -774,7 +768,7 @@ static int remove_one_event(struct objects *o, struct arena *a, const char *acco
 		"DELETE FROM event WHERE event_id = ?",
 	};
 	for (size_t i = 0; i < sizeof(deletes) / sizeof(deletes[0]); i++)
-		if (db_exec(local_db(o), NULL, deletes[i], p, 1, NULL))
+		if (DB_EXEC(local_db(o), NULL, NULL, deletes[i], DBP_STR(event_id)))
 			return db_failed(o, "delete event");
 	ev->event_id = arena_strdup(a, event_id);
 	ev->sample_ids = samples.ids;
@@ -813,12 +807,10 @@ static int local_blob_in_use(struct objects *o, const char *blob_id, const char 
 {
 	struct arena *a = arena_new();
 	struct db_result r;
-	struct db_param p[] = {DBP_STR(blob_id), DBP_STR(origin)};
 	int rc = 0;
-	if (db_exec(local_db(o), a,
+	if (DB_EXEC(local_db(o), a, &r,
 		    "SELECT 1 FROM sample WHERE sample_id = ? UNION ALL "
-		    "(SELECT 1 FROM sample WHERE image_origin = ? LIMIT 1) LIMIT 1",
-		    p, 2, &r))
+		    "(SELECT 1 FROM sample WHERE image_origin = ? LIMIT 1) LIMIT 1", DBP_STR(blob_id), DBP_STR(origin)))
 		rc = db_failed(o, "sample lookup");
 	else
 		*in_use = r.nrows > 0;
@@ -835,13 +827,12 @@ static int local_put_descriptor(struct objects *o, enum objects_owner owner, con
 		return objects_local_fail(o, 0, "out of memory");
 	memcpy(copy, v, d * sizeof(float));
 	objects_l2_normalize(copy, d);
-	struct db_param p[] = {DBP_STR(owner_id), DBP_I64(type),	     DBP_I64(version),
-			       DBP_I64(owner),	  DBP_STR(account_id), DBP_BLOB(copy, d * sizeof(float))};
 	int rc = 0;
-	if (db_exec(local_db(o), NULL,
+	if (DB_EXEC(local_db(o), NULL, NULL,
 		    "REPLACE INTO descriptor (owner_id, descriptor_type, descriptor_version, owner_kind, account_id, "
 		    "vector) VALUES (?, ?, ?, ?, ?, ?)",
-		    p, 6, NULL))
+		    DBP_STR(owner_id), DBP_I64(type), DBP_I64(version), DBP_I64(owner), DBP_STR(account_id),
+		    DBP_BLOB(copy, d * sizeof(float))))
 		rc = db_failed(o, "put descriptor");
 	free(copy);
 	return rc;

@@ -122,16 +122,14 @@ int objects_local_extract_samples(struct objects *o, struct arena *a, enum objec
 	*sample_ids = NULL;
 	*n = 0;
 	if (kind == OBJ_FACES) {
-		struct db_param p[] = {DBP_I64(type), DBP_STR(id), DBP_STR(id)};
-		rc = db_exec(local_db(o), a,
+		rc = DB_EXEC(local_db(o), a, &r,
 			     "SELECT sample_id FROM sample WHERE sample_type = ? AND (owner_id = ? OR owner_id = "
 			     "(SELECT attribute_id FROM face WHERE face_id = ?)) ORDER BY sample_id",
-			     p, 3, &r);
+			     DBP_I64(type), DBP_STR(id), DBP_STR(id));
 	} else {
-		struct db_param p[] = {DBP_STR(id), DBP_I64(type)};
-		rc = db_exec(local_db(o), a,
-			     "SELECT sample_id FROM sample WHERE owner_id = ? AND sample_type = ? ORDER BY sample_id", p, 2,
-			     &r);
+		rc = DB_EXEC(local_db(o), a, &r,
+			     "SELECT sample_id FROM sample WHERE owner_id = ? AND sample_type = ? ORDER BY sample_id",
+			     DBP_STR(id), DBP_I64(type));
 	}
 	if (rc)
 		return objects_local_fail(o, 0, "objects database: samples of %s: %s", id, db_error(local_db(o)));
@@ -146,11 +144,10 @@ int objects_local_extract_account(struct objects *o, struct arena *a, enum objec
 				  char **account)
 {
 	struct db_result r;
-	struct db_param p[] = {DBP_STR(id)};
 	*account = NULL;
 	const char *sql = kind == OBJ_FACES ? "SELECT account_id FROM face WHERE face_id = ?"
 					    : "SELECT account_id FROM event WHERE event_id = ?";
-	if (db_exec(local_db(o), a, sql, p, 1, &r))
+	if (DB_EXEC(local_db(o), a, &r, sql, DBP_STR(id)))
 		return objects_local_fail(o, 0, "objects database: account of %s: %s", id, db_error(local_db(o)));
 	if (r.nrows)
 		*account = r.rows[0][0];
@@ -173,8 +170,9 @@ static int put_face_attributes(struct objects *o, const char *face_id, const cha
 	int rc = -1;
 	if (db_begin(db))
 		goto fail;
-	struct db_param pf[] = {DBP_STR(face_id), DBP_STR(account_id)};
-	if (db_exec(db, a, "SELECT attribute_id FROM face WHERE face_id = ? AND account_id = ? FOR UPDATE", pf, 2, &r))
+	if (DB_EXEC(db, a, &r,
+		    "SELECT attribute_id FROM face WHERE face_id = ? AND account_id = ? FOR UPDATE",
+		    DBP_STR(face_id), DBP_STR(account_id)))
 		goto fail;
 	if (r.nrows == 0) {
 		db_rollback(db);
@@ -184,9 +182,9 @@ static int put_face_attributes(struct objects *o, const char *face_id, const cha
 	const char *attribute_id = r.rows[0][0];
 	struct db_result u = {0};
 	if (attribute_id) {
-		struct db_param pu[] = {attr_param(age), attr_param(gender), attr_param(ethnicity), DBP_STR(attribute_id)};
-		if (db_exec(db, NULL, "UPDATE attribute SET age = ?, gender = ?, ethnicity = ? WHERE attribute_id = ?", pu,
-			    4, &u))
+		if (DB_EXEC(db, NULL, &u,
+			    "UPDATE attribute SET age = ?, gender = ?, ethnicity = ? WHERE attribute_id = ?",
+			    attr_param(age), attr_param(gender), attr_param(ethnicity), DBP_STR(attribute_id)))
 			goto fail;
 	}
 	if (!attribute_id || u.affected == 0) {
@@ -194,15 +192,15 @@ static int put_face_attributes(struct objects *o, const char *face_id, const cha
 			uuid4(new_id);
 			attribute_id = new_id;
 		}
-		struct db_param pi[] = {DBP_STR(attribute_id), DBP_STR(account_id), DBP_STR(face_id),
-					attr_param(age),       attr_param(gender), attr_param(ethnicity)};
-		struct db_param pl[] = {DBP_STR(attribute_id), DBP_STR(face_id)};
-		if (db_exec(db, NULL,
+		if (DB_EXEC(db, NULL, NULL,
 			    "INSERT INTO attribute (attribute_id, account_id, face_id, create_time, age, gender, ethnicity) "
 			    "VALUES (?, ?, ?, UTC_TIMESTAMP(6), ?, ?, ?) ON DUPLICATE KEY UPDATE age = VALUES(age), "
 			    "gender = VALUES(gender), ethnicity = VALUES(ethnicity)",
-			    pi, 6, NULL) ||
-		    db_exec(db, NULL, "UPDATE face SET attribute_id = ? WHERE face_id = ?", pl, 2, NULL))
+			    DBP_STR(attribute_id), DBP_STR(account_id), DBP_STR(face_id), attr_param(age),
+			    attr_param(gender), attr_param(ethnicity)) ||
+		    DB_EXEC(db, NULL, NULL,
+			    "UPDATE face SET attribute_id = ? WHERE face_id = ?",
+			    DBP_STR(attribute_id), DBP_STR(face_id)))
 			goto fail;
 	}
 	if (db_commit(db))
@@ -222,11 +220,9 @@ int objects_local_extract_put_attributes(struct objects *o, enum objects_kind ki
 {
 	if (kind == OBJ_FACES)
 		return put_face_attributes(o, id, account_id, age, gender, ethnicity);
-	struct db_param p[] = {attr_param(age), attr_param(gender), attr_param(ethnicity), DBP_STR(id),
-			       DBP_STR(account_id)};
-	if (db_exec(local_db(o), NULL,
-		    "UPDATE event SET age = ?, gender = ?, ethnic_group = ? WHERE event_id = ? AND account_id = ?", p, 5,
-		    NULL))
+	if (DB_EXEC(local_db(o), NULL, NULL,
+		    "UPDATE event SET age = ?, gender = ?, ethnic_group = ? WHERE event_id = ? AND account_id = ?",
+		    attr_param(age), attr_param(gender), attr_param(ethnicity), DBP_STR(id), DBP_STR(account_id)))
 		return objects_local_fail(o, 0, "objects database: basic attributes of event %s: %s", id,
 					  db_error(local_db(o)));
 	return 0;

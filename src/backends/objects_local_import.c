@@ -144,7 +144,7 @@ static int insert_rows(struct objects *o, const struct import_sql *q, size_t nco
  * repeatable read two of them deadlock there). */
 int objects_local_import_begin(struct objects *o)
 {
-	if (db_exec(local_db(o), NULL, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED", NULL, 0, NULL))
+	if (DB_EXEC(local_db(o), NULL, NULL, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
 		return import_failed(o, "");
 	return db_begin(local_db(o)) ? import_failed(o, "") : 0;
 }

@@ -4,10 +4,9 @@
  * a bound parameter. */
 #include "backends/objects_local.h"
 #include "backends/objects_where.h"
+#include "common/sql_build.h"
 #include "common/uuid.h"
 #include <string.h>
-
-#define MAX_PARAMS 96
 
 static const char *id_column(enum objects_kind kind)
 {
@@ -33,13 +32,13 @@ static json_object *filters_without_type(json_object *ae)
 	return copy;
 }
 
-/* The "lacks the target" condition on alias o, with its parameters. */
+/* The "lacks the target" condition on alias o; its parameters go to q. */
 static const char *missing_condition(enum objects_kind kind, enum extract_target target, int version,
-				     int default_version, struct db_param *p, size_t *np)
+				     int default_version, struct sql_build *q)
 {
 	if (target == EXTRACT_BASIC_ATTRIBUTES) {
-		p[(*np)++] = DBP_I64(DESCRIPTOR_FACE);
-		p[(*np)++] = DBP_I64(default_version);
+		sql_build_param(q, DBP_I64(DESCRIPTOR_FACE));
+		sql_build_param(q, DBP_I64(default_version));
 		if (kind == OBJ_EVENTS)
 			return " AND EXISTS (SELECT 1 FROM descriptor d WHERE d.owner_id = o.event_id AND "
 			       "d.descriptor_type = ? AND d.descriptor_version = ?) "
@@ -50,10 +49,10 @@ static const char *missing_condition(enum objects_kind kind, enum extract_target
 		       "t.face_id = o.face_id) AND (t.age IS NOT NULL OR t.gender IS NOT NULL OR t.ethnicity IS NOT NULL))";
 	}
 	int type = target == EXTRACT_BODY_DESCRIPTOR ? DESCRIPTOR_BODY : DESCRIPTOR_FACE;
-	p[(*np)++] = DBP_I64(type);
-	p[(*np)++] = DBP_I64(default_version);
-	p[(*np)++] = DBP_I64(type);
-	p[(*np)++] = DBP_I64(version);
+	sql_build_param(q, DBP_I64(type));
+	sql_build_param(q, DBP_I64(default_version));
+	sql_build_param(q, DBP_I64(type));
+	sql_build_param(q, DBP_I64(version));
 	if (kind == OBJ_EVENTS)
 		return " AND EXISTS (SELECT 1 FROM descriptor d WHERE d.owner_id = o.event_id AND d.descriptor_type = ? "
 		       "AND d.descriptor_version = ?) AND NOT EXISTS (SELECT 1 FROM descriptor d2 WHERE "
@@ -69,10 +68,9 @@ int objects_local_extract_page_missing(struct objects *o, struct arena *a, enum 
 				       size_t *n)
 {
 	struct objects_where w;
-	struct db_param p[MAX_PARAMS];
+	struct sql_build q;
 	struct db_result r;
 	char err[256];
-	size_t np = 0;
 	json_object *filters = NULL;
 	int rc = -1;
 
@@ -85,20 +83,16 @@ int objects_local_extract_page_missing(struct objects *o, struct arena *a, enum 
 		objects_local_fail(o, 1, "%s", err);
 		goto out;
 	}
-	if (w.nparams + 8 > MAX_PARAMS) {
-		objects_local_fail(o, 1, "too many filter values");
-		goto out;
-	}
-	memcpy(p, w.params, w.nparams * sizeof(*p));
-	np = w.nparams;
-	const char *missing = missing_condition(kind, target, version, default_version, p, &np);
+	sql_build_init(&q, a, "");
+	sql_build_params(&q, w.params, w.nparams);
+	const char *missing = missing_condition(kind, target, version, default_version, &q);
 	const char *col = id_column(kind);
 	if (after)
-		p[np++] = DBP_STR(after);
-	p[np++] = DBP_I64(limit ? (long long)limit : (long long)1 << 40);
+		sql_build_param(&q, DBP_STR(after));
+	sql_build_param(&q, DBP_I64(limit ? (long long)limit : (long long)1 << 40));
 	char *sql = arena_printf(a, "SELECT o.%s FROM %s o WHERE (%s)%s%s ORDER BY o.%s LIMIT ?", col, table_of(kind),
 				 w.sql, missing, after ? arena_printf(a, " AND o.%s > ?", col) : "", col);
-	if (db_exec(local_db(o), a, sql, p, np, &r)) {
+	if (db_exec(local_db(o), a, sql, q.p, q.np, &r)) {
 		objects_local_fail(o, 0, "objects database: objects lacking the extraction target: %s",
 				   db_error(local_db(o)));
 		goto out;

@@ -7,6 +7,7 @@
  * Workload: one call per query; lists of up to [LIMITS] MAX_LIST_ITEMS ids,
  * at most OBJECTS_WHERE_MAX_PARAMS values in all. */
 #include "backends/objects_where.h"
+#include "common/sql_build.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include <stdio.h>
@@ -83,51 +84,19 @@ static const struct filter_def filter_defs[] = {
 	{"liveness", KE, F_IN_INT, "liveness"},
 };
 
-/* A growing SQL text and parameter array, both in the arena. */
+/* The WHERE clause being built (common/sql_build.h) and where a refusal goes. */
 struct where_builder {
-	struct arena *a;
-	char *sql;
-	size_t len, cap;
-	struct db_param *params;
-	size_t np, pcap;
+	struct sql_build sb;
 	int nclauses;
 	char *err;
 	size_t errlen;
 };
 
-static void sql_append(struct where_builder *b, const char *s)
-{
-	size_t n = strlen(s);
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2 + 64;
-		char *ns = arena_alloc(b->a, cap);
-		if (b->len)
-			memcpy(ns, b->sql, b->len);
-		b->sql = ns;
-		b->cap = cap;
-	}
-	memcpy(b->sql + b->len, s, n + 1);
-	b->len += n;
-}
-
-static void param_push(struct where_builder *b, struct db_param p)
-{
-	if (b->np == b->pcap) {
-		size_t cap = b->pcap ? b->pcap * 2 : 16;
-		struct db_param *np = arena_alloc(b->a, cap * sizeof(*np));
-		if (b->np)
-			memcpy(np, b->params, b->np * sizeof(*np));
-		b->params = np;
-		b->pcap = cap;
-	}
-	b->params[b->np++] = p;
-}
-
 /* Starts a new clause: " AND " between clauses. */
 static void clause_begin(struct where_builder *b)
 {
 	if (b->nclauses++)
-		sql_append(b, " AND ");
+		sql_build_text(&b->sb, " AND ");
 }
 
 static int fail_key(struct where_builder *b, const char *key, const char *why)
@@ -146,7 +115,7 @@ static int to_db_time(struct where_builder *b, const char *key, json_object *v, 
 	int64_t us;
 	if (!json_object_is_type(v, json_type_string) || time_parse_rfc3339(json_object_get_string(v), &us))
 		return fail_key(b, key, "expected an RFC 3339 time");
-	char *buf = arena_alloc(b->a, 32);
+	char *buf = arena_alloc(b->sb.a, 32);
 	time_format_db(us, buf, 32);
 	*out = buf;
 	return 0;
@@ -169,8 +138,8 @@ static int add_compare(struct where_builder *b, const char *column, const char *
 	clause_begin(b);
 	char frag[96];
 	snprintf(frag, sizeof(frag), "o.%s %s ?", column, cmp);
-	sql_append(b, frag);
-	param_push(b, value);
+	sql_build_text(&b->sb, frag);
+	sql_build_param(&b->sb, value);
 	return 0;
 }
 
@@ -201,26 +170,26 @@ static int add_in_list_as(struct where_builder *b, const struct filter_def *f, c
 	size_t n = json_object_array_length(v);
 	clause_begin(b);
 	if (n == 0) {
-		sql_append(b, "0 = 1");
+		sql_build_text(&b->sb, "0 = 1");
 		return 0;
 	}
 	char frag[96];
 	snprintf(frag, sizeof(frag), "%s%s IN (", alias, f->column);
-	sql_append(b, frag);
+	sql_build_text(&b->sb, frag);
 	for (size_t i = 0; i < n; i++) {
 		json_object *it = json_object_array_get_idx(v, i);
 		if (f->op == F_IN_INT) {
 			if (check_int(b, f->key, it))
 				return -1;
-			param_push(b, DBP_I64(json_object_get_int64(it)));
+			sql_build_param(&b->sb, DBP_I64(json_object_get_int64(it)));
 		} else {
 			if (check_string(b, f->key, it, f->op == F_IN_UUID))
 				return -1;
-			param_push(b, DBP_STR(json_object_get_string(it)));
+			sql_build_param(&b->sb, DBP_STR(json_object_get_string(it)));
 		}
-		sql_append(b, i ? ", ?" : "?");
+		sql_build_text(&b->sb, i ? ", ?" : "?");
 	}
-	sql_append(b, ")");
+	sql_build_text(&b->sb, ")");
 	return 0;
 }
 
@@ -234,8 +203,8 @@ static int add_list_member(struct where_builder *b, const char *key, json_object
 	if (check_string(b, key, v, 1))
 		return -1;
 	clause_begin(b);
-	sql_append(b, "EXISTS (SELECT 1 FROM list_face lf WHERE lf.face_id = o.face_id AND lf.list_id = ?)");
-	param_push(b, DBP_STR(json_object_get_string(v)));
+	sql_build_text(&b->sb, "EXISTS (SELECT 1 FROM list_face lf WHERE lf.face_id = o.face_id AND lf.list_id = ?)");
+	sql_build_param(&b->sb, DBP_STR(json_object_get_string(v)));
 	return 0;
 }
 
@@ -249,8 +218,8 @@ static int add_tags(struct where_builder *b, const char *key, json_object *v)
 		if (check_string(b, key, it, 0))
 			return -1;
 		clause_begin(b);
-		sql_append(b, "EXISTS (SELECT 1 FROM event_tag et WHERE et.event_id = o.event_id AND et.tag = ?)");
-		param_push(b, DBP_STR(json_object_get_string(it)));
+		sql_build_text(&b->sb, "EXISTS (SELECT 1 FROM event_tag et WHERE et.event_id = o.event_id AND et.tag = ?)");
+		sql_build_param(&b->sb, DBP_STR(json_object_get_string(it)));
 	}
 	return 0;
 }
@@ -277,11 +246,11 @@ static int add_geo_box(struct where_builder *b, const char *key, json_object *v)
 	    get_number(v, "latitude_delta", 0.01, 0, &dlat))
 		return fail_key(b, key, "expected {origin_longitude, origin_latitude, longitude_delta, latitude_delta}");
 	clause_begin(b);
-	sql_append(b, "o.longitude > ? AND o.longitude < ? AND o.latitude > ? AND o.latitude < ?");
-	param_push(b, DBP_DBL(lon - dlon));
-	param_push(b, DBP_DBL(lon + dlon));
-	param_push(b, DBP_DBL(lat - dlat));
-	param_push(b, DBP_DBL(lat + dlat));
+	sql_build_text(&b->sb, "o.longitude > ? AND o.longitude < ? AND o.latitude > ? AND o.latitude < ?");
+	sql_build_param(&b->sb, DBP_DBL(lon - dlon));
+	sql_build_param(&b->sb, DBP_DBL(lon + dlon));
+	sql_build_param(&b->sb, DBP_DBL(lat - dlat));
+	sql_build_param(&b->sb, DBP_DBL(lat + dlat));
 	return 0;
 }
 
@@ -313,8 +282,8 @@ static int add_top_conditions(struct where_builder *b, json_object *filters, con
 		clause_begin(b);
 		char frag[128];
 		snprintf(frag, sizeof(frag), "%s%s %s ?", c->prefix, c->similarity, key_comparison(bounds[i]));
-		sql_append(b, frag);
-		param_push(b, DBP_DBL(json_object_get_double(v)));
+		sql_build_text(&b->sb, frag);
+		sql_build_param(&b->sb, DBP_DBL(json_object_get_double(v)));
 	}
 	return 0;
 }
@@ -332,15 +301,15 @@ static int add_top_similar(struct where_builder *b, json_object *filters)
 	if (check_string(b, "top_matching_candidates_label", label, 0))
 		return -1;
 	clause_begin(b);
-	sql_append(b, "EXISTS (SELECT 1 FROM event_match m WHERE m.event_id = o.event_id AND m.label = ?");
-	param_push(b, DBP_STR(json_object_get_string(label)));
+	sql_build_text(&b->sb, "EXISTS (SELECT 1 FROM event_match m WHERE m.event_id = o.event_id AND m.label = ?");
+	sql_build_param(&b->sb, DBP_STR(json_object_get_string(label)));
 	/* The nested conditions are joined by AND inside the EXISTS. */
 	int saved = b->nclauses;
 	b->nclauses = 1;
 	const struct top_columns c = {"m.", "object_id", "external_id", "similarity"};
 	int rc = add_top_conditions(b, filters, &c);
 	b->nclauses = saved;
-	sql_append(b, ")");
+	sql_build_text(&b->sb, ")");
 	return rc;
 }
 
@@ -401,7 +370,8 @@ static int has_top_filter(json_object *filters)
 int objects_where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
 			struct objects_where *w, char *err, size_t errlen)
 {
-	struct where_builder b = {.a = a, .err = err, .errlen = errlen};
+	struct where_builder b = {.err = err, .errlen = errlen};
+	sql_build_init(&b.sb, a, "");
 	int rc = -1;
 	if (kind != OBJ_FACES && kind != OBJ_EVENTS && kind != OBJ_ATTRIBUTES) {
 		snprintf(err, errlen, "unknown objects type");
@@ -444,15 +414,15 @@ int objects_where_build(struct arena *a, enum objects_kind kind, json_object *fi
 	}
 	/* Each list is bounded by [LIMITS] MAX_LIST_ITEMS; together they must
 	 * still fit one statement, with room for the caller's own parameters. */
-	if (b.np > OBJECTS_WHERE_MAX_PARAMS) {
-		snprintf(err, errlen, "the filters hold %zu values, more than %d in all", b.np, OBJECTS_WHERE_MAX_PARAMS);
+	if (b.sb.np > OBJECTS_WHERE_MAX_PARAMS) {
+		snprintf(err, errlen, "the filters hold %zu values, more than %d in all", b.sb.np, OBJECTS_WHERE_MAX_PARAMS);
 		goto out;
 	}
 	if (!b.nclauses)
-		sql_append(&b, "1");
-	w->sql = b.sql;
-	w->params = b.params;
-	w->nparams = b.np;
+		sql_build_text(&b.sb, "1");
+	w->sql = b.sb.sql;
+	w->params = b.sb.p;
+	w->nparams = b.sb.np;
 	rc = 0;
 out:
 	return rc;

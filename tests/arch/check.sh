@@ -14,7 +14,9 @@
 #   - task code calls no libcurl: outbound HTTP goes through
 #     src/backends/http_client.h (the outbound policy lives there);
 #   - no array on the stack sized at run time: the build warns with -Wvla
-#     (configure.ac) and fails with -Werror; alloca is not used either.
+#     (configure.ac) and fails with -Werror; alloca is not used either;
+#   - no db_exec with a parameter count written by hand (outside
+#     src/common/db.c): DB_EXEC counts them (perl reads the calls whole).
 set -u
 root=${1:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$root" || exit 2
@@ -57,6 +59,32 @@ if grep -q -- '-Wvla' configure.ac && grep -q -- '-Werror' configure.ac; then
 else
 	echo "FAIL: configure.ac lost -Wvla or -Werror: VLAs would go unnoticed"
 	failed=$((failed + 1))
+fi
+
+# db_exec with a count written by hand: DB_EXEC (src/common/db.h) counts a
+# statement's parameters; a list built at run time passes its length. The
+# calls span lines, so perl reads each file whole and splits the arguments.
+hits=$(find src -name '*.c' ! -path src/common/db.c -exec perl -0777 -ne '
+	while (/\bdb_exec\s*(\(((?:[^()"]++|"(?:[^"\\]|\\.)*+"|(?1))*+)\))/g) {
+		my ($args, $at, $d, $cur, @a) = ($2, $-[0], 0, "");
+		for my $t ($args =~ /("(?:[^"\\]|\\.)*"|[(),]|[^(),"]+)/gs) {
+			$d++ if $t eq "(";
+			$d-- if $t eq ")";
+			if ($t eq "," && !$d) { push @a, $cur; $cur = ""; next }
+			$cur .= $t;
+		}
+		next unless defined $a[4] && $a[4] =~ /^\s*\d+\s*$/;
+		my $line = 1 + (substr($_, 0, $at) =~ tr/\n//);
+		(my $text = substr($_, $at, 72)) =~ s/\s+/ /g;
+		print "$ARGV:$line: $text\n";
+	}' {} +)
+if [ -n "$hits" ]; then
+	echo "FAIL: db_exec( with a literal parameter count (use DB_EXEC)"
+	echo "$hits" | sed 's/^/  /'
+	failed=$((failed + 1))
+else
+	echo "ok: no db_exec( with a literal parameter count outside src/common/db.c (DB_EXEC counts them)"
+	passed=$((passed + 1))
 fi
 
 echo "$passed passed, $failed failed"

@@ -11,7 +11,8 @@
  * reference, so its memory does not grow with the number of candidates.
  * Similarities are recomputed exactly for the kept hits (match.h), so the
  * result is the same however references and candidates are split.
- * Collect concatenates the partials in subtask order (references ascending).
+ * Collect concatenates the partials' text in subtask order (references
+ * ascending) into the result, one partial in memory at a time.
  * Result: [{reference_id, candidates: [{candidate_id, similarity}]}]. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
@@ -366,19 +367,22 @@ out:
 	return rc;
 }
 
-/* The partials hold disjoint, ascending reference ranges in subtask order. */
+/* The partials hold disjoint, ascending reference ranges in subtask order;
+ * partials are their blob ids (collect_reads_partials), copied into the
+ * result one at a time as text, never parsed into one tree. */
 static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_object *partials,
 			       json_object **result, struct task_fail *fail)
 {
 	(void)content;
-	*result = task_result_document(ctx, task_json_concat(partials, NULL), fail);
-	return *result ? 0 : -1;
+	*result = NULL;
+	return task_store_concat_stored_result(ctx, partials, fail);
 }
 
 const struct task_type task_cross_match = {
 	.id = 6,
 	.name = "cross_match",
 	.result_is_zip = 0,
+	.collect_reads_partials = 1,
 	.validate = cross_match_validate,
 	.plan = cross_match_plan,
 	.run_subtask = cross_match_run,

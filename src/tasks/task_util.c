@@ -201,15 +201,38 @@ int task_temp_file(char *path, size_t len, const char *what)
 	return mkstemp(path);
 }
 
+/* The text between the brackets of a partial that is one JSON array; NULL
+ * when the text is not an array. */
+static const char *array_items(const char *text, size_t len, size_t *n)
+{
+	if (len < 2 || text[0] != '[' || text[len - 1] != ']')
+		return NULL;
+	*n = len - 2;
+	return text + 1;
+}
+
 /* Appends the elements of the partial stored under blob_id to f, each after
- * a comma but the very first (*first). */
-static int write_partial_items(struct task_ctx *ctx, const char *blob_id, FILE *f, int *first, struct task_fail *fail)
+ * a comma but the very first (*first). as_stored: the partial is the
+ * worker's rendering (JSON_C_TO_STRING_PLAIN), whose items are copied as
+ * text: the bytes json-c would write again after parsing them. */
+static int write_partial_items(struct task_ctx *ctx, const char *blob_id, int as_stored, FILE *f, int *first,
+			       struct task_fail *fail)
 {
 	void *data = NULL;
-	size_t len;
+	size_t len, nitems;
 	if (ctx->store->ops->get(ctx->store, blob_id, &data, &len)) {
 		task_fail(fail, E_STORAGE, "cannot read the partial result %s: %s", blob_id, strerror(errno));
 		return -1;
+	}
+	const char *items = as_stored ? array_items(data, len, &nitems) : NULL;
+	if (items) {
+		if (nitems && !*first)
+			fputc(',', f);
+		if (nitems)
+			*first = 0;
+		fwrite(items, 1, nitems, f);
+		free(data);
+		return 0;
 	}
 	json_object *part = json_tokener_parse(data);
 	free(data);
@@ -229,13 +252,14 @@ static int write_partial_items(struct task_ctx *ctx, const char *blob_id, FILE *
 }
 
 /* {"result":[...],"errors":[...]} into f. */
-static int write_concat_result(struct task_ctx *ctx, json_object *partial_ids, FILE *f, struct task_fail *fail)
+static int write_concat_result(struct task_ctx *ctx, json_object *partial_ids, int as_stored, FILE *f,
+			       struct task_fail *fail)
 {
 	int first = 1;
 	fputs("{\"result\":[", f);
 	for (size_t i = 0; i < json_object_array_length(partial_ids); i++) {
 		json_object *id = json_object_array_get_idx(partial_ids, i);
-		if (id && write_partial_items(ctx, json_object_get_string(id), f, &first, fail))
+		if (id && write_partial_items(ctx, json_object_get_string(id), as_stored, f, &first, fail))
 			return -1;
 		if (task_check_cancelled(ctx, fail))
 			return -1;
@@ -249,7 +273,7 @@ static int write_concat_result(struct task_ctx *ctx, json_object *partial_ids, F
 	return 0;
 }
 
-int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail)
+static int store_concat(struct task_ctx *ctx, json_object *partial_ids, int as_stored, struct task_fail *fail)
 {
 	char path[4096];
 	if (!ctx->store) {
@@ -266,7 +290,7 @@ int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, str
 		}
 		return -1;
 	}
-	int rc = write_concat_result(ctx, partial_ids, f, fail);
+	int rc = write_concat_result(ctx, partial_ids, as_stored, f, fail);
 	if (fflush(f) || ferror(f)) {
 		if (rc == 0)
 			task_fail(fail, E_STORAGE, "cannot write the task result: %s", strerror(errno));
@@ -283,4 +307,14 @@ int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, str
 		return -1;
 	}
 	return 0;
+}
+
+int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail)
+{
+	return store_concat(ctx, partial_ids, 0, fail);
+}
+
+int task_store_concat_stored_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail)
+{
+	return store_concat(ctx, partial_ids, 1, fail);
 }

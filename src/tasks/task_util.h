@@ -67,6 +67,10 @@ json_object *task_json_concat(json_object *partials, const char *key);
  * never the whole result. The bytes are those of task_result_document() of
  * task_json_concat(partials, NULL). 0 ok; -1 with fail set. */
 int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail);
+/* The same for partials the worker stored as they are (arrays rendered
+ * with JSON_C_TO_STRING_PLAIN): their items are copied as text, never
+ * parsed, which gives the same bytes. */
+int task_store_concat_stored_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail);
 /* A new temporary file $TMPDIR/luna-tasks-<what>-XXXXXX (default /tmp): its
  * descriptor, path filled in; -1 with errno. */
 int task_temp_file(char *path, size_t len, const char *what);

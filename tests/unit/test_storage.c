@@ -333,6 +333,27 @@ static void test_concat_result(void)
 	CHECK(got && len == strlen(want) && memcmp(got, want, len) == 0, "got %.*s\nwant %s", (int)len,
 	      got ? (char *)got : "", want);
 	free(got);
+	/* The same partials as the worker stores them (json-c's plain rendering),
+	 * copied as text: the same bytes again. */
+	json_object *stored_ids = json_object_new_array();
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		char id[64];
+		json_object *part = json_object_array_get_idx(partials, i);
+		snprintf(id, sizeof(id), "3f2504e0-4f89-41d3-9a0c-0305e82c35%02zu", i);
+		if (part) {
+			const char *text = json_object_to_json_string_ext(part, JSON_C_TO_STRING_PLAIN);
+			CHECK(st->ops->put(st, id, text, strlen(text)) == 0);
+		}
+		json_object_array_add(stored_ids, part ? json_object_new_string(id) : NULL);
+	}
+	ctx.result_id = "3f2504e0-4f89-41d3-9a0c-0305e82c3599";
+	CHECK(task_store_concat_stored_result(&ctx, stored_ids, &fail) == 0, "%s", fail.detail);
+	got = NULL;
+	CHECK(st->ops->get(st, ctx.result_id, &got, &len) == 0);
+	CHECK(got && len == strlen(want) && memcmp(got, want, len) == 0, "stored partials: got %.*s\nwant %s",
+	      (int)len, got ? (char *)got : "", want);
+	free(got);
+	json_object_put(stored_ids);
 	json_object_put(doc);
 	json_object_put(partials);
 	json_object_put(ids);

@@ -5,6 +5,7 @@
 #include "common/redact.h"
 #include "common/timefmt.h"
 #include "scheduler/task_host.h"
+#include <json-c/printbuf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,11 +64,55 @@ void json_mask_secrets(json_object *o)
 	}
 }
 
-static json_object *content_json(const char *text)
+/* Whether stored content text may differ from what the API answers for it:
+ * it may hold something json_mask_secrets changes (a key it masks, which
+ * json-c writes as its plain characters in quotes, or a URL), or an escaped
+ * slash (subtask contents are stored without JSON_C_TO_STRING_NOSLASHESCAPE,
+ * which reply_json uses). */
+static int content_needs_rendering(const char *text)
 {
+	static const char *const marks[] = {"\"password\"", "\"secret_key\"", "\"secret_access_key\"", "\"token\"",
+					    "://", "\\/", NULL};
+	for (size_t i = 0; marks[i]; i++)
+		if (strstr(text, marks[i]))
+			return 1;
+	return 0;
+}
+
+/* Writes a content node as the stored text it came from. */
+static int stored_text_to_json(json_object *o, struct printbuf *pb, int level, int flags)
+{
+	const char *text = json_object_get_userdata(o);
+	(void)level;
+	(void)flags;
+	return printbuf_memappend(pb, text, (int)strlen(text));
+}
+
+/* node, written as the stored text it came from. */
+static json_object *as_stored_text(json_object *node, const char *text)
+{
+	char *copy = strdup(text);
+	if (copy)
+		json_object_set_serializer(node, stored_text_to_json, copy, json_object_free_userdata);
+	return node;
+}
+
+/* The stored content (an object; {} when missing or not JSON) with secrets
+ * masked. Content that holds nothing to mask or escape is answered as the
+ * very text stored (json-c wrote it, so these are the bytes a parse and a
+ * new rendering by reply_json would give): a large content (a
+ * roc markup of 20,000 items) is not parsed into a tree at every poll. Only
+ * the response self-check, which validates the tree, still parses it. */
+static json_object *content_json(struct request *req, const char *text)
+{
+	int verbatim = text && text[0] == '{' && !content_needs_rendering(text);
+	if (verbatim && !req->api->cfg.response_self_check)
+		return as_stored_text(json_object_new_object(), text);
 	json_object *c = text ? json_tokener_parse(text) : NULL;
 	if (!c)
-		c = json_object_new_object();
+		return json_object_new_object();
+	if (verbatim)
+		return as_stored_text(c, text);
 	json_mask_secrets(c);
 	return c;
 }
@@ -81,7 +126,7 @@ json_object *task_json(struct request *req, char **row)
 	json_object_object_add(o, "account_id", str_or_null(row[3]));
 	/* task_description is a string; rows from before migration 006 may hold NULL. */
 	json_object_object_add(o, "description", json_object_new_string(row[4] ? row[4] : ""));
-	json_object_object_add(o, "content", content_json(row[5]));
+	json_object_object_add(o, "content", content_json(req, row[5]));
 	json_object_object_add(o, "create_time", json_time_from_db(req, row[6]));
 	json_object_object_add(o, "last_update_time", json_time_from_db(req, row[7]));
 	json_object_object_add(o, "end_time", json_time_from_db(req, row[8]));
@@ -100,7 +145,7 @@ json_object *subtask_json(struct request *req, char **row)
 	json_object_object_add(o, "create_time", json_time_from_db(req, row[3]));
 	json_object_object_add(o, "end_time", json_time_from_db(req, row[4]));
 	json_object_object_add(o, "subtask_status", int_or_null(row[5]));
-	json_object_object_add(o, "content", content_json(row[6]));
+	json_object_object_add(o, "content", content_json(req, row[6]));
 	return o;
 }
 

@@ -237,6 +237,11 @@ static void fold_query(struct running *r, size_t q, const struct refs *refs, con
 		while (nb && blk[nb - 1].sim < floor)
 			nb--;
 	}
+	if (nb > r->k) { /* nor can hits clearly below the block's own k-th (both sims off by a slack at most) */
+		float own = blk[r->k - 1].sim - 2 * MATCH_RESCORE_SLACK;
+		while (nb > r->k && blk[nb - 1].sim < own)
+			nb--;
+	}
 	nb = match_topk_rescore(refs->x + q * refs->d, b->x, b->d, blk, nb, r->threshold, r->k, r->tmp);
 	if (nb == 0)
 		return;

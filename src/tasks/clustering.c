@@ -4,7 +4,8 @@
  * clusters: the connected components of the graph whose edges are the pairs
  * with similarity strictly greater than the threshold; with use_track_info,
  * events of one track_id are joined as well.
- * Workload: one subtask; all pairs of 20000 × 512-d descriptors through
+ * Workload: one subtask; the descriptors are one block of the objects
+ * cursor (already in id order); all pairs of 20000 × 512-d descriptors through
  * match_pairs_above (tiled, both cores, never an N×N matrix), a union-find
  * over the pairs. Result: {clusters, total_objects, total_clusters}. */
 #include "tasks/task_type.h"
@@ -63,7 +64,7 @@ static int cmp_track(const void *a, const void *b)
 }
 
 /* Events with the same track_id end up in one cluster. */
-static int join_tracks(const struct objects_vectors *v, uint32_t *parent)
+static int join_tracks(const struct objects_block *v, uint32_t *parent)
 {
 	struct track_ref *refs = malloc((v->n ? v->n : 1) * sizeof(*refs));
 	size_t m = 0;
@@ -94,7 +95,7 @@ static int cmp_cluster(const void *a, const void *b)
 }
 
 /* Clusters as arrays of ids: members in ascending id order (the load order). */
-static json_object *clusters_json(const struct objects_vectors *v, uint32_t *parent, size_t *nclusters)
+static json_object *clusters_json(const struct objects_block *v, uint32_t *parent, size_t *nclusters)
 {
 	size_t n = v->n, k = 0;
 	uint32_t *size = calloc(n, sizeof(uint32_t)), *slot = malloc(n * sizeof(uint32_t));
@@ -138,7 +139,8 @@ static int clustering_plan(struct task_ctx *ctx, json_object *content, json_obje
 static int clustering_run(struct task_ctx *ctx, json_object *content, json_object *subtask, json_object **partial,
 			  struct task_fail *fail)
 {
-	struct objects_vectors v;
+	struct objects_cursor *cur = NULL;
+	const struct objects_block *b;
 	uint32_t *parent = NULL;
 	int rc = -1;
 	(void)subtask;
@@ -156,12 +158,18 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 		task_fail(fail, E_BAD_JSON, "objects_type must be faces or events");
 		return -1;
 	}
-	if (objects_load_vectors(ctx->objects, ctx->arena, kind, filters, ctx->account_id, type,
-				 descriptor_default_version(ctx->cfg, type), (size_t)limit, use_track, &v))
-		return task_objects_fail(ctx, fail, "loading descriptors");
+	/* The first limit objects in id order are one block of the cursor: read
+	 * in that order into one buffer, nothing grown or sorted afterwards. */
+	if (objects_cursor_open(ctx->objects, kind, filters, ctx->account_id, type,
+				descriptor_default_version(ctx->cfg, type), use_track, (size_t)limit, NULL, NULL, &cur) ||
+	    objects_cursor_next(cur, &b)) {
+		rc = task_objects_fail(ctx, fail, "loading descriptors");
+		goto out;
+	}
+	const struct objects_block v = *b;
 	if (v.n == 0) {
 		task_fail(fail, E_CLUSTER_EMPTY, "Objects for clustering not found (empty set)");
-		return -1;
+		goto out;
 	}
 	parent = malloc(v.n * sizeof(uint32_t));
 	if (!parent) {
@@ -195,6 +203,7 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 	rc = 0;
 out:
 	free(parent);
+	objects_cursor_close(cur);
 	return rc;
 }
 

@@ -53,7 +53,7 @@ build() {
 }
 
 build fuzz_validate "json-c yaml-0.1" $SCHEMA_SRC
-build fuzz_where "json-c" src/backends/objects_local_filters.c src/common/arena.c src/common/timefmt.c \
+build fuzz_where "json-c" src/backends/objects_local_filters.c src/common/sql_build.c src/common/arena.c src/common/timefmt.c \
 	src/common/uuid.c
 # The task types need the whole library (none of it is called without a DB,
 # objects backend or handlers service, but it is linked).

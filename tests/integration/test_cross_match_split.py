@@ -20,7 +20,8 @@ import uuid
 import pytest
 
 import objdata as od
-from test_scheduler_reliability import CANCEL_UNFINISHED, Schedulers, subtasks, wait_running
+from test_scheduler_reliability import (CANCEL_UNFINISHED, Schedulers, own_schedulers,  # noqa: F401 (a fixture)
+                                        subtasks, wait_running)
 
 REFS = 40
 CANDS = 300
@@ -32,14 +33,6 @@ LIMIT = 10
 ONE = {"tasks__cross_match_references_per_subtask": 100000, "tasks__match_block_rows": 100000}
 SPLIT = {"tasks__cross_match_references_per_subtask": PER_SUBTASK, "tasks__match_block_rows": BLOCK,
          "scheduler__match_threads": 1}
-
-
-@pytest.fixture(scope="module")
-def own_schedulers(stack):
-    stack.stop_scheduler("s1")
-    stack.sql(CANCEL_UNFINISHED)
-    yield
-    stack.start_scheduler("s1")
 
 
 @pytest.fixture

@@ -130,32 +130,12 @@ void h_healthcheck(struct request *req)
 	reply_json(req, 200, o);
 }
 
-/* Which of the offered types the Accept header asks for first; NULL if none. */
-static const char *negotiate(struct request *req, const char *const *offered, const char *fallback)
-{
-	const char *accept = req_header(req, "HTTP_ACCEPT");
-	if (!accept || !*accept)
-		return fallback;
-	const char *best = NULL;
-	size_t best_pos = (size_t)-1;
-	for (size_t i = 0; offered[i]; i++) {
-		const char *hit = strcasestr(accept, offered[i]);
-		if (hit && (size_t)(hit - accept) < best_pos) {
-			best = offered[i];
-			best_pos = (size_t)(hit - accept);
-		}
-	}
-	if (!best && fallback && strstr(accept, "*/*"))
-		return fallback;
-	return best;
-}
-
 void h_docs_spec(struct request *req)
 {
 	static const char *const types[] = {"application/x-yaml", "text/html", NULL};
 	/* No Accept header, or only the any-type wildcard (curl's default), names
 	 * no preference: the document itself, as YAML. */
-	const char *t = negotiate(req, types, "application/x-yaml");
+	const char *t = req_negotiate(req, types, "application/x-yaml");
 	if (!t) {
 		reply_error(req, 415, E_MEDIA_TYPE, NULL);
 		return;
@@ -185,7 +165,7 @@ void h_docs_dev(struct request *req)
 void h_config(struct request *req)
 {
 	static const char *const types[] = {"application/json", "text/plain", NULL};
-	const char *t = negotiate(req, types, "application/json");
+	const char *t = req_negotiate(req, types, "application/json");
 	if (!t) {
 		reply_error(req, 415, E_MEDIA_TYPE, NULL);
 		return;

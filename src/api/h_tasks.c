@@ -1,4 +1,5 @@
 /* Task endpoints: list, count, get, cancel, delete, subtasks, result. */
+#include "api/roc_svg.h"
 #include "api/router.h"
 #include "api/task_json.h"
 #include "backends/storage.h"
@@ -231,12 +232,70 @@ static void stream_blob(struct request *req, const char *id, const char *ctype, 
 	fclose(f);
 }
 
+/* The answer asks for the ROC curve as a picture (an extension): the Accept
+ * header names image/svg+xml before the result's own media types. */
+static int wants_svg(struct request *req)
+{
+	static const char *const types[] = {"application/json", "application/zip", "image/svg+xml", NULL};
+	const char *t = req_negotiate(req, types, NULL);
+	return t && strcmp(t, "image/svg+xml") == 0;
+}
+
+/* A stored blob read whole into the request's arena (NUL-terminated); NULL
+ * when answered. Only for results the limits keep small (a ROC curve). */
+static char *read_blob(struct request *req, const char *id, size_t *len)
+{
+	FILE *f = NULL;
+	struct storage *st = req->api->store;
+	if (!st || st->ops->open_read(st, id, &f, len)) {
+		if (st && errno == ENOENT)
+			reply_errorf(req, E_RESULT_NOT_FOUND, req->path_id);
+		else
+			reply_error(req, 500, E_STORAGE, "result store unavailable");
+		return NULL;
+	}
+	char *buf = arena_alloc(req->arena, *len + 1);
+	size_t got = fread(buf, 1, *len, f);
+	fclose(f);
+	if (got != *len) {
+		reply_error(req, 500, E_STORAGE, "cannot read the result from the result store");
+		return NULL;
+	}
+	return buf;
+}
+
+/* The ROC result of the task as SVG (roc_svg.c). */
+static void reply_roc_svg(struct request *req, const char *blob_id)
+{
+	size_t len;
+	char *text = read_blob(req, blob_id, &len);
+	if (!text)
+		return;
+	json_object *doc = json_tokener_parse(text);
+	size_t svg_len = 0;
+	char *svg = doc ? roc_svg_render(doc, &svg_len) : NULL;
+	json_object_put(doc);
+	if (!svg) {
+		reply_error(req, 500, E_INTERNAL, "the stored ROC result cannot be drawn");
+		return;
+	}
+	char *hdr = arena_printf(req->arena, "Content-Disposition: inline; filename=task_%lld.svg\r\n", req->path_id);
+	reply_body(req, 200, "image/svg+xml", hdr, svg, svg_len);
+	free(svg);
+}
+
 void h_task_result(struct request *req)
 {
 	char **row = find_task(req);
 	if (!row)
 		return;
 	int status = atoi(row[2]), type = atoi(row[1]);
+	const struct task_type *tt = task_type_by_id(type);
+	int svg = wants_svg(req);
+	if (svg && (!tt || strcmp(tt->name, "roc") != 0)) {
+		reply_error(req, 415, E_MEDIA_TYPE, "only the result of a roc task is available as image/svg+xml");
+		return;
+	}
 	if (status == TASK_CANCELLED || status == TASK_FAILED) {
 		reply_errorf(req, E_RESULT_OF_FINISHED, req->path_id, status);
 		return;
@@ -249,8 +308,9 @@ void h_task_result(struct request *req)
 		reply_errorf(req, E_RESULT_NOT_FOUND, req->path_id);
 		return;
 	}
-	const struct task_type *tt = task_type_by_id(type);
-	if (tt && tt->result_is_zip) {
+	if (svg) {
+		reply_roc_svg(req, row[9]);
+	} else if (tt && tt->result_is_zip) {
 		char *hdr = arena_printf(req->arena, "Content-Disposition: attachment; filename=task_%lld.zip\r\n",
 					 req->path_id);
 		stream_blob(req, row[9], "application/zip", hdr);

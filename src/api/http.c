@@ -53,6 +53,25 @@ const char *req_account(struct request *req)
 	return req_param_str(req, "account_id");
 }
 
+const char *req_negotiate(struct request *req, const char *const *offered, const char *fallback)
+{
+	const char *accept = req_header(req, "HTTP_ACCEPT");
+	if (!accept || !*accept)
+		return fallback;
+	const char *best = NULL;
+	size_t best_pos = (size_t)-1;
+	for (size_t i = 0; offered[i]; i++) {
+		const char *hit = strcasestr(accept, offered[i]);
+		if (hit && (size_t)(hit - accept) < best_pos) {
+			best = offered[i];
+			best_pos = (size_t)(hit - accept);
+		}
+	}
+	if (!best && fallback && strstr(accept, "*/*"))
+		return fallback;
+	return best;
+}
+
 void reply_start(struct request *req, int status, const char *ctype, const char *extra_headers,
 		 long long content_length)
 {

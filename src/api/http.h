@@ -15,6 +15,12 @@ struct storage;
 struct op_contract;
 struct task_type;
 
+/* A file of [API] DOCS_DIR served as it is, read at start-up (NULL: missing). */
+struct static_file {
+	char *data;
+	size_t len;
+};
+
 /* Process-wide state of one api process. */
 struct api {
 	struct luna_config cfg;
@@ -27,6 +33,7 @@ struct api {
 	size_t spec_html_len;
 	char *manual_html;        /* docs/manual.html */
 	size_t manual_html_len;
+	struct static_file console_html, console_js, console_css;  /* ui/ of DOCS_DIR: the console, /2/ui */
 	int time_local;           /* render times with the local offset */
 };
 
@@ -56,6 +63,11 @@ json_object *req_param(struct request *req, const char *name);
 const char *req_param_str(struct request *req, const char *name);
 /* account_id query parameter or NULL. */
 const char *req_account(struct request *req);
+
+/* Which of the offered media types (NULL-terminated) the Accept header
+ * names first; fallback without an Accept header or when it names none of
+ * them but accepts any type (the wildcard); NULL otherwise. */
+const char *req_negotiate(struct request *req, const char *const *offered, const char *fallback);
 
 /* Answers. Each takes ownership of json objects it is given. */
 void reply_json(struct request *req, int status, json_object *o);

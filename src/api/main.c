@@ -61,6 +61,9 @@ static int api_init(struct api *api, const char *cfg_path)
 	}
 	api->spec_yaml = slurp(api->cfg.docs_dir, "luna-tasks.yaml", &api->spec_yaml_len);
 	api->manual_html = slurp(api->cfg.docs_dir, "manual.html", &api->manual_html_len);
+	api->console_html.data = slurp(api->cfg.docs_dir, "ui/index.html", &api->console_html.len);
+	api->console_js.data = slurp(api->cfg.docs_dir, "ui/console.js", &api->console_js.len);
+	api->console_css.data = slurp(api->cfg.docs_dir, "ui/console.css", &api->console_css.len);
 	if (router_init(api, err, sizeof(err))) {
 		log_error("%s", err);
 		return -1;
@@ -80,6 +83,9 @@ static void api_free(struct api *api)
 	free(api->spec_yaml);
 	free(api->spec_html);
 	free(api->manual_html);
+	free(api->console_html.data);
+	free(api->console_js.data);
+	free(api->console_css.data);
 	router_free();
 }
 

@@ -14,6 +14,7 @@ import os
 import random
 import struct
 import uuid
+import xml.etree.ElementTree as ET
 
 DIM = 64
 FACE_VERSION = 59      # the stack's [TASKS] DEFAULT_FACE_DESCRIPTOR_VERSION
@@ -189,3 +190,22 @@ def hit_top(vecs, labels, limit, threshold):
     for n in range(1, 6):
         res["top-%d" % n] = (sum(1 for r in ranks if r is not None and r < n) / len(ranks)) if ranks else None
     return res
+
+
+def svg_points(svg_text):
+    """The (x, y) pairs of the curve of a ROC picture, parsed as XML (so it must be well-formed)."""
+    root = ET.fromstring(svg_text)
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == ns + "svg"
+    lines = [e for e in root.iter(ns + "polyline") if e.get("class") == "roc"]
+    assert len(lines) == 1
+    pairs = [tuple(float(v) for v in p.split(",")) for p in lines[0].get("points").split()]
+    circles = {c: [e for e in root.iter(ns + "circle") if e.get("class") == c] for c in ("eer", "key-point")}
+    return pairs, circles
+
+
+def assert_curve_matches(pairs, curve):
+    """The geometry of src/api/roc_svg.h: x = 70 + 540 FPR, y = 40 + 380 (1 - TPR)."""
+    assert len(pairs) == len(curve)
+    for (x, y), p in zip(pairs, curve):
+        assert abs(x - (70 + 540 * p["FPR"])) <= 0.006 and abs(y - (40 + 380 * (1 - p["TPR"]))) <= 0.006, (x, y, p)

@@ -253,6 +253,24 @@ def test_docs_dev(stack):
     assert len(r.body) > 1000
 
 
+# -- /2/ui (extension: the task console) ------------------------------------
+
+@pytest.mark.parametrize("path,ctype,marker", [
+    ("/2/ui", "text/html", '<script src="/2/ui/console.js" defer></script>'),
+    ("/2/ui/console.js", "text/javascript", '"use strict";'),
+    ("/2/ui/console.css", "text/css", ".progress"),
+])
+def test_console_files(stack, path, ctype, marker):
+    r = stack.get(path)
+    assert r.status == 200, r
+    assert r.content_type == ctype, r
+    assert marker in r.text
+    assert REQUEST_ID_RE.match(r.headers.get("luna-request-id", ""))
+    # Nothing from another host: every URL the files load is a path of this service.
+    assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', r.text), r.text[:300]
+    assert not re.search(r'@import|url\(\s*["\']?(https?:)?//', r.text)
+
+
 # -- /2/config --------------------------------------------------------------
 
 def check_config_json(cfg, stack):

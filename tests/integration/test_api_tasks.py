@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+import objdata as od
 from luna import TIME_RE, assert_error, assert_json, task_body
 
 pytestmark = pytest.mark.usefixtures("no_scheduler")
@@ -375,6 +376,49 @@ def test_result_json(stack, account_id):
     # The contract marks Content-Disposition required for every result.
     assert r.headers.get("content-disposition") == "inline; filename=task_%d.json" % tid, r.headers
     assert_error(stack.get("/2/tasks/%d/result" % tid, params={"account_id": uid()}), 404, 28001)
+
+
+# -- result as a picture (extension: Accept image/svg+xml on a roc task) -------
+
+def roc_result(n):
+    point = lambda f, t, s: {"FPR": f, "TPR": t, "similarity": s}  # noqa: E731
+    curve = [point((i / (n - 1)) ** 2, (i / (n - 1)) ** 0.5, 1 - i / (n - 1)) for i in range(n)]
+    return {"result": {"roc": curve, "auc": 0.91,
+                       "hit_top_probability": {"top-1": 0.5, "top-2": 0.6, "top-3": 0.7, "top-4": None,
+                                               "top-5": None},
+                       "type_I_and_II_error_rates_equal_point": point(0.25, 0.75, 0.5),
+                       "key_points": [point(0.001, 0.2, 0.9), point(0.01, 0.4, 0.8)]},
+            "errors": []}
+
+
+def test_result_svg_of_roc(stack, account_id):
+    rid = uid()
+    doc = roc_result(301)
+    stack.put_blob(rid, json.dumps(doc))
+    tid = stack.insert_task(task_type=7, status=5, account_id=account_id, result_id=rid)
+    r = stack.get("/2/tasks/%d/result" % tid, params={"account_id": account_id},
+                  headers={"Accept": "image/svg+xml"})
+    assert r.status == 200, r
+    assert r.content_type == "image/svg+xml", r
+    assert r.headers.get("content-disposition") == "inline; filename=task_%d.svg" % tid, r.headers
+    pairs, circles = od.svg_points(r.text)
+    od.assert_curve_matches(pairs, doc["result"]["roc"])
+    assert len(circles["eer"]) == 1 and len(circles["key-point"]) == 2
+    assert float(circles["eer"][0].get("cx")) == 70 + 540 * 0.25
+    # JSON first in Accept, or no preference: the result document as before.
+    for accept in ("application/json, image/svg+xml", "*/*"):
+        assert assert_json(stack.get("/2/tasks/%d/result" % tid, headers={"Accept": accept})) == doc
+
+
+def test_result_svg_of_other_types(stack, account_id):
+    rid = uid()
+    stack.put_blob(rid, json.dumps({"result": {"clusters": [], "total_objects": 0, "total_clusters": 0},
+                                    "errors": []}))
+    tid = stack.insert_task(task_type=2, status=5, account_id=account_id, result_id=rid)
+    assert_error(stack.get("/2/tasks/%d/result" % tid, headers={"Accept": "image/svg+xml"}), 415, 12024)
+    # A roc task without its result yet answers as for JSON.
+    tid = stack.insert_task(task_type=7, status=1, account_id=account_id)
+    assert_error(stack.get("/2/tasks/%d/result" % tid, headers={"Accept": "image/svg+xml"}), 404, 28018)
 
 
 @pytest.mark.parametrize("task_type", [3, 8])

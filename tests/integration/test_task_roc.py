@@ -55,6 +55,12 @@ def test_auc_points_and_hit_top(stack, account_id):
     hits = od.hit_top(vecs, labels, 4, 0.3)
     for n in range(1, 6):
         assert abs(res["hit_top_probability"]["top-%d" % n] - hits["top-%d" % n]) < 1e-9
+    # The same curve as a picture (extension): one polyline point per point of the result.
+    r = stack.get("/2/tasks/%d/result" % tid, headers={"Accept": "image/svg+xml"})
+    assert r.status == 200 and r.content_type == "image/svg+xml", r
+    pairs, circles = od.svg_points(r.text)
+    od.assert_curve_matches(pairs, res["roc"])
+    assert len(circles["eer"]) == 1 and len(circles["key-point"]) == len(res["key_points"])
 
 
 def test_all_unknown_fails(stack, account_id):

@@ -257,6 +257,25 @@ static void test_yaml_errors(void)
 	}
 }
 
+/* The paths of v.3.8.8: those with an operation not marked x-luna-extension
+ * (the extensions' own paths are counted by nobody here). */
+static int count_base_paths(json_object *paths)
+{
+	int n = 0;
+	json_object_object_foreach(paths, path, item) {
+		(void)path;
+		int base = 0;
+		json_object_object_foreach(item, method, op) {
+			json_object *ext = NULL;
+			if (json_object_is_type(op, json_type_object) && strcmp(method, "parameters") &&
+			    !(json_object_object_get_ex(op, "x-luna-extension", &ext) && json_object_get_boolean(ext)))
+				base = 1;
+		}
+		n += base;
+	}
+	return n;
+}
+
 static void test_yaml_spec(void)
 {
 	json_object *root = spec_root(g_spec), *m, *v;
@@ -266,7 +285,7 @@ static void test_yaml_spec(void)
 	v = json_object_object_get(json_object_object_get(root, "info"), "version");
 	CHECK(json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), "v.3.8.8"));
 	CHECK(json_object_object_length(at(root, "components|schemas")) == 226);
-	CHECK(json_object_object_length(json_object_object_get(root, "paths")) == 24);
+	CHECK(count_base_paths(json_object_object_get(root, "paths")) == 24);
 	m = at(spec_schema(g_spec, "task_reply"), "discriminator|mapping");
 	CHECK(json_object_object_length(m) == 9);
 	CHECK(json_object_object_get_ex(m, "1", &v) &&

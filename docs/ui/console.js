@@ -16,6 +16,7 @@
 
 	let account = localStorage.getItem("luna-account") || "";
 	let view = 0;                               // bumped by each page shown: late answers are dropped
+	let note = "";                              // what the next page shown says first (after a delete)
 	const poll = {timer: null, delay: POLL_MIN};
 
 	// ---------------------------------------------------------------- DOM helpers
@@ -418,7 +419,7 @@
 			"Delete the task"))) return;
 		try {
 			await api("DELETE", "/2/tasks/" + id);
-			say(`Task ${id} deleted.`);
+			note = `Task ${id} deleted.`;
 			location.hash = "#/";
 		} catch (e) {
 			say(e.message, true);
@@ -491,13 +492,13 @@
 				el("button", {type: "button", id: "delete", class: "danger", onclick: () => deleteTask(t.task_id),
 					text: "Delete…"})),
 			summary(t),
-			el("section", {"aria-labelledby": "content-h"}, el("h2", {id: "content-h", text: "Content"}),
-				jsonTree(t.content, undefined, true)),
-			el("section", {"aria-labelledby": "subtasks-h"}, el("h2", {id: "subtasks-h", text: "Subtasks"}),
-				subtasksTable(subs)),
+			result,
 			el("section", {"aria-labelledby": "errors-h"}, el("h2", {id: "errors-h", text: "Errors"}),
 				errorsTable(errs.list, errs.count)),
-			result);
+			el("section", {"aria-labelledby": "subtasks-h"}, el("h2", {id: "subtasks-h", text: "Subtasks"}),
+				subtasksTable(subs)),
+			el("section", {"aria-labelledby": "content-h"}, el("h2", {id: "content-h", text: "Content"}),
+				jsonTree(t.content, undefined, true)));
 		resultView(t).then((node) => {
 			if (v === view) result.replaceChildren(result.firstChild, node);
 		}, (e) => {
@@ -535,6 +536,8 @@
 
 	function route() {
 		stopPolling();
+		say(note);
+		note = "";
 		const h = location.hash.replace(/^#/, "") || "/";
 		const [path, query] = h.split("?");
 		const m = path.match(/^\/tasks\/(\d+)$/);

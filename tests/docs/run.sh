@@ -8,7 +8,10 @@
 # manual, that nothing is loaded from the network and that the browser
 # console stays silent (no errors, no uncaught exceptions). Also checks the
 # manual and luna-tasks.conf(5) against the configuration and error tables
-# of the sources (tests/docs/check.py).
+# of the sources (tests/docs/check.py). Then the task console /2/ui on a
+# full private stack of its own (tests/docs/console.py, over the DevTools
+# protocol: screenshots, progress bars, the ROC curve, cancel and delete,
+# no console errors, no request to another host than 127.0.0.1).
 #
 # URL: a running stack (or $LUNA_TASKS_URL). Without one the test starts what
 # the pages need by itself: luna-tasks-api from $LUNA_BUILD (default
@@ -185,5 +188,13 @@ done
 python3 "$ROOT/tests/docs/check.py" pages "$ROOT" "$WORK/spec.dom.html" "$WORK/dev.dom.html" \
 	"$WORK/spec.html" "$WORK/dev.html" >"$WORK/pages.out" 2>&1
 add_counts "$WORK/pages.out"
+
+# ---------------------------------------------------------------------------
+# The task console (/2/ui) on a full stack of its own (database, scheduler):
+# tests/docs/console.py drives Chromium over the DevTools protocol.
+
+LUNA_BUILD=${LUNA_BUILD:-$ROOT/build/release} timeout 900 /usr/bin/python3 "$ROOT/tests/docs/console.py" "$WORK" \
+	>"$WORK/console.out" 2>&1
+add_counts "$WORK/console.out"
 
 finish

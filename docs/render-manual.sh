@@ -6,7 +6,8 @@
 # (sections and subsections), the line @BODY@ the manual, and @VERSION@ the
 # package version. A line @TASK_TYPES@ of the manual becomes the table in
 # TYPES.md, which the build prints from the registry of task types
-# (docs/task-types). The output is written to a temporary file first, so a
+# (docs/task-types). PNG pictures next to INPUT.md are embedded as data:
+# URIs. The output is written to a temporary file first, so a
 # failed run leaves no half-written page behind.
 set -eu
 if [ $# -lt 5 ] || [ $# -gt 6 ]; then
@@ -15,7 +16,7 @@ if [ $# -lt 5 ] || [ $# -gt 6 ]; then
 fi
 md=$1 in=$2 tpl=$3 version=$4 out=$5 types=${6:-}
 tmp=$out.tmp.$$
-trap 'rm -f "$tmp" "$tmp.md" "$tmp.types" "$tmp.all" "$tmp.toc" "$tmp.body"' EXIT
+trap 'rm -f "$tmp" "$tmp.md" "$tmp.types" "$tmp.all" "$tmp.toc" "$tmp.body" "$tmp.img"' EXIT
 
 if [ -n "$types" ]; then cp "$types" "$tmp.types"; else : > "$tmp.types"; fi
 awk -v types="$tmp.types" '
@@ -44,6 +45,28 @@ awk -v toc="$tmp.toc" -v body="$tmp.body" '
 ' "$tmp.all"
 [ -f "$tmp.toc" ] || : > "$tmp.toc"
 [ -f "$tmp.body" ] || : > "$tmp.body"
+
+# Pictures of the manual (<img src="NAME.png">, files next to INPUT.md) become
+# data: URIs, so that the page stays one self-contained file.
+awk -v dir="$(dirname "$in")" '
+	{
+		while (match($0, /src="[A-Za-z0-9_.-]+\.png"/)) {
+			name = substr($0, RSTART + 5, RLENGTH - 6)
+			cmd = "base64 -w0 \"" dir "/" name "\""
+			data = ""
+			cmd | getline data
+			close(cmd)
+			if (data == "") {
+				print "render-manual.sh: cannot read " dir "/" name > "/dev/stderr"
+				exit 1
+			}
+			printf "%s", substr($0, 1, RSTART - 1) "src=\"data:image/png;base64," data "\""
+			$0 = substr($0, RSTART + RLENGTH)
+		}
+		print
+	}
+' "$tmp.body" > "$tmp.img"
+mv "$tmp.img" "$tmp.body"
 
 awk -v toc="$tmp.toc" -v body="$tmp.body" -v version="$version" '
 	$0 == "@TOC@" { while ((getline line < toc) > 0) print line; next }

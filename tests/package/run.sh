@@ -587,6 +587,10 @@ http GET /2/docs/dev
 check "GET /2/docs/dev serves the installed manual" test "$CODE" = 200 -a -n "$(grep -o 'operator manual' <<<"$BODY" | head -n 1)"
 http GET /2/docs/spec -H 'Accept: text/html'
 check "GET /2/docs/spec serves HTML" test "$CODE" = 200 -a -n "$(grep -o 'createGCTask' <<<"$BODY" | head -n 1)"
+http GET /2/ui
+check "GET /2/ui serves the installed task console" test "$CODE" = 200 -a -n "$(grep -o '/2/ui/console.js' <<<"$BODY" | head -n 1)"
+http GET /2/ui/console.js
+check "  and its script" test "$CODE" = 200 -a -n "$(grep -o 'use strict' <<<"$BODY" | head -n 1)"
 
 head -c $((11 * 1024 * 1024)) /dev/zero >"$WORK/big.json"
 http POST /2/tasks/gc -H 'Content-Type: application/json' --data-binary @"$WORK/big.json"

@@ -236,8 +236,9 @@ static json_object *param_default(struct api *api, json_object *schema)
 }
 
 /* An operation that declares no 400 answer (/version, /healthcheck, the
- * docs and /2/config) cannot refuse its query: a parameter it does not know
- * or cannot read is ignored (its default applies) and logged. */
+ * docs, /2/config and the console's files) cannot refuse its query: a
+ * parameter it does not know or cannot read is ignored (its default
+ * applies) and logged. */
 static int refuse_query(struct request *req, const char *name)
 {
 	if (contract_declares(req->api->spec, req->op, 400)) {

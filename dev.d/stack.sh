@@ -296,6 +296,7 @@ print_info() {
 		  API          $url  (curl $url/version)
 		  spec         $url/2/docs/spec  (HTML for a browser; YAML for curl, or with 'Accept: application/x-yaml')
 		  manual       $url/2/docs/dev
+		  console      $url/2/ui  (tasks, progress, results and ROC curves in a browser)
 		  config       $RUN_DIR/luna-tasks.conf
 		  logs         $RUN_DIR/api.log  scheduler.log  nginx-error.log  nginx-access.log  mysql.err
 		  database     mariadb --no-defaults -uroot --socket=$RUN_DIR/mysql.sock luna_tasks

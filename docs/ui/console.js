@@ -276,8 +276,9 @@
 		const eer = res.type_I_and_II_error_rates_equal_point;
 		const keys = res.key_points || [];
 		const positive = pts.concat(keys).map((p) => p.FPR).filter((f) => f > 0);
-		const lo = Math.pow(10, Math.floor(Math.log10(positive.length ? positive.reduce((a, b) => Math.min(a, b)) : 1e-6)));
-		const decades = -Math.log10(lo) || 1;
+		const smallest = positive.length ? positive.reduce((a, b) => Math.min(a, b)) : 1e-6;
+		const lo = Math.min(0.1, Math.pow(10, Math.floor(Math.log10(smallest))));   // at least one decade
+		const decades = -Math.log10(lo);
 		const fx = (f) => logScale ? (Math.log10(Math.max(f, lo)) - Math.log10(lo)) / decades : f;
 		const X = (f) => PLOT.x0 + fx(f) * PLOT.pw;
 		const Y = (t) => PLOT.y0 + (1 - t) * PLOT.ph;
@@ -455,7 +456,9 @@
 	}
 
 	async function resultView(t) {
-		if (t.task_status !== 5) return el("p", {text: "No result: the task is " + statusName(t.task_status) + "."});
+		const why = {0: "is waiting to be planned", 1: "is still running", 2: "was cancelled", 3: "failed",
+			4: "is collecting its results"};
+		if (t.task_status !== 5) return el("p", {text: `No result: the task ${why[t.task_status] || "has none"}.`});
 		if (ZIP_TYPES.has(t.task_type))
 			return el("p", {}, el("a", {href: apiUrl(`/2/tasks/${t.task_id}/result`), download: `task_${t.task_id}.zip`,
 				class: "download", text: `Download the result (task_${t.task_id}.zip)`}));

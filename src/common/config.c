@@ -73,7 +73,7 @@ static const struct key keys[] = {
 	  "host[:port], *.domain[:port], address[/len][:port], [ipv6[/len]][:port], comma-separated; empty: none"),
 	I("SCHEDULER", "WORKERS", workers, "2", 1, CONFIG_MAX_WORKERS, "worker threads per scheduler"),
 	S("SCHEDULER", "MATCH_KERNEL", match_kernel, "auto",
-	  "auto, fp32 or int8: the product that proposes clustering and cross match candidates"),
+	  "auto, fp32, int8 or int8-256: the product that proposes clustering and cross match candidates"),
 	I("SCHEDULER", "POLL_INTERVAL_MS", poll_interval_ms, "200", 10, 60000, "how often the DB is polled"),
 	I("SCHEDULER", "LEASE_SECONDS", lease_seconds, "30", 2, 86400, "subtask lease; renewed while running"),
 	I("SCHEDULER", "MAX_ATTEMPTS", max_attempts, "3", 1, 100, "attempts of a subtask before it fails"),
@@ -207,8 +207,9 @@ static int check_enums(struct luna_config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	if (strcmp(cfg->match_kernel, "auto") && strcmp(cfg->match_kernel, "fp32") &&
-	    strcmp(cfg->match_kernel, "int8")) {
-		snprintf(err, errlen, "[SCHEDULER] MATCH_KERNEL: '%s' is not auto, fp32 or int8", cfg->match_kernel);
+	    strcmp(cfg->match_kernel, "int8") && strcmp(cfg->match_kernel, "int8-256")) {
+		snprintf(err, errlen, "[SCHEDULER] MATCH_KERNEL: '%s' is not auto, fp32, int8 or int8-256",
+		         cfg->match_kernel);
 		return -1;
 	}
 	if (strcmp(cfg->objects_backend, "local")) {

@@ -54,7 +54,7 @@ struct luna_config {
 	long max_body_size;
 	char docs_dir[1024];
 	char time_zone[16];               /* LOCAL or UTC */
-	char match_kernel[8];             /* auto, fp32 or int8 (src/match) */
+	char match_kernel[16];            /* auto, fp32, int8 or int8-256 (src/match) */
 	int response_self_check;          /* check every answer against the contract */
 	int workers, poll_interval_ms, lease_seconds, max_attempts, heartbeat_ttl;
 	int match_threads;                /* threads of one matching call; 0: every core */

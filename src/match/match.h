@@ -46,11 +46,12 @@ void match_normalize(float *x, size_t n, size_t d);
 float match_similarity(const float *a, const float *b, size_t d);
 
 /* The product that proposes candidates in match_pairs_above and match_topk
- * (the tile functions and the histogram always use sgemm). AUTO: int8 where
- * the CPU has AVX-512 VNNI, else fp32; INT8 falls back to fp32 on other
- * CPUs. Proposals are confirmed by the canonical dot, so results do not
+ * (the tile functions and the histogram always use sgemm). AUTO and INT8:
+ * int8 with AVX-512 VNNI where the CPU has it, else with 256-bit AVX-VNNI,
+ * else fp32; INT8_256 forces the 256-bit form (fp32 on CPUs without
+ * AVX-VNNI). Proposals are confirmed by the canonical dot, so results do not
  * depend on the choice. Process-wide; set it before starting match calls. */
-enum match_kernel { MATCH_KERNEL_AUTO, MATCH_KERNEL_FP32, MATCH_KERNEL_INT8 };
+enum match_kernel { MATCH_KERNEL_AUTO, MATCH_KERNEL_FP32, MATCH_KERNEL_INT8, MATCH_KERNEL_INT8_256 };
 void match_set_kernel(enum match_kernel k);
 /* What the current setting runs on this CPU, e.g. "int8 (AVX-512 VNNI)". */
 const char *match_kernel_in_use(void);

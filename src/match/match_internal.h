@@ -99,9 +99,15 @@ struct match_u8cols {
 	float *scale; /* padded like the panels */
 };
 
-/* out[r * nj + c] ~= dot(a row i0 + r, b row j0 + c); j0 % 16 == 0. */
+/* out[r * nj + c] ~= dot(a row i0 + r, b row j0 + c); j0 % 32 == 0. The
+ * AVX-512 VNNI and the 256-bit AVX-VNNI forms give the same values. */
 void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
                      const struct match_u8cols *b, size_t j0, size_t nj, float *out);
+void match_avxvnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
+                        const struct match_u8cols *b, size_t j0, size_t nj, float *out);
+
+/* Which product proposes: sgemm, or int8 in one of its two widths. */
+enum match_form { MATCH_FORM_FP32, MATCH_FORM_INT8_512, MATCH_FORM_INT8_256 };
 
 /* A product A x B^T that proposes: tile values that differ from the
  * canonical dot of the same rows by at most radius[i] (row i of A, any row
@@ -110,7 +116,8 @@ void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
 struct match_product {
 	const float *a, *b;
 	size_t na, nb, d;
-	int int8;
+	int int8;             /* an int8 form runs (form) */
+	enum match_form form;
 	size_t stripe; /* rows of A per product call: int8 keeps a stripe in L1/L2 */
 	float *radius; /* na bounds; NULL unless match_product_init asked for them */
 	struct match_i8rows qa;

@@ -1,7 +1,7 @@
 /*
  * match_product.c - the products that propose similarities for
  * match_pairs_above and match_topk: OpenBLAS sgemm or, on CPUs with AVX-512
- * VNNI, an int8 product of per-row quantized descriptors; the choice
+ * VNNI or AVX-VNNI, an int8 product of per-row quantized descriptors; the choice
  * (match_set_kernel); and the per-row bound on how far a proposed dot may be
  * from the canonical one (derivation in README.md, "Exactness").
  *
@@ -32,7 +32,7 @@ void match_set_kernel(enum match_kernel k)
 	atomic_store(&requested_kernel, (int)k);
 }
 
-static int cpu_has_vnni(void)
+static int cpu_has_avx512_vnni(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
 	__builtin_cpu_init();
@@ -43,14 +43,44 @@ static int cpu_has_vnni(void)
 #endif
 }
 
-static int use_int8(void)
+/* The 256-bit form (Alder Lake and later client CPUs, Zen 4 and later). */
+static int cpu_has_avx_vnni(void)
 {
-	return atomic_load(&requested_kernel) != MATCH_KERNEL_FP32 && cpu_has_vnni();
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	       __builtin_cpu_supports("avxvnni");
+#else
+	return 0;
+#endif
+}
+
+/* auto and int8: the widest int8 form the CPU has, else fp32; int8-256:
+ * the 256-bit form or fp32; fp32: sgemm. */
+static enum match_form chosen_form(void)
+{
+	switch (atomic_load(&requested_kernel)) {
+	case MATCH_KERNEL_FP32:
+		return MATCH_FORM_FP32;
+	case MATCH_KERNEL_INT8_256:
+		return cpu_has_avx_vnni() ? MATCH_FORM_INT8_256 : MATCH_FORM_FP32;
+	default:
+		if (cpu_has_avx512_vnni())
+			return MATCH_FORM_INT8_512;
+		return cpu_has_avx_vnni() ? MATCH_FORM_INT8_256 : MATCH_FORM_FP32;
+	}
 }
 
 const char *match_kernel_in_use(void)
 {
-	return use_int8() ? "int8 (AVX-512 VNNI)" : "fp32 (OpenBLAS sgemm)";
+	switch (chosen_form()) {
+	case MATCH_FORM_INT8_512:
+		return "int8 (AVX-512 VNNI)";
+	case MATCH_FORM_INT8_256:
+		return "int8 (AVX-VNNI, 256-bit)";
+	default:
+		return "fp32 (OpenBLAS sgemm)";
+	}
 }
 
 /* ---- canonical dot -------------------------------------------------------- */
@@ -373,7 +403,8 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
                        size_t nb, size_t d, int bounds, int nthreads)
 {
 	*p = (struct match_product){ .a = a, .b = b, .na = na, .nb = nb, .d = d, .stripe = MATCH_TILE };
-	p->int8 = bounds && use_int8() && d > 0 && d <= INT8_MAX_D && all_finite(a, na, d) &&
+	p->form = bounds ? chosen_form() : MATCH_FORM_FP32;
+	p->int8 = p->form != MATCH_FORM_FP32 && d > 0 && d <= INT8_MAX_D && all_finite(a, na, d) &&
 	          (a == b || all_finite(b, nb, d));
 	if (!bounds)
 		return 0;
@@ -419,7 +450,10 @@ void match_product_tile(const struct match_product *p, size_t i0, size_t ni, siz
 {
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (p->int8) {
-		match_vnni_tile(&p->qa, i0, ni, &p->qb, j0, nj, out);
+		if (p->form == MATCH_FORM_INT8_512)
+			match_vnni_tile(&p->qa, i0, ni, &p->qb, j0, nj, out);
+		else
+			match_avxvnni_tile(&p->qa, i0, ni, &p->qb, j0, nj, out);
 		return;
 	}
 #endif

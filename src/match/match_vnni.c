@@ -1,7 +1,8 @@
 /*
  * match_vnni.c - the x86-64 intrinsics of src/match's int8 path: the
- * u8 x s8 tile product (AVX-512 VNNI vpdpbusd) and the AVX-512 form of the
- * canonical dot product. Everything here is compiled with target attributes
+ * u8 x s8 tile product (vpdpbusd, in its AVX-512 VNNI and its 256-bit
+ * AVX-VNNI forms: one blocking, two inner products) and the AVX-512 form of
+ * the canonical dot product. Everything here is compiled with target attributes
  * and only called after a CPU check (match_product.c, match.c), so the rest
  * of the library needs no -march flags.
  *
@@ -16,11 +17,59 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define VNNI512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define VNNI256_TARGET __attribute__((target("avx2,fma,avxvnni")))
 #define DOT_TARGET __attribute__((target("avx512f,avx512vl")))
 
 #define MR 8  /* rows per micro-tile */
 #define NR 32 /* columns per micro-tile (two 16-column panels) */
+
+static inline int32_t row4(const int8_t *p)
+{
+	int32_t four;
+	memcpy(&four, p, sizeof four);
+	return four;
+}
+
+/* One micro-tile: rows (<= MR of them, s8, stride dp) x the 32 columns of
+ * panels p0 and p1 (u8), finished as (acc - corr) * col_scale * row_scale
+ * into out (row stride nj), only the first cols columns. */
+struct micro {
+	const int8_t *rows;
+	const int32_t *corr;
+	const float *row_scale, *col_scale;
+	const uint8_t *p0, *p1;
+	size_t dp, nrows, cols, nj;
+	float *out;
+};
+
+/* The blocking both widths share: micro-tiles of MR rows x NR columns over
+ * the tile, column panels outermost so that a panel pair stays in L1 while
+ * the stripe's rows pass. Inlined into each width's entry point (the micro
+ * kernels need their target's registers). */
+typedef void (*micro_fn)(const struct micro *m);
+
+static inline __attribute__((always_inline)) void
+tile_loop(const struct match_i8rows *a, size_t i0, size_t ni, const struct match_u8cols *b,
+          size_t j0, size_t nj, float *out, micro_fn kernel)
+{
+	size_t dp = a->dp, panel = 16 * dp;
+	for (size_t c = 0; c < nj; c += NR) {
+		struct micro m = { .p0 = b->q + (j0 + c) / 16 * panel, .col_scale = b->scale + j0 + c,
+			           .dp = dp, .cols = nj - c < NR ? nj - c : NR, .nj = nj };
+		m.p1 = m.p0 + panel;
+		for (size_t r = 0; r < ni; r += MR) {
+			m.rows = a->q + (i0 + r) * dp;
+			m.corr = a->corr + i0 + r;
+			m.row_scale = a->scale + i0 + r;
+			m.nrows = ni - r < MR ? ni - r : MR;
+			m.out = out + r * nj + c;
+			kernel(&m);
+		}
+	}
+}
+
+/* ---- 512-bit: AVX-512 VNNI ---------------------------------------------------- */
 
 /* Row r's four bytes of group g, broadcast to the 16 lanes. */
 #define ROW4(r) _mm512_set1_epi32(row4(rows + (size_t)(r) * dp + 4 * g))
@@ -32,17 +81,10 @@
 		acc##r##1 = _mm512_dpbusd_epi32(acc##r##1, b1, a);         \
 	} while (0)
 
-static inline int32_t row4(const int8_t *p)
-{
-	int32_t four;
-	memcpy(&four, p, sizeof four);
-	return four;
-}
-
 /* acc[2r + h] = rows[r] (s8, 4 bytes broadcast at a time) . panel h (u8).
  * Sixteen named accumulators, so that they stay in registers. */
-static inline VNNI_TARGET void micro_tile(const int8_t *rows, size_t dp, const uint8_t *p0,
-                                          const uint8_t *p1, __m512i acc[2 * MR])
+static inline VNNI512_TARGET void micro_product512(const int8_t *rows, size_t dp, const uint8_t *p0,
+                                                   const uint8_t *p1, __m512i acc[2 * MR])
 {
 	__m512i acc00 = _mm512_setzero_si512(), acc01 = acc00, acc10 = acc00, acc11 = acc00;
 	__m512i acc20 = acc00, acc21 = acc00, acc30 = acc00, acc31 = acc00;
@@ -69,42 +111,102 @@ static inline VNNI_TARGET void micro_tile(const int8_t *rows, size_t dp, const u
 #undef ROW4
 
 /* out row = (acc - corr) * col_scale * row_scale, live columns only. */
-static inline VNNI_TARGET void store_row(__m512i acc, int32_t corr, float row_scale,
-                                         const float *col_scale, __mmask16 live, float *out)
+static inline VNNI512_TARGET void store512(__m512i acc, int32_t corr, float row_scale,
+                                           const float *col_scale, size_t left, float *out)
 {
+	__mmask16 live = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
 	__m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(corr)));
-	v = _mm512_mul_ps(v, _mm512_loadu_ps(col_scale));
+	v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(live, col_scale));
 	v = _mm512_mul_ps(v, _mm512_set1_ps(row_scale));
 	_mm512_mask_storeu_ps(out, live, v);
 }
 
-static inline __mmask16 live_columns(size_t left)
+static VNNI512_TARGET void micro512(const struct micro *m)
 {
-	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+	__m512i acc[2 * MR];
+	micro_product512(m->rows, m->dp, m->p0, m->p1, acc);
+	for (size_t x = 0; x < m->nrows; x++) {
+		float *o = m->out + x * m->nj;
+		store512(acc[2 * x], m->corr[x], m->row_scale[x], m->col_scale, m->cols, o);
+		if (m->cols > 16)
+			store512(acc[2 * x + 1], m->corr[x], m->row_scale[x], m->col_scale + 16,
+			         m->cols - 16, o + 16);
+	}
 }
 
-VNNI_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
-                                 const struct match_u8cols *b, size_t j0, size_t nj, float *out)
+VNNI512_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
+                                    const struct match_u8cols *b, size_t j0, size_t nj, float *out)
 {
-	size_t dp = a->dp, panel = 16 * dp;
-	for (size_t c = 0; c < nj; c += NR) {
-		const uint8_t *p0 = b->q + (j0 + c) / 16 * panel;
-		const float *cs = b->scale + j0 + c;
-		__mmask16 live0 = live_columns(nj - c);
-		__mmask16 live1 = nj - c > 16 ? live_columns(nj - c - 16) : 0;
-		for (size_t r = 0; r < ni; r += MR) {
-			__m512i acc[2 * MR];
-			micro_tile(a->q + (i0 + r) * dp, dp, p0, p0 + panel, acc);
-			size_t rows = ni - r < MR ? ni - r : MR;
-			for (size_t x = 0; x < rows; x++) {
-				size_t i = i0 + r + x;
-				float *o = out + (r + x) * nj + c;
-				store_row(acc[2 * x], a->corr[i], a->scale[i], cs, live0, o);
-				if (live1)
-					store_row(acc[2 * x + 1], a->corr[i], a->scale[i], cs + 16, live1, o + 16);
-			}
+	tile_loop(a, i0, ni, b, j0, nj, out, micro512);
+}
+
+/* ---- 256-bit: AVX-VNNI (16 ymm registers) ----------------------------------- */
+
+/* Rows 4h .. 4h+3 x one 16-column panel: eight accumulators (four rows x
+ * columns 0-7 / 8-15 of the panel's 64-byte group), so that they, two panel
+ * halves and a broadcast fit the 16 registers. */
+#define STEP256(r)                                                                  \
+	do {                                                                        \
+		__m256i a = _mm256_set1_epi32(row4(rows + (size_t)(r) * dp + 4 * g)); \
+		acc[2 * (r)] = _mm256_dpbusd_avx_epi32(acc[2 * (r)], lo, a);         \
+		acc[2 * (r) + 1] = _mm256_dpbusd_avx_epi32(acc[2 * (r) + 1], hi, a); \
+	} while (0)
+
+static inline VNNI256_TARGET void quad_product256(const int8_t *rows, size_t dp, const uint8_t *p,
+                                                  __m256i acc[8])
+{
+	for (int x = 0; x < 8; x++)
+		acc[x] = _mm256_setzero_si256();
+	for (size_t g = 0; g < dp / 4; g++) {
+		__m256i lo = _mm256_loadu_si256((const __m256i *)(p + 64 * g));
+		__m256i hi = _mm256_loadu_si256((const __m256i *)(p + 64 * g + 32));
+		STEP256(0);
+		STEP256(1);
+		STEP256(2);
+		STEP256(3);
+	}
+}
+#undef STEP256
+
+/* As store512 for eight columns; a partial last group is stored through a copy. */
+static inline VNNI256_TARGET void store256(__m256i acc, int32_t corr, float row_scale,
+                                           const float *col_scale, size_t left, float *out)
+{
+	float v8[8];
+	__m256 v = _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_set1_epi32(corr)));
+	v = _mm256_mul_ps(v, _mm256_loadu_ps(col_scale)); /* padded to 32 columns */
+	v = _mm256_mul_ps(v, _mm256_set1_ps(row_scale));
+	if (left >= 8) {
+		_mm256_storeu_ps(out, v);
+		return;
+	}
+	_mm256_storeu_ps(v8, v);
+	memcpy(out, v8, left * sizeof *out);
+}
+
+static VNNI256_TARGET void micro256(const struct micro *m)
+{
+	for (size_t h = 0; h < 2; h++) { /* the two panels */
+		if (m->cols <= 16 * h)
+			break;
+		for (size_t r0 = 0; r0 < m->nrows; r0 += 4) {
+			__m256i acc[8];
+			quad_product256(m->rows + r0 * m->dp, m->dp, h ? m->p1 : m->p0, acc);
+			for (size_t x = r0; x < m->nrows && x < r0 + 4; x++)
+				for (size_t e = 0; e < 2 && m->cols > 16 * h + 8 * e; e++) {
+					size_t c = 16 * h + 8 * e;
+					store256(acc[2 * (x - r0) + e], m->corr[x], m->row_scale[x],
+					         m->col_scale + c, m->cols - c, m->out + x * m->nj + c);
+				}
 		}
 	}
+}
+
+VNNI256_TARGET void match_avxvnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
+                                       const struct match_u8cols *b, size_t j0, size_t nj,
+                                       float *out)
+{
+	tile_loop(a, i0, ni, b, j0, nj, out, micro256);
 }
 
 /* Lanes 0-7 + 16-23, 8-15 + 24-31, then halves: the pairwise reduction. */

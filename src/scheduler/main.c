@@ -161,6 +161,8 @@ static void choose_match_kernel(const struct luna_config *cfg)
 		k = MATCH_KERNEL_FP32;
 	else if (strcmp(cfg->match_kernel, "int8") == 0)
 		k = MATCH_KERNEL_INT8;
+	else if (strcmp(cfg->match_kernel, "int8-256") == 0)
+		k = MATCH_KERNEL_INT8_256;
 	match_set_kernel(k);
 	log_info("matching kernel %s ([SCHEDULER] MATCH_KERNEL = %s)", match_kernel_in_use(),
 		 cfg->match_kernel);

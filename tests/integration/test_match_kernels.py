@@ -1,7 +1,8 @@
 """[SCHEDULER] MATCH_KERNEL: clustering, cross match and roc give byte-identical
-results whichever product proposes the candidates (fp32 sgemm or int8). The
-same tasks run on the scheduler restarted with each kernel; the result bodies
-must be equal byte for byte. The data sits on the int8 error bound: many
+results whichever product proposes the candidates (fp32 sgemm, int8 with
+AVX-512 VNNI, int8 with the 256-bit AVX-VNNI). The same tasks run on the
+scheduler restarted with each kernel; the result bodies must be equal byte for
+byte, and the scheduler must log the form it runs. The data sits on the int8 error bound: many
 duplicated descriptors (exact ties), pairs around the clustering threshold,
 noisy faces whose top matches are close."""
 import os
@@ -37,10 +38,24 @@ def result_body(stack, name, account_id, content):
     return r.text
 
 
-def vnni():
+def cpu_flags():
     with open("/proc/cpuinfo") as f:
-        flags = f.read()
-    return "avx512_vnni" in flags and "avx512bw" in flags and "avx512vl" in flags
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def expected_kernel(kernel):
+    """What the scheduler should log running for MATCH_KERNEL = kernel here."""
+    flags = cpu_flags()
+    avx512 = {"avx512_vnni", "avx512bw", "avx512vl"} <= flags
+    avx256 = {"avx_vnni", "avx2", "fma"} <= flags
+    if kernel == "fp32":
+        return "fp32"
+    if kernel == "int8-256":
+        return "AVX-VNNI, 256-bit" if avx256 else "fp32"
+    return "AVX-512 VNNI" if avx512 else ("AVX-VNNI, 256-bit" if avx256 else "fp32")
 
 
 def adversarial_faces(rnd, account_id):
@@ -76,14 +91,15 @@ def test_results_identical_with_either_kernel(stack, account_id):
     shutil.copyfile(stack.conf, before)
     try:
         bodies = {}
-        for kernel in ("fp32", "int8"):
+        for kernel in ("fp32", "int8", "int8-256"):
             logged = restart_scheduler(stack, kernel)
-            assert "fp32" in logged if kernel == "fp32" else ("int8" in logged or not vnni()), logged
+            assert expected_kernel(kernel) in logged, logged
             bodies[kernel] = [result_body(stack, name, account_id, content) for name, content in tasks]
     finally:
         shutil.copyfile(before, stack.conf)
         stack.stop_scheduler()
         stack.start_scheduler()
-    for (name, _), a, b in zip(tasks, bodies["fp32"], bodies["int8"]):
-        assert a == b, name
+    for kernel in ("int8", "int8-256"):
+        for (name, _), a, b in zip(tasks, bodies["fp32"], bodies[kernel]):
+            assert a == b, (name, kernel)
     assert all('"similarity"' in b or '"clusters"' in b or '"auc"' in b for b in bodies["int8"])

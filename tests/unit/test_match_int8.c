@@ -1,8 +1,9 @@
 /*
- * test_match_int8.c - unit test of the two product kernels of src/match:
+ * test_match_int8.c - unit test of the product kernels of src/match:
  * match_pairs_above and match_topk must give exactly the same results
- * (indices, order and similarity bits) with the int8 (AVX-512 VNNI) product
- * as with the fp32 one, and every reported similarity must be
+ * (indices, order and similarity bits) with the int8 product, in both its
+ * forms (AVX-512 VNNI and 256-bit AVX-VNNI), as with the fp32 one, and
+ * every reported similarity must be
  * match_similarity of its two rows, bit for bit. Also checks the canonical
  * dot against its definition (32 double lanes, pairwise sum).
  *
@@ -10,8 +11,10 @@
  * (duplicated rows), pairs whose similarity is the threshold itself or one
  * float step away, rows with one large component (the worst quantization
  * error), and plain random rows across the 1024-row tile edge; d = 3 .. 512,
- * 1 and 2 threads. A few seconds; on a CPU without AVX-512 VNNI both runs use
- * fp32 and the test says so (the int8 checks then need such a CPU).
+ * 1 and 2 threads; a base whose best rows come first (the guessed top-k
+ * floor is wrong and the query is scanned again). A few seconds; an int8
+ * form the CPU lacks runs fp32 and the test says so (its checks then need
+ * such a CPU).
  *
  * Prints one line per failed check and "N passed, M failed"; exits nonzero
  * on failure. Standalone build from the top of the tree:
@@ -179,14 +182,22 @@ static struct pair_list pairs_with(enum match_kernel k, const float *x, size_t n
 	return l;
 }
 
-/* Both kernels, compared with each other and with match_similarity over
- * every pair. */
+/* The int8 kernels, each compared with fp32. */
+static const enum match_kernel int8_kernels[] = { MATCH_KERNEL_INT8, MATCH_KERNEL_INT8_256 };
+static const char *const int8_names[] = { "int8", "int8-256" };
+#define INT8_KERNELS (sizeof int8_kernels / sizeof *int8_kernels)
+
+/* Every kernel, compared with fp32 and with match_similarity over every
+ * pair. */
 static void pairs_case(const char *name, const float *x, size_t n, size_t d, float t, int threads)
 {
-	struct pair_list f = pairs_with(MATCH_KERNEL_FP32, x, n, d, t, threads);
-	struct pair_list q = pairs_with(MATCH_KERNEL_INT8, x, n, d, t, threads);
-	CHECK(f.n == q.n && (f.n == 0 || memcmp(f.p, q.p, f.n * sizeof *f.p) == 0),
-	      "pairs %s: fp32 %zu pairs, int8 %zu, or they differ", name, f.n, q.n);
+	struct pair_list f = pairs_with(MATCH_KERNEL_FP32, x, n, d, t, threads), q = { 0 };
+	for (size_t kn = 0; kn < INT8_KERNELS; kn++) {
+		free(q.p);
+		q = pairs_with(int8_kernels[kn], x, n, d, t, threads);
+		CHECK(f.n == q.n && (f.n == 0 || memcmp(f.p, q.p, f.n * sizeof *f.p) == 0),
+		      "pairs %s: fp32 %zu pairs, %s %zu, or they differ", name, f.n, int8_names[kn], q.n);
+	}
 	size_t want = 0, bad = 0, at = 0;
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = i + 1; j < n; j++) {
@@ -257,23 +268,31 @@ static int topk_row_ok(const float *q, const float *b, size_t nb, size_t d, size
 	return ok;
 }
 
+static void topk_free(struct topk_result *r)
+{
+	free(r->hits);
+	free(r->counts);
+}
+
 static void topk_case(const char *name, const float *q, size_t nq, const float *b, size_t nb,
                       size_t d, size_t k, float t, int self, int threads)
 {
 	struct topk_result f = topk_with(MATCH_KERNEL_FP32, q, nq, b, nb, d, k, t, self, threads);
-	struct topk_result g = topk_with(MATCH_KERNEL_INT8, q, nq, b, nb, d, k, t, self, threads);
-	size_t differ = 0, wrong = 0;
-	for (size_t i = 0; i < nq; i++) {
-		differ += f.counts[i] != g.counts[i] ||
-		          memcmp(f.hits + i * k, g.hits + i * k, f.counts[i] * sizeof *f.hits) != 0;
-		wrong += !topk_row_ok(q, b, nb, d, k, t, self, i, g.hits + i * k, g.counts[i]);
-	}
-	CHECK(differ == 0, "topk %s: %zu queries differ between fp32 and int8", name, differ);
+	size_t wrong = 0;
+	for (size_t i = 0; i < nq; i++)
+		wrong += !topk_row_ok(q, b, nb, d, k, t, self, i, f.hits + i * k, f.counts[i]);
 	CHECK(wrong == 0, "topk %s: %zu queries differ from brute force", name, wrong);
-	free(f.hits);
-	free(f.counts);
-	free(g.hits);
-	free(g.counts);
+	for (size_t kn = 0; kn < INT8_KERNELS; kn++) {
+		struct topk_result g = topk_with(int8_kernels[kn], q, nq, b, nb, d, k, t, self, threads);
+		size_t differ = 0;
+		for (size_t i = 0; i < nq; i++)
+			differ += f.counts[i] != g.counts[i] ||
+			          memcmp(f.hits + i * k, g.hits + i * k, f.counts[i] * sizeof *f.hits) != 0;
+		CHECK(differ == 0, "topk %s: %zu queries differ between fp32 and %s", name, differ,
+		      int8_names[kn]);
+		topk_free(&g);
+	}
+	topk_free(&f);
 }
 
 /* ---- cases ------------------------------------------------------------------ */
@@ -283,11 +302,21 @@ static void test_int8_in_use(void)
 	match_set_kernel(MATCH_KERNEL_INT8);
 	const char *name = match_kernel_in_use();
 	printf("int8 requested: %s\n", name);
+	match_set_kernel(MATCH_KERNEL_INT8_256);
+	const char *name256 = match_kernel_in_use();
+	printf("int8-256 requested: %s\n", name256);
 #if defined(__x86_64__) && defined(__GNUC__)
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
-	    __builtin_cpu_supports("avx512vl"))
-		CHECK(strncmp(name, "int8", 4) == 0, "this CPU has AVX-512 VNNI but runs %s", name);
+	int avx512 = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+	             __builtin_cpu_supports("avx512vl");
+	int avx256 = __builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2") &&
+	             __builtin_cpu_supports("fma");
+	if (avx512)
+		CHECK(strcmp(name, "int8 (AVX-512 VNNI)") == 0, "this CPU has AVX-512 VNNI but runs %s", name);
+	else if (avx256)
+		CHECK(strcmp(name, "int8 (AVX-VNNI, 256-bit)") == 0, "this CPU has AVX-VNNI but runs %s", name);
+	CHECK(strcmp(name256, avx256 ? "int8 (AVX-VNNI, 256-bit)" : "fp32 (OpenBLAS sgemm)") == 0,
+	      "int8-256 requested, runs %s", name256);
 #endif
 	match_set_kernel(MATCH_KERNEL_FP32);
 	CHECK(strncmp(match_kernel_in_use(), "fp32", 4) == 0, "fp32 forced: %s", match_kernel_in_use());
@@ -357,6 +386,21 @@ static void test_topk(void)
 	match_normalize(b + 900 * 64, 60, 64);
 	t = nextafterf(match_similarity(q, b, 64), 1.0f);
 	topk_case("crowded just under the threshold", q, 1, b, 960, 64, 2, t, 0, 1);
+	free(b);
+	free(q);
+
+	/* the best rows first: the floor guessed from the first block is too
+	 * high for every query, which are all scanned again */
+	q = random_unit(6, 64);
+	b = around(5000, 64, 0.5f, 0.9f);
+	for (size_t i = 0; i < 5000; i++) {
+		float c = 0.95f - 0.9f * (float)i / 5000.0f;
+		for (size_t k = 0; k < 64; k++)
+			b[i * 64 + k] = c * q[(i % 6) * 64 + k] + sqrtf(1 - c * c) * b[i * 64 + k];
+	}
+	match_normalize(b, 5000, 64);
+	topk_case("best rows first", q, 6, b, 5000, 64, 50, 0.0f, 0, 1);
+	topk_case("best rows first, 2 threads", q, 6, b, 5000, 64, 50, 0.0f, 0, 2);
 	free(b);
 	free(q);
 

@@ -122,6 +122,8 @@ struct cand_buf {
 	float floor;  /* proposed dot needed to become a candidate */
 	float low;    /* no candidate's similarity is below this */
 	float radius; /* |proposed - canonical| bound of this query (both clamped) */
+	float guess;  /* > 0: a floor guessed from the first block, not yet proven */
+	int redo;     /* the guess was too high: scan this query again without one */
 	const float *qrow;
 	float *conf; /* room for confirming (below) */
 };
@@ -154,18 +156,17 @@ static inline float bits_float(uint32_t u)
 	return f;
 }
 
-/* Find t such that k <= count(sim >= t), and either count(sim >= t) == k
- * (when early_exit) or t is exactly the k-th largest similarity (k < n; no
- * sim is below low).
+/* Find t such that rank <= count(sim >= t), and either count(sim >= t) ==
+ * rank (when early_exit) or t is exactly the rank-th largest similarity
+ * (rank < n; no sim is below low).
  * Similarities are clamped to [+0, 1], where float order is the order of the
  * bit patterns, so this bisects on the bits; it stops early once exactly k
  * are >= t. */
-static float bisect_kth(const struct topk_job *job, const float *sim, size_t n, float low,
-                        int early_exit)
+static float bisect_rank(const struct topk_job *job, const float *sim, size_t n, float low,
+                         size_t k, int early_exit)
 {
 	uint32_t lo = float_bits(low);
 	uint32_t hi = float_bits(1.0f) + 1; /* count(sim >= hi) == 0 < k */
-	size_t k = job->k;
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		size_t c = job->kern->count_ge(sim, n, bits_float(mid));
@@ -183,13 +184,13 @@ static float bisect_kth(const struct topk_job *job, const float *sim, size_t n, 
 /* A cut for selecting the best k. */
 static float kth_threshold(const struct topk_job *job, const float *sim, size_t n, float low)
 {
-	return bisect_kth(job, sim, n, low, 1);
+	return bisect_rank(job, sim, n, low, job->k, 1);
 }
 
 /* The k-th largest similarity itself: error bands hang below it. */
 static float kth_value(const struct topk_job *job, const float *sim, size_t n, float low)
 {
-	return bisect_kth(job, sim, n, low, 0);
+	return bisect_rank(job, sim, n, low, job->k, 0);
 }
 
 /* Keep the best k of b's n > k candidates, in order. Ties at the k-th
@@ -309,6 +310,42 @@ static void compact_exact(const struct topk_job *job, struct cand_buf *b)
 	b->floor = with_threshold(job, b, beat);
 }
 
+/* Keep the candidates proposed at or above cut (> low, so > 0: clamped
+ * proposals compare as the raw ones did), order kept. */
+static void drop_below(struct cand_buf *b, float cut)
+{
+	size_t n = 0;
+	float low = 1.0f;
+	for (size_t i = 0; i < b->n; i++) { /* branch-free */
+		float s = b->sim[i];
+		b->sim[n] = s;
+		b->idx[n] = b->idx[i];
+		n += s >= cut;
+		low = s >= cut && s < low ? s : low;
+	}
+	b->n = n;
+	b->low = low;
+}
+
+/* A guessed floor (guess_floor) is proven by a cut below which compact drops
+ * candidates anyway: what the guess kept out lies below the cut too. A cut
+ * under the guess disproves it: the query stops collecting and is scanned
+ * again at the end. Returns whether the buffer may be cut. */
+static int check_guess(struct cand_buf *b, float cut)
+{
+	if (b->guess <= 0.0f)
+		return 1;
+	if (cut >= b->guess) {
+		b->guess = 0.0f;
+		return 1;
+	}
+	b->redo = 1;
+	b->guess = 0.0f;
+	b->n = 0;
+	b->floor = INFINITY;
+	return 0;
+}
+
 /* The buffer is full of proposals (each within radius R of its canonical
  * similarity): t is at most the k-th proposal, so k candidates have canonical
  * similarities >= t - R, and one proposed below t - 2R cannot be among the
@@ -318,23 +355,50 @@ static void compact(const struct topk_job *job, struct cand_buf *b)
 {
 	float t = kth_threshold(job, b->sim, b->n, b->low); /* n >> k: as good as the k-th */
 	float cut = t - 2.0f * b->radius;
+	if (!check_guess(b, cut))
+		return;
 	size_t kept = cut > b->low ? job->kern->count_ge(b->sim, b->n, cut) : b->n;
 	if (kept > job->cap / 2) {
 		compact_exact(job, b);
 		return;
 	}
-	size_t n = 0;
-	float low = 1.0f;
-	for (size_t i = 0; i < b->n; i++) { /* branch-free, order kept */
-		float s = b->sim[i];
-		b->sim[n] = s;
-		b->idx[n] = b->idx[i];
-		n += s >= cut;
-		low = s >= cut && s < low ? s : low;
-	}
-	b->n = n;
-	b->low = low;
+	drop_below(b, cut);
 	b->floor = with_threshold(job, b, cut); /* cut > 0: proposals >= cut, clamped or not */
+}
+
+/* Before the first block of a longer chunk is scanned: guess a floor from
+ * that block's proposals (row, nj raw values), its r-th best minus 2R with r
+ * twice the block's share of the k (a chunk's k-th usually lies well above
+ * it), so that every block appends about the band of the final k-th instead
+ * of everything above a floor that rises slowly. check_guess proves or
+ * disproves it. */
+static void guess_floor(const struct topk_job *job, struct cand_buf *b, const float *row, size_t nj,
+                        size_t len)
+{
+	double share = 2.0 * (double)job->k * (double)nj / (double)len;
+	if (nj >= len || share >= (double)nj)
+		return;
+	size_t rank = share < 1.0 ? 1 : (size_t)ceil(share);
+	if (job->kern->count_ge(row, nj, 0.0f) < rank) /* bisect_rank needs rank values >= +0 */
+		return;
+	float guess = bisect_rank(job, row, nj, 0.0f, rank, 1) - 2.0f * b->radius;
+	if (guess <= 0.0f || guess <= b->floor)
+		return;
+	b->guess = guess;
+	b->floor = guess;
+}
+
+/* At the end of the chunk: prove the guess or scan again (redo), and drop
+ * what compact would (fewer candidates to confirm). */
+static void settle(const struct topk_job *job, struct cand_buf *b)
+{
+	if (b->n < job->k) {
+		check_guess(b, -INFINITY);
+		return;
+	}
+	float cut = kth_threshold(job, b->sim, b->n, b->low) - 2.0f * b->radius;
+	if (check_guess(b, cut) && cut > b->low)
+		drop_below(b, cut);
 }
 
 static void scan_row(const struct topk_job *job, const float *row, size_t j0, size_t nj,
@@ -377,9 +441,19 @@ static void confirm_block(const struct topk_job *job, struct cand_buf *bufs, siz
 
 /* Write each query's best min(n, k) confirmed candidates at or above the
  * threshold to its output, best first. */
+static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i, struct cand_buf *b,
+                   size_t b0, size_t b1);
+
 static void finish_block(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
                          size_t b0, size_t b1, size_t ch)
 {
+	for (size_t r = 0; r < ni; r++) {
+		settle(job, &s->bufs[r]);
+		if (s->bufs[r].redo) {
+			rescan(job, s, i0 + r, &s->bufs[r], b0, b1);
+			settle(job, &s->bufs[r]);
+		}
+	}
 	for (size_t r = 0; r < ni; r++)
 		mark_top(job, &s->bufs[r]);
 	confirm_block(job, s->bufs, ni, s->cursor, b0, b1);
@@ -398,17 +472,46 @@ static void finish_block(const struct topk_job *job, struct topk_scratch *s, siz
 	}
 }
 
-/* Propose rows i0 .. i0+ni x base block j0 .. j0+nj and scan each row. */
+/* Propose rows i0 .. i0+ni x base block j0 .. j0+nj and scan each row;
+ * guess_len: the chunk's length when this is its first block (guess_floor),
+ * else 0. */
 static void scan_stripe(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
-                        size_t j0, size_t nj, struct cand_buf *bufs)
+                        size_t j0, size_t nj, struct cand_buf *bufs, size_t guess_len)
 {
 	match_product_tile(job->prod, i0, ni, j0, nj, s->tile);
 	if (job->exclude_self) /* NaN passes no floor */
 		for (size_t r = 0; r < ni; r++)
 			if (i0 + r >= j0 && i0 + r < j0 + nj)
 				s->tile[r * nj + (i0 + r - j0)] = NAN;
-	for (size_t r = 0; r < ni; r++)
+	for (size_t r = 0; r < ni; r++) {
+		if (guess_len)
+			guess_floor(job, &bufs[r], s->tile + r * nj, nj, guess_len);
 		scan_row(job, s->tile + r * nj, j0, nj, &bufs[r]);
+	}
+}
+
+/* An empty buffer with the floor of the threshold alone. */
+static void buf_reset(const struct topk_job *job, struct cand_buf *b)
+{
+	b->n = 0;
+	b->guess = 0.0f;
+	b->redo = 0;
+	b->floor = with_threshold(job, b, -INFINITY);
+	b->low = match_clamp01(b->floor); /* proposals are >= the floor */
+}
+
+static size_t block_len(size_t j0, size_t b1)
+{
+	return b1 - j0 < TOPK_BBLOCK ? b1 - j0 : TOPK_BBLOCK;
+}
+
+/* Query row i over the whole chunk again, one row per product, no guess. */
+static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i, struct cand_buf *b,
+                   size_t b0, size_t b1)
+{
+	buf_reset(job, b);
+	for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK)
+		scan_stripe(job, s, i, 1, j0, block_len(j0, b1), b, 0);
 }
 
 static void topk_item(const struct topk_job *job, size_t item, struct topk_scratch *s)
@@ -426,14 +529,13 @@ static void topk_item(const struct topk_job *job, size_t item, struct topk_scrat
 		                        .conf = s->conf + r * CAND_STRIDE(job) };
 		b->radius = job->prod->radius[i0 + r];
 		b->qrow = job->q + (i0 + r) * job->d;
-		b->floor = with_threshold(job, b, -INFINITY);
-		b->low = match_clamp01(b->floor); /* proposals are >= the floor */
+		buf_reset(job, b);
 	}
 	for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK) {
-		size_t nj = b1 - j0 < TOPK_BBLOCK ? b1 - j0 : TOPK_BBLOCK;
+		size_t nj = block_len(j0, b1);
 		for (size_t r0 = 0; r0 < ni; r0 += job->prod->stripe)
 			scan_stripe(job, s, i0 + r0, ni - r0 < job->prod->stripe ? ni - r0 : job->prod->stripe,
-			            j0, nj, s->bufs + r0);
+			            j0, nj, s->bufs + r0, j0 == b0 ? b1 - b0 : 0);
 	}
 	finish_block(job, s, i0, ni, b0, b1, ch);
 }

@@ -1,7 +1,7 @@
 /*
  * bench_data.h - deterministic benchmark data shared by the C bench and the
  * C++ FAISS reference: n unit rows of dimension d from a fixed seed, so both
- * programs search exactly the same vectors.
+ * programs search exactly the same vectors; and the CPU time both measure.
  *
  * Workload: 20000 x 512 floats (40 MB) per set, generated in ~0.1 s.
  */
@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 static inline uint64_t bench_rng(uint64_t *state)
 {
@@ -36,6 +37,16 @@ static inline void bench_fill(float *x, size_t n, size_t d, uint64_t seed)
 		for (size_t k = 0; k < d; k++)
 			x[i * d + k] = (float)(x[i * d + k] / sqrt(ss));
 	}
+}
+
+/* CPU time of the whole process (every thread), user + system: on a loaded
+ * machine wall time mostly measures the other processes. */
+static inline double bench_cpu_now(void)
+{
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return (double)u.ru_utime.tv_sec + (double)u.ru_stime.tv_sec +
+	       ((double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_usec) * 1e-6;
 }
 
 #endif /* LUNA_BENCH_DATA_H */

@@ -13,6 +13,9 @@
  *   (b) ours: match_topk k = 100, threshold 0, with each kernel; both
  *       outputs must be identical. The FAISS reference is faiss_ref.cpp;
  *       this program writes the first queries' ids for it to compare.
+ *   (c) what storing quantized blocks would save: the CPU time of the int8
+ *       setup of (b) alone (quantizing both sides, their norms and error
+ *       bounds), next to (b)'s int8 time.
  * Each figure is the best of ROUNDS rounds; in (a) reference and ours
  * alternate within each round. Output: one "key value" line per figure, for
  * bench/match/run, which alternates (b) with the FAISS process itself.
@@ -21,6 +24,7 @@
  */
 #include "bench_data.h"
 #include "match/match.h"
+#include "match/match_internal.h"
 
 #include <cblas.h>
 #include <pthread.h>
@@ -205,6 +209,22 @@ static int bench_allpairs(const float *x, size_t n, size_t d, int rounds)
 	return rc;
 }
 
+/* (c): the int8 product's setup for (b), CPU time, best of rounds. */
+static double quantize_cpu(const float *x, const float *y, size_t n, size_t d, int rounds)
+{
+	double best = 1e30;
+	match_set_kernel(MATCH_KERNEL_INT8);
+	for (int r = 0; r < rounds; r++) {
+		struct match_product p;
+		double c = bench_cpu_now();
+		if (match_product_init(&p, y, n, x, n, d, 1, THREADS) < 0)
+			return -1.0;
+		best = min2(best, bench_cpu_now() - c);
+		match_product_free(&p);
+	}
+	return best;
+}
+
 /* (b): ours only (FAISS runs in its own process); ids of the first queries
  * go to ids_path for faiss_ref to compare. */
 static int bench_topk(const float *x, const float *y, size_t n, size_t d, int rounds,
@@ -212,22 +232,25 @@ static int bench_topk(const float *x, const float *y, size_t n, size_t d, int ro
 {
 	struct match_hit *hits = xmalloc(n * TOPK * sizeof *hits), *hits32 = xmalloc(n * TOPK * sizeof *hits);
 	size_t *counts = xmalloc(n * sizeof *counts), *counts32 = xmalloc(n * sizeof *counts);
-	double topk = 1e30, topk8 = 1e30, t;
+	double topk = 1e30, topk8 = 1e30, cpu32 = 1e30, cpu8 = 1e30, t, c;
 	int rc = 0;
 	memset(hits, 0, n * TOPK * sizeof *hits); /* compared whole below */
 	memset(hits32, 0, n * TOPK * sizeof *hits);
 	for (int r = 0; r < rounds && rc == 0; r++) {
 		match_set_kernel(MATCH_KERNEL_FP32);
-		t = now();
+		t = now(), c = bench_cpu_now();
 		rc = match_topk(y, n, x, n, d, TOPK, 0.0f, 0, THREADS, hits32, counts32);
-		topk = min2(topk, now() - t);
+		topk = min2(topk, now() - t), cpu32 = min2(cpu32, bench_cpu_now() - c);
 		match_set_kernel(MATCH_KERNEL_INT8);
-		t = now();
+		t = now(), c = bench_cpu_now();
 		rc |= match_topk(y, n, x, n, d, TOPK, 0.0f, 0, THREADS, hits, counts);
-		topk8 = min2(topk8, now() - t);
+		topk8 = min2(topk8, now() - t), cpu8 = min2(cpu8, bench_cpu_now() - c);
 	}
 	printf("topk_s %.4f\n", topk);
 	printf("topk_int8_s %.4f\n", topk8);
+	printf("topk_cpu_s %.4f\n", cpu32);
+	printf("topk_int8_cpu_s %.4f\n", cpu8);
+	printf("quantize_cpu_s %.4f\n", quantize_cpu(x, y, n, d, rounds));
 	printf("topk_identical %d\n", memcmp(counts, counts32, n * sizeof *counts) == 0 &&
 	                                     memcmp(hits, hits32, n * TOPK * sizeof *hits) == 0);
 

@@ -11,8 +11,10 @@
  * compare over the tile row appends only proposals at or above the floor,
  * and when the buffer fills it is cut back to what may still be in the best
  * k within the error bound (vector counts bisect the k-th value; no
- * sorting) and the floor rises. After the first blocks almost every value is
- * rejected 16 at a time. At the end the candidates that matter are
+ * sorting) and the floor rises. Before a chunk's first block is scanned each
+ * query guesses its floor from that block (proven at the next cut, or the
+ * query is scanned again), so almost every value is rejected 16 at a time
+ * from the start. At the end the candidates that matter are
  * confirmed with the canonical dot (README "Exactness"). With few query
  * blocks the base is split into chunks too; each chunk yields its own sorted
  * top k and the chunks are merged at the end.

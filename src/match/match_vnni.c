@@ -21,8 +21,9 @@
 #define VNNI256_TARGET __attribute__((target("avx2,fma,avxvnni")))
 #define DOT_TARGET __attribute__((target("avx512f,avx512vl")))
 
-#define MR 8  /* rows per micro-tile */
-#define NR 32 /* columns per micro-tile (two 16-column panels) */
+#define MR 8    /* rows per micro-tile of the 512-bit kernel */
+#define MR256 6 /* of the 256-bit one */
+#define NR 32   /* columns per micro-tile (two 16-column panels) */
 
 static inline int32_t row4(const int8_t *p)
 {
@@ -31,7 +32,7 @@ static inline int32_t row4(const int8_t *p)
 	return four;
 }
 
-/* One micro-tile: rows (<= MR of them, s8, stride dp) x the 32 columns of
+/* One micro-tile: rows (<= mr of them, s8, stride dp) x the 32 columns of
  * panels p0 and p1 (u8), finished as (acc - corr) * col_scale * row_scale
  * into out (row stride nj), only the first cols columns. */
 struct micro {
@@ -43,26 +44,26 @@ struct micro {
 	float *out;
 };
 
-/* The blocking both widths share: micro-tiles of MR rows x NR columns over
+/* The blocking both widths share: micro-tiles of mr rows x NR columns over
  * the tile, column panels outermost so that a panel pair stays in L1 while
  * the stripe's rows pass. Inlined into each width's entry point (the micro
- * kernels need their target's registers). */
+ * kernels need their target's registers). Rows are padded for mr <= 8. */
 typedef void (*micro_fn)(const struct micro *m);
 
 static inline __attribute__((always_inline)) void
 tile_loop(const struct match_i8rows *a, size_t i0, size_t ni, const struct match_u8cols *b,
-          size_t j0, size_t nj, float *out, micro_fn kernel)
+          size_t j0, size_t nj, float *out, size_t mr, micro_fn kernel)
 {
 	size_t dp = a->dp, panel = 16 * dp;
 	for (size_t c = 0; c < nj; c += NR) {
 		struct micro m = { .p0 = b->q + (j0 + c) / 16 * panel, .col_scale = b->scale + j0 + c,
 			           .dp = dp, .cols = nj - c < NR ? nj - c : NR, .nj = nj };
 		m.p1 = m.p0 + panel;
-		for (size_t r = 0; r < ni; r += MR) {
+		for (size_t r = 0; r < ni; r += mr) {
 			m.rows = a->q + (i0 + r) * dp;
 			m.corr = a->corr + i0 + r;
 			m.row_scale = a->scale + i0 + r;
-			m.nrows = ni - r < MR ? ni - r : MR;
+			m.nrows = ni - r < mr ? ni - r : mr;
 			m.out = out + r * nj + c;
 			kernel(&m);
 		}
@@ -137,26 +138,29 @@ static VNNI512_TARGET void micro512(const struct micro *m)
 VNNI512_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
                                     const struct match_u8cols *b, size_t j0, size_t nj, float *out)
 {
-	tile_loop(a, i0, ni, b, j0, nj, out, micro512);
+	tile_loop(a, i0, ni, b, j0, nj, out, MR, micro512);
 }
 
 /* ---- 256-bit: AVX-VNNI (16 ymm registers) ----------------------------------- */
 
-/* Rows 4h .. 4h+3 x one 16-column panel: eight accumulators (four rows x
- * columns 0-7 / 8-15 of the panel's 64-byte group), so that they, two panel
- * halves and a broadcast fit the 16 registers. */
+/* Six rows x one 16-column panel: twelve accumulators (row r x columns 0-7
+ * / 8-15 of the panel's 64-byte group), so that enough independent sums are
+ * in flight while they, two panel halves and a broadcast fit the 16
+ * registers. */
 #define STEP256(r)                                                                  \
 	do {                                                                        \
 		__m256i a = _mm256_set1_epi32(row4(rows + (size_t)(r) * dp + 4 * g)); \
-		acc[2 * (r)] = _mm256_dpbusd_avx_epi32(acc[2 * (r)], lo, a);         \
-		acc[2 * (r) + 1] = _mm256_dpbusd_avx_epi32(acc[2 * (r) + 1], hi, a); \
+		acc##r##0 = _mm256_dpbusd_avx_epi32(acc##r##0, lo, a);               \
+		acc##r##1 = _mm256_dpbusd_avx_epi32(acc##r##1, hi, a);               \
 	} while (0)
 
-static inline VNNI256_TARGET void quad_product256(const int8_t *rows, size_t dp, const uint8_t *p,
-                                                  __m256i acc[8])
+/* Twelve named accumulators, so that they stay in registers. */
+static inline VNNI256_TARGET void six_rows256(const int8_t *rows, size_t dp, const uint8_t *p,
+                                              __m256i acc[2 * MR256])
 {
-	for (int x = 0; x < 8; x++)
-		acc[x] = _mm256_setzero_si256();
+	__m256i acc00 = _mm256_setzero_si256(), acc01 = acc00, acc10 = acc00, acc11 = acc00;
+	__m256i acc20 = acc00, acc21 = acc00, acc30 = acc00, acc31 = acc00;
+	__m256i acc40 = acc00, acc41 = acc00, acc50 = acc00, acc51 = acc00;
 	for (size_t g = 0; g < dp / 4; g++) {
 		__m256i lo = _mm256_loadu_si256((const __m256i *)(p + 64 * g));
 		__m256i hi = _mm256_loadu_si256((const __m256i *)(p + 64 * g + 32));
@@ -164,7 +168,12 @@ static inline VNNI256_TARGET void quad_product256(const int8_t *rows, size_t dp,
 		STEP256(1);
 		STEP256(2);
 		STEP256(3);
+		STEP256(4);
+		STEP256(5);
 	}
+	acc[0] = acc00, acc[1] = acc01, acc[2] = acc10, acc[3] = acc11;
+	acc[4] = acc20, acc[5] = acc21, acc[6] = acc30, acc[7] = acc31;
+	acc[8] = acc40, acc[9] = acc41, acc[10] = acc50, acc[11] = acc51;
 }
 #undef STEP256
 
@@ -184,21 +193,18 @@ static inline VNNI256_TARGET void store256(__m256i acc, int32_t corr, float row_
 	memcpy(out, v8, left * sizeof *out);
 }
 
+/* The two panels one after the other. */
 static VNNI256_TARGET void micro256(const struct micro *m)
 {
-	for (size_t h = 0; h < 2; h++) { /* the two panels */
-		if (m->cols <= 16 * h)
-			break;
-		for (size_t r0 = 0; r0 < m->nrows; r0 += 4) {
-			__m256i acc[8];
-			quad_product256(m->rows + r0 * m->dp, m->dp, h ? m->p1 : m->p0, acc);
-			for (size_t x = r0; x < m->nrows && x < r0 + 4; x++)
-				for (size_t e = 0; e < 2 && m->cols > 16 * h + 8 * e; e++) {
-					size_t c = 16 * h + 8 * e;
-					store256(acc[2 * (x - r0) + e], m->corr[x], m->row_scale[x],
-					         m->col_scale + c, m->cols - c, m->out + x * m->nj + c);
-				}
-		}
+	for (size_t h = 0; h < 2 && m->cols > 16 * h; h++) {
+		__m256i acc[2 * MR256];
+		six_rows256(m->rows, m->dp, h ? m->p1 : m->p0, acc);
+		for (size_t x = 0; x < m->nrows; x++)
+			for (size_t e = 0; e < 2 && m->cols > 16 * h + 8 * e; e++) {
+				size_t c = 16 * h + 8 * e;
+				store256(acc[2 * x + e], m->corr[x], m->row_scale[x], m->col_scale + c,
+				         m->cols - c, m->out + x * m->nj + c);
+			}
 	}
 }
 
@@ -206,7 +212,7 @@ VNNI256_TARGET void match_avxvnni_tile(const struct match_i8rows *a, size_t i0, 
                                        const struct match_u8cols *b, size_t j0, size_t nj,
                                        float *out)
 {
-	tile_loop(a, i0, ni, b, j0, nj, out, micro256);
+	tile_loop(a, i0, ni, b, j0, nj, out, MR256, micro256);
 }
 
 /* Lanes 0-7 + 16-23, 8-15 + 24-31, then halves: the pairwise reduction. */

@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/redact.h"
+#include "common/task_metrics.h"
 #include <errno.h>
 #include <mysqld_error.h>
 #include <stdio.h>
@@ -219,6 +220,21 @@ void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, lo
 	w->hold_gen++;
 	atomic_store(&w->cancelled, 0);
 	pthread_mutex_unlock(&w->s->lock);
+}
+
+int sched_count(struct db *db, const char *metric, int task_type, const char *label, double value)
+{
+	return DB_EXEC(db, NULL, NULL,
+		       "INSERT INTO metric_counter (metric, task_type, label, value) VALUES (?, ?, ?, ?) "
+		       "ON DUPLICATE KEY UPDATE value = value + VALUES(value)",
+		       DBP_STR(metric), DBP_I64(task_type), DBP_STR(label), DBP_DBL(value));
+}
+
+int sched_count_subtask_duration(struct db *db, int task_type, double seconds)
+{
+	const char *bucket = subtask_duration_labels[subtask_duration_bucket(seconds)];
+	return sched_count(db, METRIC_SUBTASK_DURATION, task_type, bucket, 1) ||
+	       sched_count(db, METRIC_SUBTASK_DURATION, task_type, METRIC_LABEL_SUM, seconds);
 }
 
 int sched_failure_is_transient(const struct task_fail *fail)

@@ -9,6 +9,7 @@
 #include "scheduler/sched.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/task_metrics.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,10 +158,12 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	struct recover_args *ra = ud;
 	struct db_result t, r;
 	ra->action = REC_NONE;
-	if (DB_EXEC(db, a, &t, "SELECT task_status FROM task WHERE task_id = ? FOR UPDATE", DBP_I64(ra->task_id)))
+	if (DB_EXEC(db, a, &t, "SELECT task_status, task_type FROM task WHERE task_id = ? FOR UPDATE",
+		    DBP_I64(ra->task_id)))
 		return TXN_ERROR;
 	if (t.nrows == 0)
 		return TXN_ABORT;
+	int type = atoi(t.rows[0][1]);
 	if (DB_EXEC(db, a, &r,
 		    "SELECT attempts, worker_id FROM subtask WHERE subtask_id = ? AND subtask_status = "
 		    SQL_VAL(SUB_RUNNING) " "
@@ -172,17 +175,24 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	ra->worker = r.rows[0][1] ? r.rows[0][1] : "?";
 	if (atoi(t.rows[0][0]) != TASK_RUNNING) {
 		ra->action = REC_CANCELLED;
-		return DB_EXEC(db, NULL, NULL,
-			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = "
-			       "UTC_TIMESTAMP(6), lease_until = NULL "
-			       "WHERE subtask_id = ?", DBP_I64(ra->subtask_id)) ? TXN_ERROR : TXN_COMMIT;
+		if (DB_EXEC(db, NULL, NULL,
+			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_CANCELLED) ", end_time = "
+			    "UTC_TIMESTAMP(6), lease_until = NULL "
+			    "WHERE subtask_id = ?", DBP_I64(ra->subtask_id)) ||
+		    sched_count(db, METRIC_LEASE_EXPIRIES, type, "cancelled", 1))
+			return TXN_ERROR;
+		return TXN_COMMIT;
 	}
 	if (ra->attempts < ra->s->cfg.max_attempts) {
 		ra->action = REC_PENDING;
-		return DB_EXEC(db, NULL, NULL,
-			       "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, "
-			       "lease_until = NULL WHERE subtask_id = ?",
-			       DBP_I64(ra->subtask_id)) ? TXN_ERROR : TXN_COMMIT;
+		if (DB_EXEC(db, NULL, NULL,
+			    "UPDATE subtask SET subtask_status = " SQL_VAL(SUB_PENDING) ", worker_id = NULL, "
+			    "lease_until = NULL WHERE subtask_id = ?",
+			    DBP_I64(ra->subtask_id)) ||
+		    sched_count(db, METRIC_LEASE_EXPIRIES, type, "retried", 1) ||
+		    sched_count(db, METRIC_SUBTASK_RETRIES, type, "lease_expired", 1))
+			return TXN_ERROR;
+		return TXN_COMMIT;
 	}
 	char detail[512];
 	char why[256];
@@ -196,7 +206,8 @@ static int recover_body(struct db *db, struct arena *a, void *ud)
 	    sched_insert_error(db, ra->task_id, ra->subtask_id, E_SUBTASK_ATTEMPTS, detail) ||
 	    DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET count_task_parts_done = count_task_parts_done + 1, "
-		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?", DBP_I64(ra->task_id)))
+		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?", DBP_I64(ra->task_id)) ||
+	    sched_count(db, METRIC_LEASE_EXPIRIES, type, "failed", 1))
 		return TXN_ERROR;
 	return TXN_COMMIT;
 }

@@ -129,6 +129,12 @@ void sched_idle(struct sched *s, int ms);
 void sched_wake_all(struct sched *s);
 /* Publishes what worker w holds (for lease renewal and the cancellation watch). */
 void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, long long subtask_id);
+/* Adds value to a counter of GET /metrics kept in the tasks database
+ * (common/task_metrics.h); inside the caller's transaction, as its last
+ * statement, so that the counter's row stays locked only until the commit. */
+int sched_count(struct db *db, const char *metric, int task_type, const char *label, double value);
+/* One observation of the subtask run time histogram: its bucket and the sum. */
+int sched_count_subtask_duration(struct db *db, int task_type, double seconds);
 /* Failures of the infrastructure (the objects database was away) rather than
  * of the work: worth retrying, up to MAX_ATTEMPTS. */
 int sched_failure_is_transient(const struct task_fail *fail);

@@ -12,6 +12,7 @@
 #include "backends/storage.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/task_metrics.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
 #include "tasks/task_util.h"
@@ -35,6 +36,7 @@ struct subtask_outcome {
 	int failed;                    /* run_subtask reported an error */
 	struct task_fail fail;
 	const char *result_id;         /* stored partial result, or NULL */
+	double seconds;                /* run time (luna_tasks_subtask_duration_seconds) */
 };
 
 /* What the finish transaction found. */
@@ -194,7 +196,11 @@ static int give_back_for_retry(struct db *db, struct finish_args *f)
 		    DBP_I64(f->retry_in), DBP_I64(f->job->subtask_id), DBP_STR(f->w->s->worker_id)))
 		return TXN_ERROR;
 	f->state = u.affected ? FIN_RETRY_LATER : FIN_LOST;
-	return u.affected ? TXN_COMMIT : TXN_ABORT;
+	if (!u.affected)
+		return TXN_ABORT;
+	if (sched_count(db, METRIC_SUBTASK_RETRIES, f->job->type_id, "transient_error", 1))
+		return TXN_ERROR;
+	return TXN_COMMIT;
 }
 
 /* Work that was told to stop but is still ours in the DB (e.g. handing it
@@ -281,7 +287,8 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 	if (DB_EXEC(db, NULL, NULL,
 		    "UPDATE task SET count_task_parts_done = count_task_parts_done + 1, "
 		    "last_update_time = UTC_TIMESTAMP(6) WHERE task_id = ?", DBP_I64(job->task_id)) ||
-	    sched_all_subtasks_ended(db, a, job->task_id, &f->last))
+	    sched_all_subtasks_ended(db, a, job->task_id, &f->last) ||
+	    sched_count_subtask_duration(db, job->type_id, out->seconds))
 		return TXN_ERROR;
 	f->state = FIN_FINISHED;
 	return TXN_COMMIT;
@@ -404,6 +411,7 @@ int sched_run_one(struct worker *w)
 	long long start = time_now_us();
 	log_debug("task %lld subtask %lld: started (attempt %d)", job.task_id, job.subtask_id, job.attempts);
 	run_job(w, a, &job, &out);
+	out.seconds = seconds_since(start);
 	int recorded = finish_job(w, a, &job, &out, &last);
 	/* Dropped for sure: the blob is ours to delete. After a DB error it stays,
 	 * since a lost COMMIT answer may hide a recorded outcome. */

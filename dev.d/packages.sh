@@ -4,7 +4,8 @@
 # functions and settings only, runs nothing.
 
 # Debian packages the dev stack and the tests need, on top of the build's own
-# (Build-Depends in debian/control, see build_packages).
+# (Build-Depends in debian/control, see build_packages). prometheus: its
+# promtool parses GET /metrics in the tests (no server is started).
 # shellcheck disable=SC2034  # read by ./dev deps
 DEB_PACKAGES=(
 	nginx-light spawn-fcgi mariadb-server mariadb-client
@@ -12,6 +13,7 @@ DEB_PACKAGES=(
 	python3 python3-pytest curl wrk procps iproute2
 	python3-pyftpdlib python3-botocore zip nodejs
 	lintian chromium systemd fakeroot
+	prometheus
 )
 
 # Packages configure.ac asks for (its LT_REQUIRE lines name them), so a library

@@ -80,6 +80,7 @@ write_config() { # DIR BUILD [SECTION.KEY=VALUE...]
 	ini_set "$conf" LUNA_TASKS_DB SOCKET "$dir/mysql.sock"
 	ini_set "$conf" STORAGE PATH "$dir/store"
 	ini_set "$conf" API DOCS_DIR "$docs"
+	ini_set "$conf" API METRICS_FILE "$dir/api-metrics"
 	for kv in "$@"; do
 		[[ $kv =~ ^([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)=(.*)$ ]] || die "bad config override '$kv' (SECTION.KEY=VALUE)"
 		ini_set "$conf" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"

@@ -50,6 +50,7 @@ struct request {
 	json_object *params;       /* validated query parameters with defaults: name → value */
 	json_object *body;         /* validated JSON body (POST), defaults applied */
 	long long path_id;         /* {task_id} or {error_id} */
+	size_t route_slot;         /* metrics slot of the route that answered; 0: none (router_slots) */
 	const struct task_type *task_type;  /* POST /2/tasks/{type}: the type of the path */
 	char request_id[64];
 	int status;                /* answered status, for the access log */

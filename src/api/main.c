@@ -3,6 +3,7 @@
  * MariaDB connection. It validates, writes task rows and returns; it never
  * runs task work. */
 #include "api/http.h"
+#include "api/request_metrics.h"
 #include "api/router.h"
 #include "backends/storage.h"
 #include "common/errors.h"
@@ -68,6 +69,12 @@ static int api_init(struct api *api, const char *cfg_path)
 		log_error("%s", err);
 		return -1;
 	}
+	const char *const *slots;
+	size_t nslots = router_slots(&slots);
+	if (request_metrics_open(api->cfg.metrics_file, slots, nslots, err, sizeof(err))) {
+		log_error("cannot share the request counters: %s", err);
+		return -1;
+	}
 	api->store = storage_open(&api->cfg, err, sizeof(err));
 	if (!api->store)
 		log_warn("result store unavailable: %s", err);
@@ -78,6 +85,7 @@ static int api_init(struct api *api, const char *cfg_path)
 static void api_free(struct api *api)
 {
 	db_close(api->db);
+	request_metrics_close();
 	storage_close(api->store);
 	spec_free(api->spec);
 	free(api->spec_yaml);
@@ -129,7 +137,9 @@ static void handle(struct api *api, FCGX_Request *fr)
 	router_dispatch(&req);
 	if (!req.answered)
 		reply_error(&req, 500, E_INTERNAL, NULL);
-	log_info("%s %s %d %.3f ms", req.method, req.path, req.status, (double)(time_now_us() - req.start_us) / 1000.0);
+	int64_t elapsed_us = time_now_us() - req.start_us;
+	request_metrics_observe(req.route_slot, req.status, elapsed_us);
+	log_info("%s %s %d %.3f ms", req.method, req.path, req.status, (double)elapsed_us / 1000.0);
 	query_free(&req.query);
 	arena_free(req.arena);
 	log_set_request_id(NULL);

@@ -34,6 +34,7 @@ static const struct route routes[] = {
 	{"GET", "/2/ui", h_console_page, NULL},
 	{"GET", "/2/ui/console.js", h_console_script, NULL},
 	{"GET", "/2/ui/console.css", h_console_style, NULL},
+	{"GET", "/metrics", h_metrics, NULL},
 	{"GET", "/2/tasks", h_tasks_list, NULL},
 	{"GET", "/2/tasks/count", h_tasks_count, NULL},
 	{"GET", "/2/tasks/errors", h_errors_list, NULL},
@@ -75,6 +76,9 @@ struct resolved_route {
 
 static struct resolved_route *resolved;
 static size_t nresolved;
+/* The path label of each metrics slot: slot 0 for a request no route
+ * answered, then "METHOD:pattern" of resolved[slot - 1]. */
+static char **slot_names;
 
 static void put_json(void *o)
 {
@@ -154,6 +158,30 @@ static int resolve_route(struct api *api, struct resolved_route *rr, char *err, 
 	return 0;
 }
 
+static int name_slots(char *err, size_t errlen)
+{
+	slot_names = calloc(nresolved + 1, sizeof(*slot_names));
+	if (!slot_names || !(slot_names[0] = strdup("unmatched"))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < nresolved; i++) {
+		size_t len = strlen(resolved[i].route->method) + strlen(resolved[i].pattern) + 2;
+		if (!(slot_names[i + 1] = malloc(len))) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		snprintf(slot_names[i + 1], len, "%s:%s", resolved[i].route->method, resolved[i].pattern);
+	}
+	return 0;
+}
+
+size_t router_slots(const char *const **names)
+{
+	*names = (const char *const *)slot_names;
+	return slot_names ? nresolved + 1 : 0;
+}
+
 int router_init(struct api *api, char *err, size_t errlen)
 {
 	size_t n = 0;
@@ -179,11 +207,15 @@ int router_init(struct api *api, char *err, size_t errlen)
 				return -1;
 		}
 	}
-	return 0;
+	return name_slots(err, errlen);
 }
 
 void router_free(void)
 {
+	for (size_t i = 0; slot_names && i <= nresolved; i++)
+		free(slot_names[i]);
+	free(slot_names);
+	slot_names = NULL;
 	for (size_t i = 0; i < nresolved; i++)
 		free(resolved[i].pattern);
 	free(resolved);
@@ -370,6 +402,7 @@ void router_dispatch(struct request *req)
 		if (strcmp(rr->route->method, req->method))
 			continue;
 		req->path_id = id;
+		req->route_slot = i + 1;
 		req->op = &rr->op;
 		req->task_type = rr->type;
 		if (validate_query(req, &rr->spec))

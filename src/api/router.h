@@ -10,6 +10,10 @@ typedef void (*handler_fn)(struct request *req);
 /* Resolves every route's operation in the spec; -1 (with err) if one is missing. */
 int router_init(struct api *api, char *err, size_t errlen);
 void router_free(void);
+/* The metrics slots of the routes (request_metrics.h): *names gets their
+ * path labels, slot 0 being "unmatched" (no route: 404, 405); returns how
+ * many. A request's slot is request.route_slot. */
+size_t router_slots(const char *const **names);
 void router_dispatch(struct request *req);
 
 /* Handlers (h_*.c). */
@@ -21,6 +25,7 @@ void h_config(struct request *req);
 void h_console_page(struct request *req);
 void h_console_script(struct request *req);
 void h_console_style(struct request *req);
+void h_metrics(struct request *req);
 void h_tasks_list(struct request *req);
 void h_tasks_count(struct request *req);
 void h_task_get(struct request *req);

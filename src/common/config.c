@@ -67,6 +67,8 @@ static const struct key keys[] = {
 	S("API", "TIME_ZONE", time_zone, "LOCAL", "LOCAL or UTC: offset of rendered times"),
 	I("API", "RESPONSE_SELF_CHECK", response_self_check, "0", 0, 1,
 	  "1: check every answer against the contract, log each mismatch"),
+	P("API", "METRICS_FILE", metrics_file, "/var/lib/luna-tasks/api-metrics",
+	  "file the api processes of a pool share their request counters in (GET /metrics); made by the first"),
 	S("API", "NETWORK_DISK_ROOTS", network_disk_roots, "", "colon-separated folders estimator tasks may read"),
 	S("OUTBOUND", "ALLOW", outbound_allow, "",
 	  "hosts, networks and ports URLs written by clients may reach (zip references, S3 and FTP sources): "

@@ -53,6 +53,7 @@ struct luna_config {
 	int handlers_timeout, handlers_concurrency;
 	long max_body_size;
 	char docs_dir[1024];
+	char metrics_file[1024];          /* the api pool's shared request counters (api/request_metrics.h) */
 	char time_zone[16];               /* LOCAL or UTC */
 	char match_kernel[16];            /* auto, fp32, int8 or int8-256 (src/match) */
 	int response_self_check;          /* check every answer against the contract */

@@ -94,6 +94,7 @@ CONNECT_TIMEOUT = 1
 PATH = $WORK/store
 [API]
 DOCS_DIR = $build/docs
+METRICS_FILE = $WORK/api-metrics
 EOF
 	mkdir -p "$WORK/store" "$WORK/nginx/tmp"
 	setsid spawn-fcgi -n -s "$sock" -M 0666 -- "$ROOT/packaging/luna-tasks-api-pool" 2 \

@@ -222,6 +222,7 @@ class Topology:
             ("STORAGE", "S3_BUCKET"): "store", ("STORAGE", "S3_ACCESS_KEY"): S3_KEY,
             ("STORAGE", "S3_SECRET_KEY"): S3_KEY, ("STORAGE", "PATH"): self.path(host, "store-unused"),
             ("API", "DOCS_DIR"): os.path.join(ROOT, "docs"),
+            ("API", "METRICS_FILE"): self.path(host, "api-metrics"),
         }
         settings.update(overrides)
         made = self.db.write_config(settings)

@@ -564,6 +564,14 @@ for ((i = 0; i < 150; i++)); do
 done
 check "the packaged scheduler finishes the task (status $status)" test "$status" = 5
 
+http GET /metrics
+check "GET /metrics through the packaged site answers 200 (got $CODE)" test "$CODE" = 200
+check "  in the Prometheus text format 0.0.4" grep -qi '^Content-Type: text/plain; version=0.0.4' <<<"$HEADERS"
+check "  with the done gc task" grep -q '^luna_tasks_tasks{type="gc",status="done"} [1-9]' <<<"$BODY"
+check "  and the pool's requests" grep -q '^luna_tasks_request_count_total{path="GET:/2/tasks/{task_id}",status_code="200"} [1-9]' <<<"$BODY"
+check "  counted in /var/lib/luna-tasks/api-metrics, the pool user's own file" \
+	stat_is /var/lib/luna-tasks/api-metrics luna-tasks:luna-tasks 600
+
 http POST /2/tasks/exporter -H 'Content-Type: application/json' \
 	-d "{\"account_id\": \"$ACCOUNT\", \"content\": {\"objects_type\": \"faces\", \"filters\": {\"account_id\": \"$ACCOUNT\"}, \"save_images\": 1}}"
 EXPORT_ID=$(json_field task_id)

@@ -3,7 +3,8 @@
  * Two kinds of sources: the pool's request counters (shared memory,
  * request_metrics.h), and the tasks database, read at scrape time by the
  * functions of db_sources[] below, one per source: each runs a few grouped
- * queries over indexed columns and writes its metric families. A feature
+ * queries over indexed columns (counts by type and status scan one index)
+ * and writes its metric families. A feature
  * with metrics of its own adds one function and one line to that table.
  * Every family is written with its HELP and TYPE lines even when it has no
  * series yet. When the database does not answer, the request metrics are
@@ -94,22 +95,20 @@ static int subtasks_by_status(struct request *req, FILE *out)
 {
 	static const struct type_status_gauge g = {
 		"luna_tasks_subtasks", "Subtasks in the database, by the type of their task and status.",
-		"SELECT t.task_type, s.subtask_status, COUNT(*) FROM subtask s "
-		"JOIN task t ON t.task_id = s.task_id GROUP BY t.task_type, s.subtask_status",
+		"SELECT task_type, subtask_status, COUNT(*) FROM subtask GROUP BY task_type, subtask_status",
 		subtask_status_names, NSUBTASK_STATUSES};
 	return put_type_status_gauge(req, out, &g);
 }
 
 /* The pending subtasks are few (the queue), and the claim index leads
- * with the status. */
+ * with the status. subtask.task_type is the task's (migration 009). */
 static int queue_age(struct request *req, FILE *out)
 {
 	struct db_result r;
 	double age[MAX_TYPE_ID] = {0};
 	if (DB_EXEC(req->api->db, req->arena, &r,
-		    "SELECT t.task_type, TIMESTAMPDIFF(MICROSECOND, MIN(s.create_time), UTC_TIMESTAMP(6)) "
-		    "FROM subtask s JOIN task t ON t.task_id = s.task_id WHERE s.subtask_status = " SQL_VAL(SUB_PENDING)
-		    " GROUP BY t.task_type"))
+		    "SELECT task_type, TIMESTAMPDIFF(MICROSECOND, MIN(create_time), UTC_TIMESTAMP(6)) FROM subtask "
+		    "WHERE subtask_status = " SQL_VAL(SUB_PENDING) " GROUP BY task_type"))
 		return -1;
 	for (size_t i = 0; i < r.nrows; i++) {
 		int t = type_index(r.rows[i][0]);

@@ -2,13 +2,14 @@
 (`promtool check metrics`, Debian package prometheus), request counters shared
 by the whole api pool, and the database's figures against the database."""
 
+import os
 import re
 import subprocess
 import threading
 import time
 import uuid
 
-from luna import TASK_TYPES, task_body
+from luna import ROOT, TASK_TYPES, task_body
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
 TYPE_NAMES = {v: k for k, v in TASK_TYPES.items()}
@@ -306,3 +307,22 @@ def test_metrics_without_the_database(stack):
     assert value(s, "luna_tasks_database_up") == 0
     assert requests_of(s, "GET:/metrics") >= 1
     assert "luna_tasks_tasks{" not in text
+
+
+def test_migration_gives_subtasks_their_task_type(stack):
+    """Subtasks get their task's type: rows inserted after migration 009 by its
+    trigger, rows of before it (type 0 here) by the migration, which can run
+    again without harm."""
+    account = str(uuid.uuid4())
+    tid = stack.insert_task(task_type=8, status=5, account_id=account)
+    new = stack.insert_subtask(tid, status=4)
+    old = stack.insert_subtask(tid, status=4)
+    try:
+        assert stack.sql("SELECT task_type FROM subtask WHERE subtask_id = %s", (new,)) == [("8",)]
+        stack.sql("UPDATE subtask SET task_type = 0 WHERE subtask_id = %s", (old,))
+        with open(os.path.join(ROOT, "sql", "tasks", "009_metric_counter.sql")) as f:
+            stack.sql(f.read())
+        assert stack.sql("SELECT subtask_id, task_type FROM subtask WHERE task_id = %s ORDER BY subtask_id",
+                         (tid,)) == [(str(new), "8"), (str(old), "8")]
+    finally:
+        assert stack.delete("/2/tasks/%d" % tid).status == 204

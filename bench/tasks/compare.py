@@ -1,19 +1,52 @@
-"""bench/tasks: times each task end to end (POST -> done, polled every 50 ms)
-and its bare kernel (bench_tasks kernel WHICH) alternately, and prints the
-best of each, their ratio and whether it meets the bar (<= 2x)."""
+"""bench/tasks: times each task end to end (POST -> done) and its bare kernel
+(bench_tasks kernel WHICH) alternately, and prints the best of each, their
+ratio and whether it meets the bar (<= 1.5x). Next to the wall times, the CPU
+time the task cost the stack (scheduler and MariaDB, from /proc) and the
+kernel's own CPU time, best of the runs each: on a loaded machine the wall
+ratio says little, the CPU ratio still does.
+
+The client learns that a task is done from GET /2/tasks/count?task_ids=ID&
+task_status=5 every POLL_S (a few hundred bytes), and reads GET /2/tasks/{id}
+(which carries the content: 1.3 MB for the roc markup) only once it is done,
+and every FULL_CHECK_S to notice a failed task. Polling the whole task at the
+same rate costs as much CPU as the API, nginx and the client's JSON parser can
+spend on 1.3 MB twenty times a second, on the same two cores as the task."""
 import json
+import os
 import subprocess
 import sys
 import time
 import urllib.request
 
-BAR = 2.0
+BAR = 1.5
+POLL_S = 0.01
+FULL_CHECK_S = 1.0
+DONE, FAILED, CANCELLED = 5, 3, 2
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process (every thread), from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_pids(stack):
+    pids = []
+    for name in ("scheduler.pid", "mysql.pid"):
+        with open(os.path.join(stack, name)) as f:
+            pids.append(int(f.read().split()[0]))
+    return pids
 
 
 def main():
-    port, acc, markup_path, limit, runs, kernel_bin, n, dim, people = sys.argv[1:10]
+    port, acc, markup_path, limit, runs, kernel_bin, n, dim, people, stack = sys.argv[1:11]
     limit, runs = int(limit), int(runs)
     base = "http://127.0.0.1:%s" % port
+    pids = stack_pids(stack)
+
+    def stack_cpu():
+        return sum(cpu_seconds(p) for p in pids)
 
     def req(method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -22,24 +55,33 @@ def main():
         with urllib.request.urlopen(r, timeout=600) as resp:
             return json.loads(resp.read() or b"null")
 
-    def task_seconds(kind, content):
-        t0 = time.monotonic()
-        tid = req("POST", "/2/tasks/" + kind, {"account_id": acc, "content": content})["task_id"]
+    def wait_done(tid):
+        """Seconds on the monotonic clock when the task was seen done; exits if it ended otherwise."""
+        next_full = time.monotonic() + FULL_CHECK_S
         while True:
-            t = req("GET", "/2/tasks/%d" % tid)
-            if t["task_status"] in (2, 3, 5):
-                break
-            time.sleep(0.05)
-        dt = time.monotonic() - t0
-        if t["task_status"] != 5:
-            sys.exit("%s task %d ended with status %d: %s"
-                     % (kind, tid, t["task_status"], req("GET", "/2/tasks/%d/errors" % tid)))
-        return dt
+            if req("GET", "/2/tasks/count?task_ids=%d&task_status=%d" % (tid, DONE))["count"]:
+                return time.monotonic()
+            if time.monotonic() >= next_full:
+                t = req("GET", "/2/tasks/%d" % tid)
+                if t["task_status"] in (FAILED, CANCELLED):
+                    sys.exit("task %d ended with status %d: %s"
+                             % (tid, t["task_status"], req("GET", "/2/tasks/%d/errors" % tid)))
+                next_full = time.monotonic() + FULL_CHECK_S
+            time.sleep(POLL_S)
+
+    def task_seconds(kind, content):
+        c0, t0 = stack_cpu(), time.monotonic()
+        tid = req("POST", "/2/tasks/" + kind, {"account_id": acc, "content": content})["task_id"]
+        dt = wait_done(tid) - t0
+        cpu = stack_cpu() - c0
+        req("GET", "/2/tasks/%d" % tid)   # what a client reads then, outside the timing
+        return dt, cpu
 
     def kernel_seconds(which):
         out = subprocess.run([kernel_bin, "kernel", which, n, dim, people, "1", "2", "0.81", str(limit)],
                              check=True, capture_output=True, text=True).stdout
-        return float(out.strip())
+        wall, cpu = out.split()
+        return float(wall), float(cpu)
 
     with open(markup_path) as f:
         markup = json.load(f)
@@ -53,17 +95,21 @@ def main():
         ("roc", {"markup": markup, "filters": {"account_id": acc}}),
     ]
     fail = False
-    print("%-12s %14s %10s %7s" % ("task", "end-to-end s", "kernel s", "ratio"), flush=True)
+    print("%-12s %14s %10s %7s %14s %12s %9s" % ("task", "end-to-end s", "kernel s", "ratio",
+                                                 "stack cpu s", "kernel cpu s", "cpu ratio"), flush=True)
     for kind, content in tasks:
         e2e, kern = [], []
         for _ in range(runs):
             kern.append(kernel_seconds(kind))
             e2e.append(task_seconds(kind, content))
-        ratio = min(e2e) / min(kern)
-        fail |= ratio > BAR
-        print("%-12s %14.3f %10.3f %7.2f" % (kind, min(e2e), min(kern), ratio), flush=True)
-    print("(%s faces of %s-d per set; cross match limit %d; best of %d; bar: end-to-end <= %.1fx the kernel)"
-          % (n, dim, limit, runs, BAR))
+        wall = min(t for t, _ in e2e) / min(t for t, _ in kern)
+        cpu = min(c for _, c in e2e) / min(c for _, c in kern)
+        fail |= wall > BAR
+        print("%-12s %14.3f %10.3f %7.2f %14.3f %12.3f %9.2f"
+              % (kind, min(t for t, _ in e2e), min(t for t, _ in kern), wall,
+                 min(c for _, c in e2e), min(c for _, c in kern), cpu), flush=True)
+    print("(%s faces of %s-d per set; cross match limit %d; best of %d; stack cpu: scheduler + MariaDB; "
+          "bar: end-to-end <= %.1fx the kernel)" % (n, dim, limit, runs, BAR))
     sys.exit(1 if fail else 0)
 
 

@@ -53,6 +53,10 @@ struct objects_vectors {
 	char **track_ids;
 };
 
+/* Where objects_load_vectors_by_ids writes the descriptor of object id, d
+ * floats: *row (NULL: nowhere); nonzero stops the load. */
+typedef int (*objects_vector_slot_cb)(void *ud, const char *id, size_t d, float **row);
+
 /* Descriptor block cursor: streams the descriptors of matching objects in
  * blocks of a fixed number of rows, for work whose memory must not grow with
  * the number of objects (cross match's candidates): every block lives in one
@@ -152,9 +156,9 @@ struct objects_ops {
 	int (*load_vectors)(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			    const char *account_id, enum descriptor_type type, int version, size_t limit,
 			    int with_track_ids, struct objects_vectors *out);
-	int (*load_vectors_by_ids)(struct objects *o, struct arena *a, enum objects_kind kind, const char *account_id,
+	int (*load_vectors_by_ids)(struct objects *o, enum objects_kind kind, const char *account_id,
 				   char *const *ids, size_t nids, enum descriptor_type type, int version,
-				   struct objects_vectors *out);
+				   objects_vector_slot_cb slot, void *ud);
 	int (*stream)(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
 		      objects_row_cb cb, void *ud);
 	int (*cursor_open)(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
@@ -287,13 +291,18 @@ static inline int objects_load_vectors(struct objects *o, struct arena *a, enum 
 }
 
 /* Descriptors (type, version) of the given ids of one kind within the account
- * (NULL: any). Ids that do not exist or lack the descriptor are absent from
- * out; out->ids are sorted ascending. */
-static inline int objects_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects_kind kind,
-					      const char *account_id, char *const *ids, size_t nids,
-					      enum descriptor_type type, int version, struct objects_vectors *out)
+ * (NULL: any), each written where the caller wants it: slot is called once
+ * per object found, in no particular order, with its id and the descriptor's
+ * length d, and returns the row of d floats the descriptor goes to
+ * (L2-normalised there), or sets *row NULL to skip it; a nonzero return stops
+ * the load, which then fails. Ids that do not exist or lack the descriptor
+ * are never named. Nothing is sorted, grown or copied on the way: the
+ * caller's rows are filled straight from the rows read. */
+static inline int objects_load_vectors_by_ids(struct objects *o, enum objects_kind kind, const char *account_id,
+					      char *const *ids, size_t nids, enum descriptor_type type, int version,
+					      objects_vector_slot_cb slot, void *ud)
 {
-	return o->ops->load_vectors_by_ids(o, a, kind, account_id, ids, nids, type, version, out);
+	return o->ops->load_vectors_by_ids(o, kind, account_id, ids, nids, type, version, slot, ud);
 }
 
 /* Objects as the API shows them (faces: face_id, account_id, event_id,

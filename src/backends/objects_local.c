@@ -450,17 +450,48 @@ out:
 	return rc;
 }
 
-static int local_load_vectors_by_ids(struct objects *o, struct arena *a, enum objects_kind kind, const char *account_id,
+/* Rows of objects_load_vectors_by_ids: each goes where the caller's slot says. */
+struct slot_sink {
+	struct objects *o;
+	objects_vector_slot_cb slot;
+	void *ud;
+	size_t d;                      /* 0 until the first row */
+	int bad;
+};
+
+static int slot_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
+{
+	struct slot_sink *s = ud;
+	float *row = NULL;
+	if (ncols < 2 || !cells[0] || !cells[1] || lens[0] >= OBJECTS_ID_SIZE)
+		return 0;
+	if (objects_local_vector_size(s->o, cells[0], lens[0], lens[1], &s->d)) {
+		s->bad = -1;
+		return 1;
+	}
+	char id[OBJECTS_ID_SIZE];
+	memcpy(id, cells[0], lens[0]);
+	id[lens[0]] = 0;
+	if (s->slot(s->ud, id, s->d, &row)) {
+		s->bad = objects_local_fail(s->o, 0, "loading descriptors stopped at object %s", id);
+		return 1;
+	}
+	if (row) {
+		memcpy(row, cells[1], s->d * sizeof(float));
+		objects_l2_normalize(row, s->d);
+	}
+	return 0;
+}
+
+static int local_load_vectors_by_ids(struct objects *o, enum objects_kind kind, const char *account_id,
 				     char *const *ids, size_t nids, enum descriptor_type type, int version,
-				     struct objects_vectors *out)
+				     objects_vector_slot_cb slot, void *ud)
 {
 	const size_t chunk = 1000;
-	struct vector_sink s = {.o = o, .a = a};
-	int rc = -1;
-	memset(out, 0, sizeof(*out));
+	struct slot_sink s = {.o = o, .slot = slot, .ud = ud};
 	const struct kind_table *t = known_table(o, kind);
 	if (!t)
-		goto out;
+		return -1;
 	for (size_t off = 0; off < nids; off += chunk) {
 		struct arena *tmp = arena_new();
 		size_t m = nids - off < chunk ? nids - off : chunk;
@@ -477,21 +508,14 @@ static int local_load_vectors_by_ids(struct objects *o, struct arena *a, enum ob
 					 "SELECT o.%s, d.vector FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
 					 "WHERE o.%s IN (%s) AND d.descriptor_type = ? AND d.descriptor_version = ?%s",
 					 t->id, t->table, t->id, t->id, marks, account_id ? " AND o.account_id = ?" : "");
-		int r = db_stream(local_db(o), sql, p, np, vector_row, &s);
+		int r = db_stream(local_db(o), sql, p, np, slot_row, &s);
 		arena_free(tmp);
-		if (r) {
-			db_failed(o, "descriptors by id");
-			goto out;
-		}
+		if (r)
+			return db_failed(o, "descriptors by id");
 		if (s.bad)
-			goto out;
+			return -1;
 	}
-	if (vector_sink_finish(&s, out))
-		goto out;
-	rc = 0;
-out:
-	free(s.x);
-	return rc;
+	return 0;
 }
 
 /* ---- Lists and linking ------------------------------------------------ */

@@ -9,13 +9,16 @@
  * with a same-label partner, whether its first same-label candidate (among its
  * top `limit` candidates with similarity >= threshold_hit_top) ranks <= N.
  * Ids that do not exist or lack the descriptor become task errors.
- * Workload: one subtask, up to 20000 items (2·10^8 pairs). Up to
+ * Workload: one subtask, up to 20000 items (2·10^8 pairs). The markup's
+ * descriptors are read straight into their items' rows (markup order, one
+ * buffer advised for huge pages), found among the items sorted by id. Up to
  * EXACT_MAX_PAIRS pairs are kept and sorted exactly; beyond that they are
  * counted in a histogram of HIST_BINS similarity bins (1e-6 wide), so memory
  * stays O(N·d + bins). */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
 #include "backends/objects.h"
+#include "common/big_alloc.h"
 #include "common/errors.h"
 #include "match/match.h"
 #include <math.h>
@@ -74,20 +77,86 @@ static int roc_plan(struct task_ctx *ctx, json_object *content, json_object **su
 
 /* ---- Loading the markup --------------------------------------------------- */
 
-static long find_row(const struct objects_vectors *v, const char *id)
+/* An item's place among the items sorted by (is_attribute, id, index). */
+struct item_key {
+	const char *id;
+	uint32_t idx;
+	int is_attribute;
+};
+
+/* The markup being loaded: every descriptor read goes straight to the row of
+ * its item (markup order), found by binary search among the sorted keys. */
+struct markup_load {
+	struct item_key *keys;
+	size_t m, d;
+	float *x;                      /* m x d, allocated with the first descriptor */
+	unsigned char *found;          /* per item: its row holds its descriptor */
+	int is_attribute;              /* of the load under way */
+	int mismatch;                  /* face and attribute descriptors differ in length */
+	int oom;
+};
+
+static int cmp_key(int attr, const char *id, const struct item_key *k)
 {
-	size_t lo = 0, hi = v->n;
+	if (attr != k->is_attribute)
+		return attr < k->is_attribute ? -1 : 1;
+	return strcmp(id, k->id);
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	const struct item_key *x = a, *y = b;
+	int c = cmp_key(x->is_attribute, x->id, y);
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The first key of (is_attribute, id); m when absent. */
+static size_t first_key(const struct markup_load *l, int is_attribute, const char *id)
+{
+	size_t lo = 0, hi = l->m;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = strcmp(v->ids[mid], id);
-		if (c == 0)
-			return (long)mid;
-		if (c < 0)
+		if (cmp_key(is_attribute, id, &l->keys[mid]) > 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	return lo < l->m && cmp_key(is_attribute, id, &l->keys[lo]) == 0 ? lo : l->m;
+}
+
+/* objects_vector_slot_cb: the row of the first item naming id. */
+static int markup_slot(void *ud, const char *id, size_t d, float **row)
+{
+	struct markup_load *l = ud;
+	*row = NULL;
+	if (!l->x) {
+		l->d = d;
+		if (!(l->x = big_alloc(l->m * d * sizeof(float))))
+			return l->oom = -1;
+	}
+	if (d != l->d) {
+		l->mismatch = 1;
+		return -1;
+	}
+	size_t k = first_key(l, l->is_attribute, id);
+	if (k < l->m) {
+		l->found[l->keys[k].idx] = 1;
+		*row = l->x + (size_t)l->keys[k].idx * d;
+	}
+	return 0;
+}
+
+/* Items naming an id again get the descriptor of its first item. */
+static void copy_repeated_items(struct markup_load *l)
+{
+	for (size_t k = 1; k < l->m; k++) {
+		const struct item_key *first = &l->keys[k - 1], *again = &l->keys[k];
+		if (cmp_key(first->is_attribute, first->id, again) != 0 || !l->found[first->idx])
+			continue;
+		memcpy(l->x + (size_t)again->idx * l->d, l->x + (size_t)first->idx * l->d, l->d * sizeof(float));
+		l->found[again->idx] = 1;
+		l->keys[k].idx = first->idx;   /* a third one copies from the first as well */
+	}
 }
 
 /* Descriptors of the markup in markup order; unknown items are reported and dropped. */
@@ -99,47 +168,54 @@ static int load_markup(struct task_ctx *ctx, json_object *content, float **x, in
 	size_t m = markup ? json_object_array_length(markup) : 0;
 	char **ids[2];
 	size_t nids[2] = {0, 0};
-	struct objects_vectors v[2];
 	ids[0] = arena_alloc(ctx->arena, (m + 1) * sizeof(char *));
 	ids[1] = arena_alloc(ctx->arena, (m + 1) * sizeof(char *));
 	struct markup_item *items = arena_alloc(ctx->arena, (m + 1) * sizeof(*items));
+	struct markup_load l = {arena_alloc(ctx->arena, (m + 1) * sizeof(struct item_key)), m, 0, NULL,
+				arena_alloc(ctx->arena, m + 1), 0, 0, 0};
 	for (size_t i = 0; i < m; i++) {
 		json_object *it = json_object_array_get_idx(markup, i);
 		const char *fid = task_json_str(it, "face_id", NULL);
 		items[i] = (struct markup_item){fid ? fid : task_json_str(it, "attribute_id", ""), fid == NULL,
 						task_json_int(it, "label", 0)};
 		ids[items[i].is_attribute][nids[items[i].is_attribute]++] = (char *)items[i].id;
+		l.keys[i] = (struct item_key){items[i].id, (uint32_t)i, items[i].is_attribute};
+		l.found[i] = 0;
 	}
+	qsort(l.keys, m, sizeof(*l.keys), cmp_keys);
 	int version = descriptor_default_version(ctx->cfg, DESCRIPTOR_FACE);
-	if (objects_load_vectors_by_ids(ctx->objects, ctx->arena, OBJ_FACES, account, ids[0], nids[0], DESCRIPTOR_FACE,
-					version, &v[0]) ||
-	    objects_load_vectors_by_ids(ctx->objects, ctx->arena, OBJ_ATTRIBUTES, account, ids[1], nids[1],
-					DESCRIPTOR_FACE, version, &v[1]))
-		return task_objects_fail(ctx, fail, "loading the markup descriptors");
-	*d = v[0].n ? v[0].d : v[1].d;
-	if (v[0].n && v[1].n && v[0].d != v[1].d) {
+	int loaded = 0;
+	for (int attr = 0; attr < 2 && loaded == 0; attr++) {
+		l.is_attribute = attr;
+		loaded = objects_load_vectors_by_ids(ctx->objects, attr ? OBJ_ATTRIBUTES : OBJ_FACES, account, ids[attr],
+						     nids[attr], DESCRIPTOR_FACE, version, markup_slot, &l);
+	}
+	*x = l.x;
+	if (l.mismatch) {
 		task_fail(fail, E_BAD_JSON, "face and attribute descriptors differ in length");
 		return -1;
 	}
-	*x = malloc((m + 1) * (*d ? *d : 1) * sizeof(float));
+	if (loaded && !l.oom)
+		return task_objects_fail(ctx, fail, "loading the markup descriptors");
 	*labels = malloc((m + 1) * sizeof(int32_t));
-	if (!*x || !*labels) {
+	if (l.oom || !*labels) {
 		task_fail(fail, E_INTERNAL, "out of memory");
 		return -1;
 	}
+	copy_repeated_items(&l);
 	size_t k = 0;
 	for (size_t i = 0; i < m; i++) {
-		const struct objects_vectors *src = &v[items[i].is_attribute];
-		long row = find_row(src, items[i].id);
-		if (row < 0) {
+		if (!l.found[i]) {
 			task_report_error(ctx, E_OBJECTS_NOT_FOUND, "%s with id '%s' not found or without a face descriptor "
 				       "of version %d", items[i].is_attribute ? "Attribute" : "Face", items[i].id, version);
 			continue;
 		}
-		memcpy(*x + k * *d, src->x + (size_t)row * src->d, *d * sizeof(float));
+		if (k != i)
+			memmove(l.x + k * l.d, l.x + i * l.d, l.d * sizeof(float));
 		(*labels)[k++] = (int32_t)items[i].label;
 	}
 	*n = k;
+	*d = l.d;
 	return 0;
 }
 

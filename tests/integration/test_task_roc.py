@@ -69,3 +69,28 @@ def test_all_unknown_fails(stack, account_id):
     assert t["task_status"] == 3
     codes = {e["error_code"] for e in stack.get("/2/tasks/%d/errors" % tid).json()["errors"]}
     assert 28100 in codes
+
+
+def test_repeated_and_missing_items_keep_markup_order(stack, account_id):
+    """Descriptors are placed at their items' rows as they are read: an item
+    missing in the middle drops out, one named twice counts twice, the rest
+    keep the markup's order."""
+    rnd = random.Random(37)
+    centres = od.people(rnd, 5)
+    faces = od.make_faces(rnd, account_id, centres, 4)
+    od.import_rows(stack, "faces", od.strip(faces))
+    missing = str(uuid.uuid4())
+    chosen = faces[3:] + faces[:3] + [faces[5]]
+    markup = [{"face_id": f["face_id"], "label": f["_person"]} for f in chosen]
+    markup.insert(4, {"face_id": missing, "label": 1})
+    tid, t = run(stack, account_id, {"markup": markup, "filters": {"account_id": account_id},
+                                     "threshold_hit_top": 0.2, "limit": 3})
+    assert t["task_status"] == 5, t
+    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    assert [missing in e["detail"] for e in doc["errors"]] == [True]
+    vecs, labels = [f["_vec"] for f in chosen], [f["_person"] for f in chosen]
+    _, auc, _, _ = od.roc(vecs, labels)
+    assert abs(doc["result"]["auc"] - auc) < 1e-6, (doc["result"]["auc"], auc)
+    hits = od.hit_top(vecs, labels, 3, 0.2)
+    for n in range(1, 6):
+        assert abs(doc["result"]["hit_top_probability"]["top-%d" % n] - hits["top-%d" % n]) < 1e-9

@@ -306,25 +306,38 @@ static int stream_candidates(struct task_ctx *ctx, const struct side *s, const s
 	return rc;
 }
 
+/* The partial, written as text while it is made (task_util.h): a json-c tree
+ * of every reference's candidates cost more to build, print and free than
+ * the matching of a small run. NULL when out of memory. */
 static json_object *matches_json(const struct refs *refs, const struct running *r)
 {
-	json_object *out = json_object_new_array();
+	struct printbuf *pb = printbuf_new();
+	int first = 1;
+	if (!pb)
+		return NULL;
+	printbuf_memappend_fast(pb, "[", 1);
 	for (size_t q = 0; q < refs->n; q++) {
 		if (!r->counts[q])
 			continue;
-		json_object *cands = json_object_new_array_ext((int)r->counts[q]);
+		if (!first)
+			printbuf_memappend_fast(pb, ",", 1);
+		first = 0;
+		printbuf_strappend(pb, "{\"reference_id\":");
+		task_text_string(pb, refs->ids[q]);
+		printbuf_strappend(pb, ",\"candidates\":[");
 		for (size_t i = 0; i < r->counts[q]; i++) {
-			json_object *c = json_object_new_object();
-			json_object_object_add(c, "candidate_id", json_object_new_string(r->ids[q * r->k + i]));
-			json_object_object_add(c, "similarity", task_json_similarity(r->hits[q * r->k + i].sim));
-			json_object_array_add(cands, c);
+			if (i)
+				printbuf_memappend_fast(pb, ",", 1);
+			printbuf_strappend(pb, "{\"candidate_id\":");
+			task_text_string(pb, r->ids[q * r->k + i]);
+			printbuf_strappend(pb, ",\"similarity\":");
+			task_text_similarity(pb, r->hits[q * r->k + i].sim);
+			printbuf_memappend_fast(pb, "}", 1);
 		}
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "reference_id", json_object_new_string(refs->ids[q]));
-		json_object_object_add(o, "candidates", cands);
-		json_object_array_add(out, o);
+		printbuf_strappend(pb, "]}");
 	}
-	return out;
+	printbuf_memappend_fast(pb, "]", 1);
+	return task_json_text_array(pb);
 }
 
 /* Both sides of the content; -1 with fail set. */
@@ -364,7 +377,10 @@ static int cross_match_run(struct task_ctx *ctx, json_object *content, json_obje
 		if (stream_candidates(ctx, &cand, &refs, &run, fail))
 			goto out;
 	}
-	*partial = matches_json(&refs, &run);
+	if (!(*partial = matches_json(&refs, &run))) {
+		task_fail(fail, E_INTERNAL, "out of memory");
+		goto out;
+	}
 	rc = 0;
 out:
 	refs_free(&refs);

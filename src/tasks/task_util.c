@@ -6,7 +6,9 @@
 #include "tasks/task_util.h"
 #include "backends/storage.h"
 #include "common/errors.h"
+#include "common/fmt.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,15 +141,83 @@ json_object *task_result_document(struct task_ctx *ctx, json_object *result, str
 	return doc;
 }
 
+static double clamp_similarity(double sim)
+{
+	return sim < 0 ? 0 : sim > 1 ? 1 : sim;
+}
+
+/* "%.6f" of sim in [0, 1] into buf; returns the length. A float's value
+ * times 10^6 is exact in a double (24 + 20 bits), so rounding it to the
+ * nearest integer, ties to even, rounds as printf does; printf itself, slow
+ * in these processes (common/fmt.h), is left for other doubles. */
+static size_t similarity_text(double sim, char buf[32])
+{
+	if ((double)(float)sim != sim)
+		return (size_t)snprintf(buf, 32, "%.6f", sim);
+	long long micro = (long long)nearbyint(sim * 1e6);
+	char *p = fmt_dec(buf, micro / 1000000, 1);
+	*p++ = '.';
+	p = fmt_dec(p, micro % 1000000, 6);
+	*p = 0;
+	return (size_t)(p - buf);
+}
+
 json_object *task_json_similarity(double sim)
 {
 	char buf[32];
-	if (sim < 0)
-		sim = 0;
-	if (sim > 1)
-		sim = 1;
-	snprintf(buf, sizeof(buf), "%.6f", sim);
+	sim = clamp_similarity(sim);
+	similarity_text(sim, buf);
 	return json_object_new_double_s(sim, buf);
+}
+
+void task_text_similarity(struct printbuf *pb, double sim)
+{
+	char buf[32];
+	size_t len = similarity_text(clamp_similarity(sim), buf);
+	printbuf_memappend_fast(pb, buf, (int)len);
+}
+
+void task_text_string(struct printbuf *pb, const char *s)
+{
+	size_t len = strcspn(s, "\"/\\");
+	int plain = s[len] == 0;
+	for (size_t i = 0; plain && i < len; i++)
+		plain = (unsigned char)s[i] >= 0x20;
+	if (!plain) {   /* json-c's own escaping, whatever it does with these bytes */
+		json_object *str = json_object_new_string(s);
+		const char *text = json_object_to_json_string_ext(str, JSON_C_TO_STRING_PLAIN);
+		printbuf_memappend(pb, text, (int)strlen(text));
+		json_object_put(str);
+		return;
+	}
+	printbuf_memappend_fast(pb, "\"", 1);
+	printbuf_memappend_fast(pb, s, (int)len);
+	printbuf_memappend_fast(pb, "\"", 1);
+}
+
+static int text_to_json(json_object *o, struct printbuf *pb, int level, int flags)
+{
+	const struct printbuf *text = json_object_get_userdata(o);
+	(void)level;
+	(void)flags;
+	return printbuf_memappend(pb, text->buf, text->bpos);
+}
+
+static void text_free(json_object *o, void *userdata)
+{
+	(void)o;
+	printbuf_free(userdata);
+}
+
+json_object *task_json_text_array(struct printbuf *pb)
+{
+	json_object *o = json_object_new_array();
+	if (!o) {
+		printbuf_free(pb);
+		return NULL;
+	}
+	json_object_set_serializer(o, text_to_json, pb, text_free);
+	return o;
 }
 
 json_object *task_json_strings(char *const *items, size_t n)

@@ -6,6 +6,7 @@
 #ifndef LUNA_TASK_UTIL_H
 #define LUNA_TASK_UTIL_H
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 #include "backends/objects.h"
 #include "tasks/task_type.h"
 
@@ -49,6 +50,20 @@ json_object *task_result_document(struct task_ctx *ctx, json_object *result, str
 
 /* A similarity as a JSON number with 6 decimals. */
 json_object *task_json_similarity(double sim);
+
+/* ---- documents written as text --------------------------------------------
+ * A large result (cross match: references x limit candidates) is written as
+ * text while it is made, not built as a json-c tree, printed and freed: the
+ * helpers below append exactly the bytes json-c writes for the same values
+ * with JSON_C_TO_STRING_PLAIN. */
+
+/* Appends the text of task_json_similarity(sim). */
+void task_text_similarity(struct printbuf *pb, double sim);
+/* Appends s as a JSON string, escaped as json-c escapes it. */
+void task_text_string(struct printbuf *pb, const char *s);
+/* A JSON array node whose text is pb's (taken over; pb must hold one JSON
+ * array): json-c writes it wherever the node is written. NULL when out of memory. */
+json_object *task_json_text_array(struct printbuf *pb);
 /* A new JSON array of the n strings (ids, sample ids, …). */
 json_object *task_json_strings(char *const *items, size_t n);
 

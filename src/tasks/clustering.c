@@ -7,7 +7,9 @@
  * Workload: one subtask; the descriptors are one block of the objects
  * cursor (already in id order); all pairs of 20000 × 512-d descriptors through
  * match_pairs_above (tiled, both cores, never an N×N matrix), a union-find
- * over the pairs. Result: {clusters, total_objects, total_clusters}. */
+ * over the pairs; the clusters are written as text (a counting sort of the
+ * members by cluster), not as a json-c tree of every id.
+ * Result: {clusters, total_objects, total_clusters}. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
 #include "backends/objects.h"
@@ -94,12 +96,37 @@ static int cmp_cluster(const void *a, const void *b)
 	return x->root < y->root ? -1 : x->root > y->root;
 }
 
-/* Clusters as arrays of ids: members in ascending id order (the load order). */
+/* Members of every cluster, cluster after cluster in their order, each
+ * cluster's in ascending index (= id) order: a counting sort by cluster. */
+static uint32_t *cluster_members(uint32_t *parent, const struct cluster_ref *refs, size_t k, size_t n,
+				 uint32_t *slot)
+{
+	uint32_t *members = malloc((n ? n : 1) * sizeof(uint32_t)), *next = malloc((k ? k : 1) * sizeof(uint32_t));
+	if (!members || !next) {
+		free(members);
+		free(next);
+		return NULL;
+	}
+	uint32_t at = 0;
+	for (size_t c = 0; c < k; c++) {
+		slot[refs[c].root] = (uint32_t)c;
+		next[c] = at;
+		at += refs[c].size;
+	}
+	for (size_t i = 0; i < n; i++)
+		members[next[slot[uf_find(parent, (uint32_t)i)]]++] = (uint32_t)i;
+	free(next);
+	return members;
+}
+
+/* Clusters as arrays of ids: members in ascending id order (the load order),
+ * written as text (task_util.h) rather than a json-c tree of every id. */
 static json_object *clusters_json(const struct objects_block *v, uint32_t *parent, size_t *nclusters)
 {
 	size_t n = v->n, k = 0;
-	uint32_t *size = calloc(n, sizeof(uint32_t)), *slot = malloc(n * sizeof(uint32_t));
+	uint32_t *size = calloc(n, sizeof(uint32_t)), *slot = malloc(n * sizeof(uint32_t)), *members = NULL;
 	struct cluster_ref *refs = malloc(n * sizeof(*refs));
+	struct printbuf *pb = NULL;
 	json_object *out = NULL;
 	if (!size || !slot || !refs)
 		goto out;
@@ -109,20 +136,31 @@ static json_object *clusters_json(const struct objects_block *v, uint32_t *paren
 		if (parent[i] == i)
 			refs[k++] = (struct cluster_ref){(uint32_t)i, size[i]};
 	qsort(refs, k, sizeof(*refs), cmp_cluster);
-	out = json_object_new_array_ext((int)k);
-	for (size_t c = 0; c < k; c++) {
-		slot[refs[c].root] = (uint32_t)c;
-		json_object_array_add(out, json_object_new_array_ext((int)refs[c].size));
+	if (!(members = cluster_members(parent, refs, k, n, slot)) || !(pb = printbuf_new()))
+		goto out;
+	printbuf_memappend_fast(pb, "[", 1);
+	for (size_t c = 0, at = 0; c < k; c++) {
+		if (c)
+			printbuf_memappend_fast(pb, ",", 1);
+		printbuf_memappend_fast(pb, "[", 1);
+		for (size_t m = 0; m < refs[c].size; m++, at++) {
+			if (m)
+				printbuf_memappend_fast(pb, ",", 1);
+			task_text_string(pb, v->ids[members[at]]);
+		}
+		printbuf_memappend_fast(pb, "]", 1);
 	}
-	for (size_t i = 0; i < n; i++) {
-		json_object *cl = json_object_array_get_idx(out, slot[parent[i]]);
-		json_object_array_add(cl, json_object_new_string(v->ids[i]));
-	}
+	printbuf_memappend_fast(pb, "]", 1);
+	out = task_json_text_array(pb);
+	pb = NULL;
 	*nclusters = k;
 out:
+	if (pb)
+		printbuf_free(pb);
 	free(size);
 	free(slot);
 	free(refs);
+	free(members);
 	return out;
 }
 

@@ -42,16 +42,37 @@ def test_faces_clusters_equal_brute_force(stack, account_id):
         assert sizes == sorted(sizes, reverse=True)
 
 
-def test_limit_takes_the_first_ids(stack, account_id):
-    rnd = random.Random(12)
-    faces = od.make_faces(rnd, account_id, od.people(rnd, 4), 5)
+def cluster_first_faces(stack, account_id, seed, npeople, per_person, limit):
+    """Clusters (threshold 0.8) the first limit of npeople x per_person new
+    faces: (those faces, the result)."""
+    rnd = random.Random(seed)
+    faces = od.make_faces(rnd, account_id, od.people(rnd, npeople), per_person)
     od.import_rows(stack, "faces", od.strip(faces))
-    first = sorted(faces, key=lambda f: f["face_id"])[:7]
-    tid, t = run(stack, account_id, {"objects_type": "faces", "threshold": 0.8, "limit": 7,
+    tid, t = run(stack, account_id, {"objects_type": "faces", "threshold": 0.8, "limit": limit,
                                      "filters": {"account_id": account_id}})
+    assert t["task_status"] == 5, t
     res = result(stack, tid)
-    assert res["total_objects"] == 7
+    assert res["total_objects"] == limit
+    return sorted(faces, key=lambda f: f["face_id"])[:limit], res
+
+
+def test_limit_takes_the_first_ids(stack, account_id):
+    first, res = cluster_first_faces(stack, account_id, 12, 4, 5, 7)
     assert as_sets(res["clusters"]) == od.clusters([f["face_id"] for f in first], [f["_vec"] for f in first], 0.8)
+
+
+def test_more_objects_than_one_read_block(stack, account_id):
+    """2,500 faces (the descriptors are read 2,048 rows at a time), limit
+    2,300: the first 2,300 ids, across the blocks, in well separated people
+    (samples of one person ~0.94 similar, of two people below 0.7), so the
+    clusters are the people."""
+    first, res = cluster_first_faces(stack, account_id, 13, 250, 10, 2300)
+    people = {}
+    for f in first:
+        people.setdefault(f["_person"], set()).add(f["face_id"])
+    assert as_sets(res["clusters"]) == as_sets(people.values())
+    for c in res["clusters"]:
+        assert c == sorted(c)
 
 
 def test_events_body_descriptors_and_track_info(stack, account_id):

@@ -286,3 +286,37 @@ def test_writers_keep_file_order_for_one_object(stack, account_id):
     got = dict(stack.sql("SELECT face_id, user_data FROM face WHERE account_id = %s", (account_id,),
                          db="luna_objects"))
     assert got == {ids[0]: "v-297", ids[1]: "v-298", ids[2]: "v-299"}
+
+
+def test_default_batches(stack, account_id):
+    """Without --batch, faces go in batches of 20000 lines and events in
+    batches of 1000: a bad line refuses exactly its batch of that size."""
+    faces = [{"face_id": str(uuid.uuid4()), "account_id": account_id} for _ in range(20001)]
+    faces[19999] = {"account_id": account_id, "face_id": "not-a-uuid"}
+    p = od.import_rows(stack, "faces", faces, check=False)
+    assert p.returncode != 0
+    assert "1 of 20001 lines loaded" in p.stdout, p.stdout
+    assert "lines 1-20000 not loaded" in p.stderr, p.stderr
+    assert count(stack, "SELECT COUNT(*) FROM face WHERE account_id = %s", account_id) == 1
+    events = [{"event_id": str(uuid.uuid4()), "account_id": account_id} for _ in range(1001)]
+    events[999] = {"account_id": account_id, "event_id": "not-a-uuid"}
+    p = od.import_rows(stack, "events", events, check=False)
+    assert "1 of 1001 lines loaded" in p.stdout, p.stdout
+    assert "lines 1-1000 not loaded" in p.stderr, p.stderr
+    assert count(stack, "SELECT COUNT(*) FROM event WHERE account_id = %s", account_id) == 1
+
+
+def test_vectors_of_both_forms_across_batches(stack, account_id):
+    """The importer lets go of a line's vector text once it has the floats:
+    faces given as "vector" and as "vector_b64", several batches at once,
+    keep their values."""
+    rnd = random.Random(11)
+    rows = []
+    for i in range(40):
+        v = od.unit([rnd.gauss(0, 1) for _ in range(8)])
+        d = od.descriptor(v, as_b64=bool(i % 2))
+        rows.append({"face_id": str(uuid.uuid4()), "account_id": account_id, "descriptors": [d], "_v": v})
+    od.import_rows(stack, "faces", [{k: r[k] for k in r if k != "_v"} for r in rows], extra=("--batch", "3"))
+    for r in rows:
+        got = vector_of(stack, r["face_id"])
+        assert got is not None and all(abs(a - b) < 1e-6 for a, b in zip(got, r["_v"])), r["face_id"]

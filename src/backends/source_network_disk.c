@@ -177,7 +177,8 @@ static int read_sorted(int dirfd, char ***names, size_t *n)
 		len++;
 	}
 	closedir(d);
-	qsort(v, len, sizeof(*v), name_cmp);
+	if (len > 1)   /* an empty folder has no array: qsort must not get NULL */
+		qsort(v, len, sizeof(*v), name_cmp);
 	*names = v;
 	*n = len;
 	return 0;

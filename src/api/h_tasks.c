@@ -26,6 +26,7 @@ static int task_filters(struct request *req, struct sql_build *w)
 	where_int(w, req, "task_status", "task_status");
 	where_str(w, req, "account_id", "account_id");
 	where_str(w, req, "result_id", "result_id");
+	where_int(w, req, "schedule_id", "schedule_id");
 	return 0;
 }
 

@@ -47,6 +47,13 @@ static const struct route routes[] = {
 	{"GET", "/2/tasks/{task_id}/result", h_task_result, NULL},
 	{"GET", "/2/tasks/{task_id}/errors", h_task_errors, NULL},
 	{"GET", "/2/tasks/{task_id}/errors/count", h_task_errors_count, NULL},
+	/* Schedules (extension). */
+	{"POST", "/2/tasks/schedules", h_schedule_create, NULL},
+	{"GET", "/2/tasks/schedules", h_schedules_list, NULL},
+	{"GET", "/2/tasks/schedules/{schedule_id}", h_schedule_get, NULL},
+	{"PUT", "/2/tasks/schedules/{schedule_id}", h_schedule_replace, NULL},
+	{"PATCH", "/2/tasks/schedules/{schedule_id}", h_schedule_patch, NULL},
+	{"DELETE", "/2/tasks/schedules/{schedule_id}", h_schedule_delete, NULL},
 	/* One route per entry of task_types[]; the spec has a path for each. */
 	{"POST", "/2/tasks/" TYPE_SEGMENT, h_task_create, h_task_body_limits},
 };
@@ -208,6 +215,14 @@ int router_init(struct api *api, char *err, size_t errlen)
 		}
 	}
 	return name_slots(err, errlen);
+}
+
+json_object *router_create_schema(const struct task_type *type)
+{
+	for (size_t i = 0; i < nresolved; i++)
+		if (resolved[i].type == type && strcmp(resolved[i].route->method, "POST") == 0)
+			return resolved[i].spec.body_schema;
+	return NULL;
 }
 
 void router_free(void)

@@ -15,6 +15,8 @@ void router_free(void);
  * many. A request's slot is request.route_slot. */
 size_t router_slots(const char *const **names);
 void router_dispatch(struct request *req);
+/* The body schema of POST /2/tasks/{type} for type (the schedules check a task body with it). */
+json_object *router_create_schema(const struct task_type *type);
 
 /* Handlers (h_*.c). */
 void h_version(struct request *req);
@@ -39,6 +41,12 @@ void h_errors_list(struct request *req);
 void h_errors_count(struct request *req);
 void h_error_get(struct request *req);
 void h_task_create(struct request *req);
+void h_schedule_create(struct request *req);
+void h_schedules_list(struct request *req);
+void h_schedule_get(struct request *req);
+void h_schedule_replace(struct request *req);
+void h_schedule_patch(struct request *req);
+void h_schedule_delete(struct request *req);
 /* Checks a parsed body before its schema check: -1 when answered. */
 typedef int (*body_check_fn)(struct request *req, json_object *body);
 /* [LIMITS] of a task body (lists and numbers a client sizes). */

@@ -133,6 +133,8 @@ json_object *task_json(struct request *req, char **row)
 	json_object_object_add(o, "result_id", str_or_null(row[9]));
 	json_object_object_add(o, "count_task_parts_done", int_or_null(row[10]));
 	json_object_object_add(o, "count_task_parts_all", int_or_null(row[11]));
+	if (row[12])
+		json_object_object_add(o, "schedule_id", int_or_null(row[12]));
 	return o;
 }
 

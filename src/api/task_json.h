@@ -8,7 +8,9 @@
 
 /* Columns task_json() expects, in order. */
 #define TASK_COLUMNS "task_id, task_type, task_status, account_id, description, content, create_time, " \
-	"last_update_time, end_time, result_id, count_task_parts_done, count_task_parts_all"
+	"last_update_time, end_time, result_id, count_task_parts_done, count_task_parts_all, schedule_id"
+/* schedule_id (extension) is in the reply only for a task a schedule created,
+ * so the reply of any other task is the one v.3.8.8 gives. */
 json_object *task_json(struct request *req, char **row);
 
 #define SUBTASK_COLUMNS "subtask_id, task_id, result_id, create_time, end_time, subtask_status, content"

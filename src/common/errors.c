@@ -44,6 +44,7 @@ static const struct luna_error_def defs[] = {
 	{E_STORAGE, 500, "Storage error", E_STORAGE_DETAIL},
 	{E_HANDLERS_NOT_CONFIGURED, 400, "Bad/incomplete input data", E_HANDLERS_NOT_CONFIGURED_DETAIL},
 	{E_IMAGE, 400, "Bad/incomplete input data", E_IMAGE_DETAIL},
+	{E_SCHEDULE_NOT_FOUND, 404, "Object not found", E_SCHEDULE_NOT_FOUND_DETAIL},
 	{E_HANDLER_NOT_FOUND, 400, "Object not found", E_HANDLER_NOT_FOUND_DETAIL},
 	{E_HEALTH, 502, "Health check error", E_HEALTH_DETAIL},
 };

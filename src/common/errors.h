@@ -47,6 +47,7 @@ enum luna_code {
 	E_STORAGE = 28104,
 	E_HANDLERS_NOT_CONFIGURED = 28105,
 	E_IMAGE = 28106,
+	E_SCHEDULE_NOT_FOUND = 28107,
 	E_ROUTE_NOT_FOUND = 12001,
 	E_METHOD_NOT_ALLOWED = 12003,
 	E_HANDLER_NOT_FOUND = 34000,
@@ -89,6 +90,7 @@ enum luna_code {
 #define E_STORAGE_DETAIL                  "%s"
 #define E_HANDLERS_NOT_CONFIGURED_DETAIL  "No handlers service is configured ([HANDLERS] URL); %s tasks are unavailable"
 #define E_IMAGE_DETAIL                    "%s"
+#define E_SCHEDULE_NOT_FOUND_DETAIL       "Schedule with id '%lld' not found"
 #define E_HANDLER_NOT_FOUND_DETAIL        "Handler with id %s not found"
 #define E_HEALTH_DETAIL                   "%s: %s"
 

@@ -19,6 +19,10 @@
 #define SUB_FAILED 3
 #define SUB_DONE 4
 
+/* schedule.status: a stopped schedule has no next run time. */
+#define SCHEDULE_STOPPED 0
+#define SCHEDULE_RUNNING 1
+
 /* A status (or any integer macro) as an SQL literal. */
 #define SQL_VAL(x) SQL_VAL_TEXT_(x)
 #define SQL_VAL_TEXT_(x) #x

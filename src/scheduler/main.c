@@ -39,11 +39,13 @@ struct options {
 	int throttle_ms, throttle_task_ms;
 };
 
-/* The main thread's part: recovery of expired leases on its own connection. */
+/* The main thread's part: recovery of expired leases and the due schedules,
+ * every second, on its own connection. */
 struct recovery {
 	struct db *db;
 	long long next;
 	int failures;
+	int schedule_failures;
 };
 
 static void usage(FILE *f)
@@ -228,6 +230,10 @@ static void recover(struct sched *s, struct recovery *r)
 		sched_db_ok(&r->failures);
 	else
 		sched_db_failed(r->db, &r->failures, "recovery");
+	if (sched_run_schedules(s, r->db) == 0)
+		sched_db_ok(&r->schedule_failures);
+	else
+		sched_db_failed(r->db, &r->schedule_failures, "schedules");
 }
 
 /* Waits for a stop signal, recovering expired leases meanwhile. */

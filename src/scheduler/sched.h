@@ -147,6 +147,10 @@ int sched_defer_task(struct worker *w, long long task_id, int status, int delay_
 /* Gives up a plan or collect lease of task_id (status 0 or 4) that is still
  * ours, without counting the attempt: the work was told to stop. */
 void sched_release_task(struct worker *w, long long task_id);
+/* Creates the tasks of the schedules that are due (schedules.c), each in
+ * its own transaction holding the schedule row; on the main thread. 0, or
+ * -1 on a DB failure. */
+int sched_run_schedules(struct sched *s, struct db *db);
 /* What the scheduler offers task hooks (common.c): task_host_reads and the
  * writes (error rows, the created handler). */
 extern const struct task_host sched_task_host;

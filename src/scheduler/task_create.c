@@ -79,14 +79,18 @@ int task_create(const struct luna_config *cfg, struct db *db, struct arena *aren
 	struct db_result r;
 	if (DB_EXEC(db, NULL, &r,
 		    "INSERT INTO task (task_type, task_status, account_id, description, content, create_time, "
-		    "last_update_time, request_id) VALUES (?, " SQL_VAL(TASK_PENDING) ", ?, ?, ?, UTC_TIMESTAMP(6), "
-		    "UTC_TIMESTAMP(6), ?)",
+		    "last_update_time, request_id, schedule_id, schedule_time) VALUES (?, " SQL_VAL(TASK_PENDING) ", ?, ?, ?, "
+		    "UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?, ?, ?)",
 		    DBP_I64(tc->type->id), DBP_STR(body_str(tc->body, "account_id")),
-		    DBP_STR(description ? description : ""), DBP_STR(text), DBP_STR(tc->request_id))) {
+		    DBP_STR(description ? description : ""), DBP_STR(text), DBP_STR(tc->request_id),
+		    tc->schedule_id ? DBP_I64(tc->schedule_id) : DBP_NULL, tc->schedule_id ? DBP_STR(tc->schedule_time) : DBP_NULL)) {
 		task_fail(fail, E_DB, "%s", db_error(db));
 		return -1;
 	}
 	*task_id = (long long)r.insert_id;
-	log_info("task %lld created (%s)", *task_id, tc->type->name);
+	if (tc->schedule_id)
+		log_info("task %lld created (%s) by schedule %lld", *task_id, tc->type->name, tc->schedule_id);
+	else
+		log_info("task %lld created (%s)", *task_id, tc->type->name);
 	return 0;
 }

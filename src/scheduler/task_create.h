@@ -11,6 +11,8 @@ struct task_create {
 	const struct task_type *type;
 	json_object *body;          /* the create body, valid for type's schema, defaults applied */
 	const char *request_id;     /* stored with the task; NULL: none */
+	long long schedule_id;      /* the schedule creating it; 0: none (a client's POST) */
+	const char *schedule_time;  /* with schedule_id: DB text (UTC) of the due time it is created for */
 };
 
 /* The checks beyond the schema, in the API's order: the description's

@@ -327,6 +327,9 @@ class Stack:
     def post(self, path, json=None, body=None, headers=None, **kw):
         return self.request("POST", path, json=json, body=body, headers=headers, **kw)
 
+    def put(self, path, json=None, body=None, headers=None, **kw):
+        return self.request("PUT", path, json=json, body=body, headers=headers, **kw)
+
     def patch(self, path, json=None, body=None, headers=None, **kw):
         return self.request("PATCH", path, json=json, body=body, headers=headers, **kw)
 

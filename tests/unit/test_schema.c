@@ -276,6 +276,18 @@ static int count_base_paths(json_object *paths)
 	return n;
 }
 
+/* The component schemas of v.3.8.8: those not marked x-luna-extension. */
+static int count_base_schemas(json_object *schemas)
+{
+	int n = 0;
+	json_object_object_foreach(schemas, name, schema) {
+		(void)name;
+		json_object *ext = NULL;
+		n += !(json_object_object_get_ex(schema, "x-luna-extension", &ext) && json_object_get_boolean(ext));
+	}
+	return n;
+}
+
 static void test_yaml_spec(void)
 {
 	json_object *root = spec_root(g_spec), *m, *v;
@@ -284,7 +296,7 @@ static void test_yaml_spec(void)
 	CHECK(!strcmp(json_object_get_string(json_object_object_get(root, "openapi")), "3.0.0"));
 	v = json_object_object_get(json_object_object_get(root, "info"), "version");
 	CHECK(json_object_is_type(v, json_type_string) && !strcmp(json_object_get_string(v), "v.3.8.8"));
-	CHECK(json_object_object_length(at(root, "components|schemas")) == 226);
+	CHECK(count_base_schemas(at(root, "components|schemas")) == 226);
 	CHECK(count_base_paths(json_object_object_get(root, "paths")) == 24);
 	m = at(spec_schema(g_spec, "task_reply"), "discriminator|mapping");
 	CHECK(json_object_object_length(m) == 9);

@@ -5,6 +5,7 @@
 #   fuzz_validate  request bodies and query strings against the spec's schemas
 #   fuzz_where     filter objects -> parameterised SQL (objects_where_build)
 #   fuzz_content   task contents through the account rule and each type's validate
+#   fuzz_cron      cron expressions and their next due times in IANA zones
 # Exits nonzero on a crash, a leak, a timeout or a build failure; on failure the
 # temporary directory (with the crashing input) is kept and its path printed.
 # The spec is $LUNA_SPEC, default docs/luna-tasks.yaml of this repository.
@@ -14,7 +15,7 @@ secs=${1:-30}
 case "$secs" in
 ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
 esac
-each=$((secs / 3))
+each=$((secs / 4))
 [ "$each" -ge 1 ] || each=1
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,6 +54,7 @@ build() {
 }
 
 build fuzz_validate "json-c yaml-0.1" $SCHEMA_SRC
+build fuzz_cron "json-c" src/common/cron.c src/common/tzinfo.c src/common/timefmt.c
 build fuzz_where "json-c" src/backends/objects_local_filters.c src/common/sql_build.c src/common/arena.c src/common/timefmt.c \
 	src/common/uuid.c
 # The task types need the whole library (none of it is called without a DB,
@@ -81,6 +83,7 @@ status=0
 run fuzz_validate validate || status=$?
 [ "$status" -ne 0 ] || run fuzz_where where || status=$?
 [ "$status" -ne 0 ] || run fuzz_content validate content || status=$?
+[ "$status" -ne 0 ] || run fuzz_cron cron || status=$?
 
 if [ "$status" -eq 0 ]; then
 	keep=0

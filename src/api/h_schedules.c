@@ -277,6 +277,12 @@ void h_schedule_replace(struct request *req)
 	const char *next;
 	if (!row || read_definition(req, &d, &next))
 		return;
+	/* A client scoped to an account keeps the schedule in it. */
+	const char *acc = req_account(req);
+	if (acc && (!d.account_id || strcmp(acc, d.account_id))) {
+		reply_bad_field(req, "task.account_id", "the task's account_id must be the account_id of the query");
+		return;
+	}
 	int running = atoi(row[6]) == SCHEDULE_RUNNING;
 	if (DB_EXEC(req->api->db, NULL, NULL,
 		    "UPDATE schedule SET account_id = ?, task_type = ?, task = ?, cron = ?, timezone = ?, "

@@ -122,6 +122,12 @@ def test_replace(stack, account_id):
                  detail_contains="Path: 'cron'")
     assert get(stack, sid)["cron"] == "15 4 * * sun"
     assert_error(stack.put("%s/%d" % (ROOT, 999999999), json=body), 404, 28107)
+    # Scoped to an account, a replacement stays in it.
+    other = body_of(stack, "gc", "00000000-0000-4000-8000-000000000000")
+    assert_error(stack.put("%s/%d" % (ROOT, sid), json=other, params={"account_id": account_id}), 400, 12022,
+                 detail_contains="task.account_id")
+    s = assert_json(stack.put("%s/%d" % (ROOT, sid), json=body, params={"account_id": account_id}))
+    assert s["account_id"] == account_id
 
 
 @pytest.mark.parametrize("cron,says", [

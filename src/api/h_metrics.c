@@ -91,6 +91,15 @@ static int tasks_by_status(struct request *req, FILE *out)
 	return put_type_status_gauge(req, out, &g);
 }
 
+static int schedules_by_status(struct request *req, FILE *out)
+{
+	static const char *const names[] = {"stopped", "running"};   /* SCHEDULE_STOPPED, SCHEDULE_RUNNING */
+	static const struct type_status_gauge g = {
+		"luna_tasks_schedules", "Schedules, by the type of their task and status.",
+		"SELECT task_type, status, COUNT(*) FROM schedule GROUP BY task_type, status", names, 2};
+	return put_type_status_gauge(req, out, &g);
+}
+
 static int subtasks_by_status(struct request *req, FILE *out)
 {
 	static const struct type_status_gauge g = {
@@ -171,6 +180,7 @@ static int scheduler_counters(struct request *req, FILE *out)
 {
 	static const char *const expiry_outcomes[] = {"retried", "failed", "cancelled", NULL};
 	static const char *const retry_reasons[] = {"lease_expired", "transient_error", NULL};
+	static const char *const schedule_outcomes[] = {"created", "refused", "missed", NULL};
 	struct counter_rows c;
 	if (DB_EXEC(req->api->db, req->arena, &c.r, "SELECT metric, task_type, label, value FROM metric_counter"))
 		return -1;
@@ -182,6 +192,10 @@ static int scheduler_counters(struct request *req, FILE *out)
 	put_counter(out, &c, "luna_tasks_subtask_retries_total",
 		    "Subtasks sent back to pending for another attempt, by task type and reason.", METRIC_SUBTASK_RETRIES,
 		    "reason", retry_reasons);
+	put_counter(out, &c, "luna_tasks_schedule_runs_total",
+		    "Due times of schedules, by the type of their task and outcome: a task created, its body refused, "
+		    "or missed while no scheduler ran (not run).",
+		    METRIC_SCHEDULE_RUNS, "outcome", schedule_outcomes);
 	return 0;
 }
 
@@ -220,6 +234,7 @@ static const metrics_source_fn db_sources[] = {
 	queue_age,
 	scheduler_counters,
 	scheduler_heartbeats,
+	schedules_by_status,
 };
 #define NSOURCES (sizeof(db_sources) / sizeof(db_sources[0]))
 

@@ -24,4 +24,8 @@ unsigned subtask_duration_bucket(double seconds);
 /* Subtasks sent back to pending for another attempt, by why (label
  * "lease_expired" or "transient_error"). */
 #define METRIC_SUBTASK_RETRIES "subtask_retries"
+/* Due times of schedules, by the type of their task and what became of them
+ * (label "created": a task was created; "refused": its task body was refused
+ * then; "missed": it passed while no scheduler ran and was not run). */
+#define METRIC_SCHEDULE_RUNS "schedule_runs"
 #endif

@@ -13,6 +13,7 @@
 #include "common/cron.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/task_metrics.h"
 #include "common/uuid.h"
 #include "common/timefmt.h"
 #include <stdio.h>
@@ -97,14 +98,17 @@ static int run_schedule(struct db *db, struct arena *a, struct sched *s, char **
 		return TXN_ERROR;
 	if (rc)
 		log_warn("schedule %lld: its task was refused (%d): %s", id, fail.code, fail.detail);
-	return DB_EXEC(db, NULL, NULL,
-		       "UPDATE schedule SET next_run_time = ?, last_run_time = ?, last_task_id = ?, runs = runs + ?, "
-		       "missed_runs = missed_runs + ?, last_error_code = ?, last_error_detail = ? WHERE schedule_id = ?",
-		       DBP_STR(db_time(a, next)), DBP_STR(db_time(a, run_for)), rc ? DBP_NULL : DBP_I64(task_id),
-		       DBP_I64(rc ? 0 : 1), DBP_I64(missed), rc ? DBP_I64(fail.code) : DBP_NULL,
-		       rc ? DBP_STR(fail.detail) : DBP_NULL, DBP_I64(id))
-		       ? TXN_ERROR
-		       : TXN_COMMIT;
+	int type_id = atoi(f[1]);
+	if (DB_EXEC(db, NULL, NULL,
+		    "UPDATE schedule SET next_run_time = ?, last_run_time = ?, last_task_id = ?, runs = runs + ?, "
+		    "missed_runs = missed_runs + ?, last_error_code = ?, last_error_detail = ? WHERE schedule_id = ?",
+		    DBP_STR(db_time(a, next)), DBP_STR(db_time(a, run_for)), rc ? DBP_NULL : DBP_I64(task_id),
+		    DBP_I64(rc ? 0 : 1), DBP_I64(missed), rc ? DBP_I64(fail.code) : DBP_NULL,
+		    rc ? DBP_STR(fail.detail) : DBP_NULL, DBP_I64(id)) ||
+	    sched_count(db, METRIC_SCHEDULE_RUNS, type_id, rc ? "refused" : "created", 1) ||
+	    (missed && sched_count(db, METRIC_SCHEDULE_RUNS, type_id, "missed", (double)missed)))
+		return TXN_ERROR;
+	return TXN_COMMIT;
 }
 
 static int run_one_due(struct db *db, struct arena *a, void *ud)

@@ -75,8 +75,10 @@ def test_metrics_is_prometheus_text_promtool_accepts(stack):
         "luna_tasks_subtask_duration_seconds": "histogram",
         "luna_tasks_lease_expiries_total": "counter",
         "luna_tasks_subtask_retries_total": "counter",
+        "luna_tasks_schedule_runs_total": "counter",
         "luna_tasks_scheduler_heartbeat_age_seconds": "gauge",
         "luna_tasks_schedulers_alive": "gauge",
+        "luna_tasks_schedules": "gauge",
         "luna_tasks_database_up": "gauge",
     }
     s = parse(text)

@@ -14,6 +14,7 @@ import pytest
 
 from luna import TASK_TYPES, assert_json, task_body
 from test_api_create import clustering_done, known_handlers  # noqa: F401 (fixtures)
+from test_api_metrics import parse, scrape, value
 
 ROOT = "/2/tasks/schedules"
 
@@ -111,6 +112,7 @@ def scheduler_logs(stack):
 def test_after_an_outage_a_schedule_runs_once(stack):
     """Due times that passed while no scheduler ran: one task, for the latest,
     and the others counted as missed."""
+    before = parse(scrape(stack))
     sid = create(stack, {"task_type": 4, "task": task_body("gc", str(uuid.uuid4())), "cron": "0 0 * * *"})
     stack.sql("UPDATE schedule SET next_run_time = DATE(UTC_TIMESTAMP()) - INTERVAL 10 DAY "
               "WHERE schedule_id = %s", (sid,))
@@ -123,6 +125,11 @@ def test_after_an_outage_a_schedule_runs_once(stack):
     assert s["next_run_time"].startswith((today + datetime.timedelta(days=1)).isoformat() + "T00:00:00"), s
     assert len(tasks_of(stack, sid)) == 1
     assert "schedule %d: 10 due times passed while no scheduler ran" % sid in scheduler_logs(stack)
+    after = parse(scrape(stack))
+    runs = "luna_tasks_schedule_runs_total"
+    for outcome, grew in (("created", 1), ("missed", 10), ("refused", 0)):
+        assert value(after, runs, type="gc", outcome=outcome) - value(before, runs, type="gc", outcome=outcome) == grew
+    assert value(after, "luna_tasks_schedules", type="gc", status="running") >= 1
 
 
 def test_a_refused_task_is_shown_on_the_schedule(stack, clustering_done):  # noqa: F811
@@ -137,4 +144,5 @@ def test_a_refused_task_is_shown_on_the_schedule(stack, clustering_done):  # noq
         time.sleep(0.5)
     s = schedule(stack, sid)
     assert s["runs"] == 0 and s["last_task_id"] is None and s["last_error"]["error_code"] > 0, s
+    assert value(parse(scrape(stack)), "luna_tasks_schedule_runs_total", type="reporter", outcome="refused") >= 1
     assert s["next_run_time"] is not None and tasks_of(stack, sid) == []

@@ -102,21 +102,10 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 size_t match_topk_merge(const struct match_hit *a, size_t na, const struct match_hit *b, size_t nb,
                         uint32_t b_offset, size_t k, struct match_hit *out);
 
-/* A similarity that must not depend on how the rows were split into calls
- * (streaming, subtasks) is match_similarity's. match_topk already ranks and
- * reports by it (whichever product kernel proposed); a streaming caller asks
- * match_topk for k + MATCH_RESCORE_EXTRA hits at threshold -
- * MATCH_RESCORE_SLACK, then passes them through match_topk_rescore (which
- * re-applies the threshold and the cut to k) and match_topk_merge. */
-#define MATCH_RESCORE_EXTRA 16
-#define MATCH_RESCORE_SLACK 1e-4f
-
-/* One query's n hits (indices into base): each sim becomes
- * match_similarity(q, base row), hits below threshold are dropped, the rest
- * sorted best first (sim descending, index ascending); returns
- * min(remaining, k). tmp has room for n hits. */
-size_t match_topk_rescore(const float *q, const float *base, size_t d, struct match_hit *hits, size_t n,
-                          float threshold, size_t k, struct match_hit *tmp);
+/* A streaming caller runs match_topk(k, threshold) on each block and folds
+ * the block into its running list with match_topk_merge: match_topk ranks
+ * and reports match_similarity, so the result does not depend on how the
+ * rows were split into calls (blocks, subtasks). */
 
 /* Histogram of sim over all pairs i < j of X, split by label equality
  * (labels[i] == labels[j] goes to pos_hist, otherwise neg_hist). Bin b counts

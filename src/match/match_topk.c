@@ -761,16 +761,3 @@ size_t match_topk_merge(const struct match_hit *a, size_t na, const struct match
 	}
 	return n;
 }
-
-size_t match_topk_rescore(const float *q, const float *base, size_t d, struct match_hit *hits, size_t n,
-                          float threshold, size_t k, struct match_hit *tmp)
-{
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++) {
-		float sim = match_similarity(q, base + (size_t)hits[i].idx * d, d);
-		if (sim >= threshold)
-			hits[m++] = (struct match_hit){ hits[i].idx, sim };
-	}
-	sort_best_first(hits, m, tmp);
-	return m < k ? m : k;
-}

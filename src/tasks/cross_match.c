@@ -9,8 +9,8 @@
  * its references, then streams the candidates [TASKS] MATCH_BLOCK_ROWS at a
  * time through match_topk, folding each block into a running top limit per
  * reference, so its memory does not grow with the number of candidates.
- * Similarities are recomputed exactly for the kept hits (match.h), so the
- * result is the same however references and candidates are split.
+ * match_topk reports the canonical similarity (match.h), so the result is
+ * the same however references and candidates are split.
  * Collect concatenates the partials' text in subtask order (references
  * ascending) into the result, one partial in memory at a time.
  * Result: [{reference_id, candidates: [{candidate_id, similarity}]}]. */
@@ -183,16 +183,16 @@ static int load_refs(struct task_ctx *ctx, const struct side *s, json_object *su
  * hits best first with global candidate indices, and each hit's id (the
  * blocks they came from are gone). */
 struct running {
-	size_t nq, k, kb;              /* kb: hits asked of match_topk per block */
+	size_t nq, k;
 	float threshold;
 	int nthreads;
 	uint32_t offset;               /* global index of the next block's first row */
 	struct match_hit *hits;        /* nq x k */
 	size_t *counts;                /* nq */
 	char (*ids)[OBJECTS_ID_SIZE];  /* nq x k */
-	struct match_hit *blk;         /* nq x kb: one block's hits */
+	struct match_hit *blk;         /* nq x k: one block's hits */
 	size_t *bcounts;               /* nq */
-	struct match_hit *merged, *tmp;       /* k, kb */
+	struct match_hit *merged;      /* k */
 	char (*merged_ids)[OBJECTS_ID_SIZE];  /* k */
 };
 
@@ -204,7 +204,6 @@ static void running_free(struct running *r)
 	free(r->blk);
 	free(r->bcounts);
 	free(r->merged);
-	free(r->tmp);
 	free(r->merged_ids);
 }
 
@@ -212,37 +211,24 @@ static int running_alloc(struct running *r, size_t nq, size_t k)
 {
 	r->nq = nq;
 	r->k = k;
-	r->kb = k + MATCH_RESCORE_EXTRA;
 	r->hits = malloc(nq * k * sizeof(*r->hits));
 	r->counts = calloc(nq, sizeof(*r->counts));
 	r->ids = malloc(nq * k * OBJECTS_ID_SIZE);
-	r->blk = malloc(nq * r->kb * sizeof(*r->blk));
+	r->blk = malloc(nq * k * sizeof(*r->blk));
 	r->bcounts = malloc(nq * sizeof(*r->bcounts));
 	r->merged = malloc(k * sizeof(*r->merged));
-	r->tmp = malloc(r->kb * sizeof(*r->tmp));
 	r->merged_ids = malloc(k * OBJECTS_ID_SIZE);
-	return r->hits && r->counts && r->ids && r->blk && r->bcounts && r->merged && r->tmp && r->merged_ids ? 0 : -1;
+	return r->hits && r->counts && r->ids && r->blk && r->bcounts && r->merged && r->merged_ids ? 0 : -1;
 }
 
 /* Merges query q's hits of the current block into its running list. The
  * merge keeps the earlier hits in their order, so their ids are found by a
  * forward walk. */
-static void fold_query(struct running *r, size_t q, const struct refs *refs, const struct objects_block *b)
+static void fold_query(struct running *r, size_t q, const struct objects_block *b)
 {
-	struct match_hit *old = r->hits + q * r->k, *blk = r->blk + q * r->kb;
+	struct match_hit *old = r->hits + q * r->k, *blk = r->blk + q * r->k;
 	char(*old_ids)[OBJECTS_ID_SIZE] = r->ids + q * r->k;
 	size_t nb = r->bcounts[q];
-	if (r->counts[q] == r->k) { /* full: hits clearly below the k-th cannot enter */
-		float floor = old[r->k - 1].sim - MATCH_RESCORE_SLACK;
-		while (nb && blk[nb - 1].sim < floor)
-			nb--;
-	}
-	if (nb > r->k) { /* nor can hits clearly below the block's own k-th (both sims off by a slack at most) */
-		float own = blk[r->k - 1].sim - 2 * MATCH_RESCORE_SLACK;
-		while (nb > r->k && blk[nb - 1].sim < own)
-			nb--;
-	}
-	nb = match_topk_rescore(refs->x + q * refs->d, b->x, b->d, blk, nb, r->threshold, r->k, r->tmp);
 	if (nb == 0)
 		return;
 	size_t m = match_topk_merge(old, r->counts[q], blk, nb, r->offset, r->k, r->merged);
@@ -261,19 +247,19 @@ static void fold_query(struct running *r, size_t q, const struct refs *refs, con
 	r->counts[q] = m;
 }
 
-/* One candidate block through the kernel: k + MATCH_RESCORE_EXTRA hits per
- * reference at a slightly lower threshold, rescored exactly, merged. */
+/* One candidate block through the kernel (its exact top k per reference:
+ * match_topk ranks and reports match_similarity, so blocks merge into the
+ * same result however the candidates are split), merged. */
 static int fold_block(struct running *r, const struct refs *refs, const struct objects_block *b)
 {
 	if (b->n > UINT32_MAX - r->offset) {
 		errno = EOVERFLOW;
 		return -1;
 	}
-	if (match_topk(refs->x, refs->n, b->x, b->n, b->d, r->kb, r->threshold - MATCH_RESCORE_SLACK, 0, r->nthreads,
-		       r->blk, r->bcounts))
+	if (match_topk(refs->x, refs->n, b->x, b->n, b->d, r->k, r->threshold, 0, r->nthreads, r->blk, r->bcounts))
 		return -1;
 	for (size_t q = 0; q < r->nq; q++)
-		fold_query(r, q, refs, b);
+		fold_query(r, q, b);
 	r->offset += (uint32_t)b->n;
 	return 0;
 }

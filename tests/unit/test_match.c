@@ -631,43 +631,49 @@ static void test_blas_threads_restored(void)
 
 
 /* The exact top k of one query by brute force: match_similarity of every
- * base row, best first (sim descending, index ascending). */
+ * base row, at or above thr, best first (sim descending, index ascending). */
 static size_t exact_topk(const float *q, const float *base, size_t nb, size_t d, size_t k, float thr,
-                         struct match_hit *all, struct match_hit *tmp)
+                         struct ref_hit *all, struct match_hit *out)
 {
-	for (size_t j = 0; j < nb; j++)
-		all[j] = (struct match_hit){ (uint32_t)j, 0.0f };
-	return match_topk_rescore(q, base, d, all, nb, thr, k, tmp);
+	size_t m = 0;
+	for (size_t j = 0; j < nb; j++) {
+		float sim = match_similarity(q, base + j * d, d);
+		if (sim >= thr)
+			all[m++] = (struct ref_hit){ (uint32_t)j, sim };
+	}
+	qsort(all, m, sizeof *all, ref_hit_cmp);
+	size_t n = m < k ? m : k;
+	for (size_t p = 0; p < n; p++)
+		out[p] = (struct match_hit){ all[p].idx, (float)all[p].sim };
+	return n;
 }
 
-/* Streams base through match_topk block by block (k + MATCH_RESCORE_EXTRA
- * hits a block, rescored) and folds each block in with match_topk_merge; the
- * result must be the exact top k, bit for bit (indices, order, sims),
- * whatever the block size. */
+/* Streams base through match_topk block by block (k hits a block) and folds
+ * each block in with match_topk_merge; the result must be the exact top k,
+ * bit for bit (indices, order, sims), whatever the block size. */
 static void run_stream_case(const char *name, const float *q, size_t nq, const float *base, size_t nb, size_t d,
                             size_t k, float thr, size_t block, int nthreads)
 {
-	size_t kb = k + MATCH_RESCORE_EXTRA;
-	struct match_hit *run = xcalloc(nq * k + 1, sizeof *run), *blk = xcalloc(nq * kb + 1, sizeof *blk);
-	struct match_hit *tmp = xcalloc(nb + kb + 1, sizeof *tmp), *all = xcalloc(nb + 1, sizeof *all);
-	struct match_hit *merged = xcalloc(k + 1, sizeof *merged);
+	struct match_hit *run = xcalloc(nq * k + 1, sizeof *run), *blk = xcalloc(nq * k + 1, sizeof *blk);
+	struct match_hit *want = xcalloc(k + 1, sizeof *want), *merged = xcalloc(k + 1, sizeof *merged);
+	struct ref_hit *all = xcalloc(nb + 1, sizeof *all);
 	size_t *counts = xcalloc(nq + 1, sizeof *counts), *bcounts = xcalloc(nq + 1, sizeof *bcounts);
 	int rc = 0;
 	for (size_t b0 = 0; rc == 0 && b0 < nb; b0 += block) {
 		size_t nj = nb - b0 < block ? nb - b0 : block;
-		rc = match_topk(q, nq, base + b0 * d, nj, d, kb, thr - MATCH_RESCORE_SLACK, 0, nthreads, blk, bcounts);
+		rc = match_topk(q, nq, base + b0 * d, nj, d, k, thr, 0, nthreads, blk, bcounts);
 		for (size_t i = 0; rc == 0 && i < nq; i++) {
-			size_t nbk = match_topk_rescore(q + i * d, base + b0 * d, d, blk + i * kb, bcounts[i], thr, k, tmp);
-			counts[i] = match_topk_merge(run + i * k, counts[i], blk + i * kb, nbk, (uint32_t)b0, k, merged);
+			counts[i] = match_topk_merge(run + i * k, counts[i], blk + i * k, bcounts[i], (uint32_t)b0, k,
+			                             merged);
 			memcpy(run + i * k, merged, counts[i] * sizeof *merged);
 		}
 	}
 	size_t bad = 0;
 	for (size_t i = 0; i < nq; i++) {
-		size_t n = exact_topk(q + i * d, base, nb, d, k, thr, all, tmp);
+		size_t n = exact_topk(q + i * d, base, nb, d, k, thr, all, want);
 		int same = counts[i] == n;
 		for (size_t p = 0; same && p < n; p++)
-			same = run[i * k + p].idx == all[p].idx && memcmp(&run[i * k + p].sim, &all[p].sim, sizeof(float)) == 0;
+			same = run[i * k + p].idx == want[p].idx && memcmp(&run[i * k + p].sim, &want[p].sim, sizeof(float)) == 0;
 		bad += !same;
 	}
 	CHECK(rc == 0, "stream %s: rc %d", name, rc);
@@ -675,7 +681,7 @@ static void run_stream_case(const char *name, const float *q, size_t nq, const f
 	      nq, nb, k, block, bad);
 	free(run);
 	free(blk);
-	free(tmp);
+	free(want);
 	free(all);
 	free(merged);
 	free(counts);

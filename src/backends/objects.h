@@ -162,7 +162,7 @@ struct objects_ops {
 	int (*stream)(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
 		      objects_row_cb cb, void *ud);
 	int (*cursor_open)(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
-			   enum descriptor_type type, int version, int with_track_ids, size_t block_rows,
+			   enum descriptor_type type, int version, unsigned flags, size_t block_rows,
 			   const char *after, const char *upto, struct objects_cursor **out);
 	int (*cursor_next)(struct objects_cursor *c, const struct objects_block **block);
 	void (*cursor_close)(struct objects_cursor *c);
@@ -398,6 +398,15 @@ static inline int objects_put_descriptor(struct objects *o, enum objects_owner o
 
 /* ---- Descriptor block cursor -------------------------------------------- */
 
+/* Flags of objects_cursor_open: the events' track ids (OBJECTS_CURSOR_TRACK_IDS);
+ * read ahead (OBJECTS_CURSOR_READ_AHEAD): the next block is read on a
+ * connection and thread of the cursor's own while the caller works on the
+ * current one, so reading and the caller's work overlap (two blocks in
+ * memory instead of one; for cursors read to the end, as cross match's
+ * candidates). */
+#define OBJECTS_CURSOR_TRACK_IDS 1u
+#define OBJECTS_CURSOR_READ_AHEAD 2u
+
 /* Objects with id > after (NULL: from the first) and id <= upto (NULL: no
  * bound), block_rows (1..OBJECTS_BLOCK_MAX_ROWS) at a time (see struct
  * objects_block). Each block is read by its own statement (keyset paging),
@@ -405,11 +414,10 @@ static inline int objects_put_descriptor(struct objects *o, enum objects_owner o
  * outlive the cursor. */
 static inline int objects_cursor_open(struct objects *o, enum objects_kind kind, json_object *filters,
 				      const char *account_id, enum descriptor_type type, int version,
-				      int with_track_ids, size_t block_rows, const char *after, const char *upto,
+				      unsigned flags, size_t block_rows, const char *after, const char *upto,
 				      struct objects_cursor **out)
 {
-	return o->ops->cursor_open(o, kind, filters, account_id, type, version, with_track_ids, block_rows, after,
-				   upto, out);
+	return o->ops->cursor_open(o, kind, filters, account_id, type, version, flags, block_rows, after, upto, out);
 }
 /* The next block in *block; n == 0 once every row was returned. */
 static inline int objects_cursor_next(struct objects_cursor *c, const struct objects_block **block)

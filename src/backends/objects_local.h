@@ -81,7 +81,7 @@ void objects_local_import_rollback(struct objects *o);
 
 /* objects_local_cursor.c */
 int objects_local_cursor_open(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
-			      enum descriptor_type type, int version, int with_track_ids, size_t block_rows,
+			      enum descriptor_type type, int version, unsigned flags, size_t block_rows,
 			      const char *after, const char *upto, struct objects_cursor **out);
 int objects_local_cursor_next(struct objects_cursor *c, const struct objects_block **block);
 void objects_local_cursor_close(struct objects_cursor *c);

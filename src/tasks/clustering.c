@@ -235,7 +235,8 @@ static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_objec
 	size_t rows = limit < CLUSTERING_READ_ROWS ? limit : CLUSTERING_READ_ROWS;
 	int rc = 0;
 	if (objects_cursor_open(ctx->objects, kind, filters, ctx->account_id, type,
-				descriptor_default_version(ctx->cfg, type), use_track, rows, NULL, NULL, &cur))
+				descriptor_default_version(ctx->cfg, type), use_track ? OBJECTS_CURSOR_TRACK_IDS : 0u, rows,
+				NULL, NULL, &cur))
 		return task_objects_fail(ctx, fail, "loading descriptors");
 	while (rc == 0 && l->v.n < limit && (rc = task_check_cancelled(ctx, fail)) == 0) {
 		if (objects_cursor_next(cur, &b)) {

@@ -144,10 +144,10 @@ struct side {
 	int version;
 };
 
-static int side_open(struct task_ctx *ctx, const struct side *s, size_t rows, const char *after, const char *upto,
-		     struct objects_cursor **c, struct task_fail *fail)
+static int side_open(struct task_ctx *ctx, const struct side *s, unsigned flags, size_t rows, const char *after,
+		     const char *upto, struct objects_cursor **c, struct task_fail *fail)
 {
-	if (objects_cursor_open(ctx->objects, s->kind, s->filters, s->account, s->dtype, s->version, 0, rows, after,
+	if (objects_cursor_open(ctx->objects, s->kind, s->filters, s->account, s->dtype, s->version, flags, rows, after,
 				upto, c))
 		return task_objects_fail(ctx, fail, s->filters_key);
 	return 0;
@@ -159,7 +159,7 @@ static int load_refs(struct task_ctx *ctx, const struct side *s, json_object *su
 	struct objects_cursor *c;
 	const struct objects_block *b;
 	size_t rows = (size_t)ctx->cfg->cross_match_references;
-	if (side_open(ctx, s, rows, task_json_str(subtask, "after", NULL), task_json_str(subtask, "upto", NULL), &c,
+	if (side_open(ctx, s, 0, rows, task_json_str(subtask, "after", NULL), task_json_str(subtask, "upto", NULL), &c,
 		      fail))
 		return -1;
 	int rc = 0;
@@ -269,7 +269,8 @@ static int stream_candidates(struct task_ctx *ctx, const struct side *s, const s
 {
 	struct objects_cursor *c;
 	const struct objects_block *b;
-	if (side_open(ctx, s, (size_t)ctx->cfg->match_block_rows, NULL, NULL, &c, fail))
+	/* read ahead: the next block comes from MariaDB while this one is matched */
+	if (side_open(ctx, s, OBJECTS_CURSOR_READ_AHEAD, (size_t)ctx->cfg->match_block_rows, NULL, NULL, &c, fail))
 		return -1;
 	int rc = 0;
 	while (rc == 0 && (rc = task_check_cancelled(ctx, fail)) == 0) {

@@ -125,3 +125,26 @@ def test_kill9_of_one_of_two_schedulers_changes_nothing(stack, scheds, data, one
     for s in subs:      # the interrupted ones ran again, on b
         assert s["attempts"] == (2 if s["id"] in interrupted else 1), (s, interrupted)
     assert stack.get("/2/tasks/%d/result" % tid).json() == one_subtask
+
+
+def test_candidates_of_two_lengths_fail_from_a_later_block(stack, scheds):
+    """The candidates are read ahead, block by block, on the cursor's own
+    connection and thread: a later block whose descriptors are shorter than
+    the first block's fails the task with the reason, as a read on the
+    subtask's own connection would."""
+    rnd = random.Random(78)
+    account_id = str(uuid.uuid4())
+    faces = lambda first, n, dim: [  # noqa: E731
+        {"face_id": "%08x-0000-4000-8000-%012d" % (first, i), "account_id": account_id, "user_data": "mixed",
+         "descriptors": [od.descriptor(od.people(rnd, 1, dim)[0])]} for i in range(n)]
+    od.import_rows(stack, "faces", [{**f, "user_data": "ref"} for f in faces(0xa, 3, od.DIM)])
+    od.import_rows(stack, "faces", faces(0xb, BLOCK, od.DIM))       # the first block in id order
+    od.import_rows(stack, "faces", faces(0xc, BLOCK, od.DIM // 2))  # the second, in the other buffer
+    scheds.start("lengths", throttle_ms=0, **SPLIT)
+    b = body(account_id)
+    b["content"]["filters"]["candidate_filters"] = {"user_data": "mixed"}
+    tid, t = od.run_task(stack, "cross_match", b, timeout=180)
+    assert t["task_status"] == 3, t
+    errors = stack.get("/2/tasks/%d/errors" % tid).json()["errors"]
+    assert [e["error_code"] for e in errors] == [12022], errors
+    assert "candidate_filters" in errors[0]["detail"] and "different lengths" in errors[0]["detail"], errors

@@ -64,6 +64,7 @@ struct luna_config {
 	int linker_chunk, estimator_chunk, max_errors;
 	int cross_match_references;       /* references per cross match subtask */
 	int match_block_rows;             /* candidates read and matched at a time */
+	int match_read_ahead;             /* 1: the next candidate block is read while one is matched */
 	char log_level[16];
 	char network_disk_roots[2048];    /* colon-separated allowed roots */
 	char outbound_allow[2048];        /* hosts/networks client-given URLs may reach (common/outbound.h) */

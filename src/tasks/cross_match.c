@@ -270,7 +270,8 @@ static int stream_candidates(struct task_ctx *ctx, const struct side *s, const s
 	struct objects_cursor *c;
 	const struct objects_block *b;
 	/* read ahead: the next block comes from MariaDB while this one is matched */
-	if (side_open(ctx, s, OBJECTS_CURSOR_READ_AHEAD, (size_t)ctx->cfg->match_block_rows, NULL, NULL, &c, fail))
+	unsigned flags = ctx->cfg->match_read_ahead ? OBJECTS_CURSOR_READ_AHEAD : 0u;
+	if (side_open(ctx, s, flags, (size_t)ctx->cfg->match_block_rows, NULL, NULL, &c, fail))
 		return -1;
 	int rc = 0;
 	while (rc == 0 && (rc = task_check_cancelled(ctx, fail)) == 0) {

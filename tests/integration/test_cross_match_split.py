@@ -3,8 +3,9 @@ references are planned into id ranges of [TASKS] CROSS_MATCH_REFERENCES_PER_SUBT
 and each subtask streams the candidates [TASKS] MATCH_BLOCK_ROWS at a time.
 
 The same task run by a scheduler that plans one subtask and reads every
-candidate in one block, and by schedulers that plan 3 or more subtasks and
-read the candidates in blocks of a few rows (one matching thread), must give
+candidate in one block on its own connection ([TASKS] MATCH_READ_AHEAD = 0),
+and by schedulers that plan 3 or more subtasks and read the candidates in
+blocks of a few rows, each read ahead (one matching thread), must give
 the very same result document: reference ids, candidate ids and their order,
 and every similarity. Among the candidates are groups with identical
 descriptors, so ties (broken by candidate id) fall across block edges. A
@@ -30,7 +31,8 @@ PER_SUBTASK = 7     # references per subtask when split: 6 subtasks
 BLOCK = 13          # candidates per block when split
 LIMIT = 10
 
-ONE = {"tasks__cross_match_references_per_subtask": 100000, "tasks__match_block_rows": 100000}
+ONE = {"tasks__cross_match_references_per_subtask": 100000, "tasks__match_block_rows": 100000,
+       "tasks__match_read_ahead": 0}
 SPLIT = {"tasks__cross_match_references_per_subtask": PER_SUBTASK, "tasks__match_block_rows": BLOCK,
          "scheduler__match_threads": 1}
 

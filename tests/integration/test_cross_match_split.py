@@ -34,7 +34,7 @@ LIMIT = 10
 ONE = {"tasks__cross_match_references_per_subtask": 100000, "tasks__match_block_rows": 100000,
        "tasks__match_read_ahead": 0}
 SPLIT = {"tasks__cross_match_references_per_subtask": PER_SUBTASK, "tasks__match_block_rows": BLOCK,
-         "scheduler__match_threads": 1}
+         "tasks__match_read_ahead": 1, "scheduler__match_threads": 1}
 
 
 @pytest.fixture

@@ -252,9 +252,14 @@ static int bind_params(struct db *db, MYSQL_STMT *st, const struct db_param *p, 
 	return 0;
 }
 
+/* A row fetch of an unbuffered result that fails on the connection leaves
+ * the reason on the connection, not on the statement: take it from there. */
 static int stmt_failed(struct db *db, MYSQL_STMT *st)
 {
-	set_error(db, mysql_stmt_errno(st), mysql_stmt_error(st));
+	if (mysql_stmt_errno(st) == 0 && db->conn && mysql_errno(db->conn))
+		set_error(db, mysql_errno(db->conn), mysql_error(db->conn));
+	else
+		set_error(db, mysql_stmt_errno(st), mysql_stmt_error(st));
 	if (db_error_is_connection(db))
 		disconnect(db);
 	return -1;

@@ -90,7 +90,7 @@ static const struct key keys[] = {
 	  "references per cross match subtask"),
 	I("TASKS", "MATCH_BLOCK_ROWS", match_block_rows, "16384", 1, 1048576,
 	  "candidate descriptors a cross match subtask reads and matches at a time"),
-	I("TASKS", "MATCH_READ_AHEAD", match_read_ahead, "0", 0, 1,
+	I("TASKS", "MATCH_READ_AHEAD", match_read_ahead, "1", 0, 1,
 	  "1: a cross match subtask reads the next block of candidates (on a second objects connection) "
 	  "while it matches the current one"),
 	I("TASKS", "ESTIMATOR_CHUNK", estimator_chunk, "100", 1, 100000, "images per estimator subtask"),

@@ -17,6 +17,7 @@
 #endif
 #include "match/match_internal.h"
 #include "match/match.h"
+#include "common/big_alloc.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -138,6 +139,12 @@ float *match_alloc_floats(size_t count)
 		return NULL;
 	}
 	size_t bytes = (count * sizeof(float) + 63) & ~(size_t)63;
+	if (bytes >= BIG_ALLOC_HUGE) { /* tiles and candidate buffers: huge pages, few faults */
+		p = big_alloc(bytes);
+		if (!p)
+			errno = ENOMEM;
+		return p;
+	}
 	int rc = posix_memalign(&p, 64, bytes);
 	if (rc != 0) {
 		errno = rc;

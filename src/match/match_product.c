@@ -10,6 +10,7 @@
  */
 #include "match/match.h"
 #include "match/match_internal.h"
+#include "common/big_alloc.h"
 
 #include <errno.h>
 #include <float.h>
@@ -232,7 +233,9 @@ static int alloc_rows(struct match_i8rows *r, size_t n, size_t dp)
 {
 	size_t rows = n + 8; /* the micro-kernel reads whole groups of 8 rows */
 	r->dp = dp;
-	r->q = calloc(rows, dp);
+	r->q = dp > 0 && rows <= SIZE_MAX / dp ? big_alloc(rows * dp) : NULL;
+	if (r->q)
+		memset(r->q, 0, rows * dp);
 	r->corr = calloc(rows, sizeof *r->corr);
 	r->scale = calloc(rows, sizeof *r->scale);
 	return r->q && r->corr && r->scale ? 0 : -1;
@@ -241,7 +244,7 @@ static int alloc_rows(struct match_i8rows *r, size_t n, size_t dp)
 static int alloc_cols(struct match_u8cols *c, size_t n, size_t dp)
 {
 	size_t rows = round_up(n, 32);
-	c->q = malloc(rows * dp + 1);
+	c->q = big_alloc(rows * dp + 1);
 	c->scale = calloc(rows, sizeof *c->scale);
 	if (!c->q || !c->scale)
 		return -1;

@@ -21,6 +21,7 @@
  */
 #include "match/match.h"
 #include "match/match_internal.h"
+#include "common/big_alloc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -651,7 +652,7 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 	for (int t = 0; t < nthreads; t++) {
 		s[t].tile = match_alloc_floats(rows * cols);
 		s[t].sims = match_alloc_floats(slots);
-		s[t].idxs = malloc(slots * sizeof(uint32_t));
+		s[t].idxs = big_alloc(slots * sizeof(uint32_t));
 		s[t].bufs = malloc(rows * sizeof(struct cand_buf));
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
 		s[t].conf = match_alloc_floats(slots);
@@ -684,7 +685,7 @@ static int results_alloc(struct topk_job *job, struct match_hit *out, size_t *co
 	job->results[0] = out;
 	job->counts[0] = counts;
 	for (size_t ch = 1; ch < job->nchunks; ch++) {
-		job->results[ch] = malloc(job->nq * job->k * sizeof(struct match_hit));
+		job->results[ch] = big_alloc(job->nq * job->k * sizeof(struct match_hit));
 		job->counts[ch] = calloc(job->nq, sizeof(size_t));
 		if (!job->results[ch] || !job->counts[ch])
 			return -1;

@@ -329,6 +329,21 @@ static size_t collect_generic(const float *x, size_t from, size_t n, float lo, u
 	return m;
 }
 
+static size_t keep_ge_generic(float *sim, uint32_t *idx, size_t n, float cut, float *low)
+{
+	size_t m = 0;
+	float least = 1.0f;
+	for (size_t i = 0; i < n; i++) { /* branch-free: keep is a coin flip */
+		float s = sim[i];
+		sim[m] = s;
+		idx[m] = idx[i];
+		m += s >= cut;
+		least = s >= cut && s < least ? s : least;
+	}
+	*low = least;
+	return m;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MATCH_AVX512 __attribute__((target("avx512f")))
 
@@ -427,14 +442,38 @@ static MATCH_AVX512 size_t collect_avx512(const float *x, size_t from, size_t n,
 	*stop = c < n ? c : n;
 	return m;
 }
+
+/* keep_ge_generic 16 lanes at a time: each vector is loaded before the
+ * compressed one is stored at m <= its place (full width: register
+ * compresses are fast, memory ones are not; the 16 spare slots take it). */
+static MATCH_AVX512 size_t keep_ge_avx512(float *sim, uint32_t *idx, size_t n, float cut,
+                                          float *low)
+{
+	const __m512 v = _mm512_set1_ps(cut);
+	__m512 least = _mm512_set1_ps(1.0f);
+	size_t m = 0;
+	for (size_t c = 0; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__m512 s = _mm512_maskz_loadu_ps(live, sim + c);
+		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
+		__mmask16 keep = _mm512_mask_cmp_ps_mask(live, s, v, _CMP_GE_OQ);
+		least = _mm512_mask_min_ps(least, keep, least, s);
+		_mm512_storeu_ps(sim + m, _mm512_maskz_compress_ps(keep, s));
+		_mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, j));
+		m += (size_t)__builtin_popcount(keep);
+	}
+	*low = _mm512_reduce_min_ps(least);
+	return m;
+}
 #endif
 
 const struct match_kernels *match_kernels(void)
 {
 	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
-		                                      collect_generic };
+		                                      collect_generic, keep_ge_generic };
 #if defined(__x86_64__) && defined(__GNUC__)
-	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512 };
+	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512,
+		                                     keep_ge_avx512 };
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f"))
 		return &avx512;

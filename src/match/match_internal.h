@@ -202,10 +202,15 @@ typedef size_t (*match_count_fn)(const float *x, size_t n, float t);
  * fit. sim and idx must have 16 writable slots past room. */
 typedef size_t (*match_collect_fn)(const float *x, size_t from, size_t n, float lo, uint32_t base,
                                    float *sim, uint32_t *idx, size_t room, size_t *stop);
+/* Keep the pairs (sim[i], idx[i]) of i < n with sim[i] >= cut, in order, at
+ * the front; returns how many and sets *low to the least kept sim (1 when
+ * none). sim and idx must have 16 writable slots past n. */
+typedef size_t (*match_keep_fn)(float *sim, uint32_t *idx, size_t n, float cut, float *low);
 struct match_kernels {
 	match_scan_fn next_ge;     /* as match_next_ge */
 	match_count_fn count_ge;   /* as match_count_ge */
 	match_collect_fn collect;
+	match_keep_fn keep_ge;
 };
 const struct match_kernels *match_kernels(void);
 

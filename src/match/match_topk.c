@@ -315,19 +315,9 @@ static void compact_exact(const struct topk_job *job, struct cand_buf *b)
 
 /* Keep the candidates proposed at or above cut (> low, so > 0: clamped
  * proposals compare as the raw ones did), order kept. */
-static void drop_below(struct cand_buf *b, float cut)
+static void drop_below(const struct topk_job *job, struct cand_buf *b, float cut)
 {
-	size_t n = 0;
-	float low = 1.0f;
-	for (size_t i = 0; i < b->n; i++) { /* branch-free */
-		float s = b->sim[i];
-		b->sim[n] = s;
-		b->idx[n] = b->idx[i];
-		n += s >= cut;
-		low = s >= cut && s < low ? s : low;
-	}
-	b->n = n;
-	b->low = low;
+	b->n = job->kern->keep_ge(b->sim, b->idx, b->n, cut, &b->low);
 }
 
 /* A guessed floor (guess_floor) is proven by a cut below which compact drops
@@ -365,7 +355,7 @@ static void compact(const struct topk_job *job, struct cand_buf *b)
 		compact_exact(job, b);
 		return;
 	}
-	drop_below(b, cut);
+	drop_below(job, b, cut);
 	b->floor = with_threshold(job, b, cut); /* cut > 0: proposals >= cut, clamped or not */
 }
 
@@ -401,7 +391,7 @@ static void settle(const struct topk_job *job, struct cand_buf *b)
 	}
 	float cut = kth_threshold(job, b->sim, b->n, b->low) - 2.0f * b->radius;
 	if (check_guess(b, cut) && cut > b->low)
-		drop_below(b, cut);
+		drop_below(job, b, cut);
 }
 
 static void scan_row(const struct topk_job *job, const float *row, size_t j0, size_t nj,

@@ -13,7 +13,7 @@
  * Prints one line per failed check and finally "N passed, M failed"; exits
  * nonzero on failure. Standalone build from the top of the tree:
  *   cc -std=gnu11 -O2 -Isrc tests/unit/test_match.c src/match/match*.c \
- *      $(pkg-config --cflags --libs openblas) -lpthread -lm -o test_match
+ *      src/common/big_alloc.c $(pkg-config --cflags --libs openblas) -lpthread -lm -o test_match
  */
 #include "match/match.h"
 #include "check.h"

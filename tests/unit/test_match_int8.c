@@ -14,14 +14,17 @@
  * 1 and 2 threads; a base whose best rows come first (the guessed top-k
  * floor is wrong and the query is scanned again). A few seconds; an int8
  * form the CPU lacks runs fp32 and the test says so (its checks then need
- * such a CPU).
+ * such a CPU). The candidate cut kernel (keep_ge: AVX-512 compress or the
+ * portable loop) against a plain loop, on values at the cut, one float step
+ * either side of it, and every tail length.
  *
  * Prints one line per failed check and "N passed, M failed"; exits nonzero
  * on failure. Standalone build from the top of the tree:
  *   cc -std=gnu11 -O2 -Isrc tests/unit/test_match_int8.c src/match/match*.c \
- *      $(pkg-config --cflags --libs openblas) -lpthread -lm -o test_match_int8
+ *      src/common/big_alloc.c $(pkg-config --cflags --libs openblas) -lpthread -lm -o test_match_int8
  */
 #include "match/match.h"
+#include "match/match_internal.h"
 #include "check.h"
 
 #include <math.h>
@@ -411,8 +414,51 @@ static void test_topk(void)
 	free(q);
 }
 
+/* ---- the candidate cut kernel ---------------------------------------------- */
+
+/* n values around cut: at it, a float step either side, or anywhere in [0, 1] */
+static void fill_near(float *sim, uint32_t *idx, size_t n, float cut)
+{
+	for (size_t i = 0; i < n; i++) {
+		double u = uniform();
+		sim[i] = u < -0.5 ? cut : u < 0.0 ? nextafterf(cut, 0.0f) :
+		         u < 0.5 ? nextafterf(cut, 1.0f) : (float)(u + 1.0) / 2.0f;
+		idx[i] = (uint32_t)(1000 + 3 * i);
+	}
+}
+
+static void test_keep_ge(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 100 };
+	float sim[MAXN + 16], want_sim[MAXN];
+	uint32_t idx[MAXN + 16], want_idx[MAXN];
+	int bad = 0;
+	for (size_t n = 0; n <= MAXN && !bad; n++) {
+		float cut = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
+		fill_near(sim, idx, n, cut);
+		size_t want = 0;
+		float want_low = 1.0f;
+		for (size_t i = 0; i < n; i++)
+			if (sim[i] >= cut) {
+				want_sim[want] = sim[i];
+				want_idx[want++] = idx[i];
+				want_low = sim[i] < want_low ? sim[i] : want_low;
+			}
+		float low = -1.0f;
+		size_t got = kern->keep_ge(sim, idx, n, cut, &low);
+		bad = got != want || memcmp(sim, want_sim, want * sizeof *sim) != 0 ||
+		      memcmp(idx, want_idx, want * sizeof *idx) != 0 || low != want_low;
+		if (bad)
+			fprintf(stderr, "keep_ge: n=%zu kept %zu (want %zu), low %a (want %a)\n", n, got, want,
+			        (double)low, (double)want_low);
+	}
+	CHECK(!bad, "keep_ge keeps exactly the values >= the cut, in order, and their least");
+}
+
 int main(void)
 {
+	test_keep_ge();
 	test_int8_in_use();
 	test_canonical();
 	test_pairs();

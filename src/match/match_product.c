@@ -19,6 +19,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #define INT8_STRIPE 64     /* rows of A per int8 product call (32 KB at d = 512) */
 #define INT8_MAX_D 65536   /* 255 * 127 * d stays inside int32 */
@@ -48,9 +51,16 @@ static int cpu_has_avx512_vnni(void)
 static int cpu_has_avx_vnni(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
+	/* AVX-VNNI is CPUID leaf 7, subleaf 1, EAX bit 4, read directly: not every
+	 * compiler's __builtin_cpu_supports knows "avxvnni" (clang 14 does not).
+	 * The avx2 check covers the OS's saving of the ymm state. */
+	unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	       __builtin_cpu_supports("avxvnni");
+	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+		return 0;
+	if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
+		return 0;
+	return (eax >> 4) & 1;
 #else
 	return 0;
 #endif

@@ -17,12 +17,37 @@ int h_task_body_limits(struct request *req, json_object *body)
 	return -1;
 }
 
+/* task_create, in a transaction when the body needs one (a notification
+ * policy: a scheduler may plan the task as soon as it is committed, and its
+ * first status change must find the callbacks). */
+static int create_task(struct request *req, const struct task_create *tc, long long *task_id,
+		       struct task_fail *fail)
+{
+	struct db *db = req->api->db;
+	int txn = task_create_needs_txn(tc);
+	if (txn && db_begin(db)) {
+		task_fail(fail, E_DB, "%s", db_error(db));
+		return -1;
+	}
+	if (task_create(&req->api->cfg, db, req->arena, tc, task_id, fail)) {
+		if (txn)
+			db_rollback(db);
+		return -1;
+	}
+	if (txn && db_commit(db)) {
+		task_fail(fail, E_DB, "%s", db_error(db));
+		db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
 void h_task_create(struct request *req)
 {
 	struct task_create tc = {.type = req->task_type, .body = req->body, .request_id = req->request_id};
 	struct task_fail fail = {0};
 	long long task_id;
-	if (task_create(&req->api->cfg, req->api->db, req->arena, &tc, &task_id, &fail)) {
+	if (create_task(req, &tc, &task_id, &fail)) {
 		if (fail.code == E_DB)
 			reply_db_error(req);
 		else

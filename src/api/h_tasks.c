@@ -321,3 +321,8 @@ void h_task_result(struct request *req)
 		stream_blob(req, row[9], "application/json", hdr);
 	}
 }
+
+char **h_task_row(struct request *req)
+{
+	return find_task(req);
+}

@@ -54,6 +54,9 @@ static const struct route routes[] = {
 	{"PUT", "/2/tasks/schedules/{schedule_id}", h_schedule_replace, NULL},
 	{"PATCH", "/2/tasks/schedules/{schedule_id}", h_schedule_patch, NULL},
 	{"DELETE", "/2/tasks/schedules/{schedule_id}", h_schedule_delete, NULL},
+	{"GET", "/2/tasks/{task_id}/notification_policy", h_notification_policy_get, NULL},
+	{"PUT", "/2/tasks/{task_id}/notification_policy", h_notification_policy_put, NULL},
+	{"GET", "/2/tasks/{task_id}/notifications", h_notifications_list, NULL},
 	/* One route per entry of task_types[]; the spec has a path for each. */
 	{"POST", "/2/tasks/" TYPE_SEGMENT, h_task_create, h_task_body_limits},
 };

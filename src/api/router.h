@@ -47,6 +47,13 @@ void h_schedule_get(struct request *req);
 void h_schedule_replace(struct request *req);
 void h_schedule_patch(struct request *req);
 void h_schedule_delete(struct request *req);
+/* The task row of {task_id} (TASK_COLUMNS) visible to the request's account,
+ * or NULL when answered (404 28001, or 500 on a DB failure). */
+char **h_task_row(struct request *req);
+/* Notification policies and deliveries (h_notify.c). */
+void h_notification_policy_get(struct request *req);
+void h_notification_policy_put(struct request *req);
+void h_notifications_list(struct request *req);
 /* Checks a parsed body before its schema check: -1 when answered. */
 typedef int (*body_check_fn)(struct request *req, json_object *body);
 /* [LIMITS] of a task body (lists and numbers a client sizes). */

@@ -118,6 +118,23 @@ static const struct key keys[] = {
 	  "seconds a zip archive download may take"),
 	I("LIMITS", "SOURCE_FTP_TIMEOUT", limits.source_ftp_timeout, "120", 1, 86400,
 	  "seconds one FTP listing or file may take"),
+	I("NOTIFICATIONS", "THREADS", notify.threads, "4", 0, CONFIG_MAX_NOTIFY_THREADS,
+	  "threads of a scheduler that deliver notification callbacks; 0: this scheduler delivers none"),
+	I("NOTIFICATIONS", "TIMEOUT", notify.timeout, "10", 1, 3600, "seconds of a callback that names no timeout"),
+	I("NOTIFICATIONS", "MAX_TIMEOUT", notify.max_timeout, "60", 1, 3600,
+	  "largest timeout (seconds) a callback may name; more: 400/12022"),
+	I("NOTIFICATIONS", "MAX_CALLBACKS", notify.max_callbacks, "10", 1, 100,
+	  "callbacks in task_callbacks, and in subtask_callbacks, of a policy; more: 400/12022"),
+	I("NOTIFICATIONS", "MAX_HEADERS", notify.max_headers, "16", 0, 100, "headers of a callback; more: 400/12022"),
+	I("NOTIFICATIONS", "MAX_HEADER_BYTES", notify.max_header_bytes, "1024", 16, 65536,
+	  "bytes of one header of a callback, name and value; more: 400/12022"),
+	I("NOTIFICATIONS", "MAX_ATTEMPTS", notify.max_attempts, "5", 1, 100,
+	  "attempts to deliver one notification before it is given up as failed"),
+	I("NOTIFICATIONS", "RETRY_MAX_SECONDS", notify.retry_max_seconds, "300", 1, 86400,
+	  "longest wait between two attempts (the wait doubles from 1 s)"),
+	S("NOTIFICATIONS", "PUBLIC_URL", notify.public_url, "",
+	  "the service's address as receivers reach it (e.g. http://tasks.example.com), the base of result_url; "
+	  "empty: result_url is the path /2/tasks/{task_id}/result"),
 	S("LOGGING", "LEVEL", log_level, "INFO", "DEBUG, INFO, WARNING or ERROR"),
 };
 

@@ -9,6 +9,8 @@
 
 /* Upper bound of [SCHEDULER] WORKERS: per-worker tables may have this fixed size. */
 #define CONFIG_MAX_WORKERS 256
+/* Upper bound of [NOTIFICATIONS] THREADS. */
+#define CONFIG_MAX_NOTIFY_THREADS 16
 
 struct db_settings {
 	char host[256];
@@ -40,6 +42,19 @@ struct luna_limits {
 	int source_ftp_timeout;           /* seconds for one FTP listing or file */
 };
 
+/* [NOTIFICATIONS]: callbacks of task notification policies (src/notify/). */
+struct luna_notifications {
+	int threads;                      /* delivery threads per scheduler; 0: this scheduler delivers none */
+	int timeout;                      /* seconds of a callback that names none */
+	int max_timeout;                  /* largest timeout a callback may name */
+	int max_callbacks;                /* callbacks per list of a policy */
+	int max_headers;                  /* headers per callback */
+	int max_header_bytes;             /* one header, name and value */
+	int max_attempts;                 /* deliveries of one notification before it fails */
+	int retry_max_seconds;            /* cap of the back-off between attempts */
+	char public_url[512];             /* base of result_url; empty: a path */
+};
+
 struct luna_config {
 	char path[1024];                  /* file the config came from */
 	struct db_settings tasks_db;
@@ -69,6 +84,7 @@ struct luna_config {
 	char network_disk_roots[2048];    /* colon-separated allowed roots */
 	char outbound_allow[2048];        /* hosts/networks client-given URLs may reach (common/outbound.h) */
 	struct luna_limits limits;
+	struct luna_notifications notify;
 };
 
 /* Defaults, then the file (if path is not NULL). Relative paths in the file

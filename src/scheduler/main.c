@@ -339,6 +339,7 @@ int main(int argc, char **argv)
 	static struct sched sched;
 	static struct liveness live;
 	static struct janitor janitor;
+	static struct deliverer deliverers[CONFIG_MAX_NOTIFY_THREADS];
 	struct sched *s = &sched;
 	struct options opt;
 	struct recovery rec = {0};
@@ -368,7 +369,9 @@ int main(int argc, char **argv)
 		db_close(rec.db);
 		return 0;
 	}
-	if (liveness_start(&live) || start_workers(s) || janitor_start(&janitor, s)) {
+	int ndeliverers = s->cfg.notify.threads;
+	if (liveness_start(&live) || start_workers(s) || janitor_start(&janitor, s) ||
+	    callbacks_start(deliverers, ndeliverers, s)) {
 		log_error("cannot start: %s", strerror(errno));
 		return 1;
 	}
@@ -385,15 +388,18 @@ int main(int argc, char **argv)
 	shut_down(s, &live, &signals);
 	int stuck = join_workers(s);
 	int janitor_stuck = janitor_stop(&janitor, JANITOR_WAIT_US) != 0;
+	int callbacks_stuck = callbacks_stop(deliverers, ndeliverers, JANITOR_WAIT_US);
 	sched_heartbeat_remove(s, live.db);
 	liveness_close(&live);
-	if (stuck || janitor_stuck) {
+	if (stuck || janitor_stuck || callbacks_stuck) {
 		/* A hook ignores cancellation, or a store call is still waiting: the
 		 * work was handed back; do not wait for it. */
 		if (stuck)
 			log_warn("%d workers did not stop; exiting anyway", stuck);
 		if (janitor_stuck)
 			log_warn("the cleanup thread is still waiting for the result store; exiting anyway");
+		if (callbacks_stuck)
+			log_warn("%d notification delivery threads did not stop; exiting anyway", callbacks_stuck);
 		_exit(0);
 	}
 	db_close(rec.db);

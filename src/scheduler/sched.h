@@ -16,6 +16,7 @@
 #include "common/config.h"
 #include "common/db.h"
 #include "common/status.h"
+#include "backends/http_client.h"
 #include "tasks/task_type.h"
 
 #define SCHED_ID_MAX 128
@@ -84,6 +85,17 @@ struct janitor {
 	pthread_t thread;
 	int started;
 	atomic_int stop, exited;
+};
+
+/* A notification delivery thread (callbacks.c). */
+struct deliverer {
+	struct sched *s;
+	struct db *db;                 /* its own */
+	struct http_conn *conn;        /* its own */
+	pthread_t thread;
+	int started;
+	atomic_int stop, exited;       /* stop also aborts a POST in flight */
+	int failures;
 };
 
 /* Outcome of a transaction body. */
@@ -208,6 +220,13 @@ int janitor_start(struct janitor *j, struct sched *s);
 /* Tells it to stop and waits up to wait_us; -1 when it is still inside a
  * store call (it is then left behind, like a stuck worker). */
 int janitor_stop(struct janitor *j, long long wait_us);
+
+/* Starts n delivery threads of notification callbacks, each with its own DB
+ * and HTTP connection. */
+int callbacks_start(struct deliverer *d, int n, struct sched *s);
+/* Tells them to stop (a POST in flight is aborted) and waits up to wait_us
+ * for each; returns how many are still stuck (left behind). */
+int callbacks_stop(struct deliverer *d, int n, long long wait_us);
 
 /* systemd notification (no-ops without systemd). */
 void notify_ready(void);

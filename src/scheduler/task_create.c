@@ -6,6 +6,7 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "notify/policy.h"
 #include "tasks/task_util.h"
 #include <string.h>
 
@@ -17,6 +18,17 @@ static const char *body_str(json_object *body, const char *key)
 	return json_object_object_get_ex(body, key, &v) && json_object_is_type(v, json_type_string)
 		       ? json_object_get_string(v)
 		       : NULL;
+}
+
+static json_object *body_obj(json_object *body, const char *key)
+{
+	json_object *v;
+	return json_object_object_get_ex(body, key, &v) ? v : NULL;
+}
+
+int task_create_needs_txn(const struct task_create *tc)
+{
+	return body_obj(tc->body, NOTIFY_POLICY_KEY) != NULL;
 }
 
 /* Replies show description as the spec's task_description (maxLength 128);
@@ -44,6 +56,8 @@ int task_create_check(const struct luna_config *cfg, struct db *db, struct arena
 		return -1;
 	}
 	if (description_too_long(tc->body, fail))
+		return -1;
+	if (notify_policy_check(cfg, body_obj(tc->body, NOTIFY_POLICY_KEY), NOTIFY_POLICY_KEY, fail))
 		return -1;
 	const char *account = body_str(tc->body, "account_id");
 	struct task_ctx ctx = {
@@ -84,6 +98,10 @@ int task_create(const struct luna_config *cfg, struct db *db, struct arena *aren
 		    DBP_I64(tc->type->id), DBP_STR(body_str(tc->body, "account_id")),
 		    DBP_STR(description ? description : ""), DBP_STR(text), DBP_STR(tc->request_id),
 		    tc->schedule_id ? DBP_I64(tc->schedule_id) : DBP_NULL, tc->schedule_id ? DBP_STR(tc->schedule_time) : DBP_NULL)) {
+		task_fail(fail, E_DB, "%s", db_error(db));
+		return -1;
+	}
+	if (notify_policy_store(db, (long long)r.insert_id, body_obj(tc->body, NOTIFY_POLICY_KEY))) {
 		task_fail(fail, E_DB, "%s", db_error(db));
 		return -1;
 	}

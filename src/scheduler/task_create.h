@@ -16,7 +16,8 @@ struct task_create {
 };
 
 /* The checks beyond the schema, in the API's order: the description's
- * length (128 characters), the account rule (an account_id in the content
+ * length (128 characters), the notification_policy (notify/policy.h:
+ * limits, callback URLs under the outbound policy), the account rule (an account_id in the content
  * must be the task's), the type's validate hook (with the task_host reads
  * over db), then whether the service can run the type (handlers service).
  * 0 when the task may be created; -1 with fail set (status, code, detail;
@@ -24,9 +25,15 @@ struct task_create {
 int task_create_check(const struct luna_config *cfg, struct db *db, struct arena *arena,
 		      const struct task_create *tc, struct task_fail *fail);
 
-/* task_create_check, then the task stored as pending for the schedulers
- * (on db, inside the caller's transaction if it has one). 0 with *task_id
- * set; -1 with fail set as above. */
+/* task_create_check, then the task stored as pending for the schedulers,
+ * with the body's notification_policy if it has one (on db, inside the
+ * caller's transaction if it has one; a task with a policy needs one, see
+ * task_create_needs_txn). 0 with *task_id set; -1 with fail set as above. */
 int task_create(const struct luna_config *cfg, struct db *db, struct arena *arena, const struct task_create *tc,
 		long long *task_id, struct task_fail *fail);
+
+/* Whether storing the body takes more than one statement (it has a
+ * notification_policy): the caller runs task_create in a transaction then,
+ * so that no scheduler sees the task without its callbacks. */
+int task_create_needs_txn(const struct task_create *tc);
 #endif

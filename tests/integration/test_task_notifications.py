@@ -1,0 +1,169 @@
+"""Delivery of notification callbacks (notification_policy of a task).
+
+A receiver started by each test (notify_receiver.py, on 127.0.0.1, which the
+session's [OUTBOUND] ALLOW admits) records the POSTs of the scheduler:
+
+- every status change of a task reaches its task callbacks, in order, and
+  every status change of its subtasks its subtask callbacks; the done one
+  carries the result's URL; the delivery log shows each one delivered;
+- a receiver that answers 500 first gets the notification again (same
+  notification_id) and the log shows two attempts;
+- a receiver that hangs holds up neither the task nor its other callbacks:
+  the task's duration is printed next to that of a task without a policy
+  (no timed assertion beyond a sanity bound far below the hang);
+- credentials reach the receiver and nothing else: not the replies, not the logs.
+"""
+import base64
+import os
+import time
+
+import pytest
+
+from notify_receiver import Receiver, gc_body
+
+TOKEN = "tok-5b1f0e7d-notify"
+PASSWORD = "pw-93c2a4-notify"
+API_KEY = "key-7e11aa-notify"
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def callback(url, **extra):
+    return dict({"type": "http", "url": url}, **extra)
+
+
+def create(stack, body):
+    r = stack.post("/2/tasks/gc", json=body)
+    assert r.status == 202, r
+    return r.json()["task_id"]
+
+
+def notifications(stack, task_id):
+    r = stack.get("/2/tasks/%d/notifications" % task_id, params={"page_size": 100})
+    assert r.status == 200, r
+    return r.json()["notifications"]
+
+
+def wait_log(stack, task_id, done, timeout=30):
+    """The task's delivery log once done(log) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = notifications(stack, task_id)
+        if done(log) or time.monotonic() > deadline:
+            return log
+        time.sleep(0.1)
+
+
+def duration(task):
+    from datetime import datetime
+    return (datetime.fromisoformat(task["end_time"]) - datetime.fromisoformat(task["create_time"])).total_seconds()
+
+
+def test_every_status_change_arrives_in_order(stack, account_id, receiver):
+    policy = {"task_callbacks": [callback(receiver.url + "/ok/task")],
+              "subtask_callbacks": [callback(receiver.url + "/ok/sub")]}
+    task_id = create(stack, gc_body(account_id, policy))
+    task = stack.wait_task(task_id)
+    assert task["task_status"] == 5, task
+    got = receiver.wait_for("/ok/task", 3)
+    assert [b["task_status"] for b in got] == [1, 4, 5], got
+    assert all(b["event"] == "task_status" and b["task_id"] == task_id and b["task_type"] == task["task_type"]
+               for b in got), got
+    ids = [b["notification_id"] for b in got]
+    assert ids == sorted(ids), ids
+    last = got[-1]
+    assert last["result_id"] == task["result_id"], last
+    assert last["result_url"].endswith("/2/tasks/%d/result" % task_id), last
+    assert last["count_task_parts_done"] == last["count_task_parts_all"] == task["count_task_parts_all"], last
+    assert last["end_time"] and last["create_time"], last
+    subs = stack.get("/2/tasks/%d/subtasks" % task_id).json()["subtasks"]
+    got_sub = receiver.wait_for("/ok/sub", 2 * len(subs))
+    for s in subs:
+        seq = [b["subtask_status"] for b in got_sub if b["subtask_id"] == s["subtask_id"]]
+        assert seq == [1, 4], (s, got_sub)
+    log = wait_log(stack, task_id, lambda l: l and all(n["state"] == "delivered" for n in l))
+    assert [n["status"] for n in log if n["event"] == "task_status"] == [1, 4, 5], log
+    assert all(n["state"] == "delivered" and n["attempts"] == 1 and n["http_status"] == 200 for n in log), log
+
+
+def test_cancel_by_the_api_is_told(stack, account_id, receiver):
+    task_id = stack.insert_task(task_type=2, status=1, account_id=account_id)
+    stack.request("PUT", "/2/tasks/%d/notification_policy" % task_id,
+                  json={"task_callbacks": [callback(receiver.url + "/ok/cancel")]})
+    assert stack.patch("/2/tasks/%d" % task_id).status == 202
+    got = receiver.wait_for("/ok/cancel", 1)
+    assert [b["task_status"] for b in got] == [2], got
+
+
+def test_a_failing_receiver_gets_the_retry(stack, account_id, receiver):
+    task_id = create(stack, gc_body(account_id, {"task_callbacks": [callback(receiver.url + "/flaky/task")]}))
+    stack.wait_task(task_id)
+    got = receiver.wait_for("/flaky/task", 3, status=200)
+    assert [b["task_status"] for b in got] == [1, 4, 5], got
+    every = receiver.bodies("/flaky/task")
+    # Each notification came twice, the retry after the 500, and the next one only after it.
+    assert [b["notification_id"] for b in every] == [i for b in got for i in (b["notification_id"],) * 2], every
+    log = wait_log(stack, task_id, lambda l: len(l) == 3 and all(n["state"] == "delivered" for n in l))
+    assert all(n["attempts"] == 2 and n["http_status"] == 200 and n["error"] is None for n in log), log
+
+
+def test_a_hanging_receiver_does_not_slow_the_task(stack, account_id, receiver):
+    plain_id = create(stack, gc_body(account_id))
+    plain = stack.wait_task(plain_id)
+    policy = {"task_callbacks": [callback(receiver.url + "/hang/task", params={"timeout": 60}),
+                                 callback(receiver.url + "/ok/beside")],
+              "subtask_callbacks": [callback(receiver.url + "/hang/sub", params={"timeout": 60})]}
+    hung_id = create(stack, gc_body(account_id, policy))
+    hung = stack.wait_task(hung_id)
+    assert plain["task_status"] == hung["task_status"] == 5
+    print("\ntask duration without a policy %.3f s, with a receiver that hangs %.3f s"
+          % (duration(plain), duration(hung)))
+    # The hang lasts until the receiver is closed (minutes): a task that waited
+    # for it could not be done this soon.
+    assert duration(hung) < 20, (plain, hung)
+    assert receiver.bodies("/hang/task") == []
+    # Another callback of the same task is told meanwhile, by another delivery thread.
+    beside = receiver.wait_for("/ok/beside", 3)
+    assert [b["task_status"] for b in beside] == [1, 4, 5], beside
+    receiver.release.set()
+    got = receiver.wait_for("/hang/task", 3, timeout=60)
+    assert [b["task_status"] for b in got] == [1, 4, 5], got
+
+
+def log_text(stack, name):
+    with open(os.path.join(stack.dir, name), errors="replace") as f:
+        return f.read()
+
+
+def test_credentials_reach_the_receiver_only(stack, account_id, receiver):
+    policy = {"task_callbacks": [
+        callback(receiver.url + "/ok/bearer", authorization={"type": "bearer", "token": TOKEN},
+                 params={"headers": {"X-Api-Key": API_KEY, "X-Origin": "tests"}}),
+        callback(receiver.url + "/ok/basic", authorization={"type": "basic", "login": "tasks", "password": PASSWORD}),
+    ]}
+    task_id = create(stack, gc_body(account_id, policy))
+    stack.wait_task(task_id)
+    receiver.wait_for("/ok/bearer", 3)
+    receiver.wait_for("/ok/basic", 3)
+    h = receiver.headers("/ok/bearer")[0]
+    assert h["authorization"] == "Bearer " + TOKEN and h["x-api-key"] == API_KEY and h["x-origin"] == "tests", h
+    assert h["content-type"] == "application/json", h
+    basic = receiver.headers("/ok/basic")[0]["authorization"]
+    assert basic == "Basic " + base64.b64encode(("tasks:" + PASSWORD).encode()).decode(), basic
+    r = stack.get("/2/tasks/%d/notification_policy" % task_id)
+    assert r.status == 200, r
+    shown = r.json()["task_callbacks"]
+    assert shown[0]["authorization"] == {"type": "bearer", "token": "********"}, shown
+    assert shown[0]["params"]["headers"] == {"X-Api-Key": "********", "X-Origin": "tests"}, shown
+    assert shown[1]["authorization"] == {"type": "basic", "login": "tasks", "password": "********"}, shown
+    replies = [r.body, stack.get("/2/tasks/%d" % task_id).body,
+               stack.get("/2/tasks/%d/notifications" % task_id).body]
+    logs = [log_text(stack, "api.log"), log_text(stack, "scheduler.log")]
+    for secret in (TOKEN, PASSWORD, API_KEY):
+        assert not any(secret.encode() in b for b in replies), secret
+        assert not any(secret in t for t in logs), secret

@@ -127,7 +127,7 @@ static struct curl_slist *request_headers(json_object *callback)
 	return list;
 }
 
-static long callback_timeout(const struct luna_config *cfg, json_object *callback)
+long notify_callback_timeout(const struct luna_config *cfg, json_object *callback)
 {
 	json_object *t = get(get(callback, "params"), "timeout");
 	long s = t ? (long)json_object_get_int64(t) : cfg->notify.timeout;
@@ -141,7 +141,7 @@ int notify_send(struct http_conn *conn, const struct luna_config *cfg, json_obje
 {
 	const char *url = json_object_get_string(get(callback, "url"));
 	struct curl_slist *headers = request_headers(callback);
-	long timeout = callback_timeout(cfg, callback);
+	long timeout = notify_callback_timeout(cfg, callback);
 	struct http_request rq = {
 		.method = "POST", .url = url, .headers = headers, .body = body, .body_len = strlen(body),
 		.max_body = 65536, .timeout_s = timeout, .connect_timeout_s = timeout,

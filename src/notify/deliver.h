@@ -42,6 +42,10 @@ struct notify_outcome {
 int notify_send(struct http_conn *conn, const struct luna_config *cfg, json_object *callback, const char *body,
 		atomic_int *cancel, struct notify_outcome *out);
 
+/* Seconds one attempt to callback may take: its params.timeout, or
+ * [NOTIFICATIONS] TIMEOUT, at most MAX_TIMEOUT. */
+long notify_callback_timeout(const struct luna_config *cfg, json_object *callback);
+
 /* Seconds before attempt number attempts + 1 after attempts failed ones:
  * 1, 2, 4, ... up to [NOTIFICATIONS] RETRY_MAX_SECONDS. */
 int notify_retry_delay(const struct luna_config *cfg, int attempts);

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #define BATCH 16
+#define LEASE_SLACK_S 10
 #define SLICE_NS (50 * 1000000L)
 
 enum { COL_ID, COL_TASK, COL_SUBTASK, COL_STATUS, COL_EVENT_TIME, COL_END_TIME, COL_DONE, COL_ALL, COL_RESULT,
@@ -50,11 +51,12 @@ static int due_heads(struct deliverer *d, struct arena *a, struct db_result *r)
 		       DBP_I64(BATCH));
 }
 
-/* 1 when this thread now holds the notification, 0 when another one does, -1 on a DB error. */
-static int claim(struct deliverer *d, const char *id)
+/* 1 when this thread now holds the notification, 0 when another one does,
+ * -1 on a DB error. The lease outlasts the attempt (timeout_s) by LEASE_SLACK_S. */
+static int claim(struct deliverer *d, const char *id, long timeout_s)
 {
 	struct db_result r;
-	int lease = 2 * d->s->cfg.notify.max_timeout + 10;
+	long long lease = timeout_s + LEASE_SLACK_S;
 	if (DB_EXEC(d->db, NULL, &r,
 		    "UPDATE notification SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
 		    "WHERE notification_id = ? AND state = " SQL_VAL(NOTIFY_QUEUED) " "
@@ -102,12 +104,14 @@ static struct notify_event event_of(char **row)
 static int deliver(struct deliverer *d, char **row)
 {
 	const struct luna_config *cfg = &d->s->cfg;
-	int held = claim(d, row[COL_ID]);
-	if (held <= 0)
+	json_object *callback = json_tokener_parse(row[COL_CALLBACK]);
+	int held = claim(d, row[COL_ID], notify_callback_timeout(cfg, callback));
+	if (held <= 0) {
+		json_object_put(callback);
 		return held;
+	}
 	struct notify_event ev = event_of(row);
 	json_object *body = notify_body(cfg, &ev);
-	json_object *callback = json_tokener_parse(row[COL_CALLBACK]);
 	struct notify_outcome o = {0};
 	int attempts = atoi(row[COL_ATTEMPTS]) + 1, rc;
 	if (callback && notify_send(d->conn, cfg, callback, json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),

@@ -3,7 +3,9 @@ started by the test and stopped by it, recording every POST it gets.
 
 Paths choose how it answers: /ok/... 200; /flaky/... 500 to the first
 request of each notification and 200 to the next ones; /hang/... holds the
-request until the receiver is closed (then 200)."""
+request until the receiver is closed (then 200); /stall/... holds the first
+request of each notification until release is set, and answers the next
+ones 200 at once. gc_body() is a quick task's body."""
 import http.server
 import json
 import threading
@@ -12,7 +14,7 @@ import time
 
 class Receiver:
     def __init__(self, host="127.0.0.1"):
-        self.calls = []                     # (path, headers (lower-case names), body, monotonic time, answer)
+        self.calls = []                     # [path, headers (lower-case names), body, arrival, answer (None: held)]
         self.lock = threading.Lock()
         self.release = threading.Event()
         self.seen = set()
@@ -27,10 +29,12 @@ class Receiver:
             def do_POST(self):
                 data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 body = json.loads(data)
+                call = [self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic(), None]
+                with rec.lock:
+                    rec.calls.append(call)
                 status = rec.answer(self.path, body)
                 with rec.lock:
-                    rec.calls.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                                      time.monotonic(), status))
+                    call[4] = status
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -50,6 +54,13 @@ class Receiver:
             return 500 if first else 200
         if path.startswith("/hang"):
             self.release.wait(120)
+        if path.startswith("/stall"):
+            key = (path, body["notification_id"])
+            with self.lock:
+                first = key not in self.seen
+                self.seen.add(key)
+            if first:
+                self.release.wait(120)
         return 200
 
     def bodies(self, path, status=None):

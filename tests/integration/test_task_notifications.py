@@ -11,6 +11,8 @@ session's [OUTBOUND] ALLOW admits) records the POSTs of the scheduler:
 - a receiver that hangs holds up neither the task nor its other callbacks:
   the task's duration is printed next to that of a task without a policy
   (no timed assertion beyond a sanity bound far below the hang);
+- a scheduler killed while a receiver holds its POST leaves the notification
+  to the next scheduler, which sends it again once the lease ran out;
 - credentials reach the receiver and nothing else: not the replies, not the logs.
 """
 import base64
@@ -126,13 +128,42 @@ def test_a_hanging_receiver_does_not_slow_the_task(stack, account_id, receiver):
     # The hang lasts until the receiver is closed (minutes): a task that waited
     # for it could not be done this soon.
     assert duration(hung) < 20, (plain, hung)
-    assert receiver.bodies("/hang/task") == []
+    # Its first notification reached the receiver, which still holds it.
+    assert receiver.bodies("/hang/task", status=200) == [] and len(receiver.wait_for("/hang/task", 1)) == 1
     # Another callback of the same task is told meanwhile, by another delivery thread.
     beside = receiver.wait_for("/ok/beside", 3)
     assert [b["task_status"] for b in beside] == [1, 4, 5], beside
     receiver.release.set()
-    got = receiver.wait_for("/hang/task", 3, timeout=60)
+    got = receiver.wait_for("/hang/task", 3, timeout=60, status=200)
     assert [b["task_status"] for b in got] == [1, 4, 5], got
+
+
+def test_a_scheduler_killed_mid_delivery_leaves_it_to_another(stack, account_id, receiver):
+    # The lease of an attempt is its timeout and 10 s; the test shortens the
+    # dead scheduler's lease instead of waiting for it.
+    policy = {"task_callbacks": [callback(receiver.url + "/stall/task", params={"timeout": 30})]}
+    task_id = create(stack, gc_body(account_id, policy))
+    first = receiver.wait_for("/stall/task", 1)[0]
+    stack.kill_scheduler()
+    try:
+        stack.sql("UPDATE notification SET lease_until = UTC_TIMESTAMP(6) + INTERVAL 1 SECOND "
+                  "WHERE notification_id = %s AND state = 0 AND lease_until IS NOT NULL", (first["notification_id"],))
+        assert stack.sql("SELECT attempts FROM notification WHERE notification_id = %s",
+                         (first["notification_id"],)) == [("0",)]
+        receiver.release.set()
+    finally:
+        stack.start_scheduler()
+    stack.wait_task(task_id)
+    receiver.wait_for("/stall/task", 4)
+    every = wait_log(stack, task_id, lambda l: len(l) == 3 and all(n["state"] == "delivered" for n in l)) and \
+        receiver.bodies("/stall/task")
+    ids = [b["notification_id"] for b in every]
+    # The held one twice (the dead scheduler's attempt, then the next one's), then the others in order.
+    assert ids[:2] == [first["notification_id"]] * 2 and ids == sorted(ids), every
+    assert [b["task_status"] for b in every[1:]] == [1, 4, 5], every
+    log = wait_log(stack, task_id, lambda l: len(l) == 3 and all(n["state"] == "delivered" for n in l))
+    # The killed attempt was never recorded: the one that delivered counts as the first.
+    assert [n["attempts"] for n in log] == [1, 1, 1], log
 
 
 def log_text(stack, name):

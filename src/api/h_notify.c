@@ -61,8 +61,12 @@ void h_notification_policy_put(struct request *req)
 	struct task_fail fail = {0};
 	if (!h_task_row(req))
 		return;
-	if (notify_policy_check(&req->api->cfg, req->body, "", &fail)) {
-		refuse_policy(req, &fail);
+	if (notify_policy_check(&req->api->cfg, req->body, "", &fail) ||
+	    notify_policy_unmask(req->api->db, req->arena, req->path_id, req->body, &fail)) {
+		if (fail.code == E_DB)
+			reply_db_error(req);
+		else
+			refuse_policy(req, &fail);
 		return;
 	}
 	if (replace_policy(req, req->body)) {

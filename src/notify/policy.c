@@ -203,6 +203,76 @@ void notify_callback_mask(json_object *cb)
 	}
 }
 
+static int is_mask(json_object *v)
+{
+	return json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), MASK) == 0;
+}
+
+/* Replaces o[key] when it is the mask by old[key]; -1 (fail set) when old has none. */
+static int unmask_field(json_object *o, const char *key, json_object *old, const char *path, struct task_fail *fail)
+{
+	json_object *v = get(o, key), *was = get(old, key);
+	if (!is_mask(v))
+		return 0;
+	if (!json_object_is_type(was, json_type_string)) {
+		char at[300];
+		snprintf(at, sizeof(at), "%s.%s", path, key);
+		return refuse(fail, at, "a masked secret, and the callback at this place has none to keep: send the secret");
+	}
+	json_object_object_add(o, key, json_object_get(was));
+	return 0;
+}
+
+static int unmask_callback(json_object *cb, json_object *old, const char *path, struct task_fail *fail)
+{
+	char at[300];
+	json_object *auth = get(cb, "authorization"), *old_auth = get(old, "authorization");
+	const char *type = json_object_get_string(get(auth, "type"));
+	const char *old_type = json_object_get_string(get(old_auth, "type"));
+	if (!old_type || !type || strcmp(type, old_type))
+		old_auth = NULL;
+	snprintf(at, sizeof(at), "%s.authorization", path);
+	if (auth && (unmask_field(auth, "password", old_auth, at, fail) || unmask_field(auth, "token", old_auth, at, fail)))
+		return -1;
+	json_object *headers = get(get(cb, "params"), "headers"), *old_headers = get(get(old, "params"), "headers");
+	snprintf(at, sizeof(at), "%s.params.headers", path);
+	if (!json_object_is_type(headers, json_type_object))
+		return 0;
+	json_object_object_foreach(headers, name, value) {
+		(void)value;
+		if (unmask_field(headers, name, old_headers, at, fail))
+			return -1;
+	}
+	return 0;
+}
+
+int notify_policy_unmask(struct db *db, struct arena *a, long long task_id, json_object *policy,
+			 struct task_fail *fail)
+{
+	struct db_result r;
+	if (DB_EXEC(db, a, &r, "SELECT events, position, callback FROM task_callback WHERE task_id = ? AND replaced = 0",
+		    DBP_I64(task_id))) {
+		task_fail(fail, E_DB, "%s", db_error(db));
+		return -1;
+	}
+	int rc = 0;
+	for (size_t l = 0; l < NLISTS && rc == 0; l++) {
+		json_object *list = get(policy, lists[l].key);
+		size_t n = list ? json_object_array_length(list) : 0;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			json_object *old = NULL;
+			for (size_t k = 0; k < r.nrows && !old; k++)
+				if (atoi(r.rows[k][0]) == lists[l].events && strtoull(r.rows[k][1], NULL, 10) == i)
+					old = json_tokener_parse(r.rows[k][2]);
+			char at[280];
+			snprintf(at, sizeof(at), "%s.%zu", lists[l].key, i);
+			rc = unmask_callback(json_object_array_get_idx(list, i), old, at, fail);
+			json_object_put(old);
+		}
+	}
+	return rc;
+}
+
 json_object *notify_policy_load(struct db *db, struct arena *a, long long task_id)
 {
 	struct db_result r;

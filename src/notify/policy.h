@@ -43,6 +43,14 @@ int notify_policy_check(const struct luna_config *cfg, json_object *policy, cons
  * policy NULL stores nothing. 0, or -1 on a DB error. */
 int notify_policy_store(struct db *db, long long task_id, json_object *policy);
 
+/* A PUT may send back what GET answered: each secret of policy that is the
+ * mask ("********": an authorization password or token, a header value)
+ * takes the value the task's current callback at the same place (list and
+ * index; the same header name) has. 0 ok; -1 with fail set: 400/12022
+ * naming the path when there is no such value, E_DB on a DB error. */
+int notify_policy_unmask(struct db *db, struct arena *a, long long task_id, json_object *policy,
+			 struct task_fail *fail);
+
 /* The stored policy of task_id with its secrets masked (a new object; the
  * lists empty when it has none). NULL on a DB error. */
 json_object *notify_policy_load(struct db *db, struct arena *a, long long task_id);

@@ -10,7 +10,8 @@ delivered here (test_task_notifications.py delivers).
 - a callback URL outside [OUTBOUND] ALLOW is refused with 400/12022 naming its
   JSON path, at creation and by PUT; so are the [NOTIFICATIONS] limits
   (callbacks, timeout, headers) and header names a callback may not set;
-- PUT replaces the policy; the log of a task without notifications is empty;
+- PUT replaces the policy, keeping the secrets sent back masked; the log of a
+  task without notifications is empty;
   an unknown task is 404 for the three operations.
 """
 import pytest
@@ -121,6 +122,30 @@ def test_put_replaces_the_policy(stack, account_id, no_scheduler):
     r = put_policy(stack, task_id, {})
     assert r.status == 204, r
     assert get_policy(stack, task_id) == {"task_callbacks": [], "subtask_callbacks": []}
+
+
+def test_a_policy_read_and_put_back_keeps_its_secrets(stack, account_id, no_scheduler):
+    policy = {"task_callbacks": [{"url": "http://127.0.0.1/a", "authorization": {"type": "bearer", "token": "tk-1"},
+                                  "params": {"headers": {"X-Api-Key": "k-1", "X-Plain": "p"}}}],
+              "subtask_callbacks": [{"url": "http://127.0.0.1/b",
+                                     "authorization": {"type": "basic", "login": "l", "password": "pw-1"}}]}
+    task_id = stack.post("/2/tasks/gc", json=gc_body(account_id, policy)).json()["task_id"]
+    shown = get_policy(stack, task_id)
+    shown["task_callbacks"][0]["params"]["headers"]["X-Plain"] = "q"
+    r = put_policy(stack, task_id, shown)
+    assert r.status == 204, r
+    stored = stack.sql("SELECT callback FROM task_callback WHERE task_id = %s AND replaced = 0 "
+                       "ORDER BY events, position", (task_id,))
+    assert '"token":"tk-1"' in stored[0][0] and '"X-Api-Key":"k-1"' in stored[0][0], stored
+    assert '"X-Plain":"q"' in stored[0][0] and '"password":"pw-1"' in stored[1][0], stored
+    # A masked secret where the current policy has none (another index, another header) is refused.
+    shown["task_callbacks"].insert(0, {"url": "http://127.0.0.1/c", "authorization": {
+        "type": "basic", "login": "l", "password": "********"}})
+    r = put_policy(stack, task_id, shown)
+    assert_error(r, 400, 12022, detail_contains="Path: 'task_callbacks.0.authorization.password'")
+    r = put_policy(stack, task_id, {"subtask_callbacks": [{"url": "http://127.0.0.1/b",
+                                                           "params": {"headers": {"X-Other": "********"}}}]})
+    assert_error(r, 400, 12022, detail_contains="Path: 'subtask_callbacks.0.params.headers.X-Other'")
 
 
 def test_other_accounts_and_unknown_tasks_are_404(stack, account_id, no_scheduler):

@@ -9,7 +9,7 @@ session's [OUTBOUND] ALLOW admits) records the POSTs of the scheduler:
 - a receiver that answers 500 first gets the notification again (same
   notification_id) and the log shows two attempts;
 - a receiver that hangs holds up neither the task nor its other callbacks:
-  the task's duration is printed next to that of a task without a policy
+  the tasks' durations are printed next to those of tasks without a policy
   (no timed assertion beyond a sanity bound far below the hang);
 - a scheduler killed while a receiver holds its POST leaves the notification
   to the next scheduler, which sends it again once the lease ran out;
@@ -115,27 +115,32 @@ def test_a_failing_receiver_gets_the_retry(stack, account_id, receiver):
 
 
 def test_a_hanging_receiver_does_not_slow_the_task(stack, account_id, receiver):
-    plain_id = create(stack, gc_body(account_id))
-    plain = stack.wait_task(plain_id)
-    policy = {"task_callbacks": [callback(receiver.url + "/hang/task", params={"timeout": 60}),
-                                 callback(receiver.url + "/ok/beside")],
-              "subtask_callbacks": [callback(receiver.url + "/hang/sub", params={"timeout": 60})]}
-    hung_id = create(stack, gc_body(account_id, policy))
-    hung = stack.wait_task(hung_id)
-    assert plain["task_status"] == hung["task_status"] == 5
-    print("\ntask duration without a policy %.3f s, with a receiver that hangs %.3f s"
-          % (duration(plain), duration(hung)))
+    """Three tasks without a policy, then three whose task callback hangs (each
+    holds one of the [NOTIFICATIONS] THREADS = 4 delivery threads) and whose
+    other callback is told meanwhile by the fourth."""
+    plain = [stack.wait_task(create(stack, gc_body(account_id))) for _ in range(3)]
+    hung = []
+    for _ in range(3):
+        policy = {"task_callbacks": [callback(receiver.url + "/hang/task", params={"timeout": 60}),
+                                     callback(receiver.url + "/ok/beside")]}
+        hung.append(stack.wait_task(create(stack, gc_body(account_id, policy))))
+    assert all(t["task_status"] == 5 for t in plain + hung), plain + hung
+    median = lambda tasks: sorted(duration(t) for t in tasks)[1]
+    print("\ntask durations (create to end) without a policy %s s (median %.3f), with a receiver that hangs "
+          "%s s (median %.3f)" % (["%.3f" % duration(t) for t in plain], median(plain),
+                                  ["%.3f" % duration(t) for t in hung], median(hung)))
     # The hang lasts until the receiver is closed (minutes): a task that waited
     # for it could not be done this soon.
-    assert duration(hung) < 20, (plain, hung)
-    # Its first notification reached the receiver, which still holds it.
-    assert receiver.bodies("/hang/task", status=200) == [] and len(receiver.wait_for("/hang/task", 1)) == 1
-    # Another callback of the same task is told meanwhile, by another delivery thread.
-    beside = receiver.wait_for("/ok/beside", 3)
-    assert [b["task_status"] for b in beside] == [1, 4, 5], beside
+    assert max(duration(t) for t in hung) < 20, hung
+    # Each task's first notification reached the receiver, which still holds it.
+    assert receiver.bodies("/hang/task", status=200) == [] and len(receiver.wait_for("/hang/task", 3)) == 3
+    beside = receiver.wait_for("/ok/beside", 9)
+    for t in hung:
+        assert [b["task_status"] for b in beside if b["task_id"] == t["task_id"]] == [1, 4, 5], beside
     receiver.release.set()
-    got = receiver.wait_for("/hang/task", 3, timeout=60, status=200)
-    assert [b["task_status"] for b in got] == [1, 4, 5], got
+    got = receiver.wait_for("/hang/task", 9, timeout=60, status=200)
+    for t in hung:
+        assert [b["task_status"] for b in got if b["task_id"] == t["task_id"]] == [1, 4, 5], got
 
 
 def test_a_scheduler_killed_mid_delivery_leaves_it_to_another(stack, account_id, receiver):

@@ -1,5 +1,5 @@
 /* Delivery of one queued notification (a row of the notification table,
- * migration 008) to its callback: the JSON body the receiver gets and the
+ * migration 010) to its callback: the JSON body the receiver gets and the
  * POST itself, under the outbound policy. The scheduler's delivery threads
  * (src/scheduler/callbacks.c) claim the rows, call these and record the
  * outcome; nothing here touches the database.

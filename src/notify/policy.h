@@ -2,9 +2,9 @@
  * (task_callbacks: status changes of the task; subtask_callbacks: of its
  * subtasks) and where. The contract's notification_policy schema checks
  * the shape; here are the checks that depend on the configuration, the
- * rows of task_callback (migration 008) and the masked rendering for
+ * rows of task_callback (migration 010) and the masked rendering for
  * replies. The notifications themselves are queued by the triggers of
- * migration 008 and delivered by the scheduler (notify/deliver.h).
+ * migration 010 and delivered by the scheduler (notify/deliver.h).
  *
  * A callback: {"type": "http", "url", "authorization": {"type": "basic",
  * "login", "password"} | {"type": "bearer", "token"}, "params": {"timeout",

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/task_metrics.h"
+#include "notify/policy.h"
 #include "tasks/task_type.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,28 @@ static int scheduler_heartbeats(struct request *req, FILE *out)
 	return 0;
 }
 
+/* Notification callbacks (src/notify/): attempts by outcome, counted by the
+ * schedulers' delivery threads, and the queue (notification.state leads an index). */
+static int notifications(struct request *req, FILE *out)
+{
+	static const char *const outcomes[] = {"delivered", "retried", "failed", NULL};
+	struct counter_rows c;
+	struct db_result q;
+	if (DB_EXEC(req->api->db, req->arena, &c.r,
+		    "SELECT metric, task_type, label, value FROM metric_counter WHERE metric = ?",
+		    DBP_STR(METRIC_NOTIFICATION_DELIVERIES)) ||
+	    DB_EXEC(req->api->db, req->arena, &q, "SELECT COUNT(*) FROM notification WHERE state = " SQL_VAL(NOTIFY_QUEUED)))
+		return -1;
+	put_counter(out, &c, "luna_tasks_notification_deliveries_total",
+		    "Attempts to deliver a notification callback, by task type and outcome (delivered; retried: "
+		    "failed and tried again later; failed: failed and given up).",
+		    METRIC_NOTIFICATION_DELIVERIES, "outcome", outcomes);
+	family(out, "luna_tasks_notifications_queued", "gauge",
+	       "Notifications waiting for delivery (due, being retried, or behind an earlier one of their callback).");
+	fprintf(out, "luna_tasks_notifications_queued %s\n", q.nrows && q.rows[0][0] ? q.rows[0][0] : "0");
+	return 0;
+}
+
 typedef int (*metrics_source_fn)(struct request *req, FILE *out);
 
 /* The database's sources, in the order of the answer. */
@@ -235,6 +258,7 @@ static const metrics_source_fn db_sources[] = {
 	scheduler_counters,
 	scheduler_heartbeats,
 	schedules_by_status,
+	notifications,
 };
 #define NSOURCES (sizeof(db_sources) / sizeof(db_sources[0]))
 

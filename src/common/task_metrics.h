@@ -28,4 +28,8 @@ unsigned subtask_duration_bucket(double seconds);
  * (label "created": a task was created; "refused": its task body was refused
  * then; "missed": it passed while no scheduler ran and was not run). */
 #define METRIC_SCHEDULE_RUNS "schedule_runs"
+/* Attempts to deliver a notification callback, by the type of its task and
+ * outcome (label "delivered", "retried": failed and tried again later, or
+ * "failed": failed and given up after [NOTIFICATIONS] MAX_ATTEMPTS). */
+#define METRIC_NOTIFICATION_DELIVERIES "notification_deliveries"
 #endif

@@ -20,6 +20,7 @@
  * per notification a claim, one POST and one update. */
 #include "scheduler/sched.h"
 #include "common/log.h"
+#include "common/task_metrics.h"
 #include "notify/deliver.h"
 #include "notify/policy.h"
 #include <errno.h>
@@ -66,28 +67,39 @@ static int claim(struct deliverer *d, const char *id, long timeout_s)
 	return r.affected == 1;
 }
 
-static int record_delivered(struct deliverer *d, const char *id, const struct notify_outcome *o)
-{
-	return DB_EXEC(d->db, NULL, NULL,
-		       "UPDATE notification SET state = " SQL_VAL(NOTIFY_DELIVERED) ", attempts = attempts + 1, "
-		       "http_status = ?, last_error = NULL, done_time = UTC_TIMESTAMP(6), worker_id = NULL, "
-		       "lease_until = NULL WHERE notification_id = ? AND worker_id = ?",
-		       DBP_I64(o->http_status), DBP_STR(id), DBP_STR(d->s->worker_id));
-}
+/* How an attempt ended, for the row and for the counter of GET /metrics. */
+struct attempt {
+	struct deliverer *d;
+	const char *id;
+	int task_type, attempts;
+	const char *outcome;           /* "delivered", "retried" or "failed" */
+	const struct notify_outcome *o;
+};
 
-/* A failed attempt: retried later, or failed for good after MAX_ATTEMPTS. */
-static int record_failed(struct deliverer *d, const char *id, int attempts, const struct notify_outcome *o)
+/* The attempt's outcome on the row we still hold, and its count in
+ * metric_counter, in one transaction (nothing is counted when another
+ * scheduler took the row over meanwhile). */
+static int record_attempt(struct db *db, struct arena *a, void *ud)
 {
-	const struct luna_config *cfg = &d->s->cfg;
-	int gave_up = attempts >= cfg->notify.max_attempts;
-	return DB_EXEC(d->db, NULL, NULL,
-		       "UPDATE notification SET attempts = ?, http_status = ?, last_error = ?, state = ?, "
-		       "next_attempt = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
-		       "done_time = IF(? , UTC_TIMESTAMP(6), NULL), worker_id = NULL, lease_until = NULL "
-		       "WHERE notification_id = ? AND worker_id = ?",
-		       DBP_I64(attempts), o->http_status ? DBP_I64(o->http_status) : DBP_NULL, DBP_STR(o->error),
-		       DBP_I64(gave_up ? NOTIFY_FAILED : NOTIFY_QUEUED), DBP_I64(notify_retry_delay(cfg, attempts)),
-		       DBP_I64(gave_up), DBP_STR(id), DBP_STR(d->s->worker_id));
+	(void)a;
+	const struct attempt *at = ud;
+	const struct luna_config *cfg = &at->d->s->cfg;
+	int delivered = strcmp(at->outcome, "delivered") == 0, failed = strcmp(at->outcome, "failed") == 0;
+	struct db_result r;
+	if (DB_EXEC(db, NULL, &r,
+		    "UPDATE notification SET attempts = ?, http_status = ?, last_error = ?, state = ?, "
+		    "next_attempt = IF(?, next_attempt, UTC_TIMESTAMP(6) + INTERVAL ? SECOND), "
+		    "done_time = IF(?, UTC_TIMESTAMP(6), NULL), worker_id = NULL, lease_until = NULL "
+		    "WHERE notification_id = ? AND worker_id = ?",
+		    DBP_I64(at->attempts), at->o->http_status ? DBP_I64(at->o->http_status) : DBP_NULL,
+		    delivered ? DBP_NULL : DBP_STR(at->o->error),
+		    DBP_I64(delivered ? NOTIFY_DELIVERED : failed ? NOTIFY_FAILED : NOTIFY_QUEUED), DBP_I64(delivered),
+		    DBP_I64(notify_retry_delay(cfg, at->attempts)), DBP_I64(delivered || failed), DBP_STR(at->id),
+		    DBP_STR(at->d->s->worker_id)))
+		return TXN_ERROR;
+	if (r.affected == 0)
+		return TXN_COMMIT;
+	return sched_count(db, METRIC_NOTIFICATION_DELIVERIES, at->task_type, at->outcome, 1) ? TXN_ERROR : TXN_COMMIT;
 }
 
 static struct notify_event event_of(char **row)
@@ -114,22 +126,24 @@ static int deliver(struct deliverer *d, char **row)
 	json_object *body = notify_body(cfg, &ev);
 	struct notify_outcome o = {0};
 	int attempts = atoi(row[COL_ATTEMPTS]) + 1, rc;
+	struct attempt at = {.d = d, .id = row[COL_ID], .task_type = atoi(row[COL_TYPE]), .attempts = attempts,
+			     .outcome = "delivered", .o = &o};
 	if (callback && notify_send(d->conn, cfg, callback, json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
 				    &d->stop, &o) == 0) {
 		log_debug("notification %s of task %s delivered (HTTP %ld)", ev.notification_id, ev.task_id,
 			  o.http_status);
-		rc = record_delivered(d, row[COL_ID], &o);
 	} else {
 		if (!callback)
 			snprintf(o.error, sizeof(o.error), "the stored callback is not JSON");
+		at.outcome = attempts >= cfg->notify.max_attempts ? "failed" : "retried";
 		if (attempts >= cfg->notify.max_attempts)
 			log_error("notification %s of task %s failed after %d attempts: %s", ev.notification_id,
 				  ev.task_id, attempts, o.error);
 		else
 			log_warn("notification %s of task %s, attempt %d: %s", ev.notification_id, ev.task_id, attempts,
 				 o.error);
-		rc = record_failed(d, row[COL_ID], attempts, &o);
 	}
+	rc = sched_txn(d->db, NULL, record_attempt, &at) == TXN_ERROR ? -1 : 0;
 	json_object_put(callback);
 	json_object_put(body);
 	return rc;

@@ -5,7 +5,7 @@ Paths choose how it answers: /ok/... 200; /flaky/... 500 to the first
 request of each notification and 200 to the next ones; /hang/... holds the
 request until the receiver is closed (then 200); /stall/... holds the first
 request of each notification until release is set, and answers the next
-ones 200 at once. gc_body() is a quick task's body."""
+ones 200 at once; /fail/... always 500. gc_body() is a quick task's body."""
 import http.server
 import json
 import threading
@@ -52,6 +52,8 @@ class Receiver:
                 first = key not in self.seen
                 self.seen.add(key)
             return 500 if first else 200
+        if path.startswith("/fail"):
+            return 500
         if path.startswith("/hang"):
             self.release.wait(120)
         if path.startswith("/stall"):

@@ -79,6 +79,8 @@ def test_metrics_is_prometheus_text_promtool_accepts(stack):
         "luna_tasks_scheduler_heartbeat_age_seconds": "gauge",
         "luna_tasks_schedulers_alive": "gauge",
         "luna_tasks_schedules": "gauge",
+        "luna_tasks_notification_deliveries_total": "counter",
+        "luna_tasks_notifications_queued": "gauge",
         "luna_tasks_database_up": "gauge",
     }
     s = parse(text)

@@ -7,7 +7,9 @@ session's [OUTBOUND] ALLOW admits) records the POSTs of the scheduler:
   every status change of its subtasks its subtask callbacks; the done one
   carries the result's URL; the delivery log shows each one delivered;
 - a receiver that answers 500 first gets the notification again (same
-  notification_id) and the log shows two attempts;
+  notification_id) and the log shows two attempts; one that always answers
+  500 gets MAX_ATTEMPTS attempts, then the notification is failed; /metrics
+  counts every attempt by outcome;
 - a receiver that hangs holds up neither the task nor its other callbacks:
   the tasks' durations are printed next to those of tasks without a policy
   (no timed assertion beyond a sanity bound far below the hang);
@@ -22,6 +24,7 @@ import time
 import pytest
 
 from notify_receiver import Receiver, gc_body
+from test_api_metrics import parse, scrape, value
 
 TOKEN = "tok-5b1f0e7d-notify"
 PASSWORD = "pw-93c2a4-notify"
@@ -100,9 +103,18 @@ def test_cancel_by_the_api_is_told(stack, account_id, receiver):
     assert stack.patch("/2/tasks/%d" % task_id).status == 202
     got = receiver.wait_for("/ok/cancel", 1)
     assert [b["task_status"] for b in got] == [2], got
+    wait_log(stack, task_id, lambda l: [n["state"] for n in l] == ["delivered"])
+
+
+def deliveries(stack):
+    """luna_tasks_notification_deliveries_total of gc tasks, by outcome."""
+    s = parse(scrape(stack))
+    return {o: value(s, "luna_tasks_notification_deliveries_total", type="gc", outcome=o)
+            for o in ("delivered", "retried", "failed")}
 
 
 def test_a_failing_receiver_gets_the_retry(stack, account_id, receiver):
+    before = deliveries(stack)
     task_id = create(stack, gc_body(account_id, {"task_callbacks": [callback(receiver.url + "/flaky/task")]}))
     stack.wait_task(task_id)
     got = receiver.wait_for("/flaky/task", 3, status=200)
@@ -112,6 +124,26 @@ def test_a_failing_receiver_gets_the_retry(stack, account_id, receiver):
     assert [b["notification_id"] for b in every] == [i for b in got for i in (b["notification_id"],) * 2], every
     log = wait_log(stack, task_id, lambda l: len(l) == 3 and all(n["state"] == "delivered" for n in l))
     assert all(n["attempts"] == 2 and n["http_status"] == 200 and n["error"] is None for n in log), log
+    # /metrics counted each attempt (the earlier tests' deliveries are all recorded).
+    after = deliveries(stack)
+    assert {o: after[o] - before[o] for o in after} == {"delivered": 3, "retried": 3, "failed": 0}, (before, after)
+
+
+def test_a_receiver_that_keeps_failing_is_given_up(stack, account_id, receiver):
+    """[NOTIFICATIONS] MAX_ATTEMPTS (5) attempts, 1 + 2 + 4 + 8 s apart, then the
+    notification is failed; the log says why and /metrics counts each attempt."""
+    before = deliveries(stack)
+    task_id = stack.insert_task(task_type=4, status=1, account_id=account_id)
+    r = stack.request("PUT", "/2/tasks/%d/notification_policy" % task_id,
+                      json={"task_callbacks": [callback(receiver.url + "/fail/task")]})
+    assert r.status == 204, r
+    assert stack.patch("/2/tasks/%d" % task_id).status == 202
+    log = wait_log(stack, task_id, lambda l: l and l[0]["state"] == "failed", timeout=60)
+    assert len(log) == 1 and log[0]["attempts"] == 5 and log[0]["http_status"] == 500, log
+    assert log[0]["error"].endswith("answered HTTP 500") and log[0]["next_attempt_time"] is None, log
+    assert len(receiver.bodies("/fail/task")) == 5
+    after = deliveries(stack)
+    assert {o: after[o] - before[o] for o in after} == {"delivered": 0, "retried": 4, "failed": 1}, (before, after)
 
 
 def test_a_hanging_receiver_does_not_slow_the_task(stack, account_id, receiver):

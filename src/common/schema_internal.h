@@ -34,9 +34,22 @@ struct rx_cache {
 	struct lh_table *table;	/* pattern text -> struct rx_entry* */
 };
 
+/* One step of a pattern of the simple form ^(atom{m,n})+$: a set of ASCII bytes taken
+ * m..n times. */
+struct rx_step {
+	unsigned char set[32];	/* bit c: byte c belongs to the set */
+	unsigned short min, max;
+};
+
+#define RX_STEPS_MAX 16
+
 struct rx_entry {
 	int ok;			/* 0: the pattern could not be compiled and is ignored */
 	regex_t re;
+	/* > 0: the pattern is of the simple form and these steps match exactly the strings
+	 * the regex matches, without regexec (uuid patterns of every import line) */
+	size_t nsteps;
+	struct rx_step steps[RX_STEPS_MAX];
 };
 
 struct spec {
@@ -144,6 +157,12 @@ void schema_rx_cache_free(struct rx_cache *c);	/* NULL ok */
 struct rx_entry *schema_rx_get(const struct spec *s, const char *pattern);
 /* 1 if the compiled pattern matches somewhere in str[0..len) (str need not end there). */
 int schema_rx_exec(const regex_t *re, const char *str, size_t len);
+/* The same for a cache entry: its steps when it has them, else the regex; an entry that
+ * could not be compiled matches everything. */
+int schema_rx_entry_match(const struct rx_entry *r, const char *str, size_t len);
+/* A pattern compiled outside any cache (tests); schema_rx_entry_free releases it. */
+struct rx_entry *schema_rx_compile(const char *pattern);
+void schema_rx_entry_free(struct rx_entry *r);	/* NULL ok */
 /* 1 if str matches pattern (an uncompilable pattern matches everything). */
 int schema_rx_match(const struct spec *s, const char *pattern, const char *str, size_t len);
 

@@ -6,15 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void rx_entry_free(struct lh_entry *e)
+void schema_rx_entry_free(struct rx_entry *r)
 {
-	struct rx_entry *r = lh_entry_v(e);
-
 	if (r) {
 		if (r->ok)
 			regfree(&r->re);
 		free(r);
 	}
+}
+
+static void rx_entry_free(struct lh_entry *e)
+{
+	schema_rx_entry_free(lh_entry_v(e));
 	free(lh_entry_k(e));
 }
 
@@ -354,6 +357,157 @@ fail:
 	return NULL;
 }
 
+/* ---- patterns of the simple form ^(atom{m,n})+$ without regexec ----
+ * An atom is a letter, digit, '_' or '-', or a bracket of those and of ranges within
+ * digits, lower or upper case letters; the quantifier {n} or {m,n} (m >= 1). Each atom
+ * that may repeat a varying number of times must be last or followed by an atom of
+ * another set, so that its run ends exactly at the first byte outside its set: taking
+ * the longest run then is the only way to match, and no backtracking is needed. The
+ * bytes are ASCII, so this holds in any locale's regex too. Anything else goes to the
+ * regex. */
+
+static int rx_plain_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+	       c == '-';
+}
+
+static int rx_char_kind(char c)
+{
+	return c >= '0' && c <= '9' ? 1 : c >= 'a' && c <= 'z' ? 2 : c >= 'A' && c <= 'Z' ? 3 : 0;
+}
+
+static void rx_set_add(struct rx_step *st, unsigned char c)
+{
+	st->set[c >> 3] |= (unsigned char)(1u << (c & 7));
+}
+
+static int rx_set_has(const struct rx_step *st, unsigned char c)
+{
+	return st->set[c >> 3] >> (c & 7) & 1;
+}
+
+/* "[...]" at p[*i]: only plain characters and ranges, '-' literal first or last. */
+static int rx_step_bracket(const char *p, size_t *i, struct rx_step *st)
+{
+	size_t j = *i + 1;
+
+	if (p[j] == ']')
+		return -1;
+	while (p[j] != ']') {
+		char c = p[j];
+
+		if (!rx_plain_char(c))
+			return -1;
+		if (c != '-' && p[j + 1] == '-' && p[j + 2] != ']') {
+			char d = p[j + 2];
+
+			if (!rx_char_kind(c) || rx_char_kind(c) != rx_char_kind(d) || d < c)
+				return -1;
+			for (int x = c; x <= d; x++)
+				rx_set_add(st, (unsigned char)x);
+			j += 3;
+		} else if (c == '-' && j != *i + 1 && p[j + 1] != ']') {
+			return -1;
+		} else {
+			rx_set_add(st, (unsigned char)c);
+			j++;
+		}
+	}
+	*i = j + 1;
+	return 0;
+}
+
+static int rx_step_number(const char *p, size_t *i, unsigned short *v)
+{
+	unsigned n = 0;
+	size_t start = *i;
+
+	while (p[*i] >= '0' && p[*i] <= '9' && *i - start < 4)
+		n = n * 10 + (unsigned)(p[(*i)++] - '0');
+	if (*i == start || (p[*i] >= '0' && p[*i] <= '9') || n > 1000)
+		return -1;
+	*v = (unsigned short)n;
+	return 0;
+}
+
+/* Optional "{n}" or "{m,n}" at p[*i]; none: once. */
+static int rx_step_quantifier(const char *p, size_t *i, struct rx_step *st)
+{
+	st->min = st->max = 1;
+	if (p[*i] != '{')
+		return 0;
+	(*i)++;
+	if (rx_step_number(p, i, &st->min))
+		return -1;
+	st->max = st->min;
+	if (p[*i] == ',') {
+		(*i)++;
+		if (rx_step_number(p, i, &st->max))
+			return -1;
+	}
+	if (p[*i] != '}' || st->min < 1 || st->max < st->min)
+		return -1;
+	(*i)++;
+	return 0;
+}
+
+static int rx_sets_disjoint(const struct rx_step *a, const struct rx_step *b)
+{
+	for (size_t k = 0; k < sizeof(a->set); k++)
+		if (a->set[k] & b->set[k])
+			return 0;
+	return 1;
+}
+
+/* Fills r->steps when pattern has the simple form; leaves r->nsteps 0 otherwise. */
+static void rx_steps_parse(struct rx_entry *r, const char *p)
+{
+	size_t i = 1, n = 0;
+
+	if (p[0] != '^')
+		return;
+	while (p[i] && !(p[i] == '$' && !p[i + 1])) {
+		struct rx_step *st = &r->steps[n];
+
+		if (n == RX_STEPS_MAX)
+			return;
+		memset(st->set, 0, sizeof(st->set));
+		if (p[i] == '[') {
+			if (rx_step_bracket(p, &i, st))
+				return;
+		} else if (rx_plain_char(p[i])) {
+			rx_set_add(st, (unsigned char)p[i++]);
+		} else {
+			return;
+		}
+		if (rx_step_quantifier(p, &i, st))
+			return;
+		if (n && r->steps[n - 1].min != r->steps[n - 1].max && !rx_sets_disjoint(&r->steps[n - 1], st))
+			return;
+		n++;
+	}
+	if (p[i] == '$' && n)
+		r->nsteps = n;
+}
+
+static int rx_steps_match(const struct rx_entry *r, const unsigned char *s, size_t len)
+{
+	size_t pos = 0;
+
+	for (size_t k = 0; k < r->nsteps; k++) {
+		const struct rx_step *st = &r->steps[k];
+		size_t run = 0;
+
+		while (run < st->max && pos + run < len && rx_set_has(st, s[pos + run]))
+			run++;
+		if (run < st->min)
+			return 0;
+		pos += run;
+	}
+	return pos == len;
+}
+
 static struct rx_entry *rx_compile(const char *pattern)
 {
 	struct rx_entry *r = calloc(1, sizeof(*r));
@@ -362,10 +516,17 @@ static struct rx_entry *rx_compile(const char *pattern)
 	if (!r)
 		return NULL;
 	ere = rx_translate(pattern);
-	if (ere && !regcomp(&r->re, ere, REG_EXTENDED | REG_NOSUB))
+	if (ere && !regcomp(&r->re, ere, REG_EXTENDED | REG_NOSUB)) {
 		r->ok = 1;
+		rx_steps_parse(r, pattern);
+	}
 	free(ere);
 	return r;
+}
+
+struct rx_entry *schema_rx_compile(const char *pattern)
+{
+	return rx_compile(pattern);
 }
 
 struct rx_entry *schema_rx_get(const struct spec *s, const char *pattern)
@@ -402,19 +563,24 @@ int schema_rx_exec(const regex_t *re, const char *str, size_t len)
 	return regexec(re, str, 1, m, REG_STARTEND) == 0;
 }
 
+int schema_rx_entry_match(const struct rx_entry *r, const char *str, size_t len)
+{
+	if (!r || !r->ok)
+		return 1;
+	if (r->nsteps)
+		return rx_steps_match(r, (const unsigned char *)str, len);
+	return schema_rx_exec(&r->re, str, len);
+}
+
 int schema_rx_match(const struct spec *s, const char *pattern, const char *str, size_t len)
 {
 	struct rx_entry *r;
 	int m;
 
-	if (s) {
-		r = schema_rx_get(s, pattern);
-		return !r || !r->ok || schema_rx_exec(&r->re, str, len);
-	}
+	if (s)
+		return schema_rx_entry_match(schema_rx_get(s, pattern), str, len);
 	r = rx_compile(pattern);
-	m = !r || !r->ok || schema_rx_exec(&r->re, str, len);
-	if (r && r->ok)
-		regfree(&r->re);
-	free(r);
+	m = schema_rx_entry_match(r, str, len);
+	schema_rx_entry_free(r);
 	return m;
 }

@@ -526,7 +526,7 @@ static int kw_strings(struct vctx *c, const struct node *nd, json_object *inst, 
 		rc |= fail2(c, e, 0, inst, " is too short", NULL);
 	if (get_count(k->max_len, &lim) && (int64_t)len > lim)
 		rc |= fail2(c, e, 0, inst, " is too long", NULL);
-	if (is_str(k->pattern) && !(nd->rx ? !nd->rx->ok || schema_rx_exec(&nd->rx->re, s, n) :
+	if (is_str(k->pattern) && !(nd->rx ? schema_rx_entry_match(nd->rx, s, n) :
 				    schema_rx_match(c->s, json_object_get_string(k->pattern), s, n)))
 		rc |= fail2(c, e, 0, inst, " does not match ", k->pattern);
 	if (is_str(k->format) && !schema_check_format(json_object_get_string(k->format), s, n))

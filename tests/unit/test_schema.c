@@ -13,6 +13,7 @@
 
 #include "common/query.h"
 #include "common/schema.h"
+#include "common/schema_internal.h"
 #include "common/yaml_json.h"
 
 #define U1 "7daa0e35-36a2-474a-8f2b-87f78b59d080"
@@ -1004,6 +1005,115 @@ static void test_spec_replies(void)
 		  "Version.api", "-1 is less than the minimum of 0", NULL);
 }
 
+/* ---- patterns matched without regexec: the same answers as the regex ---- */
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static unsigned rnd(unsigned n)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return (unsigned)(g_rng % n);
+}
+
+/* Bytes near the sets of the patterns below, and some far from them. */
+static const char RX_ALPHABET[] = "0123456789abcdefgxyzABCDEFGXYZ_- .\n\t\\[]{}$^\0\xc3\xa9\xff";
+
+/* One to three random edits of s (replace, insert, delete) into out; returns the length. */
+static size_t rx_mutate(const char *s, char *out, size_t cap)
+{
+	size_t n = strlen(s), edits = 1 + rnd(3);
+
+	memcpy(out, s, n);
+	for (size_t e = 0; e < edits; e++) {
+		size_t at = n ? rnd((unsigned)n + 1) : 0;
+		char c = RX_ALPHABET[rnd(sizeof(RX_ALPHABET) - 1)];
+
+		switch (rnd(3)) {
+		case 0:
+			if (at < n)
+				out[at] = c;
+			break;
+		case 1:
+			if (n + 1 < cap) {
+				memmove(out + at + 1, out + at, n - at);
+				out[at] = c;
+				n++;
+			}
+			break;
+		default:
+			if (at < n) {
+				memmove(out + at, out + at + 1, n - at - 1);
+				n--;
+			}
+		}
+	}
+	return n;
+}
+
+/* Every string: steps and regex agree; both outcomes are seen. */
+static void rx_agree(const char *pattern, const char *const *valid, int want_steps)
+{
+	struct rx_entry *r = schema_rx_compile(pattern);
+	char buf[96];
+	int agree = 1, matched = 0, missed = 0;
+
+	CHECK(r && r->ok);
+	if (!r || !r->ok) {
+		schema_rx_entry_free(r);
+		return;
+	}
+	CHECK(want_steps ? r->nsteps > 0 : r->nsteps == 0);
+	for (int i = 0; i < 40000; i++) {
+		size_t n;
+
+		if (i % 4 == 0) {
+			n = rnd(48);
+			for (size_t k = 0; k < n; k++)
+				buf[k] = RX_ALPHABET[rnd(sizeof(RX_ALPHABET) - 1)];
+		} else if (i % 4 == 1) {
+			n = strlen(valid[i / 4 % 2]);
+			memcpy(buf, valid[i / 4 % 2], n);
+		} else {
+			n = rx_mutate(valid[i / 4 % 2], buf, sizeof(buf));
+		}
+		int by_steps = schema_rx_entry_match(r, buf, n), by_regex = schema_rx_exec(&r->re, buf, n);
+
+		if (by_steps != by_regex && agree) {
+			printf("pattern %s, string '%.*s' (%zu bytes): steps %d, regex %d\n", pattern, (int)n, buf, n,
+			       by_steps, by_regex);
+			agree = 0;
+		}
+		matched += by_regex;
+		missed += !by_regex;
+	}
+	CHECK(agree);
+	CHECK(matched > 1000 && missed > 1000);
+	schema_rx_entry_free(r);
+}
+
+static void test_pattern_steps(void)
+{
+	static const char *const uuids[] = {"7daa0e35-36a2-474a-8f2b-87f78b59d080", "00000000-0000-0000-0000-000000000000"};
+	static const char *const tracks[] = {"track_id-1", "A"};
+	static const char *const short_ids[] = {"a-1", "zz9-"};
+	static const char *const mixed[] = {"123ab-x", "12f-x"};
+	static const char *const plain[] = {"ab-cc", "ab-cc"};
+	static const char *const overlap[] = {"a1b2", "ff9"};
+
+	rx_agree("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", uuids, 1);
+	rx_agree("^[a-zA-Z0-9_-]{1,36}$", tracks, 1);
+	rx_agree("^[0-9]{2,4}[a-f]{1,3}-x$", mixed, 1);
+	rx_agree("^ab-c{2}$", plain, 1);
+	rx_agree("^[-a-z0-9]{1,5}$", short_ids, 1);
+	/* not of the simple form: the regex decides */
+	rx_agree("^[a-zA-Z0-9_\\-]{1,36}$", tracks, 0);	/* an escape */
+	rx_agree("^[0-9a-f]{2,3}[0-9]+$", overlap, 0);		/* a varying run before its own set */
+	rx_agree("^[a-f0-9]{2,4}[0-9]$", overlap, 0);
+	rx_agree("[0-9a-f]{4}", overlap, 0);			/* unanchored */
+}
+
 static void test_speed(void)
 {
 	const char *txt = "{'account_id': '" U1 "', 'content': {'objects_type': 'events', 'filters': {'account_id': '" U1 "',"
@@ -1175,6 +1285,7 @@ int main(int argc, char **argv)
 	test_numbers();
 	test_strings();
 	test_formats();
+	test_pattern_steps();
 	test_arrays();
 	test_enum_const();
 	test_composition();

@@ -214,10 +214,23 @@ static json_object *field(json_object *obj, const char *key)
  * schema (read_line), so types, lengths, ranges, uuids and required fields
  * are known to be right; what remains to check here is what a schema cannot
  * say. An absent value and a JSON null are the same. */
-static const char *text(json_object *obj, const char *key)
+static const char *raw_text(json_object *obj, const char *key)
 {
 	json_object *v = field(obj, key);
 	return v ? json_object_get_string(v) : NULL;
+}
+
+/* A string the batch keeps (in its parameters): copied into the batch's arena,
+ * so that the line's JSON is released as soon as the line is read, and the
+ * next line's parse reuses its memory. */
+static const char *kept(struct line *l, const char *s)
+{
+	return s ? arena_strdup(l->im->b->a, s) : NULL;
+}
+
+static const char *text(struct line *l, json_object *obj, const char *key)
+{
+	return kept(l, raw_text(obj, key));
 }
 
 /* The id of an object a line names without one: the same line imported again
@@ -270,7 +283,7 @@ static struct db_param int_param(json_object *obj, const char *key)
 /* RFC 3339 → DB text in the batch arena; def when absent. */
 static int opt_time(struct line *l, json_object *obj, const char *key, const char *def, const char **out)
 {
-	const char *s = text(obj, key);
+	const char *s = raw_text(obj, key);
 	int64_t us;
 	if (!s) {
 		*out = def;
@@ -329,10 +342,6 @@ static int read_vector(struct line *l, json_object *desc, float **out, size_t *d
 		v = (float *)(void *)bytes; /* in place: each value is read before it is written */
 		floats_from_le32(v, bytes, n);
 	}
-	/* The floats are in the batch's arena now; the JSON text of them (a
-	 * 512-d vector: 2.7 KB of base64, or 512 json-c numbers) would stay
-	 * with the line until its batch is written, for nothing. */
-	json_object_object_del(desc, vec ? "vector" : "vector_b64");
 	double norm = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!isfinite(v[i]))
@@ -368,7 +377,7 @@ static int read_descriptors(struct line *l, const char *owner_id, enum objects_o
 	json_object *arr = field(l->obj, "descriptors");
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		json_object *desc = json_object_array_get_idx(arr, i), *given = field(desc, "version");
-		const char *tname = text(desc, "type");
+		const char *tname = raw_text(desc, "type");
 		enum descriptor_type type = tname ? descriptor_type_from_name(tname) : DESCRIPTOR_FACE;
 		if (owner == OWNER_FACE && type != DESCRIPTOR_FACE)
 			return line_fail(l, "faces hold face descriptors only");
@@ -420,8 +429,8 @@ static int read_samples(struct line *l, const char *owner_id, enum objects_owner
 	json_object *arr = field(l->obj, "samples");
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		json_object *s = json_object_array_get_idx(arr, i);
-		const char *sid = text(s, "sample_id"), *tname = text(s, "type"), *b64 = text(s, "image_b64"),
-			   *path = text(s, "image_path");
+		const char *sid = text(l, s, "sample_id"), *tname = raw_text(s, "type"),
+			   *b64 = raw_text(s, "image_b64"), *path = raw_text(s, "image_path");
 		enum descriptor_type type = tname ? descriptor_type_from_name(tname) : DESCRIPTOR_FACE;
 		if (!b64 == !path)
 			return line_fail(l, "a sample needs exactly one of 'image_b64' and 'image_path'");
@@ -493,10 +502,10 @@ static void read_basic_attributes(struct line *l, const char *attribute_id, cons
 static int read_face(struct line *l, const char *now)
 {
 	struct importer *im = l->im;
-	const char *face_id = text(l->obj, "face_id"), *account_id = text(l->obj, "account_id"),
-		   *event_id = text(l->obj, "event_id"), *user_data = text(l->obj, "user_data"),
-		   *external_id = text(l->obj, "external_id"), *avatar = text(l->obj, "avatar"),
-		   *attribute_id = text(l->obj, "attribute_id"), *create_time;
+	const char *face_id = text(l, l->obj, "face_id"), *account_id = text(l, l->obj, "account_id"),
+		   *event_id = text(l, l->obj, "event_id"), *user_data = text(l, l->obj, "user_data"),
+		   *external_id = text(l, l->obj, "external_id"), *avatar = text(l, l->obj, "avatar"),
+		   *attribute_id = text(l, l->obj, "attribute_id"), *create_time;
 	if (opt_time(l, l->obj, "create_time", now, &create_time))
 		return -1;
 	face_id = uuid_or_derived(im, face_id, "face", account_id, external_id);
@@ -516,7 +525,7 @@ static int read_face(struct line *l, const char *now)
 	p[7] = DBP_STR(create_time);
 	json_object *lists = field(l->obj, "lists");
 	for (size_t i = 0; lists && i < json_object_array_length(lists); i++) {
-		const char *list_id = json_object_get_string(json_object_array_get_idx(lists, i));
+		const char *list_id = kept(l, json_object_get_string(json_object_array_get_idx(lists, i)));
 		if (use_list(l, list_id, account_id))
 			return -1;
 		struct db_param *q = bulk_row(im->b, &im->b->list_faces);
@@ -532,8 +541,8 @@ static int read_face(struct line *l, const char *now)
 static int read_attribute(struct line *l, const char *now)
 {
 	struct importer *im = l->im;
-	const char *attribute_id = text(l->obj, "attribute_id"), *account_id = text(l->obj, "account_id"),
-		   *face_id = text(l->obj, "face_id"), *create_time;
+	const char *attribute_id = text(l, l->obj, "attribute_id"), *account_id = text(l, l->obj, "account_id"),
+		   *face_id = text(l, l->obj, "face_id"), *create_time;
 	if (opt_time(l, l->obj, "create_time", now, &create_time))
 		return -1;
 	attribute_id = uuid_or_derived(im, attribute_id, "attribute", account_id, face_id);
@@ -588,12 +597,14 @@ static void read_match_result(struct line *l, const char *event_id, struct top_c
 	json_object *mr = field(l->obj, "match_result");
 	for (size_t i = 0; mr && i < json_object_array_length(mr); i++) {
 		json_object *m = json_object_array_get_idx(mr, i), *cands = field(m, "candidates");
-		const char *label = text(m, "label");
+		const char *label = text(l, m, "label");
 		struct top_candidate best = {0};
 		for (size_t j = 0; cands && j < json_object_array_length(cands); j++)
 			consider_candidate(json_object_array_get_idx(cands, j), &best);
 		if (!best.found)
 			continue;
+		best.object_id = kept(l, best.object_id);
+		best.external_id = kept(l, best.external_id);
 		if (!overall->found || best.similarity > overall->similarity)
 			*overall = best;
 		struct db_param *p = bulk_row(l->im->b, &l->im->b->matches);
@@ -610,8 +621,8 @@ static void read_top_match(struct line *l, struct top_candidate *top)
 	json_object *tm = field(l->obj, "top_match");
 	if (!tm)
 		return;
-	const char *fid = text(tm, "face_id"), *eid = text(tm, "event_id");
-	*top = (struct top_candidate){fid ? fid : eid, text(tm, "external_id"),
+	const char *fid = text(l, tm, "face_id"), *eid = text(l, tm, "event_id");
+	*top = (struct top_candidate){fid ? fid : eid, text(l, tm, "external_id"),
 				      json_object_get_double(field(tm, "similarity")), 1};
 }
 
@@ -626,7 +637,7 @@ static int read_tags(struct line *l, const char *event_id)
 				return line_fail(l, "'tags' repeats '%s'", json_object_get_string(t));
 		struct db_param *p = bulk_row(l->im->b, &l->im->b->tags);
 		p[0] = DBP_STR(event_id);
-		p[1] = DBP_STR(json_object_get_string(t));
+		p[1] = DBP_STR(kept(l, json_object_get_string(t)));
 	}
 	return 0;
 }
@@ -637,9 +648,9 @@ static void read_detections(struct line *l, const char *key, const char *event_i
 	json_object *arr = field(l->obj, key);
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
 		json_object *d = json_object_array_get_idx(arr, i);
-		const char *sid = text(d, "sample_id");
+		const char *sid = text(l, d, "sample_id");
 		if (sid)
-			add_sample_row(l->im, sid, event_id, OWNER_EVENT, type, text(d, "image_origin"));
+			add_sample_row(l->im, sid, event_id, OWNER_EVENT, type, text(l, d, "image_origin"));
 	}
 }
 
@@ -648,7 +659,7 @@ static void read_location(struct line *l, struct db_param *p)
 	static const char *const names[] = {"city", "area", "district", "street", "house_number"};
 	json_object *loc = field(l->obj, "location"), *geo = loc ? field(loc, "geo_position") : NULL;
 	for (int i = 0; i < 5; i++)
-		p[i] = loc ? DBP_STR(text(loc, names[i])) : DBP_NULL;
+		p[i] = loc ? DBP_STR(text(l, loc, names[i])) : DBP_NULL;
 	p[5] = geo ? DBP_DBL(json_object_get_double(field(geo, "longitude"))) : DBP_NULL;
 	p[6] = geo ? DBP_DBL(json_object_get_double(field(geo, "latitude"))) : DBP_NULL;
 }
@@ -657,10 +668,10 @@ static int read_event(struct line *l, const char *now)
 {
 	struct importer *im = l->im;
 	json_object *o = l->obj;
-	const char *event_id = text(o, "event_id"), *account_id = text(o, "account_id"),
-		   *handler_id = text(o, "handler_id"), *external_id = text(o, "external_id"),
-		   *source = text(o, "source"), *user_data = text(o, "user_data"), *face_id = text(o, "face_id"),
-		   *track_id = text(o, "track_id"), *create_time, *end_time, *insert_time;
+	const char *event_id = text(l, o, "event_id"), *account_id = text(l, o, "account_id"),
+		   *handler_id = text(l, o, "handler_id"), *external_id = text(l, o, "external_id"),
+		   *source = text(l, o, "source"), *user_data = text(l, o, "user_data"), *face_id = text(l, o, "face_id"),
+		   *track_id = text(l, o, "track_id"), *create_time, *end_time, *insert_time;
 	if (opt_time(l, o, "create_time", now, &create_time) || opt_time(l, o, "end_time", create_time, &end_time) ||
 	    opt_time(l, o, "insert_time", now, &insert_time))
 		return -1;
@@ -1112,11 +1123,6 @@ static void report_progress(struct importer *im)
 		im->lines, loaded, rejected, secs, secs > 0 ? (double)loaded / secs : 0.0);
 }
 
-static void release_json(void *obj)
-{
-	json_object_put(obj);
-}
-
 static int read_line(struct importer *im, const char *text, size_t len, size_t line_no, const char *now)
 {
 	char err[512];
@@ -1149,11 +1155,7 @@ static int read_line(struct importer *im, const char *text, size_t len, size_t l
 		rc = read_attribute(&l, now);
 		break;
 	}
-	/* Strings referenced by the batch's parameters must outlive the line. */
-	if (rc == 0) {
-		arena_defer(im->b->a, release_json, l.obj);
-		l.obj = NULL;
-	}
+	/* The batch's parameters hold copies (kept()): the line's JSON goes now. */
 out:
 	if (rc)
 		report_line_error(im, line_no, err);

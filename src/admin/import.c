@@ -52,7 +52,7 @@
  * holds, the more of them share an index page with the row before, which the
  * server then finds in its CPU caches: at 1,000,000 faces MariaDB spent 110 us
  * of CPU per face with batches of 1000 and 62 us with 20000 (bench/scale). A
- * batch of 20000 512-d faces holds about 170 MB; event lines are larger (their
+ * batch of 20000 512-d faces holds about 100 MB; event lines are larger (their
  * JSON documents), so their batches stay short. */
 #define DEFAULT_BATCH_LINES 20000
 #define DEFAULT_EVENT_BATCH_LINES 1000

@@ -7,7 +7,12 @@
  * and each descriptor is a primary-key lookup in the same order, so the
  * server neither sorts nor buffers. The join order and the index are forced:
  * left alone, the optimizer may start from a filter's table (list_face) and
- * sort every remaining row, blobs and all, for each block. Rows are written straight into the
+ * sort every remaining row, blobs and all, for each block. A filter's EXISTS
+ * (list_id: list_face, tags: event_tag, ...) stays a per-row primary-key
+ * lookup: left alone, MariaDB materializes the whole subquery (a temporary
+ * table of every member of the list, on disk when large) for every block,
+ * O(members) per block; materialization (and semi-joins, its other way to
+ * the same table) is switched off for the statement alone. Rows are written straight into the
  * block's slots: nothing grows or moves while rows stream in. With
  * OBJECTS_CURSOR_READ_AHEAD the statements run on a thread and a handle of
  * the cursor's own, one block ahead of the caller, into two buffers in turn,
@@ -76,6 +81,7 @@ static int cursor_statement(struct local_cursor *c, enum objects_kind kind, cons
 		c->params[c->np++] = DBP_STR(arena_strdup(c->a, upto));
 	c->params[c->np++] = DBP_I64(c->rows);
 	c->sql = arena_printf(c->a,
+			      "SET STATEMENT optimizer_switch='semijoin=off,materialization=off' FOR "
 			      "SELECT STRAIGHT_JOIN o.%s, d.vector%s FROM %s o FORCE INDEX (%s) JOIN descriptor d ON "
 			      "d.owner_id = o.%s WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ? AND "
 			      "o.%s > ?%s ORDER BY o.%s LIMIT ?",

@@ -6,6 +6,7 @@
 
 # The stack: everything of one instance lives in DIR.
 #   DIR/mysql/ datadir, DIR/mysql.sock, DIR/mysql.pid, DIR/mysql.err
+#   DIR/mysql-tmp/ MariaDB's temporary files (not the shared /tmp, where others may delete them)
 #   DIR/luna-tasks.conf, DIR/store/, DIR/migrate.log
 #   DIR/api.sock, DIR/api.pid (one line per child), DIR/api.log
 #   DIR/scheduler.pid, DIR/scheduler.log (scheduler "s1"); DIR/scheduler-NAME.* for others
@@ -48,8 +49,9 @@ db_start() {
 				die "mariadb-install-db failed ($dir/mysql-install.log)"
 			}
 	fi
+	mkdir -p "$dir/mysql-tmp"
 	setsid mariadbd --no-defaults --datadir="$dir/mysql" --socket="$sock" --pid-file="$dir/mysql.pid" \
-		--skip-networking --user="$(id -un)" --log-error="$dir/mysql.err" \
+		--tmpdir="$dir/mysql-tmp" --skip-networking --user="$(id -un)" --log-error="$dir/mysql.err" \
 		--innodb-buffer-pool-size="$DB_BUFFER_POOL" --innodb-log-file-size="$DB_LOG_FILE_SIZE" \
 		--max-connections=500 --character-set-server=utf8mb4 \
 		--collation-server=utf8mb4_general_ci --skip-name-resolve --default-time-zone=+00:00 \

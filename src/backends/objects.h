@@ -89,9 +89,6 @@ struct objects_removed_event {
 	size_t norigins;
 };
 
-/* A row of objects_stream; the row is owned by the stream; nonzero stops it. */
-typedef int (*objects_row_cb)(void *ud, json_object *row);
-
 /* Reports and exports (objects_export.h). */
 struct objects_export_query;
 struct objects_export_row;
@@ -159,8 +156,6 @@ struct objects_ops {
 	int (*load_vectors_by_ids)(struct objects *o, enum objects_kind kind, const char *account_id,
 				   char *const *ids, size_t nids, enum descriptor_type type, int version,
 				   objects_vector_slot_cb slot, void *ud);
-	int (*stream)(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
-		      objects_row_cb cb, void *ud);
 	int (*cursor_open)(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
 			   enum descriptor_type type, int version, unsigned flags, size_t block_rows,
 			   const char *after, const char *upto, struct objects_cursor **out);
@@ -303,18 +298,6 @@ static inline int objects_load_vectors_by_ids(struct objects *o, enum objects_ki
 					      objects_vector_slot_cb slot, void *ud)
 {
 	return o->ops->load_vectors_by_ids(o, kind, account_id, ids, nids, type, version, slot, ud);
-}
-
-/* Objects as the API shows them (faces: face_id, account_id, event_id,
- * user_data, external_id, avatar, create_time, lists; events: every event
- * field; attributes: attribute_id, account_id, face_id, create_time,
- * basic_attributes), streamed in ascending id order. The row is owned by the
- * stream (valid during the call); cb returns nonzero to stop. Times are RFC 3339
- * UTC. The connection is busy while streaming: cb must not use o. */
-static inline int objects_stream(struct objects *o, enum objects_kind kind, json_object *filters,
-				 const char *account_id, objects_row_cb cb, void *ud)
-{
-	return o->ops->stream(o, kind, filters, account_id, cb, ud);
 }
 
 /* ---- Lists and linking ------------------------------------------------ */

@@ -873,7 +873,6 @@ const struct objects_ops objects_local_ops = {
 	.page_ids = local_page_ids,
 	.load_vectors = local_load_vectors,
 	.load_vectors_by_ids = local_load_vectors_by_ids,
-	.stream = objects_local_stream,
 	.cursor_open = objects_local_cursor_open,
 	.cursor_next = objects_local_cursor_next,
 	.cursor_close = objects_local_cursor_close,

@@ -44,10 +44,6 @@ int objects_local_where(struct objects *o, struct arena *a, enum objects_kind ki
  * the error set. */
 int objects_local_vector_size(struct objects *o, const char *id, size_t idlen, size_t bytes, size_t *d);
 
-/* objects_local_rows.c */
-int objects_local_stream(struct objects *o, enum objects_kind kind, json_object *filters, const char *account_id,
-			 objects_row_cb cb, void *ud);
-
 /* objects_local_export.c */
 int objects_local_export_stream(struct objects *o, const struct objects_export_query *q, json_object *filters,
 				const char *account_id, const char *after, const char *upto, objects_export_cb cb,

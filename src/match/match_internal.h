@@ -133,6 +133,22 @@ void match_product_free(struct match_product *p);
 void match_product_tile(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,
                         float *out);
 
+/* Chosen rows of A, gathered so that one product proposes them together
+ * (match_topk scans the queries whose floor guess failed again, as one
+ * stripe rather than one product per row): match_product_tile(&g->view, 0,
+ * n, ...) after match_gather_rows proposes what the rows in place would, within
+ * the same bound (int8: the same bits). */
+struct match_gather {
+	struct match_product view; /* B and the form of the product; A the gathered rows */
+	float *a;                  /* fp32: max_rows x d */
+	size_t max_rows;
+};
+int match_gather_init(struct match_gather *g, const struct match_product *p, size_t max_rows);
+/* rows[0 .. n) (n <= max_rows) of p's A become rows 0 .. n of g->view. */
+void match_gather_rows(struct match_gather *g, const struct match_product *p, const uint32_t *rows,
+                       size_t n);
+void match_gather_free(struct match_gather *g);
+
 /* ---- scans -------------------------------------------------------------- */
 
 /* clamp(s, 0, 1); -0 and NaN give +0, so results order like their bits.

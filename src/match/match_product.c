@@ -472,3 +472,51 @@ void match_product_tile(const struct match_product *p, size_t i0, size_t ni, siz
 #endif
 	match_dot_tile(p->a + i0 * p->d, ni, p->b + j0 * p->d, nj, p->d, out);
 }
+
+/* ---- chosen rows ------------------------------------------------------------- */
+
+int match_gather_init(struct match_gather *g, const struct match_product *p, size_t max_rows)
+{
+	*g = (struct match_gather){ .view = *p, .max_rows = max_rows };
+	g->view.radius = NULL; /* p's own; the view owns only what is allocated here */
+	g->view.qa = (struct match_i8rows){ 0 };
+	g->view.na = max_rows;
+	int rc;
+	if (p->int8) {
+		rc = alloc_rows(&g->view.qa, max_rows, p->qa.dp);
+	} else {
+		g->a = match_alloc_floats(max_rows * (p->d ? p->d : 1));
+		g->view.a = g->a;
+		rc = g->a ? 0 : -1;
+	}
+	if (rc < 0) {
+		match_gather_free(g);
+		errno = ENOMEM;
+	}
+	return rc;
+}
+
+void match_gather_rows(struct match_gather *g, const struct match_product *p, const uint32_t *rows,
+                       size_t n)
+{
+	size_t dp = p->qa.dp;
+	for (size_t r = 0; r < n; r++) {
+		size_t i = rows[r];
+		if (!p->int8) {
+			memcpy(g->a + r * p->d, p->a + i * p->d, p->d * sizeof *g->a);
+			continue;
+		}
+		memcpy(g->view.qa.q + r * dp, p->qa.q + i * dp, dp);
+		g->view.qa.corr[r] = p->qa.corr[i];
+		g->view.qa.scale[r] = p->qa.scale[i];
+	}
+}
+
+void match_gather_free(struct match_gather *g)
+{
+	free(g->a);
+	free(g->view.qa.q);
+	free(g->view.qa.corr);
+	free(g->view.qa.scale);
+	*g = (struct match_gather){ 0 };
+}

@@ -31,6 +31,7 @@
 #define TOPK_QBLOCK 1024        /* queries per work item (at most) */
 #define TOPK_BBLOCK 1024        /* base rows per sgemm */
 #define TOPK_SCRATCH (16u << 20) /* candidate bytes per thread (soft cap) */
+#define TOPK_GATHER 64          /* queries scanned again per product (rescan) */
 
 /* ---- ordering and selection ---------------------------------------------- */
 
@@ -143,6 +144,8 @@ struct topk_scratch {
 	struct match_hit *tmp; /* k: room for sorting */
 	float *conf;           /* qblock x CAND_STRIDE: canonical sims being confirmed */
 	size_t *cursor;        /* qblock: confirm_block's place in each buffer */
+	uint32_t *redo;        /* qblock: queries to scan again (rescan) */
+	struct match_gather gather; /* their rows, together */
 };
 
 static inline uint32_t float_bits(float f)
@@ -434,19 +437,21 @@ static void confirm_block(const struct topk_job *job, struct cand_buf *bufs, siz
 
 /* Write each query's best min(n, k) confirmed candidates at or above the
  * threshold to its output, best first. */
-static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i, struct cand_buf *b,
+static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t nredo,
                    size_t b0, size_t b1);
 
 static void finish_block(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
                          size_t b0, size_t b1, size_t ch)
 {
+	size_t nredo = 0;
 	for (size_t r = 0; r < ni; r++) {
 		settle(job, &s->bufs[r]);
-		if (s->bufs[r].redo) {
-			rescan(job, s, i0 + r, &s->bufs[r], b0, b1);
-			settle(job, &s->bufs[r]);
-		}
+		if (s->bufs[r].redo)
+			s->redo[nredo++] = (uint32_t)r;
 	}
+	rescan(job, s, i0, nredo, b0, b1);
+	for (size_t x = 0; x < nredo; x++)
+		settle(job, &s->bufs[s->redo[x]]);
 	for (size_t r = 0; r < ni; r++)
 		mark_top(job, &s->bufs[r]);
 	confirm_block(job, s->bufs, ni, s->cursor, b0, b1);
@@ -465,6 +470,13 @@ static void finish_block(const struct topk_job *job, struct topk_scratch *s, siz
 	}
 }
 
+/* exclude_self: query qi skips base row qi (NaN passes no floor). */
+static void mask_self(const struct topk_job *job, float *row, size_t qi, size_t j0, size_t nj)
+{
+	if (job->exclude_self && qi >= j0 && qi < j0 + nj)
+		row[qi - j0] = NAN;
+}
+
 /* Propose rows i0 .. i0+ni x base block j0 .. j0+nj and scan each row;
  * guess_len: the chunk's length when this is its first block (guess_floor),
  * else 0. */
@@ -472,14 +484,12 @@ static void scan_stripe(const struct topk_job *job, struct topk_scratch *s, size
                         size_t j0, size_t nj, struct cand_buf *bufs, size_t guess_len)
 {
 	match_product_tile(job->prod, i0, ni, j0, nj, s->tile);
-	if (job->exclude_self) /* NaN passes no floor */
-		for (size_t r = 0; r < ni; r++)
-			if (i0 + r >= j0 && i0 + r < j0 + nj)
-				s->tile[r * nj + (i0 + r - j0)] = NAN;
 	for (size_t r = 0; r < ni; r++) {
+		float *row = s->tile + r * nj;
+		mask_self(job, row, i0 + r, j0, nj);
 		if (guess_len)
-			guess_floor(job, &bufs[r], s->tile + r * nj, nj, guess_len);
-		scan_row(job, s->tile + r * nj, j0, nj, &bufs[r]);
+			guess_floor(job, &bufs[r], row, nj, guess_len);
+		scan_row(job, row, j0, nj, &bufs[r]);
 	}
 }
 
@@ -498,13 +508,32 @@ static size_t block_len(size_t j0, size_t b1)
 	return b1 - j0 < TOPK_BBLOCK ? b1 - j0 : TOPK_BBLOCK;
 }
 
-/* Query row i over the whole chunk again, one row per product, no guess. */
-static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i, struct cand_buf *b,
+/* The queries s->redo[0 .. nredo) (rows of the block at i0) over the whole
+ * chunk again, without a guess; their rows are gathered, so that a product
+ * proposes up to gather.max_rows of them at once. */
+static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t nredo,
                    size_t b0, size_t b1)
 {
-	buf_reset(job, b);
-	for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK)
-		scan_stripe(job, s, i, 1, j0, block_len(j0, b1), b, 0);
+	for (size_t g0 = 0; g0 < nredo; g0 += s->gather.max_rows) {
+		size_t gn = nredo - g0 < s->gather.max_rows ? nredo - g0 : s->gather.max_rows;
+		uint32_t *redo = s->redo + g0;
+		for (size_t x = 0; x < gn; x++) {
+			buf_reset(job, &s->bufs[redo[x]]);
+			redo[x] += (uint32_t)i0; /* query rows, for the gather */
+		}
+		match_gather_rows(&s->gather, job->prod, redo, gn);
+		for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK) {
+			size_t nj = block_len(j0, b1);
+			match_product_tile(&s->gather.view, 0, gn, j0, nj, s->tile);
+			for (size_t x = 0; x < gn; x++) {
+				float *row = s->tile + x * nj;
+				mask_self(job, row, redo[x], j0, nj);
+				scan_row(job, row, j0, nj, &s->bufs[redo[x] - i0]);
+			}
+		}
+		for (size_t x = 0; x < gn; x++)
+			redo[x] -= (uint32_t)i0;
+	}
 }
 
 static void topk_item(const struct topk_job *job, size_t item, struct topk_scratch *s)
@@ -627,6 +656,8 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].tmp);
 		free(s[t].conf);
 		free(s[t].cursor);
+		free(s[t].redo);
+		match_gather_free(&s[t].gather);
 	}
 	free(s);
 }
@@ -647,8 +678,11 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
 		s[t].conf = match_alloc_floats(slots);
 		s[t].cursor = malloc(rows * sizeof(size_t));
+		s[t].redo = malloc(rows * sizeof(uint32_t));
+		int gathered = match_gather_init(&s[t].gather, job->prod,
+		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
 		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].conf ||
-		    !s[t].cursor) {
+		    !s[t].cursor || !s[t].redo || gathered < 0) {
 			scratch_free(s, nthreads);
 			return NULL;
 		}

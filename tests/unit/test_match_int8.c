@@ -404,6 +404,11 @@ static void test_topk(void)
 	match_normalize(b, 5000, 64);
 	topk_case("best rows first", q, 6, b, 5000, 64, 50, 0.0f, 0, 1);
 	topk_case("best rows first, 2 threads", q, 6, b, 5000, 64, 50, 0.0f, 0, 2);
+	/* the same base searched by its own first 150 rows (self excluded): more
+	 * queries scanned again than one gathered product takes (64) */
+	topk_case("best rows first, 150 base rows as queries", b, 150, b, 5000, 64, 50, 0.0f, 1, 1);
+	topk_case("best rows first, 150 base rows as queries, 2 threads", b, 150, b, 5000, 64, 50, 0.0f,
+	          1, 2);
 	free(b);
 	free(q);
 

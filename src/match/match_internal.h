@@ -106,6 +106,15 @@ void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
 void match_avxvnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
                         const struct match_u8cols *b, size_t j0, size_t nj, float *out);
 
+/* q = round(x / scale), scale = max|x| / 127 (match_product.c); the AVX-512
+ * form gives the same q and scale, and e, norm, qnorm summed in another order. */
+float match_quantize_row(const float *x, size_t d, int8_t *q, double *e, double *norm,
+                         double *qnorm);
+float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, double *e, double *norm,
+                                double *qnorm);
+float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, double *e, double *norm,
+                                double *qnorm);
+
 /* Which product proposes: sgemm, or int8 in one of its two widths. */
 enum match_form { MATCH_FORM_FP32, MATCH_FORM_INT8_512, MATCH_FORM_INT8_256 };
 

@@ -173,8 +173,8 @@ static float row_max_abs(const float *x, size_t d)
 
 /* q = round(x / scale) with scale = max|x| / 127, so |q| <= 127; returns the
  * scale and fills the row's statistics. */
-static float quantize_row(const float *x, size_t d, int8_t *q, double *e, double *norm,
-                          double *qnorm)
+float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, double *e, double *norm,
+                                double *qnorm)
 {
 	float scale = row_max_abs(x, d) / 127.0f;
 	float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
@@ -193,6 +193,16 @@ static float quantize_row(const float *x, size_t d, int8_t *q, double *e, double
 	*norm = sqrt(nn);
 	*qnorm = sqrt(qq);
 	return scale;
+}
+
+float match_quantize_row(const float *x, size_t d, int8_t *q, double *e, double *norm,
+                         double *qnorm)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (canonical_avx512())
+		return match_quantize_row_avx512(x, d, q, e, norm, qnorm);
+#endif
+	return match_quantize_row_scalar(x, d, q, e, norm, qnorm);
 }
 
 static void stats_set(struct side_stats *st, size_t i, double e, double norm, double qnorm)
@@ -287,7 +297,7 @@ static void quantize_a(struct quant_job *job, size_t i)
 	struct match_product *p = job->p;
 	double e, norm, qnorm;
 	int8_t *q = p->qa.q + i * p->qa.dp;
-	p->qa.scale[i] = quantize_row(p->a + i * p->d, p->d, q, &e, &norm, &qnorm);
+	p->qa.scale[i] = match_quantize_row(p->a + i * p->d, p->d, q, &e, &norm, &qnorm);
 	int32_t sum = 0;
 	for (size_t k = 0; k < p->d; k++)
 		sum += q[k];
@@ -304,7 +314,7 @@ static void quantize_b(struct quant_job *job, size_t j, int8_t *q)
 {
 	struct match_product *p = job->p;
 	double e, norm, qnorm;
-	p->qb.scale[j] = quantize_row(p->b + j * p->d, p->d, q, &e, &norm, &qnorm);
+	p->qb.scale[j] = match_quantize_row(p->b + j * p->d, p->d, q, &e, &norm, &qnorm);
 	panel_put(&p->qb, j, q, p->d, p->qa.dp);
 	stats_set(job->sb, j, e, norm, qnorm);
 }

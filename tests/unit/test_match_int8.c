@@ -461,8 +461,52 @@ static void test_keep_ge(void)
 	CHECK(!bad, "keep_ge keeps exactly the values >= the cut, in order, and their least");
 }
 
+/* ---- the quantizer ----------------------------------------------------------- */
+
+/* Row r of a quantizer case: random, one large component, halves of the
+ * scale step (ties of the rounding), zeros, tiny values. */
+static void quant_row(float *x, size_t d, int r)
+{
+	for (size_t k = 0; k < d; k++) {
+		float u = (float)uniform();
+		switch (r % 5) {
+		case 0: x[k] = u; break;
+		case 1: x[k] = k == d / 2 ? 40.0f : u * 0.01f; break;
+		case 2: x[k] = ((float)(int)(u * 127.0f) + (u < 0 ? -0.5f : 0.5f)) / 127.0f; break;
+		case 3: x[k] = k % 3 == 0 ? 0.0f : -u; break;
+		default: x[k] = u * 1e-30f; break;
+		}
+	}
+	if (r % 5 == 2)
+		x[0] = 1.0f; /* scale 1/127: every other value is a tie */
+}
+
+/* The dispatched quantizer (AVX-512 where the CPU has it) against the
+ * scalar one: q and scale bit for bit, e and the norms within 1e-12. */
+static void test_quantizer(void)
+{
+	static const size_t dims[] = { 1, 15, 16, 17, 100, 512, 513 };
+	size_t bad = 0;
+	float x[513];
+	int8_t q1[513], q2[513];
+	for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+		size_t d = dims[di];
+		for (int r = 0; r < 50; r++) {
+			quant_row(x, d, r);
+			double e1, n1, m1, e2, n2, m2;
+			float s1 = match_quantize_row_scalar(x, d, q1, &e1, &n1, &m1);
+			float s2 = match_quantize_row(x, d, q2, &e2, &n2, &m2);
+			bad += memcmp(&s1, &s2, sizeof s1) != 0 || memcmp(q1, q2, d) != 0 ||
+			       fabs(e1 - e2) > 1e-12 * (n1 + 1e-300) || fabs(n1 - n2) > 1e-12 * n1 ||
+			       fabs(m1 - m2) > 1e-12 * m1;
+		}
+	}
+	CHECK(bad == 0, "quantizer: %zu rows differ between the scalar and the dispatched form", bad);
+}
+
 int main(void)
 {
+	test_quantizer();
 	test_keep_ge();
 	test_int8_in_use();
 	test_canonical();

@@ -260,7 +260,10 @@ static void mark_top(const struct topk_job *job, struct cand_buf *b)
 		b->conf[i] = b->sim[i] >= t ? CONF_PENDING : CONF_NONE;
 }
 
-/* After the first round: mark the band of width R under t2. */
+/* After the first round: keep the confirmed candidates and those proposed in
+ * the band of width R under t2, to be confirmed, in order (the others cannot
+ * be in the best k), so that the second round and take_confirmed pass over
+ * those only. */
 static void mark_band(const struct topk_job *job, struct cand_buf *b)
 {
 	if (b->n <= job->k)
@@ -273,9 +276,16 @@ static void mark_band(const struct topk_job *job, struct cand_buf *b)
 	}
 	float t2 = confirmed == job->k ? least : kth_value(job, b->conf, b->n, 0.0f);
 	float lo = t2 - b->radius;
-	for (size_t i = 0; i < b->n; i++)
-		if (b->conf[i] == CONF_NONE && b->sim[i] >= lo)
-			b->conf[i] = CONF_PENDING;
+	size_t m = 0;
+	for (size_t i = 0; i < b->n; i++) { /* branch-free: keep is a coin flip */
+		float c = b->conf[i], s = b->sim[i];
+		size_t done = c >= 0.0f;
+		b->sim[m] = s;
+		b->idx[m] = b->idx[i];
+		b->conf[m] = done ? c : CONF_PENDING;
+		m += done | (s >= lo);
+	}
+	b->n = m;
 }
 
 static void confirm_row(const struct topk_job *job, struct cand_buf *b)

@@ -43,16 +43,6 @@ int descriptor_default_version(const struct luna_config *cfg, enum descriptor_ty
 /* L2-normalises v in place; a zero vector stays zero. */
 void objects_l2_normalize(float *v, size_t d);
 
-/* Descriptors loaded for matching: row i of x (n x d, L2-normalised) is the
- * descriptor of ids[i]; track_ids[i] is the event's track id or NULL (only
- * when asked for, events only). */
-struct objects_vectors {
-	size_t n, d;
-	char **ids;
-	float *x;
-	char **track_ids;
-};
-
 /* Where objects_load_vectors_by_ids writes the descriptor of object id, d
  * floats: *row (NULL: nowhere); nonzero stops the load. */
 typedef int (*objects_vector_slot_cb)(void *ud, const char *id, size_t d, float **row);
@@ -61,7 +51,7 @@ typedef int (*objects_vector_slot_cb)(void *ud, const char *id, size_t d, float 
  * blocks of a fixed number of rows, for work whose memory must not grow with
  * the number of objects (cross match's candidates): every block lives in one
  * buffer, allocated with the first row and reused for every later block.
- * Selection and account as in objects_load_vectors; ascending id order;
+ * Selection and account as in objects_page_ids; ascending id order;
  * objects without the descriptor are skipped. */
 
 /* Room for one id of the objects tables (CHAR(36)) and its NUL. */
@@ -150,9 +140,6 @@ struct objects_ops {
 	int (*page_ids)(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			const char *account_id, const char *after, const char *upto, size_t limit, char ***ids,
 			size_t *n);
-	int (*load_vectors)(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			    const char *account_id, enum descriptor_type type, int version, size_t limit,
-			    int with_track_ids, struct objects_vectors *out);
 	int (*load_vectors_by_ids)(struct objects *o, enum objects_kind kind, const char *account_id,
 				   char *const *ids, size_t nids, enum descriptor_type type, int version,
 				   objects_vector_slot_cb slot, void *ud);
@@ -274,15 +261,6 @@ static inline int objects_page_ids(struct objects *o, struct arena *a, enum obje
 				   char ***ids, size_t *n)
 {
 	return o->ops->page_ids(o, a, kind, filters, account_id, after, upto, limit, ids, n);
-}
-
-/* Descriptors (type, version) of matching objects in ascending id order; objects
- * without such a descriptor are skipped; at most limit objects (0: no limit). */
-static inline int objects_load_vectors(struct objects *o, struct arena *a, enum objects_kind kind,
-				       json_object *filters, const char *account_id, enum descriptor_type type,
-				       int version, size_t limit, int with_track_ids, struct objects_vectors *out)
-{
-	return o->ops->load_vectors(o, a, kind, filters, account_id, type, version, limit, with_track_ids, out);
 }
 
 /* Descriptors (type, version) of the given ids of one kind within the account

@@ -273,40 +273,6 @@ out:
 
 /* ---- Descriptors for matching ----------------------------------------- */
 
-/* Rows (id, vector[, track_id]) appended to malloc'd growing arrays that are
- * handed to the arena at the end. */
-struct vector_sink {
-	struct objects *o;
-	struct arena *a;
-	size_t n, cap, d;
-	char **ids;
-	float *x;
-	char **track_ids;
-	int with_track;
-	int bad;
-};
-
-static int vector_sink_grow(struct vector_sink *s)
-{
-	size_t cap = s->cap ? s->cap * 2 : 1024;
-	float *x = realloc(s->x, cap * s->d * sizeof(float));
-	if (!x)
-		return -1;
-	s->x = x;
-	char **ids = arena_alloc(s->a, cap * sizeof(char *));
-	if (s->n)
-		memcpy(ids, s->ids, s->n * sizeof(char *));
-	s->ids = ids;
-	if (s->with_track) {
-		char **tr = arena_alloc(s->a, cap * sizeof(char *));
-		if (s->n)
-			memcpy(tr, s->track_ids, s->n * sizeof(char *));
-		s->track_ids = tr;
-	}
-	s->cap = cap;
-	return 0;
-}
-
 int objects_local_vector_size(struct objects *o, const char *id, size_t idlen, size_t bytes, size_t *d)
 {
 	if (bytes == 0 || bytes % sizeof(float))
@@ -318,136 +284,6 @@ int objects_local_vector_size(struct objects *o, const char *id, size_t idlen, s
 		return objects_local_fail(o, 1, "descriptors of different lengths (%zu and %zu floats) in one set", *d,
 					  bytes / sizeof(float));
 	return 0;
-}
-
-static int vector_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
-{
-	struct vector_sink *s = ud;
-	if (ncols < 2 || !cells[0] || !cells[1])
-		return 0;
-	size_t bytes = lens[1];
-	if (objects_local_vector_size(s->o, cells[0], lens[0], bytes, &s->d)) {
-		s->bad = -1;
-		return 1;
-	}
-	if (s->n == s->cap && vector_sink_grow(s)) {
-		s->bad = objects_local_fail(s->o, 0, "out of memory loading descriptors");
-		return 1;
-	}
-	memcpy(s->x + s->n * s->d, cells[1], bytes);
-	objects_l2_normalize(s->x + s->n * s->d, s->d);
-	s->ids[s->n] = arena_strndup(s->a, cells[0], lens[0]);
-	if (s->with_track)
-		s->track_ids[s->n] = ncols > 2 && cells[2] ? arena_strndup(s->a, cells[2], lens[2]) : NULL;
-	s->n++;
-	return 0;
-}
-
-static int cmp_str_ptr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorts the loaded rows by id (rows move together). */
-static int sort_vectors(struct arena *a, struct objects_vectors *v)
-{
-	struct row_ref {
-		char *id;      /* first member: cmp_str_ptr compares it */
-		size_t row;
-	} *refs = NULL;
-	float *x = NULL;
-	int rc = -1;
-	if (v->n < 2)
-		return 0;
-	refs = malloc(v->n * sizeof(*refs));
-	x = malloc(v->n * v->d * sizeof(float));
-	if (!refs || !x)
-		goto out;
-	for (size_t i = 0; i < v->n; i++) {
-		refs[i].id = v->ids[i];
-		refs[i].row = i;
-	}
-	qsort(refs, v->n, sizeof(*refs), cmp_str_ptr);
-	char **ids = arena_alloc(a, v->n * sizeof(char *));
-	char **tracks = v->track_ids ? arena_alloc(a, v->n * sizeof(char *)) : NULL;
-	for (size_t i = 0; i < v->n; i++) {
-		memcpy(x + i * v->d, v->x + refs[i].row * v->d, v->d * sizeof(float));
-		ids[i] = refs[i].id;
-		if (tracks)
-			tracks[i] = v->track_ids[refs[i].row];
-	}
-	memcpy(v->x, x, v->n * v->d * sizeof(float));
-	v->ids = ids;
-	v->track_ids = tracks;
-	rc = 0;
-out:
-	free(refs);
-	free(x);
-	return rc;
-}
-
-/* Hands the rows to out sorted by id (the vectors now belong to the sink's
- * arena); -1 with the error set. */
-static int vector_sink_finish(struct vector_sink *s, struct objects_vectors *out)
-{
-	out->n = s->n;
-	out->d = s->d;
-	out->ids = s->ids;
-	out->x = s->x;
-	out->track_ids = s->track_ids;
-	if (s->x)
-		arena_defer(s->a, free, s->x);
-	s->x = NULL;
-	if (sort_vectors(s->a, out))
-		return objects_local_fail(s->o, 0, "out of memory sorting descriptors");
-	return 0;
-}
-
-static int local_load_vectors(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			      const char *account_id, enum descriptor_type type, int version, size_t limit,
-			      int with_track_ids, struct objects_vectors *out)
-{
-	struct arena *tmp = arena_new();
-	struct objects_where w;
-	struct vector_sink s = {.o = o, .a = a, .with_track = with_track_ids && kind == OBJ_EVENTS};
-	int rc = -1;
-	memset(out, 0, sizeof(*out));
-	const struct kind_table *t = table_where(o, tmp, kind, filters, account_id, &w);
-	if (!t)
-		goto out;
-	/* Rows arrive in no particular order (sorting 2 KB blobs in the server
-	 * costs more than the query) and are sorted by id here. With a limit,
-	 * the first ids holding the descriptor are chosen first, ids only. */
-	struct db_param extra[5] = {DBP_I64(type), DBP_I64(version), DBP_I64(limit), DBP_I64(type), DBP_I64(version)};
-	size_t np;
-	struct db_param *p = params_with(tmp, &w, extra, limit ? 5 : 2, &np);
-	const char *track = s.with_track ? ", o.track_id" : "";
-	char *sql;
-	if (limit)
-		sql = arena_printf(tmp,
-				   "SELECT s.id, d.vector%s FROM (SELECT o.%s AS id%s FROM %s o WHERE (%s) AND EXISTS "
-				   "(SELECT 1 FROM descriptor x WHERE x.owner_id = o.%s AND x.descriptor_type = ? AND "
-				   "x.descriptor_version = ?) ORDER BY o.%s LIMIT ?) s JOIN descriptor d ON d.owner_id = s.id "
-				   "AND d.descriptor_type = ? AND d.descriptor_version = ?",
-				   s.with_track ? ", s.track_id" : "", t->id, track, t->table, w.sql, t->id, t->id);
-	else
-		sql = arena_printf(tmp,
-				   "SELECT o.%s, d.vector%s FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
-				   "WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ?",
-				   t->id, track, t->table, t->id, w.sql);
-	if (db_stream(local_db(o), sql, p, np, vector_row, &s)) {
-		db_failed(o, "descriptors");
-		goto out;
-	}
-	if (s.bad)
-		goto out;
-	if (vector_sink_finish(&s, out))
-		goto out;
-	rc = 0;
-out:
-	free(s.x);
-	arena_free(tmp);
-	return rc;
 }
 
 /* Rows of objects_load_vectors_by_ids: each goes where the caller's slot says. */
@@ -871,7 +707,6 @@ const struct objects_ops objects_local_ops = {
 	.validate_filters = objects_local_validate_filters,
 	.count = local_count,
 	.page_ids = local_page_ids,
-	.load_vectors = local_load_vectors,
 	.load_vectors_by_ids = local_load_vectors_by_ids,
 	.cursor_open = objects_local_cursor_open,
 	.cursor_next = objects_local_cursor_next,

@@ -132,6 +132,9 @@ static const struct key keys[] = {
 	  "attempts to deliver one notification before it is given up as failed"),
 	I("NOTIFICATIONS", "RETRY_MAX_SECONDS", notify.retry_max_seconds, "300", 1, 86400,
 	  "longest wait between two attempts (the wait doubles from 1 s)"),
+	I("NOTIFICATIONS", "IDLE_POLL_MAX_MS", notify.idle_poll_max_ms, "1000", 10, 60000,
+	  "longest pause of a scheduler between two looks at an empty notification queue (it doubles from "
+	  "[SCHEDULER] POLL_INTERVAL_MS): the most a status change waits before its notification is sent"),
 	S("NOTIFICATIONS", "PUBLIC_URL", notify.public_url, "",
 	  "the service's address as receivers reach it (e.g. http://tasks.example.com), the base of result_url; "
 	  "empty: result_url is the path /2/tasks/{task_id}/result"),

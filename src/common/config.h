@@ -52,6 +52,7 @@ struct luna_notifications {
 	int max_header_bytes;             /* one header, name and value */
 	int max_attempts;                 /* deliveries of one notification before it fails */
 	int retry_max_seconds;            /* cap of the back-off between attempts */
+	int idle_poll_max_ms;             /* longest pause between two looks at an empty queue */
 	char public_url[512];             /* base of result_url; empty: a path */
 };
 

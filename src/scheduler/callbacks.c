@@ -17,13 +17,24 @@
  * log of GET /2/tasks/{task_id}/notifications).
  *
  * Workload: one indexed scan of at most BATCH queue heads per round, then
- * per notification a claim, one POST and one update. */
+ * per notification a claim, one POST and one update.
+ *
+ * Idle cost: while nothing is due, one thread of the scheduler at a time
+ * (the watcher) looks at the queue; the others wait until a look finds
+ * something. The watcher's pause starts at [SCHEDULER] POLL_INTERVAL_MS and
+ * doubles after each empty look up to [NOTIFICATIONS] IDLE_POLL_MAX_MS, so a
+ * site without policies costs about one query per IDLE_POLL_MAX_MS per
+ * scheduler, whatever THREADS is; a look that finds something brings the
+ * pause back to POLL_INTERVAL_MS and wakes every thread. A status change is
+ * thus sent at most IDLE_POLL_MAX_MS (plus one round) after it is committed,
+ * as long as a thread is free. */
 #include "scheduler/sched.h"
 #include "common/log.h"
 #include "common/task_metrics.h"
 #include "notify/deliver.h"
 #include "notify/policy.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,6 +42,15 @@
 #define BATCH 16
 #define LEASE_SLACK_S 10
 #define SLICE_NS (50 * 1000000L)
+
+/* What the delivery threads of this scheduler share while the queue is idle. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;           /* a look found something, or stop */
+	int watching;                  /* a thread is the watcher */
+	unsigned long long found;      /* looks that found something: waiters wake when it moves */
+	int nap_ms;                    /* the watcher's next pause */
+} idle = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 enum { COL_ID, COL_TASK, COL_SUBTASK, COL_STATUS, COL_EVENT_TIME, COL_END_TIME, COL_DONE, COL_ALL, COL_RESULT,
        COL_ATTEMPTS, COL_CALLBACK, COL_TYPE, COL_CREATE_TIME };
@@ -52,17 +72,19 @@ static int due_heads(struct deliverer *d, struct arena *a, struct db_result *r)
 		       DBP_I64(BATCH));
 }
 
-/* 1 when this thread now holds the notification, 0 when another one does,
- * -1 on a DB error. The lease outlasts the attempt (timeout_s) by LEASE_SLACK_S. */
-static int claim(struct deliverer *d, const char *id, long timeout_s)
+/* 1 when this thread now holds the notification, 0 when another one does
+ * or it changed since it was read (another thread's attempt: the row read is
+ * stale, and its retry not due yet), -1 on a DB error. The lease outlasts
+ * the attempt (timeout_s) by LEASE_SLACK_S. */
+static int claim(struct deliverer *d, const char *id, const char *attempts, long timeout_s)
 {
 	struct db_result r;
 	long long lease = timeout_s + LEASE_SLACK_S;
 	if (DB_EXEC(d->db, NULL, &r,
 		    "UPDATE notification SET worker_id = ?, lease_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
-		    "WHERE notification_id = ? AND state = " SQL_VAL(NOTIFY_QUEUED) " "
-		    "AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6))",
-		    DBP_STR(d->s->worker_id), DBP_I64(lease), DBP_STR(id)))
+		    "WHERE notification_id = ? AND state = " SQL_VAL(NOTIFY_QUEUED) " AND attempts = ? "
+		    "AND next_attempt <= UTC_TIMESTAMP(6) AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6))",
+		    DBP_STR(d->s->worker_id), DBP_I64(lease), DBP_STR(id), DBP_STR(attempts)))
 		return -1;
 	return r.affected == 1;
 }
@@ -117,7 +139,7 @@ static int deliver(struct deliverer *d, char **row)
 {
 	const struct luna_config *cfg = &d->s->cfg;
 	json_object *callback = json_tokener_parse(row[COL_CALLBACK]);
-	int held = claim(d, row[COL_ID], notify_callback_timeout(cfg, callback));
+	int held = claim(d, row[COL_ID], row[COL_ATTEMPTS], notify_callback_timeout(cfg, callback));
 	if (held <= 0) {
 		json_object_put(callback);
 		return held;
@@ -149,6 +171,60 @@ static int deliver(struct deliverer *d, char **row)
 	return rc;
 }
 
+/* A look found due notifications: the pause is short again, and every
+ * waiting thread joins in (before this one starts sending, which may take
+ * up to a callback's timeout). */
+static void found_work(const struct luna_config *cfg)
+{
+	pthread_mutex_lock(&idle.lock);
+	idle.nap_ms = cfg->poll_interval_ms;
+	idle.found++;
+	pthread_cond_broadcast(&idle.wake);
+	pthread_mutex_unlock(&idle.lock);
+}
+
+static struct timespec deadline_in(long ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* After a look that found nothing: the first idle thread becomes the watcher
+ * and pauses (its pause doubles, up to IDLE_POLL_MAX_MS, until a look finds
+ * something); the others wait until a look finds something. Both end early
+ * on stop (callbacks_stop wakes them) and when another thread's look found
+ * something. */
+static void wait_for_work(struct deliverer *d)
+{
+	const struct luna_config *cfg = &d->s->cfg;
+	pthread_mutex_lock(&idle.lock);
+	unsigned long long seen = idle.found;
+	int watcher = !idle.watching;
+	struct timespec until = {0};
+	if (watcher) {
+		idle.watching = 1;
+		until = deadline_in(idle.nap_ms);
+		idle.nap_ms = idle.nap_ms * 2 < cfg->notify.idle_poll_max_ms ? idle.nap_ms * 2
+									     : cfg->notify.idle_poll_max_ms;
+	}
+	while (idle.found == seen && !atomic_load(&d->stop)) {
+		if (!watcher)
+			pthread_cond_wait(&idle.wake, &idle.lock);
+		else if (pthread_cond_timedwait(&idle.wake, &idle.lock, &until) == ETIMEDOUT)
+			break;
+	}
+	if (watcher)
+		idle.watching = 0;
+	pthread_mutex_unlock(&idle.lock);
+}
+
 /* One pass over the due heads: how many were attempted, -1 on a DB error. */
 static int delivery_round(struct deliverer *d)
 {
@@ -157,6 +233,8 @@ static int delivery_round(struct deliverer *d)
 	int done = 0;
 	if (due_heads(d, a, &r))
 		done = -1;
+	else if (r.nrows)
+		found_work(&d->s->cfg);
 	for (size_t i = 0; done >= 0 && i < r.nrows && !atomic_load(&d->stop); i++) {
 		if (deliver(d, r.rows[i]) < 0)
 			done = -1;
@@ -172,20 +250,39 @@ static void *deliverer_main(void *arg)
 	struct deliverer *d = arg;
 	while (!atomic_load(&d->stop)) {
 		int n = delivery_round(d);
-		if (n < 0)
+		if (n < 0) {
 			sched_db_failed(d->db, &d->failures, "notification delivery");
-		else
+			sched_nap(&d->stop, 1000);
+		} else {
 			sched_db_ok(&d->failures);
-		if (n <= 0)
-			sched_nap(&d->stop, n < 0 ? 1000 : d->s->cfg.poll_interval_ms);
+			if (n == 0)
+				wait_for_work(d);
+		}
 	}
 	atomic_store(&d->exited, 1);
 	return NULL;
 }
 
+/* The wake-up waits on the monotonic clock (deadline_in). */
+static int idle_init(const struct luna_config *cfg)
+{
+	pthread_condattr_t attr;
+	if (pthread_condattr_init(&attr) || pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) ||
+	    pthread_cond_init(&idle.wake, &attr)) {
+		log_error("cannot set up the notification delivery threads");
+		return -1;
+	}
+	pthread_condattr_destroy(&attr);
+	idle.watching = 0;
+	idle.nap_ms = cfg->poll_interval_ms;
+	return 0;
+}
+
 int callbacks_start(struct deliverer *d, int n, struct sched *s)
 {
 	http_global_init();
+	if (idle_init(&s->cfg))
+		return -1;
 	for (int i = 0; i < n; i++) {
 		memset(&d[i], 0, sizeof(d[i]));
 		d[i].s = s;
@@ -206,6 +303,9 @@ int callbacks_stop(struct deliverer *d, int n, long long wait_us)
 	int stuck = 0;
 	for (int i = 0; i < n; i++)
 		atomic_store(&d[i].stop, 1);
+	pthread_mutex_lock(&idle.lock);
+	pthread_cond_broadcast(&idle.wake);
+	pthread_mutex_unlock(&idle.lock);
 	for (int i = 0; i < n; i++) {
 		if (!d[i].started)
 			continue;

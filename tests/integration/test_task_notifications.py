@@ -255,3 +255,41 @@ def test_credentials_reach_the_receiver_only(stack, account_id, receiver):
     for secret in (TOKEN, PASSWORD, API_KEY):
         assert not any(secret.encode() in b for b in replies), secret
         assert not any(secret in t for t in logs), secret
+
+
+def queue_looks(stack, seconds):
+    """The looks at the notification queue of the schedulers' delivery
+    threads during seconds, from MariaDB's general log: (count, connections
+    that made them, the window's length in seconds)."""
+    stack.sql("SET GLOBAL log_output = 'TABLE'; TRUNCATE mysql.general_log; SET GLOBAL general_log = 1")
+    started = time.monotonic()
+    try:
+        time.sleep(seconds)
+    finally:
+        stack.sql("SET GLOBAL general_log = 0")
+    window = time.monotonic() - started
+    rows = stack.sql("SELECT thread_id FROM mysql.general_log WHERE command_type IN ('Query', 'Execute') "
+                     "AND argument LIKE '%FROM notification n JOIN task_callback c%'")
+    stack.sql("TRUNCATE mysql.general_log")
+    return len(rows), {r[0] for r in rows}, window
+
+
+def test_an_idle_queue_is_looked_at_by_one_thread_per_scheduler(stack):
+    """With nothing queued, one delivery thread of each scheduler looks at the
+    queue (the others wait until a look finds something), and no more often
+    than every POLL_INTERVAL_MS; before, each of the THREADS threads looked
+    every POLL_INTERVAL_MS."""
+    assert int(stack.config_value("NOTIFICATIONS", "THREADS", "4")) > 1
+    deadline = time.monotonic() + 120
+    while stack.sql("SELECT COUNT(*) FROM notification WHERE state = 0")[0][0] != "0":
+        assert time.monotonic() < deadline, "the notification queue does not drain"
+        time.sleep(0.5)
+    schedulers = len(stack.scheduler_names())
+    assert schedulers >= 1
+    looks, connections, window = queue_looks(stack, 4)
+    assert stack.sql("SELECT COUNT(*) FROM notification WHERE state = 0")[0][0] == "0"
+    poll_ms = int(stack.config_value("SCHEDULER", "POLL_INTERVAL_MS", "200"))
+    print("idle queue: %d looks in %.1f s by %d connection(s) of %d scheduler(s)"
+          % (looks, window, len(connections), schedulers))
+    assert 1 <= len(connections) <= schedulers, connections
+    assert looks <= schedulers * (window * 1000 / poll_ms + 2), looks

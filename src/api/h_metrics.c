@@ -133,10 +133,20 @@ static int queue_age(struct request *req, FILE *out)
 	return 0;
 }
 
-/* The rows of metric_counter, in a table the renderers below look into. */
+/* The counters of metric_counter (its shards summed), in a table the
+ * renderers below look into. */
 struct counter_rows {
 	struct db_result r;
 };
+
+/* The counters of metric (NULL: all). */
+static int read_counters(struct request *req, const char *metric, struct counter_rows *c)
+{
+	return DB_EXEC(req->api->db, req->arena, &c->r,
+		       "SELECT metric, task_type, label, SUM(value) FROM metric_counter WHERE ? IS NULL OR metric = ? "
+		       "GROUP BY metric, task_type, label",
+		       DBP_STR(metric), DBP_STR(metric));
+}
 
 static double counter_value(const struct counter_rows *c, const char *metric, int type, const char *label)
 {
@@ -183,7 +193,7 @@ static int scheduler_counters(struct request *req, FILE *out)
 	static const char *const retry_reasons[] = {"lease_expired", "transient_error", NULL};
 	static const char *const schedule_outcomes[] = {"created", "refused", "missed", NULL};
 	struct counter_rows c;
-	if (DB_EXEC(req->api->db, req->arena, &c.r, "SELECT metric, task_type, label, value FROM metric_counter"))
+	if (read_counters(req, NULL, &c))
 		return -1;
 	put_duration_histogram(out, &c);
 	put_counter(out, &c, "luna_tasks_lease_expiries_total",
@@ -233,9 +243,7 @@ static int notifications(struct request *req, FILE *out)
 	static const char *const outcomes[] = {"delivered", "retried", "failed", NULL};
 	struct counter_rows c;
 	struct db_result q;
-	if (DB_EXEC(req->api->db, req->arena, &c.r,
-		    "SELECT metric, task_type, label, value FROM metric_counter WHERE metric = ?",
-		    DBP_STR(METRIC_NOTIFICATION_DELIVERIES)) ||
+	if (read_counters(req, METRIC_NOTIFICATION_DELIVERIES, &c) ||
 	    DB_EXEC(req->api->db, req->arena, &q, "SELECT COUNT(*) FROM notification WHERE state = " SQL_VAL(NOTIFY_QUEUED)))
 		return -1;
 	put_counter(out, &c, "luna_tasks_notification_deliveries_total",

@@ -1,14 +1,19 @@
 /* The counters the scheduler keeps in the tasks database (table
- * metric_counter, sql/tasks/009) and GET /metrics reads: one row per
- * (metric, task type, label) whose value only grows. The scheduler adds to
- * them in the transactions that make the events they count, so a count is
- * exact across any number of schedulers and survives their restarts. */
+ * metric_counter, sql/tasks/009 and 011) and GET /metrics reads: rows per
+ * (metric, task type, label) whose values only grow, one per shard, summed
+ * by the scrape. The scheduler adds to them in the transactions that make
+ * the events they count, so a count is exact across any number of
+ * schedulers and survives their restarts. */
 #ifndef LUNA_TASK_METRICS_H
 #define LUNA_TASK_METRICS_H
 
 /* Subtask run times, a histogram by task type: one row per bucket (label: its
  * upper bound, not cumulative; "+Inf" above the last) and one for the sum
  * (label "sum", seconds). */
+/* Rows of one counter: a connection adds to shard CONNECTION_ID() MOD this,
+ * so events committed at once on different connections lock different rows. */
+#define METRIC_SHARDS 32
+
 #define METRIC_SUBTASK_DURATION "subtask_duration"
 #define METRIC_LABEL_SUM "sum"
 #define SUBTASK_DURATION_BUCKETS 16

@@ -222,10 +222,13 @@ void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, lo
 	pthread_mutex_unlock(&w->s->lock);
 }
 
+/* Into the shard of this connection (sql/tasks/011): concurrent events on
+ * other connections lock other rows. */
 int sched_count(struct db *db, const char *metric, int task_type, const char *label, double value)
 {
 	return DB_EXEC(db, NULL, NULL,
-		       "INSERT INTO metric_counter (metric, task_type, label, value) VALUES (?, ?, ?, ?) "
+		       "INSERT INTO metric_counter (metric, task_type, label, shard, value) "
+		       "VALUES (?, ?, ?, CONNECTION_ID() MOD " SQL_VAL(METRIC_SHARDS) ", ?) "
 		       "ON DUPLICATE KEY UPDATE value = value + VALUES(value)",
 		       DBP_STR(metric), DBP_I64(task_type), DBP_STR(label), DBP_DBL(value));
 }

@@ -330,3 +330,29 @@ def test_migration_gives_subtasks_their_task_type(stack):
                          (tid,)) == [(str(new), "8"), (str(old), "8")]
     finally:
         assert stack.delete("/2/tasks/%d" % tid).status == 204
+
+
+def add_to_counter(stack, metric, task_type, label, shard, amount):
+    stack.sql("INSERT INTO metric_counter (metric, task_type, label, shard, value) VALUES (%s, %s, %s, %s, %s) "
+              "ON DUPLICATE KEY UPDATE value = value + VALUES(value)", (metric, task_type, label, shard, amount))
+
+
+def test_counter_shards_are_summed(stack):
+    """Every connection of the schedulers adds to its own row of a counter
+    (migration 011: shard = CONNECTION_ID() MOD 32); /metrics shows their sum,
+    and the migration can run again without changing a count."""
+    name, roc = "luna_tasks_lease_expiries_total", TASK_TYPES["roc"]
+    before = value(parse(scrape(stack)), name, type="roc", outcome="cancelled")
+    added = {0: 1, 7: 2, 31: 4}
+    for shard, amount in added.items():
+        add_to_counter(stack, "lease_expiries", roc, "cancelled", shard, amount)
+    try:
+        assert value(parse(scrape(stack)), name, type="roc", outcome="cancelled") == before + 7
+        with open(os.path.join(ROOT, "sql", "tasks", "011_metric_counter_shards.sql")) as f:
+            stack.sql(f.read())
+        assert value(parse(scrape(stack)), name, type="roc", outcome="cancelled") == before + 7
+    finally:
+        for shard, amount in added.items():
+            add_to_counter(stack, "lease_expiries", roc, "cancelled", shard, -amount)
+    assert value(parse(scrape(stack)), name, type="roc", outcome="cancelled") == before
+

@@ -109,21 +109,11 @@ void h_error_get(struct request *req)
 /* Filters of the per-task endpoints; -1 (answered 28001) when the task is not visible. */
 static int task_scope(struct request *req, struct sql_build *w)
 {
-	const char *acc = req_account(req);
-	struct db_param p[] = {DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc)};
-	struct db_result r;
-	if (DB_EXEC(req->api->db, req->arena, &r,
-		    "SELECT 1 FROM task WHERE task_id = ? AND (? IS NULL OR account_id = ?)",
-		    DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc))) {
-		reply_db_error(req);
+	if (!find_visible(req, "1", "task", "task_id", E_TASK_NOT_FOUND))
 		return -1;
-	}
-	if (r.nrows == 0) {
-		reply_errorf(req, E_TASK_NOT_FOUND, req->path_id);
-		return -1;
-	}
+	struct db_param p = DBP_I64(req->path_id);
 	where_init(w, req->arena);
-	where_add(w, "e.task_id = ?", p, 1);
+	where_add(w, "e.task_id = ?", &p, 1);
 	return 0;
 }
 

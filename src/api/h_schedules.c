@@ -239,22 +239,10 @@ void h_schedules_list(struct request *req)
 }
 
 /* The row of {schedule_id} visible to the request's account, or NULL
- * (answered: 404, or 500 on a DB failure). */
+ * (answered: 404 28107, or 500 on a DB failure). */
 static char **find_schedule(struct request *req)
 {
-	const char *acc = req_account(req);
-	struct db_result r;
-	if (DB_EXEC(req->api->db, req->arena, &r,
-		    "SELECT " SCHEDULE_COLUMNS " FROM schedule WHERE schedule_id = ? AND (? IS NULL OR account_id = ?)",
-		    DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc))) {
-		reply_db_error(req);
-		return NULL;
-	}
-	if (r.nrows == 0) {
-		reply_errorf(req, E_SCHEDULE_NOT_FOUND, req->path_id);
-		return NULL;
-	}
-	return r.rows[0];
+	return find_visible(req, SCHEDULE_COLUMNS, "schedule", "schedule_id", E_SCHEDULE_NOT_FOUND);
 }
 
 /* Answers the schedule as it is now (after a change). */

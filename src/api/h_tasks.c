@@ -71,19 +71,7 @@ void h_tasks_count(struct request *req)
  * (answered: 404 28001, or 500 on a DB failure). */
 static char **find_task(struct request *req)
 {
-	const char *acc = req_account(req);
-	struct db_result r;
-	if (DB_EXEC(req->api->db, req->arena, &r,
-		    "SELECT " TASK_COLUMNS " FROM task WHERE task_id = ? AND (? IS NULL OR account_id = ?)",
-		    DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc))) {
-		reply_db_error(req);
-		return NULL;
-	}
-	if (r.nrows == 0) {
-		reply_errorf(req, E_TASK_NOT_FOUND, req->path_id);
-		return NULL;
-	}
-	return r.rows[0];
+	return find_visible(req, TASK_COLUMNS, "task", "task_id", E_TASK_NOT_FOUND);
 }
 
 void h_task_get(struct request *req)

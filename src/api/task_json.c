@@ -20,6 +20,25 @@ static json_object *int_or_null(const char *s)
 	return s ? json_object_new_int64(strtoll(s, NULL, 10)) : NULL;
 }
 
+char **find_visible_row(struct request *req, const char *columns, const char *table, const char *id_column,
+			int not_found, const char *not_found_detail)
+{
+	const char *acc = req_account(req);
+	const char *sql = arena_printf(req->arena, "SELECT %s FROM %s WHERE %s = ? AND (? IS NULL OR account_id = ?)",
+				       columns, table, id_column);
+	struct db_result r;
+	if (db_exec(req->api->db, req->arena, sql,
+		    (const struct db_param[]){DBP_I64(req->path_id), DBP_STR(acc), DBP_STR(acc)}, 3, &r)) {
+		reply_db_error(req);
+		return NULL;
+	}
+	if (r.nrows == 0) {
+		reply_error_format(req, not_found, not_found_detail, req->path_id);
+		return NULL;
+	}
+	return r.rows[0];
+}
+
 static int is_secret_key(const char *k)
 {
 	static const char *const names[] = {"password", "secret_key", "secret_access_key", "token", NULL};

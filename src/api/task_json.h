@@ -20,6 +20,16 @@ json_object *subtask_json(struct request *req, char **row);
 /* task_error_json (scheduler/task_host.h): the one rendering of an error row. */
 json_object *error_json(struct request *req, char **row);
 
+/* The row (columns) of table whose id_column is the path's {id}, visible to
+ * the request's account (account_id query parameter; none: any), or NULL,
+ * answered: the error not_found (an E_ code whose detail template takes the
+ * id as %lld), or 500 on a DB failure. columns, table and id_column are SQL
+ * text of the caller, never a client's. */
+char **find_visible_row(struct request *req, const char *columns, const char *table, const char *id_column,
+			int not_found, const char *not_found_detail);
+#define find_visible(req, columns, table, id_column, code) \
+	find_visible_row((req), (columns), (table), (id_column), (code), code##_DETAIL)
+
 /* Replaces secrets (passwords, secret keys) anywhere in o by "********", and
  * redacts URLs that carry credentials (common/redact.h) in any string. */
 void json_mask_secrets(json_object *o);

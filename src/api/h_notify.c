@@ -5,17 +5,13 @@
  * (src/scheduler/callbacks.c). Secrets never leave masked or not: the
  * policy and the log answer "********" for them. */
 #include "api/router.h"
+#include "api/task_json.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/redact.h"
 #include "notify/policy.h"
 #include <stdlib.h>
 #include <string.h>
-
-static json_object *int_or_null(const char *s)
-{
-	return s ? json_object_new_int64(strtoll(s, NULL, 10)) : NULL;
-}
 
 static int refuse_policy(struct request *req, const struct task_fail *fail)
 {
@@ -125,7 +121,7 @@ static json_object *notification_json(struct request *req, long long task_id, ch
 	json_object_object_add(o, "attempts", int_or_null(row[N_ATTEMPTS]));
 	json_object_object_add(o, "http_status", int_or_null(row[N_HTTP]));
 	char *error = row[N_ERROR] ? url_redact_dup(row[N_ERROR]) : NULL;
-	json_object_object_add(o, "error", error ? json_object_new_string(error) : NULL);
+	json_object_object_add(o, "error", str_or_null(error));
 	free(error);
 	json_object_object_add(o, "next_attempt_time",
 			       state == NOTIFY_QUEUED ? json_time_from_db(req, row[N_NEXT]) : NULL);

@@ -167,18 +167,13 @@ void h_schedule_create(struct request *req)
 	reply_json(req, 201, o);
 }
 
-static json_object *int_or_null(const char *s)
-{
-	return s ? json_object_new_int64(strtoll(s, NULL, 10)) : NULL;
-}
-
 static json_object *schedule_json(struct request *req, char **row)
 {
 	json_object *o = json_object_new_object();
 	json_object *task = json_tokener_parse(row[3] ? row[3] : "{}");
 	json_mask_secrets(task);
 	json_object_object_add(o, "schedule_id", int_or_null(row[0]));
-	json_object_object_add(o, "account_id", row[1] ? json_object_new_string(row[1]) : NULL);
+	json_object_object_add(o, "account_id", str_or_null(row[1]));
 	json_object_object_add(o, "task_type", int_or_null(row[2]));
 	json_object_object_add(o, "task", task ? task : json_object_new_object());
 	json_object_object_add(o, "cron", json_object_new_string(row[4]));

@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_object *str_or_null(const char *s)
+json_object *str_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
 }
 
-static json_object *int_or_null(const char *s)
+json_object *int_or_null(const char *s)
 {
 	return s ? json_object_new_int64(strtoll(s, NULL, 10)) : NULL;
 }

@@ -20,6 +20,10 @@ json_object *subtask_json(struct request *req, char **row);
 /* task_error_json (scheduler/task_host.h): the one rendering of an error row. */
 json_object *error_json(struct request *req, char **row);
 
+/* A string or integer cell of a row as JSON; NULL (JSON null) for SQL NULL. */
+json_object *str_or_null(const char *s);
+json_object *int_or_null(const char *s);
+
 /* The row (columns) of table whose id_column is the path's {id}, visible to
  * the request's account (account_id query parameter; none: any), or NULL,
  * answered: the error not_found (an E_ code whose detail template takes the

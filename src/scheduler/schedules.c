@@ -1,13 +1,26 @@
 /* Schedules (the main thread, every second): each schedule whose next run
- * time has come gets its task, created by task_create() as a client's POST
- * would be, in one transaction that holds the schedule row
- * (FOR UPDATE SKIP LOCKED) and moves next_run_time on; so a due time gives
- * exactly one task across any number of schedulers, and a scheduler that
- * dies mid-way leaves the row to the next one. A schedule whose due times
- * passed while no scheduler ran runs once, for the latest of them, and
- * counts the others in missed_runs (logged), instead of catching up.
- * Workload: one indexed SELECT per second when nothing is due; per run one
- * zone file read, a few cron searches and three statements. */
+ * time has come gets its task, checked and created as a client's POST
+ * would be, and moves next_run_time on. Two steps per due time:
+ * - outside any transaction: the due row is read (skipping one another
+ *   scheduler holds) and its task checked, which may call out (an
+ *   estimator's handler is looked up in the handlers service, up to its
+ *   timeout), so no transaction stays open across a call;
+ * - one transaction that takes the row again (FOR UPDATE SKIP LOCKED) only
+ *   if it is unchanged since it was read (same next_run_time and
+ *   last_update_time: still due for the same time, not edited meanwhile),
+ *   stores the task (or the refusal) and moves next_run_time on.
+ * So a due time gives exactly one task across any number of schedulers
+ * (also backed by the unique key task (schedule_id, schedule_time)); a
+ * scheduler that lost the row to another, or read it before an edit, drops
+ * its check and reads the next due row; one that dies mid-way leaves the row
+ * to the next one. The checks create nothing outside the database (an
+ * estimator's new handler is created when its task is planned), so a
+ * dropped check leaves nothing behind. A schedule whose due times passed
+ * while no scheduler ran runs once, for the latest of them, and counts the
+ * others in missed_runs (logged), instead of catching up.
+ * Workload: one indexed SELECT per second when nothing is due; per run the
+ * task's checks, one zone file read, a few cron searches and four
+ * statements. */
 #include "scheduler/sched.h"
 #include "scheduler/task_create.h"
 #include "common/cron.h"
@@ -25,9 +38,14 @@
  * counted as one (a schedule every minute after a week away). */
 #define MISSED_COUNT_MAX 100000
 
+/* A due schedule as read before its transaction (row: schedule_id,
+ * task_type, task, next_run_time, last_update_time), with its task checked. */
 struct schedule_run {
-	struct sched *s;
-	int ran;                     /* 1 when a due schedule was found */
+	char **row;
+	struct task_create tc;
+	int refused;                 /* the checks refused the task: fail says why */
+	struct task_fail fail;
+	int lost;                    /* another scheduler took the row, or it changed */
 };
 
 /* The latest due time <= now from due on (*missed: the ones skipped), and
@@ -59,16 +77,17 @@ static const char *db_time(struct arena *a, int64_t sec)
 	return buf;
 }
 
-/* Creates the task of schedule row f (schedule_id, task_type, task, cron,
- * timezone, next_run_time, now) and moves the schedule on. */
-static int run_schedule(struct db *db, struct arena *a, struct sched *s, char **f)
+/* Stores the checked task of run for schedule row f (schedule_id,
+ * task_type, cron, timezone, next_run_time, now; held) and moves the
+ * schedule on. */
+static int run_schedule(struct db *db, struct arena *a, struct schedule_run *run, char **f)
 {
 	long long id = strtoll(f[0], NULL, 10);
 	int64_t due_us, now_us;
 	struct cron c;
 	char err[256];
-	struct tz_zone *z = tz_load(f[4]);
-	if (time_parse_db(f[5], &due_us) || time_parse_db(f[6], &now_us) || cron_parse(f[3], &c, err, sizeof(err)) ||
+	struct tz_zone *z = tz_load(f[3]);
+	if (time_parse_db(f[4], &due_us) || time_parse_db(f[5], &now_us) || cron_parse(f[2], &c, err, sizeof(err)) ||
 	    !z) {
 		/* The API checked all of these; a row edited by hand stops here. */
 		log_error("schedule %lld: cannot read its cron expression or time zone; stopping it", id);
@@ -84,18 +103,12 @@ static int run_schedule(struct db *db, struct arena *a, struct sched *s, char **
 	if (missed)
 		log_warn("schedule %lld: %lld due time%s passed while no scheduler ran; running once, for %s", id, missed,
 			 missed == 1 ? "" : "s", db_time(a, run_for));
-	json_object *body = json_tokener_parse(f[2]);
-	struct task_create tc = {.type = task_type_by_id(atoi(f[1])), .body = body, .schedule_id = id,
-				 .schedule_time = db_time(a, run_for)};
-	char request_id[48];
-	request_id_new(request_id);
-	tc.request_id = request_id;
-	struct task_fail fail = {0};
+	run->tc.schedule_time = db_time(a, run_for);
+	struct task_fail fail = run->fail;
 	long long task_id = 0;
-	int rc = task_create(&s->cfg, db, a, &tc, &task_id, &fail);
-	json_object_put(body);
-	if (rc && fail.code == E_DB)
-		return TXN_ERROR;
+	int rc = run->refused ? -1 : task_create_store(db, &run->tc, &task_id, &fail);
+	if (rc && !run->refused)
+		return TXN_ERROR;   /* E_DB: the transaction is retried or the round ends */
 	if (rc)
 		log_warn("schedule %lld: its task was refused (%d): %s", id, fail.code, fail.detail);
 	int type_id = atoi(f[1]);
@@ -111,34 +124,83 @@ static int run_schedule(struct db *db, struct arena *a, struct sched *s, char **
 	return TXN_COMMIT;
 }
 
-static int run_one_due(struct db *db, struct arena *a, void *ud)
+/* The transaction: the row read before, if no other scheduler holds it and
+ * it is unchanged (else run->lost), then the task and the schedule moved on. */
+static int take_and_run(struct db *db, struct arena *a, void *ud)
 {
 	struct schedule_run *run = ud;
+	char **due = run->row;
 	struct db_result r;
 	if (DB_EXEC(db, a, &r,
-		    "SELECT schedule_id, task_type, task, cron, timezone, next_run_time, UTC_TIMESTAMP(6) FROM schedule "
+		    "SELECT schedule_id, task_type, cron, timezone, next_run_time, UTC_TIMESTAMP(6) FROM schedule "
+		    "WHERE schedule_id = ? AND status = " SQL_VAL(SCHEDULE_RUNNING) " AND next_run_time = ? "
+		    "AND last_update_time = ? FOR UPDATE SKIP LOCKED",
+		    DBP_STR(due[0]), DBP_STR(due[3]), DBP_STR(due[4])))
+		return TXN_ERROR;
+	if (r.nrows == 0) {
+		run->lost = 1;
+		return TXN_ABORT;
+	}
+	return run_schedule(db, a, run, r.rows[0]);
+}
+
+/* The earliest due schedule no other scheduler holds, without a
+ * transaction (the row lock ends with the statement): 1 with run->row, 0
+ * when none is due, -1 on a DB error. */
+static int read_due(struct db *db, struct arena *a, struct schedule_run *run)
+{
+	struct db_result r;
+	if (DB_EXEC(db, a, &r,
+		    "SELECT schedule_id, task_type, task, next_run_time, last_update_time FROM schedule "
 		    "WHERE status = " SQL_VAL(SCHEDULE_RUNNING) " AND next_run_time <= UTC_TIMESTAMP(6) "
 		    "ORDER BY next_run_time LIMIT 1 FOR UPDATE SKIP LOCKED"))
-		return TXN_ERROR;
+		return -1;
 	if (r.nrows == 0)
-		return TXN_ABORT;
-	run->ran = 1;
-	return run_schedule(db, a, run->s, r.rows[0]);
+		return 0;
+	run->row = r.rows[0];
+	return 1;
+}
+
+/* One due time: read, checked, then taken and stored. 1 when a due
+ * schedule was found (run or lost to another scheduler), 0 when none is
+ * due, -1 on a DB error. */
+static int run_next_due(struct sched *s, struct db *db, struct arena *a)
+{
+	struct schedule_run run = {0};
+	int found = read_due(db, a, &run);
+	if (found <= 0)
+		return found;
+	long long id = strtoll(run.row[0], NULL, 10);
+	char request_id[48];
+	request_id_new(request_id);
+	json_object *body = json_tokener_parse(run.row[2]);
+	run.tc = (struct task_create){.type = task_type_by_id(atoi(run.row[1])), .body = body, .schedule_id = id,
+				      .request_id = request_id};
+	int rc = 1;
+	if (task_create_check(&s->cfg, db, a, &run.tc, &run.fail)) {
+		if (run.fail.code == E_DB)
+			rc = -1;
+		run.refused = 1;
+	}
+	if (rc > 0 && sched_txn(db, a, take_and_run, &run) == TXN_ERROR)
+		rc = -1;
+	if (run.lost)
+		log_debug("schedule %lld: taken or changed since it was read; its check is dropped", id);
+	json_object_put(body);
+	return rc;
 }
 
 int sched_run_schedules(struct sched *s, struct db *db)
 {
-	struct schedule_run run = {.s = s};
 	for (int i = 0; i < RUNS_PER_ROUND && !atomic_load(&s->stopping); i++) {
 		struct arena *a = arena_new();
 		if (!a)
 			return -1;
-		run.ran = 0;
-		int rc = sched_txn(db, a, run_one_due, &run);
+		int rc = run_next_due(s, db, a);
 		arena_free(a);
-		if (rc == TXN_ERROR)
+		if (rc < 0)
 			return -1;
-		if (!run.ran)
+		if (rc == 0)
 			break;
 	}
 	return 0;

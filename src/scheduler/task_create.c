@@ -81,11 +81,8 @@ int task_create_check(const struct luna_config *cfg, struct db *db, struct arena
 	return 0;
 }
 
-int task_create(const struct luna_config *cfg, struct db *db, struct arena *arena, const struct task_create *tc,
-		long long *task_id, struct task_fail *fail)
+int task_create_store(struct db *db, const struct task_create *tc, long long *task_id, struct task_fail *fail)
 {
-	if (task_create_check(cfg, db, arena, tc, fail))
-		return -1;
 	json_object *content = NULL;
 	json_object_object_get_ex(tc->body, "content", &content);
 	const char *description = body_str(tc->body, "description");
@@ -111,4 +108,12 @@ int task_create(const struct luna_config *cfg, struct db *db, struct arena *aren
 	else
 		log_info("task %lld created (%s)", *task_id, tc->type->name);
 	return 0;
+}
+
+int task_create(const struct luna_config *cfg, struct db *db, struct arena *arena, const struct task_create *tc,
+		long long *task_id, struct task_fail *fail)
+{
+	if (task_create_check(cfg, db, arena, tc, fail))
+		return -1;
+	return task_create_store(db, tc, task_id, fail);
 }

@@ -25,7 +25,14 @@ struct task_create {
 int task_create_check(const struct luna_config *cfg, struct db *db, struct arena *arena,
 		      const struct task_create *tc, struct task_fail *fail);
 
-/* task_create_check, then the task stored as pending for the schedulers,
+/* Stores a task that passed task_create_check as pending for the
+ * schedulers, with the body's notification_policy if it has one (on db, as
+ * task_create). 0 with *task_id set; -1 with fail set (E_DB). For a caller
+ * that checks before its transaction (the schedules: the checks may call the
+ * handlers service) and stores inside it. */
+int task_create_store(struct db *db, const struct task_create *tc, long long *task_id, struct task_fail *fail);
+
+/* task_create_check, then task_create_store: the task stored as pending for the schedulers,
  * with the body's notification_policy if it has one (on db, inside the
  * caller's transaction if it has one; a task with a policy needs one, see
  * task_create_needs_txn). 0 with *task_id set; -1 with fail set as above. */

@@ -162,10 +162,13 @@ class FakeService:
     """A loopback HTTP service answering from a table, recording what it was asked.
 
     routes: {(METHOD, path): (status, json_or_bytes)}; GET /healthcheck answers 200,
-    anything else 404 unless a route or `default` says otherwise."""
+    anything else 404 unless a route or `default` says otherwise. holds:
+    {(METHOD, path): threading.Event}: such a request is recorded at once and
+    answered once the event is set (at most a minute later)."""
 
     def __init__(self):
         self.routes = {}
+        self.holds = {}
         self.default = None
         self.requests = []
         svc = self
@@ -182,6 +185,9 @@ class FakeService:
                 path = self.path.split("?")[0]
                 svc.requests.append((self.command, self.path, dict(self.headers), body))
                 method = "GET" if self.command == "HEAD" else self.command
+                gate = svc.holds.get((method, path))
+                if gate:
+                    gate.wait(60)
                 status, payload = svc.routes.get((method, path)) or (
                     (200, {}) if path == "/healthcheck" else svc.default or (404, {"error": "not found"}))
                 data = payload if isinstance(payload, bytes) else jsonlib.dumps(payload).encode()

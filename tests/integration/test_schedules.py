@@ -2,11 +2,13 @@
 minute of each task type gives exactly one task per due time (two due times:
 two tasks each), within the minute, linked back by schedule_id; a stopped or
 deleted schedule gives none; after an outage a schedule runs once and counts
-the due times it missed. The schedules of test_api_schedules.py are about
+the due times it missed; a handlers service that is slow to answer an
+estimator's handler lookup holds no schedule row meanwhile. The schedules of test_api_schedules.py are about
 the API alone."""
 
 import datetime
 import os
+import threading
 import time
 import uuid
 
@@ -146,3 +148,34 @@ def test_a_refused_task_is_shown_on_the_schedule(stack, clustering_done):  # noq
     assert s["runs"] == 0 and s["last_task_id"] is None and s["last_error"]["error_code"] > 0, s
     assert value(parse(scrape(stack)), "luna_tasks_schedule_runs_total", type="reporter", outcome="refused") >= 1
     assert s["next_run_time"] is not None and tasks_of(stack, sid) == []
+
+
+def handler_lookups(stack, path):
+    return sum(1 for method, p, _, _ in list(stack.handlers.requests) if method == "GET" and p == path)
+
+
+def test_a_slow_handler_lookup_holds_no_schedule_row(stack):
+    """An estimator's schedule looks its handler up (handlers service) before
+    the transaction that takes its row: while the lookup hangs the row is free
+    (a NOWAIT lock on it succeeds); once it answers, the due time gives one
+    task, though both schedulers looked the handler up."""
+    body = task_body("estimator", str(uuid.uuid4()), netdisk=stack.netdisk)
+    path = "/handlers/" + body["content"]["handler"]["handler_id"]
+    sid = create(stack, {"task_type": TASK_TYPES["estimator"], "task": body, "cron": "0 0 1 1 *"})
+    gate = threading.Event()
+    stack.handlers.holds[("GET", path)] = gate
+    try:
+        asked = handler_lookups(stack, path)
+        stack.sql("UPDATE schedule SET next_run_time = UTC_TIMESTAMP() WHERE schedule_id = %s", (sid,))
+        deadline = time.time() + 30
+        while handler_lookups(stack, path) == asked:
+            assert time.time() < deadline, "no scheduler looked the handler up"
+            time.sleep(0.1)
+        stack.sql("SELECT schedule_id FROM schedule WHERE schedule_id = %s FOR UPDATE NOWAIT", (sid,))
+    finally:
+        gate.set()
+        stack.handlers.holds.pop(("GET", path), None)
+    wait_runs(stack, [sid], 1, 30)
+    s = schedule(stack, sid)
+    assert s["runs"] == 1 and s["last_error"] is None, s
+    assert [t["task_id"] for t in tasks_of(stack, sid)] == [s["last_task_id"]]

@@ -140,6 +140,8 @@ struct objects_ops {
 	int (*page_ids)(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			const char *account_id, const char *after, const char *upto, size_t limit, char ***ids,
 			size_t *n);
+	int (*step_ids)(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+			const char *account_id, size_t step, size_t max, char ***ids, size_t *n);
 	int (*load_vectors_by_ids)(struct objects *o, enum objects_kind kind, const char *account_id,
 				   char *const *ids, size_t nids, enum descriptor_type type, int version,
 				   objects_vector_slot_cb slot, void *ud);
@@ -261,6 +263,15 @@ static inline int objects_page_ids(struct objects *o, struct arena *a, enum obje
 				   char ***ids, size_t *n)
 {
 	return o->ops->page_ids(o, a, kind, filters, account_id, after, upto, limit, ids, n);
+}
+
+/* Every step-th id of the matching objects in ascending order (the ids at
+ * positions step, 2 step, ...; at most max of them): boundaries of id ranges
+ * of step objects each, found without reading the ids between them. */
+static inline int objects_step_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
+				   const char *account_id, size_t step, size_t max, char ***ids, size_t *n)
+{
+	return o->ops->step_ids(o, a, kind, filters, account_id, step, max, ids, n);
 }
 
 /* Descriptors (type, version) of the given ids of one kind within the account

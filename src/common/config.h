@@ -79,6 +79,7 @@ struct luna_config {
 	int face_descriptor_version, body_descriptor_version;
 	int linker_chunk, estimator_chunk, max_errors;
 	int cross_match_references;       /* references per cross match subtask */
+	int cross_match_candidate_ranges; /* candidate id ranges per reference chunk (at most) */
 	int match_block_rows;             /* candidates read and matched at a time */
 	int match_read_ahead;             /* 1: the next candidate block is read while one is matched */
 	char log_level[16];

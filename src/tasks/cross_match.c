@@ -3,23 +3,35 @@
  * candidate_filters); per reference the candidates with similarity >=
  * threshold, sorted by similarity descending (ties by candidate id), at most
  * limit of them; references left with no candidate are left out.
- * Workload: millions of candidates. Planning pages through the reference ids
- * and cuts them into id ranges of [TASKS] CROSS_MATCH_REFERENCES_PER_SUBTASK,
- * one subtask each (they run on every scheduler that is up). A subtask loads
- * its references, then streams the candidates [TASKS] MATCH_BLOCK_ROWS at a
- * time through match_topk, folding each block into a running top limit per
- * reference, so its memory does not grow with the number of candidates.
- * match_topk reports the canonical similarity (match.h), so the result is
- * the same however references and candidates are split.
- * Collect concatenates the partials' text in subtask order (references
- * ascending) into the result, one partial in memory at a time.
+ * Workload: millions of candidates. Planning makes a grid: it pages through
+ * the reference ids and cuts them into chunks (id ranges) of [TASKS]
+ * CROSS_MATCH_REFERENCES_PER_SUBTASK, and steps through the candidate id
+ * index to cut the candidates into at most [TASKS]
+ * CROSS_MATCH_CANDIDATE_RANGES id ranges of equal size (each at least
+ * MATCH_BLOCK_ROWS); one subtask per chunk and range (they run on every
+ * scheduler that is up), so every chunk reads the candidates once however
+ * many subtasks share it. A subtask loads its references, then streams its
+ * candidates [TASKS] MATCH_BLOCK_ROWS at a time through match_topk, folding
+ * each block into a running top limit per reference, so its memory does not
+ * grow with the number of candidates. match_topk reports the canonical
+ * similarity (match.h), so the result is the same however references and
+ * candidates are split.
+ * Collect: a task with one candidate range concatenates the partials' text
+ * in subtask order (references ascending); with several, the partials of
+ * one chunk (consecutive, ranges ascending) carry each similarity's exact
+ * float and are merged one at a time into the chunk's top limit per
+ * reference, which is written out before the next chunk's. Memory holds one
+ * partial and one chunk's merged lists.
  * Result: [{reference_id, candidates: [{candidate_id, similarity}]}]. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
 #include "backends/objects.h"
+#include "backends/storage.h"
 #include "common/errors.h"
 #include "match/match.h"
+#include "common/fmt.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +72,10 @@ static json_object *range_subtask(const char *after, const char *upto)
 }
 
 /* Reference id ranges (after, upto] of CROSS_MATCH_REFERENCES_PER_SUBTASK
- * ids each, read one page at a time; no references: one subtask over all. */
-static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks,
-			    struct task_fail *fail)
+ * ids each, read one page at a time, into *chunks (empty: no references). */
+static int reference_chunks(struct task_ctx *ctx, json_object *filters, enum objects_kind kind,
+			    json_object **chunks, struct task_fail *fail)
 {
-	if (task_require_objects(ctx, fail))
-		return -1;
-	json_object *filters = task_json_get(content, "filters");
-	enum objects_kind kind = side_kind(filters, "reference_type", fail);
-	if (!kind)
-		return -1;
 	json_object *ref_filters = task_json_get(filters, "reference_filters");
 	const char *account = task_account(ctx, filters);
 	size_t per = (size_t)ctx->cfg->cross_match_references;
@@ -95,10 +101,87 @@ static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_obj
 		if (n < per)
 			break;
 	}
-	if (json_object_array_length(out) == 0)
-		json_object_array_add(out, range_subtask(NULL, NULL));
-	*subtasks = out;
+	*chunks = out;
 	return 0;
+}
+
+/* Boundaries of the candidate id ranges, from arena a: at most
+ * CROSS_MATCH_CANDIDATE_RANGES ranges of equal size, each of at least
+ * MATCH_BLOCK_ROWS candidates (a smaller one reads no faster); *n boundaries
+ * make n + 1 ranges, 0 one range of every candidate. Found by stepping the
+ * id index, the ids between the boundaries not read. */
+static int candidate_bounds(struct task_ctx *ctx, json_object *filters, struct arena *a, char ***bounds, size_t *n,
+			    struct task_fail *fail)
+{
+	enum objects_kind kind = side_kind(filters, "candidate_type", fail);
+	json_object *cand_filters = task_json_get(filters, "candidate_filters");
+	const char *account = task_account(ctx, filters);
+	long long count;
+	*n = 0;
+	if (!kind)
+		return -1;
+	if (objects_count(ctx->objects, kind, cand_filters, account, &count))
+		return task_objects_fail(ctx, fail, "candidate_filters");
+	size_t block = (size_t)ctx->cfg->match_block_rows, ranges = (size_t)ctx->cfg->cross_match_candidate_ranges;
+	size_t fit = count > 0 ? ((size_t)count + block - 1) / block : 0;
+	if (fit < ranges)
+		ranges = fit;
+	if (ranges < 2)
+		return 0;
+	size_t step = ((size_t)count + ranges - 1) / ranges;
+	if (objects_step_ids(ctx->objects, a, kind, cand_filters, account, step, ranges - 1, bounds, n))
+		return task_objects_fail(ctx, fail, "candidate_filters");
+	return 0;
+}
+
+/* The subtasks of reference chunk `chunk` (its range in ref) against each
+ * candidate range (after, upto] between the boundaries, into out. */
+static void add_chunk_subtasks(json_object *out, json_object *ref, size_t chunk, char **bounds, size_t nb)
+{
+	for (size_t j = 0; j <= nb; j++) {
+		json_object *s = range_subtask(task_json_str(ref, "after", NULL), task_json_str(ref, "upto", NULL));
+		const char *after = j ? bounds[j - 1] : NULL, *upto = j < nb ? bounds[j] : NULL;
+		json_object_object_add(s, "chunk", json_object_new_int64((int64_t)chunk));
+		json_object_object_add(s, "candidates_after", after ? json_object_new_string(after) : NULL);
+		json_object_object_add(s, "candidates_upto", upto ? json_object_new_string(upto) : NULL);
+		json_object_array_add(out, s);
+	}
+}
+
+/* The grid of reference chunks x candidate ranges, chunk by chunk; one
+ * candidate range: the chunks alone; no references: one subtask over all. */
+static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks,
+			    struct task_fail *fail)
+{
+	if (task_require_objects(ctx, fail))
+		return -1;
+	json_object *filters = task_json_get(content, "filters");
+	enum objects_kind kind = side_kind(filters, "reference_type", fail);
+	json_object *chunks;
+	if (!kind || reference_chunks(ctx, filters, kind, &chunks, fail))
+		return -1;
+	size_t nchunks = json_object_array_length(chunks);
+	if (nchunks == 0) {
+		json_object_array_add(chunks, range_subtask(NULL, NULL));
+		*subtasks = chunks;
+		return 0;
+	}
+	struct arena *a = arena_new();
+	char **bounds = NULL;
+	size_t nb = 0;
+	int rc = task_check_cancelled(ctx, fail) || candidate_bounds(ctx, filters, a, &bounds, &nb, fail) ? -1 : 0;
+	if (rc == 0 && nb == 0) {
+		*subtasks = chunks;
+		chunks = NULL;
+	} else if (rc == 0) {
+		json_object *out = json_object_new_array();
+		for (size_t i = 0; i < nchunks; i++)
+			add_chunk_subtasks(out, json_object_array_get_idx(chunks, i), i, bounds, nb);
+		*subtasks = out;
+	}
+	json_object_put(chunks);
+	arena_free(a);
+	return rc;
 }
 
 /* One subtask's references, ascending by id. */
@@ -264,14 +347,17 @@ static int fold_block(struct running *r, const struct refs *refs, const struct o
 	return 0;
 }
 
-static int stream_candidates(struct task_ctx *ctx, const struct side *s, const struct refs *refs,
-			     struct running *r, struct task_fail *fail)
+/* The subtask's range of the candidates (all when it has none). */
+static int stream_candidates(struct task_ctx *ctx, const struct side *s, json_object *subtask,
+			     const struct refs *refs, struct running *r, struct task_fail *fail)
 {
 	struct objects_cursor *c;
 	const struct objects_block *b;
 	/* read ahead: the next block comes from MariaDB while this one is matched */
 	unsigned flags = ctx->cfg->match_read_ahead ? OBJECTS_CURSOR_READ_AHEAD : 0u;
-	if (side_open(ctx, s, flags, (size_t)ctx->cfg->match_block_rows, NULL, NULL, &c, fail))
+	if (side_open(ctx, s, flags, (size_t)ctx->cfg->match_block_rows,
+		      task_json_str(subtask, "candidates_after", NULL), task_json_str(subtask, "candidates_upto", NULL),
+		      &c, fail))
 		return -1;
 	int rc = 0;
 	while (rc == 0 && (rc = task_check_cancelled(ctx, fail)) == 0) {
@@ -294,6 +380,25 @@ static int stream_candidates(struct task_ctx *ctx, const struct side *s, const s
 	return rc;
 }
 
+/* One reference's item of the result: its n best candidates. */
+static void reference_text(struct printbuf *pb, const char *ref_id, const struct match_hit *hits,
+			   const char (*ids)[OBJECTS_ID_SIZE], size_t n)
+{
+	printbuf_strappend(pb, "{\"reference_id\":");
+	task_text_string(pb, ref_id);
+	printbuf_strappend(pb, ",\"candidates\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			printbuf_memappend_fast(pb, ",", 1);
+		printbuf_strappend(pb, "{\"candidate_id\":");
+		task_text_string(pb, ids[i]);
+		printbuf_strappend(pb, ",\"similarity\":");
+		task_text_similarity(pb, hits[i].sim);
+		printbuf_memappend_fast(pb, "}", 1);
+	}
+	printbuf_strappend(pb, "]}");
+}
+
 /* The partial, written as text while it is made (task_util.h): a json-c tree
  * of every reference's candidates cost more to build, print and free than
  * the matching of a small run. NULL when out of memory. */
@@ -310,19 +415,46 @@ static json_object *matches_json(const struct refs *refs, const struct running *
 		if (!first)
 			printbuf_memappend_fast(pb, ",", 1);
 		first = 0;
-		printbuf_strappend(pb, "{\"reference_id\":");
+		reference_text(pb, refs->ids[q], r->hits + q * r->k, (const char(*)[OBJECTS_ID_SIZE])(r->ids + q * r->k),
+			       r->counts[q]);
+	}
+	printbuf_memappend_fast(pb, "]", 1);
+	return task_json_text_array(pb);
+}
+
+static void text_uint(struct printbuf *pb, unsigned long long v)
+{
+	char buf[24];
+	char *end = fmt_dec(buf, (long long)v, 1);
+	printbuf_memappend_fast(pb, buf, (int)(end - buf));
+}
+
+/* The partial of a grid subtask, for collect to merge with the other ranges'
+ * (grid_read): [chunk, ref_id, n, cand_id, sim_bits, ... (n pairs), ref_id,
+ * ...], references ascending, each similarity as its float's bits so that
+ * merging compares and writes exactly the values one subtask would have. */
+static json_object *grid_json(long long chunk, const struct refs *refs, const struct running *r)
+{
+	struct printbuf *pb = printbuf_new();
+	if (!pb)
+		return NULL;
+	printbuf_memappend_fast(pb, "[", 1);
+	text_uint(pb, (unsigned long long)chunk);
+	for (size_t q = 0; q < refs->n; q++) {
+		if (!r->counts[q])
+			continue;
+		printbuf_memappend_fast(pb, ",", 1);
 		task_text_string(pb, refs->ids[q]);
-		printbuf_strappend(pb, ",\"candidates\":[");
+		printbuf_memappend_fast(pb, ",", 1);
+		text_uint(pb, r->counts[q]);
 		for (size_t i = 0; i < r->counts[q]; i++) {
-			if (i)
-				printbuf_memappend_fast(pb, ",", 1);
-			printbuf_strappend(pb, "{\"candidate_id\":");
+			uint32_t bits;
+			memcpy(&bits, &r->hits[q * r->k + i].sim, sizeof(bits));
+			printbuf_memappend_fast(pb, ",", 1);
 			task_text_string(pb, r->ids[q * r->k + i]);
-			printbuf_strappend(pb, ",\"similarity\":");
-			task_text_similarity(pb, r->hits[q * r->k + i].sim);
-			printbuf_memappend_fast(pb, "}", 1);
+			printbuf_memappend_fast(pb, ",", 1);
+			text_uint(pb, bits);
 		}
-		printbuf_strappend(pb, "]}");
 	}
 	printbuf_memappend_fast(pb, "]", 1);
 	return task_json_text_array(pb);
@@ -362,10 +494,12 @@ static int cross_match_run(struct task_ctx *ctx, json_object *content, json_obje
 			task_fail(fail, E_INTERNAL, "out of memory");
 			goto out;
 		}
-		if (stream_candidates(ctx, &cand, &refs, &run, fail))
+		if (stream_candidates(ctx, &cand, subtask, &refs, &run, fail))
 			goto out;
 	}
-	if (!(*partial = matches_json(&refs, &run))) {
+	json_object *chunk = task_json_get(subtask, "chunk");
+	*partial = chunk ? grid_json(json_object_get_int64(chunk), &refs, &run) : matches_json(&refs, &run);
+	if (!*partial) {
 		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -376,15 +510,326 @@ out:
 	return rc;
 }
 
-/* The partials hold disjoint, ascending reference ranges in subtask order;
- * partials are their blob ids (collect_reads_partials), copied into the
- * result one at a time as text, never parsed into one tree. */
+/* ---- Collect: merging the candidate ranges of a chunk ---------------------- */
+
+/* Per reference (ascending), its best hits (sim only) and their ids: the
+ * merged lists of a chunk, or one grid partial read back. */
+struct tops {
+	size_t n, cap, k;
+	char (*refs)[OBJECTS_ID_SIZE];
+	size_t *counts;
+	struct match_hit *hits;        /* cap x k */
+	char (*ids)[OBJECTS_ID_SIZE];  /* cap x k */
+};
+
+static void tops_free(struct tops *t)
+{
+	free(t->refs);
+	free(t->counts);
+	free(t->hits);
+	free(t->ids);
+	*t = (struct tops){.k = t->k};
+}
+
+/* Room for cap references; the lists are empty. */
+static int tops_alloc(struct tops *t, size_t cap)
+{
+	size_t k = t->k;
+	*t = (struct tops){.cap = cap, .k = k};
+	t->refs = malloc((cap ? cap : 1) * OBJECTS_ID_SIZE);
+	t->counts = malloc((cap ? cap : 1) * sizeof(*t->counts));
+	t->hits = malloc((cap ? cap : 1) * k * sizeof(*t->hits));
+	t->ids = malloc((cap ? cap : 1) * k * OBJECTS_ID_SIZE);
+	if (t->refs && t->counts && t->hits && t->ids)
+		return 0;
+	tops_free(t);
+	return -1;
+}
+
+/* A cursor over a grid partial's text (grid_json). */
+struct reader {
+	const char *p, *end;
+};
+
+/* Skips blanks and one separating comma; the next character, 0 at the end. */
+static char reader_peek(struct reader *r)
+{
+	while (r->p < r->end && (*r->p == ' ' || *r->p == ',' || *r->p == '\n'))
+		r->p++;
+	return r->p < r->end ? *r->p : 0;
+}
+
+static int read_uint(struct reader *r, unsigned long long max, unsigned long long *v)
+{
+	char c = reader_peek(r);
+	if (c < '0' || c > '9')
+		return -1;
+	*v = 0;
+	while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
+		*v = *v * 10 + (unsigned long long)(*r->p++ - '0');
+		if (*v > max)
+			return -1;
+	}
+	return 0;
+}
+
+/* A JSON string of an id (as task_text_string writes it: escapes of ASCII
+ * characters only) into out. */
+static int read_id(struct reader *r, char out[OBJECTS_ID_SIZE])
+{
+	static const char esc_in[] = "\"\\/bfnrt", esc_out[] = "\"\\/\b\f\n\r\t";
+	size_t n = 0;
+	if (reader_peek(r) != '"')
+		return -1;
+	for (r->p++; r->p < r->end && *r->p != '"'; r->p++) {
+		char c = *r->p;
+		if (c == '\\' && ++r->p < r->end) {
+			const char *e = strchr(esc_in, *r->p);
+			unsigned u;
+			if (*r->p == 'u' && r->end - r->p > 4 && sscanf(r->p + 1, "%4x", &u) == 1 && u < 0x80) {
+				c = (char)u;
+				r->p += 4;
+			} else if (e && *e) {
+				c = esc_out[e - esc_in];
+			} else {
+				return -1;
+			}
+		}
+		if (n + 1 >= OBJECTS_ID_SIZE)
+			return -1;
+		out[n++] = c;
+	}
+	if (r->p >= r->end)
+		return -1;
+	r->p++;
+	out[n] = 0;
+	return 0;
+}
+
+/* 1 when text is a grid partial ([chunk, ...]), 0 when it is a result array. */
+static int is_grid_partial(const char *text, size_t len)
+{
+	struct reader r = {text, text + len};
+	if (reader_peek(&r) != '[')
+		return 0;
+	r.p++;
+	char c = reader_peek(&r);
+	return c >= '0' && c <= '9';
+}
+
+/* One reference's list of a grid partial into slot i of t. */
+static int read_reference(struct reader *r, struct tops *t, size_t i)
+{
+	unsigned long long n, bits;
+	if (read_id(r, t->refs[i]) || read_uint(r, t->k, &n))
+		return -1;
+	for (size_t j = 0; j < n; j++) {
+		float sim;
+		if (read_id(r, t->ids[i * t->k + j]) || read_uint(r, UINT32_MAX, &bits))
+			return -1;
+		uint32_t b32 = (uint32_t)bits;
+		memcpy(&sim, &b32, sizeof(sim));
+		t->hits[i * t->k + j] = (struct match_hit){(uint32_t)j, sim};
+	}
+	t->counts[i] = n;
+	return 0;
+}
+
+/* Counts the references of a grid partial (the items after the chunk). */
+static size_t grid_references(const char *text, size_t len)
+{
+	int in_string = 0;
+	size_t items = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (in_string && text[i] == '\\')
+			i++;
+		else if (text[i] == '"')
+			in_string = !in_string;
+		else if (!in_string && text[i] == ',')
+			items++;
+		else if (!in_string && text[i] == ']')
+			break;
+	}
+	/* items (commas) after the chunk; each reference is at least 2 (id, count) */
+	return items / 2;
+}
+
+/* A grid partial into t (allocated here) and its chunk; -1 when malformed. */
+static int grid_read(const char *text, size_t len, long long *chunk, struct tops *t)
+{
+	struct reader r = {text, text + len};
+	unsigned long long c;
+	if (reader_peek(&r) != '[')
+		return -1;
+	r.p++;
+	if (read_uint(&r, LLONG_MAX, &c) || tops_alloc(t, grid_references(text, len)))
+		return -1;
+	*chunk = (long long)c;
+	while (reader_peek(&r) == '"') {
+		if (t->n == t->cap || read_reference(&r, t, t->n))
+			return -1;
+		t->n++;
+	}
+	return reader_peek(&r) == ']' ? 0 : -1;
+}
+
+/* Hit i of list a before hit j of list b: similarity descending, then id. */
+static int hit_before(const struct tops *a, size_t ia, const struct tops *b, size_t ib)
+{
+	float sa = a->hits[ia].sim, sb = b->hits[ib].sim;
+	if (sa != sb)
+		return sa > sb;
+	return strcmp(a->ids[ia], b->ids[ib]) < 0;
+}
+
+/* The best k of reference ia of a and ib of b into slot i of out. */
+static void merge_lists(const struct tops *a, size_t ia, const struct tops *b, size_t ib, struct tops *out, size_t i)
+{
+	size_t k = out->k, x = 0, y = 0, na = a->counts[ia], nb = b->counts[ib], n = 0;
+	while (n < k && (x < na || y < nb)) {
+		int from_a = y >= nb || (x < na && hit_before(a, ia * k + x, b, ib * k + y));
+		const struct tops *s = from_a ? a : b;
+		size_t src = from_a ? ia * k + x++ : ib * k + y++;
+		out->hits[i * k + n] = s->hits[src];
+		memcpy(out->ids[i * k + n], s->ids[src], OBJECTS_ID_SIZE);
+		n++;
+	}
+	out->counts[i] = n;
+}
+
+/* Copies reference ia of a into slot i of out. */
+static void copy_list(const struct tops *a, size_t ia, struct tops *out, size_t i)
+{
+	size_t k = out->k, n = a->counts[ia];
+	memcpy(out->refs[i], a->refs[ia], OBJECTS_ID_SIZE);
+	memcpy(out->hits + i * k, a->hits + ia * k, n * sizeof(*out->hits));
+	memcpy(out->ids + i * k, a->ids + ia * k, n * OBJECTS_ID_SIZE);
+	out->counts[i] = n;
+}
+
+/* acc and the lists of p (references ascending in both) merged into acc. */
+static int tops_merge(struct tops *acc, const struct tops *p)
+{
+	struct tops out = {.k = acc->k};
+	if (tops_alloc(&out, acc->n + p->n))
+		return -1;
+	size_t x = 0, y = 0;
+	while (x < acc->n || y < p->n) {
+		int c = x >= acc->n ? 1 : y >= p->n ? -1 : strcmp(acc->refs[x], p->refs[y]);
+		if (c < 0) {
+			copy_list(acc, x++, &out, out.n);
+		} else if (c > 0) {
+			copy_list(p, y++, &out, out.n);
+		} else {
+			memcpy(out.refs[out.n], acc->refs[x], OBJECTS_ID_SIZE);
+			merge_lists(acc, x++, p, y++, &out, out.n);
+		}
+		out.n++;
+	}
+	tops_free(acc);
+	*acc = out;
+	return 0;
+}
+
+/* The merged lists of a chunk as result items into f. */
+static int tops_write(const struct tops *t, FILE *f, int *first)
+{
+	struct printbuf *pb = printbuf_new();
+	if (!pb)
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		printbuf_reset(pb);
+		if (!*first)
+			printbuf_memappend_fast(pb, ",", 1);
+		*first = 0;
+		reference_text(pb, t->refs[i], t->hits + i * t->k, (const char(*)[OBJECTS_ID_SIZE])(t->ids + i * t->k),
+			       t->counts[i]);
+		fwrite(pb->buf, 1, (size_t)pb->bpos, f);
+	}
+	printbuf_free(pb);
+	return 0;
+}
+
+/* The result items of every partial: result arrays copied as text, the
+ * grid partials of each chunk merged, the chunk written once the next
+ * partial is of another chunk. */
+struct collect_state {
+	json_object *partial_ids;
+	size_t k;
+	struct tops acc;        /* the current chunk's merged lists */
+	long long chunk;        /* -1: none */
+	int first;
+};
+
+static int flush_chunk(struct collect_state *st, FILE *f)
+{
+	int rc = st->chunk >= 0 ? tops_write(&st->acc, f, &st->first) : 0;
+	tops_free(&st->acc);
+	st->chunk = -1;
+	return rc;
+}
+
+/* One stored partial into the result or the current chunk. */
+static int collect_partial(struct collect_state *st, const char *text, size_t len, FILE *f)
+{
+	if (!is_grid_partial(text, len))
+		return flush_chunk(st, f) || task_write_items_text(f, text, len, &st->first) ? -1 : 0;
+	struct tops p = {.k = st->k};
+	long long chunk = -1;
+	int rc = grid_read(text, len, &chunk, &p);
+	if (rc == 0 && chunk != st->chunk)
+		rc = flush_chunk(st, f);
+	st->chunk = chunk;
+	if (rc == 0)
+		rc = tops_merge(&st->acc, &p);
+	tops_free(&p);
+	return rc;
+}
+
+static int write_matches(struct task_ctx *ctx, void *ud, FILE *f, struct task_fail *fail)
+{
+	struct collect_state *st = ud;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < json_object_array_length(st->partial_ids); i++) {
+		const char *id = json_object_get_string(json_object_array_get_idx(st->partial_ids, i));
+		void *data = NULL;
+		size_t len;
+		if (!id)
+			continue;
+		if (ctx->store->ops->get(ctx->store, id, &data, &len)) {
+			task_fail(fail, E_STORAGE, "cannot read the partial result %s: %s", id, strerror(errno));
+			rc = -1;
+		} else if (collect_partial(st, data, len, f)) {
+			task_fail(fail, E_STORAGE, "the partial result %s cannot be merged (malformed, or out of memory)",
+				  id);
+			rc = -1;
+		}
+		free(data);
+		if (rc == 0)
+			rc = task_check_cancelled(ctx, fail);
+	}
+	if (rc == 0 && flush_chunk(st, f)) {
+		task_fail(fail, E_INTERNAL, "out of memory");
+		rc = -1;
+	}
+	tops_free(&st->acc);
+	return rc;
+}
+
+/* partials are the blob ids of the subtasks' partials (collect_reads_partials),
+ * read one at a time, never parsed into one tree. */
 static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_object *partials,
 			       json_object **result, struct task_fail *fail)
 {
-	(void)content;
+	long long limit = task_json_int(content, "limit", 5);
+	struct collect_state st = {partials, limit < 1 ? 1 : (size_t)limit, {0}, -1, 1};
+	st.acc.k = st.k;
 	*result = NULL;
-	return task_store_concat_stored_result(ctx, partials, fail);
+	if (!ctx->store) {
+		task_fail(fail, E_STORAGE, "no result store");
+		return -1;
+	}
+	return task_store_result_items(ctx, write_matches, &st, fail);
 }
 
 const struct task_type task_cross_match = {

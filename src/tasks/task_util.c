@@ -281,6 +281,20 @@ static const char *array_items(const char *text, size_t len, size_t *n)
 	return text + 1;
 }
 
+int task_write_items_text(FILE *f, const char *text, size_t len, int *first)
+{
+	size_t nitems;
+	const char *items = array_items(text, len, &nitems);
+	if (!items)
+		return -1;
+	if (nitems && !*first)
+		fputc(',', f);
+	if (nitems)
+		*first = 0;
+	fwrite(items, 1, nitems, f);
+	return 0;
+}
+
 /* Appends the elements of the partial stored under blob_id to f, each after
  * a comma but the very first (*first). as_stored: the partial is the
  * worker's rendering (JSON_C_TO_STRING_PLAIN), whose items are copied as
@@ -289,18 +303,12 @@ static int write_partial_items(struct task_ctx *ctx, const char *blob_id, int as
 			       struct task_fail *fail)
 {
 	void *data = NULL;
-	size_t len, nitems;
+	size_t len;
 	if (ctx->store->ops->get(ctx->store, blob_id, &data, &len)) {
 		task_fail(fail, E_STORAGE, "cannot read the partial result %s: %s", blob_id, strerror(errno));
 		return -1;
 	}
-	const char *items = as_stored ? array_items(data, len, &nitems) : NULL;
-	if (items) {
-		if (nitems && !*first)
-			fputc(',', f);
-		if (nitems)
-			*first = 0;
-		fwrite(items, 1, nitems, f);
+	if (as_stored && task_write_items_text(f, data, len, first) == 0) {
 		free(data);
 		return 0;
 	}
@@ -321,19 +329,33 @@ static int write_partial_items(struct task_ctx *ctx, const char *blob_id, int as
 	return 0;
 }
 
-/* {"result":[...],"errors":[...]} into f. */
-static int write_concat_result(struct task_ctx *ctx, json_object *partial_ids, int as_stored, FILE *f,
-			       struct task_fail *fail)
+/* The items of every partial, in order. */
+struct concat {
+	json_object *partial_ids;
+	int as_stored;
+};
+
+static int write_concat_items(struct task_ctx *ctx, void *ud, FILE *f, struct task_fail *fail)
 {
+	const struct concat *c = ud;
 	int first = 1;
-	fputs("{\"result\":[", f);
-	for (size_t i = 0; i < json_object_array_length(partial_ids); i++) {
-		json_object *id = json_object_array_get_idx(partial_ids, i);
-		if (id && write_partial_items(ctx, json_object_get_string(id), as_stored, f, &first, fail))
+	for (size_t i = 0; i < json_object_array_length(c->partial_ids); i++) {
+		json_object *id = json_object_array_get_idx(c->partial_ids, i);
+		if (id && write_partial_items(ctx, json_object_get_string(id), c->as_stored, f, &first, fail))
 			return -1;
 		if (task_check_cancelled(ctx, fail))
 			return -1;
 	}
+	return 0;
+}
+
+/* {"result":[items],"errors":[...]} into f. */
+static int write_result(struct task_ctx *ctx, task_items_writer write_items, void *ud, FILE *f,
+			struct task_fail *fail)
+{
+	fputs("{\"result\":[", f);
+	if (write_items(ctx, ud, f, fail))
+		return -1;
 	json_object *doc = task_result_document(ctx, NULL, fail);
 	if (!doc)
 		return -1;
@@ -343,7 +365,7 @@ static int write_concat_result(struct task_ctx *ctx, json_object *partial_ids, i
 	return 0;
 }
 
-static int store_concat(struct task_ctx *ctx, json_object *partial_ids, int as_stored, struct task_fail *fail)
+int task_store_result_items(struct task_ctx *ctx, task_items_writer write_items, void *ud, struct task_fail *fail)
 {
 	char path[4096];
 	if (!ctx->store) {
@@ -360,7 +382,7 @@ static int store_concat(struct task_ctx *ctx, json_object *partial_ids, int as_s
 		}
 		return -1;
 	}
-	int rc = write_concat_result(ctx, partial_ids, as_stored, f, fail);
+	int rc = write_result(ctx, write_items, ud, f, fail);
 	if (fflush(f) || ferror(f)) {
 		if (rc == 0)
 			task_fail(fail, E_STORAGE, "cannot write the task result: %s", strerror(errno));
@@ -381,10 +403,12 @@ static int store_concat(struct task_ctx *ctx, json_object *partial_ids, int as_s
 
 int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail)
 {
-	return store_concat(ctx, partial_ids, 0, fail);
+	struct concat c = {partial_ids, 0};
+	return task_store_result_items(ctx, write_concat_items, &c, fail);
 }
 
 int task_store_concat_stored_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail)
 {
-	return store_concat(ctx, partial_ids, 1, fail);
+	struct concat c = {partial_ids, 1};
+	return task_store_result_items(ctx, write_concat_items, &c, fail);
 }

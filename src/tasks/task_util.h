@@ -7,6 +7,7 @@
 #define LUNA_TASK_UTIL_H
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
+#include <stdio.h>
 #include "backends/objects.h"
 #include "tasks/task_type.h"
 
@@ -86,6 +87,15 @@ int task_store_concat_result(struct task_ctx *ctx, json_object *partial_ids, str
  * with JSON_C_TO_STRING_PLAIN): their items are copied as text, never
  * parsed, which gives the same bytes. */
 int task_store_concat_stored_result(struct task_ctx *ctx, json_object *partial_ids, struct task_fail *fail);
+/* Writes the result's items into f, separated by commas; 0 ok, -1 with fail set. */
+typedef int (*task_items_writer)(struct task_ctx *ctx, void *ud, FILE *f, struct task_fail *fail);
+/* Stores {"result": [items], "errors": [...]} under ctx->result_id, the
+ * items written by write_items into a temporary file (the concat functions
+ * above are this with the partials' items). 0 ok; -1 with fail set. */
+int task_store_result_items(struct task_ctx *ctx, task_items_writer write_items, void *ud, struct task_fail *fail);
+/* Appends the items of text, one JSON array, to f, after a comma unless
+ * *first (cleared once an item is written); -1 when text is no array. */
+int task_write_items_text(FILE *f, const char *text, size_t len, int *first);
 /* A new temporary file $TMPDIR/luna-tasks-<what>-XXXXXX (default /tmp): its
  * descriptor, path filled in; -1 with errno. */
 int task_temp_file(char *path, size_t len, const char *what);

@@ -1,15 +1,20 @@
 """Cross match split into subtasks and streamed in blocks (issue: scale): the
-references are planned into id ranges of [TASKS] CROSS_MATCH_REFERENCES_PER_SUBTASK
-and each subtask streams the candidates [TASKS] MATCH_BLOCK_ROWS at a time.
+task is planned as a grid of reference chunks (id ranges of [TASKS]
+CROSS_MATCH_REFERENCES_PER_SUBTASK) x candidate id ranges (at most [TASKS]
+CROSS_MATCH_CANDIDATE_RANGES of equal size) and each subtask streams its
+candidates [TASKS] MATCH_BLOCK_ROWS at a time; collect merges the candidate
+ranges of each reference.
 
 The same task run by a scheduler that plans one subtask and reads every
 candidate in one block on its own connection ([TASKS] MATCH_READ_AHEAD = 0),
-and by schedulers that plan 3 or more subtasks and read the candidates in
-blocks of a few rows, each read ahead (one matching thread), must give
-the very same result document: reference ids, candidate ids and their order,
-and every similarity. Among the candidates are groups with identical
-descriptors, so ties (broken by candidate id) fall across block edges. A
-kill -9 of one of two such schedulers while the task runs changes nothing.
+and by schedulers that plan 3 or more reference chunks, 3 or 4 candidate
+ranges, or both, and read the candidates in blocks of a few rows, each read
+ahead (one matching thread), must give the very same result document:
+reference ids, candidate ids and their order, and every similarity. Among
+the candidates are groups with identical descriptors whose ids sit on both
+sides of the candidate ranges' borders, so ties (broken by candidate id) fall
+across range and block edges. A kill -9 of one of two such schedulers while
+the task runs changes nothing.
 
 The stack's own scheduler s1 is stopped while this module runs; the
 schedulers here pause before every subtask (--throttle-ms through
@@ -27,14 +32,28 @@ from test_scheduler_reliability import (CANCEL_UNFINISHED, Schedulers, own_sched
 REFS = 40
 CANDS = 300
 TIES = 6            # copies of each of the tied candidate vectors
-PER_SUBTASK = 7     # references per subtask when split: 6 subtasks
+PER_SUBTASK = 7     # references per subtask when split: 6 chunks
+RANGES = 3          # candidate ranges when split
 BLOCK = 13          # candidates per block when split
 LIMIT = 10
+N_CANDS = (CANDS - 4 * TIES) // 8 * 8 + 4 * TIES   # what data() makes
+
+
+def borders(ranges):
+    """0-based positions (in id order) of the last candidate of each range but
+    the last, as the plan cuts N_CANDS candidates into ranges of equal size."""
+    step = -(-N_CANDS // ranges)
+    return [step * i - 1 for i in range(1, ranges)]
+
+
+# Each group of tied copies straddles one border: of 3 ranges, then of 4.
+TIE_BORDERS = borders(3) + borders(4)[:2]
 
 ONE = {"tasks__cross_match_references_per_subtask": 100000, "tasks__match_block_rows": 100000,
-       "tasks__match_read_ahead": 0}
+       "tasks__match_read_ahead": 0, "tasks__cross_match_candidate_ranges": 1}
 SPLIT = {"tasks__cross_match_references_per_subtask": PER_SUBTASK, "tasks__match_block_rows": BLOCK,
-         "tasks__match_read_ahead": 1, "scheduler__match_threads": 1}
+         "tasks__match_read_ahead": 1, "scheduler__match_threads": 1,
+         "tasks__cross_match_candidate_ranges": RANGES}
 
 
 @pytest.fixture
@@ -47,19 +66,28 @@ def scheds(stack, own_schedulers, request):
 
 @pytest.fixture(scope="module")
 def data(stack, own_schedulers):
-    """REFS reference faces and CANDS candidate faces around 8 people; the last
-    candidates repeat a few vectors TIES times each (exact ties)."""
+    """REFS reference faces and N_CANDS candidate faces around 8 people; 4
+    vectors are repeated TIES times each (exact ties), the copies of each with
+    ids on both sides of one border of the candidate ranges (TIE_BORDERS)."""
     rnd = random.Random(77)
     account_id = str(uuid.uuid4())
     centres = od.people(rnd, 8)
     refs = od.make_faces(rnd, account_id, centres, REFS // 8, user_data="ref")
     cands = od.make_faces(rnd, account_id, centres, (CANDS - 4 * TIES) // 8, user_data="cand")
+    tied = []
     for v in [c["_vec"] for c in cands[:4]]:
-        for _ in range(TIES):
-            cands.append({"face_id": od.new_id(rnd), "account_id": account_id, "user_data": "cand",
-                          "descriptors": [od.descriptor(v)], "_vec": v})
-    od.import_rows(stack, "faces", od.strip(refs + cands))
-    return account_id, refs, cands
+        tied.append([{"account_id": account_id, "user_data": "cand", "descriptors": [od.descriptor(v)], "_vec": v}
+                     for _ in range(TIES)])
+    # ids in the order of their positions: the tied copies at the borders
+    at_border = {b - TIES // 2 + 1 + i: (g, i) for g, b in enumerate(TIE_BORDERS) for i in range(TIES)}
+    rest = iter(cands)
+    ordered = [tied[at_border[p][0]][at_border[p][1]] if p in at_border else next(rest) for p in range(N_CANDS)]
+    prefix = od.new_id(rnd)[:24]
+    for p, c in enumerate(ordered):
+        c["face_id"] = "%s%012d" % (prefix, p)
+    assert len(ordered) == N_CANDS and next(rest, None) is None
+    od.import_rows(stack, "faces", od.strip(refs + ordered))
+    return account_id, refs, ordered
 
 
 def body(account_id, threshold=0.2):
@@ -105,7 +133,34 @@ def test_split_equals_one_subtask(stack, scheds, data, one_subtask):
     account_id = data[0]
     scheds.start("split", throttle_ms=0, **SPLIT)
     tid, doc = run(stack, account_id)
-    assert len(subtasks(stack, tid)) == -(-REFS // PER_SUBTASK) >= 3
+    assert -(-REFS // PER_SUBTASK) >= 3
+    assert len(subtasks(stack, tid)) == -(-REFS // PER_SUBTASK) * RANGES
+    assert doc == one_subtask
+
+
+def test_candidate_ranges_equal_one_subtask(stack, scheds, data, one_subtask):
+    """One reference chunk against 3, then 4 candidate ranges: the ranges'
+    partials merged per reference give the one-subtask result, ties at the
+    borders included."""
+    account_id = data[0]
+    for ranges in (3, 4):
+        scheds.start("r%d" % ranges, throttle_ms=0, **{**SPLIT, "tasks__cross_match_references_per_subtask": 100000,
+                                                       "tasks__cross_match_candidate_ranges": ranges})
+        tid, doc = run(stack, account_id)
+        scheds.stop_all()
+        assert len(subtasks(stack, tid)) == ranges
+        assert doc == one_subtask, ranges
+
+
+def test_candidate_ranges_are_at_least_a_block(stack, scheds, data, one_subtask):
+    """Candidate ranges hold at least MATCH_BLOCK_ROWS candidates: with blocks
+    of 100 the 296 candidates make 3 ranges, not the 8 configured."""
+    account_id = data[0]
+    scheds.start("wide", throttle_ms=0, **{**SPLIT, "tasks__cross_match_references_per_subtask": 100000,
+                                           "tasks__match_block_rows": 100,
+                                           "tasks__cross_match_candidate_ranges": 8})
+    tid, doc = run(stack, account_id)
+    assert len(subtasks(stack, tid)) == 3
     assert doc == one_subtask
 
 
@@ -133,7 +188,8 @@ def test_candidates_of_two_lengths_fail_from_a_later_block(stack, scheds):
     """The candidates are read ahead, block by block, on the cursor's own
     connection and thread: a later block whose descriptors are shorter than
     the first block's fails the task with the reason, as a read on the
-    subtask's own connection would."""
+    subtask's own connection would (one candidate range, so that one subtask
+    reads both blocks)."""
     rnd = random.Random(78)
     account_id = str(uuid.uuid4())
     faces = lambda first, n, dim: [  # noqa: E731
@@ -142,7 +198,7 @@ def test_candidates_of_two_lengths_fail_from_a_later_block(stack, scheds):
     od.import_rows(stack, "faces", [{**f, "user_data": "ref"} for f in faces(0xa, 3, od.DIM)])
     od.import_rows(stack, "faces", faces(0xb, BLOCK, od.DIM))       # the first block in id order
     od.import_rows(stack, "faces", faces(0xc, BLOCK, od.DIM // 2))  # the second, in the other buffer
-    scheds.start("lengths", throttle_ms=0, **SPLIT)
+    scheds.start("lengths", throttle_ms=0, **{**SPLIT, "tasks__cross_match_candidate_ranges": 1})
     b = body(account_id)
     b["content"]["filters"]["candidate_filters"] = {"user_data": "mixed"}
     tid, t = od.run_task(stack, "cross_match", b, timeout=180)

@@ -225,56 +225,40 @@ static int collect_first_cell(void *ud, size_t ncols, char **cells, unsigned lon
 	return 0;
 }
 
-/* The statement of ids of matching objects in ascending order, with the
- * bounds id > after and id <= upto (either may be NULL) and a LIMIT (and
- * OFFSET, with_offset) when limit is not 0; parameters of the bounds, limit
- * and offset follow the filters' own. In id order through (account_id, id):
- * left alone, the optimizer may start from a filter's table (list_face) and
- * sort every remaining id for each page, which makes paging through millions
- * quadratic. NULL with the error set when the filters are bad. */
-static char *ids_statement(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			   const char *account_id, const char *after, const char *upto, size_t limit, int with_offset,
-			   size_t offset, struct db_param **p, size_t *np)
-{
-	struct objects_where w;
-	const struct kind_table *t = table_where(o, a, kind, filters, account_id, &w);
-	if (!t)
-		return NULL;
-	struct db_param extra[4];
-	size_t ne = 0;
-	char *bounds = "";
-	if (after) {
-		bounds = arena_printf(a, " AND o.%s > ?", t->id);
-		extra[ne++] = DBP_STR(after);
-	}
-	if (upto) {
-		bounds = arena_printf(a, "%s AND o.%s <= ?", bounds, t->id);
-		extra[ne++] = DBP_STR(upto);
-	}
-	const char *lim = "";
-	if (limit) {
-		lim = with_offset ? " LIMIT ? OFFSET ?" : " LIMIT ?";
-		extra[ne++] = DBP_I64(limit);
-		if (with_offset)
-			extra[ne++] = DBP_I64(offset);
-	}
-	*p = params_with(a, &w, extra, ne, np);
-	return arena_printf(a, "SELECT STRAIGHT_JOIN o.%s FROM %s o FORCE INDEX (%s) WHERE (%s)%s ORDER BY o.%s%s", t->id,
-			    t->table, account_id ? t->account_index : "PRIMARY", w.sql, bounds, t->id, lim);
-}
-
 static int local_page_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			  const char *account_id, const char *after, const char *upto, size_t limit, char ***ids,
 			  size_t *n)
 {
 	struct arena *tmp = arena_new();
-	struct db_param *p;
-	size_t np;
+	struct objects_where w;
 	int rc = -1;
-	char *sql = ids_statement(o, tmp, kind, filters, account_id, after, upto, limit, 0, 0, &p, &np);
-	struct id_list l = {.a = a};
-	if (!sql)
+	const struct kind_table *t = table_where(o, tmp, kind, filters, account_id, &w);
+	if (!t)
 		goto out;
+	struct db_param extra[3];
+	size_t ne = 0;
+	char *bounds = "";
+	if (after) {
+		bounds = arena_printf(tmp, " AND o.%s > ?", t->id);
+		extra[ne++] = DBP_STR(after);
+	}
+	if (upto) {
+		bounds = arena_printf(tmp, "%s AND o.%s <= ?", bounds, t->id);
+		extra[ne++] = DBP_STR(upto);
+	}
+	const char *lim = "";
+	if (limit) {
+		lim = " LIMIT ?";
+		extra[ne++] = DBP_I64(limit);
+	}
+	size_t np;
+	struct db_param *p = params_with(tmp, &w, extra, ne, &np);
+	/* In id order through (account_id, id): left alone, the optimizer may
+	 * start from a filter's table (list_face) and sort every remaining id
+	 * for each page, which makes paging through millions quadratic. */
+	char *sql = arena_printf(tmp, "SELECT STRAIGHT_JOIN o.%s FROM %s o FORCE INDEX (%s) WHERE (%s)%s ORDER BY o.%s%s",
+				 t->id, t->table, account_id ? t->account_index : "PRIMARY", w.sql, bounds, t->id, lim);
+	struct id_list l = {.a = a};
 	if (db_stream(local_db(o), sql, p, np, collect_first_cell, &l)) {
 		db_failed(o, "ids");
 		goto out;
@@ -287,32 +271,50 @@ out:
 	return rc;
 }
 
-/* One statement per id: the step-th id after the previous one, so the server
- * walks the id index but sends one id per step. */
+/* Every step-th id: one statement per id, the step-th after the previous
+ * one (LIMIT 1 OFFSET step - 1), so the server walks the id index once but
+ * sends one id per step. In id order through (account_id, id) as in
+ * page_ids; a filter's EXISTS stays a per-row lookup (as in the block
+ * cursor): materialized, the whole list would be read for every step. */
 static int local_step_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			  const char *account_id, size_t step, size_t max, char ***ids, size_t *n)
 {
+	struct arena *tmp = arena_new();
+	struct objects_where w;
 	struct id_list l = {.a = a};
-	int rc = 0;
+	int rc = -1;
 	*n = 0;
-	if (step == 0)
-		return objects_local_fail(o, 1, "a step of 0 ids");
-	while (rc == 0 && l.n < max) {
-		struct arena *tmp = arena_new();
-		struct db_param *p;
-		size_t np, before = l.n;
-		char *sql = ids_statement(o, tmp, kind, filters, account_id, l.n ? l.ids[l.n - 1] : NULL, NULL, 1, 1,
-					  step - 1, &p, &np);
-		if (!sql)
-			rc = -1;
-		else if (db_stream(local_db(o), sql, p, np, collect_first_cell, &l))
-			rc = db_failed(o, "ids");
-		arena_free(tmp);
+	const struct kind_table *t = table_where(o, tmp, kind, filters, account_id, &w);
+	if (!t)
+		goto out;
+	if (step == 0) {
+		objects_local_fail(o, 1, "a step of 0 ids");
+		goto out;
+	}
+	const char *sql = arena_printf(tmp,
+				       "SET STATEMENT optimizer_switch='semijoin=off,materialization=off' FOR "
+				       "SELECT STRAIGHT_JOIN o.%s FROM %s o FORCE INDEX (%s) WHERE (%s) AND o.%s > ? "
+				       "ORDER BY o.%s LIMIT 1 OFFSET ?",
+				       t->id, t->table, account_id ? t->account_index : "PRIMARY", w.sql, t->id, t->id);
+	struct db_param extra[2] = {DBP_STR(""), DBP_I64((long long)step - 1)}; /* every id is > "" */
+	size_t np;
+	struct db_param *p = params_with(tmp, &w, extra, 2, &np);
+	while (l.n < max) {
+		size_t before = l.n;
+		if (l.n)
+			p[w.nparams] = DBP_STR(l.ids[l.n - 1]);
+		if (db_stream(local_db(o), sql, p, np, collect_first_cell, &l)) {
+			db_failed(o, "ids");
+			goto out;
+		}
 		if (l.n == before)
 			break;
 	}
 	*ids = l.ids;
 	*n = l.n;
+	rc = 0;
+out:
+	arena_free(tmp);
 	return rc;
 }
 

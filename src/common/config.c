@@ -89,8 +89,8 @@ static const struct key keys[] = {
 	I("TASKS", "CROSS_MATCH_REFERENCES_PER_SUBTASK", cross_match_references, "10000", 1, 100000,
 	  "references per cross match subtask"),
 	I("TASKS", "CROSS_MATCH_CANDIDATE_RANGES", cross_match_candidate_ranges, "8", 1, 1024,
-	  "candidate id ranges of a cross match (each of at least MATCH_BLOCK_ROWS candidates), a subtask each per "
-	  "reference chunk"),
+	  "candidate id ranges of a cross match (each of at least MATCH_BLOCK_ROWS candidates and a chunk's "
+	  "references), a subtask each per reference chunk"),
 	I("TASKS", "MATCH_BLOCK_ROWS", match_block_rows, "16384", 1, 1048576,
 	  "candidate descriptors a cross match subtask reads and matches at a time"),
 	I("TASKS", "MATCH_READ_AHEAD", match_read_ahead, "1", 0, 1,

@@ -7,8 +7,8 @@
  * the reference ids and cuts them into chunks (id ranges) of [TASKS]
  * CROSS_MATCH_REFERENCES_PER_SUBTASK, and steps through the candidate id
  * index to cut the candidates into at most [TASKS]
- * CROSS_MATCH_CANDIDATE_RANGES id ranges of equal size (each at least
- * MATCH_BLOCK_ROWS); one subtask per chunk and range (they run on every
+ * CROSS_MATCH_CANDIDATE_RANGES id ranges of about equal size (each at least
+ * MATCH_BLOCK_ROWS and a chunk's references); one subtask per chunk and range (they run on every
  * scheduler that is up), so every chunk reads the candidates once however
  * many subtasks share it. A subtask loads its references, then streams its
  * candidates [TASKS] MATCH_BLOCK_ROWS at a time through match_topk, folding
@@ -72,15 +72,17 @@ static json_object *range_subtask(const char *after, const char *upto)
 }
 
 /* Reference id ranges (after, upto] of CROSS_MATCH_REFERENCES_PER_SUBTASK
- * ids each, read one page at a time, into *chunks (empty: no references). */
+ * ids each, read one page at a time, into *chunks (empty: no references);
+ * *largest: the references of the largest chunk. */
 static int reference_chunks(struct task_ctx *ctx, json_object *filters, enum objects_kind kind,
-			    json_object **chunks, struct task_fail *fail)
+			    json_object **chunks, size_t *largest, struct task_fail *fail)
 {
 	json_object *ref_filters = task_json_get(filters, "reference_filters");
 	const char *account = task_account(ctx, filters);
 	size_t per = (size_t)ctx->cfg->cross_match_references;
 	char after[OBJECTS_ID_SIZE] = "";
 	json_object *out = json_object_new_array();
+	*largest = 0;
 	for (;;) {
 		struct arena *page = arena_new();
 		char **ids;
@@ -93,6 +95,8 @@ static int reference_chunks(struct task_ctx *ctx, json_object *filters, enum obj
 			json_object_array_add(out, range_subtask(*after ? after : NULL, ids[n - 1]));
 		if (!rc && n)
 			snprintf(after, sizeof(after), "%s", ids[n - 1]);
+		if (!rc && n > *largest)
+			*largest = n;
 		arena_free(page);
 		if (rc) {
 			json_object_put(out);
@@ -105,32 +109,35 @@ static int reference_chunks(struct task_ctx *ctx, json_object *filters, enum obj
 	return 0;
 }
 
+/* Most range units planning looks at (a larger task's last range grows
+ * instead). */
+#define CANDIDATE_UNITS_MAX 65536
+
 /* Boundaries of the candidate id ranges, from arena a: at most
- * CROSS_MATCH_CANDIDATE_RANGES ranges of equal size, each of at least
- * MATCH_BLOCK_ROWS candidates (a smaller one reads no faster); *n boundaries
- * make n + 1 ranges, 0 one range of every candidate. Found by stepping the
- * id index, the ids between the boundaries not read. */
-static int candidate_bounds(struct task_ctx *ctx, json_object *filters, struct arena *a, char ***bounds, size_t *n,
-			    struct task_fail *fail)
+ * CROSS_MATCH_CANDIDATE_RANGES ranges of about equal size, each of whole
+ * units of `unit` candidates; *n boundaries make n + 1 ranges, 0 one range
+ * of every candidate. One walk of the candidate id index gives the last id
+ * of every unit (the ids between are not sent); the ranges take the units in
+ * equal shares, the last also what is left after the last whole unit. */
+static int candidate_bounds(struct task_ctx *ctx, json_object *filters, size_t unit, struct arena *a,
+			    char ***bounds, size_t *n, struct task_fail *fail)
 {
 	enum objects_kind kind = side_kind(filters, "candidate_type", fail);
-	json_object *cand_filters = task_json_get(filters, "candidate_filters");
-	const char *account = task_account(ctx, filters);
-	long long count;
+	size_t ranges = (size_t)ctx->cfg->cross_match_candidate_ranges, units;
+	char **ends;
 	*n = 0;
 	if (!kind)
 		return -1;
-	if (objects_count(ctx->objects, kind, cand_filters, account, &count))
-		return task_objects_fail(ctx, fail, "candidate_filters");
-	size_t block = (size_t)ctx->cfg->match_block_rows, ranges = (size_t)ctx->cfg->cross_match_candidate_ranges;
-	size_t fit = count > 0 ? ((size_t)count + block - 1) / block : 0;
-	if (fit < ranges)
-		ranges = fit;
 	if (ranges < 2)
 		return 0;
-	size_t step = ((size_t)count + ranges - 1) / ranges;
-	if (objects_step_ids(ctx->objects, a, kind, cand_filters, account, step, ranges - 1, bounds, n))
+	if (objects_step_ids(ctx->objects, a, kind, task_json_get(filters, "candidate_filters"),
+			     task_account(ctx, filters), unit, CANDIDATE_UNITS_MAX, &ends, &units))
 		return task_objects_fail(ctx, fail, "candidate_filters");
+	if (ranges > units)
+		ranges = units;
+	*bounds = arena_alloc(a, (ranges ? ranges : 1) * sizeof(char *));
+	for (size_t r = 1; r < ranges; r++)
+		(*bounds)[(*n)++] = ends[r * units / ranges - 1];
 	return 0;
 }
 
@@ -158,7 +165,8 @@ static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_obj
 	json_object *filters = task_json_get(content, "filters");
 	enum objects_kind kind = side_kind(filters, "reference_type", fail);
 	json_object *chunks;
-	if (!kind || reference_chunks(ctx, filters, kind, &chunks, fail))
+	size_t refs;
+	if (!kind || reference_chunks(ctx, filters, kind, &chunks, &refs, fail))
 		return -1;
 	size_t nchunks = json_object_array_length(chunks);
 	if (nchunks == 0) {
@@ -166,10 +174,16 @@ static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_obj
 		*subtasks = chunks;
 		return 0;
 	}
+	/* A range holds at least a block (a smaller one reads no faster) and as
+	 * many candidates as a chunk has references: each range's subtask reads
+	 * its chunk's references again, at most as much as its candidates. */
+	size_t unit = (size_t)ctx->cfg->match_block_rows;
+	if (unit < refs)
+		unit = refs;
 	struct arena *a = arena_new();
 	char **bounds = NULL;
 	size_t nb = 0;
-	int rc = task_check_cancelled(ctx, fail) || candidate_bounds(ctx, filters, a, &bounds, &nb, fail) ? -1 : 0;
+	int rc = task_check_cancelled(ctx, fail) || candidate_bounds(ctx, filters, unit, a, &bounds, &nb, fail) ? -1 : 0;
 	if (rc == 0 && nb == 0) {
 		*subtasks = chunks;
 		chunks = NULL;

@@ -20,6 +20,7 @@ The stack's own scheduler s1 is stopped while this module runs; the
 schedulers here pause before every subtask (--throttle-ms through
 $LUNA_TASKS_SCHEDULER_THROTTLE_MS) so that there is time to kill one mid-task.
 """
+import json
 import random
 import uuid
 
@@ -39,15 +40,19 @@ LIMIT = 10
 N_CANDS = (CANDS - 4 * TIES) // 8 * 8 + 4 * TIES   # what data() makes
 
 
-def borders(ranges):
+def borders(ranges, unit):
     """0-based positions (in id order) of the last candidate of each range but
-    the last, as the plan cuts N_CANDS candidates into ranges of equal size."""
-    step = -(-N_CANDS // ranges)
-    return [step * i - 1 for i in range(1, ranges)]
+    the last, as the plan shares the whole units of N_CANDS candidates out (a
+    unit: a block, or a chunk's references when there are more)."""
+    units = N_CANDS // unit
+    ranges = min(ranges, units)
+    return [r * units // ranges * unit - 1 for r in range(1, ranges)]
 
 
-# Each group of tied copies straddles one border: of 3 ranges, then of 4.
-TIE_BORDERS = borders(3) + borders(4)[:2]
+# Each group of tied copies straddles one border: of 3 ranges of chunks of
+# PER_SUBTASK references (units of a block), then of 4 ranges of the one
+# chunk of all REFS references (units of REFS).
+TIE_BORDERS = borders(3, BLOCK) + borders(4, REFS)[:2]
 
 ONE = {"tasks__cross_match_references_per_subtask": 100000, "tasks__match_block_rows": 100000,
        "tasks__match_read_ahead": 0, "tasks__cross_match_candidate_ranges": 1}
@@ -97,6 +102,13 @@ def body(account_id, threshold=0.2):
         "threshold": threshold, "limit": LIMIT}}
 
 
+def candidate_uptos(stack, task_id):
+    """The last candidate id of every range of the task's subtasks but the last, in order."""
+    rows = stack.sql("SELECT content FROM subtask WHERE task_id = %s ORDER BY subtask_id", (task_id,))
+    uptos = [json.loads(r[0]).get("candidates_upto") for r in rows]
+    return sorted({u for u in uptos if u})
+
+
 def run(stack, account_id, **kw):
     tid, t = od.run_task(stack, "cross_match", body(account_id, **kw), timeout=180)
     assert t["task_status"] == 5, t
@@ -135,6 +147,7 @@ def test_split_equals_one_subtask(stack, scheds, data, one_subtask):
     tid, doc = run(stack, account_id)
     assert -(-REFS // PER_SUBTASK) >= 3
     assert len(subtasks(stack, tid)) == -(-REFS // PER_SUBTASK) * RANGES
+    assert candidate_uptos(stack, tid) == [data[2][p]["face_id"] for p in borders(RANGES, BLOCK)]
     assert doc == one_subtask
 
 
@@ -149,19 +162,24 @@ def test_candidate_ranges_equal_one_subtask(stack, scheds, data, one_subtask):
         tid, doc = run(stack, account_id)
         scheds.stop_all()
         assert len(subtasks(stack, tid)) == ranges
+        assert candidate_uptos(stack, tid) == [data[2][p]["face_id"] for p in borders(ranges, REFS)]
         assert doc == one_subtask, ranges
 
 
-def test_candidate_ranges_are_at_least_a_block(stack, scheds, data, one_subtask):
-    """Candidate ranges hold at least MATCH_BLOCK_ROWS candidates: with blocks
-    of 100 the 296 candidates make 3 ranges, not the 8 configured."""
+def test_candidate_ranges_hold_a_block_and_a_chunk(stack, scheds, data, one_subtask):
+    """A candidate range holds at least MATCH_BLOCK_ROWS candidates and at
+    least as many as a chunk has references (its subtask reads them again):
+    8 ranges configured, the 296 candidates make 7 against one chunk of 40
+    references (blocks of 13), 2 with blocks of 100."""
     account_id = data[0]
-    scheds.start("wide", throttle_ms=0, **{**SPLIT, "tasks__cross_match_references_per_subtask": 100000,
-                                           "tasks__match_block_rows": 100,
-                                           "tasks__cross_match_candidate_ranges": 8})
-    tid, doc = run(stack, account_id)
-    assert len(subtasks(stack, tid)) == 3
-    assert doc == one_subtask
+    for block, ranges in ((BLOCK, 7), (100, 2)):
+        scheds.start("w%d" % block, throttle_ms=0, **{**SPLIT, "tasks__cross_match_references_per_subtask": 100000,
+                                                      "tasks__match_block_rows": block,
+                                                      "tasks__cross_match_candidate_ranges": 8})
+        tid, doc = run(stack, account_id)
+        scheds.stop_all()
+        assert len(subtasks(stack, tid)) == ranges, block
+        assert doc == one_subtask, block
 
 
 def test_kill9_of_one_of_two_schedulers_changes_nothing(stack, scheds, data, one_subtask):

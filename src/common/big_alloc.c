@@ -1,6 +1,7 @@
 /* Large arrays backed by transparent huge pages where the kernel offers
  * them (see big_alloc.h). */
 #include "common/big_alloc.h"
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -16,4 +17,10 @@ void *big_alloc(size_t bytes)
 	if (p)
 		(void)madvise(p, size, MADV_HUGEPAGE);   /* advice only: without huge pages it still works */
 	return p;
+}
+
+void big_alloc_init(void)
+{
+	/* a fixed threshold also turns off the dynamic trim threshold */
+	(void)mallopt(M_MMAP_THRESHOLD, (int)BIG_ALLOC_HUGE);
 }

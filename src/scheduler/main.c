@@ -11,6 +11,7 @@
  * outage is logged and waited out, never fatal. Workload: a long-lived
  * process per host (systemd Type=notify). */
 #include "scheduler/sched.h"
+#include "common/big_alloc.h"
 #include "common/db_explain.h"
 #include "common/log.h"
 #include "common/timefmt.h"
@@ -349,6 +350,7 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc == 1 ? 0 : 2;
 	log_init("luna-tasks-scheduler");
+	big_alloc_init();
 	if (config_load(&s->cfg, opt.config, err, sizeof(err))) {
 		log_error("configuration %s: %s", opt.config, err);
 		return 2;

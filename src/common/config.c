@@ -86,7 +86,7 @@ static const struct key keys[] = {
 	I("TASKS", "DEFAULT_FACE_DESCRIPTOR_VERSION", face_descriptor_version, "59", 1, 1000000, "face descriptor version"),
 	I("TASKS", "DEFAULT_BODY_DESCRIPTOR_VERSION", body_descriptor_version, "110", 1, 1000000, "body descriptor version"),
 	I("TASKS", "LINKER_CHUNK", linker_chunk, "1000", 1, 100000, "objects per linker subtask"),
-	I("TASKS", "CROSS_MATCH_REFERENCES_PER_SUBTASK", cross_match_references, "10000", 1, 100000,
+	I("TASKS", "CROSS_MATCH_REFERENCES_PER_SUBTASK", cross_match_references, "20000", 1, 100000,
 	  "references per cross match subtask"),
 	I("TASKS", "CROSS_MATCH_CANDIDATE_RANGES", cross_match_candidate_ranges, "8", 1, 1024,
 	  "candidate id ranges of a cross match (each of at least MATCH_BLOCK_ROWS candidates and a chunk's "

@@ -40,8 +40,8 @@ int match_max_threads(int nthreads);
 /* L2-normalise rows in place; zero rows stay zero. */
 void match_normalize(float *x, size_t n, size_t d);
 
-/* clamp(dot(a, b), 0, 1), accumulated in double in a fixed order (the
- * canonical dot). match_pairs_above and match_topk report exactly this value
+/* clamp(dot(a, b), 0, 1), accumulated in float by fused multiply-adds in a
+ * fixed order, the same bits on every CPU (the canonical dot). match_pairs_above and match_topk report exactly this value
  * for every pair they return, whichever product kernel found the pair. */
 float match_similarity(const float *a, const float *b, size_t d);
 

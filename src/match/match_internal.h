@@ -78,8 +78,13 @@ int match_run_product_tiles(const struct match_product *p, int upper, int nthrea
 
 /* The canonical dot product (match_similarity before its clamp): what every
  * similarity reported by match_pairs_above and match_topk is, whichever
- * product proposed it. AVX-512 when the CPU has it, the same bits anyway. */
+ * product proposed it. 32 float lanes (element k by FMA into lane k % 32),
+ * summed pairwise; AVX-512 or AVX2 when the CPU has them, the portable loop
+ * otherwise, the same bits from each (the _avx* forms only after a CPU
+ * check). */
 float match_dot_canonical(const float *a, const float *b, size_t d);
+float match_dot_canonical_generic(const float *a, const float *b, size_t d);
+float match_dot_canonical_avx2(const float *a, const float *b, size_t d);
 float match_dot_canonical_avx512(const float *a, const float *b, size_t d);
 
 /* Broadcast side of the int8 product: s8 rows q = round(x / scale), row-major

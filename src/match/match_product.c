@@ -98,51 +98,62 @@ const char *match_kernel_in_use(void)
 
 #define CANON_LANES 32
 
-/* Element k is added into double lane k % 32 (products of floats are exact
- * in double, so with or without FMA each step rounds once), then lanes are
- * summed pairwise: lane l += lane l + w for w = 16, 8, 4, 2, 1. A fixed order,
- * so every CPU and every path gets the same bits. */
-static float sum_lanes(double s[CANON_LANES])
+/* Element k is accumulated into float lane k % 32 by one fused multiply-add
+ * (fmaf: one rounding, so the compiler cannot split or contract it
+ * differently), then lanes are summed pairwise: lane l += lane l + w for
+ * w = 16, 8, 4, 2, 1. A fixed order, so every CPU and every path (this loop,
+ * the AVX2 and the AVX-512 forms) gets the same bits. */
+float match_dot_canonical_generic(const float *a, const float *b, size_t d)
 {
+	float s[CANON_LANES] = { 0 };
+	for (size_t k = 0; k < d; k++)
+		s[k % CANON_LANES] = fmaf(a[k], b[k], s[k % CANON_LANES]);
 	for (size_t w = CANON_LANES / 2; w > 0; w /= 2)
 		for (size_t l = 0; l < w; l++)
 			s[l] += s[l + w];
-	return (float)s[0];
+	return s[0];
 }
 
-static float dot_canonical_generic(const float *a, const float *b, size_t d)
+enum canon_form { CANON_UNKNOWN = -1, CANON_GENERIC, CANON_AVX2, CANON_AVX512 };
+
+static enum canon_form canonical_form(void)
 {
-	double s[CANON_LANES] = { 0 };
-	for (size_t k = 0; k < d; k++)
-		s[k % CANON_LANES] += (double)a[k] * b[k];
-	return sum_lanes(s);
+	static atomic_int form = CANON_UNKNOWN;
+	int have = atomic_load_explicit(&form, memory_order_relaxed);
+	if (have == CANON_UNKNOWN) {
+		have = CANON_GENERIC;
+#if defined(__x86_64__) && defined(__GNUC__)
+		__builtin_cpu_init();
+		int fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		if (fma && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+			have = CANON_AVX512;
+		else if (fma)
+			have = CANON_AVX2;
+#endif
+		atomic_store_explicit(&form, have, memory_order_relaxed);
+	}
+	return (enum canon_form)have;
 }
 
 static int canonical_avx512(void)
 {
-	static atomic_int avx512 = -1;
-	int have = atomic_load_explicit(&avx512, memory_order_relaxed);
-	if (have < 0) {
-#if defined(__x86_64__) && defined(__GNUC__)
-		__builtin_cpu_init();
-		have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-#else
-		have = 0;
-#endif
-		atomic_store_explicit(&avx512, have, memory_order_relaxed);
-	}
-	return have;
+	return canonical_form() == CANON_AVX512;
 }
 
 float match_dot_canonical(const float *a, const float *b, size_t d)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-	if (canonical_avx512())
+	switch (canonical_form()) {
+	case CANON_AVX512:
 		return match_dot_canonical_avx512(a, b, d);
+	case CANON_AVX2:
+		return match_dot_canonical_avx2(a, b, d);
+	default:
+		break;
+	}
 #endif
-	return dot_canonical_generic(a, b, d);
+	return match_dot_canonical_generic(a, b, d);
 }
-
 
 /* ---- quantization ----------------------------------------------------------- */
 
@@ -354,17 +365,23 @@ static double gamma_n(double n)
 /* radius[i] >= |proposed(i, j) - canonical(i, j)| for every row j of B:
  *   e_i ||b_j|| + ||q_i|| e_j      quantization (zero for sgemm)
  *   + g m_i m_j                    the proposal's own rounding
- *   + (u + c) m_i m_j              the canonical dot: one float rounding and
- *                                  its double sums
+ *   + c m_i m_j                    the canonical dot's: a lane adds ceil(d/32)
+ *                                  terms (ceil(d/32) roundings for its first
+ *                                  term), the pairwise sum 5 more, so
+ *                                  gamma(ceil(d/32) + 5) sum|a_k b_k|, and
+ *                                  sum|a_k b_k| <= ||a|| ||b|| <= m_i m_j
+ *   + (d + 31) 2^-150              underflow: half a subnormal step per
+ *                                  operation at most
  * then 1% and 2^-22 more, so that a floor computed as value - radius in float
  * rounds below the exact one. */
 static void fill_radius(float *radius, size_t na, const struct side_stats *sa,
                         const struct side_stats *sb, double g, size_t d)
 {
-	double canon = U * (1.0 + 1e-6) + gamma_n((double)d / CANON_LANES + 6) / (1ull << 29);
+	double canon = gamma_n((double)((d + CANON_LANES - 1) / CANON_LANES) + 5);
+	double tiny = (double)(d + CANON_LANES - 1) * 0x1p-150;
 	for (size_t i = 0; i < na; i++) {
 		double r = sa->e[i] * sb->max_norm + sa->m[i] * sb->max_e +
-		           (g + canon) * sa->m[i] * sb->max_m;
+		           (g + canon) * sa->m[i] * sb->max_m + tiny;
 		radius[i] = (float)(r * 1.01 + 0x1p-22);
 	}
 }

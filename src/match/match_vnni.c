@@ -1,8 +1,8 @@
 /*
  * match_vnni.c - the x86-64 intrinsics of src/match's int8 path: the
  * u8 x s8 tile product (vpdpbusd, in its AVX-512 VNNI and its 256-bit
- * AVX-VNNI forms: one blocking, two inner products) and the AVX-512 form of
- * the canonical dot product. Everything here is compiled with target attributes
+ * AVX-VNNI forms: one blocking, two inner products), the AVX-512 and AVX2
+ * forms of the canonical dot product and the AVX-512 quantizer. Everything here is compiled with target attributes
  * and only called after a CPU check (match_product.c, match.c), so the rest
  * of the library needs no -march flags.
  *
@@ -20,7 +20,8 @@
 
 #define VNNI512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define VNNI256_TARGET __attribute__((target("avx2,fma,avxvnni")))
-#define DOT_TARGET __attribute__((target("avx512f,avx512vl")))
+#define DOT_TARGET __attribute__((target("avx512f,avx512vl,avx2,fma")))
+#define FMA256_TARGET __attribute__((target("avx2,fma")))
 
 #define MR 8    /* rows per micro-tile of the 512-bit kernel */
 #define MR256 6 /* of the 256-bit one */
@@ -216,52 +217,62 @@ VNNI256_TARGET void match_avxvnni_tile(const struct match_i8rows *a, size_t i0, 
 	tile_loop(a, i0, ni, b, j0, nj, out, MR256, micro256);
 }
 
-/* Lanes 0-7 + 16-23, 8-15 + 24-31, then halves: the pairwise reduction. */
-static inline DOT_TARGET float reduce_lanes(__m512d s0, __m512d s1, __m512d s2, __m512d s3)
+/* ---- the canonical dot (match_dot_canonical, match_product.c) ---------------
+ * Element k into float lane k % 32 by one FMA, then lanes summed pairwise,
+ * l += l + w for w = 16, 8, 4, 2, 1: the same operations in the same order as
+ * the portable loop (fmaf), so the same bits. Dead lanes of the tail keep
+ * their value instead of adding 0 * 0 (which would turn a -0 lane into +0). */
+
+/* Lanes 0-7 of h after w = 16, 8: w = 4, 2, 1. */
+static inline FMA256_TARGET float reduce8(__m256 h)
 {
-	__m512d h = _mm512_add_pd(_mm512_add_pd(s0, s2), _mm512_add_pd(s1, s3));
-	__m256d h4 = _mm256_add_pd(_mm512_castpd512_pd256(h), _mm512_extractf64x4_pd(h, 1));
-	__m128d h2 = _mm_add_pd(_mm256_castpd256_pd128(h4), _mm256_extractf128_pd(h4, 1));
-	return (float)_mm_cvtsd_f64(_mm_add_sd(h2, _mm_unpackhi_pd(h2, h2)));
+	__m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+	__m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+	return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
 }
 
-static inline DOT_TARGET __mmask8 live8(size_t left)
+static inline DOT_TARGET __mmask16 live16(size_t left)
 {
-	return left >= 8 ? (__mmask8)0xff : (__mmask8)((1u << left) - 1);
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
 }
 
-/* 8 lanes of a or b at k as doubles; live lanes only. */
-#define A8(k, m) _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, a + (k)))
-#define B8(k, m) _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, b + (k)))
-
-/* Element k into double lane k % 32 (four named accumulators, so that
- * they stay in registers), then reduce_lanes. */
-#define CANONICAL_BODY(LOAD_A)                                                        \
-	__m512d s0 = _mm512_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;                  \
-	const __mmask8 all = 0xff;                                                    \
-	size_t k = 0;                                                                 \
-	for (; k + 32 <= d; k += 32) {                                                \
-		s0 = _mm512_fmadd_pd(LOAD_A(k, all), B8(k, all), s0);                 \
-		s1 = _mm512_fmadd_pd(LOAD_A(k + 8, all), B8(k + 8, all), s1);         \
-		s2 = _mm512_fmadd_pd(LOAD_A(k + 16, all), B8(k + 16, all), s2);       \
-		s3 = _mm512_fmadd_pd(LOAD_A(k + 24, all), B8(k + 24, all), s3);       \
-	}                                                                             \
-	if (k < d) { /* zeros leave a lane as it is */                               \
-		__mmask8 m0 = live8(d - k), m1 = d > k + 8 ? live8(d - k - 8) : 0;    \
-		__mmask8 m2 = d > k + 16 ? live8(d - k - 16) : 0;                     \
-		__mmask8 m3 = d > k + 24 ? live8(d - k - 24) : 0;                     \
-		s0 = _mm512_fmadd_pd(LOAD_A(k, m0), B8(k, m0), s0);                   \
-		s1 = _mm512_fmadd_pd(LOAD_A(k + 8, m1), B8(k + 8, m1), s1);           \
-		s2 = _mm512_fmadd_pd(LOAD_A(k + 16, m2), B8(k + 16, m2), s2);         \
-		s3 = _mm512_fmadd_pd(LOAD_A(k + 24, m3), B8(k + 24, m3), s3);         \
-	}                                                                             \
-	return reduce_lanes(s0, s1, s2, s3)
-
-/* The canonical dot of match_dot_canonical (match_product.c): 32 double
- * lanes, element k into lane k % 32, then the same pairwise reduction. */
+/* s0 holds lanes 0-15, s1 lanes 16-31. */
 DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size_t d)
 {
-	CANONICAL_BODY(A8);
+	__m512 s0 = _mm512_setzero_ps(), s1 = s0;
+	size_t k = 0;
+	for (; k + 32 <= d; k += 32) {
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), s1);
+	}
+	if (k < d) {
+		__mmask16 m0 = live16(d - k), m1 = d > k + 16 ? live16(d - k - 16) : 0;
+		s0 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m0, a + k), _mm512_maskz_loadu_ps(m0, b + k),
+		                           s0, m0);
+		s1 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m1, a + k + 16),
+		                           _mm512_maskz_loadu_ps(m1, b + k + 16), s1, m1);
+	}
+	__m512 h = _mm512_add_ps(s0, s1);
+	__m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(h), 1));
+	return reduce8(_mm256_add_ps(_mm512_castps512_ps256(h), hi));
+}
+
+/* s[v] holds lanes 8v .. 8v+7. */
+FMA256_TARGET float match_dot_canonical_avx2(const float *a, const float *b, size_t d)
+{
+	__m256 s[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
+	size_t k = 0;
+	for (; k + 32 <= d; k += 32)
+		for (int v = 0; v < 4; v++)
+			s[v] = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8 * v), _mm256_loadu_ps(b + k + 8 * v), s[v]);
+	const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	for (int v = 0; v < 4 && k + 8 * v < d; v++) {
+		__m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(d - k - 8 * v)), lane);
+		__m256 f = _mm256_fmadd_ps(_mm256_maskload_ps(a + k + 8 * v, live),
+		                           _mm256_maskload_ps(b + k + 8 * v, live), s[v]);
+		s[v] = _mm256_blendv_ps(s[v], f, _mm256_castsi256_ps(live));
+	}
+	return reduce8(_mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[1], s[3])));
 }
 
 /* quantize_row of match_product.c, 16 lanes at a time: the same q and scale
@@ -270,11 +281,6 @@ DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size
  * summed in another order (eight double lanes), which moves them by a few
  * units in the last place, far inside the bound's 1 % margin. */
 #define ROUND_NEAREST (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-
-static inline DOT_TARGET __mmask16 live16(size_t left)
-{
-	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
 
 static inline DOT_TARGET double sqrt_sum(__m512d v)
 {
@@ -320,7 +326,4 @@ DOT_TARGET float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, 
 }
 #undef ROUND_NEAREST
 
-#undef CANONICAL_BODY
-#undef A8
-#undef B8
 #endif

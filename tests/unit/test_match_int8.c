@@ -5,7 +5,8 @@
  * forms (AVX-512 VNNI and 256-bit AVX-VNNI), as with the fp32 one, and
  * every reported similarity must be
  * match_similarity of its two rows, bit for bit. Also checks the canonical
- * dot against its definition (32 double lanes, pairwise sum).
+ * dot against its definition (32 float lanes by FMA, pairwise sum) and its
+ * forms (portable, AVX2, AVX-512) against each other, bit for bit.
  *
  * Workload: adversarial data built to sit on the error bound: exact ties
  * (duplicated rows), pairs whose similarity is the threshold itself or one
@@ -112,15 +113,17 @@ static float *around(size_t n, size_t d, float t, float spread)
 
 /* ---- the canonical dot ----------------------------------------------------- */
 
+/* 32 float lanes, element k into lane k % 32 by a fused multiply-add, lanes
+ * summed pairwise (l += l + w, w = 16 .. 1), clamped. */
 static float canonical_by_definition(const float *a, const float *b, size_t d)
 {
-	double s[32] = { 0 };
+	float s[32] = { 0 };
 	for (size_t k = 0; k < d; k++)
-		s[k % 32] += (double)a[k] * (double)b[k];
+		s[k % 32] = fmaf(a[k], b[k], s[k % 32]);
 	for (size_t w = 16; w > 0; w /= 2)
 		for (size_t l = 0; l < w; l++)
-			s[l] += s[l + w];
-	float f = (float)s[0];
+			s[l] = s[l] + s[l + w];
+	float f = s[0];
 	return f > 0.0f ? (f < 1.0f ? f : 1.0f) : 0.0f;
 }
 
@@ -138,6 +141,75 @@ static void test_canonical(void)
 		free(x);
 	}
 	CHECK(bad == 0, "%zu canonical dots differ from the definition", bad);
+}
+
+/* Row pairs that stress the order of operations: random unit rows; entries
+ * of magnitudes 2^-70 .. 2^50 with random signs (cancellation, products
+ * that are subnormal or vanish); products that all round to -0 (a -0 lane
+ * must stay -0 through the tail); b = -a with one entry changed (a sum that
+ * cancels to a few units). */
+static void canonical_pair(int kind, float *a, float *b, size_t d)
+{
+	for (size_t k = 0; k < d; k++) {
+		double u = uniform(), v = uniform();
+		switch (kind) {
+		case 0:
+			a[k] = (float)u;
+			b[k] = (float)v;
+			break;
+		case 1:
+			a[k] = (float)ldexp(u, (int)(60 * uniform()) - 10);
+			b[k] = (float)ldexp(v, (int)(60 * uniform()) - 10);
+			break;
+		case 2:
+			a[k] = -0x1p-80f * (float)(1.5 + u);
+			b[k] = 0x1p-80f * (float)(1.5 + v);
+			break;
+		default:
+			a[k] = (float)ldexp(u, (int)(8 * v));
+			b[k] = k == d / 2 ? (float)v : -a[k];
+			break;
+		}
+	}
+}
+
+static int same_float(float x, float y)
+{
+	return memcmp(&x, &y, sizeof x) == 0;
+}
+
+/* The portable loop, the AVX2 and the AVX-512 forms (those the CPU has)
+ * and the dispatched one give the same bits, d = 1 .. 1025. */
+static void test_canonical_forms(void)
+{
+	int avx2 = 0, avx512 = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#endif
+	float *a = rows_alloc(1, 1025), *b = rows_alloc(1, 1025);
+	size_t bad = 0, zeros = 0, n = 0;
+	for (size_t d = 1; d <= 1025; d++)
+		for (int kind = 0; kind < 4; kind++) {
+			canonical_pair(kind, a, b, d);
+			float want = match_dot_canonical_generic(a, b, d);
+			zeros += want == 0.0f && signbit(want);
+			bad += !same_float(want, match_dot_canonical(a, b, d));
+#if defined(__x86_64__) && defined(__GNUC__)
+			if (avx2)
+				bad += !same_float(want, match_dot_canonical_avx2(a, b, d));
+			if (avx512)
+				bad += !same_float(want, match_dot_canonical_avx512(a, b, d));
+#endif
+			n++;
+		}
+	free(a);
+	free(b);
+	printf("canonical dot forms compared: portable%s%s, %zu row pairs (%zu at -0)\n",
+	       avx2 ? ", AVX2" : "", avx512 ? ", AVX-512" : "", n, zeros);
+	CHECK(bad == 0, "%zu canonical dots differ between the forms", bad);
+	CHECK(zeros > 0, "no row pair reached a -0 canonical dot");
 }
 
 /* ---- pairs above ------------------------------------------------------------ */
@@ -510,6 +582,7 @@ int main(void)
 	test_keep_ge();
 	test_int8_in_use();
 	test_canonical();
+	test_canonical_forms();
 	test_pairs();
 	test_topk();
 	match_set_kernel(MATCH_KERNEL_AUTO);

@@ -139,9 +139,12 @@ static const struct kind_table *table_where(struct objects *o, struct arena *a, 
 int objects_local_where(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			const char *account_id, struct objects_local_table *t, struct objects_where *w)
 {
-	const struct kind_table *k = table_where(o, a, kind, filters, account_id, w);
+	char err[512];
+	const struct kind_table *k = known_table(o, kind);
 	if (!k)
 		return -1;
+	if (objects_where_build_by_list(a, kind, filters, account_id, w, err, sizeof(err)))
+		return objects_local_fail(o, 1, "%s", err);
 	*t = (struct objects_local_table){k->table, k->id, account_id ? k->account_index : "PRIMARY"};
 	return 0;
 }
@@ -230,20 +233,25 @@ static int local_page_ids(struct objects *o, struct arena *a, enum objects_kind 
 			  size_t *n)
 {
 	struct arena *tmp = arena_new();
+	struct objects_local_table t;
 	struct objects_where w;
 	int rc = -1;
-	const struct kind_table *t = table_where(o, tmp, kind, filters, account_id, &w);
-	if (!t)
+	if (objects_local_where(o, tmp, kind, filters, account_id, &t, &w))
 		goto out;
+	/* In id order through (account_id, id), or through a list's own rows
+	 * (objects_where_from): left alone, the optimizer may start from a
+	 * filter's table (list_face) and sort every remaining id for each
+	 * page, which makes paging through millions quadratic. */
+	const char *key, *from = objects_where_from(tmp, &w, t.table, t.id, t.id_order_index, &key);
 	struct db_param extra[3];
 	size_t ne = 0;
 	char *bounds = "";
 	if (after) {
-		bounds = arena_printf(tmp, " AND o.%s > ?", t->id);
+		bounds = arena_printf(tmp, " AND %s > ?", key);
 		extra[ne++] = DBP_STR(after);
 	}
 	if (upto) {
-		bounds = arena_printf(tmp, "%s AND o.%s <= ?", bounds, t->id);
+		bounds = arena_printf(tmp, "%s AND %s <= ?", bounds, key);
 		extra[ne++] = DBP_STR(upto);
 	}
 	const char *lim = "";
@@ -253,11 +261,8 @@ static int local_page_ids(struct objects *o, struct arena *a, enum objects_kind 
 	}
 	size_t np;
 	struct db_param *p = params_with(tmp, &w, extra, ne, &np);
-	/* In id order through (account_id, id): left alone, the optimizer may
-	 * start from a filter's table (list_face) and sort every remaining id
-	 * for each page, which makes paging through millions quadratic. */
-	char *sql = arena_printf(tmp, "SELECT STRAIGHT_JOIN o.%s FROM %s o FORCE INDEX (%s) WHERE (%s)%s ORDER BY o.%s%s",
-				 t->id, t->table, account_id ? t->account_index : "PRIMARY", w.sql, bounds, t->id, lim);
+	char *sql = arena_printf(tmp, "SELECT STRAIGHT_JOIN o.%s FROM %s WHERE (%s)%s ORDER BY %s%s", t.id, from, w.sql,
+				 bounds, key, lim);
 	struct id_list l = {.a = a};
 	if (db_stream(local_db(o), sql, p, np, collect_first_cell, &l)) {
 		db_failed(o, "ids");

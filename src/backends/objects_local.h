@@ -35,8 +35,9 @@ struct objects_local_table {
 	 * id) when there is an account (every WHERE then fixes it), else the key. */
 	const char *id_order_index;
 };
-/* The table of kind and the WHERE clause of the filters, allocated in a; -1
- * with the error set. */
+/* The table of kind and the WHERE clause of the filters, allocated in a,
+ * built by objects_where_build_by_list (read it over objects_where_from);
+ * -1 with the error set. */
 int objects_local_where(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			const char *account_id, struct objects_local_table *t, struct objects_where *w);
 /* Checks a descriptor of bytes bytes read for object id: a whole number of

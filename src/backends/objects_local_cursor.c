@@ -1,18 +1,23 @@
 /* The descriptor block cursor of the local objects backend (objects.h):
- * keyset paging over the object table, one statement per block:
+ * keyset paging over the object table (or a list's rows), one statement
+ * per block:
  *   SELECT id, vector FROM <table> o JOIN descriptor d ... WHERE (filters)
  *   AND <descriptor type, version> AND o.id > <last id> [AND o.id <= upto]
  *   ORDER BY o.id LIMIT block_rows
  * The object table is read in id order through its (account_id, id) index
  * and each descriptor is a primary-key lookup in the same order, so the
- * server neither sorts nor buffers. The join order and the index are forced:
- * left alone, the optimizer may start from a filter's table (list_face) and
- * sort every remaining row, blobs and all, for each block. A filter's EXISTS
- * (list_id: list_face, tags: event_tag, ...) stays a per-row primary-key
- * lookup: left alone, MariaDB materializes the whole subquery (a temporary
- * table of every member of the list, on disk when large) for every block,
- * O(members) per block; materialization (and semi-joins, its other way to
- * the same table) is switched off for the statement alone. Rows are written straight into the
+ * server neither sorts nor buffers. With a list_id (faces) the list's own
+ * rows are read instead, list_face's key (list_id, face_id) in face id
+ * order, each face and its descriptor a primary-key lookup
+ * (objects_where_from): a block costs its rows, not the faces of the
+ * account it skips (a list of 100,000 in an account of 1,000,000 read every
+ * face of the account). The join order and the index are forced: left
+ * alone, the optimizer may start from another table and sort every
+ * remaining row, blobs and all, for each block. A filter's EXISTS (tags:
+ * event_tag, ...) stays a per-row primary-key lookup (OBJECTS_ROW_EXISTS):
+ * left alone, MariaDB materializes the whole subquery (a temporary table of
+ * every matching row, on disk when large) for every block, O(matches) per
+ * block. Rows are written straight into the
  * block's slots: nothing grows or moves while rows stream in. With
  * OBJECTS_CURSOR_READ_AHEAD the statements run on a thread and a handle of
  * the cursor's own, one block ahead of the caller, into two buffers in turn,
@@ -68,7 +73,7 @@ static int cursor_statement(struct local_cursor *c, enum objects_kind kind, cons
 	struct objects_where w;
 	if (objects_local_where(c->base.o, c->a, kind, c->filters, account_id, &t, &w))
 		return -1;
-	const char *id = t.id;
+	const char *id = t.id, *key, *from = objects_where_from(c->a, &w, t.table, t.id, t.id_order_index, &key);
 	c->params = arena_alloc(c->a, (w.nparams + 5) * sizeof(*c->params));
 	if (w.nparams)
 		memcpy(c->params, w.params, w.nparams * sizeof(*c->params));
@@ -81,12 +86,11 @@ static int cursor_statement(struct local_cursor *c, enum objects_kind kind, cons
 		c->params[c->np++] = DBP_STR(arena_strdup(c->a, upto));
 	c->params[c->np++] = DBP_I64(c->rows);
 	c->sql = arena_printf(c->a,
-			      "SET STATEMENT optimizer_switch='semijoin=off,materialization=off' FOR "
-			      "SELECT STRAIGHT_JOIN o.%s, d.vector%s FROM %s o FORCE INDEX (%s) JOIN descriptor d ON "
-			      "d.owner_id = o.%s WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ? AND "
-			      "o.%s > ?%s ORDER BY o.%s LIMIT ?",
-			      id, c->with_track ? ", o.track_id" : "", t.table, t.id_order_index, id, w.sql, id,
-			      upto ? arena_printf(c->a, " AND o.%s <= ?", id) : "", id);
+			      OBJECTS_ROW_EXISTS "SELECT STRAIGHT_JOIN o.%s, d.vector%s FROM %s JOIN descriptor d ON d.owner_id = o.%s "
+			      "WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ? AND %s > ?%s "
+			      "ORDER BY %s LIMIT ?",
+			      id, c->with_track ? ", o.track_id" : "", from, id, w.sql, key,
+			      upto ? arena_printf(c->a, " AND %s <= ?", key) : "", key);
 	return 0;
 }
 

@@ -56,7 +56,7 @@ static const struct local_column face_columns[] = {
 	{{"user_data", EXV_TEXT}, "o.user_data", NULL},
 	{{"create_time", EXV_TIME}, "CAST(o.create_time AS CHAR)", NULL},
 	{{"lists", EXV_ID_LIST},
-	 "(SELECT GROUP_CONCAT(lf.list_id ORDER BY lf.list_id) FROM list_face lf WHERE lf.face_id = o.face_id)", NULL},
+	 "(SELECT GROUP_CONCAT(fl.list_id ORDER BY fl.list_id) FROM list_face fl WHERE fl.face_id = o.face_id)", NULL},
 	{{"external_id", EXV_TEXT}, "o.external_id", NULL},
 	{{"avatar", EXV_TEXT}, "o.avatar", NULL},
 	{{"event_id", EXV_TEXT}, "o.event_id", NULL},
@@ -172,27 +172,28 @@ int objects_local_export_stream(struct objects *o, const struct objects_export_q
 	int rc = -1;
 	if (check_query(o, q, &t))
 		goto out;
-	if (objects_where_build(a, q->kind, filters, account_id, &w, err, sizeof(err))) {
+	if (objects_where_build_by_list(a, q->kind, filters, account_id, &w, err, sizeof(err))) {
 		objects_local_fail(o, 1, "%s", err);
 		goto out;
 	}
+	const char *key, *from = objects_where_from(a, &w, t->table, t->id, NULL, &key);
 	struct db_param *bounded = arena_alloc(a, (w.nparams + 2) * sizeof(*bounded));
 	size_t nb = w.nparams;
 	if (w.nparams)
 		memcpy(bounded, w.params, w.nparams * sizeof(*bounded));
 	char *range = "";
 	if (after) {
-		range = arena_printf(a, "%s AND o.%s > ?", range, t->id);
+		range = arena_printf(a, "%s AND %s > ?", range, key);
 		bounded[nb++] = DBP_STR(after);
 	}
 	if (upto) {
-		range = arena_printf(a, "%s AND o.%s <= ?", range, t->id);
+		range = arena_printf(a, "%s AND %s <= ?", range, key);
 		bounded[nb++] = DBP_STR(upto);
 	}
 	size_t np;
 	struct db_param *p = params_with(a, q, bounded, nb, &np);
-	char *sql = arena_printf(a, "SELECT %s FROM %s o WHERE (%s)%s ORDER BY o.%s", select_list(a, t, q), t->table,
-				 w.sql, range, t->id);
+	char *sql = arena_printf(a, OBJECTS_ROW_EXISTS "SELECT %s FROM %s WHERE (%s)%s ORDER BY %s", select_list(a, t, q),
+				 from, w.sql, range, key);
 	struct row_reader r = {q, cell_count(q), cb, ud};
 	rc = db_stream(local_db(o), sql, p, np, read_row, &r);
 	if (rc)
@@ -254,18 +255,24 @@ int objects_local_export_bounds(struct objects *o, struct arena *a, enum objects
 		objects_local_fail(o, 1, "exports are made of faces or events only");
 		goto out;
 	}
-	if (chunk == 0 || objects_where_build(tmp, kind, filters, account_id, &w, err, sizeof(err))) {
+	if (chunk == 0 || objects_where_build_by_list(tmp, kind, filters, account_id, &w, err, sizeof(err))) {
 		objects_local_fail(o, 1, "%s", chunk ? err : "chunk size 0");
 		goto out;
 	}
+	const char *key, *from = objects_where_from(tmp, &w, t->table, t->id, NULL, &key);
 	struct db_param *p = arena_alloc(tmp, (w.nparams + 2) * sizeof(*p));
 	if (w.nparams)
 		memcpy(p, w.params, w.nparams * sizeof(*p));
-	/* The first boundary, then each one after the previous. */
-	const char *first = arena_printf(tmp, "SELECT o.%s FROM %s o WHERE (%s) ORDER BY o.%s LIMIT 1 OFFSET ?", t->id,
-					 t->table, w.sql, t->id);
-	const char *next = arena_printf(tmp, "SELECT o.%s FROM %s o WHERE (%s) AND o.%s > ? ORDER BY o.%s LIMIT 1 OFFSET ?",
-					t->id, t->table, w.sql, t->id, t->id);
+	/* The first boundary, then each one after the previous: each statement
+	 * reads its chunk's rows (a filter's EXISTS per row: materialized or as a
+	 * semi-join, every statement read and sorted every match after the
+	 * previous bound). */
+	const char *first = arena_printf(tmp, OBJECTS_ROW_EXISTS "SELECT o.%s FROM %s WHERE (%s) ORDER BY %s LIMIT 1 OFFSET ?",
+					 t->id, from, w.sql, key);
+	const char *next = arena_printf(tmp,
+					OBJECTS_ROW_EXISTS
+					"SELECT o.%s FROM %s WHERE (%s) AND %s > ? ORDER BY %s LIMIT 1 OFFSET ?",
+					t->id, from, w.sql, key, key);
 	const char *last = NULL;
 	for (;;) {
 		struct db_result r;

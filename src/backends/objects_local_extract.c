@@ -90,8 +90,10 @@ int objects_local_extract_page_missing(struct objects *o, struct arena *a, enum 
 	if (after)
 		sql_build_param(&q, DBP_STR(after));
 	sql_build_param(&q, DBP_I64(limit ? (long long)limit : (long long)1 << 40));
-	char *sql = arena_printf(a, "SELECT o.%s FROM %s o WHERE (%s)%s%s ORDER BY o.%s LIMIT ?", col, table_of(kind),
-				 w.sql, missing, after ? arena_printf(a, " AND o.%s > ?", col) : "", col);
+	/* The (NOT) EXISTS of the target per row: materialized, every page read
+	 * every descriptor of the database. */
+	char *sql = arena_printf(a, OBJECTS_ROW_EXISTS "SELECT o.%s FROM %s o WHERE (%s)%s%s ORDER BY o.%s LIMIT ?", col,
+				 table_of(kind), w.sql, missing, after ? arena_printf(a, " AND o.%s > ?", col) : "", col);
 	if (db_exec(local_db(o), a, sql, q.p, q.np, &r)) {
 		objects_local_fail(o, 0, "objects database: objects lacking the extraction target: %s",
 				   db_error(local_db(o)));

@@ -88,6 +88,8 @@ static const struct filter_def filter_defs[] = {
 struct where_builder {
 	struct sql_build sb;
 	int nclauses;
+	int list_driven;   /* objects_where_build_by_list: list_id compares lf.list_id */
+	int by_list;       /* it did */
 	char *err;
 	size_t errlen;
 };
@@ -203,7 +205,14 @@ static int add_list_member(struct where_builder *b, const char *key, json_object
 	if (check_string(b, key, v, 1))
 		return -1;
 	clause_begin(b);
-	sql_build_text(&b->sb, "EXISTS (SELECT 1 FROM list_face lf WHERE lf.face_id = o.face_id AND lf.list_id = ?)");
+	/* Read from the list's own rows, the list's size is the cost; as an
+	 * EXISTS per face, the account's size is. */
+	if (b->list_driven)
+		sql_build_text(&b->sb, "lf.list_id = ?");
+	else
+		sql_build_text(&b->sb,
+			       "EXISTS (SELECT 1 FROM list_face lf WHERE lf.face_id = o.face_id AND lf.list_id = ?)");
+	b->by_list = b->list_driven;
 	sql_build_param(&b->sb, DBP_STR(json_object_get_string(v)));
 	return 0;
 }
@@ -367,10 +376,10 @@ static int has_top_filter(json_object *filters)
 	return 0;
 }
 
-int objects_where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
-			struct objects_where *w, char *err, size_t errlen)
+static int where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
+		       int list_driven, struct objects_where *w, char *err, size_t errlen)
 {
-	struct where_builder b = {.err = err, .errlen = errlen};
+	struct where_builder b = {.list_driven = list_driven, .err = err, .errlen = errlen};
 	sql_build_init(&b.sb, a, "");
 	int rc = -1;
 	if (kind != OBJ_FACES && kind != OBJ_EVENTS && kind != OBJ_ATTRIBUTES) {
@@ -423,9 +432,35 @@ int objects_where_build(struct arena *a, enum objects_kind kind, json_object *fi
 	w->sql = b.sb.sql;
 	w->params = b.sb.p;
 	w->nparams = b.sb.np;
+	w->by_list = b.by_list;
 	rc = 0;
 out:
 	return rc;
+}
+
+int objects_where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
+			struct objects_where *w, char *err, size_t errlen)
+{
+	return where_build(a, kind, filters, account_id, 0, w, err, errlen);
+}
+
+int objects_where_build_by_list(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
+				struct objects_where *w, char *err, size_t errlen)
+{
+	return where_build(a, kind, filters, account_id, 1, w, err, errlen);
+}
+
+const char *objects_where_from(struct arena *a, const struct objects_where *w, const char *table, const char *id,
+			       const char *index, const char **key)
+{
+	if (w->by_list) {
+		*key = "lf.face_id";
+		/* The list's key (list_id, face_id) in face id order, each face
+		 * and (in the caller's join) its descriptor by primary key. */
+		return "list_face lf FORCE INDEX (PRIMARY) STRAIGHT_JOIN face o ON o.face_id = lf.face_id";
+	}
+	*key = arena_printf(a, "o.%s", id);
+	return index ? arena_printf(a, "%s o FORCE INDEX (%s)", table, index) : arena_printf(a, "%s o", table);
 }
 
 int objects_local_validate_filters(enum objects_kind kind, json_object *filters, char *err, size_t errlen)

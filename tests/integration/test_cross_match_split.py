@@ -15,6 +15,9 @@ the candidates are groups with identical descriptors whose ids sit on both
 sides of the candidate ranges' borders, so ties (broken by candidate id) fall
 across range and block edges. A kill -9 of one of two such schedulers while
 the task runs changes nothing.
+Sides chosen by list, the lists a small part of their account, give the
+result of the same faces chosen otherwise; another account's list gives
+nothing.
 
 The stack's own scheduler s1 is stopped while this module runs; the
 schedulers here pause before every subtask (--throttle-ms through
@@ -224,3 +227,86 @@ def test_candidates_of_two_lengths_fail_from_a_later_block(stack, scheds):
     errors = stack.get("/2/tasks/%d/errors" % tid).json()["errors"]
     assert [e["error_code"] for e in errors] == [12022], errors
     assert "candidate_filters" in errors[0]["detail"] and "different lengths" in errors[0]["detail"], errors
+
+
+LISTED_FACES = 400  # the account's faces, of which two small lists are the sides
+LISTED_PEOPLE = 8
+
+
+@pytest.fixture(scope="module")
+def listed(stack, own_schedulers):
+    """An account of LISTED_FACES faces; every 37th is a reference (user_data
+    "lref", in ref_list), every 9th other one a candidate ("lcand", in
+    cand_list), plus TIES copies of one candidate's vector (exact ties); the
+    rest are in no list and lie between the members in id order."""
+    rnd = random.Random(79)
+    account_id = str(uuid.uuid4())
+    ref_list, cand_list = od.new_id(rnd), od.new_id(rnd)
+    faces = od.make_faces(rnd, account_id, od.people(rnd, LISTED_PEOPLE), LISTED_FACES // LISTED_PEOPLE)
+    rnd.shuffle(faces)
+    refs = faces[::37]
+    cands = [f for i, f in enumerate(faces) if i % 9 == 4 and i % 37]
+    for _ in range(TIES):
+        cands.append({"face_id": od.new_id(rnd), "account_id": account_id, "descriptors": cands[0]["descriptors"],
+                      "_vec": cands[0]["_vec"]})
+    for side, user_data, list_id in ((refs, "lref", ref_list), (cands, "lcand", cand_list)):
+        for f in side:
+            f.update(user_data=user_data, lists=[list_id])
+    od.import_rows(stack, "faces", od.strip(faces + cands[-TIES:]))
+    return account_id, ref_list, cand_list, refs, cands
+
+
+def listed_body(account_id, ref_filters, cand_filters):
+    return {"account_id": account_id, "content": {
+        "filters": {"reference_type": "faces", "candidate_type": "faces",
+                    "reference_filters": ref_filters, "candidate_filters": cand_filters},
+        "threshold": 0.1, "limit": LIMIT}}
+
+
+def run_listed(stack, b):
+    tid, t = od.run_task(stack, "cross_match", b, timeout=180)
+    assert t["task_status"] == 5, t
+    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    assert doc["errors"] == [], doc["errors"]
+    return tid, doc
+
+
+def test_lists_that_are_a_small_part_of_the_account(stack, scheds, listed):
+    """Sides chosen by list (read from the list's rows) give the very result
+    of the same faces chosen by a filter on the face rows, split in
+    subtasks and blocks; another filter next to the list narrows it."""
+    account_id, ref_list, cand_list, refs, cands = listed
+    scheds.start("listed", throttle_ms=0, **SPLIT)
+    tid, by_list = run_listed(stack, listed_body(account_id, {"list_id": ref_list}, {"list_id": cand_list}))
+    assert len(subtasks(stack, tid)) == -(-len(refs) // PER_SUBTASK) >= 2
+    _, by_rows = run_listed(stack, listed_body(account_id, {"user_data": "lref"}, {"user_data": "lcand"}))
+    assert by_list == by_rows
+    pairs = lambda side: [(f["face_id"], f["_vec"]) for f in side]  # noqa: E731
+    want = od.cross_match(pairs(refs), pairs(cands), 0.1, LIMIT)
+    assert [(m["reference_id"], [c["candidate_id"] for c in m["candidates"]]) for m in by_list["result"]] == \
+        [(rid, [h[0] for h in hits]) for rid, hits in want]
+    assert any(len({c["similarity"] for c in m["candidates"]}) < len(m["candidates"]) for m in by_list["result"])
+    middle = sorted(f["face_id"] for f in cands)[len(cands) // 2]
+    _, narrowed = run_listed(stack, listed_body(account_id, {"list_id": ref_list},
+                                                {"list_id": cand_list, "face_id__gte": middle}))
+    want = od.cross_match(pairs(refs), [c for c in pairs(cands) if c[0] >= middle], 0.1, LIMIT)
+    assert [(m["reference_id"], [c["candidate_id"] for c in m["candidates"]]) for m in narrowed["result"]] == \
+        [(rid, [h[0] for h in hits]) for rid, hits in want]
+
+
+def test_a_list_of_another_account_yields_nothing(stack, scheds, listed):
+    """A list id of account Y names no faces for account X: on either side."""
+    _, ref_list, cand_list, _, _ = listed
+    rnd = random.Random(80)
+    x = str(uuid.uuid4())
+    x_list = od.new_id(rnd)
+    own = od.make_faces(rnd, x, od.people(rnd, 2), 3, lists=[x_list])
+    od.import_rows(stack, "faces", od.strip(own))
+    scheds.start("tenancy", throttle_ms=0, **SPLIT)
+    _, doc = run_listed(stack, listed_body(x, {"list_id": x_list}, {"list_id": x_list}))
+    assert len(doc["result"]) == len(own)   # X's own list is read
+    for ref_filters, cand_filters in (({"list_id": x_list}, {"list_id": cand_list}),
+                                      ({"list_id": ref_list}, {"list_id": x_list}),
+                                      ({"list_id": ref_list}, {"list_id": cand_list})):
+        _, doc = run_listed(stack, listed_body(x, ref_filters, cand_filters))
+        assert doc["result"] == [], (ref_filters, cand_filters)

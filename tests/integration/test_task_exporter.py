@@ -91,6 +91,30 @@ def test_faces_every_column(stack, account_id):
     er.check_rows(header, rows, er.EXPORT_FACE_DEFAULT, faces, "face_id")
 
 
+def test_a_list_chooses_the_faces(stack, account_id):
+    """list_id reads the list's own rows: its faces alone, in id order, with
+    the other filters applied too; another account's list gives none."""
+    rnd = random.Random(810)
+    lst, other_list = od.new_id(rnd), od.new_id(rnd)
+    faces = [er.full_face(rnd, account_id, i, lists=[lst] if i % 4 == 1 else [other_list] if i % 4 == 2 else [])
+             for i in range(24)]
+    od.import_rows(stack, "faces", od.strip(faces))
+    other_account = od.new_id(rnd)
+    foreign_list = od.new_id(rnd)
+    od.import_rows(stack, "faces", od.strip([er.full_face(rnd, other_account, 0, lists=[foreign_list])]))
+    members = sorted((f for f in faces if lst in f["lists"]), key=lambda f: f["face_id"])
+    cols = ["face_id", "lists", "external_id"]
+    for extra, chosen in (({}, members), ({"external_ids": [members[1]["external_id"]]}, members[1:2])):
+        tid, _ = run(stack, account_id, {"objects_type": "faces", "columns": cols,
+                                         "filters": dict(extra, account_id=account_id, list_id=lst)})
+        header, rows = er.fetch_archive(stack, tid).csv_rows("export.csv")
+        er.check_rows(header, rows, cols, chosen, "face_id")
+        assert [r[0] for r in rows] == [f["face_id"] for f in chosen]
+    tid, _ = run(stack, account_id, {"objects_type": "faces", "columns": cols,
+                                     "filters": {"account_id": account_id, "list_id": foreign_list}})
+    assert er.fetch_archive(stack, tid).csv_rows("export.csv") == (cols, [])
+
+
 def test_delimiters_inside_values(stack, account_id):
     rnd = random.Random(804)
     faces = [er.full_face(rnd, account_id, i) for i in range(len(er.AWKWARD))]

@@ -262,6 +262,37 @@ static void test_big_list(struct arena *a)
 	json_object_put(body);
 }
 
+/* A list read from its own rows: the list is a comparison on list_face lf,
+ * in the order of the parameters, and the FROM and key follow; without a
+ * list (or for another kind) the WHERE is objects_where_build's. */
+static void test_list_by_its_rows(struct arena *a)
+{
+	char err[256];
+	const char *acc = "6d071cca-fda5-4a03-84d5-5bea65904480";
+	json_object *f = json_tokener_parse("{\"user_data\": \"u\", \"list_id\": "
+					    "\"3f5a1c2e-8d4b-4e6f-9a7c-1b2d3e4f5a6b\", \"face_id__gte\": "
+					    "\"00000000-0000-4000-8000-000000000000\"}");
+	struct objects_where w = {0}, plain = {0};
+	const char *key;
+	CHECK(objects_where_build_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0, "%s", err);
+	CHECK(w.by_list && strcmp(w.sql, "o.account_id = ? AND o.user_data = ? AND lf.list_id = ? AND o.face_id >= ?") == 0,
+	      "%s", w.sql);
+	CHECK(w.nparams == 4 && strcmp(w.params[2].s, "3f5a1c2e-8d4b-4e6f-9a7c-1b2d3e4f5a6b") == 0);
+	const char *from = objects_where_from(a, &w, "face", "face_id", "face_account", &key);
+	CHECK(strcmp(key, "lf.face_id") == 0 && strstr(from, "list_face lf FORCE INDEX (PRIMARY) STRAIGHT_JOIN face o "
+							  "ON o.face_id = lf.face_id") == from, "%s", from);
+	CHECK(objects_where_build(a, OBJ_FACES, f, acc, &plain, err, sizeof(err)) == 0 && !plain.by_list &&
+	      strstr(plain.sql, "EXISTS (SELECT 1 FROM list_face lf WHERE lf.face_id = o.face_id AND lf.list_id = ?)"));
+	json_object_object_del(f, "list_id");
+	CHECK(objects_where_build_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0 && !w.by_list &&
+	      strstr(w.sql, "lf.") == NULL);
+	from = objects_where_from(a, &w, "face", "face_id", "face_account", &key);
+	CHECK(strcmp(from, "face o FORCE INDEX (face_account)") == 0 && strcmp(key, "o.face_id") == 0, "%s", from);
+	from = objects_where_from(a, &w, "event", "event_id", NULL, &key);
+	CHECK(strcmp(from, "event o") == 0 && strcmp(key, "o.event_id") == 0, "%s", from);
+	json_object_put(f);
+}
+
 /* Tasks validate filters through the configured backend's table, without a
  * connection; a backend that is not built is named in the error. */
 static void test_validate_through_backend(void)
@@ -299,6 +330,7 @@ int main(void)
 	test_rejections(a);
 	test_body_limits();
 	test_big_list(a);
+	test_list_by_its_rows(a);
 	test_validate_through_backend();
 	arena_free(a);
 	return CHECK_DONE();

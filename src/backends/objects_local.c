@@ -278,29 +278,30 @@ out:
 
 /* Every step-th id: one statement per id, the step-th after the previous
  * one (LIMIT 1 OFFSET step - 1), so the server walks the id index once but
- * sends one id per step. In id order through (account_id, id) as in
- * page_ids; a filter's EXISTS stays a per-row lookup (as in the block
- * cursor): materialized, the whole list would be read for every step. */
+ * sends one id per step. In id order through (account_id, id), or a list's
+ * own rows, as in page_ids; a filter's EXISTS stays a per-row lookup
+ * (OBJECTS_ROW_EXISTS, as in the block cursor): materialized, the whole
+ * list would be read for every step. */
 static int local_step_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			  const char *account_id, size_t step, size_t max, char ***ids, size_t *n)
 {
 	struct arena *tmp = arena_new();
+	struct objects_local_table t;
 	struct objects_where w;
 	struct id_list l = {.a = a};
 	int rc = -1;
 	*n = 0;
-	const struct kind_table *t = table_where(o, tmp, kind, filters, account_id, &w);
-	if (!t)
+	if (objects_local_where(o, tmp, kind, filters, account_id, &t, &w))
 		goto out;
 	if (step == 0) {
 		objects_local_fail(o, 1, "a step of 0 ids");
 		goto out;
 	}
+	const char *key, *from = objects_where_from(tmp, &w, t.table, t.id, t.id_order_index, &key);
 	const char *sql = arena_printf(tmp,
-				       "SET STATEMENT optimizer_switch='semijoin=off,materialization=off' FOR "
-				       "SELECT STRAIGHT_JOIN o.%s FROM %s o FORCE INDEX (%s) WHERE (%s) AND o.%s > ? "
-				       "ORDER BY o.%s LIMIT 1 OFFSET ?",
-				       t->id, t->table, account_id ? t->account_index : "PRIMARY", w.sql, t->id, t->id);
+				       OBJECTS_ROW_EXISTS "SELECT STRAIGHT_JOIN o.%s FROM %s WHERE (%s) AND %s > ? "
+				       "ORDER BY %s LIMIT 1 OFFSET ?",
+				       t.id, from, w.sql, key, key);
 	struct db_param extra[2] = {DBP_STR(""), DBP_I64((long long)step - 1)}; /* every id is > "" */
 	size_t np;
 	struct db_param *p = params_with(tmp, &w, extra, 2, &np);

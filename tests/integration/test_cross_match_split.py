@@ -278,7 +278,8 @@ def test_lists_that_are_a_small_part_of_the_account(stack, scheds, listed):
     account_id, ref_list, cand_list, refs, cands = listed
     scheds.start("listed", throttle_ms=0, **SPLIT)
     tid, by_list = run_listed(stack, listed_body(account_id, {"list_id": ref_list}, {"list_id": cand_list}))
-    assert len(subtasks(stack, tid)) == -(-len(refs) // PER_SUBTASK) >= 2
+    assert -(-len(refs) // PER_SUBTASK) >= 2 and len(cands) // BLOCK >= RANGES
+    assert len(subtasks(stack, tid)) == -(-len(refs) // PER_SUBTASK) * RANGES   # the ranges: step_ids of the list
     _, by_rows = run_listed(stack, listed_body(account_id, {"user_data": "lref"}, {"user_data": "lcand"}))
     assert by_list == by_rows
     pairs = lambda side: [(f["face_id"], f["_vec"]) for f in side]  # noqa: E731

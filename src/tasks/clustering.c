@@ -5,17 +5,20 @@
  * with similarity strictly greater than the threshold; with use_track_info,
  * events of one track_id are joined as well.
  * Workload: one subtask; the descriptors are read through the objects
- * cursor (in id order) into one buffer advised for huge pages; all pairs of 20000 × 512-d descriptors through
- * match_pairs_above (tiled, both cores, never an N×N matrix), a union-find
- * over the pairs; the clusters are written as text (a counting sort of the
- * members by cluster), not as a json-c tree of every id.
+ * cursor (in id order) into one buffer advised for huge pages; all pairs of
+ * 20000 × 512-d descriptors through match_pairs_above_from (tiled, both
+ * cores, never an N×N matrix) in two steps: the rows read first are matched
+ * on a thread of their own while the rest is read, then the rest against
+ * all; a union-find over the pairs; the clusters are written as text (a
+ * counting sort of the members by cluster), not as a json-c tree of every id.
  * Result: {clusters, total_objects, total_clusters}. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
 #include "backends/objects.h"
 #include "common/big_alloc.h"
 #include "common/errors.h"
-#include "match/match.h"
+#include "match/match_pairs_blocked.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +27,7 @@
 struct union_find {
 	uint32_t *parent;
 	atomic_int *cancelled;
+	atomic_int stop;               /* reading failed: the first step's matching ends */
 };
 
 static uint32_t uf_find(uint32_t *parent, uint32_t i)
@@ -50,7 +54,7 @@ static int join_pair(void *ud, uint32_t i, uint32_t j, float sim)
 {
 	struct union_find *uf = ud;
 	(void)sim;
-	if (uf->cancelled && atomic_load(uf->cancelled))
+	if ((uf->cancelled && atomic_load(uf->cancelled)) || atomic_load(&uf->stop))
 		return 1;
 	uf_union(uf->parent, i, j);
 	return 0;
@@ -225,10 +229,61 @@ static void loaded_append(struct loaded *l, const struct objects_block *b, size_
 	l->v.n += n;
 }
 
+/* The first step: once this share of the limit (in percent) is read, those
+ * rows are matched on a thread of their own while the rest is read. A step
+ * quantizes every row up to its end for the int8 product, the earlier ones
+ * again (match_pairs_blocked.c), so there are two steps, the first the
+ * smaller: while it runs, MariaDB and the cursor still hold one core. It
+ * ends on a whole read block (2,048 rows, a multiple of the 1,024-row tile),
+ * so the second step runs no tile the first one ran. */
+#define CLUSTERING_FIRST_STEP_PERCENT 40
+
+/* The matching of rows [0, rows) while the rest is read. */
+struct first_step {
+	const struct loaded *l;
+	struct union_find *uf;
+	float threshold;
+	int nthreads;
+	size_t rows;                   /* 0: not started */
+	pthread_t thread;
+	int rc;
+};
+
+static void *first_step_main(void *arg)
+{
+	struct first_step *fs = arg;
+	fs->rc = match_pairs_above_from(fs->l->v.x, 0, fs->rows, fs->l->v.d, fs->threshold, fs->nthreads, join_pair,
+					fs->uf);
+	return NULL;
+}
+
+/* Starts the first step once enough rows are read and more may come (the
+ * rows it reads are never written again: the buffers hold limit rows). When
+ * no thread can be started, every row is matched after reading. */
+static void first_step_maybe_start(struct first_step *fs, size_t limit)
+{
+	size_t n = fs->l->v.n;
+	if (fs->rows || n >= limit || n < limit * CLUSTERING_FIRST_STEP_PERCENT / 100 || n < CLUSTERING_READ_ROWS)
+		return;
+	fs->rows = n;
+	if (pthread_create(&fs->thread, NULL, first_step_main, fs))
+		fs->rows = 0;
+}
+
+/* Waits for the first step; its result (0 when it never started). */
+static int first_step_join(struct first_step *fs)
+{
+	if (fs->rows)
+		pthread_join(fs->thread, NULL);
+	return fs->rows ? fs->rc : 0;
+}
+
 /* The first limit objects in id order (the cursor's order), read block by
- * block into buffers of limit rows: nothing grown or sorted afterwards. */
+ * block into buffers of limit rows: nothing grown or sorted afterwards; the
+ * first step's matching starts on the way. */
 static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_object *filters,
-			enum descriptor_type type, int use_track, size_t limit, struct loaded *l, struct task_fail *fail)
+			enum descriptor_type type, int use_track, size_t limit, struct first_step *fs,
+			struct loaded *l, struct task_fail *fail)
 {
 	struct objects_cursor *cur = NULL;
 	const struct objects_block *b;
@@ -250,17 +305,36 @@ static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_objec
 			rc = -1;
 		} else {
 			loaded_append(l, b, limit);
+			first_step_maybe_start(fs, limit);
 		}
 	}
 	objects_cursor_close(cur);
 	return rc;
 }
 
+/* Every pair above the threshold joined in parent: the first step's rows
+ * (matched while reading) and the rest against all. 0, or fail filled. */
+static int match_all(struct task_ctx *ctx, const struct objects_block *v, struct first_step *fs,
+		     struct task_fail *fail)
+{
+	int m = first_step_join(fs);
+	if (m == 0)
+		m = match_pairs_above_from(v->x, fs->rows, v->n, v->d, fs->threshold, fs->nthreads, join_pair, fs->uf);
+	if (task_check_cancelled(ctx, fail))
+		return -1;
+	if (m) {
+		task_fail(fail, E_INTERNAL, "matching failed");
+		return -1;
+	}
+	return 0;
+}
+
 static int clustering_run(struct task_ctx *ctx, json_object *content, json_object *subtask, json_object **partial,
 			  struct task_fail *fail)
 {
 	struct loaded objects = {0};
-	uint32_t *parent = NULL;
+	struct union_find uf = {.cancelled = ctx->cancelled};
+	struct first_step fs = {.l = &objects, .uf = &uf, .nthreads = ctx->cfg->match_threads};
 	int rc = -1;
 	(void)subtask;
 	if (task_require_objects(ctx, fail))
@@ -277,34 +351,34 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 		task_fail(fail, E_BAD_JSON, "objects_type must be faces or events");
 		return -1;
 	}
-	if (load_objects(ctx, kind, filters, type, use_track, (size_t)limit, &objects, fail))
+	fs.threshold = (float)threshold;
+	/* Every row the limit allows is its own root until joined: the first
+	 * step joins pairs while later rows are still being read. */
+	uf.parent = malloc((size_t)limit * sizeof(uint32_t));
+	if (!uf.parent) {
+		task_fail(fail, E_INTERNAL, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < (size_t)limit; i++)
+		uf.parent[i] = (uint32_t)i;
+	if (load_objects(ctx, kind, filters, type, use_track, (size_t)limit, &fs, &objects, fail)) {
+		atomic_store(&uf.stop, 1);
+		first_step_join(&fs);
 		goto out;
+	}
 	const struct objects_block v = objects.v;
 	if (v.n == 0) {
 		task_fail(fail, E_CLUSTER_EMPTY, "Objects for clustering not found (empty set)");
 		goto out;
 	}
-	parent = malloc(v.n * sizeof(uint32_t));
-	if (!parent) {
-		task_fail(fail, E_INTERNAL, "out of memory");
+	if (match_all(ctx, &v, &fs, fail))
 		goto out;
-	}
-	for (size_t i = 0; i < v.n; i++)
-		parent[i] = (uint32_t)i;
-	struct union_find uf = {parent, ctx->cancelled};
-	int m = match_pairs_above(v.x, v.n, v.d, (float)threshold, ctx->cfg->match_threads, join_pair, &uf);
-	if (task_check_cancelled(ctx, fail))
-		goto out;
-	if (m) {
-		task_fail(fail, E_INTERNAL, "matching failed");
-		goto out;
-	}
-	if (use_track && join_tracks(&v, parent)) {
+	if (use_track && join_tracks(&v, uf.parent)) {
 		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
 	}
 	size_t nclusters = 0;
-	json_object *clusters = clusters_json(&v, parent, &nclusters);
+	json_object *clusters = clusters_json(&v, uf.parent, &nclusters);
 	if (!clusters) {
 		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
@@ -315,7 +389,7 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 	json_object_object_add(*partial, "total_clusters", json_object_new_int64((int64_t)nclusters));
 	rc = 0;
 out:
-	free(parent);
+	free(uf.parent);
 	loaded_free(&objects);
 	return rc;
 }

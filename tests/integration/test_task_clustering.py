@@ -63,7 +63,8 @@ def test_limit_takes_the_first_ids(stack, account_id):
 
 def test_more_objects_than_one_read_block(stack, account_id):
     """2,500 faces (the descriptors are read 2,048 rows at a time), limit
-    2,300: the first 2,300 ids, across the blocks, in well separated people
+    2,300: the first 2,300 ids, across the blocks (the first block is matched
+    while the rest is read, then the rest against all), in well separated people
     (samples of one person ~0.94 similar, of two people below 0.7), so the
     clusters are the people."""
     first, res = cluster_first_faces(stack, account_id, 13, 250, 10, 2300)

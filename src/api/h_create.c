@@ -5,6 +5,7 @@
  * schedulers. */
 #include "api/router.h"
 #include "common/errors.h"
+#include "common/wake.h"
 #include "scheduler/task_create.h"
 #include "tasks/task_limits.h"
 
@@ -54,6 +55,8 @@ void h_task_create(struct request *req)
 			reply_error(req, fail.status, fail.code, fail.detail);
 		return;
 	}
+	/* Committed: an idle scheduler on this host may plan it now (a shortcut; the others poll). */
+	wake_send(&req->api->cfg.tasks_db);
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_int64(task_id));
 	reply_json(req, 202, o);

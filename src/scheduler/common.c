@@ -21,7 +21,7 @@
 #define RETRY_DELAY_MAX_S 60
 #define OUTAGE_REMINDER 30   /* log a still-failing DB every this many failures */
 
-static void wait_wakeup(struct sched *s, int ms, int idle);
+static void wait_wakeup(struct sched *s, int ms, int idle, unsigned long gen);
 
 /* A short random pause before a retried transaction, so two retrying
  * schedulers do not collide again in lockstep. */
@@ -171,7 +171,7 @@ void sched_db_trouble(struct sched *s, struct db *db, int *failures, const char 
 	sched_db_failed(db, failures, what);
 	int shift = *failures < 6 ? *failures : 6;
 	int ms = 100 << shift;
-	wait_wakeup(s, ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS, 0);
+	wait_wakeup(s, ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS, 0, 0);
 }
 
 void sched_db_ok(int *failures)
@@ -182,8 +182,9 @@ void sched_db_ok(int *failures)
 }
 
 /* Waits on the wake-up condition for up to ms; when the scheduler stops,
- * an idle wait returns at once, a back-off still waits (it must not spin). */
-static void wait_wakeup(struct sched *s, int ms, int idle)
+ * an idle wait returns at once, a back-off still waits (it must not spin).
+ * An idle wait does not start when a wake-up came after gen was read. */
+static void wait_wakeup(struct sched *s, int ms, int idle, unsigned long gen)
 {
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
@@ -194,19 +195,29 @@ static void wait_wakeup(struct sched *s, int ms, int idle)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&s->lock);
-	if (!idle || !atomic_load(&s->stopping))
+	if (!idle || (!atomic_load(&s->stopping) && s->wake_gen == gen))
 		pthread_cond_timedwait(&s->wake, &s->lock, &until);
 	pthread_mutex_unlock(&s->lock);
 }
 
-void sched_idle(struct sched *s, int ms)
+int sched_idle(struct sched *s, int ms, unsigned long gen)
 {
-	wait_wakeup(s, ms, 1);
+	wait_wakeup(s, ms, 1, gen);
+	return sched_wake_gen(s) != gen;
+}
+
+unsigned long sched_wake_gen(struct sched *s)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned long gen = s->wake_gen;
+	pthread_mutex_unlock(&s->lock);
+	return gen;
 }
 
 void sched_wake_all(struct sched *s)
 {
 	pthread_mutex_lock(&s->lock);
+	s->wake_gen++;
 	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -340,6 +340,7 @@ int main(int argc, char **argv)
 	static struct sched sched;
 	static struct liveness live;
 	static struct janitor janitor;
+	static struct waker waker;
 	static struct deliverer deliverers[CONFIG_MAX_NOTIFY_THREADS];
 	struct sched *s = &sched;
 	struct options opt;
@@ -377,6 +378,7 @@ int main(int argc, char **argv)
 		log_error("cannot start: %s", strerror(errno));
 		return 1;
 	}
+	waker_start(&waker, s);
 	notify_ready();
 	notify_status("worker id %s, %d workers", s->worker_id, s->nworkers);
 	log_info("started as %s: %d workers, lease %d s, at most %d attempts%s", s->worker_id, s->nworkers,
@@ -386,6 +388,7 @@ int main(int argc, char **argv)
 	log_info("OpenBLAS kernel %s (OPENBLAS_CORETYPE %s), %d OpenBLAS threads outside matching",
 		 openblas_get_corename(), coretype && *coretype ? coretype : "unset", openblas_get_num_threads());
 	run_until_stopped(s, &rec, &signals);
+	waker_stop(&waker);
 	atomic_store(&janitor.stop, 1);
 	shut_down(s, &live, &signals);
 	int stuck = join_workers(s);

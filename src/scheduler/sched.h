@@ -57,6 +57,7 @@ struct sched {
 	int throttle_task_ms;          /* --throttle-task-ms: pause before each plan and collect */
 	pthread_mutex_t lock;
 	pthread_cond_t wake;           /* new work or stop; idle workers wait on it */
+	unsigned long wake_gen;        /* under lock: bumped by every sched_wake_all */
 	atomic_int stopping;           /* no new claims */
 	struct worker *workers;
 	int nworkers;
@@ -98,6 +99,15 @@ struct deliverer {
 	int failures;
 };
 
+/* The waker thread (waker.c): local wake-ups of the API (common/wake.h). */
+struct waker {
+	struct sched *s;
+	int fd;                        /* -1: another scheduler on this host listens */
+	pthread_t thread;
+	int started;
+	atomic_int stop;
+};
+
 /* Outcome of a transaction body. */
 enum { TXN_COMMIT = 0, TXN_ABORT = 1, TXN_ERROR = -1 };
 typedef int (*txn_body_fn)(struct db *db, struct arena *a, void *ud);
@@ -136,8 +146,12 @@ void sched_db_failed(struct db *db, int *failures, const char *what);
 void sched_db_ok(int *failures);
 /* A hint for errors that mean a missing migration, else "". */
 const char *sched_db_hint(struct db *db);
-/* Sleeps up to ms, waking early on stop or new work. */
-void sched_idle(struct sched *s, int ms);
+/* Sleeps up to ms, waking early on stop or new work; not at all when
+ * sched_wake_all was called since sched_wake_gen returned gen (the wake-up
+ * came while the worker was looking and found nothing). 1 when woken by
+ * sched_wake_all, 0 when the time ran out (or the scheduler stops). */
+int sched_idle(struct sched *s, int ms, unsigned long gen);
+unsigned long sched_wake_gen(struct sched *s);
 void sched_wake_all(struct sched *s);
 /* Publishes what worker w holds (for lease renewal and the cancellation watch). */
 void sched_set_hold(struct worker *w, enum hold_kind kind, long long task_id, long long subtask_id);
@@ -215,6 +229,11 @@ int liveness_start(struct liveness *l);
 void liveness_stop(struct liveness *l);
 /* Stops the watchdog pinger and closes the connection. */
 void liveness_close(struct liveness *l);
+/* Listens for local wake-ups and starts the waker thread; when another
+ * scheduler on this host listens (or the thread cannot start), says so and
+ * starts nothing: the workers poll as ever. */
+void waker_start(struct waker *k, struct sched *s);
+void waker_stop(struct waker *k);
 /* Starts the janitor thread with its own connection and result store. */
 int janitor_start(struct janitor *j, struct sched *s);
 /* Tells it to stop and waits up to wait_us; -1 when it is still inside a

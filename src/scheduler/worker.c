@@ -471,24 +471,42 @@ static int work_round(struct worker *w, int *did, const char **what)
 	return 0;
 }
 
+/* How an idle spell ended: the number of polls whose interval ran out
+ * before work was found (0: a wake-up, a plan of this scheduler or the end
+ * of a task's last subtask led to it at once). Debug level, once a spell. */
+static void log_idle_spell_end(const struct worker *w, unsigned polls_ran_out)
+{
+	log_debug("worker %d: work found after %u poll interval%s ran out idle", w->index, polls_ran_out,
+		  polls_ran_out == 1 ? "" : "s");
+}
+
 void *sched_worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct sched *s = w->s;
 	long long objects_try = 0;
-	int objects_said = 0;
+	int objects_said = 0, idle = 0;
+	unsigned polls_ran_out = 0;
 	open_handles(w, &objects_try, &objects_said);
 	while (!atomic_load(&s->stopping)) {
 		int did = 0;
 		const char *what = "";
+		unsigned long gen = sched_wake_gen(s);
 		ensure_objects(w, &objects_try, &objects_said);
 		if (work_round(w, &did, &what)) {
 			sched_db_trouble(s, w->db, &w->db_failures, what);
 			continue;
 		}
 		sched_db_ok(&w->db_failures);
-		if (!did)
-			sched_idle(s, s->cfg.poll_interval_ms);
+		if (did && idle)
+			log_idle_spell_end(w, polls_ran_out);
+		if (did) {
+			idle = 0;
+			polls_ran_out = 0;
+		} else {
+			idle = 1;
+			polls_ran_out += !sched_idle(s, s->cfg.poll_interval_ms, gen);
+		}
 	}
 	close_handles(w);
 	pthread_mutex_lock(&s->lock);

@@ -90,6 +90,18 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
                float threshold, int exclude_self, int nthreads, struct match_hit *out,
                size_t *counts);
 
+/* The queries of match_topk prepared once for several bases (the blocks of
+ * a streamed base): int8 quantizes them here, not again per call. NULL with
+ * errno set on failure. q must stay unchanged until match_topk_queries_free. */
+struct match_topk_queries;
+struct match_topk_queries *match_topk_prepare(const float *q, size_t nq, size_t d, int nthreads);
+/* match_topk(q, nq, base, nb, d, ...) of the prepared queries: the same
+ * hits, the same bits. */
+int match_topk_prepared(const struct match_topk_queries *qs, const float *base, size_t nb, size_t k,
+                        float threshold, int exclude_self, int nthreads, struct match_hit *out,
+                        size_t *counts);
+void match_topk_queries_free(struct match_topk_queries *qs);
+
 /* Running top-k over a base that arrives in blocks (streaming): a and b are
  * the best-first lists of one query (a over the earlier blocks, indices
  * global; b = that query's match_topk output over the block starting at

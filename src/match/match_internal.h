@@ -147,6 +147,35 @@ void match_product_free(struct match_product *p);
 void match_product_tile(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,
                         float *out);
 
+/* The A side of products prepared once for several B (match_topk_prepare:
+ * the same queries against every block of a streamed base): rows quantized
+ * (int8) and the per-row statistics the radius needs. */
+struct side_stats;
+struct match_rows {
+	const float *a;
+	size_t na, d;
+	int int8;
+	enum match_form form;
+	struct match_i8rows qa;
+	struct side_stats *stats;
+};
+int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d, int nthreads);
+void match_rows_free(struct match_rows *r);
+/* As match_product_init(p, r->a, r->na, b, nb, r->d, 1, nthreads), the same
+ * bits, quantizing B only; free with match_product_free_rows (r's rows stay). */
+int match_product_init_rows(struct match_product *p, const struct match_rows *r, const float *b,
+                            size_t nb, int nthreads);
+void match_product_free_rows(struct match_product *p, const struct match_rows *r);
+
+/* match_topk's parts: its argument checks (counts cleared; 1 when there is
+ * nothing to search, 0 to go on, -1/EINVAL) and the search over a product
+ * set up with bounds (queries = A, base = B). */
+struct match_hit;
+int match_topk_check(size_t nq, size_t nb, size_t d, size_t k, float threshold,
+                     const struct match_hit *out, size_t *counts);
+int match_topk_product(const struct match_product *prod, size_t k, float threshold, int exclude_self,
+                       int nthreads, struct match_hit *out, size_t *counts);
+
 /* Chosen rows of A, gathered so that one product proposes them together
  * (match_topk scans the queries whose floor guess failed again, as one
  * stripe rather than one product per row): match_product_tile(&g->view, 0,

@@ -547,3 +547,97 @@ void match_gather_free(struct match_gather *g)
 	free(g->view.qa.scale);
 	*g = (struct match_gather){ 0 };
 }
+
+/* ---- rows prepared once for many products ------------------------------------ */
+
+int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d, int nthreads)
+{
+	*r = (struct match_rows){ .a = a, .na = na, .d = d };
+	r->form = chosen_form();
+	r->int8 = r->form != MATCH_FORM_FP32 && d > 0 && d <= INT8_MAX_D && all_finite(a, na, d);
+	r->stats = calloc(1, sizeof *r->stats);
+	if (!r->stats || stats_alloc(r->stats, na) < 0) {
+		match_rows_free(r);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (!r->int8) {
+		stats_fp32(a, na, d, r->stats);
+		return 0;
+	}
+	/* A's half of prepare_int8: quantize_a of a product with no B */
+	struct match_product p = { .a = a, .na = na, .d = d, .form = r->form, .int8 = 1 };
+	struct quant_job job = { .p = &p, .sa = r->stats, .items_a = (na + QUANT_ROWS - 1) / QUANT_ROWS };
+	job.items = job.items_a;
+	atomic_init(&job.next, 0);
+	atomic_init(&job.failed, 0);
+	if (alloc_rows(&p.qa, na, round_up(d, 4)) < 0) {
+		r->qa = p.qa;
+		match_rows_free(r);
+		errno = ENOMEM;
+		return -1;
+	}
+	match_run_parallel(match_thread_count(nthreads, job.items), quant_worker, &job);
+	stats_finish(r->stats, na);
+	r->qa = p.qa;
+	return 0;
+}
+
+void match_rows_free(struct match_rows *r)
+{
+	if (r->stats)
+		stats_free(r->stats);
+	free(r->stats);
+	free(r->qa.q);
+	free(r->qa.corr);
+	free(r->qa.scale);
+	*r = (struct match_rows){ 0 };
+}
+
+/* As match_product_init(p, r->a, r->na, b, nb, r->d, 1, nthreads), quantizing
+ * only B: r's rows, statistics and bound terms are those the call would
+ * compute, so the product and its radius are the same bits. A non-finite B
+ * (no int8 then) takes the whole call. */
+int match_product_init_rows(struct match_product *p, const struct match_rows *r, const float *b,
+                            size_t nb, int nthreads)
+{
+	if (r->int8 && !all_finite(b, nb, r->d))
+		return match_product_init(p, r->a, r->na, b, nb, r->d, 1, nthreads);
+	*p = (struct match_product){ .a = r->a, .b = b, .na = r->na, .nb = nb, .d = r->d,
+		                     .stripe = MATCH_TILE, .form = r->form, .int8 = r->int8 };
+	struct side_stats sb;
+	int rc = stats_alloc(&sb, nb);
+	p->radius = calloc(r->na ? r->na : 1, sizeof *p->radius);
+	if (rc == 0 && p->radius && p->int8) {
+		p->qa = r->qa;
+		rc = alloc_cols(&p->qb, nb, r->qa.dp);
+		struct quant_job job = { .p = p, .sb = &sb, .items = (nb + QUANT_ROWS - 1) / QUANT_ROWS };
+		atomic_init(&job.next, 0);
+		atomic_init(&job.failed, 0);
+		if (rc == 0)
+			match_run_parallel(match_thread_count(nthreads, job.items), quant_worker, &job);
+		rc = rc == 0 && !atomic_load(&job.failed) ? 0 : -1;
+		stats_finish(&sb, nb);
+		p->stripe = INT8_STRIPE;
+	} else if (rc == 0 && p->radius) {
+		stats_fp32(b, nb, r->d, &sb);
+	} else {
+		rc = -1;
+	}
+	if (rc == 0)
+		fill_radius(p->radius, r->na, r->stats, &sb, p->int8 ? gamma_n(3) : gamma_n((double)r->d + 1),
+		            r->d);
+	stats_free(&sb);
+	if (rc != 0) {
+		match_product_free_rows(p, r);
+		errno = ENOMEM;
+	}
+	return rc;
+}
+
+void match_product_free_rows(struct match_product *p, const struct match_rows *r)
+{
+	if (p->qa.q == r->qa.q)
+		p->qa = (struct match_i8rows){ 0 }; /* r's */
+	match_product_free(p);
+}

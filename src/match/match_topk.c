@@ -779,9 +779,10 @@ static int results_alloc(struct topk_job *job, struct match_hit *out, size_t *co
 	return 0;
 }
 
-int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d, size_t k,
-               float threshold, int exclude_self, int nthreads, struct match_hit *out,
-               size_t *counts)
+/* The argument checks of the top-k entry points; counts cleared. 1: valid,
+ * nothing to search; 0: go on; -1/EINVAL. */
+int match_topk_check(size_t nq, size_t nb, size_t d, size_t k, float threshold,
+                     const struct match_hit *out, size_t *counts)
 {
 	if (isnan(threshold) || (nq > 0 && !counts) || (nq > 0 && k > 0 && !out) ||
 	    (k != 0 && nq > SIZE_MAX / sizeof(struct match_hit) / k)) {
@@ -792,17 +793,15 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 		return -1;
 	if (nq > 0)
 		memset(counts, 0, nq * sizeof *counts);
-	if (nq == 0 || nb == 0 || k == 0 || threshold > 1.0f)
-		return 0;
+	return nq == 0 || nb == 0 || k == 0 || threshold > 1.0f;
+}
 
-	struct match_product prod;
-	if (match_product_init(&prod, q, nq, base, nb, d, 1, nthreads) < 0) {
-		memset(counts, 0, nq * sizeof *counts);
-		return -1;
-	}
+int match_topk_product(const struct match_product *prod, size_t k, float threshold, int exclude_self,
+                       int nthreads, struct match_hit *out, size_t *counts)
+{
 	struct topk_job job = {
-		.q = q, .base = base, .nq = nq, .nb = nb, .d = d, .k = k, .prod = &prod,
-		.lo_base = threshold > 0.0f ? threshold : -INFINITY, .threshold = threshold,
+		.q = prod->a, .base = prod->b, .nq = prod->na, .nb = prod->nb, .d = prod->d, .k = k,
+		.prod = prod, .lo_base = threshold > 0.0f ? threshold : -INFINITY, .threshold = threshold,
 		.exclude_self = exclude_self, .kern = match_kernels(),
 	};
 	atomic_init(&job.next, 0);
@@ -822,11 +821,27 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 	}
 	scratch_free(run.scratch, nt);
 	results_free(&job);
-	match_product_free(&prod);
 	if (rc != 0) {
-		memset(counts, 0, nq * sizeof *counts);
+		memset(counts, 0, prod->na * sizeof *counts);
 		errno = ENOMEM;
 	}
+	return rc;
+}
+
+int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d, size_t k,
+               float threshold, int exclude_self, int nthreads, struct match_hit *out,
+               size_t *counts)
+{
+	int checked = match_topk_check(nq, nb, d, k, threshold, out, counts);
+	if (checked != 0)
+		return checked < 0 ? -1 : 0;
+	struct match_product prod;
+	if (match_product_init(&prod, q, nq, base, nb, d, 1, nthreads) < 0) {
+		memset(counts, 0, nq * sizeof *counts);
+		return -1;
+	}
+	int rc = match_topk_product(&prod, k, threshold, exclude_self, nthreads, out, counts);
+	match_product_free(&prod);
 	return rc;
 }
 

@@ -10,8 +10,11 @@
  * CROSS_MATCH_CANDIDATE_RANGES id ranges of about equal size (each at least
  * MATCH_BLOCK_ROWS and a chunk's references); one subtask per chunk and range (they run on every
  * scheduler that is up), so every chunk reads the candidates once however
- * many subtasks share it. A subtask loads its references, then streams its
- * candidates [TASKS] MATCH_BLOCK_ROWS at a time through match_topk, folding
+ * many subtasks share it. A subtask opens its candidate cursor first (with
+ * MATCH_READ_AHEAD the first blocks are read while the references load),
+ * loads its references and prepares them once (match_topk_prepare), then
+ * streams its candidates [TASKS] MATCH_BLOCK_ROWS at a time through
+ * match_topk_prepared, folding
  * each block into a running top limit per reference, so its memory does not
  * grow with the number of candidates. match_topk reports the canonical
  * similarity (match.h), so the result is the same however references and
@@ -312,6 +315,7 @@ struct running {
 	size_t *bcounts;               /* nq */
 	struct match_hit *merged;      /* k */
 	char (*merged_ids)[OBJECTS_ID_SIZE];  /* k */
+	struct match_topk_queries *queries;   /* the references, prepared once for every block */
 };
 
 static void running_free(struct running *r)
@@ -323,12 +327,15 @@ static void running_free(struct running *r)
 	free(r->bcounts);
 	free(r->merged);
 	free(r->merged_ids);
+	match_topk_queries_free(r->queries);
 }
 
-static int running_alloc(struct running *r, size_t nq, size_t k)
+static int running_alloc(struct running *r, const struct refs *refs, size_t k)
 {
+	size_t nq = refs->n;
 	r->nq = nq;
 	r->k = k;
+	r->queries = match_topk_prepare(refs->x, nq, refs->d, r->nthreads);
 	r->hits = malloc(nq * k * sizeof(*r->hits));
 	r->counts = calloc(nq, sizeof(*r->counts));
 	r->ids = malloc(nq * k * OBJECTS_ID_SIZE);
@@ -336,7 +343,8 @@ static int running_alloc(struct running *r, size_t nq, size_t k)
 	r->bcounts = malloc(nq * sizeof(*r->bcounts));
 	r->merged = malloc(k * sizeof(*r->merged));
 	r->merged_ids = malloc(k * OBJECTS_ID_SIZE);
-	return r->hits && r->counts && r->ids && r->blk && r->bcounts && r->merged && r->merged_ids ? 0 : -1;
+	int ok = r->hits && r->counts && r->ids && r->blk && r->bcounts && r->merged && r->merged_ids;
+	return ok && r->queries ? 0 : -1;
 }
 
 /* Merges query q's hits of the current block into its running list. The
@@ -368,13 +376,13 @@ static void fold_query(struct running *r, size_t q, const struct objects_block *
 /* One candidate block through the kernel (its exact top k per reference:
  * match_topk ranks and reports match_similarity, so blocks merge into the
  * same result however the candidates are split), merged. */
-static int fold_block(struct running *r, const struct refs *refs, const struct objects_block *b)
+static int fold_block(struct running *r, const struct objects_block *b)
 {
 	if (b->n > UINT32_MAX - r->offset) {
 		errno = EOVERFLOW;
 		return -1;
 	}
-	if (match_topk(refs->x, refs->n, b->x, b->n, b->d, r->k, r->threshold, 0, r->nthreads, r->blk, r->bcounts))
+	if (match_topk_prepared(r->queries, b->x, b->n, r->k, r->threshold, 0, r->nthreads, r->blk, r->bcounts))
 		return -1;
 	for (size_t q = 0; q < r->nq; q++)
 		fold_query(r, q, b);
@@ -382,18 +390,23 @@ static int fold_block(struct running *r, const struct refs *refs, const struct o
 	return 0;
 }
 
-/* The subtask's range of the candidates (all when it has none). */
-static int stream_candidates(struct task_ctx *ctx, const struct side *s, json_object *subtask,
+/* The subtask's range of the candidates (all when it has none). Read ahead:
+ * the next block comes from MariaDB while this one is matched, and the
+ * first ones while the references are loaded (the cursor is opened first). */
+static int open_candidates(struct task_ctx *ctx, const struct side *s, json_object *subtask,
+			   struct objects_cursor **c, struct task_fail *fail)
+{
+	unsigned flags = ctx->cfg->match_read_ahead ? OBJECTS_CURSOR_READ_AHEAD : 0u;
+	return side_open(ctx, s, flags, (size_t)ctx->cfg->match_block_rows,
+			 task_json_str(subtask, "candidates_after", NULL), task_json_str(subtask, "candidates_upto", NULL),
+			 c, fail);
+}
+
+/* Every block of cursor c folded into r. */
+static int stream_candidates(struct task_ctx *ctx, const struct side *s, struct objects_cursor *c,
 			     const struct refs *refs, struct running *r, struct task_fail *fail)
 {
-	struct objects_cursor *c;
 	const struct objects_block *b;
-	/* read ahead: the next block comes from MariaDB while this one is matched */
-	unsigned flags = ctx->cfg->match_read_ahead ? OBJECTS_CURSOR_READ_AHEAD : 0u;
-	if (side_open(ctx, s, flags, (size_t)ctx->cfg->match_block_rows,
-		      task_json_str(subtask, "candidates_after", NULL), task_json_str(subtask, "candidates_upto", NULL),
-		      &c, fail))
-		return -1;
 	int rc = 0;
 	while (rc == 0 && (rc = task_check_cancelled(ctx, fail)) == 0) {
 		if (objects_cursor_next(c, &b)) {
@@ -406,12 +419,11 @@ static int stream_candidates(struct task_ctx *ctx, const struct side *s, json_ob
 			task_fail(fail, E_BAD_JSON, "reference descriptors have %zu values, candidate ones %zu",
 				  refs->d, b->d);
 			rc = -1;
-		} else if (fold_block(r, refs, b)) {
+		} else if (fold_block(r, b)) {
 			task_fail(fail, E_INTERNAL, "matching failed: %s", strerror(errno));
 			rc = -1;
 		}
 	}
-	objects_cursor_close(c);
 	return rc;
 }
 
@@ -516,20 +528,22 @@ static int cross_match_run(struct task_ctx *ctx, json_object *content, json_obje
 	struct side ref, cand;
 	struct refs refs = {0};
 	struct running run = {0};
+	struct objects_cursor *cands = NULL;
 	int rc = -1;
 	if (task_require_objects(ctx, fail) || read_sides(ctx, content, &ref, &cand, fail))
 		return -1;
 	long long limit = task_json_int(content, "limit", 5);
 	run.threshold = (float)task_json_double(content, "threshold", 0.0);
 	run.nthreads = ctx->cfg->match_threads;
-	if (load_refs(ctx, &ref, subtask, &refs, fail) || task_check_cancelled(ctx, fail))
+	if (open_candidates(ctx, &cand, subtask, &cands, fail) || load_refs(ctx, &ref, subtask, &refs, fail) ||
+	    task_check_cancelled(ctx, fail))
 		goto out;
 	if (refs.n) {
-		if (running_alloc(&run, refs.n, limit < 1 ? 1 : (size_t)limit)) {
+		if (running_alloc(&run, &refs, limit < 1 ? 1 : (size_t)limit)) {
 			task_fail(fail, E_INTERNAL, "out of memory");
 			goto out;
 		}
-		if (stream_candidates(ctx, &cand, subtask, &refs, &run, fail))
+		if (stream_candidates(ctx, &cand, cands, &refs, &run, fail))
 			goto out;
 	}
 	json_object *chunk = task_json_get(subtask, "chunk");
@@ -540,6 +554,7 @@ static int cross_match_run(struct task_ctx *ctx, json_object *content, json_obje
 	}
 	rc = 0;
 out:
+	objects_cursor_close(cands);
 	refs_free(&refs);
 	running_free(&run);
 	return rc;

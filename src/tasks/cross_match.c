@@ -202,20 +202,31 @@ static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_obj
 	return rc;
 }
 
-/* One subtask's references, ascending by id. */
+/* One subtask's references, ascending by id: the rows of the cursor's one
+ * block, in place (a copy cost 40 MB of fresh memory and its filling at
+ * 20,000 references, as much CPU as matching a few thousand candidates),
+ * or, when more than a chunk came (objects added inside the range since
+ * planning), copies. */
 struct refs {
-	size_t n, d, cap;              /* cap: rows x and ids have room for */
-	float *x;
-	char (*ids)[OBJECTS_ID_SIZE];
+	size_t n, d;
+	const float *x;
+	char *const *ids;
+	struct objects_cursor *cursor; /* open while x and ids are its block's */
+	size_t cap;                    /* the copies: rows own_x and own_ids have room for */
+	float *own_x;
+	char (*own_ids)[OBJECTS_ID_SIZE];
+	char **own_ptrs;
 };
 
 static void refs_free(struct refs *r)
 {
-	free(r->x);
-	free(r->ids);
+	objects_cursor_close(r->cursor);
+	free(r->own_x);
+	free(r->own_ids);
+	free(r->own_ptrs);
 }
 
-/* Room for at least rows references of d values: x in huge pages
+/* Room for at least rows copied references of d values: x in huge pages
  * (big_alloc.h; 40 MB of fresh 4 KiB pages cost 0.1-0.15 s of faults). */
 static int refs_reserve(struct refs *r, size_t rows, size_t d)
 {
@@ -229,29 +240,41 @@ static int refs_reserve(struct refs *r, size_t rows, size_t d)
 		return -1;
 	}
 	if (r->n) {
-		memcpy(x, r->x, r->n * d * sizeof(float));
-		memcpy(ids, r->ids, r->n * OBJECTS_ID_SIZE);
+		memcpy(x, r->own_x, r->n * d * sizeof(float));
+		memcpy(ids, r->own_ids, r->n * OBJECTS_ID_SIZE);
 	}
-	refs_free(r);
-	r->x = x;
-	r->ids = ids;
+	free(r->own_x);
+	free(r->own_ids);
+	r->own_x = x;
+	r->own_ids = ids;
 	r->cap = rows;
 	return 0;
 }
 
-/* Appends a block of references (their number is about the planned chunk,
- * room for which is made at once: more only when objects were added inside
- * the range since planning). */
-static int refs_append(struct refs *r, const struct objects_block *b, size_t chunk)
+/* Appends a block of references to the copies. */
+static int refs_append(struct refs *r, const struct objects_block *b)
 {
 	size_t need = r->n + b->n;
-	if (need > r->cap && refs_reserve(r, need > chunk ? (need > 2 * r->cap ? need : 2 * r->cap) : chunk, b->d))
+	if (need > r->cap && refs_reserve(r, need > 2 * r->cap ? need : 2 * r->cap, b->d))
 		return -1;
-	memcpy(r->x + r->n * b->d, b->x, b->n * b->d * sizeof(float));
+	memcpy(r->own_x + r->n * b->d, b->x, b->n * b->d * sizeof(float));
 	for (size_t i = 0; i < b->n; i++)
-		memcpy(r->ids[r->n + i], b->ids[i], OBJECTS_ID_SIZE);
+		memcpy(r->own_ids[r->n + i], b->ids[i], OBJECTS_ID_SIZE);
 	r->n += b->n;
 	r->d = b->d;
+	return 0;
+}
+
+/* The copies become the references. */
+static int refs_use_copies(struct refs *r)
+{
+	r->own_ptrs = malloc((r->n ? r->n : 1) * sizeof(*r->own_ptrs));
+	if (!r->own_ptrs)
+		return -1;
+	for (size_t i = 0; i < r->n; i++)
+		r->own_ptrs[i] = r->own_ids[i];
+	r->x = r->own_x;
+	r->ids = r->own_ptrs;
 	return 0;
 }
 
@@ -274,27 +297,38 @@ static int side_open(struct task_ctx *ctx, const struct side *s, unsigned flags,
 	return 0;
 }
 
+/* The references in one block of one more row than a chunk: a chunk's
+ * references come as one short block, the last (the cursor reads no more),
+ * and stay in it (refs->cursor). A full block means more came: copies. */
 static int load_refs(struct task_ctx *ctx, const struct side *s, json_object *subtask, struct refs *r,
 		     struct task_fail *fail)
 {
 	struct objects_cursor *c;
 	const struct objects_block *b;
-	size_t rows = (size_t)ctx->cfg->cross_match_references;
+	size_t rows = (size_t)ctx->cfg->cross_match_references + 1;
 	if (side_open(ctx, s, 0, rows, task_json_str(subtask, "after", NULL), task_json_str(subtask, "upto", NULL), &c,
 		      fail))
 		return -1;
+	if (objects_cursor_next(c, &b)) {
+		objects_cursor_close(c);
+		return task_objects_fail(ctx, fail, s->filters_key);
+	}
+	if (b->n < rows) {
+		*r = (struct refs){.n = b->n, .d = b->d, .x = b->x, .ids = b->ids, .cursor = c};
+		return 0;
+	}
 	int rc = 0;
-	while (rc == 0) {
-		if (objects_cursor_next(c, &b)) {
-			rc = task_objects_fail(ctx, fail, s->filters_key);
-			break;
-		}
-		if (b->n == 0)
-			break;
-		if (refs_append(r, b, rows)) {
+	while (rc == 0 && b->n) {
+		if (refs_append(r, b)) {
 			task_fail(fail, E_INTERNAL, "out of memory");
 			rc = -1;
+		} else if (objects_cursor_next(c, &b)) {
+			rc = task_objects_fail(ctx, fail, s->filters_key);
 		}
+	}
+	if (rc == 0 && refs_use_copies(r)) {
+		task_fail(fail, E_INTERNAL, "out of memory");
+		rc = -1;
 	}
 	objects_cursor_close(c);
 	return rc;

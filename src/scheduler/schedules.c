@@ -186,6 +186,8 @@ static int run_next_due(struct sched *s, struct db *db, struct arena *a)
 		rc = -1;
 	if (run.lost)
 		log_debug("schedule %lld: taken or changed since it was read; its check is dropped", id);
+	else if (rc > 0 && !run.refused)
+		sched_wake_all(s);   /* its task is committed: plan it now, not at the next poll */
 	json_object_put(body);
 	return rc;
 }

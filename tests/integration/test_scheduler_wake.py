@@ -4,11 +4,13 @@ for its next poll. The schedulers here poll every 60 s (the most) and log at
 DEBUG, where a worker that finds work after an idle spell says how many poll
 intervals ran out meanwhile: 0 means a wake-up, its own plan or the end of a
 task's last subtask brought it, never a poll. Of two schedulers on one host
-(and one tasks database) exactly one listens; the other polls as ever."""
+(and one tasks database) exactly one listens; the other polls as ever. A task
+a schedule creates is planned at once by the scheduler that created it."""
 import random
 import re
 
 import objdata as od
+from luna import assert_json, task_body
 from test_scheduler_reliability import own_schedulers, scheds, wait_for  # noqa: F401 (fixtures)
 
 POLL_MS = 60000
@@ -39,6 +41,27 @@ def test_a_created_task_runs_without_waiting_for_a_poll(stack, scheds, account_i
     tid, t = od.run_task(stack, "clustering", {"account_id": account_id, "content": {
         "objects_type": "faces", "threshold": 0.8, "filters": {"account_id": account_id}}})
     assert t["task_status"] == 5, t
+    log = scheds.log(name)
+    assert "task %d: planned" % tid in log and "task %d done" % tid in log, log
+    spells = [int(m.group(1)) for m in SPELL.finditer(log)]
+    assert spells, log
+    assert all(n == 0 for n in spells), log
+
+
+def test_a_scheduled_task_runs_without_waiting_for_a_poll(stack, scheds, account_id):
+    name = start_idle(scheds, "a")
+    sid = assert_json(stack.post("/2/tasks/schedules", json={
+        "task_type": 4, "cron": "0 0 1 1 *", "task": task_body("gc", account_id)}), 201)["schedule_id"]
+    try:
+        stack.sql("UPDATE schedule SET next_run_time = UTC_TIMESTAMP(6) WHERE schedule_id = %d" % sid)
+        wait_for(lambda: assert_json(stack.get("/2/tasks/schedules/%d" % sid))["last_task_id"] is not None,
+                 what="the schedule to run")
+        tid = assert_json(stack.get("/2/tasks/schedules/%d" % sid))["last_task_id"]
+        wait_for(lambda: assert_json(stack.get("/2/tasks/%d" % tid))["task_status"] in (3, 5),
+                 what="the scheduled task to end")
+        assert assert_json(stack.get("/2/tasks/%d" % tid))["task_status"] == 5
+    finally:
+        assert stack.delete("/2/tasks/schedules/%d" % sid).status == 204
     log = scheds.log(name)
     assert "task %d: planned" % tid in log and "task %d done" % tid in log, log
     spells = [int(m.group(1)) for m in SPELL.finditer(log)]

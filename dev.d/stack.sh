@@ -53,7 +53,7 @@ db_start() {
 	setsid mariadbd --no-defaults --datadir="$dir/mysql" --socket="$sock" --pid-file="$dir/mysql.pid" \
 		--tmpdir="$dir/mysql-tmp" --skip-networking --user="$(id -un)" --log-error="$dir/mysql.err" \
 		--innodb-buffer-pool-size="$DB_BUFFER_POOL" --innodb-log-file-size="$DB_LOG_FILE_SIZE" \
-		--max-connections=500 --character-set-server=utf8mb4 \
+		--net-buffer-length="$DB_NET_BUFFER_LENGTH" --max-connections=500 --character-set-server=utf8mb4 \
 		--collation-server=utf8mb4_general_ci --skip-name-resolve --default-time-zone=+00:00 \
 		</dev/null >>"$dir/mysql.err" 2>&1 &
 	local i

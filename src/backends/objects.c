@@ -75,15 +75,30 @@ enum extract_target extract_target_from_name(const char *name)
 	return 0;
 }
 
+/* Every descriptor read for matching passes here, stored ones included
+ * (normalised when written, so most come out unchanged). The sum of squares
+ * runs in four double partial sums, which the compiler turns into vector
+ * instructions (one running sum is a chain of dependent additions: 0.47 µs
+ * against 0.13 µs per 512-d row); it rounds differently from one running
+ * sum only beyond the float the scale is rounded to. A scale that rounds to
+ * 1 (a stored row) leaves the row as it is: that multiplication changed
+ * nothing. */
 void objects_l2_normalize(float *v, size_t d)
 {
-	double s = 0;
-	for (size_t i = 0; i < d; i++)
+	double part[4] = {0, 0, 0, 0};
+	size_t i = 0;
+	for (; i + 4 <= d; i += 4)
+		for (size_t k = 0; k < 4; k++)
+			part[k] += (double)v[i + k] * v[i + k];
+	double s = (part[0] + part[1]) + (part[2] + part[3]);
+	for (; i < d; i++)
 		s += (double)v[i] * v[i];
 	if (s <= 0)
 		return;
 	float inv = (float)(1.0 / sqrt(s));
-	for (size_t i = 0; i < d; i++)
+	if (inv == 1.0f)
+		return;
+	for (i = 0; i < d; i++)
 		v[i] *= inv;
 }
 

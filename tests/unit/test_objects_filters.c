@@ -3,13 +3,15 @@
  * parameters, never SQL text; unknown keys, wrong types and bad times fail
  * with the key named. Also the [LIMITS] walk over task bodies
  * (src/tasks/task_limits.c) and the account rule of task contents
- * (task_check_content_accounts). No database is needed. */
+ * (task_check_content_accounts), and objects_l2_normalize. No database is
+ * needed. */
 #include "backends/objects_local.h"
 #include "backends/objects_where.h"
 #include "check.h"
 #include "common/errors.h"
 #include "tasks/task_limits.h"
 #include "tasks/task_util.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,6 +319,51 @@ static void test_validate_through_backend(void)
 	json_object_put(bad);
 }
 
+/* The normalisation as one running sum: what objects_l2_normalize must
+ * give bit for bit (rows read for matching are the same floats as before). */
+static void l2_normalize_reference(float *v, size_t d)
+{
+	double s = 0;
+	for (size_t i = 0; i < d; i++)
+		s += (double)v[i] * v[i];
+	if (s <= 0)
+		return;
+	float inv = (float)(1.0 / sqrt(s));
+	for (size_t i = 0; i < d; i++)
+		v[i] *= inv;
+}
+
+static void test_l2_normalize(void)
+{
+	enum { ROWS = 2000 };
+	static const size_t dims[] = {512, 7, 3};
+	float v[512], ref[512];
+	srand(11);
+	for (size_t k = 0; k < sizeof(dims) / sizeof(dims[0]); k++) {
+		size_t d = dims[k], raw_differ = 0, stored_differ = 0;
+		for (int r = 0; r < ROWS; r++) {
+			for (size_t i = 0; i < d; i++)
+				v[i] = ref[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+			objects_l2_normalize(v, d);
+			l2_normalize_reference(ref, d);
+			raw_differ += memcmp(v, ref, d * sizeof(float)) != 0;
+			/* a stored row: normalised when written, normalised again when read */
+			objects_l2_normalize(v, d);
+			l2_normalize_reference(ref, d);
+			stored_differ += memcmp(v, ref, d * sizeof(float)) != 0;
+		}
+		CHECK(raw_differ == 0, "d %zu: %zu of %d raw rows differ from one running sum", d, raw_differ, ROWS);
+		CHECK(stored_differ == 0, "d %zu: %zu of %d stored rows differ", d, stored_differ, ROWS);
+		double s = 0;
+		for (size_t i = 0; i < d; i++)
+			s += (double)v[i] * v[i];
+		CHECK(fabs(s - 1) < 1e-6, "d %zu: squared norm %g", d, s);
+	}
+	float zero[5] = {0, 0, 0, 0, 0};
+	objects_l2_normalize(zero, 5);
+	CHECK(zero[0] == 0 && zero[4] == 0);
+}
+
 int main(void)
 {
 	struct arena *a = arena_new();
@@ -332,6 +379,7 @@ int main(void)
 	test_big_list(a);
 	test_list_by_its_rows(a);
 	test_validate_through_backend();
+	test_l2_normalize();
 	arena_free(a);
 	return CHECK_DONE();
 }

@@ -146,6 +146,11 @@ int objects_local_where(struct objects *o, struct arena *a, enum objects_kind ki
 	if (objects_where_build_by_list(a, kind, filters, account_id, w, err, sizeof(err)))
 		return objects_local_fail(o, 1, "%s", err);
 	*t = (struct objects_local_table){k->table, k->id, account_id ? k->account_index : "PRIMARY"};
+	/* A filter's equality narrows the range read to the matching rows
+	 * (bench/tasks: half the account's faces, each without a lookup of its
+	 * row, MariaDB 2.4 against 4-9 µs per descriptor read). */
+	if (account_id && !w->by_list && w->equality_index)
+		t->id_order_index = w->equality_index;
 	return 0;
 }
 

@@ -32,7 +32,9 @@ int objects_local_db_fail(struct objects *o, const char *what);
 struct objects_local_table {
 	const char *table, *id;
 	/* An index that yields the rows the filters select in id order: (account_id,
-	 * id) when there is an account (every WHERE then fixes it), else the key. */
+	 * id) when there is an account (every WHERE then fixes it), else the key;
+	 * (account_id, column) when a filter also fixes that column
+	 * (objects_where.equality_index). */
 	const char *id_order_index;
 };
 /* The table of kind and the WHERE clause of the filters, allocated in a,

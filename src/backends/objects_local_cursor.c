@@ -6,7 +6,10 @@
  *   ORDER BY o.id LIMIT block_rows
  * The object table is read in id order through its (account_id, id) index
  * and each descriptor is a primary-key lookup in the same order, so the
- * server neither sorts nor buffers. With a list_id (faces) the list's own
+ * server neither sorts nor buffers; a filter that fixes a column of an
+ * (account_id, column) index by equality (user_data, ...) reads that index
+ * instead, the matching rows only, in the same id order
+ * (objects_where.equality_index). With a list_id (faces) the list's own
  * rows are read instead, list_face's key (list_id, face_id) in face id
  * order, each face and its descriptor a primary-key lookup
  * (objects_where_from): a block costs its rows, not the faces of the

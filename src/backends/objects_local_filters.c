@@ -84,9 +84,23 @@ static const struct filter_def filter_defs[] = {
 	{"liveness", KE, F_IN_INT, "liveness"},
 };
 
+/* Indexes (account_id, column) of sql/objects: a filter that fixes column
+ * by equality reads one range of the index in id order. */
+static const struct {
+	unsigned kinds;
+	const char *column, *index;
+} equality_indexes[] = {
+	{KF, "user_data", "face_user_data"},
+	{KE, "user_data", "event_user_data"},
+	{KE, "handler_id", "event_handler"},
+	{KE, "gender", "event_gender"},
+};
+
 /* The WHERE clause being built (common/sql_build.h) and where a refusal goes. */
 struct where_builder {
 	struct sql_build sb;
+	enum objects_kind kind;
+	const char *equality_index; /* the first of equality_indexes a clause fixes */
 	int nclauses;
 	int list_driven;   /* objects_where_build_by_list: list_id compares lf.list_id */
 	int by_list;       /* it did */
@@ -134,9 +148,19 @@ static const char *key_comparison(const char *key)
 	return "=";
 }
 
+/* Notes the index of an equality on column, if it has one. */
+static void note_equality(struct where_builder *b, const char *column)
+{
+	for (size_t i = 0; i < sizeof(equality_indexes) / sizeof(equality_indexes[0]) && !b->equality_index; i++)
+		if ((equality_indexes[i].kinds & (1u << b->kind)) && strcmp(equality_indexes[i].column, column) == 0)
+			b->equality_index = equality_indexes[i].index;
+}
+
 /* "o.column <cmp> ?" with its value. */
 static int add_compare(struct where_builder *b, const char *column, const char *cmp, struct db_param value)
 {
+	if (strcmp(cmp, "=") == 0)
+		note_equality(b, column);
 	clause_begin(b);
 	char frag[96];
 	snprintf(frag, sizeof(frag), "o.%s %s ?", column, cmp);
@@ -379,7 +403,7 @@ static int has_top_filter(json_object *filters)
 static int where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
 		       int list_driven, struct objects_where *w, char *err, size_t errlen)
 {
-	struct where_builder b = {.list_driven = list_driven, .err = err, .errlen = errlen};
+	struct where_builder b = {.kind = kind, .list_driven = list_driven, .err = err, .errlen = errlen};
 	sql_build_init(&b.sb, a, "");
 	int rc = -1;
 	if (kind != OBJ_FACES && kind != OBJ_EVENTS && kind != OBJ_ATTRIBUTES) {
@@ -433,6 +457,7 @@ static int where_build(struct arena *a, enum objects_kind kind, json_object *fil
 	w->params = b.sb.p;
 	w->nparams = b.sb.np;
 	w->by_list = b.by_list;
+	w->equality_index = b.equality_index;
 	rc = 0;
 out:
 	return rc;

@@ -295,6 +295,35 @@ static void test_list_by_its_rows(struct arena *a)
 	json_object_put(f);
 }
 
+/* An equality on a column with an (account_id, column) index names that
+ * index; a range, an IN list or a column without one names none. */
+static void test_equality_index(struct arena *a)
+{
+	static const struct {
+		enum objects_kind kind;
+		const char *filters, *index;
+	} cases[] = {
+		{OBJ_FACES, "{\"user_data\": \"u\", \"create_time__gte\": \"2024-01-01T00:00:00Z\"}", "face_user_data"},
+		{OBJ_EVENTS, "{\"user_data\": \"u\"}", "event_user_data"},
+		{OBJ_EVENTS, "{\"handler_id\": \"3f5a1c2e-8d4b-4e6f-9a7c-1b2d3e4f5a6b\", \"age__gte\": 3}", "event_handler"},
+		{OBJ_EVENTS, "{\"age__lt\": 30, \"gender\": 1}", "event_gender"},
+		{OBJ_EVENTS, "{\"age__gte\": 3, \"sources\": [\"s\"]}", NULL},
+		{OBJ_FACES, "{\"external_ids\": [\"x\"], \"face_id__gte\": \"00000000-0000-4000-8000-000000000000\"}",
+		 NULL},
+		{OBJ_FACES, NULL, NULL},
+		{OBJ_ATTRIBUTES, "{\"create_time__lt\": \"2024-01-01T00:00:00Z\"}", NULL},
+	};
+	const char *acc = "6d071cca-fda5-4a03-84d5-5bea65904480";
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc;
+		char err[256];
+		struct objects_where w = build(a, cases[i].kind, cases[i].filters, acc, &rc, err, sizeof(err));
+		const char *got = rc == 0 ? w.equality_index : "(failed)";
+		CHECK(cases[i].index ? got && strcmp(got, cases[i].index) == 0 : got == NULL, "case %zu: %s", i,
+		      got ? got : "NULL");
+	}
+}
+
 /* Tasks validate filters through the configured backend's table, without a
  * connection; a backend that is not built is named in the error. */
 static void test_validate_through_backend(void)
@@ -378,6 +407,7 @@ int main(void)
 	test_body_limits();
 	test_big_list(a);
 	test_list_by_its_rows(a);
+	test_equality_index(a);
 	test_validate_through_backend();
 	test_l2_normalize();
 	arena_free(a);

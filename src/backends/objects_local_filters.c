@@ -85,15 +85,30 @@ static const struct filter_def filter_defs[] = {
 };
 
 /* Indexes (account_id, column) of sql/objects: a filter that fixes column
- * by equality reads one range of the index in id order. */
+ * by equality (or an IN list of one value) reads one range of the index in
+ * id order. */
 static const struct {
 	unsigned kinds;
 	const char *column, *index;
 } equality_indexes[] = {
 	{KF, "user_data", "face_user_data"},
+	{KF, "external_id", "face_external"},
 	{KE, "user_data", "event_user_data"},
+	{KE, "external_id", "event_external"},
 	{KE, "handler_id", "event_handler"},
+	{KE, "source", "event_source"},
+	{KE, "track_id", "event_track"},
 	{KE, "gender", "event_gender"},
+	{KE, "emotion", "event_emotion"},
+	{KE, "ethnic_group", "event_ethnic"},
+	{KE, "mask", "event_mask"},
+	{KE, "liveness", "event_liveness"},
+	{KE, "city", "event_city"},
+	{KE, "area", "event_area"},
+	{KE, "district", "event_district"},
+	{KE, "street", "event_street"},
+	{KE, "house_number", "event_house"},
+	{KE, "top_similar_external_id", "event_top_external"},
 };
 
 /* The WHERE clause being built (common/sql_build.h) and where a refusal goes. */
@@ -216,6 +231,8 @@ static int add_in_list_as(struct where_builder *b, const struct filter_def *f, c
 		sql_build_text(&b->sb, i ? ", ?" : "?");
 	}
 	sql_build_text(&b->sb, ")");
+	if (n == 1 && strcmp(alias, "o.") == 0)
+		note_equality(b, f->column);
 	return 0;
 }
 

@@ -15,8 +15,8 @@ struct objects_where {
 	size_t nparams;
 	int by_list;   /* objects_where_build_by_list with a list_id: sql reads list_face lf */
 	/* An index (account_id, column) of the object table whose column a
-	 * filter fixes by equality (user_data, an event's handler_id or
-	 * gender), or NULL. With the account fixed too, its entries that match
+	 * filter fixes by equality or an IN list of one value (user_data,
+	 * external_ids, an event's handler_id, gender, sources, ...), or NULL. With the account fixed too, its entries that match
 	 * are one range in id order (InnoDB appends the key to every index):
 	 * only the matching rows are read, not every object of the account. */
 	const char *equality_index;

@@ -295,33 +295,74 @@ static void test_list_by_its_rows(struct arena *a)
 	json_object_put(f);
 }
 
-/* An equality on a column with an (account_id, column) index names that
- * index; a range, an IN list or a column without one names none. */
+/* The objects schema's text (LUNA_SPEC is <tree>/docs/luna-tasks.yaml, the
+ * schema <tree>/sql/objects/001_init.sql); NULL when unreadable. */
+static char *objects_schema(void)
+{
+	const char *spec = getenv("LUNA_SPEC");
+	char path[4096];
+	char *docs;
+	if (!spec || snprintf(path, sizeof(path), "%s", spec) >= (int)sizeof(path) - 32 || !strrchr(path, '/'))
+		return NULL;
+	*strrchr(path, '/') = 0;
+	if (!(docs = strrchr(path, '/')))
+		return NULL;
+	strcpy(docs, "/sql/objects/001_init.sql");
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *text = calloc(1, 1 << 16);
+	if (text && fread(text, 1, (1 << 16) - 1, f) == 0) {
+		free(text);
+		text = NULL;
+	}
+	fclose(f);
+	return text;
+}
+
+/* An equality (or an IN list of one value) on a column with an (account_id,
+ * column) index of the schema names that index; a range, a longer IN list,
+ * a column without one or a label's top match names none. */
 static void test_equality_index(struct arena *a)
 {
 	static const struct {
 		enum objects_kind kind;
-		const char *filters, *index;
+		const char *filters, *index, *column;
 	} cases[] = {
-		{OBJ_FACES, "{\"user_data\": \"u\", \"create_time__gte\": \"2024-01-01T00:00:00Z\"}", "face_user_data"},
-		{OBJ_EVENTS, "{\"user_data\": \"u\"}", "event_user_data"},
-		{OBJ_EVENTS, "{\"handler_id\": \"3f5a1c2e-8d4b-4e6f-9a7c-1b2d3e4f5a6b\", \"age__gte\": 3}", "event_handler"},
-		{OBJ_EVENTS, "{\"age__lt\": 30, \"gender\": 1}", "event_gender"},
-		{OBJ_EVENTS, "{\"age__gte\": 3, \"sources\": [\"s\"]}", NULL},
-		{OBJ_FACES, "{\"external_ids\": [\"x\"], \"face_id__gte\": \"00000000-0000-4000-8000-000000000000\"}",
+		{OBJ_FACES, "{\"user_data\": \"u\", \"create_time__gte\": \"2024-01-01T00:00:00Z\"}", "face_user_data",
+		 "user_data"},
+		{OBJ_FACES, "{\"external_ids\": [\"x\"]}", "face_external", "external_id"},
+		{OBJ_EVENTS, "{\"user_data\": \"u\"}", "event_user_data", "user_data"},
+		{OBJ_EVENTS, "{\"handler_id\": \"3f5a1c2e-8d4b-4e6f-9a7c-1b2d3e4f5a6b\", \"age__gte\": 3}", "event_handler",
+		 "handler_id"},
+		{OBJ_EVENTS, "{\"age__lt\": 30, \"gender\": 1}", "event_gender", "gender"},
+		{OBJ_EVENTS, "{\"sources\": [\"s\"]}", "event_source", "source"},
+		{OBJ_EVENTS, "{\"masks\": [1]}", "event_mask", "mask"},
+		{OBJ_EVENTS, "{\"top_similar_external_ids\": [\"x\"]}", "event_top_external", "top_similar_external_id"},
+		{OBJ_EVENTS, "{\"top_similar_external_ids\": [\"x\"], \"top_matching_candidates_label\": \"l\"}", NULL,
 		 NULL},
-		{OBJ_FACES, NULL, NULL},
-		{OBJ_ATTRIBUTES, "{\"create_time__lt\": \"2024-01-01T00:00:00Z\"}", NULL},
+		{OBJ_EVENTS, "{\"age__gte\": 3, \"sources\": [\"s\", \"t\"]}", NULL, NULL},
+		{OBJ_FACES, "{\"external_ids\": [], \"face_id__gte\": \"00000000-0000-4000-8000-000000000000\"}", NULL,
+		 NULL},
+		{OBJ_FACES, NULL, NULL, NULL},
+		{OBJ_ATTRIBUTES, "{\"create_time__lt\": \"2024-01-01T00:00:00Z\"}", NULL, NULL},
 	};
 	const char *acc = "6d071cca-fda5-4a03-84d5-5bea65904480";
+	char *schema = objects_schema();
+	CHECK(schema != NULL, "sql/objects/001_init.sql beside LUNA_SPEC (%s)", getenv("LUNA_SPEC"));
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int rc;
-		char err[256];
+		char err[256], key[128];
 		struct objects_where w = build(a, cases[i].kind, cases[i].filters, acc, &rc, err, sizeof(err));
 		const char *got = rc == 0 ? w.equality_index : "(failed)";
 		CHECK(cases[i].index ? got && strcmp(got, cases[i].index) == 0 : got == NULL, "case %zu: %s", i,
 		      got ? got : "NULL");
+		if (!cases[i].index || !schema)
+			continue;
+		snprintf(key, sizeof(key), "KEY %s (account_id, %s)", cases[i].index, cases[i].column);
+		CHECK(strstr(schema, key) != NULL, "the schema has no %s", key);
 	}
+	free(schema);
 }
 
 /* Tasks validate filters through the configured backend's table, without a

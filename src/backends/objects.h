@@ -267,7 +267,10 @@ static inline int objects_page_ids(struct objects *o, struct arena *a, enum obje
 
 /* Every step-th id of the matching objects in ascending order (the ids at
  * positions step, 2 step, ...; at most max of them): boundaries of id ranges
- * of step objects each, found without reading the ids between them. */
+ * of step objects each, found without reading the ids between them. Filters
+ * of a faces list alone may be counted over the list's own rows (the local
+ * backend does): the same boundaries while every face of a list is its
+ * account's; a range holds a face less for each that left the account. */
 static inline int objects_step_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 				   const char *account_id, size_t step, size_t max, char ***ids, size_t *n)
 {

@@ -287,6 +287,45 @@ out:
  * own rows, as in page_ids; a filter's EXISTS stays a per-row lookup
  * (OBJECTS_ROW_EXISTS, as in the block cursor): materialized, the whole
  * list would be read for every step. */
+/* The list_id of faces filters that hold nothing but a list (and the
+ * account, or keys without a value); NULL for any other filters. */
+static const char *only_a_list(enum objects_kind kind, json_object *filters, const char *account_id)
+{
+	const char *list_id = NULL;
+	if (kind != OBJ_FACES || !account_id || !filters || !json_object_is_type(filters, json_type_object))
+		return NULL;
+	json_object_object_foreach(filters, key, val) {
+		if (!val || strcmp(key, "objects_type") == 0)
+			continue;
+		if (strcmp(key, "list_id") == 0 && json_object_is_type(val, json_type_string))
+			list_id = json_object_get_string(val);
+		else if (strcmp(key, "account_id") != 0 || !json_object_is_type(val, json_type_string) ||
+			 strcmp(json_object_get_string(val), account_id) != 0)
+			return NULL;
+	}
+	return list_id;
+}
+
+/* step_ids' walk when the filters hold nothing but a list: the list's own
+ * rows, the list checked once to be the account's, instead of a lookup of
+ * each face for its account (MariaDB 0.2 against 1.8-6.8 µs per row; cross
+ * match walks every candidate so before its subtasks start). The steps are
+ * the same as the filtered walk's while every face of a list is a face of
+ * the list's account, as list_link and the import keep them; a face
+ * re-imported into another account still counts in its old lists' steps
+ * (its range then holds one object less, the reads filter it out). */
+static void list_rows_walk(struct arena *a, const char *list_id, const char *account_id, struct objects_where *w,
+			   const char **from, const char **key)
+{
+	w->sql = "l.list_id = ? AND l.account_id = ?";
+	w->params = arena_alloc(a, 2 * sizeof(*w->params));
+	w->params[0] = DBP_STR(list_id);
+	w->params[1] = DBP_STR(account_id);
+	w->nparams = 2;
+	*from = "list l STRAIGHT_JOIN list_face lf FORCE INDEX (PRIMARY) ON lf.list_id = l.list_id";
+	*key = "lf.face_id";
+}
+
 static int local_step_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
 			  const char *account_id, size_t step, size_t max, char ***ids, size_t *n)
 {
@@ -302,11 +341,15 @@ static int local_step_ids(struct objects *o, struct arena *a, enum objects_kind 
 		objects_local_fail(o, 1, "a step of 0 ids");
 		goto out;
 	}
-	const char *key, *from = objects_where_from(tmp, &w, t.table, t.id, t.id_order_index, &key);
+	const char *key, *from, *list_id = only_a_list(kind, filters, account_id);
+	if (list_id)
+		list_rows_walk(tmp, list_id, account_id, &w, &from, &key);
+	else
+		from = objects_where_from(tmp, &w, t.table, t.id, t.id_order_index, &key);
 	const char *sql = arena_printf(tmp,
-				       OBJECTS_ROW_EXISTS "SELECT STRAIGHT_JOIN o.%s FROM %s WHERE (%s) AND %s > ? "
+				       OBJECTS_ROW_EXISTS "SELECT STRAIGHT_JOIN %s FROM %s WHERE (%s) AND %s > ? "
 				       "ORDER BY %s LIMIT 1 OFFSET ?",
-				       t.id, from, w.sql, key, key);
+				       key, from, w.sql, key, key);
 	struct db_param extra[2] = {DBP_STR(""), DBP_I64((long long)step - 1)}; /* every id is > "" */
 	size_t np;
 	struct db_param *p = params_with(tmp, &w, extra, 2, &np);

@@ -4,7 +4,8 @@
  * type's collect hook, stores the task result under a new id, and moves the
  * task to done (or failed) only if it is still collecting under our lease.
  * A result_from_subtask type's result was stored once, when its one subtask
- * ended: its blob becomes the task result as it is. The other partial-result
+ * ended: its blob becomes the task result as it is (so does the partial a
+ * collect hook names in ctx->adopted_result). The other partial-result
  * blobs are deleted once the task has its final state.
  *
  * Workload: one claim per task; the partial results are read whole (they
@@ -207,7 +208,10 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 		return 1;
 	}
 	sched_own_json(a, result);
-	if (result) {
+	if (ctx.adopted_result) {
+		*result_id = ctx.adopted_result;   /* a partial is the result as it was stored */
+		*has_result = 1;
+	} else if (result) {
 		if (store_result(w, *result_id, result, fail))
 			return 1;
 		*has_result = 1;

@@ -3,7 +3,8 @@
  * an arena per item. This file holds the loop and the life of a subtask:
  * claim (SKIP LOCKED + lease), run the type's run_subtask hook, store the
  * partial result (for a result_from_subtask type: the task's result
- * document, stored once), finish only if the subtask is still ours.
+ * document, stored once; a hook may also have stored it itself,
+ * ctx->stored_partial), finish only if the subtask is still ours.
  *
  * Workload: subtasks last from milliseconds (a GC chunk) to minutes (an
  * estimator chunk); the DB work per subtask is three short transactions. */
@@ -161,7 +162,10 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 	}
 	sched_ctx_init(w, &ctx, a, job->task_id, job->subtask_id, job->account_id, job->request_id);
 	int rc = type->run_subtask(&ctx, content, sub, &partial, &out->fail);
-	if (atomic_load(&w->cancelled)) {
+	int stopped = atomic_load(&w->cancelled);
+	if ((stopped || rc) && ctx.stored_partial && w->store)
+		w->store->ops->del(w->store, ctx.stored_partial);
+	if (stopped) {
 		/* Whatever the hook made of being stopped, it is not an outcome. */
 		json_object_put(partial);
 		out->abandoned = 1;
@@ -173,6 +177,11 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 			task_fail(&out->fail, E_INTERNAL, "subtask failed without a reason");
 		if (partial)
 			json_object_put(partial);
+		return;
+	}
+	if (ctx.stored_partial) {
+		json_object_put(partial);
+		out->result_id = ctx.stored_partial;
 		return;
 	}
 	if (partial) {

@@ -19,6 +19,9 @@
  * grow with the number of candidates. match_topk reports the canonical
  * similarity (match.h), so the result is the same however references and
  * candidates are split.
+ * A task planned as one subtask (one chunk, one range: bench/tasks' 20,000
+ * x 20,000) is "alone": that subtask writes the task's result document
+ * straight into the store and collect adopts the blob (store_alone).
  * Collect: a task with one candidate range concatenates the partials' text
  * in subtask order (references ascending); with several, the partials of
  * one chunk (consecutive, ranges ascending) carry each similarity's exact
@@ -34,6 +37,7 @@
 #include "match/match.h"
 #include "common/big_alloc.h"
 #include "common/fmt.h"
+#include "common/uuid.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -159,6 +163,15 @@ static void add_chunk_subtasks(json_object *out, json_object *ref, size_t chunk,
 	}
 }
 
+/* A plan of one subtask marks it "alone": it writes the task's result
+ * document itself and collect adopts it (store_alone). */
+static json_object *mark_alone(json_object *subtasks)
+{
+	if (json_object_array_length(subtasks) == 1)
+		json_object_object_add(json_object_array_get_idx(subtasks, 0), "alone", json_object_new_boolean(1));
+	return subtasks;
+}
+
 /* The grid of reference chunks x candidate ranges, chunk by chunk; one
  * candidate range: the chunks alone; no references: one subtask over all. */
 static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_object **subtasks,
@@ -175,7 +188,7 @@ static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_obj
 	size_t nchunks = json_object_array_length(chunks);
 	if (nchunks == 0) {
 		json_object_array_add(chunks, range_subtask(NULL, NULL));
-		*subtasks = chunks;
+		*subtasks = mark_alone(chunks);
 		return 0;
 	}
 	/* A range holds at least a block (a smaller one reads no faster) and as
@@ -189,7 +202,7 @@ static int cross_match_plan(struct task_ctx *ctx, json_object *content, json_obj
 	size_t nb = 0;
 	int rc = task_check_cancelled(ctx, fail) || candidate_bounds(ctx, filters, unit, a, &bounds, &nb, fail) ? -1 : 0;
 	if (rc == 0 && nb == 0) {
-		*subtasks = chunks;
+		*subtasks = mark_alone(chunks);
 		chunks = NULL;
 	} else if (rc == 0) {
 		json_object *out = json_object_new_array();
@@ -480,6 +493,67 @@ static void reference_text(struct printbuf *pb, const char *ref_id, const struct
 	printbuf_strappend(pb, "]}");
 }
 
+/* One reference's item written to f through pb (reused: one item at a
+ * time), after a comma unless it is the first. */
+static void reference_item(struct printbuf *pb, FILE *f, int *first, const char *ref_id, const struct match_hit *hits,
+			   const char (*ids)[OBJECTS_ID_SIZE], size_t n)
+{
+	printbuf_reset(pb);
+	if (!*first)
+		printbuf_memappend_fast(pb, ",", 1);
+	*first = 0;
+	reference_text(pb, ref_id, hits, ids, n);
+	fwrite(pb->buf, 1, (size_t)pb->bpos, f);
+}
+
+/* The references and their running lists, for write_running. */
+struct finished {
+	const struct refs *refs;
+	const struct running *r;
+};
+
+/* A subtask's lists as result items into f (task_items_writer). */
+static int write_running(struct task_ctx *ctx, void *ud, FILE *f, struct task_fail *fail)
+{
+	const struct finished *fin = ud;
+	const struct running *r = fin->r;
+	struct printbuf *pb = printbuf_new();
+	int first = 1;
+	(void)ctx;
+	if (!pb) {
+		task_fail(fail, E_INTERNAL, "out of memory");
+		return -1;
+	}
+	for (size_t q = 0; q < fin->refs->n; q++) {
+		if (r->counts[q])
+			reference_item(pb, f, &first, fin->refs->ids[q], r->hits + q * r->k,
+				       (const char(*)[OBJECTS_ID_SIZE])(r->ids + q * r->k), r->counts[q]);
+	}
+	printbuf_free(pb);
+	return 0;
+}
+
+/* The task's only subtask ("alone"): the result document written from the
+ * lists straight into the store (a file, never a 9 MB text grown in memory
+ * at 20,000 references), under a blob that collect adopts as the task
+ * result (ctx->stored_partial, ctx->adopted_result): written once, not
+ * stored as a partial, read back and written again. */
+static int store_alone(struct task_ctx *ctx, const struct refs *refs, const struct running *r,
+		       struct task_fail *fail)
+{
+	struct finished fin = {refs, r};
+	char id[37];
+	uuid4(id);
+	if (!ctx->store) {
+		task_fail(fail, E_STORAGE, "no result store");
+		return -1;
+	}
+	if (task_store_document(ctx, id, write_running, &fin, fail))
+		return -1;
+	ctx->stored_partial = arena_strdup(ctx->arena, id);
+	return 0;
+}
+
 /* The partial, written as text while it is made (task_util.h): a json-c tree
  * of every reference's candidates cost more to build, print and free than
  * the matching of a small run. NULL when out of memory. */
@@ -581,6 +655,10 @@ static int cross_match_run(struct task_ctx *ctx, json_object *content, json_obje
 			goto out;
 	}
 	json_object *chunk = task_json_get(subtask, "chunk");
+	if (!chunk && json_object_get_boolean(task_json_get(subtask, "alone"))) {
+		rc = store_alone(ctx, &refs, &run, fail);
+		goto out;
+	}
 	*partial = chunk ? grid_json(json_object_get_int64(chunk), &refs, &run) : matches_json(&refs, &run);
 	if (!*partial) {
 		task_fail(fail, E_INTERNAL, "out of memory");
@@ -821,15 +899,9 @@ static int tops_write(const struct tops *t, FILE *f, int *first)
 	struct printbuf *pb = printbuf_new();
 	if (!pb)
 		return -1;
-	for (size_t i = 0; i < t->n; i++) {
-		printbuf_reset(pb);
-		if (!*first)
-			printbuf_memappend_fast(pb, ",", 1);
-		*first = 0;
-		reference_text(pb, t->refs[i], t->hits + i * t->k, (const char(*)[OBJECTS_ID_SIZE])(t->ids + i * t->k),
-			       t->counts[i]);
-		fwrite(pb->buf, 1, (size_t)pb->bpos, f);
-	}
+	for (size_t i = 0; i < t->n; i++)
+		reference_item(pb, f, first, t->refs[i], t->hits + i * t->k,
+			       (const char(*)[OBJECTS_ID_SIZE])(t->ids + i * t->k), t->counts[i]);
 	printbuf_free(pb);
 	return 0;
 }
@@ -909,6 +981,11 @@ static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_
 	struct collect_state st = {partials, limit < 1 ? 1 : (size_t)limit, {0}, -1, 1};
 	st.acc.k = st.k;
 	*result = NULL;
+	if (json_object_array_length(partials) == 1 && json_object_get_string(json_object_array_get_idx(partials, 0))) {
+		/* the task's only subtask stored the result document (store_alone) */
+		ctx->adopted_result = json_object_get_string(json_object_array_get_idx(partials, 0));
+		return 0;
+	}
 	if (!ctx->store) {
 		task_fail(fail, E_STORAGE, "no result store");
 		return -1;

@@ -31,6 +31,15 @@ struct task_ctx {
 	const char *account_id;        /* of the task */
 	const char *request_id;
 	const char *result_id;         /* collect: the id the task result is stored under */
+	/* run_subtask: the blob id it stored its partial under itself (with
+	 * *partial NULL), e.g. the task's result document written straight to
+	 * the store; the scheduler records it as the subtask's result, or
+	 * deletes it when the run ends otherwise. In the ctx arena. */
+	const char *stored_partial;
+	/* collect: the blob id of a partial that is the task result as it was
+	 * stored (the hook stores nothing under result_id); collecting keeps
+	 * that blob as the task result, as for result_from_subtask. */
+	const char *adopted_result;
 	/* Set by the scheduler's liveness thread, polled (atomic_load) by long-running
 	 * work on any of its threads; nonzero = stop now. */
 	atomic_int *cancelled;

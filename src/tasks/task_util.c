@@ -367,6 +367,12 @@ static int write_result(struct task_ctx *ctx, task_items_writer write_items, voi
 
 int task_store_result_items(struct task_ctx *ctx, task_items_writer write_items, void *ud, struct task_fail *fail)
 {
+	return task_store_document(ctx, ctx->result_id, write_items, ud, fail);
+}
+
+int task_store_document(struct task_ctx *ctx, const char *id, task_items_writer write_items, void *ud,
+			struct task_fail *fail)
+{
 	char path[4096];
 	if (!ctx->store) {
 		task_fail(fail, E_STORAGE, "no result store");
@@ -394,7 +400,7 @@ int task_store_result_items(struct task_ctx *ctx, task_items_writer write_items,
 		return -1;
 	}
 	/* put_file takes the file over (moves it in or removes it). */
-	if (ctx->store->ops->put_file(ctx->store, ctx->result_id, path)) {
+	if (ctx->store->ops->put_file(ctx->store, id, path)) {
 		task_fail(fail, E_STORAGE, "cannot store the task result: %s", strerror(errno));
 		return -1;
 	}

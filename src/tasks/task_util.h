@@ -93,6 +93,10 @@ typedef int (*task_items_writer)(struct task_ctx *ctx, void *ud, FILE *f, struct
  * items written by write_items into a temporary file (the concat functions
  * above are this with the partials' items). 0 ok; -1 with fail set. */
 int task_store_result_items(struct task_ctx *ctx, task_items_writer write_items, void *ud, struct task_fail *fail);
+/* The same document stored under id (a subtask that writes the task's
+ * result itself: ctx->stored_partial). */
+int task_store_document(struct task_ctx *ctx, const char *id, task_items_writer write_items, void *ud,
+			struct task_fail *fail);
 /* Appends the items of text, one JSON array, to f, after a comma unless
  * *first (cleared once an item is written); -1 when text is no array. */
 int task_write_items_text(FILE *f, const char *text, size_t len, int *first);

@@ -92,7 +92,8 @@ static const struct key keys[] = {
 	  "candidate id ranges of a cross match (each of at least MATCH_BLOCK_ROWS candidates and a chunk's "
 	  "references), a subtask each per reference chunk"),
 	I("TASKS", "MATCH_BLOCK_ROWS", match_block_rows, "16384", 1, 1048576,
-	  "candidate descriptors a cross match subtask reads and matches at a time"),
+	  "candidate descriptors a cross match subtask reads and matches at a time (at least its chunk's "
+	  "references)"),
 	I("TASKS", "MATCH_READ_AHEAD", match_read_ahead, "1", 0, 1,
 	  "1: a cross match subtask reads the next block of candidates (on a second objects connection) "
 	  "while it matches the current one"),

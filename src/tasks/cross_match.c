@@ -13,7 +13,8 @@
  * many subtasks share it. A subtask opens its candidate cursor first (with
  * MATCH_READ_AHEAD the first blocks are read while the references load),
  * loads its references and prepares them once (match_topk_prepare), then
- * streams its candidates [TASKS] MATCH_BLOCK_ROWS at a time through
+ * streams its candidates [TASKS] MATCH_BLOCK_ROWS at a time (as many as
+ * its chunk had references at planning, when more) through
  * match_topk_prepared, folding
  * each block into a running top limit per reference, so its memory does not
  * grow with the number of candidates. match_topk reports the canonical
@@ -99,8 +100,11 @@ static int reference_chunks(struct task_ctx *ctx, json_object *filters, enum obj
 		if (!rc && objects_page_ids(ctx->objects, page, kind, ref_filters, account, *after ? after : NULL, NULL, per,
 					    &ids, &n))
 			rc = task_objects_fail(ctx, fail, "reference_filters");
-		if (!rc && n)
-			json_object_array_add(out, range_subtask(*after ? after : NULL, ids[n - 1]));
+		if (!rc && n) {
+			json_object *chunk = range_subtask(*after ? after : NULL, ids[n - 1]);
+			json_object_object_add(chunk, "references", json_object_new_int64((int64_t)n));
+			json_object_array_add(out, chunk);
+		}
 		if (!rc && n)
 			snprintf(after, sizeof(after), "%s", ids[n - 1]);
 		if (!rc && n > *largest)
@@ -155,6 +159,7 @@ static void add_chunk_subtasks(json_object *out, json_object *ref, size_t chunk,
 {
 	for (size_t j = 0; j <= nb; j++) {
 		json_object *s = range_subtask(task_json_str(ref, "after", NULL), task_json_str(ref, "upto", NULL));
+		json_object_object_add(s, "references", json_object_get(task_json_get(ref, "references")));
 		const char *after = j ? bounds[j - 1] : NULL, *upto = j < nb ? bounds[j] : NULL;
 		json_object_object_add(s, "chunk", json_object_new_int64((int64_t)chunk));
 		json_object_object_add(s, "candidates_after", after ? json_object_new_string(after) : NULL);
@@ -437,6 +442,21 @@ static int fold_block(struct running *r, const struct objects_block *b)
 	return 0;
 }
 
+/* Rows of a candidate block: MATCH_BLOCK_ROWS, or as many as the chunk had
+ * references at planning when that is more. A subtask holds its chunk's
+ * references anyway, so the bound O((chunk + block) x d) stays, and fewer,
+ * larger blocks cost the kernel less per candidate (each call quantizes
+ * its block and sets up its scratch): 20,000 x 20,000 is one call, not
+ * 16,384 + 3,616. */
+static size_t candidate_block_rows(const struct task_ctx *ctx, json_object *subtask)
+{
+	long long refs = task_json_int(subtask, "references", 0);
+	size_t rows = (size_t)ctx->cfg->match_block_rows;
+	if (refs > 0 && (unsigned long long)refs > rows)
+		rows = (unsigned long long)refs < OBJECTS_BLOCK_MAX_ROWS ? (size_t)refs : OBJECTS_BLOCK_MAX_ROWS;
+	return rows;
+}
+
 /* The subtask's range of the candidates (all when it has none). Read ahead:
  * the next block comes from MariaDB while this one is matched, and the
  * first ones while the references are loaded (the cursor is opened first). */
@@ -444,7 +464,7 @@ static int open_candidates(struct task_ctx *ctx, const struct side *s, json_obje
 			   struct objects_cursor **c, struct task_fail *fail)
 {
 	unsigned flags = ctx->cfg->match_read_ahead ? OBJECTS_CURSOR_READ_AHEAD : 0u;
-	return side_open(ctx, s, flags, (size_t)ctx->cfg->match_block_rows,
+	return side_open(ctx, s, flags, candidate_block_rows(ctx, subtask),
 			 task_json_str(subtask, "candidates_after", NULL), task_json_str(subtask, "candidates_upto", NULL),
 			 c, fail);
 }

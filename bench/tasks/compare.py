@@ -112,6 +112,9 @@ def main():
                          "threshold": 0, "limit": limit}),
         ("roc", {"markup": markup, "filters": {"account_id": acc}}),
     ]
+    only = os.environ.get("BENCH_TASKS")
+    if only:
+        tasks = [t for t in tasks if t[0] in only.split(",")]
     fail = False
     print("%-12s %14s %10s %7s %14s %12s %9s" % ("task", "end-to-end s", "kernel s", "ratio",
                                                  "stack cpu s", "kernel cpu s", "cpu ratio"), flush=True)

@@ -1,6 +1,8 @@
 """Cross match tasks against a brute-force reference: per reference the
 candidates with similarity >= threshold, by similarity descending, at most
 limit; references without candidates left out."""
+import datetime
+import os
 import random
 
 import objdata as od
@@ -73,3 +75,27 @@ def test_no_candidates_gives_empty_result(stack, account_id):
     got = run(stack, account_id, {"filters": {"reference_type": "faces", "candidate_type": "faces",
                                               "reference_filters": {}, "candidate_filters": {}}})
     assert got == []
+
+
+def test_one_subtask_stores_the_result_itself(stack, account_id):
+    """A task planned as one subtask: that subtask writes the result document
+    into the store and collecting makes that very blob the task result, so
+    the result's file was written before the subtask ended (a result made at
+    collect is written after)."""
+    rnd = random.Random(23)
+    faces = od.make_faces(rnd, account_id, od.people(rnd, 3), 4)
+    od.import_rows(stack, "faces", od.strip(faces))
+    tid, t = od.run_task(stack, "cross_match", {"account_id": account_id, "content": {
+        "filters": {"reference_type": "faces", "candidate_type": "faces", "reference_filters": {},
+                    "candidate_filters": {}}, "threshold": 0.1, "limit": 2}})
+    assert t["task_status"] == 5, t
+    rows = stack.sql("SELECT t.result_id, s.end_time FROM task t JOIN subtask s ON s.task_id = t.task_id "
+                     "WHERE t.task_id = %s", (tid,))
+    assert len(rows) == 1, rows
+    result_id, sub_end = rows[0]
+    ended = datetime.datetime.strptime(sub_end, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+    assert os.path.getmtime(stack.store_path(result_id)) <= ended.timestamp()
+    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    assert doc["errors"] == []
+    vecs = [(f["face_id"], f["_vec"]) for f in faces]
+    compare(doc["result"], od.cross_match(vecs, vecs, 0.1, 2))

@@ -41,7 +41,6 @@
 
 #define BATCH 16
 #define LEASE_SLACK_S 10
-#define SLICE_NS (50 * 1000000L)
 
 /* What the delivery threads of this scheduler share while the queue is idle. */
 static struct {
@@ -299,7 +298,6 @@ int callbacks_start(struct deliverer *d, int n, struct sched *s)
 
 int callbacks_stop(struct deliverer *d, int n, long long wait_us)
 {
-	struct timespec slice = {0, SLICE_NS};
 	int stuck = 0;
 	for (int i = 0; i < n; i++)
 		atomic_store(&d[i].stop, 1);
@@ -309,9 +307,7 @@ int callbacks_stop(struct deliverer *d, int n, long long wait_us)
 	for (int i = 0; i < n; i++) {
 		if (!d[i].started)
 			continue;
-		for (long long waited = 0; !atomic_load(&d[i].exited) && waited < wait_us; waited += SLICE_NS / 1000)
-			nanosleep(&slice, NULL);
-		if (!atomic_load(&d[i].exited)) {
+		if (sched_wait_exited(&d[i].exited, wait_us)) {
 			stuck++;   /* left behind, like a stuck worker */
 			continue;
 		}

@@ -20,6 +20,7 @@
 #define THROTTLE_SLICE_MS 50
 #define RETRY_DELAY_MAX_S 60
 #define OUTAGE_REMINDER 30   /* log a still-failing DB every this many failures */
+#define EXIT_SLICE_NS (50 * 1000000L)
 
 static void wait_wakeup(struct sched *s, int ms, int idle, unsigned long gen);
 
@@ -390,6 +391,14 @@ void sched_nap(atomic_int *stop, int ms)
 		struct timespec ts = {0, (long)slice * 1000000L};
 		nanosleep(&ts, NULL);
 	}
+}
+
+int sched_wait_exited(atomic_int *exited, long long wait_us)
+{
+	struct timespec slice = {0, EXIT_SLICE_NS};
+	for (long long waited = 0; !atomic_load(exited) && waited < wait_us; waited += EXIT_SLICE_NS / 1000)
+		nanosleep(&slice, NULL);
+	return atomic_load(exited) ? 0 : -1;
 }
 
 void sched_throttle(struct worker *w, int ms)

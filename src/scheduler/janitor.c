@@ -18,7 +18,6 @@
 
 #define CLEANUP_BATCH 200
 #define ROUND_MS 5000
-#define SLICE_NS (50 * 1000000L)
 
 /* Deletes the blobs that list_sql names (LIMIT ? rows; the blob id is the
  * last of at most two columns) and, for each one gone, runs forget_sql with
@@ -144,13 +143,10 @@ int janitor_start(struct janitor *j, struct sched *s)
 
 int janitor_stop(struct janitor *j, long long wait_us)
 {
-	struct timespec slice = {0, SLICE_NS};
 	if (!j->started)
 		return 0;
 	atomic_store(&j->stop, 1);
-	for (long long waited = 0; !atomic_load(&j->exited) && waited < wait_us; waited += SLICE_NS / 1000)
-		nanosleep(&slice, NULL);
-	if (!atomic_load(&j->exited))
+	if (sched_wait_exited(&j->exited, wait_us))
 		return -1;   /* still in a store call: left behind, like a stuck worker */
 	pthread_join(j->thread, NULL);
 	j->started = 0;

@@ -4,9 +4,10 @@
  *
  * The main thread starts the liveness thread (heartbeat, lease renewal,
  * cancellation watch, systemd watchdog: liveness.c), the janitor thread
- * (blob cleanup and cleanup hooks: janitor.c) and [SCHEDULER] WORKERS worker
- * threads, then waits for SIGTERM/SIGINT, recovering expired leases once a
- * second meanwhile. On a stop signal it stops claiming, lets running work
+ * (blob cleanup and cleanup hooks: janitor.c), the schedules thread (tasks of
+ * due schedules: schedules.c) and [SCHEDULER] WORKERS worker threads, then
+ * waits for SIGTERM/SIGINT, recovering expired leases once a second
+ * meanwhile; nothing on this thread waits on the network. On a stop signal it stops claiming, lets running work
  * finish for up to LEASE_SECONDS, hands back the rest and exits 0. A DB
  * outage is logged and waited out, never fatal. Workload: a long-lived
  * process per host (systemd Type=notify). */
@@ -40,13 +41,12 @@ struct options {
 	int throttle_ms, throttle_task_ms;
 };
 
-/* The main thread's part: recovery of expired leases and the due schedules,
- * every second, on its own connection. */
+/* The main thread's part: recovery of expired leases, every second, on its
+ * own connection. */
 struct recovery {
 	struct db *db;
 	long long next;
 	int failures;
-	int schedule_failures;
 };
 
 static void usage(FILE *f)
@@ -231,10 +231,6 @@ static void recover(struct sched *s, struct recovery *r)
 		sched_db_ok(&r->failures);
 	else
 		sched_db_failed(r->db, &r->failures, "recovery");
-	if (sched_run_schedules(s, r->db) == 0)
-		sched_db_ok(&r->schedule_failures);
-	else
-		sched_db_failed(r->db, &r->schedule_failures, "schedules");
 }
 
 /* Waits for a stop signal, recovering expired leases meanwhile. */
@@ -341,6 +337,7 @@ int main(int argc, char **argv)
 	static struct liveness live;
 	static struct janitor janitor;
 	static struct waker waker;
+	static struct schedules schedules;
 	static struct deliverer deliverers[CONFIG_MAX_NOTIFY_THREADS];
 	struct sched *s = &sched;
 	struct options opt;
@@ -374,7 +371,7 @@ int main(int argc, char **argv)
 	}
 	int ndeliverers = s->cfg.notify.threads;
 	if (liveness_start(&live) || start_workers(s) || janitor_start(&janitor, s) ||
-	    callbacks_start(deliverers, ndeliverers, s)) {
+	    callbacks_start(deliverers, ndeliverers, s) || schedules_start(&schedules, s)) {
 		log_error("cannot start: %s", strerror(errno));
 		return 1;
 	}
@@ -390,21 +387,25 @@ int main(int argc, char **argv)
 	run_until_stopped(s, &rec, &signals);
 	waker_stop(&waker);
 	atomic_store(&janitor.stop, 1);
+	atomic_store(&schedules.stop, 1);
 	shut_down(s, &live, &signals);
 	int stuck = join_workers(s);
 	int janitor_stuck = janitor_stop(&janitor, JANITOR_WAIT_US) != 0;
 	int callbacks_stuck = callbacks_stop(deliverers, ndeliverers, JANITOR_WAIT_US);
+	int schedules_stuck = schedules_stop(&schedules, JANITOR_WAIT_US) != 0;
 	sched_heartbeat_remove(s, live.db);
 	liveness_close(&live);
-	if (stuck || janitor_stuck || callbacks_stuck) {
-		/* A hook ignores cancellation, or a store call is still waiting: the
-		 * work was handed back; do not wait for it. */
+	if (stuck || janitor_stuck || callbacks_stuck || schedules_stuck) {
+		/* A hook ignores cancellation, or a store or handlers call is still
+		 * waiting: the work was handed back; do not wait for it. */
 		if (stuck)
 			log_warn("%d workers did not stop; exiting anyway", stuck);
 		if (janitor_stuck)
 			log_warn("the cleanup thread is still waiting for the result store; exiting anyway");
 		if (callbacks_stuck)
 			log_warn("%d notification delivery threads did not stop; exiting anyway", callbacks_stuck);
+		if (schedules_stuck)
+			log_warn("the schedules thread is still waiting for the handlers service; exiting anyway");
 		_exit(0);
 	}
 	db_close(rec.db);

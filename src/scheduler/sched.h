@@ -5,7 +5,8 @@
  * writes the heartbeat, renews leases and watches for cancellation, with
  * no storage or network I/O and bounded DB statements; a small thread pings
  * the systemd watchdog while the liveness thread makes progress; the janitor
- * thread (janitor.c) deletes blobs and runs cleanup hooks. [SCHEDULER]
+ * thread (janitor.c) deletes blobs and runs cleanup hooks; the schedules
+ * thread (schedules.c) creates the tasks of due schedules. [SCHEDULER]
  * WORKERS worker threads each collect, plan and run whatever the DB offers
  * them. Every thread has its own DB connection. */
 #ifndef LUNA_SCHED_H
@@ -83,6 +84,15 @@ struct janitor {
 	struct sched *s;
 	struct db *db;
 	struct storage *store;         /* NULL when the result store cannot be opened */
+	pthread_t thread;
+	int started;
+	atomic_int stop, exited;
+};
+
+/* The schedules thread (schedules.c). */
+struct schedules {
+	struct sched *s;
+	struct db *db;                 /* its own */
 	pthread_t thread;
 	int started;
 	atomic_int stop, exited;
@@ -173,10 +183,6 @@ int sched_defer_task(struct worker *w, long long task_id, int status, int delay_
 /* Gives up a plan or collect lease of task_id (status 0 or 4) that is still
  * ours, without counting the attempt: the work was told to stop. */
 void sched_release_task(struct worker *w, long long task_id);
-/* Creates the tasks of the schedules that are due (schedules.c), each in
- * its own transaction holding the schedule row; on the main thread. 0, or
- * -1 on a DB failure. */
-int sched_run_schedules(struct sched *s, struct db *db);
 /* What the scheduler offers task hooks (common.c): task_host_reads and the
  * writes (error rows, the created handler). */
 extern const struct task_host sched_task_host;
@@ -187,6 +193,9 @@ void sched_ctx_init(struct worker *w, struct task_ctx *ctx, struct arena *a, lon
 void sched_throttle(struct worker *w, int ms);
 /* Sleeps ms in short slices, returning early once *stop is set. */
 void sched_nap(atomic_int *stop, int ms);
+/* Waits up to wait_us for a thread to set *exited: 0 once it did, -1 when
+ * it is still busy (the caller leaves it behind). */
+int sched_wait_exited(atomic_int *exited, long long wait_us);
 /* Parses JSON text into an object owned by arena a; NULL when invalid. */
 json_object *sched_parse_json(struct arena *a, const char *text);
 /* Hands o (may be NULL) to arena a, which puts it when it dies. Returns o. */
@@ -239,6 +248,14 @@ int janitor_start(struct janitor *j, struct sched *s);
 /* Tells it to stop and waits up to wait_us; -1 when it is still inside a
  * store call (it is then left behind, like a stuck worker). */
 int janitor_stop(struct janitor *j, long long wait_us);
+
+/* Starts the schedules thread with its own connection: every second it
+ * creates the tasks of the due schedules, each in its own transaction
+ * holding the schedule row. */
+int schedules_start(struct schedules *t, struct sched *s);
+/* Tells it to stop and waits up to wait_us; -1 when it is still inside a
+ * check (a handlers call) and was left behind. */
+int schedules_stop(struct schedules *t, long long wait_us);
 
 /* Starts n delivery threads of notification callbacks, each with its own DB
  * and HTTP connection. */

@@ -1,4 +1,4 @@
-/* Schedules (the main thread, every second): each schedule whose next run
+/* Schedules (their own thread, every second): each schedule whose next run
  * time has come gets its task, checked and created as a client's POST
  * would be, and moves next_run_time on. Two steps per due time:
  * - outside any transaction: the due row is read (skipping one another
@@ -18,6 +18,9 @@
  * dropped check leaves nothing behind. A schedule whose due times passed
  * while no scheduler ran runs once, for the latest of them, and counts the
  * others in missed_runs (logged), instead of catching up.
+ * The thread has its own DB connection: a check waiting on the handlers
+ * service (up to [HANDLERS] TIMEOUT) delays the next schedule only, never
+ * the main thread's recovery of expired leases nor the liveness thread.
  * Workload: one indexed SELECT per second when nothing is due; per run the
  * task's checks, one zone file read, a few cron searches and four
  * statements. */
@@ -29,11 +32,13 @@
 #include "common/task_metrics.h"
 #include "common/uuid.h"
 #include "common/timefmt.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RUNS_PER_ROUND 100
+#define ROUND_MS 1000
 /* Due times counted one by one after an outage; past this many the rest are
  * counted as one (a schedule every minute after a week away). */
 #define MISSED_COUNT_MAX 100000
@@ -192,18 +197,61 @@ static int run_next_due(struct sched *s, struct db *db, struct arena *a)
 	return rc;
 }
 
-int sched_run_schedules(struct sched *s, struct db *db)
+/* The due schedules, up to RUNS_PER_ROUND of them. 0, or -1 on a DB failure. */
+static int run_due_schedules(struct schedules *t)
 {
-	for (int i = 0; i < RUNS_PER_ROUND && !atomic_load(&s->stopping); i++) {
+	for (int i = 0; i < RUNS_PER_ROUND && !atomic_load(&t->stop) && !atomic_load(&t->s->stopping); i++) {
 		struct arena *a = arena_new();
 		if (!a)
 			return -1;
-		int rc = run_next_due(s, db, a);
+		int rc = run_next_due(t->s, t->db, a);
 		arena_free(a);
 		if (rc < 0)
 			return -1;
 		if (rc == 0)
 			break;
 	}
+	return 0;
+}
+
+static void *schedules_main(void *arg)
+{
+	struct schedules *t = arg;
+	int failures = 0;
+	while (!atomic_load(&t->stop)) {
+		if (run_due_schedules(t) == 0)
+			sched_db_ok(&failures);
+		else
+			sched_db_failed(t->db, &failures, "schedules");
+		sched_nap(&t->stop, ROUND_MS);
+	}
+	atomic_store(&t->exited, 1);
+	return NULL;
+}
+
+int schedules_start(struct schedules *t, struct sched *s)
+{
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	if (!(t->db = db_open(&s->cfg.tasks_db)))
+		return -1;
+	if (pthread_create(&t->thread, NULL, schedules_main, t)) {
+		log_error("cannot start the schedules thread: %s", strerror(errno));
+		return -1;
+	}
+	t->started = 1;
+	return 0;
+}
+
+int schedules_stop(struct schedules *t, long long wait_us)
+{
+	if (!t->started)
+		return 0;
+	atomic_store(&t->stop, 1);
+	if (sched_wait_exited(&t->exited, wait_us))
+		return -1;   /* still waiting on the handlers service: left behind, like a stuck worker */
+	pthread_join(t->thread, NULL);
+	t->started = 0;
+	db_close(t->db);
 	return 0;
 }

@@ -1,0 +1,108 @@
+"""Cross match when references are added between planning and running: a
+subtask reads its chunk's references (after, upto] in one block of one row
+more than a chunk and, when that block is full (more came than planned),
+copies them block by block instead of matching in place. The result must be
+the very same as a task planned after the additions (one subtask, one
+block) and as the brute force over every reference.
+
+The task is planned by a scheduler whose workers pause before every subtask
+(--throttle-ms) for longer than the test; references are then imported with
+ids inside the planned chunks: 9 more into the first chunk of 4 (13, read in
+blocks of 5: copies that grow twice), one more into the second (5: exactly
+one full block, then an empty one); the third keeps its 4 (in place). That
+scheduler stops (handing its subtasks back) and another runs the task.
+
+The stack's own scheduler s1 is stopped while this module runs."""
+import json
+import random
+import uuid
+
+import objdata as od
+from test_cross_match_split import ONE
+from test_scheduler_reliability import (CANCEL_UNFINISHED, Schedulers, own_schedulers,  # noqa: F401 (a fixture)
+                                        subtasks, wait_for)
+
+PER_SUBTASK = 4
+REFS = 3 * PER_SUBTASK
+CANDS = 64
+LIMIT = 5
+THRESHOLD = 0.2
+GRID = {"tasks__cross_match_references_per_subtask": PER_SUBTASK, "tasks__match_block_rows": 13,
+        "tasks__match_read_ahead": 1, "scheduler__match_threads": 1, "tasks__cross_match_candidate_ranges": 2}
+# Positions (in id order, 10 apart per planned reference) of the references
+# added after planning: 9 inside the first chunk, 1 inside the second.
+ADDED = [1, 2, 3, 11, 12, 13, 21, 22, 23, 41]
+
+
+def body(account_id):
+    return {"account_id": account_id, "content": {
+        "filters": {"reference_type": "faces", "candidate_type": "faces",
+                    "reference_filters": {"user_data": "ref"}, "candidate_filters": {"user_data": "cand"}},
+        "threshold": THRESHOLD, "limit": LIMIT}}
+
+
+def faces(rnd, account_id, centres, prefix, positions, user_data):
+    out = []
+    for p in positions:
+        v = od.sample(rnd, centres[p % len(centres)])
+        out.append({"face_id": "%s%012d" % (prefix, p), "account_id": account_id, "user_data": user_data,
+                    "descriptors": [od.descriptor(v)], "_vec": v})
+    return out
+
+
+def chunk_sizes(refs, uptos):
+    """How many of refs (ids) fall into each planned chunk (after, upto]."""
+    sizes, after = [], ""
+    for upto in uptos:
+        sizes.append(sum(1 for r in refs if after < r <= upto))
+        after = upto
+    return sizes
+
+
+def test_references_added_after_planning(stack, own_schedulers):  # noqa: F811
+    rnd = random.Random(91)
+    account_id = str(uuid.uuid4())
+    centres = od.people(rnd, 6)
+    prefix = od.new_id(rnd)[:24]
+    planned = faces(rnd, account_id, centres, prefix, [10 * i for i in range(REFS)], "ref")
+    added = faces(rnd, account_id, centres, prefix, ADDED, "ref")
+    cands = faces(rnd, account_id, centres, od.new_id(rnd)[:24], range(CANDS), "cand")
+    od.import_rows(stack, "faces", od.strip(planned + cands))
+    scheds = Schedulers(stack, "cmgrowth")
+    try:
+        paused = scheds.start("paused", throttle_ms=3600000, **GRID)
+        r = stack.post("/2/tasks/cross_match", json=body(account_id))
+        assert r.status == 202, r
+        tid = r.json()["task_id"]
+        subs = wait_for(lambda: subtasks(stack, tid), 60, "task %d to be planned" % tid)
+        rows = stack.sql("SELECT content FROM subtask WHERE task_id = %s ORDER BY subtask_id", (tid,))
+        uptos = sorted({json.loads(r[0])["upto"] for r in rows})
+        assert uptos == [planned[i]["face_id"] for i in (3, 7, 11)] and len(subs) == 3 * 2, (uptos, subs)
+        od.import_rows(stack, "faces", od.strip(added))
+        ids = [f["face_id"] for f in planned + added]
+        assert chunk_sizes(ids, uptos) == [PER_SUBTASK + 9, PER_SUBTASK + 1, PER_SUBTASK]
+        assert all(s["status"] in (0, 1) for s in subtasks(stack, tid))   # none ran yet
+        scheds.stop(paused)
+        scheds.start("grid", throttle_ms=0, **GRID)
+        t = stack.wait_task(tid, timeout=180)
+        assert t["task_status"] == 5, t
+        grown = stack.get("/2/tasks/%d/result" % tid).json()
+        scheds.stop_all()
+        scheds.start("one", throttle_ms=0, **ONE)
+        tid1, t1 = od.run_task(stack, "cross_match", body(account_id), timeout=180)
+        assert t1["task_status"] == 5, t1
+        assert len(subtasks(stack, tid1)) == 1
+        one = stack.get("/2/tasks/%d/result" % tid1).json()
+    finally:
+        scheds.stop_all()
+        stack.sql(CANCEL_UNFINISHED)
+    assert grown["errors"] == [] and one["errors"] == [], (grown["errors"], one["errors"])
+    assert grown == one
+    want = od.cross_match([(f["face_id"], f["_vec"]) for f in planned + added],
+                          [(c["face_id"], c["_vec"]) for c in cands], THRESHOLD, LIMIT)
+    got = grown["result"]
+    assert [m["reference_id"] for m in got] == [w[0] for w in want]
+    assert {f["face_id"] for f in added} <= {m["reference_id"] for m in got}
+    for m, (rid, hits) in zip(got, want):
+        assert [c["candidate_id"] for c in m["candidates"]] == [h[0] for h in hits], rid
+        assert all(abs(c["similarity"] - h[1]) < 2e-5 for c, h in zip(m["candidates"], hits)), rid

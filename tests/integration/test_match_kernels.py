@@ -1,13 +1,14 @@
 """[SCHEDULER] MATCH_KERNEL: clustering, cross match and roc give byte-identical
 results whichever product proposes the candidates (fp32 sgemm, int8 with
 AVX-512 VNNI, int8 with the 256-bit AVX-VNNI). The same tasks run on the
-scheduler restarted with each kernel; the result bodies must be equal byte for
+scheduler restarted with each kernel (alone: it runs every subtask); the result bodies must be equal byte for
 byte, and the scheduler must log the form it runs. The data sits on the int8 error bound: many
 duplicated descriptors (exact ties), pairs around the clustering threshold,
 noisy faces whose top matches are close."""
 import os
 import random
 import shutil
+import time
 
 import objdata as od
 
@@ -17,22 +18,39 @@ def scheduler_log(stack):
         return f.read()
 
 
+def kernel_line(stack, pid, timeout=60):
+    """The line in which the scheduler of this pid logged its matching kernel
+    (./dev returns 0.3 s after the start, maybe before the line is written)."""
+    mark = "luna-tasks-scheduler[%d] " % pid
+    deadline = time.time() + timeout
+    while True:
+        lines = [x for x in scheduler_log(stack).split("\n") if mark in x and "MATCH_KERNEL = " in x]
+        if lines:
+            return lines[-1]
+        assert time.time() < deadline, "the scheduler %d did not log its matching kernel" % pid
+        time.sleep(0.1)
+
+
 def restart_scheduler(stack, kernel):
-    """Restart s1 with MATCH_KERNEL = kernel; the kernel it logs it runs."""
+    """s1 alone, restarted with MATCH_KERNEL = kernel: every scheduler an
+    earlier module left running is stopped, so that this one runs the tasks.
+    Its pid and the line in which it logged the kernel it runs."""
     new = stack.write_config({("SCHEDULER", "MATCH_KERNEL"): kernel})
     shutil.copyfile(new, stack.conf)
-    stack.stop_scheduler()
-    seen = len(scheduler_log(stack))
-    stack.start_scheduler()
-    line = "MATCH_KERNEL = %s)" % kernel
-    lines = [x for x in scheduler_log(stack)[seen:].split("\n") if line in x]
-    assert lines, "the scheduler did not log its matching kernel"
-    return lines[-1]
+    for name in set(stack.scheduler_names()) | {"s1"}:
+        stack.stop_scheduler(name)
+    pid = stack.start_scheduler()
+    line = kernel_line(stack, pid)
+    assert "MATCH_KERNEL = %s)" % kernel in line, line
+    return pid, line
 
 
-def result_body(stack, name, account_id, content):
+def result_body(stack, name, account_id, content, pid):
+    """The result of the task, run by the scheduler of this pid alone."""
     tid, t = od.run_task(stack, name, {"account_id": account_id, "content": content})
     assert t["task_status"] == 5, t
+    workers = {r[0] for r in stack.sql("SELECT worker_id FROM subtask WHERE task_id = %s", (tid,))}
+    assert workers and all(w.endswith(":%d" % pid) for w in workers), (name, workers, pid)
     r = stack.get("/2/tasks/%d/result" % tid)
     assert r.status == 200, r.text
     return r.text
@@ -92,9 +110,9 @@ def test_results_identical_with_either_kernel(stack, account_id):
     try:
         bodies = {}
         for kernel in ("fp32", "int8", "int8-256"):
-            logged = restart_scheduler(stack, kernel)
+            pid, logged = restart_scheduler(stack, kernel)
             assert expected_kernel(kernel) in logged, logged
-            bodies[kernel] = [result_body(stack, name, account_id, content) for name, content in tasks]
+            bodies[kernel] = [result_body(stack, name, account_id, content, pid) for name, content in tasks]
     finally:
         shutil.copyfile(before, stack.conf)
         stack.stop_scheduler()

@@ -24,7 +24,9 @@ schedulers here pause before every subtask (--throttle-ms through
 $LUNA_TASKS_SCHEDULER_THROTTLE_MS) so that there is time to kill one mid-task.
 """
 import json
+import os
 import random
+import signal
 import uuid
 
 import pytest
@@ -185,18 +187,41 @@ def test_candidate_ranges_hold_a_block_and_a_chunk(stack, scheds, data, one_subt
         assert doc == one_subtask, block
 
 
+# Leases of the kill -9 test: long enough that a loaded machine never lets a
+# live scheduler's lease lapse (renewed every third of it), which would run a
+# subtask twice; the killed one's run out after it.
+KILL_LEASE = 10
+
+
+def kill9_while_holding(stack, scheds, name, task_id, tries=50):
+    """Kills scheduler `name` with SIGKILL at a moment when it holds a running
+    subtask of the task and has finished one: it is frozen (SIGSTOP) once the
+    task is mid-run, and killed only if the database shows it holding one
+    (its workers may be between subtasks), else thawed to try again. The
+    subtasks it held: what the kill interrupted."""
+    pid = scheds.pid(name)
+    for _ in range(tries):
+        wait_running(stack, task_id, done=1, running=1)
+        os.kill(pid, signal.SIGSTOP)
+        held = [s["id"] for s in subtasks(stack, task_id)
+                if s["status"] == 1 and (s["worker"] or "").endswith(":%d" % pid)]
+        if held:
+            scheds.kill(name)
+            return held
+        os.kill(pid, signal.SIGCONT)
+    raise AssertionError("scheduler %s never held a subtask of task %d" % (name, task_id))
+
+
 def test_kill9_of_one_of_two_schedulers_changes_nothing(stack, scheds, data, one_subtask):
     account_id = data[0]
-    a = scheds.start("a", throttle_ms=700, **SPLIT)
+    a = scheds.start("a", throttle_ms=700, scheduler__lease_seconds=KILL_LEASE, **SPLIT)
     r = stack.post("/2/tasks/cross_match", json=body(account_id))
     assert r.status == 202, r
     tid = r.json()["task_id"]
-    wait_running(stack, tid, done=1, running=1)
-    scheds.kill(a)
-    interrupted = [s["id"] for s in subtasks(stack, tid) if s["status"] == 1]
-    assert interrupted
-    scheds.start("b", throttle_ms=0, **SPLIT)
-    task = stack.wait_task(tid, timeout=180)
+    interrupted = kill9_while_holding(stack, scheds, a, tid)
+    assert [s["id"] for s in subtasks(stack, tid) if s["status"] == 1] == interrupted
+    scheds.start("b", throttle_ms=0, scheduler__lease_seconds=KILL_LEASE, **SPLIT)
+    task = stack.wait_task(tid, timeout=300)
     assert task["task_status"] == 5, task
     subs = subtasks(stack, tid)
     assert all(s["status"] == 4 for s in subs), subs

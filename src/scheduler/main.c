@@ -7,10 +7,10 @@
  * (blob cleanup and cleanup hooks: janitor.c), the schedules thread (tasks of
  * due schedules: schedules.c) and [SCHEDULER] WORKERS worker threads, then
  * waits for SIGTERM/SIGINT, recovering expired leases once a second
- * meanwhile; nothing on this thread waits on the network. On a stop signal it stops claiming, lets running work
- * finish for up to LEASE_SECONDS, hands back the rest and exits 0. A DB
- * outage is logged and waited out, never fatal. Workload: a long-lived
- * process per host (systemd Type=notify). */
+ * meanwhile; nothing on this thread waits on the network. On a stop signal
+ * it stops claiming, lets running work finish for up to LEASE_SECONDS, hands
+ * back the rest and exits 0. A DB outage is logged and waited out, never
+ * fatal. Workload: a long-lived process per host (systemd Type=notify). */
 #include "scheduler/sched.h"
 #include "common/big_alloc.h"
 #include "common/db_explain.h"
@@ -405,7 +405,7 @@ int main(int argc, char **argv)
 		if (callbacks_stuck)
 			log_warn("%d notification delivery threads did not stop; exiting anyway", callbacks_stuck);
 		if (schedules_stuck)
-			log_warn("the schedules thread is still waiting for the handlers service; exiting anyway");
+			log_warn("the schedules thread is still checking a task (a handlers or database call); exiting anyway");
 		_exit(0);
 	}
 	db_close(rec.db);

@@ -362,7 +362,15 @@ static double gamma_n(double n)
 	return n * U / (1.0 - n * U);
 }
 
-/* radius[i] >= |proposed(i, j) - canonical(i, j)| for every row j of B:
+/* The proposal's own rounding error, relative to m_i m_j: the int8 value is
+ * three roundings (int32 -> float, two products); sgemm's any order of its d
+ * products and sums. */
+static double proposal_gamma(const struct match_product *p)
+{
+	return p->int8 ? gamma_n(3) : gamma_n((double)p->d + 1);
+}
+
+/* p->radius[i] >= |proposed(i, j) - canonical(i, j)| for every row j of B:
  *   e_i ||b_j|| + ||q_i|| e_j      quantization (zero for sgemm)
  *   + g m_i m_j                    the proposal's own rounding
  *   + c m_i m_j                    the canonical dot's: a lane adds ceil(d/32)
@@ -374,15 +382,17 @@ static double gamma_n(double n)
  *                                  operation at most
  * then 1% and 2^-22 more, so that a floor computed as value - radius in float
  * rounds below the exact one. */
-static void fill_radius(float *radius, size_t na, const struct side_stats *sa,
-                        const struct side_stats *sb, double g, size_t d)
+static void fill_radius(struct match_product *p, const struct side_stats *sa,
+                        const struct side_stats *sb)
 {
+	size_t d = p->d;
+	double g = proposal_gamma(p);
 	double canon = gamma_n((double)((d + CANON_LANES - 1) / CANON_LANES) + 5);
 	double tiny = (double)(d + CANON_LANES - 1) * 0x1p-150;
-	for (size_t i = 0; i < na; i++) {
+	for (size_t i = 0; i < p->na; i++) {
 		double r = sa->e[i] * sb->max_norm + sa->m[i] * sb->max_e +
 		           (g + canon) * sa->m[i] * sb->max_m + tiny;
-		radius[i] = (float)(r * 1.01 + 0x1p-22);
+		p->radius[i] = (float)(r * 1.01 + 0x1p-22);
 	}
 }
 
@@ -459,7 +469,7 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 			stats_fp32(b, nb, d, &sb);
 		}
 		if (rc == 0)
-			fill_radius(p->radius, na, &sa, &sb, p->int8 ? gamma_n(3) : gamma_n((double)d + 1), d);
+			fill_radius(p, &sa, &sb);
 	} else {
 		rc = -1;
 	}
@@ -625,8 +635,7 @@ int match_product_init_rows(struct match_product *p, const struct match_rows *r,
 		rc = -1;
 	}
 	if (rc == 0)
-		fill_radius(p->radius, r->na, r->stats, &sb, p->int8 ? gamma_n(3) : gamma_n((double)r->d + 1),
-		            r->d);
+		fill_radius(p, r->stats, &sb);
 	stats_free(&sb);
 	if (rc != 0) {
 		match_product_free_rows(p, r);

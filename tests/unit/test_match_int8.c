@@ -17,7 +17,8 @@
  * form the CPU lacks runs fp32 and the test says so (its checks then need
  * such a CPU). The candidate cut kernel (keep_ge: AVX-512 compress or the
  * portable loop) against a plain loop, on values at the cut, one float step
- * either side of it, and every tail length.
+ * either side of it, and every tail length; the collect kernel against its
+ * contract, for every room.
  *
  * Prints one line per failed check and "N passed, M failed"; exits nonzero
  * on failure. Standalone build from the top of the tree:
@@ -533,6 +534,70 @@ static void test_keep_ge(void)
 	CHECK(!bad, "keep_ge keeps exactly the values >= the cut, in order, and their least");
 }
 
+/* The collect kernel (AVX-512 where the CPU has it) against its contract:
+ * what it appends is exactly the hits (x >= lo, clamped; NaN never) of
+ * [from, stop), in order; it stops at n or where the hits of the next 16
+ * values do not all fit; it writes nothing past room + 16 slots. Rows of
+ * values at lo, a float step either side, NaN, and anywhere in [-1, 2]
+ * (dense and sparse hits), every room from 0 to past n (the branch-free
+ * path for groups whose 64 fit and the tested one), several starts. */
+static int collect_case(const struct match_kernels *kern, const float *x, size_t from, size_t n,
+                        float lo, size_t room)
+{
+	enum { SLOTS = 300 + 16 + 8 };
+	static float sim[SLOTS];
+	static uint32_t idx[SLOTS];
+	for (size_t i = 0; i < SLOTS; i++) {
+		sim[i] = -7.0f;
+		idx[i] = 7;
+	}
+	size_t stop = (size_t)-1;
+	size_t got = kern->collect(x, from, n, lo, 500, sim, idx, room, &stop);
+	int bad = got > room || stop < from || stop > n;
+	size_t m = 0;
+	for (size_t c = from; !bad && c < stop; c++) {
+		if (!(x[c] >= lo))
+			continue;
+		bad = m >= got || sim[m] != match_clamp01(x[c]) || idx[m] != 500 + c;
+		m++;
+	}
+	bad |= m != got;
+	size_t next = 0; /* hits in the 16 values from stop */
+	for (size_t c = stop; !bad && c < n && c < stop + 16; c++)
+		next += x[c] >= lo;
+	bad |= stop < n && next <= room - got;
+	for (size_t i = room + 16; i < SLOTS; i++)
+		bad |= sim[i] != -7.0f || idx[i] != 7;
+	if (bad)
+		fprintf(stderr, "collect: from %zu n %zu lo %a room %zu: got %zu, stop %zu\n", from, n,
+		        (double)lo, room, got, stop);
+	return bad;
+}
+
+static void test_collect(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 300 };
+	static float x[MAXN];
+	static const float los[] = { 0.25f, 0.0f, 1.0f, -0.5f };
+	int bad = 0;
+	for (int r = 0; r < 24 && !bad; r++) {
+		float lo = los[r % 4];
+		double dense = r < 12 ? 0.5 : 0.06; /* share of values well above lo */
+		for (size_t i = 0; i < MAXN; i++) {
+			double u = (uniform() + 1.0) / 2.0;
+			x[i] = u < 0.1 ? lo : u < 0.2 ? nextafterf(lo, -2.0f) : u < 0.3 ? nextafterf(lo, 2.0f) :
+			       u < 0.32 ? NAN : u < 0.32 + dense ? lo + (float)u : lo - (float)u;
+		}
+		static const size_t froms[] = { 0, 1, 17, 64 };
+		for (size_t f = 0; f < 4 && !bad; f++)
+			for (size_t n = froms[f]; n <= MAXN && !bad; n += n < 140 ? 1 : 37)
+				for (size_t room = 0; room <= n + 1 && !bad; room += room < 80 ? 1 : 29)
+					bad = collect_case(kern, x, froms[f], n, lo, room);
+	}
+	CHECK(!bad, "collect appends exactly the hits before its stop, in order, within room + 16");
+}
+
 /* ---- the quantizer ----------------------------------------------------------- */
 
 /* Row r of a quantizer case: random, one large component, halves of the
@@ -580,6 +645,7 @@ int main(void)
 {
 	test_quantizer();
 	test_keep_ge();
+	test_collect();
 	test_int8_in_use();
 	test_canonical();
 	test_canonical_forms();

@@ -278,9 +278,10 @@ static void mark_band(const struct topk_job *job, struct cand_buf *b)
 		return;
 	size_t confirmed = 0;
 	float least = 1.0f;
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->n; i++) { /* branch-free: confirmed is a coin flip */
+		float mag = fabsf(b->conf[i]); /* CONF_NONE, CONF_PENDING: 1 and 2, never below least */
 		confirmed += b->conf[i] >= 0.0f;
-		least = b->conf[i] >= 0.0f && b->conf[i] < least ? b->conf[i] : least;
+		least = mag < least ? mag : least;
 	}
 	float t2 = confirmed == job->k ? least : kth_value(job, b->conf, b->n, 0.0f);
 	float lo = t2 - b->radius;

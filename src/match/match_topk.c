@@ -145,6 +145,7 @@ struct topk_scratch {
 	struct match_hit *tmp; /* k: room for sorting */
 	float *conf;           /* qblock x CAND_STRIDE: canonical sims being confirmed */
 	struct confirm_pair *pairs; /* pairs_cap: the block's pending dots, sorted */
+	struct confirm_pair *listed; /* pairs_cap + 1: the same before sorting */
 	size_t pairs_cap;
 	size_t *bucket;        /* base rows / CONFIRM_ROWS + 2: confirm_block's counting sort */
 	uint32_t *redo;        /* qblock: queries to scan again (rescan) */
@@ -445,7 +446,7 @@ static void scan_row(const struct topk_job *job, const float *row, size_t j0, si
  * rows), 8.7 % of the int8 top-k. Up to pairs_cap dots at a time (a query
  * has at most cap). */
 #define CONFIRM_ROWS 256
-#define CONFIRM_PAIRS 262144u /* 3 MB of pairs per worker */
+#define CONFIRM_PAIRS 262144u /* 3 MB of pairs per worker (and as much listed) */
 
 struct confirm_pair {
 	uint32_t j, r, i; /* base row j for slot i of buffer r */
@@ -456,26 +457,29 @@ static inline size_t bucket_of(uint32_t j, size_t b0)
 	return (j - b0) / CONFIRM_ROWS;
 }
 
-/* The pending dots of buffers r0 .. r1 into s->pairs by bucket; their count. */
+/* The pending dots of buffers r0 .. r1 into s->pairs by bucket; their count.
+ * They are first listed in buffer order (s->listed; branch-free: pending is
+ * a coin flip, and only they then touch the bucket counts). */
 static size_t sort_pending(struct topk_scratch *s, size_t r0, size_t r1, size_t b0, size_t nbk)
 {
+	struct confirm_pair *list = s->listed;
+	size_t n = 0;
+	for (size_t r = r0; r < r1; r++) {
+		const struct cand_buf *b = &s->bufs[r];
+		for (size_t i = 0; i < b->n; i++) {
+			list[n] = (struct confirm_pair){ b->idx[i], (uint32_t)r, (uint32_t)i };
+			n += b->conf[i] == CONF_PENDING;
+		}
+	}
 	size_t *start = s->bucket; /* count of bucket x at x + 1, then where x starts */
 	memset(start, 0, (nbk + 1) * sizeof *start);
-	for (size_t r = r0; r < r1; r++) {
-		const struct cand_buf *b = &s->bufs[r];
-		for (size_t i = 0; i < b->n; i++)
-			start[bucket_of(b->idx[i], b0) + 1] += b->conf[i] == CONF_PENDING;
-	}
+	for (size_t p = 0; p < n; p++)
+		start[bucket_of(list[p].j, b0) + 1]++;
 	for (size_t x = 0; x < nbk; x++)
 		start[x + 1] += start[x];
-	for (size_t r = r0; r < r1; r++) {
-		const struct cand_buf *b = &s->bufs[r];
-		for (size_t i = 0; i < b->n; i++)
-			if (b->conf[i] == CONF_PENDING)
-				s->pairs[start[bucket_of(b->idx[i], b0)]++] =
-					(struct confirm_pair){ b->idx[i], (uint32_t)r, (uint32_t)i };
-	}
-	return nbk > 0 ? start[nbk - 1] : 0; /* the last bucket's end */
+	for (size_t p = 0; p < n; p++)
+		s->pairs[start[bucket_of(list[p].j, b0)]++] = list[p];
+	return n;
 }
 
 static void confirm_block(const struct topk_job *job, struct topk_scratch *s, size_t ni, size_t b0,
@@ -716,6 +720,7 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].tmp);
 		free(s[t].conf);
 		free(s[t].pairs);
+		free(s[t].listed);
 		free(s[t].bucket);
 		free(s[t].redo);
 		match_gather_free(&s[t].gather);
@@ -740,12 +745,13 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].conf = match_alloc_floats(slots);
 		s[t].pairs_cap = job->cap > CONFIRM_PAIRS ? job->cap : CONFIRM_PAIRS;
 		s[t].pairs = malloc(s[t].pairs_cap * sizeof(struct confirm_pair));
+		s[t].listed = malloc((s[t].pairs_cap + 1) * sizeof(struct confirm_pair));
 		s[t].bucket = malloc((job->chunk_len / CONFIRM_ROWS + 2) * sizeof(size_t));
 		s[t].redo = malloc(rows * sizeof(uint32_t));
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
 		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].conf ||
-		    !s[t].pairs || !s[t].bucket || !s[t].redo || gathered < 0) {
+		    !s[t].pairs || !s[t].listed || !s[t].bucket || !s[t].redo || gathered < 0) {
 			scratch_free(s, nthreads);
 			return NULL;
 		}

@@ -10,6 +10,7 @@
  */
 #include "match/match.h"
 #include "match/match_internal.h"
+#include "match/match_pairs_blocked.h"
 
 #include <errno.h>
 #include <math.h>
@@ -91,6 +92,7 @@ struct pair_rec {
 
 struct pairs_ctx {
 	const struct match_product *prod;
+	size_t from; /* only pairs i < j with j >= from */
 	float lo; /* canonical dot >= lo  <=>  sim > threshold */
 	match_scan_fn next_ge;
 	match_pair_cb cb;
@@ -127,8 +129,8 @@ static int confirm_pair(const struct pairs_ctx *ctx, size_t i, size_t j, float p
 	return f >= ctx->lo;
 }
 
-/* Pairs i < j of a tile (or stripe) whose proposed dot is within the row's
- * radius of the floor or above, confirmed one by one. */
+/* Pairs i < j, j >= from, of a tile (or stripe) whose proposed dot is
+ * within the row's radius of the floor or above, confirmed one by one. */
 static int pairs_tile(void *p, int thread, size_t i0, size_t ni, size_t j0, size_t nj, float *dots)
 {
 	struct pairs_ctx *ctx = p;
@@ -138,7 +140,8 @@ static int pairs_tile(void *p, int thread, size_t i0, size_t ni, size_t j0, size
 
 	for (size_t r = 0; r < ni; r++) {
 		const float *row = dots + r * nj;
-		size_t i = i0 + r, c = i >= j0 ? i + 1 - j0 : 0;
+		size_t i = i0 + r, first = i + 1 > ctx->from ? i + 1 : ctx->from;
+		size_t c = first > j0 ? first - j0 : 0;
 		float radius = ctx->prod->radius[i], lo = ctx->lo - radius;
 		float sim;
 		while ((c = ctx->next_ge(row, c, nj, lo)) < nj) {
@@ -156,28 +159,41 @@ static int pairs_tile(void *p, int thread, size_t i0, size_t ni, size_t j0, size
 	return nrec ? deliver_pairs(ctx, recs, nrec) : 0;
 }
 
-int match_pairs_above(const float *x, size_t n, size_t d, float threshold, int nthreads,
-                      match_pair_cb cb, void *ud)
+int match_pairs_run(const struct match_product *prod, size_t from, float threshold, int nthreads,
+                    match_pair_cb cb, void *ud)
 {
-	if (!cb || isnan(threshold)) {
+	struct pairs_ctx ctx = { .prod = prod, .from = from, .lo = match_strict_floor(threshold),
+				 .next_ge = match_kernels()->next_ge, .cb = cb, .ud = ud };
+	pthread_mutex_init(&ctx.lock, NULL);
+	int rc = match_run_product_tiles(prod, 1, from, nthreads, pairs_tile, &ctx);
+	pthread_mutex_destroy(&ctx.lock);
+	return rc;
+}
+
+int match_pairs_above_from(const float *x, size_t from, size_t n, size_t d, float threshold,
+                           int nthreads, match_pair_cb cb, void *ud)
+{
+	if (!cb || isnan(threshold) || from > n) {
 		errno = EINVAL;
 		return -1;
 	}
 	if (match_check_dims(n, d) < 0)
 		return -1;
-	if (threshold >= 1.0f || n < 2)
+	if (threshold >= 1.0f || n < 2 || from == n)
 		return 0; /* no similarity exceeds 1 */
 
 	struct match_product prod;
 	if (match_product_init(&prod, x, n, x, n, d, 1, nthreads) < 0)
 		return -1;
-	struct pairs_ctx ctx = { .prod = &prod, .lo = match_strict_floor(threshold),
-				 .next_ge = match_kernels()->next_ge, .cb = cb, .ud = ud };
-	pthread_mutex_init(&ctx.lock, NULL);
-	int rc = match_run_product_tiles(&prod, 1, nthreads, pairs_tile, &ctx);
-	pthread_mutex_destroy(&ctx.lock);
+	int rc = match_pairs_run(&prod, from, threshold, nthreads, cb, ud);
 	match_product_free(&prod);
 	return rc;
+}
+
+int match_pairs_above(const float *x, size_t n, size_t d, float threshold, int nthreads,
+                      match_pair_cb cb, void *ud)
+{
+	return match_pairs_above_from(x, 0, n, d, threshold, nthreads, cb, ud);
 }
 
 /* ---- pair histogram ------------------------------------------------------- */

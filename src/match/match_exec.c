@@ -167,6 +167,7 @@ int match_check_dims(size_t n, size_t d)
 struct tile_job {
 	const struct match_product *prod;
 	int upper;
+	size_t first_col; /* upper: the first column tile run */
 	size_t tiles_a, tiles_b, ntiles;
 	atomic_size_t next;
 	struct match_stop stop;
@@ -180,8 +181,15 @@ static size_t tile_count(size_t n)
 	return (n + MATCH_TILE - 1) / MATCH_TILE;
 }
 
+/* Upper triangle: the first column tile of row tile ti. */
+static size_t upper_first(const struct tile_job *job, size_t ti)
+{
+	return ti > job->first_col ? ti : job->first_col;
+}
+
 /* Map a linear tile number to its (row tile, column tile). Upper-triangle
- * tiles are numbered row by row, so consecutive tiles share their A block. */
+ * tiles (columns from first_col on) are numbered row by row, so consecutive
+ * tiles share their A block. */
 static void tile_coords(const struct tile_job *job, size_t k, size_t *ti, size_t *tj)
 {
 	if (!job->upper) {
@@ -190,12 +198,21 @@ static void tile_coords(const struct tile_job *job, size_t k, size_t *ti, size_t
 		return;
 	}
 	size_t row = 0;
-	while (k >= job->tiles_b - row) {
-		k -= job->tiles_b - row;
+	while (k >= job->tiles_b - upper_first(job, row)) {
+		k -= job->tiles_b - upper_first(job, row);
 		row++;
 	}
 	*ti = row;
-	*tj = row + k;
+	*tj = upper_first(job, row) + k;
+}
+
+/* Upper-triangle tiles with a column tile >= first_col. */
+static size_t upper_count(const struct tile_job *job)
+{
+	size_t count = 0;
+	for (size_t row = 0; row < job->tiles_b; row++)
+		count += job->tiles_b - upper_first(job, row);
+	return count;
 }
 
 /* One tile, as stripes of prod->stripe rows (the whole tile for sgemm). */
@@ -254,7 +271,7 @@ static float **alloc_buffers(int n, size_t floats_each)
 	return bufs;
 }
 
-int match_run_product_tiles(const struct match_product *p, int upper, int nthreads,
+int match_run_product_tiles(const struct match_product *p, int upper, size_t from, int nthreads,
                             match_raw_tile_fn fn, void *ctx)
 {
 	size_t na = p->na, nb = p->nb;
@@ -262,10 +279,10 @@ int match_run_product_tiles(const struct match_product *p, int upper, int nthrea
 		return 0;
 
 	struct tile_job job = {
-		.prod = p, .upper = upper, .tiles_a = tile_count(na), .tiles_b = tile_count(nb),
-		.fn = fn, .ctx = ctx,
+		.prod = p, .upper = upper, .first_col = from / MATCH_TILE, .tiles_a = tile_count(na),
+		.tiles_b = tile_count(nb), .fn = fn, .ctx = ctx,
 	};
-	job.ntiles = upper ? job.tiles_b * (job.tiles_b + 1) / 2 : job.tiles_a * job.tiles_b;
+	job.ntiles = upper ? upper_count(&job) : job.tiles_a * job.tiles_b;
 	atomic_init(&job.next, 0);
 	atomic_init(&job.stop.rc, 0);
 
@@ -290,7 +307,7 @@ int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t
 		return -1;
 	struct match_product p;
 	match_product_init(&p, a, na, b, nb, d, 0, 1); /* sgemm, nothing to allocate */
-	return match_run_product_tiles(&p, upper, nthreads, fn, ctx);
+	return match_run_product_tiles(&p, upper, 0, nthreads, fn, ctx);
 }
 
 /* ---- scans ---------------------------------------------------------------- */

@@ -10,6 +10,8 @@
 #ifndef LUNA_MATCH_INTERNAL_H
 #define LUNA_MATCH_INTERNAL_H
 
+#include "match/match.h"
+
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,9 +71,10 @@ typedef int (*match_raw_tile_fn)(void *ctx, int thread, size_t i0, size_t ni, si
 int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t d, int upper,
                     int nthreads, match_raw_tile_fn fn, void *ctx);
 /* The same over a prepared product; int8 products call fn once per stripe
- * of p->stripe rows (i0 then need not equal j0 on a diagonal tile). */
+ * of p->stripe rows (i0 then need not equal j0 on a diagonal tile). Upper:
+ * only the tiles that hold a column j >= from (0: all of the triangle). */
 struct match_product;
-int match_run_product_tiles(const struct match_product *p, int upper, int nthreads,
+int match_run_product_tiles(const struct match_product *p, int upper, size_t from, int nthreads,
                             match_raw_tile_fn fn, void *ctx);
 
 /* ---- proposals: fp32 (sgemm) or int8 products, confirmed canonically ------ */
@@ -166,6 +169,30 @@ void match_rows_free(struct match_rows *r);
 int match_product_init_rows(struct match_product *p, const struct match_rows *r, const float *b,
                             size_t nb, int nthreads);
 void match_product_free_rows(struct match_product *p, const struct match_rows *r);
+
+/* A self product over rows that arrive in blocks (clustering matches each
+ * block it reads): rows [0, p.na) of x are prepared, each quantized once
+ * (int8: their s8 rows, column panels and statistics are kept), with room
+ * for cap rows. The product and radius over n rows are those
+ * match_product_init(x, n, x, n, d, 1) sets up, unless a block brings
+ * non-finite values: from then on it is sgemm over all rows, as that call
+ * would be. */
+struct match_growing {
+	struct match_product p;
+	size_t cap;
+	struct side_stats *stats;
+};
+int match_growing_init(struct match_growing *g, const float *x, size_t cap, size_t d);
+/* Rows [p.na, n) join (n <= cap), quantized on nthreads workers; the radius
+ * of every row [0, n) is refreshed. 0, or -1/ENOMEM. */
+int match_growing_add(struct match_growing *g, size_t n, int nthreads);
+void match_growing_free(struct match_growing *g);
+
+/* The pairs i < j < p->na with j >= from and sim > threshold of a self
+ * product set up with bounds, confirmed canonically (match_pairs_above's
+ * runner: from = 0 for all of them). */
+int match_pairs_run(const struct match_product *p, size_t from, float threshold, int nthreads,
+                    match_pair_cb cb, void *ud);
 
 /* match_topk's parts: its argument checks (counts cleared; 1 when there is
  * nothing to search, 0 to go on, -1/EINVAL) and the search over a product

@@ -650,3 +650,107 @@ void match_product_free_rows(struct match_product *p, const struct match_rows *r
 		p->qa = (struct match_i8rows){ 0 }; /* r's */
 	match_product_free(p);
 }
+
+/* ---- a self product over rows that arrive in blocks ---------------------------- */
+
+int match_growing_init(struct match_growing *g, const float *x, size_t cap, size_t d)
+{
+	*g = (struct match_growing){ .cap = cap };
+	struct match_product *p = &g->p;
+	*p = (struct match_product){ .a = x, .b = x, .d = d, .stripe = MATCH_TILE, .form = chosen_form() };
+	p->int8 = p->form != MATCH_FORM_FP32 && d > 0 && d <= INT8_MAX_D;
+	g->stats = calloc(1, sizeof *g->stats);
+	p->radius = calloc(cap ? cap : 1, sizeof *p->radius);
+	int rc = g->stats && p->radius && stats_alloc(g->stats, cap) == 0 ? 0 : -1;
+	if (rc == 0 && p->int8) {
+		size_t dp = round_up(d, 4);
+		rc = alloc_rows(&p->qa, cap, dp) | alloc_cols(&p->qb, cap, dp);
+		p->stripe = INT8_STRIPE;
+	}
+	if (rc != 0) {
+		match_growing_free(g);
+		errno = ENOMEM;
+	}
+	return rc;
+}
+
+/* The rows [first, n) of a growing int8 product, QUANT_ROWS per item. */
+struct grow_job {
+	struct quant_job q;
+	size_t first, n;
+};
+
+static void grow_worker(void *arg, int thread)
+{
+	struct grow_job *job = arg;
+	(void)thread;
+	for (;;) {
+		size_t i0 = job->first + atomic_fetch_add(&job->q.next, 1) * QUANT_ROWS;
+		if (i0 >= job->n)
+			break;
+		for (size_t i = i0; i < job->n && i < i0 + QUANT_ROWS; i++)
+			quantize_a(&job->q, i);
+	}
+}
+
+/* Statistics of rows [first, n) for sgemm (no quantization error). */
+static void grow_stats_fp32(struct match_growing *g, size_t first, size_t n)
+{
+	const struct match_product *p = &g->p;
+	for (size_t i = first; i < n; i++) {
+		const float *row = p->a + i * p->d;
+		double nn = 0;
+		for (size_t k = 0; k < p->d; k++)
+			nn += (double)row[k] * row[k];
+		double norm = row_finite(row, p->d) ? sqrt(nn) : 0.0;
+		stats_set(g->stats, i, 0.0, norm, norm);
+	}
+}
+
+/* Non-finite rows came: sgemm from now on, over every row. */
+static void grow_to_fp32(struct match_growing *g)
+{
+	struct match_product *p = &g->p;
+	float *radius = p->radius;
+	p->radius = NULL;
+	match_product_free(p);
+	p->radius = radius;
+	p->int8 = 0;
+	p->form = MATCH_FORM_FP32;
+	p->stripe = MATCH_TILE;
+	grow_stats_fp32(g, 0, p->na);
+}
+
+int match_growing_add(struct match_growing *g, size_t n, int nthreads)
+{
+	struct match_product *p = &g->p;
+	size_t first = p->na;
+	if (n < first || n > g->cap) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (p->int8 && !all_finite(p->a + first * p->d, n - first, p->d))
+		grow_to_fp32(g);
+	if (p->int8) {
+		struct grow_job job = { .q = { .p = p, .sa = g->stats, .self = 1 }, .first = first, .n = n };
+		atomic_init(&job.q.next, 0);
+		atomic_init(&job.q.failed, 0);
+		match_run_parallel(match_thread_count(nthreads, (n - first + QUANT_ROWS - 1) / QUANT_ROWS),
+		                   grow_worker, &job);
+	} else {
+		grow_stats_fp32(g, first, n);
+	}
+	p->na = p->nb = n;
+	stats_finish(g->stats, n);
+	fill_radius(p, g->stats, g->stats);
+	return 0;
+}
+
+void match_growing_free(struct match_growing *g)
+{
+	match_product_free(&g->p);
+	if (g->stats)
+		stats_free(g->stats);
+	free(g->stats);
+	*g = (struct match_growing){ 0 };
+}

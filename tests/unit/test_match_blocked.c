@@ -1,9 +1,10 @@
 /*
- * test_match_blocked.c - unit test of match_pairs_above_from: the pairs of
- * rows matched in blocks (several splits: one step, blocks across the
- * 1024-row tile edge, a block of one row) are exactly the pairs of
- * match_pairs_above over all rows, with the same similarity bits, under the
- * fp32 and the int8 products; argument checks.
+ * test_match_blocked.c - unit test of match_pairs_above_from and
+ * match_pairs_stream: the pairs of rows matched in blocks (several splits:
+ * one step, blocks across the 1024-row tile edge, a block of one row) are
+ * exactly the pairs of match_pairs_above over all rows, with the same
+ * similarity bits, under the fp32 and the int8 products, also when a later
+ * block holds non-finite values; argument checks.
  *
  * Workload: 2,200 rows of 64-d around 300 centres (many pairs above the
  * threshold, some exactly duplicated rows: ties), a threshold of 0.9 and
@@ -104,6 +105,20 @@ static struct pairs blocked(const float *x, float t, const size_t *bounds, size_
 	return p;
 }
 
+/* The same split through one match_pairs_stream. */
+static struct pairs streamed(const float *x, float t, const size_t *bounds, size_t nb, int nthreads)
+{
+	struct pairs p = { 0 };
+	struct match_pairs_stream *s = match_pairs_stream_new(x, ROWS, DIM, t, add_pair, &p);
+	CHECK(s != NULL, "stream");
+	for (size_t k = 1; s && k < nb; k++)
+		CHECK(match_pairs_stream_add(s, bounds[k], nthreads) == 0 && match_pairs_stream_rows(s) == bounds[k],
+		      "stream step %zu", k);
+	match_pairs_stream_free(s);
+	qsort(p.v, p.n, sizeof *p.v, cmp_pair);
+	return p;
+}
+
 static int same_pairs(const struct pairs *a, const struct pairs *b)
 {
 	if (a->n != b->n)
@@ -134,6 +149,10 @@ static void test_splits(const float *x, float t)
 		struct pairs p = blocked(x, t, splits[s].b, splits[s].n, nt);
 		CHECK(same_pairs(&all, &p), "%s, threshold %.9g, split %zu, %d threads: %zu pairs, want %zu",
 		      match_kernel_in_use(), (double)t, s, nt, p.n, all.n);
+		free(p.v);
+		p = streamed(x, t, splits[s].b, splits[s].n, 3 - nt);
+		CHECK(same_pairs(&all, &p), "stream: %s, threshold %.9g, split %zu, %d threads: %zu pairs, want %zu",
+		      match_kernel_in_use(), (double)t, s, 3 - nt, p.n, all.n);
 		free(p.v);
 	}
 	free(all.v);
@@ -199,6 +218,59 @@ static void test_arguments(const float *x)
 	free(p.v);
 }
 
+/* A block with non-finite values turns a stream's int8 product into sgemm
+ * over all rows: still the pairs of one match_pairs_above call. */
+static void test_stream_non_finite(const float *x)
+{
+	static const size_t split[] = { 0, 1024, 1500, ROWS };
+	float *y = malloc(ROWS * DIM * sizeof *y);
+	if (!y) {
+		printf("out of memory\n");
+		exit(2);
+	}
+	memcpy(y, x, ROWS * DIM * sizeof *y);
+	y[1200 * DIM + 3] = INFINITY;
+	y[1201 * DIM] = NAN;
+	match_set_kernel(MATCH_KERNEL_INT8);
+	struct pairs all = { 0 };
+	CHECK(match_pairs_above(y, ROWS, DIM, THRESHOLD, 2, add_pair, &all) == 0);
+	qsort(all.v, all.n, sizeof *all.v, cmp_pair);
+	struct pairs p = streamed(y, THRESHOLD, split, 4, 2);
+	CHECK(all.n > 0 && same_pairs(&all, &p), "non-finite block: %zu pairs, want %zu", p.n, all.n);
+	free(p.v);
+	free(all.v);
+	free(y);
+}
+
+static void test_stream_arguments(const float *x)
+{
+	struct pairs p = { 0 };
+	errno = 0;
+	CHECK(match_pairs_stream_new(x, 10, DIM, NAN, add_pair, &p) == NULL && errno == EINVAL);
+	errno = 0;
+	CHECK(match_pairs_stream_new(x, 10, DIM, THRESHOLD, NULL, &p) == NULL && errno == EINVAL);
+	struct match_pairs_stream *s = match_pairs_stream_new(x, 10, DIM, THRESHOLD, add_pair, &p);
+	CHECK(s != NULL);
+	if (s) {
+		errno = 0;
+		CHECK(match_pairs_stream_add(s, 11, 1) == -1 && errno == EINVAL);
+		CHECK(match_pairs_stream_add(s, 5, 1) == 0 && match_pairs_stream_rows(s) == 5 && p.n > 0);
+		errno = 0;
+		CHECK(match_pairs_stream_add(s, 4, 1) == -1 && errno == EINVAL);
+		CHECK(match_pairs_stream_add(s, 5, 1) == 0);
+		match_pairs_stream_free(s);
+	}
+	p.n = 0;
+	s = match_pairs_stream_new(x, 10, DIM, 1.0f, add_pair, &p);
+	CHECK(s && match_pairs_stream_add(s, 10, 1) == 0 && p.n == 0);
+	match_pairs_stream_free(s);
+	/* A callback's stop is the add's result (row 1 is a copy of row 0). */
+	s = match_pairs_stream_new(x, 10, DIM, THRESHOLD, stop_at_once, NULL);
+	CHECK(s && match_pairs_stream_add(s, 1, 1) == 0 && match_pairs_stream_add(s, 2, 1) == 7);
+	match_pairs_stream_free(s);
+	free(p.v);
+}
+
 int main(void)
 {
 	float *x = make_rows();
@@ -206,6 +278,8 @@ int main(void)
 	test_kernel(x, MATCH_KERNEL_INT8);
 	test_kernel(x, MATCH_KERNEL_INT8_256);
 	test_arguments(x);
+	test_stream_arguments(x);
+	test_stream_non_finite(x);
 	free(x);
 	return CHECK_DONE();
 }

@@ -6,10 +6,11 @@
  * events of one track_id are joined as well.
  * Workload: one subtask; the descriptors are read through the objects
  * cursor (in id order) into one buffer advised for huge pages; all pairs of
- * 20000 × 512-d descriptors through match_pairs_above_from (tiled, both
- * cores, never an N×N matrix) in two steps: the rows read first are matched
- * on a thread of their own while the rest is read, then the rest against
- * all; a union-find over the pairs; the clusters are written as text (a
+ * 20000 × 512-d descriptors through match_pairs_stream (tiled, never an
+ * N×N matrix, each row quantized once): a thread of its own matches the
+ * rows read so far, 1,024 at a time against themselves and every row
+ * before them, while the rest is read; what it did not reach when reading
+ * ends is matched on every core; a union-find over the pairs; the clusters are written as text (a
  * counting sort of the members by cluster), not as a json-c tree of every id.
  * Result: {clusters, total_objects, total_clusters}. */
 #include "tasks/task_type.h"
@@ -27,7 +28,7 @@
 struct union_find {
 	uint32_t *parent;
 	atomic_int *cancelled;
-	atomic_int stop;               /* reading failed: the first step's matching ends */
+	atomic_int stop;               /* reading failed: the matcher's step ends */
 };
 
 static uint32_t uf_find(uint32_t *parent, uint32_t i)
@@ -229,61 +230,86 @@ static void loaded_append(struct loaded *l, const struct objects_block *b, size_
 	l->v.n += n;
 }
 
-/* The first step: once this share of the limit (in percent) is read, those
- * rows are matched on a thread of their own while the rest is read. A step
- * quantizes every row up to its end for the int8 product, the earlier ones
- * again (match_pairs_blocked.c), so there are two steps, the first the
- * smaller: while it runs, MariaDB and the cursor still hold one core. It
- * ends on a whole read block (2,048 rows, a multiple of the 1,024-row tile),
- * so the second step runs no tile the first one ran. */
-#define CLUSTERING_FIRST_STEP_PERCENT 40
+/* While reading, the matcher takes the rows read in steps of at most this
+ * many (a whole number of 1,024-row tiles): when reading ends, the step in
+ * hand runs on one core while the rest waits for it. */
+#define CLUSTERING_STEP_ROWS 1024
 
-/* The matching of rows [0, rows) while the rest is read. */
-struct first_step {
-	const struct loaded *l;
-	struct union_find *uf;
-	float threshold;
+/* Matches the rows read so far on a thread of its own while the rest is
+ * read: each step adds the rows read since the last one to the stream (each
+ * row quantized once; the pairs it makes with itself and every earlier row).
+ * ready and reading are under mu; the rows below ready are never written
+ * again (the buffers hold limit rows). */
+struct matcher {
+	struct match_pairs_stream *s;  /* NULL until the first block gave d */
 	int nthreads;
-	size_t rows;                   /* 0: not started */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t ready;                  /* rows read */
+	int reading;                   /* more rows may come */
+	int started;
 	pthread_t thread;
-	int rc;
+	int rc;                        /* the thread's first nonzero step */
 };
 
-static void *first_step_main(void *arg)
+static void *matcher_main(void *arg)
 {
-	struct first_step *fs = arg;
-	fs->rc = match_pairs_above_from(fs->l->v.x, 0, fs->rows, fs->l->v.d, fs->threshold, fs->nthreads, join_pair,
-					fs->uf);
-	return NULL;
+	struct matcher *m = arg;
+	for (;;) {
+		size_t at = match_pairs_stream_rows(m->s);
+		pthread_mutex_lock(&m->mu);
+		while (m->reading && m->ready == at)
+			pthread_cond_wait(&m->cv, &m->mu);
+		size_t n = m->ready - at > CLUSTERING_STEP_ROWS ? at + CLUSTERING_STEP_ROWS : m->ready;
+		int reading = m->reading;
+		pthread_mutex_unlock(&m->mu);
+		if (!reading) /* the rest is matched with every thread */
+			return NULL;
+		if ((m->rc = match_pairs_stream_add(m->s, n, 1)) != 0)
+			return NULL;
+	}
 }
 
-/* Starts the first step once enough rows are read and more may come (the
- * rows it reads are never written again: the buffers hold limit rows). When
- * no thread can be started, every row is matched after reading. */
-static void first_step_maybe_start(struct first_step *fs, size_t limit)
+/* Rows read up to n: the matcher is told (and started with the first). */
+static void matcher_rows(struct matcher *m, size_t n)
 {
-	size_t n = fs->l->v.n;
-	if (fs->rows || n >= limit || n < limit * CLUSTERING_FIRST_STEP_PERCENT / 100 || n < CLUSTERING_READ_ROWS)
+	if (!m->started) {
+		m->ready = n;
+		m->reading = 1;
+		pthread_mutex_init(&m->mu, NULL);
+		pthread_cond_init(&m->cv, NULL);
+		m->started = pthread_create(&m->thread, NULL, matcher_main, m) == 0 ? 1 : -1;
 		return;
-	fs->rows = n;
-	if (pthread_create(&fs->thread, NULL, first_step_main, fs))
-		fs->rows = 0;
+	}
+	pthread_mutex_lock(&m->mu);
+	m->ready = n;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
 }
 
-/* Waits for the first step; its result (0 when it never started). */
-static int first_step_join(struct first_step *fs)
+/* Reading is over: waits for the matcher's step in hand; its result. */
+static int matcher_join(struct matcher *m)
 {
-	if (fs->rows)
-		pthread_join(fs->thread, NULL);
-	return fs->rows ? fs->rc : 0;
+	if (!m->started)
+		return 0;
+	pthread_mutex_lock(&m->mu);
+	m->reading = 0;
+	pthread_cond_signal(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	if (m->started > 0)
+		pthread_join(m->thread, NULL);
+	pthread_cond_destroy(&m->cv);
+	pthread_mutex_destroy(&m->mu);
+	m->started = 0;
+	return m->rc;
 }
 
 /* The first limit objects in id order (the cursor's order), read block by
  * block into buffers of limit rows: nothing grown or sorted afterwards; the
- * first step's matching starts on the way. */
+ * matcher matches the rows read on the way. */
 static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_object *filters,
-			enum descriptor_type type, int use_track, size_t limit, struct first_step *fs,
-			struct loaded *l, struct task_fail *fail)
+			enum descriptor_type type, int use_track, size_t limit, struct matcher *m,
+			struct union_find *uf, float threshold, struct loaded *l, struct task_fail *fail)
 {
 	struct objects_cursor *cur = NULL;
 	const struct objects_block *b;
@@ -300,29 +326,30 @@ static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_objec
 		}
 		if (b->n == 0)
 			break;
-		if (!l->v.x && loaded_alloc(l, limit, b->d, use_track)) {
+		if (!l->v.x && (loaded_alloc(l, limit, b->d, use_track) ||
+				!(m->s = match_pairs_stream_new(l->v.x, limit, b->d, threshold, join_pair, uf)))) {
 			task_fail(fail, E_INTERNAL, "out of memory");
 			rc = -1;
 		} else {
 			loaded_append(l, b, limit);
-			first_step_maybe_start(fs, limit);
+			matcher_rows(m, l->v.n);
 		}
 	}
 	objects_cursor_close(cur);
 	return rc;
 }
 
-/* Every pair above the threshold joined in parent: the first step's rows
- * (matched while reading) and the rest against all. 0, or fail filled. */
-static int match_all(struct task_ctx *ctx, const struct objects_block *v, struct first_step *fs,
+/* Every pair above the threshold joined in parent: the rows the matcher
+ * did not reach while reading, with every thread. 0, or fail filled. */
+static int match_all(struct task_ctx *ctx, const struct objects_block *v, struct matcher *m,
 		     struct task_fail *fail)
 {
-	int m = first_step_join(fs);
-	if (m == 0)
-		m = match_pairs_above_from(v->x, fs->rows, v->n, v->d, fs->threshold, fs->nthreads, join_pair, fs->uf);
+	int rc = matcher_join(m);
+	if (rc == 0)
+		rc = match_pairs_stream_add(m->s, v->n, m->nthreads);
 	if (task_check_cancelled(ctx, fail))
 		return -1;
-	if (m) {
+	if (rc) {
 		task_fail(fail, E_INTERNAL, "matching failed");
 		return -1;
 	}
@@ -334,7 +361,7 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 {
 	struct loaded objects = {0};
 	struct union_find uf = {.cancelled = ctx->cancelled};
-	struct first_step fs = {.l = &objects, .uf = &uf, .nthreads = ctx->cfg->match_threads};
+	struct matcher m = {.nthreads = ctx->cfg->match_threads};
 	int rc = -1;
 	(void)subtask;
 	if (task_require_objects(ctx, fail))
@@ -351,9 +378,8 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 		task_fail(fail, E_BAD_JSON, "objects_type must be faces or events");
 		return -1;
 	}
-	fs.threshold = (float)threshold;
-	/* Every row the limit allows is its own root until joined: the first
-	 * step joins pairs while later rows are still being read. */
+	/* Every row the limit allows is its own root until joined: the matcher
+	 * joins pairs while later rows are still being read. */
 	uf.parent = malloc((size_t)limit * sizeof(uint32_t));
 	if (!uf.parent) {
 		task_fail(fail, E_INTERNAL, "out of memory");
@@ -361,9 +387,10 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 	}
 	for (size_t i = 0; i < (size_t)limit; i++)
 		uf.parent[i] = (uint32_t)i;
-	if (load_objects(ctx, kind, filters, type, use_track, (size_t)limit, &fs, &objects, fail)) {
+	if (load_objects(ctx, kind, filters, type, use_track, (size_t)limit, &m, &uf, (float)threshold, &objects,
+			 fail)) {
 		atomic_store(&uf.stop, 1);
-		first_step_join(&fs);
+		matcher_join(&m);
 		goto out;
 	}
 	const struct objects_block v = objects.v;
@@ -371,7 +398,7 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 		task_fail(fail, E_CLUSTER_EMPTY, "Objects for clustering not found (empty set)");
 		goto out;
 	}
-	if (match_all(ctx, &v, &fs, fail))
+	if (match_all(ctx, &v, &m, fail))
 		goto out;
 	if (use_track && join_tracks(&v, uf.parent)) {
 		task_fail(fail, E_INTERNAL, "out of memory");
@@ -389,6 +416,7 @@ static int clustering_run(struct task_ctx *ctx, json_object *content, json_objec
 	json_object_object_add(*partial, "total_clusters", json_object_new_int64((int64_t)nclusters));
 	rc = 0;
 out:
+	match_pairs_stream_free(m.s);
 	free(uf.parent);
 	loaded_free(&objects);
 	return rc;

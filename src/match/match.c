@@ -160,12 +160,12 @@ static int pairs_tile(void *p, int thread, size_t i0, size_t ni, size_t j0, size
 }
 
 int match_pairs_run(const struct match_product *prod, size_t from, float threshold, int nthreads,
-                    match_pair_cb cb, void *ud)
+                    match_pair_cb cb, void *ud, struct match_tile_bufs *kept)
 {
 	struct pairs_ctx ctx = { .prod = prod, .from = from, .lo = match_strict_floor(threshold),
 				 .next_ge = match_kernels()->next_ge, .cb = cb, .ud = ud };
 	pthread_mutex_init(&ctx.lock, NULL);
-	int rc = match_run_product_tiles(prod, 1, from, nthreads, pairs_tile, &ctx);
+	int rc = match_run_product_tiles(prod, 1, from, nthreads, pairs_tile, &ctx, kept);
 	pthread_mutex_destroy(&ctx.lock);
 	return rc;
 }
@@ -185,7 +185,7 @@ int match_pairs_above_from(const float *x, size_t from, size_t n, size_t d, floa
 	struct match_product prod;
 	if (match_product_init(&prod, x, n, x, n, d, 1, nthreads) < 0)
 		return -1;
-	int rc = match_pairs_run(&prod, from, threshold, nthreads, cb, ud);
+	int rc = match_pairs_run(&prod, from, threshold, nthreads, cb, ud, NULL);
 	match_product_free(&prod);
 	return rc;
 }

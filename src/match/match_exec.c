@@ -271,8 +271,36 @@ static float **alloc_buffers(int n, size_t floats_each)
 	return bufs;
 }
 
+void match_tile_bufs_free(struct match_tile_bufs *kept)
+{
+	if (kept->bufs)
+		free_buffers(kept->bufs, kept->n);
+	*kept = (struct match_tile_bufs){ 0 };
+}
+
+/* nt buffers of floats each: fresh ones, or kept's (more of them when a
+ * run has more threads than the runs before). */
+static float **tile_buffers(struct match_tile_bufs *kept, int nt, size_t floats)
+{
+	if (!kept)
+		return alloc_buffers(nt, floats);
+	if (kept->n && kept->floats < floats)
+		match_tile_bufs_free(kept);
+	if (kept->n < nt) {
+		float **bufs = realloc(kept->bufs, (size_t)nt * sizeof *bufs);
+		if (!bufs)
+			return NULL;
+		kept->bufs = bufs;
+		for (; kept->n < nt; kept->n++)
+			if (!(bufs[kept->n] = match_alloc_floats(floats)))
+				return NULL;
+		kept->floats = floats;
+	}
+	return kept->bufs;
+}
+
 int match_run_product_tiles(const struct match_product *p, int upper, size_t from, int nthreads,
-                            match_raw_tile_fn fn, void *ctx)
+                            match_raw_tile_fn fn, void *ctx, struct match_tile_bufs *kept)
 {
 	size_t na = p->na, nb = p->nb;
 	if (na == 0 || nb == 0)
@@ -287,8 +315,10 @@ int match_run_product_tiles(const struct match_product *p, int upper, size_t fro
 	atomic_init(&job.stop.rc, 0);
 
 	int nt = match_thread_count(nthreads, job.ntiles);
-	size_t tile_floats = (na < MATCH_TILE ? na : MATCH_TILE) * (nb < MATCH_TILE ? nb : MATCH_TILE);
-	job.bufs = alloc_buffers(nt, tile_floats);
+	/* a stripe at a time: the int8 product needs 64 rows of a tile, not 1024 */
+	size_t rows = p->stripe < MATCH_TILE ? p->stripe : MATCH_TILE;
+	size_t tile_floats = kept ? rows * MATCH_TILE : (na < rows ? na : rows) * (nb < MATCH_TILE ? nb : MATCH_TILE);
+	job.bufs = tile_buffers(kept, nt, tile_floats);
 	if (!job.bufs)
 		return -1;
 
@@ -296,7 +326,8 @@ int match_run_product_tiles(const struct match_product *p, int upper, size_t fro
 	match_run_parallel(nt, tile_worker, &job);
 	match_blas_end();
 
-	free_buffers(job.bufs, nt);
+	if (!kept)
+		free_buffers(job.bufs, nt);
 	return atomic_load(&job.stop.rc);
 }
 
@@ -307,7 +338,7 @@ int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t
 		return -1;
 	struct match_product p;
 	match_product_init(&p, a, na, b, nb, d, 0, 1); /* sgemm, nothing to allocate */
-	return match_run_product_tiles(&p, upper, 0, nthreads, fn, ctx);
+	return match_run_product_tiles(&p, upper, 0, nthreads, fn, ctx, NULL);
 }
 
 /* ---- scans ---------------------------------------------------------------- */

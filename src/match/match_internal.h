@@ -74,8 +74,18 @@ int match_run_tiles(const float *a, size_t na, const float *b, size_t nb, size_t
  * of p->stripe rows (i0 then need not equal j0 on a diagonal tile). Upper:
  * only the tiles that hold a column j >= from (0: all of the triangle). */
 struct match_product;
+struct match_tile_bufs;
 int match_run_product_tiles(const struct match_product *p, int upper, size_t from, int nthreads,
-                            match_raw_tile_fn fn, void *ctx);
+                            match_raw_tile_fn fn, void *ctx, struct match_tile_bufs *kept);
+/* Tile buffers (kept above; NULL: the run's own) kept from one run of the
+ * driver to the next: the steps of a stream (fresh memory costs a page
+ * fault per page). Zero-initialised; sized for MATCH_TILE columns. */
+struct match_tile_bufs {
+	float **bufs;
+	int n;
+	size_t floats;
+};
+void match_tile_bufs_free(struct match_tile_bufs *kept);
 
 /* ---- proposals: fp32 (sgemm) or int8 products, confirmed canonically ------ */
 
@@ -190,9 +200,10 @@ void match_growing_free(struct match_growing *g);
 
 /* The pairs i < j < p->na with j >= from and sim > threshold of a self
  * product set up with bounds, confirmed canonically (match_pairs_above's
- * runner: from = 0 for all of them). */
+ * runner: from = 0 for all of them); kept: NULL, or tile buffers for the
+ * next run. */
 int match_pairs_run(const struct match_product *p, size_t from, float threshold, int nthreads,
-                    match_pair_cb cb, void *ud);
+                    match_pair_cb cb, void *ud, struct match_tile_bufs *kept);
 
 /* match_topk's parts: its argument checks (counts cleared; 1 when there is
  * nothing to search, 0 to go on, -1/EINVAL) and the search over a product

@@ -22,6 +22,7 @@
 
 struct match_pairs_stream {
 	struct match_growing g;
+	struct match_tile_bufs bufs; /* kept from step to step */
 	float threshold;
 	match_pair_cb cb;
 	void *ud;
@@ -56,7 +57,7 @@ int match_pairs_stream_add(struct match_pairs_stream *s, size_t n, int nthreads)
 		return -1;
 	if (s->threshold >= 1.0f || n == from || n < 2)
 		return 0; /* no similarity exceeds 1 */
-	return match_pairs_run(&s->g.p, from, s->threshold, nthreads, s->cb, s->ud);
+	return match_pairs_run(&s->g.p, from, s->threshold, nthreads, s->cb, s->ud, &s->bufs);
 }
 
 size_t match_pairs_stream_rows(const struct match_pairs_stream *s)
@@ -69,5 +70,6 @@ void match_pairs_stream_free(struct match_pairs_stream *s)
 	if (!s)
 		return;
 	match_growing_free(&s->g);
+	match_tile_bufs_free(&s->bufs);
 	free(s);
 }

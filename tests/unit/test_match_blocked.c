@@ -105,15 +105,16 @@ static struct pairs blocked(const float *x, float t, const size_t *bounds, size_
 	return p;
 }
 
-/* The same split through one match_pairs_stream. */
+/* The same split through one match_pairs_stream, starting with nthreads
+ * (1 or 2) and alternating (its kept tile buffers then grow). */
 static struct pairs streamed(const float *x, float t, const size_t *bounds, size_t nb, int nthreads)
 {
 	struct pairs p = { 0 };
 	struct match_pairs_stream *s = match_pairs_stream_new(x, ROWS, DIM, t, add_pair, &p);
 	CHECK(s != NULL, "stream");
 	for (size_t k = 1; s && k < nb; k++)
-		CHECK(match_pairs_stream_add(s, bounds[k], nthreads) == 0 && match_pairs_stream_rows(s) == bounds[k],
-		      "stream step %zu", k);
+		CHECK(match_pairs_stream_add(s, bounds[k], 1 + (int)((k - 1 + (size_t)nthreads - 1) % 2)) == 0 &&
+		      match_pairs_stream_rows(s) == bounds[k], "stream step %zu", k);
 	match_pairs_stream_free(s);
 	qsort(p.v, p.n, sizeof *p.v, cmp_pair);
 	return p;

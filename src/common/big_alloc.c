@@ -19,6 +19,19 @@ void *big_alloc(size_t bytes)
 	return p;
 }
 
+void big_alloc_prefault(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+	const uintptr_t page = 4096;   /* whole pages inside the range only */
+	uintptr_t at = ((uintptr_t)p + page - 1) & ~(page - 1), end = ((uintptr_t)p + bytes) & ~(page - 1);
+	if (end > at)
+		(void)madvise((void *)at, end - at, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)bytes;
+#endif
+}
+
 void big_alloc_init(void)
 {
 	/* a fixed threshold also turns off the dynamic trim threshold */

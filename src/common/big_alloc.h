@@ -17,6 +17,17 @@
 void *big_alloc(size_t bytes);
 
 /*
+ * Has the pages of [p, p + bytes) of a big_alloc block mapped now, without
+ * changing what they hold (MADV_POPULATE_WRITE; advice only: nothing
+ * happens where the kernel lacks it), so that a thread with nothing else to
+ * do takes the page faults of memory that another thread fills later: the
+ * first touch of fresh memory zeroes it in the kernel, ~1.5 ms per MiB of
+ * pages the hypervisor had not mapped yet on the build machine. Safe while
+ * another thread writes into the range.
+ */
+void big_alloc_prefault(void *p, size_t bytes);
+
+/*
  * Once at the start of a process that allocates and frees large blocks over
  * and over (the scheduler: a candidate block's buffers per matching call),
  * before it starts threads: every allocation from BIG_ALLOC_HUGE bytes on is

@@ -18,6 +18,7 @@
 #include "backends/objects.h"
 #include "common/big_alloc.h"
 #include "common/errors.h"
+#include "common/log.h"
 #include "match/match_pairs_blocked.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -242,6 +243,8 @@ static void loaded_append(struct loaded *l, const struct objects_block *b, size_
  * again (the buffers hold limit rows). */
 struct matcher {
 	struct match_pairs_stream *s;  /* NULL until the first block gave d */
+	float *x;                      /* the rows' buffer: limit rows of d */
+	size_t limit, d;
 	int nthreads;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -255,6 +258,12 @@ struct matcher {
 static void *matcher_main(void *arg)
 {
 	struct matcher *m = arg;
+	/* the page faults of the rows still to come (none when the buffer is
+	 * warm), here rather than on the reading thread */
+	pthread_mutex_lock(&m->mu);
+	size_t first = m->ready;
+	pthread_mutex_unlock(&m->mu);
+	big_alloc_prefault(m->x + first * m->d, (m->limit - first) * m->d * sizeof(float));
 	for (;;) {
 		size_t at = match_pairs_stream_rows(m->s);
 		pthread_mutex_lock(&m->mu);
@@ -331,6 +340,9 @@ static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_objec
 			task_fail(fail, E_INTERNAL, "out of memory");
 			rc = -1;
 		} else {
+			m->x = l->v.x;
+			m->limit = limit;
+			m->d = b->d;
 			loaded_append(l, b, limit);
 			matcher_rows(m, l->v.n);
 		}
@@ -345,8 +357,10 @@ static int match_all(struct task_ctx *ctx, const struct objects_block *v, struct
 		     struct task_fail *fail)
 {
 	int rc = matcher_join(m);
+	log_debug("clustering: %zu rows read, %zu of them matched meanwhile", v->n, match_pairs_stream_rows(m->s));
 	if (rc == 0)
 		rc = match_pairs_stream_add(m->s, v->n, m->nthreads);
+	log_debug("clustering: all %zu rows matched", v->n);
 	if (task_check_cancelled(ctx, fail))
 		return -1;
 	if (rc) {

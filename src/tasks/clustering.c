@@ -182,10 +182,12 @@ static int clustering_plan(struct task_ctx *ctx, json_object *content, json_obje
 }
 
 /* Rows per cursor block. The block's buffer is reused for every block, and
- * its rows are copied into one buffer advised for huge pages (big_alloc):
- * 40 MB of fresh 4 KiB pages (20,000 x 512-d in one block) took a page
- * fault each, about as much CPU as the matching itself on a paravirtualised
- * kernel. */
+ * its rows are copied into one buffer advised for huge pages and kept warm
+ * for the next clustering (big_alloc_warm): 40 MB of fresh 4 KiB pages
+ * (20,000 x 512-d in one block) took a page fault each, about as much CPU
+ * as the matching itself on a paravirtualised kernel, and fresh huge pages
+ * still cost ~80 ms of CPU to zero where the hypervisor maps them on first
+ * touch; when the buffer is fresh, the matcher prefaults it. */
 #define CLUSTERING_READ_ROWS 2048
 
 /* The descriptors read (v: x, ids and track ids point into the buffers below). */
@@ -193,11 +195,12 @@ struct loaded {
 	struct objects_block v;
 	char (*id_slots)[OBJECTS_ID_SIZE];
 	char (*track_slots)[OBJECTS_ID_SIZE];
+	size_t bytes;                  /* of x */
 };
 
 static void loaded_free(struct loaded *l)
 {
-	free(l->v.x);
+	big_free_warm(l->v.x, l->v.x ? l->bytes : 0);
 	free(l->v.ids);
 	free(l->v.track_ids);
 	free(l->id_slots);
@@ -208,7 +211,8 @@ static void loaded_free(struct loaded *l)
 static int loaded_alloc(struct loaded *l, size_t limit, size_t d, int use_track)
 {
 	l->v.d = d;
-	l->v.x = big_alloc(limit * d * sizeof(float));
+	l->bytes = limit * d * sizeof(float);
+	l->v.x = big_alloc_warm(l->bytes);
 	l->v.ids = malloc(limit * sizeof(char *));
 	l->id_slots = malloc(limit * OBJECTS_ID_SIZE);
 	if (use_track) {
@@ -325,7 +329,8 @@ static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_objec
 	size_t rows = limit < CLUSTERING_READ_ROWS ? limit : CLUSTERING_READ_ROWS;
 	int rc = 0;
 	if (objects_cursor_open(ctx->objects, kind, filters, ctx->account_id, type,
-				descriptor_default_version(ctx->cfg, type), use_track ? OBJECTS_CURSOR_TRACK_IDS : 0u, rows,
+				descriptor_default_version(ctx->cfg, type),
+				OBJECTS_CURSOR_READ_AHEAD | (use_track ? OBJECTS_CURSOR_TRACK_IDS : 0u), rows,
 				NULL, NULL, &cur))
 		return task_objects_fail(ctx, fail, "loading descriptors");
 	while (rc == 0 && l->v.n < limit && (rc = task_check_cancelled(ctx, fail)) == 0) {

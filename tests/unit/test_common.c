@@ -1,5 +1,6 @@
 /* Unit tests of src/common: arena, times, calendar, Python float repr, uuids, config, error table. */
 #include "common/arena.h"
+#include "common/big_alloc.h"
 #include "common/config.h"
 #include "common/encoding.h"
 #include "common/errors.h"
@@ -623,8 +624,37 @@ static void test_base64(void)
 	CHECK(f[0] == 0.5f && f[1] == 1.0f, "%g %g", f[0], f[1]);
 }
 
+/* big_alloc_warm takes the spare block big_free_warm kept when it is large
+ * enough; one spare at a time, the larger kept; small and too large blocks
+ * are freed (ASan reports a leak or a double free otherwise). */
+static void test_big_alloc_warm(void)
+{
+	const size_t mb = (size_t)1 << 20;
+	char *a = big_alloc_warm(8 * mb);
+	CHECK(a != NULL);
+	a[0] = 1;
+	big_free_warm(a, 8 * mb);
+	char *b = big_alloc_warm(6 * mb);   /* fits the spare */
+	CHECK(b == a && b[0] == 1, "the spare is handed out, as it was");
+	char *c = big_alloc_warm(6 * mb);   /* no spare now */
+	CHECK(c != NULL && c != b);
+	big_free_warm(b, 6 * mb);
+	char *d = big_alloc_warm(10 * mb);  /* larger than the spare: fresh */
+	CHECK(d != NULL && d != b);
+	big_free_warm(c, 6 * mb);           /* as large: kept, b freed */
+	big_free_warm(d, 10 * mb);          /* larger: kept, c freed */
+	CHECK(big_alloc_warm(10 * mb) == d);
+	big_free_warm(d, 10 * mb);
+	big_free_warm(big_alloc_warm(BIG_ALLOC_SPARE_MAX + mb), BIG_ALLOC_SPARE_MAX + mb);
+	big_free_warm(big_alloc_warm(100), 100);
+	big_free_warm(NULL, 0);
+	CHECK(big_alloc_warm(10 * mb) == d, "neither a too large nor a small block replaced the spare");
+	free(d);
+}
+
 int main(void)
 {
+	test_big_alloc_warm();
 	test_json_text();
 	test_arena();
 	test_times();

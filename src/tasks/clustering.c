@@ -5,13 +5,14 @@
  * with similarity strictly greater than the threshold; with use_track_info,
  * events of one track_id are joined as well.
  * Workload: one subtask; the descriptors are read through the objects
- * cursor (in id order) into one buffer advised for huge pages; all pairs of
- * 20000 × 512-d descriptors through match_pairs_stream (tiled, never an
- * N×N matrix, each row quantized once): a thread of its own matches the
- * rows read so far, 1,024 at a time against themselves and every row
- * before them, while the rest is read; what it did not reach when reading
- * ends is matched on every core; a union-find over the pairs; the clusters are written as text (a
- * counting sort of the members by cluster), not as a json-c tree of every id.
+ * cursor (in id order, reading ahead) into one buffer advised for huge
+ * pages and kept warm for the next clustering; all pairs of 20000 × 512-d
+ * descriptors through match_pairs_stream (tiled, never an N×N matrix, each
+ * row quantized once): a thread of its own matches the rows read so far,
+ * 1,024 at a time against themselves and every row before them, on every
+ * core, while the rest is read; then what it did not reach; a union-find
+ * over the pairs; the clusters are written as text (a counting sort of the
+ * members by cluster), not as a json-c tree of every id.
  * Result: {clusters, total_objects, total_clusters}. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
@@ -236,13 +237,17 @@ static void loaded_append(struct loaded *l, const struct objects_block *b, size_
 }
 
 /* While reading, the matcher takes the rows read in steps of at most this
- * many (a whole number of 1,024-row tiles): when reading ends, the step in
- * hand runs on one core while the rest waits for it. */
+ * many (a whole number of 1,024-row tiles), so that it starts on rows as
+ * soon as they are read. Its steps run on every core, as the last one does:
+ * the cores MariaDB and the cursor leave idle are matched on, and when
+ * reading ends no core waits for a step that runs on one (a step of 1,024
+ * rows against 20,000 is a tenth of the matching). */
 #define CLUSTERING_STEP_ROWS 1024
 
-/* Matches the rows read so far on a thread of its own while the rest is
- * read: each step adds the rows read since the last one to the stream (each
- * row quantized once; the pairs it makes with itself and every earlier row).
+/* Matches the rows read so far on a thread of its own (and its step's
+ * workers) while the rest is read: each step adds the rows read since the
+ * last one to the stream (each row quantized once; the pairs it makes with
+ * itself and every earlier row).
  * ready and reading are under mu; the rows below ready are never written
  * again (the buffers hold limit rows). */
 struct matcher {
@@ -278,7 +283,7 @@ static void *matcher_main(void *arg)
 		pthread_mutex_unlock(&m->mu);
 		if (!reading) /* the rest is matched with every thread */
 			return NULL;
-		if ((m->rc = match_pairs_stream_add(m->s, n, 1)) != 0)
+		if ((m->rc = match_pairs_stream_add(m->s, n, m->nthreads)) != 0)
 			return NULL;
 	}
 }

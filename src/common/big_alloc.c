@@ -7,15 +7,56 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-/* The spare block of big_free_warm (NULL: none) and its size, under spare_lock. */
+/* The spare blocks of big_free_warm (p NULL: a free slot), their usable
+ * sizes and total, under spare_lock. */
+#define SPARES 4
 static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *spare;
-static size_t spare_size;
+static struct {
+	void *p;
+	size_t size;
+} spares[SPARES];
+static size_t spare_total;
 
-/* Whole huge pages for bytes >= BIG_ALLOC_HUGE (bytes must not overflow). */
-static size_t huge_size(size_t bytes)
+/* The smallest spare of size bytes and at most a quarter more (a small
+ * block does not take the large one a later call needs), taken out; NULL
+ * when none fits. */
+static void *take_spare(size_t size)
 {
-	return (bytes + BIG_ALLOC_HUGE - 1) & ~(BIG_ALLOC_HUGE - 1);
+	int best = -1;
+	pthread_mutex_lock(&spare_lock);
+	for (int k = 0; k < SPARES; k++)
+		if (spares[k].p && spares[k].size >= size && spares[k].size - size <= size / 4 &&
+		    (best < 0 || spares[k].size < spares[best].size))
+			best = k;
+	void *p = best >= 0 ? spares[best].p : NULL;
+	if (p) {
+		spare_total -= spares[best].size;
+		spares[best].p = NULL;
+	}
+	pthread_mutex_unlock(&spare_lock);
+	return p;
+}
+
+/* Makes room for size more bytes by handing out (in *out, to be freed) the
+ * smallest spares while they are smaller than size; 0 when no room is made. */
+static int make_room(size_t size, void **out, int *nout)
+{
+	for (;;) {
+		int free_slot = -1, smallest = -1;
+		for (int k = 0; k < SPARES; k++) {
+			if (!spares[k].p)
+				free_slot = k;
+			else if (smallest < 0 || spares[k].size < spares[smallest].size)
+				smallest = k;
+		}
+		if (free_slot >= 0 && spare_total + size <= BIG_ALLOC_SPARE_MAX)
+			return 1;
+		if (smallest < 0 || spares[smallest].size >= size)
+			return 0;
+		out[(*nout)++] = spares[smallest].p;
+		spare_total -= spares[smallest].size;
+		spares[smallest].p = NULL;
+	}
 }
 
 void *big_alloc(size_t bytes)
@@ -24,45 +65,41 @@ void *big_alloc(size_t bytes)
 		return malloc(bytes ? bytes : 1);
 	if (bytes > SIZE_MAX - BIG_ALLOC_HUGE)
 		return NULL;
-	size_t size = huge_size(bytes);
-	void *p = aligned_alloc(BIG_ALLOC_HUGE, size);
+	size_t size = (bytes + BIG_ALLOC_HUGE - 1) & ~(BIG_ALLOC_HUGE - 1);
+	void *p = take_spare(size);
+	if (p)
+		return p;
+	p = aligned_alloc(BIG_ALLOC_HUGE, size);
 	if (p)
 		(void)madvise(p, size, MADV_HUGEPAGE);   /* advice only: without huge pages it still works */
 	return p;
 }
 
-void *big_alloc_warm(size_t bytes)
+void big_free_warm(void *p)
 {
-	void *p = NULL;
-	if (bytes >= BIG_ALLOC_HUGE && bytes <= BIG_ALLOC_SPARE_MAX) {
-		pthread_mutex_lock(&spare_lock);
-		if (spare && spare_size >= huge_size(bytes)) {
-			p = spare;
-			spare = NULL;
-		}
-		pthread_mutex_unlock(&spare_lock);
-	}
-	return p ? p : big_alloc(bytes);
-}
-
-void big_free_warm(void *p, size_t bytes)
-{
-	if (!p || bytes < BIG_ALLOC_HUGE || bytes > BIG_ALLOC_SPARE_MAX) {
+	size_t size = p ? malloc_usable_size(p) : 0;
+	void *out[SPARES + 1];
+	int nout = 0;
+	/* huge-page aligned blocks of big_alloc only (not its malloc ones) */
+	if (size < BIG_ALLOC_HUGE || size > BIG_ALLOC_SPARE_MAX || (uintptr_t)p % BIG_ALLOC_HUGE) {
 		free(p);
 		return;
 	}
-	/* a block from the spare may be larger than asked for: keep the
-	 * smaller size then, never one the block does not have */
-	size_t size = huge_size(bytes);
 	pthread_mutex_lock(&spare_lock);
-	if (!spare || size >= spare_size) {
-		void *old = spare;
-		spare = p;
-		spare_size = size;
-		p = old;
+	if (make_room(size, out, &nout)) {
+		for (int k = 0; k < SPARES; k++)
+			if (!spares[k].p) {
+				spares[k].p = p;
+				spares[k].size = size;
+				spare_total += size;
+				p = NULL;
+				break;
+			}
 	}
 	pthread_mutex_unlock(&spare_lock);
-	free(p);
+	out[nout++] = p;
+	for (int k = 0; k < nout; k++)
+		free(out[k]);
 }
 
 void big_alloc_prefault(void *p, size_t bytes)

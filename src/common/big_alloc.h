@@ -17,22 +17,18 @@
 void *big_alloc(size_t bytes);
 
 /*
- * big_alloc for memory that is filled right away, taken from the process's
- * spare block when that is large enough: the block big_free_warm kept, whose
- * pages are mapped and warm. Fresh memory costs its first touch: on the
- * build machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped,
- * 80 ms for a clustering's 40 MB of rows, as long as reading them from
- * MariaDB. What it holds is left from its last use (not zeroed).
- */
-void *big_alloc_warm(size_t bytes);
-/*
- * Gives back a block of big_alloc_warm (or big_alloc) of bytes (as asked
- * for; NULL ok): it becomes the spare when it is at least as large as the
- * spare and at most BIG_ALLOC_SPARE_MAX, else it is freed. So an idle
- * process holds at most one such block.
+ * Gives back a block of big_alloc (NULL ok): blocks of BIG_ALLOC_HUGE bytes
+ * and more are kept as spares, up to four of them and BIG_ALLOC_SPARE_MAX
+ * bytes in all (smaller spares make room for a larger block), and the next
+ * big_alloc of a spare's size or up to a fifth less takes the smallest that
+ * fits, its pages mapped and warm. Fresh memory costs its first touch: on the build
+ * machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped, 80 ms
+ * for a clustering's 40 MB of rows, as long as reading them from MariaDB.
+ * So an idle process holds at most BIG_ALLOC_SPARE_MAX this way. A block
+ * from big_alloc holds whatever was left in it (it is filled right away).
  */
 #define BIG_ALLOC_SPARE_MAX ((size_t)64 << 20)
-void big_free_warm(void *p, size_t bytes);
+void big_free_warm(void *p);
 
 /*
  * Has the pages of [p, p + bytes) of a big_alloc block mapped now, without

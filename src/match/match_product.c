@@ -748,6 +748,11 @@ int match_growing_add(struct match_growing *g, size_t n, int nthreads)
 
 void match_growing_free(struct match_growing *g)
 {
+	/* kept warm for the next stream (big_free_warm) */
+	big_free_warm(g->p.qa.q);
+	big_free_warm(g->p.qb.q);
+	g->p.qa.q = NULL;
+	g->p.qb.q = NULL;
 	match_product_free(&g->p);
 	if (g->stats)
 		stats_free(g->stats);

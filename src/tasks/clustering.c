@@ -184,7 +184,7 @@ static int clustering_plan(struct task_ctx *ctx, json_object *content, json_obje
 
 /* Rows per cursor block. The block's buffer is reused for every block, and
  * its rows are copied into one buffer advised for huge pages and kept warm
- * for the next clustering (big_alloc_warm): 40 MB of fresh 4 KiB pages
+ * for the next clustering (big_free_warm): 40 MB of fresh 4 KiB pages
  * (20,000 x 512-d in one block) took a page fault each, about as much CPU
  * as the matching itself on a paravirtualised kernel, and fresh huge pages
  * still cost ~80 ms of CPU to zero where the hypervisor maps them on first
@@ -196,12 +196,11 @@ struct loaded {
 	struct objects_block v;
 	char (*id_slots)[OBJECTS_ID_SIZE];
 	char (*track_slots)[OBJECTS_ID_SIZE];
-	size_t bytes;                  /* of x */
 };
 
 static void loaded_free(struct loaded *l)
 {
-	big_free_warm(l->v.x, l->v.x ? l->bytes : 0);
+	big_free_warm(l->v.x);
 	free(l->v.ids);
 	free(l->v.track_ids);
 	free(l->id_slots);
@@ -212,8 +211,7 @@ static void loaded_free(struct loaded *l)
 static int loaded_alloc(struct loaded *l, size_t limit, size_t d, int use_track)
 {
 	l->v.d = d;
-	l->bytes = limit * d * sizeof(float);
-	l->v.x = big_alloc_warm(l->bytes);
+	l->v.x = big_alloc(limit * d * sizeof(float));
 	l->v.ids = malloc(limit * sizeof(char *));
 	l->id_slots = malloc(limit * OBJECTS_ID_SIZE);
 	if (use_track) {

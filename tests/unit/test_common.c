@@ -624,37 +624,46 @@ static void test_base64(void)
 	CHECK(f[0] == 0.5f && f[1] == 1.0f, "%g %g", f[0], f[1]);
 }
 
-/* big_alloc_warm takes the spare block big_free_warm kept when it is large
- * enough; one spare at a time, the larger kept; small and too large blocks
- * are freed (ASan reports a leak or a double free otherwise). */
-static void test_big_alloc_warm(void)
+/* big_alloc takes the smallest spare big_free_warm kept that fits (and is
+ * at most a quarter larger); at most four spares and BIG_ALLOC_SPARE_MAX
+ * bytes, the smallest making room; small and too large blocks are freed
+ * (ASan reports a leak or a double free otherwise). */
+static void test_big_free_warm(void)
 {
 	const size_t mb = (size_t)1 << 20;
-	char *a = big_alloc_warm(8 * mb);
-	CHECK(a != NULL);
+	char *a = big_alloc(8 * mb), *b = big_alloc(16 * mb);
+	CHECK(a != NULL && b != NULL);
 	a[0] = 1;
-	big_free_warm(a, 8 * mb);
-	char *b = big_alloc_warm(6 * mb);   /* fits the spare */
-	CHECK(b == a && b[0] == 1, "the spare is handed out, as it was");
-	char *c = big_alloc_warm(6 * mb);   /* no spare now */
-	CHECK(c != NULL && c != b);
-	big_free_warm(b, 6 * mb);
-	char *d = big_alloc_warm(10 * mb);  /* larger than the spare: fresh */
-	CHECK(d != NULL && d != b);
-	big_free_warm(c, 6 * mb);           /* as large: kept, b freed */
-	big_free_warm(d, 10 * mb);          /* larger: kept, c freed */
-	CHECK(big_alloc_warm(10 * mb) == d);
-	big_free_warm(d, 10 * mb);
-	big_free_warm(big_alloc_warm(BIG_ALLOC_SPARE_MAX + mb), BIG_ALLOC_SPARE_MAX + mb);
-	big_free_warm(big_alloc_warm(100), 100);
-	big_free_warm(NULL, 0);
-	CHECK(big_alloc_warm(10 * mb) == d, "neither a too large nor a small block replaced the spare");
-	free(d);
+	big_free_warm(a);
+	big_free_warm(b);
+	char *fresh = big_alloc(4 * mb);
+	CHECK(fresh != a, "a spare more than a quarter larger is not taken");
+	free(fresh);
+	char *c = big_alloc(7 * mb);
+	CHECK(c == a && c[0] == 1, "the spare that fits is handed out, as it was");
+	CHECK(big_alloc(14 * mb) == b);
+	/* four spares of 16 MiB fill BIG_ALLOC_SPARE_MAX; a fifth larger one
+	 * makes room by dropping the smallest, a smaller one is freed */
+	char *s[5];
+	for (int k = 0; k < 4; k++)
+		s[k] = big_alloc(16 * mb);
+	s[4] = big_alloc(4 * mb);
+	for (int k = 0; k < 5; k++)
+		big_free_warm(s[k]);
+	big_free_warm(b);   /* as large as the smallest: not kept */
+	big_free_warm(c);   /* smaller: freed */
+	for (int k = 0; k < 4; k++)
+		CHECK(big_alloc(16 * mb) == s[k], "spare %d", k);
+	big_free_warm(big_alloc(BIG_ALLOC_SPARE_MAX + mb));
+	big_free_warm(big_alloc(100));
+	big_free_warm(NULL);
+	for (int k = 0; k < 4; k++)
+		free(s[k]);
 }
 
 int main(void)
 {
-	test_big_alloc_warm();
+	test_big_free_warm();
 	test_json_text();
 	test_arena();
 	test_times();

@@ -24,16 +24,14 @@ schedulers here pause before every subtask (--throttle-ms through
 $LUNA_TASKS_SCHEDULER_THROTTLE_MS) so that there is time to kill one mid-task.
 """
 import json
-import os
 import random
-import signal
 import uuid
 
 import pytest
 
 import objdata as od
-from test_scheduler_reliability import (CANCEL_UNFINISHED, Schedulers, own_schedulers,  # noqa: F401 (a fixture)
-                                        subtasks, wait_running)
+from test_scheduler_reliability import (CANCEL_UNFINISHED, KILL_LEASE, Schedulers,  # noqa: F401 (a fixture)
+                                        kill9_while_holding, own_schedulers, subtasks, wait_running)
 
 REFS = 40
 CANDS = 300
@@ -185,31 +183,6 @@ def test_candidate_ranges_hold_a_block_and_a_chunk(stack, scheds, data, one_subt
         scheds.stop_all()
         assert len(subtasks(stack, tid)) == ranges, block
         assert doc == one_subtask, block
-
-
-# Leases of the kill -9 test: long enough that a loaded machine never lets a
-# live scheduler's lease lapse (renewed every third of it), which would run a
-# subtask twice; the killed one's run out after it.
-KILL_LEASE = 10
-
-
-def kill9_while_holding(stack, scheds, name, task_id, tries=50):
-    """Kills scheduler `name` with SIGKILL at a moment when it holds a running
-    subtask of the task and has finished one: it is frozen (SIGSTOP) once the
-    task is mid-run, and killed only if the database shows it holding one
-    (its workers may be between subtasks), else thawed to try again. The
-    subtasks it held: what the kill interrupted."""
-    pid = scheds.pid(name)
-    for _ in range(tries):
-        wait_running(stack, task_id, done=1, running=1)
-        os.kill(pid, signal.SIGSTOP)
-        held = [s["id"] for s in subtasks(stack, task_id)
-                if s["status"] == 1 and (s["worker"] or "").endswith(":%d" % pid)]
-        if held:
-            scheds.kill(name)
-            return held
-        os.kill(pid, signal.SIGCONT)
-    raise AssertionError("scheduler %s never held a subtask of task %d" % (name, task_id))
 
 
 def test_kill9_of_one_of_two_schedulers_changes_nothing(stack, scheds, data, one_subtask):

@@ -7,7 +7,9 @@ module, cut into one subtask per face ([TASKS] LINKER_CHUNK = 1). The
 schedulers of this module run with --throttle-ms (through
 $LUNA_TASKS_SCHEDULER_THROTTLE_MS), which pauses before every subtask, so
 there is time to kill, cancel or delete mid-run; a short lease
-([SCHEDULER] LEASE_SECONDS = 3) makes recovery quick. The stack's own
+([SCHEDULER] LEASE_SECONDS = 3) makes recovery quick. The kill -9 tests that
+count attempts use 10 s leases instead, and kill a scheduler only while it is
+frozen (SIGSTOP) and the database shows it holding a subtask. The stack's own
 scheduler "s1" is stopped while this module runs and restarted afterwards.
 
 "Every subtask completes exactly once" is checked on the subtask rows
@@ -181,6 +183,51 @@ def wait_running(stack, task_id, done=1, running=1, timeout=60):
     return wait_for(ok, timeout, "task %d to be mid-run" % task_id, interval=0.05)
 
 
+# Leases of the kill -9 tests: long enough that a loaded machine never lets a
+# live scheduler's lease lapse (renewed every third of it), which would run a
+# subtask twice; the killed one's run out after it.
+KILL_LEASE = 10
+
+
+def held_by(stack, task_id, pid, worker=None):
+    """Running subtasks of the task held by scheduler `pid` (worker id "host:pid",
+    or `worker` when it runs under a fixed --worker-id)."""
+    def mine(w):
+        return w == worker if worker else (w or "").endswith(":%d" % pid)
+    return [s["id"] for s in subtasks(stack, task_id) if s["status"] == 1 and mine(s["worker"])]
+
+
+def freeze_holding(stack, pid, task_id, done=1, worker=None, tries=50):
+    """Freezes scheduler `pid` (SIGSTOP) at a moment when it holds a running
+    subtask of the task and `done` subtasks have finished: it is frozen once the
+    task is mid-run and left frozen only if the database shows it holding one
+    (its workers may be between subtasks, finishing and claiming in step), else
+    thawed to try again. Returns the subtasks it holds, read until two reads
+    agree (a statement it sent before the freeze may still land); the caller
+    kills it."""
+    for _ in range(tries):
+        wait_running(stack, task_id, done=done, running=1)
+        os.kill(pid, signal.SIGSTOP)
+        held = held_by(stack, task_id, pid, worker)
+        while held:
+            time.sleep(0.2)
+            again = held_by(stack, task_id, pid, worker)
+            if again == held:
+                return held
+            held = again
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.1)   # lets its workers reach their next subtask
+    raise AssertionError("scheduler %d never held a subtask of task %d" % (pid, task_id))
+
+
+def kill9_while_holding(stack, scheds, name, task_id, done=1):
+    """Kills scheduler `name` with SIGKILL while it holds a running subtask of
+    the task (see freeze_holding). The subtasks it held: what the kill interrupted."""
+    held = freeze_holding(stack, scheds.pid(name), task_id, done=done)
+    scheds.kill(name)
+    return held
+
+
 def done_lines(text, task_id):
     """{subtask_id: number of "done" log lines} of the task."""
     out = {}
@@ -253,14 +300,12 @@ def test_undisturbed_run(stack, scheds, faces):
 
 def test_kill9_mid_task_finishes_with_same_result(stack, scheds, faces):
     account, ids = faces
-    a = scheds.start("a")
+    a = scheds.start("a", scheduler__lease_seconds=KILL_LEASE)
     tid = create_linker(stack, account)
-    wait_running(stack, tid, done=2, running=1)
-    scheds.kill(a)
-    interrupted = [s["id"] for s in subtasks(stack, tid) if s["status"] == 1]
-    assert interrupted
-    b = scheds.start("b")
-    task = stack.wait_task(tid, timeout=120)
+    interrupted = kill9_while_holding(stack, scheds, a, tid, done=2)
+    assert [s["id"] for s in subtasks(stack, tid) if s["status"] == 1] == interrupted
+    b = scheds.start("b", scheduler__lease_seconds=KILL_LEASE)
+    task = stack.wait_task(tid, timeout=300)
     assert task["task_status"] == 5, task
     subs = assert_each_subtask_once(stack, scheds, tid)
     for s in subs:
@@ -294,7 +339,7 @@ def test_restart_with_same_worker_id_releases_at_once(stack, scheds, faces):
     try:
         p = run()
         tid = create_linker(stack, account)
-        wait_running(stack, tid, done=1, running=1)
+        freeze_holding(stack, p.pid, tid, worker="fixed-id")
         p.kill()
         p.wait()
         t0 = time.time()
@@ -487,13 +532,12 @@ def test_sigterm_hands_back_long_subtasks(stack, scheds, faces):
 
 def test_subtask_fails_after_max_attempts(stack, scheds, faces):
     account, ids = faces
-    a = scheds.start("a", scheduler__max_attempts=1)
+    a = scheds.start("a", scheduler__max_attempts=1, scheduler__lease_seconds=KILL_LEASE)
     tid = create_linker(stack, account)
-    wait_running(stack, tid, done=1, running=1)
-    scheds.kill(a)
-    interrupted = [s["id"] for s in subtasks(stack, tid) if s["status"] == 1]
-    scheds.start("b", scheduler__max_attempts=1)
-    task = stack.wait_task(tid, timeout=120)
+    interrupted = kill9_while_holding(stack, scheds, a, tid)
+    assert [s["id"] for s in subtasks(stack, tid) if s["status"] == 1] == interrupted
+    scheds.start("b", scheduler__max_attempts=1, scheduler__lease_seconds=KILL_LEASE)
+    task = stack.wait_task(tid, timeout=300)
     # linker has a collect hook: the task is done without the failed parts.
     assert task["task_status"] == 5, task
     subs = {s["id"]: s for s in subtasks(stack, tid)}

@@ -494,13 +494,17 @@ def test_kill_one_scheduler_mid_task(topo, faces):
     account, ids = faces
     victim = topo.sched["s1"]
     tid = create_linker(topo, account)
-    # Kill s1 while it holds a subtask and others are still to come.
+    # Kill s1 while it holds a subtask and others are still to come: it is
+    # frozen (SIGSTOP) before the database is read, so that what the read shows
+    # it holding is what the kill interrupts, and thawed when it holds nothing.
     deadline = time.time() + 60
     while True:
+        os.kill(victim.pid, signal.SIGSTOP)
         rows = subtasks(topo, tid)
         held = [sid for sid, status, worker, _ in rows if status == 1 and worker == "topo-s1"]
         if held and sum(1 for r in rows if r[1] == 0) >= 2:
             break
+        os.kill(victim.pid, signal.SIGCONT)
         assert time.time() < deadline, rows
         time.sleep(0.05)
     os.kill(victim.pid, signal.SIGKILL)

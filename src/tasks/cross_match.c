@@ -992,6 +992,22 @@ static int write_matches(struct task_ctx *ctx, void *ud, FILE *f, struct task_fa
 	return rc;
 }
 
+/* Whether the blob id is a result document (store_alone: it starts with '{')
+ * rather than a partial list ('['). The plan's "alone" mark is the subtask's,
+ * not collect's, and a subtask run by an earlier release stored a list. */
+static int stored_document(struct task_ctx *ctx, const char *id)
+{
+	FILE *f = NULL;
+	size_t len = 0;
+	int c = EOF;
+	if (!ctx->store || ctx->store->ops->open_read(ctx->store, id, &f, &len))
+		return 0;
+	while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
+		;
+	fclose(f);
+	return c == '{';
+}
+
 /* partials are the blob ids of the subtasks' partials (collect_reads_partials),
  * read one at a time, never parsed into one tree. */
 static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_object *partials,
@@ -1001,9 +1017,11 @@ static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_
 	struct collect_state st = {partials, limit < 1 ? 1 : (size_t)limit, {0}, -1, 1};
 	st.acc.k = st.k;
 	*result = NULL;
-	if (json_object_array_length(partials) == 1 && json_object_get_string(json_object_array_get_idx(partials, 0))) {
+	const char *only = json_object_array_length(partials) == 1
+				   ? json_object_get_string(json_object_array_get_idx(partials, 0)) : NULL;
+	if (only && stored_document(ctx, only)) {
 		/* the task's only subtask stored the result document (store_alone) */
-		ctx->adopted_result = json_object_get_string(json_object_array_get_idx(partials, 0));
+		ctx->adopted_result = only;
 		return 0;
 	}
 	if (!ctx->store) {

@@ -59,6 +59,18 @@ def chunk_sizes(refs, uptos):
     return sizes
 
 
+def plan_paused(stack, scheds, account_id, config):
+    """Starts a scheduler whose workers pause for an hour before every
+    subtask, creates the task and waits for its plan: (that scheduler, the
+    task id, its subtasks)."""
+    paused = scheds.start("paused", throttle_ms=3600000, **config)
+    r = stack.post("/2/tasks/cross_match", json=body(account_id))
+    assert r.status == 202, r
+    tid = r.json()["task_id"]
+    subs = wait_for(lambda: subtasks(stack, tid), 60, "task %d to be planned" % tid)
+    return paused, tid, subs
+
+
 def test_references_added_after_planning(stack, own_schedulers):  # noqa: F811
     rnd = random.Random(91)
     account_id = str(uuid.uuid4())
@@ -70,11 +82,7 @@ def test_references_added_after_planning(stack, own_schedulers):  # noqa: F811
     od.import_rows(stack, "faces", od.strip(planned + cands))
     scheds = Schedulers(stack, "cmgrowth")
     try:
-        paused = scheds.start("paused", throttle_ms=3600000, **GRID)
-        r = stack.post("/2/tasks/cross_match", json=body(account_id))
-        assert r.status == 202, r
-        tid = r.json()["task_id"]
-        subs = wait_for(lambda: subtasks(stack, tid), 60, "task %d to be planned" % tid)
+        paused, tid, subs = plan_paused(stack, scheds, account_id, GRID)
         rows = stack.sql("SELECT content FROM subtask WHERE task_id = %s ORDER BY subtask_id", (tid,))
         uptos = sorted({json.loads(r[0])["upto"] for r in rows})
         assert uptos == [planned[i]["face_id"] for i in (3, 7, 11)] and len(subs) == 3 * 2, (uptos, subs)
@@ -106,3 +114,37 @@ def test_references_added_after_planning(stack, own_schedulers):  # noqa: F811
     for m, (rid, hits) in zip(got, want):
         assert [c["candidate_id"] for c in m["candidates"]] == [h[0] for h in hits], rid
         assert all(abs(c["similarity"] - h[1]) < 2e-5 for c, h in zip(m["candidates"], hits)), rid
+
+
+def test_a_plan_without_the_alone_mark_gets_a_result_document(stack, own_schedulers):  # noqa: F811
+    """A task planned as one subtask by an earlier release carries no "alone"
+    mark: its subtask stores a partial list, and collecting must turn it into
+    the result document rather than adopt the list as the result."""
+    rnd = random.Random(92)
+    account_id = str(uuid.uuid4())
+    centres = od.people(rnd, 4)
+    refs = faces(rnd, account_id, centres, od.new_id(rnd)[:24], range(6), "ref")
+    cands = faces(rnd, account_id, centres, od.new_id(rnd)[:24], range(20), "cand")
+    od.import_rows(stack, "faces", od.strip(refs + cands))
+    scheds = Schedulers(stack, "cmalone")
+    try:
+        paused, tid, _ = plan_paused(stack, scheds, account_id, ONE)
+        rows = stack.sql("SELECT subtask_id, content FROM subtask WHERE task_id = %s", (tid,))
+        assert len(rows) == 1, rows
+        content = json.loads(rows[0][1])
+        assert content.pop("alone") is True, content
+        stack.sql("UPDATE subtask SET content = %s WHERE subtask_id = %s", (json.dumps(content), rows[0][0]))
+        scheds.stop(paused)
+        scheds.start("one", throttle_ms=0, **ONE)
+        t = stack.wait_task(tid, timeout=180)
+        assert t["task_status"] == 5, t
+        doc = stack.get("/2/tasks/%d/result" % tid).json()
+    finally:
+        scheds.stop_all()
+        stack.sql(CANCEL_UNFINISHED)
+    assert doc["errors"] == [], doc
+    want = od.cross_match([(f["face_id"], f["_vec"]) for f in refs],
+                          [(c["face_id"], c["_vec"]) for c in cands], THRESHOLD, LIMIT)
+    assert [m["reference_id"] for m in doc["result"]] == [w[0] for w in want]
+    for m, (rid, hits) in zip(doc["result"], want):
+        assert [c["candidate_id"] for c in m["candidates"]] == [h[0] for h in hits], rid

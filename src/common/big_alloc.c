@@ -38,25 +38,35 @@ static void *take_spare(size_t size)
 }
 
 /* Makes room for size more bytes by handing out (in *out, to be freed) the
- * smallest spares while they are smaller than size; 0 when no room is made. */
+ * smallest spares while they are smaller than size; 0 when that does not
+ * make room, and then every spare stays (a block that is not kept does not
+ * cost the warm ones that would have been dropped for it). */
 static int make_room(size_t size, void **out, int *nout)
 {
+	int drop[SPARES] = {0}, free_slot = 0;
+	size_t total = spare_total;
 	for (;;) {
-		int free_slot = -1, smallest = -1;
+		int smallest = -1;
 		for (int k = 0; k < SPARES; k++) {
-			if (!spares[k].p)
-				free_slot = k;
+			if (!spares[k].p || drop[k])
+				free_slot = 1;
 			else if (smallest < 0 || spares[k].size < spares[smallest].size)
 				smallest = k;
 		}
-		if (free_slot >= 0 && spare_total + size <= BIG_ALLOC_SPARE_MAX)
-			return 1;
+		if (free_slot && total + size <= BIG_ALLOC_SPARE_MAX)
+			break;
 		if (smallest < 0 || spares[smallest].size >= size)
 			return 0;
-		out[(*nout)++] = spares[smallest].p;
-		spare_total -= spares[smallest].size;
-		spares[smallest].p = NULL;
+		drop[smallest] = 1;
+		total -= spares[smallest].size;
 	}
+	for (int k = 0; k < SPARES; k++)
+		if (drop[k]) {
+			out[(*nout)++] = spares[k].p;
+			spares[k].p = NULL;
+		}
+	spare_total = total;
+	return 1;
 }
 
 void *big_alloc(size_t bytes)

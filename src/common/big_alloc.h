@@ -19,7 +19,8 @@ void *big_alloc(size_t bytes);
 /*
  * Gives back a block of big_alloc (NULL ok): blocks of BIG_ALLOC_HUGE bytes
  * and more are kept as spares, up to four of them and BIG_ALLOC_SPARE_MAX
- * bytes in all (smaller spares make room for a larger block), and the next
+ * bytes in all (smaller spares make room for a larger block; none is
+ * dropped for a block that would not fit even then), and the next
  * big_alloc of a spare's size or up to a fifth less takes the smallest that
  * fits, its pages mapped and warm. Fresh memory costs its first touch: on the build
  * machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped, 80 ms

@@ -626,7 +626,8 @@ static void test_base64(void)
 
 /* big_alloc takes the smallest spare big_free_warm kept that fits (and is
  * at most a quarter larger); at most four spares and BIG_ALLOC_SPARE_MAX
- * bytes, the smallest making room; small and too large blocks are freed
+ * bytes, the smallest making room (none when that is not enough); small and
+ * too large blocks are freed
  * (ASan reports a leak or a double free otherwise). */
 static void test_big_free_warm(void)
 {
@@ -659,6 +660,17 @@ static void test_big_free_warm(void)
 	big_free_warm(NULL);
 	for (int k = 0; k < 4; k++)
 		free(s[k]);
+	/* a block that cannot be kept even by dropping the smaller spares
+	 * drops none of them */
+	char *small = big_alloc(10 * mb), *large = big_alloc(40 * mb), *other = big_alloc(40 * mb);
+	CHECK(small != NULL && large != NULL && other != NULL);
+	big_free_warm(small);
+	big_free_warm(large);
+	big_free_warm(other);
+	CHECK(big_alloc(10 * mb) == small, "the smaller spare stays");
+	CHECK(big_alloc(40 * mb) == large);
+	free(small);
+	free(large);
 }
 
 int main(void)

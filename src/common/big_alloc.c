@@ -87,7 +87,10 @@ void *big_alloc(size_t bytes)
 
 void big_free_warm(void *p)
 {
-	size_t size = p ? malloc_usable_size(p) : 0;
+	/* whole huge pages of the block: glibc's usable size of an aligned
+	 * block includes up to 2 MiB of never touched alignment slack, which
+	 * would count a 40 MiB block as 42 against BIG_ALLOC_SPARE_MAX */
+	size_t size = p ? malloc_usable_size(p) & ~(BIG_ALLOC_HUGE - 1) : 0;
 	void *out[SPARES + 1];
 	int nout = 0;
 	/* huge-page aligned blocks of big_alloc only (not its malloc ones) */

@@ -401,6 +401,55 @@ int sched_wait_exited(atomic_int *exited, long long wait_us)
 	return atomic_load(exited) ? 0 : -1;
 }
 
+static void *rounds_main(void *arg)
+{
+	struct sched_rounds *r = arg;
+	int failures = 0;
+	while (!atomic_load(&r->stop)) {
+		if (r->round(r->owner) == 0)
+			sched_db_ok(&failures);
+		else
+			sched_db_failed(r->db, &failures, r->what);
+		sched_nap(&r->stop, r->round_ms);
+	}
+	atomic_store(&r->exited, 1);
+	return NULL;
+}
+
+int sched_rounds_open(struct sched_rounds *r, struct sched *s)
+{
+	memset(r, 0, sizeof(*r));
+	r->s = s;
+	return (r->db = db_open(&s->cfg.tasks_db)) ? 0 : -1;
+}
+
+int sched_rounds_start(struct sched_rounds *r, const char *what, int round_ms, int (*round)(void *), void *owner)
+{
+	r->what = what;
+	r->round_ms = round_ms;
+	r->round = round;
+	r->owner = owner;
+	if (pthread_create(&r->thread, NULL, rounds_main, r)) {
+		log_error("cannot start the %s thread: %s", what, strerror(errno));
+		return -1;
+	}
+	r->started = 1;
+	return 0;
+}
+
+int sched_rounds_stop(struct sched_rounds *r, long long wait_us)
+{
+	if (!r->started)
+		return 0;
+	atomic_store(&r->stop, 1);
+	if (sched_wait_exited(&r->exited, wait_us))
+		return -1;
+	pthread_join(r->thread, NULL);
+	r->started = 0;
+	db_close(r->db);
+	return 0;
+}
+
 void sched_throttle(struct worker *w, int ms)
 {
 	sched_nap(&w->cancelled, ms);

@@ -28,10 +28,10 @@ static int drop_blobs(struct janitor *j, struct arena *a, const char *list_sql, 
 		      const char *what)
 {
 	struct db_result r;
-	if (DB_EXEC(j->db, a, &r, list_sql, DBP_I64(CLEANUP_BATCH)))
+	if (DB_EXEC(j->r.db, a, &r, list_sql, DBP_I64(CLEANUP_BATCH)))
 		return -1;
 	size_t failed = 0, done = 0;
-	for (size_t i = 0; i < r.nrows && r.ncols <= 2 && !atomic_load(&j->stop); i++) {
+	for (size_t i = 0; i < r.nrows && r.ncols <= 2 && !atomic_load(&j->r.stop); i++) {
 		char **row = r.rows[i];
 		const char *blob = row[r.ncols - 1];
 		if (j->store->ops->del(j->store, blob) && errno != EINVAL) {
@@ -40,7 +40,7 @@ static int drop_blobs(struct janitor *j, struct arena *a, const char *list_sql, 
 			continue;
 		}
 		struct db_param pf[] = {DBP_STR(row[0]), DBP_STR(blob)};
-		if (db_exec(j->db, NULL, forget_sql, pf, r.ncols, NULL))
+		if (db_exec(j->r.db, NULL, forget_sql, pf, r.ncols, NULL))
 			return -1;
 		done++;
 	}
@@ -72,85 +72,60 @@ static int drop_stopped_partials(struct janitor *j, struct arena *a)
 static int clean_up_ended_tasks(struct janitor *j, struct arena *a)
 {
 	struct db_result r;
-	if (DB_EXEC(j->db, a, &r,
+	if (DB_EXEC(j->r.db, a, &r,
 		    "SELECT task_id, task_type, account_id, request_id FROM task "
 		    "WHERE cleaned = 0 AND task_status IN " SQL_TASKS_ENDED_BADLY " LIMIT ?", DBP_I64(CLEANUP_BATCH)))
 		return -1;
-	for (size_t i = 0; i < r.nrows && !atomic_load(&j->stop); i++) {
+	for (size_t i = 0; i < r.nrows && !atomic_load(&j->r.stop); i++) {
 		long long task_id = atoll(r.rows[i][0]);
 		const struct task_type *type = task_type_by_id(atoi(r.rows[i][1]));
 		if (type && type->cleanup) {
 			struct task_ctx ctx = {
-				.cfg = &j->s->cfg, .arena = a, .tasks_db = j->db, .store = j->store, .task_id = task_id,
-				.account_id = r.rows[i][2], .request_id = r.rows[i][3], .cancelled = &j->stop,
+				.cfg = &j->r.s->cfg, .arena = a, .tasks_db = j->r.db, .store = j->store, .task_id = task_id,
+				.account_id = r.rows[i][2], .request_id = r.rows[i][3], .cancelled = &j->r.stop,
 				.host = &sched_task_host,
 			};
 			log_set_request_id(r.rows[i][3]);
 			type->cleanup(&ctx);
 			log_set_request_id(NULL);
 		}
-		if (DB_EXEC(j->db, NULL, NULL, "UPDATE task SET cleaned = 1 WHERE task_id = ?", DBP_I64(task_id)))
+		if (DB_EXEC(j->r.db, NULL, NULL, "UPDATE task SET cleaned = 1 WHERE task_id = ?", DBP_I64(task_id)))
 			return -1;
 	}
 	return 0;
 }
 
-static int cleanup_round(struct janitor *j)
+static int cleanup_round(void *owner)
 {
+	struct janitor *j = owner;
 	struct arena *a = arena_new();
 	int rc = 0;
 	if (j->store && (drop_orphan_blobs(j, a) || drop_stopped_partials(j, a) || clean_up_ended_tasks(j, a)))
 		rc = -1;
-	if (rc == 0 && DB_EXEC(j->db, NULL, NULL,
+	if (rc == 0 && DB_EXEC(j->r.db, NULL, NULL,
 			       "DELETE FROM scheduler_heartbeat WHERE last_seen < UTC_TIMESTAMP(6) - INTERVAL 1 DAY"))
 		rc = -1;
 	arena_free(a);
 	return rc;
 }
 
-static void *janitor_main(void *arg)
-{
-	struct janitor *j = arg;
-	int failures = 0;
-	while (!atomic_load(&j->stop)) {
-		if (cleanup_round(j) == 0)
-			sched_db_ok(&failures);
-		else
-			sched_db_failed(j->db, &failures, "cleanup");
-		sched_nap(&j->stop, ROUND_MS);
-	}
-	atomic_store(&j->exited, 1);
-	return NULL;
-}
-
 int janitor_start(struct janitor *j, struct sched *s)
 {
 	char err[256] = "";
-	memset(j, 0, sizeof(*j));
-	j->s = s;
-	if (!(j->db = db_open(&s->cfg.tasks_db)))
+	if (sched_rounds_open(&j->r, s))
 		return -1;
 	j->store = storage_open(&s->cfg, err, sizeof(err));
 	if (!j->store)
 		log_error("result store not available (blob cleanup disabled): %s", err);
-	if (pthread_create(&j->thread, NULL, janitor_main, j)) {
-		log_error("cannot start the cleanup thread: %s", strerror(errno));
-		return -1;
-	}
-	j->started = 1;
-	return 0;
+	return sched_rounds_start(&j->r, "cleanup", ROUND_MS, cleanup_round, j);
 }
 
 int janitor_stop(struct janitor *j, long long wait_us)
 {
-	if (!j->started)
-		return 0;
-	atomic_store(&j->stop, 1);
-	if (sched_wait_exited(&j->exited, wait_us))
+	int started = j->r.started;
+	if (sched_rounds_stop(&j->r, wait_us))
 		return -1;   /* still in a store call: left behind, like a stuck worker */
-	pthread_join(j->thread, NULL);
-	j->started = 0;
-	storage_close(j->store);
-	db_close(j->db);
+	if (started)
+		storage_close(j->store);
 	return 0;
 }

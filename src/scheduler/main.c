@@ -386,8 +386,8 @@ int main(int argc, char **argv)
 		 openblas_get_corename(), coretype && *coretype ? coretype : "unset", openblas_get_num_threads());
 	run_until_stopped(s, &rec, &signals);
 	waker_stop(&waker);
-	atomic_store(&janitor.stop, 1);
-	atomic_store(&schedules.stop, 1);
+	atomic_store(&janitor.r.stop, 1);
+	atomic_store(&schedules.r.stop, 1);
 	shut_down(s, &live, &signals);
 	int stuck = join_workers(s);
 	int janitor_stuck = janitor_stop(&janitor, JANITOR_WAIT_US) != 0;

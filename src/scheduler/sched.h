@@ -79,23 +79,30 @@ struct liveness {
 	int failures;
 };
 
-/* The janitor thread (janitor.c). */
-struct janitor {
+/* A thread that runs a round on a DB connection of its own every round_ms
+ * until stopped, logging a failing DB as what (common.c): the janitor's and
+ * the schedules' threads. */
+struct sched_rounds {
 	struct sched *s;
-	struct db *db;
-	struct storage *store;         /* NULL when the result store cannot be opened */
+	struct db *db;                 /* its own */
+	int (*round)(void *owner);     /* 0, or -1 on a DB failure */
+	void *owner;
+	const char *what;
+	int round_ms;
 	pthread_t thread;
 	int started;
 	atomic_int stop, exited;
 };
 
+/* The janitor thread (janitor.c). */
+struct janitor {
+	struct sched_rounds r;
+	struct storage *store;         /* NULL when the result store cannot be opened */
+};
+
 /* The schedules thread (schedules.c). */
 struct schedules {
-	struct sched *s;
-	struct db *db;                 /* its own */
-	pthread_t thread;
-	int started;
-	atomic_int stop, exited;
+	struct sched_rounds r;
 };
 
 /* A notification delivery thread (callbacks.c). */
@@ -196,6 +203,14 @@ void sched_nap(atomic_int *stop, int ms);
 /* Waits up to wait_us for a thread to set *exited: 0 once it did, -1 when
  * it is still busy (the caller leaves it behind). */
 int sched_wait_exited(atomic_int *exited, long long wait_us);
+/* Opens the rounds' connection (r zeroed first). 0, or -1. */
+int sched_rounds_open(struct sched_rounds *r, struct sched *s);
+/* Starts the thread that calls round(owner) every round_ms. 0, or -1. */
+int sched_rounds_start(struct sched_rounds *r, const char *what, int round_ms, int (*round)(void *), void *owner);
+/* Tells it to stop and waits up to wait_us, then closes its connection; -1
+ * when it is still inside a round (it is then left behind, like a stuck
+ * worker). */
+int sched_rounds_stop(struct sched_rounds *r, long long wait_us);
 /* Parses JSON text into an object owned by arena a; NULL when invalid. */
 json_object *sched_parse_json(struct arena *a, const char *text);
 /* Hands o (may be NULL) to arena a, which puts it when it dies. Returns o. */

@@ -198,13 +198,14 @@ static int run_next_due(struct sched *s, struct db *db, struct arena *a)
 }
 
 /* The due schedules, up to RUNS_PER_ROUND of them. 0, or -1 on a DB failure. */
-static int run_due_schedules(struct schedules *t)
+static int run_due_schedules(void *owner)
 {
-	for (int i = 0; i < RUNS_PER_ROUND && !atomic_load(&t->stop) && !atomic_load(&t->s->stopping); i++) {
+	struct sched_rounds *r = owner;
+	for (int i = 0; i < RUNS_PER_ROUND && !atomic_load(&r->stop) && !atomic_load(&r->s->stopping); i++) {
 		struct arena *a = arena_new();
 		if (!a)
 			return -1;
-		int rc = run_next_due(t->s, t->db, a);
+		int rc = run_next_due(r->s, r->db, a);
 		arena_free(a);
 		if (rc < 0)
 			return -1;
@@ -214,44 +215,15 @@ static int run_due_schedules(struct schedules *t)
 	return 0;
 }
 
-static void *schedules_main(void *arg)
-{
-	struct schedules *t = arg;
-	int failures = 0;
-	while (!atomic_load(&t->stop)) {
-		if (run_due_schedules(t) == 0)
-			sched_db_ok(&failures);
-		else
-			sched_db_failed(t->db, &failures, "schedules");
-		sched_nap(&t->stop, ROUND_MS);
-	}
-	atomic_store(&t->exited, 1);
-	return NULL;
-}
-
 int schedules_start(struct schedules *t, struct sched *s)
 {
-	memset(t, 0, sizeof(*t));
-	t->s = s;
-	if (!(t->db = db_open(&s->cfg.tasks_db)))
+	if (sched_rounds_open(&t->r, s))
 		return -1;
-	if (pthread_create(&t->thread, NULL, schedules_main, t)) {
-		log_error("cannot start the schedules thread: %s", strerror(errno));
-		return -1;
-	}
-	t->started = 1;
-	return 0;
+	return sched_rounds_start(&t->r, "schedules", ROUND_MS, run_due_schedules, &t->r);
 }
 
 int schedules_stop(struct schedules *t, long long wait_us)
 {
-	if (!t->started)
-		return 0;
-	atomic_store(&t->stop, 1);
-	if (sched_wait_exited(&t->exited, wait_us))
-		return -1;   /* still waiting on the handlers service: left behind, like a stuck worker */
-	pthread_join(t->thread, NULL);
-	t->started = 0;
-	db_close(t->db);
-	return 0;
+	/* -1: still waiting on the handlers service, left behind */
+	return sched_rounds_stop(&t->r, wait_us);
 }

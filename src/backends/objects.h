@@ -284,7 +284,10 @@ static inline int objects_step_ids(struct objects *o, struct arena *a, enum obje
  * (L2-normalised there), or sets *row NULL to skip it; a nonzero return stops
  * the load, which then fails. Ids that do not exist or lack the descriptor
  * are never named. Nothing is sorted, grown or copied on the way: the
- * caller's rows are filled straight from the rows read. */
+ * caller's rows are filled straight from the rows read. A backend may read
+ * on more than one connection at once: slot is then still called by one
+ * thread at a time, but rows are filled concurrently, so ids should be
+ * unique (given in id order, the local backend reads its index in order). */
 static inline int objects_load_vectors_by_ids(struct objects *o, enum objects_kind kind, const char *account_id,
 					      char *const *ids, size_t nids, enum descriptor_type type, int version,
 					      objects_vector_slot_cb slot, void *ud)

@@ -15,6 +15,7 @@
 #include "common/uuid.h"
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,6 +393,7 @@ struct slot_sink {
 	struct objects *o;
 	objects_vector_slot_cb slot;
 	void *ud;
+	pthread_mutex_t *lock;         /* held around slot when two handles read; else NULL */
 	size_t d;                      /* 0 until the first row */
 	int bad;
 };
@@ -409,50 +411,113 @@ static int slot_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
 	char id[OBJECTS_ID_SIZE];
 	memcpy(id, cells[0], lens[0]);
 	id[lens[0]] = 0;
-	if (s->slot(s->ud, id, s->d, &row)) {
+	if (s->lock)
+		pthread_mutex_lock(s->lock);
+	int stop = s->slot(s->ud, id, s->d, &row);
+	if (s->lock)
+		pthread_mutex_unlock(s->lock);
+	if (stop) {
 		s->bad = objects_local_fail(s->o, 0, "loading descriptors stopped at object %s", id);
 		return 1;
 	}
-	if (row) {
+	if (row) { /* rows of different ids: the copies need no lock */
 		memcpy(row, cells[1], s->d * sizeof(float));
 		objects_l2_normalize(row, s->d);
 	}
 	return 0;
 }
 
+/* One handle's share of a load by ids: chunks of BY_IDS_CHUNK ids, one
+ * statement each, on the handle of the sink. */
+#define BY_IDS_CHUNK 1000
+
+struct by_ids_read {
+	struct slot_sink s;
+	const struct kind_table *t;
+	const char *account_id;
+	char *const *ids;
+	size_t nids;
+	enum descriptor_type type;
+	int version;
+	int rc;
+};
+
+static int read_by_ids(struct by_ids_read *r)
+{
+	struct arena *tmp = arena_new();
+	struct db_param *p = arena_alloc(tmp, (BY_IDS_CHUNK + 3) * sizeof(*p));
+	const char *sql = NULL;
+	size_t sql_ids = 0;
+	int rc = 0;
+	for (size_t off = 0; off < r->nids && rc == 0; off += BY_IDS_CHUNK) {
+		size_t m = r->nids - off < BY_IDS_CHUNK ? r->nids - off : BY_IDS_CHUNK, np = 0;
+		if (m != sql_ids) { /* every full chunk shares one statement */
+			sql = arena_printf(tmp,
+					   "SELECT o.%s, d.vector FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
+					   "WHERE o.%s IN (%s) AND d.descriptor_type = ? AND d.descriptor_version = ?%s",
+					   r->t->id, r->t->table, r->t->id, r->t->id, in_marks(tmp, m),
+					   r->account_id ? " AND o.account_id = ?" : "");
+			sql_ids = m;
+		}
+		for (size_t i = 0; i < m; i++)
+			p[np++] = DBP_STR(r->ids[off + i]);
+		p[np++] = DBP_I64(r->type);
+		p[np++] = DBP_I64(r->version);
+		if (r->account_id)
+			p[np++] = DBP_STR(r->account_id);
+		if (db_stream(local_db(r->s.o), sql, p, np, slot_row, &r->s))
+			rc = db_failed(r->s.o, "descriptors by id");
+		else if (r->s.bad)
+			rc = -1;
+	}
+	arena_free(tmp);
+	return r->rc = rc;
+}
+
+static void *read_by_ids_main(void *arg)
+{
+	read_by_ids(arg);
+	return NULL;
+}
+
+/* With more than one chunk, the second half of the ids is read at the same
+ * time on a handle of its own (a second connection, so a second server
+ * thread): the server's work per row is most of a load's time. Without
+ * that handle or thread, the caller's handle reads everything. */
 static int local_load_vectors_by_ids(struct objects *o, enum objects_kind kind, const char *account_id,
 				     char *const *ids, size_t nids, enum descriptor_type type, int version,
 				     objects_vector_slot_cb slot, void *ud)
 {
-	const size_t chunk = 1000;
-	struct slot_sink s = {.o = o, .slot = slot, .ud = ud};
 	const struct kind_table *t = known_table(o, kind);
 	if (!t)
 		return -1;
-	for (size_t off = 0; off < nids; off += chunk) {
-		struct arena *tmp = arena_new();
-		size_t m = nids - off < chunk ? nids - off : chunk;
-		struct db_param *p = arena_alloc(tmp, (m + 3) * sizeof(*p));
-		const char *marks = in_marks(tmp, m);
-		size_t np = 0;
-		for (size_t i = 0; i < m; i++)
-			p[np++] = DBP_STR(ids[off + i]);
-		p[np++] = DBP_I64(type);
-		p[np++] = DBP_I64(version);
-		if (account_id)
-			p[np++] = DBP_STR(account_id);
-		char *sql = arena_printf(tmp,
-					 "SELECT o.%s, d.vector FROM %s o JOIN descriptor d ON d.owner_id = o.%s "
-					 "WHERE o.%s IN (%s) AND d.descriptor_type = ? AND d.descriptor_version = ?%s",
-					 t->id, t->table, t->id, t->id, marks, account_id ? " AND o.account_id = ?" : "");
-		int r = db_stream(local_db(o), sql, p, np, slot_row, &s);
-		arena_free(tmp);
-		if (r)
-			return db_failed(o, "descriptors by id");
-		if (s.bad)
-			return -1;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct by_ids_read own = {{o, slot, ud, NULL, 0, 0}, t, account_id, ids, nids, type, version, 0}, half = own;
+	size_t chunks = (nids + BY_IDS_CHUNK - 1) / BY_IDS_CHUNK;
+	struct objects *second = NULL;
+	pthread_t thread;
+	char err[256];
+	if (chunks > 1 && (second = objects_local_ops.open(((struct objects_local *)o)->cfg, err, sizeof(err)))) {
+		own.nids = chunks / 2 * BY_IDS_CHUNK;
+		half.ids = ids + own.nids;
+		half.nids = nids - own.nids;
+		half.s.o = second;
+		own.s.lock = half.s.lock = &lock;
+		if (pthread_create(&thread, NULL, read_by_ids_main, &half)) {
+			objects_local_ops.close(second);
+			second = NULL;
+			own.nids = nids;
+			own.s.lock = NULL;
+		}
 	}
-	return 0;
+	int rc = read_by_ids(&own);
+	if (second) {
+		pthread_join(thread, NULL);
+		if (rc == 0 && half.rc)
+			rc = objects_local_fail(o, second->input_error, "%s", second->err);
+		objects_local_ops.close(second);
+	}
+	return rc;
 }
 
 /* ---- Lists and linking ------------------------------------------------ */

@@ -10,8 +10,9 @@
  * top `limit` candidates with similarity >= threshold_hit_top) ranks <= N.
  * Ids that do not exist or lack the descriptor become task errors.
  * Workload: one subtask, up to 20000 items (2·10^8 pairs). The markup's
- * descriptors are read straight into their items' rows (markup order, one
- * buffer advised for huge pages), found among the items sorted by id. Up to
+ * descriptors, asked for in id order and each id once, are read straight
+ * into their items' rows (markup order, one buffer advised for huge pages),
+ * found among the items sorted by id. Up to
  * EXACT_MAX_PAIRS pairs are kept and sorted exactly; beyond that they are
  * counted in a histogram of HIST_BINS similarity bins (1e-6 wide), so memory
  * stays O(N·d + bins). */
@@ -178,11 +179,15 @@ static int load_markup(struct task_ctx *ctx, json_object *content, float **x, in
 		const char *fid = task_json_str(it, "face_id", NULL);
 		items[i] = (struct markup_item){fid ? fid : task_json_str(it, "attribute_id", ""), fid == NULL,
 						task_json_int(it, "label", 0)};
-		ids[items[i].is_attribute][nids[items[i].is_attribute]++] = (char *)items[i].id;
 		l.keys[i] = (struct item_key){items[i].id, (uint32_t)i, items[i].is_attribute};
 		l.found[i] = 0;
 	}
 	qsort(l.keys, m, sizeof(*l.keys), cmp_keys);
+	/* Each id once, in id order: the database then reads its index pages in
+	 * order, and no row is named twice. */
+	for (size_t k = 0; k < m; k++)
+		if (k == 0 || cmp_key(l.keys[k - 1].is_attribute, l.keys[k - 1].id, &l.keys[k]) != 0)
+			ids[l.keys[k].is_attribute][nids[l.keys[k].is_attribute]++] = (char *)l.keys[k].id;
 	int version = descriptor_default_version(ctx->cfg, DESCRIPTOR_FACE);
 	int loaded = 0;
 	for (int attr = 0; attr < 2 && loaded == 0; attr++) {

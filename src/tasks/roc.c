@@ -44,6 +44,16 @@ struct roc_group {
 	uint64_t pos, neg;
 };
 
+/* The levels of the walk from the top: the exact pairs' groups, or the
+ * histogram's non-empty bins, read where they are (no copy of up to a
+ * million bins to walk them once). */
+struct roc_levels {
+	struct roc_group *exact;       /* exact: ng groups; NULL: binned */
+	size_t ng;
+	uint64_t *pos, *neg;           /* binned: HIST_BINS bins each (big_alloc) */
+	size_t next;                   /* exact: the next group; binned: bins not yet walked */
+};
+
 struct roc_point {
 	double fpr, tpr, sim;
 };
@@ -269,60 +279,69 @@ static int cmp_pair_desc(const void *a, const void *b)
 
 /* Every pair, sorted, grouped by equal similarity. */
 static int exact_groups(struct task_ctx *ctx, const float *x, const int32_t *labels, size_t n, size_t d,
-			struct roc_group **groups, size_t *ngroups)
+			struct roc_levels *lv)
 {
 	size_t total = n * (n - 1) / 2;
 	struct exact_job job = {labels, malloc(total * sizeof(struct pair_sim)), 0, PTHREAD_MUTEX_INITIALIZER,
 				ctx->cancelled};
 	int rc = -1;
-	*groups = NULL;
 	if (!job.pairs || match_self_tiles(x, n, d, ctx->cfg->match_threads, collect_tile, &job) || job.npairs != total)
 		goto out;
 	qsort(job.pairs, total, sizeof(*job.pairs), cmp_pair_desc);
-	*groups = malloc(total * sizeof(**groups));
-	if (!*groups)
+	struct roc_group *groups = lv->exact = malloc(total * sizeof(*groups));
+	if (!groups)
 		goto out;
 	size_t g = 0;
 	for (size_t i = 0; i < total; i++) {
-		if (g == 0 || (*groups)[g - 1].sim != job.pairs[i].sim)
-			(*groups)[g++] = (struct roc_group){job.pairs[i].sim, 0, 0};
+		if (g == 0 || groups[g - 1].sim != job.pairs[i].sim)
+			groups[g++] = (struct roc_group){job.pairs[i].sim, 0, 0};
 		if (job.pairs[i].pos)
-			(*groups)[g - 1].pos++;
+			groups[g - 1].pos++;
 		else
-			(*groups)[g - 1].neg++;
+			groups[g - 1].neg++;
 	}
-	*ngroups = g;
+	lv->ng = g;
 	rc = 0;
 out:
 	free(job.pairs);
 	return rc;
 }
 
-/* Histogram bins from the top, empty ones skipped. */
+/* The pairs' histogram (match_pair_histogram zeroes the bins itself, so
+ * warm blocks of an earlier task serve: no fresh pages to fault in). */
 static int binned_groups(const float *x, const int32_t *labels, size_t n, size_t d, int nthreads,
-			 struct roc_group **groups, size_t *ngroups)
+			 struct roc_levels *lv)
 {
-	uint64_t *pos = calloc(HIST_BINS, sizeof(uint64_t)), *neg = calloc(HIST_BINS, sizeof(uint64_t));
-	int rc = -1;
-	*groups = NULL;
-	if (!pos || !neg || match_pair_histogram(x, labels, n, d, HIST_BINS, nthreads, pos, neg))
-		goto out;
-	size_t g = 0;
-	for (size_t b = 0; b < HIST_BINS; b++)
-		g += pos[b] || neg[b];
-	*groups = malloc((g ? g : 1) * sizeof(**groups));
-	if (!*groups)
-		goto out;
-	g = 0;
-	for (size_t b = HIST_BINS; b-- > 0;)
-		if (pos[b] || neg[b])
-			(*groups)[g++] = (struct roc_group){(double)b / HIST_BINS, pos[b], neg[b]};
-	*ngroups = g;
-	rc = 0;
-out:
-	free(pos);
-	free(neg);
-	return rc;
+	lv->pos = big_alloc(HIST_BINS * sizeof(uint64_t));
+	lv->neg = big_alloc(HIST_BINS * sizeof(uint64_t));
+	lv->next = HIST_BINS;
+	return !lv->pos || !lv->neg || match_pair_histogram(x, labels, n, d, HIST_BINS, nthreads, lv->pos, lv->neg);
+}
+
+/* The next level from the top into *g; 0 when none is left. */
+static int next_level(struct roc_levels *lv, struct roc_group *g)
+{
+	if (lv->exact) {
+		if (lv->next == lv->ng)
+			return 0;
+		*g = lv->exact[lv->next++];
+		return 1;
+	}
+	while (lv->next > 0) {
+		size_t b = --lv->next;
+		if (lv->pos[b] || lv->neg[b]) {
+			*g = (struct roc_group){(double)b / HIST_BINS, lv->pos[b], lv->neg[b]};
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void levels_free(struct roc_levels *lv)
+{
+	free(lv->exact);
+	big_free_warm(lv->pos);
+	big_free_warm(lv->neg);
 }
 
 /* ---- The curve --------------------------------------------------------------- */
@@ -336,25 +355,33 @@ static json_object *point_json(const struct roc_point *p)
 	return o;
 }
 
-/* Walks the groups into out: curve points, AUC, the equal-error point and
+/* Walks the levels into out: curve points, AUC, the equal-error point and
  * key points. -1 when out of memory (out unchanged). */
-static int walk_curve(const struct roc_group *g, size_t ng, uint64_t npos, uint64_t nneg, json_object *key_fprs,
-		      json_object *out)
+static int walk_curve(struct roc_levels *lv, uint64_t npos, uint64_t nneg, json_object *key_fprs, json_object *out)
 {
 	struct roc_point prev = {0, 0, 1}, last_emitted = {0, 0, 1}, eer = {0, 0, 1};
 	double auc = 0, best_gap = 2;
 	size_t nkeys = key_fprs ? json_object_array_length(key_fprs) : 0;
 	struct roc_point *keys = calloc(nkeys ? nkeys : 1, sizeof(*keys));
+	double *key_fpr = calloc(nkeys ? nkeys : 1, sizeof(*key_fpr));
 	uint64_t tp = 0, fp = 0;
-	if (!keys)
+	if (!keys || !key_fpr) {
+		free(keys);
+		free(key_fpr);
 		return -1;
+	}
 	json_object *curve = json_object_new_array();
-	for (size_t k = 0; k < nkeys; k++)
+	for (size_t k = 0; k < nkeys; k++) {
 		keys[k] = (struct roc_point){0, 0, 1};
-	for (size_t i = 0; i < ng; i++) {
-		tp += g[i].pos;
-		fp += g[i].neg;
-		struct roc_point p = {(double)fp / (double)nneg, (double)tp / (double)npos, g[i].sim};
+		key_fpr[k] = json_object_get_double(json_object_array_get_idx(key_fprs, k));
+	}
+	struct roc_group g, after;
+	int walked = next_level(lv, &g), more = walked;
+	while (more) {
+		more = next_level(lv, &after); /* the last level is always a point of the curve */
+		tp += g.pos;
+		fp += g.neg;
+		struct roc_point p = {(double)fp / (double)nneg, (double)tp / (double)npos, g.sim};
 		auc += (p.fpr - prev.fpr) * (p.tpr + prev.tpr) / 2;
 		double gap = fabs(p.fpr - (1 - p.tpr));
 		if (gap < best_gap) {
@@ -362,17 +389,18 @@ static int walk_curve(const struct roc_group *g, size_t ng, uint64_t npos, uint6
 			eer = p;
 		}
 		for (size_t k = 0; k < nkeys; k++)
-			if (p.fpr <= json_object_get_double(json_object_array_get_idx(key_fprs, k)))
+			if (p.fpr <= key_fpr[k])
 				keys[k] = p;
-		if (p.fpr - last_emitted.fpr >= CURVE_STEP || p.tpr - last_emitted.tpr >= CURVE_STEP || i + 1 == ng) {
+		if (p.fpr - last_emitted.fpr >= CURVE_STEP || p.tpr - last_emitted.tpr >= CURVE_STEP || !more) {
 			json_object_array_add(curve, point_json(&p));
 			last_emitted = p;
 		}
 		prev = p;
+		g = after;
 	}
 	json_object_object_add(out, "roc", curve);
 	json_object_object_add(out, "auc", json_object_new_double(auc));
-	json_object_object_add(out, "type_I_and_II_error_rates_equal_point", ng ? point_json(&eer) : NULL);
+	json_object_object_add(out, "type_I_and_II_error_rates_equal_point", walked ? point_json(&eer) : NULL);
 	json_object *kp = NULL;
 	if (key_fprs) {
 		kp = json_object_new_array();
@@ -381,6 +409,7 @@ static int walk_curve(const struct roc_group *g, size_t ng, uint64_t npos, uint6
 	}
 	json_object_object_add(out, "key_points", kp);
 	free(keys);
+	free(key_fpr);
 	return 0;
 }
 
@@ -463,9 +492,9 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 {
 	float *x = NULL;
 	int32_t *labels = NULL;
-	struct roc_group *groups = NULL;
+	struct roc_levels levels = {0};
 	uint32_t *group = NULL;
-	size_t n = 0, d = 0, ng = 0;
+	size_t n = 0, d = 0;
 	int rc = -1;
 	(void)subtask;
 	if (task_require_objects(ctx, fail))
@@ -487,8 +516,8 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 			  "the markup needs at least one pair with equal labels and one with different labels");
 		goto out;
 	}
-	int grouped = n * (n - 1) / 2 <= EXACT_MAX_PAIRS ? exact_groups(ctx, x, labels, n, d, &groups, &ng)
-							 : binned_groups(x, labels, n, d, ctx->cfg->match_threads, &groups, &ng);
+	int grouped = n * (n - 1) / 2 <= EXACT_MAX_PAIRS ? exact_groups(ctx, x, labels, n, d, &levels)
+							 : binned_groups(x, labels, n, d, ctx->cfg->match_threads, &levels);
 	if (task_check_cancelled(ctx, fail))
 		goto out;
 	if (grouped) {
@@ -496,7 +525,7 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 		goto out;
 	}
 	json_object *res = json_object_new_object();
-	if (walk_curve(groups, ng, npos, nneg, task_json_get(content, "key_FPRs"), res)) {
+	if (walk_curve(&levels, npos, nneg, task_json_get(content, "key_FPRs"), res)) {
 		json_object_put(res);
 		task_fail(fail, E_INTERNAL, "out of memory");
 		goto out;
@@ -510,9 +539,9 @@ static int roc_run(struct task_ctx *ctx, json_object *content, json_object *subt
 	*partial = res;
 	rc = 0;
 out:
-	free(x);
+	big_free_warm(x); /* the next task's rows need no fresh pages */
 	free(labels);
-	free(groups);
+	levels_free(&levels);
 	free(group);
 	return rc;
 }

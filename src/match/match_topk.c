@@ -127,6 +127,7 @@ struct cand_buf {
 	float low;    /* no candidate's similarity is below this */
 	float radius; /* |proposed - canonical| bound of this query (both clamped) */
 	float guess;  /* > 0: a floor guessed from the first block, not yet proven */
+	float top;    /* settle's cut for mark_top (the same proposals are above it after the drop) */
 	int redo;     /* the guess was too high: scan this query again without one */
 	const float *qrow;
 	float *conf;    /* room for confirming (below) */
@@ -257,9 +258,11 @@ static inline float canonical_sim(const struct topk_job *job, const struct cand_
 #define CONF_NONE (-1.0f)    /* not needed */
 #define CONF_PENDING (-2.0f) /* to be computed */
 
-static void mark_top(const struct topk_job *job, struct cand_buf *b)
+/* The first round: marks the proposals >= t pending, where t is the
+ * caller's kth_threshold of the buffer when it holds more than k (so at
+ * least k, the best k unless some tie at the k-th), else -inf (all). */
+static void mark_top(struct cand_buf *b, float t)
 {
-	float t = b->n > job->k ? kth_threshold(job, b->sim, b->n, b->low) : -INFINITY;
 	size_t pending = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		b->conf[i] = b->sim[i] >= t ? CONF_PENDING : CONF_NONE;
@@ -324,9 +327,9 @@ static void take_confirmed(const struct topk_job *job, struct cand_buf *b)
 /* Confirm, keep the exact best k; a later row must beat the k-th (base rows
  * arrive in ascending order, so an equal similarity has a larger index and
  * loses), so its proposal must reach just above the k-th minus the radius. */
-static void compact_exact(const struct topk_job *job, struct cand_buf *b)
+static void compact_exact(const struct topk_job *job, struct cand_buf *b, float t)
 {
-	mark_top(job, b);
+	mark_top(b, t);
 	confirm_row(job, b);
 	mark_band(job, b);
 	confirm_row(job, b);
@@ -376,7 +379,7 @@ static void compact(const struct topk_job *job, struct cand_buf *b)
 		return;
 	size_t kept = cut > b->low ? job->kern->count_ge(b->sim, b->n, cut) : b->n;
 	if (kept > job->cap / 2) {
-		compact_exact(job, b);
+		compact_exact(job, b, b->n > job->k ? t : -INFINITY);
 		return;
 	}
 	drop_below(job, b, cut);
@@ -409,14 +412,19 @@ static void guess_floor(const struct topk_job *job, struct cand_buf *b, const fl
 }
 
 /* At the end of the chunk: prove the guess or scan again (redo), and drop
- * what compact would (fewer candidates to confirm). */
+ * what compact would (fewer candidates to confirm). The cut under the k best
+ * is kept for mark_top: dropping proposals below it leaves the same ones at
+ * or above it (one bisection per query fewer). */
 static void settle(const struct topk_job *job, struct cand_buf *b)
 {
+	b->top = -INFINITY;
 	if (b->n < job->k) {
 		check_guess(b, -INFINITY);
 		return;
 	}
-	float cut = kth_threshold(job, b->sim, b->n, b->low) - 2.0f * b->radius;
+	float t = kth_threshold(job, b->sim, b->n, b->low);
+	float cut = t - 2.0f * b->radius;
+	b->top = b->n > job->k ? t : -INFINITY;
 	if (check_guess(b, cut) && cut > b->low)
 		drop_below(job, b, cut);
 }
@@ -517,7 +525,7 @@ static void finish_block(const struct topk_job *job, struct topk_scratch *s, siz
 	for (size_t x = 0; x < nredo; x++)
 		settle(job, &s->bufs[s->redo[x]]);
 	for (size_t r = 0; r < ni; r++)
-		mark_top(job, &s->bufs[r]);
+		mark_top(&s->bufs[r], s->bufs[r].top);
 	confirm_block(job, s, ni, b0, b1);
 	for (size_t r = 0; r < ni; r++)
 		mark_band(job, &s->bufs[r]);

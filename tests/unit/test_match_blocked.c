@@ -64,15 +64,8 @@ static int cmp_pair(const void *a, const void *b)
 	return x->j < y->j ? -1 : x->j > y->j;
 }
 
-static uint64_t seed = 4242;
-
-static double uniform(void)
-{
-	seed ^= seed >> 12;
-	seed ^= seed << 25;
-	seed ^= seed >> 27;
-	return (double)((seed * 2685821657736338717ull) >> 11) * 0x1p-52 - 1.0;
-}
+#define TEST_RNG_SEED 4242
+#include "test_rng.h"
 
 /* Rows near random centres, every 97th row a copy of the row before. */
 static float *make_rows(void)

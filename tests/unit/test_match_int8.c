@@ -36,16 +36,8 @@
 
 /* ---- data ------------------------------------------------------------------ */
 
-static uint64_t seed = 12345;
-
-/* xorshift64*: uniform in [-1, 1) */
-static double uniform(void)
-{
-	seed ^= seed >> 12;
-	seed ^= seed << 25;
-	seed ^= seed >> 27;
-	return (double)((seed * 2685821657736338717ull) >> 11) * 0x1p-52 - 1.0;
-}
+#define TEST_RNG_SEED 12345
+#include "test_rng.h"
 
 static float *rows_alloc(size_t n, size_t d)
 {

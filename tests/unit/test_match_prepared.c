@@ -12,16 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t seed = 777;
-
-/* xorshift64*: uniform in [-1, 1) */
-static double uniform(void)
-{
-	seed ^= seed >> 12;
-	seed ^= seed << 25;
-	seed ^= seed >> 27;
-	return (double)((seed * 2685821657736338717ull) >> 11) * 0x1p-52 - 1.0;
-}
+#define TEST_RNG_SEED 777
+#include "test_rng.h"
 
 static void *alloc_or_exit(size_t bytes)
 {

@@ -14,9 +14,13 @@
  * order, each face and its descriptor a primary-key lookup
  * (objects_where_from): a block costs its rows, not the faces of the
  * account it skips (a list of 100,000 in an account of 1,000,000 read every
- * face of the account). The join order and the index are forced: left
- * alone, the optimizer may start from another table and sort every
- * remaining row, blobs and all, for each block. A filter's EXISTS (tags:
+ * face of the account). With no filter but the account and the list, the
+ * face row is not read at all: each descriptor joins the list's row and its
+ * own account_id is compared (objects_where_descriptors_by_list; a cross
+ * match of one reference over a list of 300,000: MariaDB 1.0 against 1.46 s
+ * of CPU, 3.3 against 4.9 us per 512-d row). The join order and the index
+ * are forced: left alone, the optimizer may start from another table and
+ * sort every remaining row, blobs and all, for each block. A filter's EXISTS (tags:
  * event_tag, ...) stays a per-row primary-key lookup (OBJECTS_ROW_EXISTS):
  * left alone, MariaDB materializes the whole subquery (a temporary table of
  * every matching row, on disk when large) for every block, O(matches) per
@@ -74,9 +78,14 @@ static int cursor_statement(struct local_cursor *c, enum objects_kind kind, cons
 {
 	struct objects_local_table t;
 	struct objects_where w;
+	char err[512];
 	if (objects_local_where(c->base.o, c->a, kind, c->filters, account_id, &t, &w))
 		return -1;
-	const char *id = t.id, *key, *from = objects_where_from(c->a, &w, t.table, t.id, t.id_order_index, &key);
+	if (objects_where_descriptors_by_list(c->a, kind, c->filters, account_id, &w, err, sizeof(err)))
+		return objects_local_fail(c->base.o, 1, "%s", err);
+	const char *key, *from = objects_where_from(c->a, &w, t.table, t.id, t.id_order_index, &key);
+	/* the row's id: the face's own, or the list's when no face row is read */
+	const char *id = w.descriptor_account ? key : arena_printf(c->a, "o.%s", t.id);
 	c->params = arena_alloc(c->a, (w.nparams + 5) * sizeof(*c->params));
 	if (w.nparams)
 		memcpy(c->params, w.params, w.nparams * sizeof(*c->params));
@@ -89,7 +98,7 @@ static int cursor_statement(struct local_cursor *c, enum objects_kind kind, cons
 		c->params[c->np++] = DBP_STR(arena_strdup(c->a, upto));
 	c->params[c->np++] = DBP_I64(c->rows);
 	c->sql = arena_printf(c->a,
-			      OBJECTS_ROW_EXISTS "SELECT STRAIGHT_JOIN o.%s, d.vector%s FROM %s JOIN descriptor d ON d.owner_id = o.%s "
+			      OBJECTS_ROW_EXISTS "SELECT STRAIGHT_JOIN %s, d.vector%s FROM %s JOIN descriptor d ON d.owner_id = %s "
 			      "WHERE (%s) AND d.descriptor_type = ? AND d.descriptor_version = ? AND %s > ?%s "
 			      "ORDER BY %s LIMIT ?",
 			      id, c->with_track ? ", o.track_id" : "", from, id, w.sql, key,

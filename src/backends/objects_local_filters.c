@@ -119,6 +119,8 @@ struct where_builder {
 	int nclauses;
 	int list_driven;   /* objects_where_build_by_list: list_id compares lf.list_id */
 	int by_list;       /* it did */
+	const char *account_column; /* the account conditions' column: "o.account_id" unless told */
+	int account_clauses;        /* how many of the clauses they are */
 	char *err;
 	size_t errlen;
 };
@@ -182,6 +184,21 @@ static int add_compare(struct where_builder *b, const char *column, const char *
 	sql_build_text(&b->sb, frag);
 	sql_build_param(&b->sb, value);
 	return 0;
+}
+
+/* "<account column> = ?": the object's own account, or the account its
+ * descriptor carries (objects_where_descriptors_by_list). */
+static void add_account(struct where_builder *b, const char *account_id)
+{
+	b->account_clauses++;
+	if (strcmp(b->account_column, "o.account_id") == 0) {
+		add_compare(b, "account_id", "=", DBP_STR(account_id));
+		return;
+	}
+	clause_begin(b);
+	sql_build_text(&b->sb, b->account_column);
+	sql_build_text(&b->sb, " = ?");
+	sql_build_param(&b->sb, DBP_STR(account_id));
 }
 
 static int check_string(struct where_builder *b, const char *key, json_object *v, int uuid)
@@ -417,10 +434,13 @@ static int has_top_filter(json_object *filters)
 	return 0;
 }
 
+/* objects_where_build with a faces list read from its rows (list_driven)
+ * and the account conditions on account_column. */
 static int where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
-		       int list_driven, struct objects_where *w, char *err, size_t errlen)
+		       int list_driven, const char *account_column, struct objects_where *w, char *err, size_t errlen)
 {
-	struct where_builder b = {.kind = kind, .list_driven = list_driven, .err = err, .errlen = errlen};
+	struct where_builder b = {.kind = kind, .list_driven = list_driven, .account_column = account_column,
+				  .err = err, .errlen = errlen};
 	sql_build_init(&b.sb, a, "");
 	int rc = -1;
 	if (kind != OBJ_FACES && kind != OBJ_EVENTS && kind != OBJ_ATTRIBUTES) {
@@ -438,13 +458,13 @@ static int where_build(struct arena *a, enum objects_kind kind, json_object *fil
 	 * narrows the set (to nothing), it never widens it to that account. */
 	json_object *acc = NULL;
 	if (account_id)
-		add_compare(&b, "account_id", "=", DBP_STR(account_id));
+		add_account(&b, account_id);
 	if (filters && json_object_object_get_ex(filters, "account_id", &acc) &&
 	    !json_object_is_type(acc, json_type_null)) {
 		if (check_string(&b, "account_id", acc, 1))
 			goto out;
 		if (!account_id || strcmp(account_id, json_object_get_string(acc)))
-			add_compare(&b, "account_id", "=", DBP_STR(json_object_get_string(acc)));
+			add_account(&b, json_object_get_string(acc));
 	}
 	if (filters) {
 		json_object_object_foreach(filters, key, val) {
@@ -474,7 +494,9 @@ static int where_build(struct arena *a, enum objects_kind kind, json_object *fil
 	w->params = b.sb.p;
 	w->nparams = b.sb.np;
 	w->by_list = b.by_list;
+	w->descriptor_account = 0;
 	w->equality_index = b.equality_index;
+	w->object_clauses = b.nclauses - b.account_clauses - (b.by_list ? 1 : 0);
 	rc = 0;
 out:
 	return rc;
@@ -483,18 +505,36 @@ out:
 int objects_where_build(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
 			struct objects_where *w, char *err, size_t errlen)
 {
-	return where_build(a, kind, filters, account_id, 0, w, err, errlen);
+	return where_build(a, kind, filters, account_id, 0, "o.account_id", w, err, errlen);
 }
 
 int objects_where_build_by_list(struct arena *a, enum objects_kind kind, json_object *filters, const char *account_id,
 				struct objects_where *w, char *err, size_t errlen)
 {
-	return where_build(a, kind, filters, account_id, 1, w, err, errlen);
+	return where_build(a, kind, filters, account_id, 1, "o.account_id", w, err, errlen);
+}
+
+int objects_where_descriptors_by_list(struct arena *a, enum objects_kind kind, json_object *filters,
+				      const char *account_id, struct objects_where *w, char *err, size_t errlen)
+{
+	if (!w->by_list || !account_id || w->object_clauses)
+		return 0;
+	/* The account and the list alone (a short WHERE): again, on the descriptor's account. */
+	if (where_build(a, kind, filters, account_id, 1, "d.account_id", w, err, errlen))
+		return -1;
+	w->descriptor_account = 1;
+	return 0;
 }
 
 const char *objects_where_from(struct arena *a, const struct objects_where *w, const char *table, const char *id,
 			       const char *index, const char **key)
 {
+	if (w->by_list && w->descriptor_account) {
+		/* The list's key in face id order, the caller joins each
+		 * descriptor by primary key: no face row is read. */
+		*key = "lf.face_id";
+		return "list_face lf FORCE INDEX (PRIMARY)";
+	}
 	if (w->by_list) {
 		*key = "lf.face_id";
 		/* The list's key (list_id, face_id) in face id order, each face

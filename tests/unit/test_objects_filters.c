@@ -295,6 +295,50 @@ static void test_list_by_its_rows(struct arena *a)
 	json_object_put(f);
 }
 
+/* For a descriptor read: a list and the account alone compare the
+ * descriptor's account and read no face row; any other filter, or no
+ * account given, leaves the WHERE as objects_where_build_by_list made it. */
+static void test_list_descriptors_only(struct arena *a)
+{
+	char err[256];
+	const char *acc = "6d071cca-fda5-4a03-84d5-5bea65904480", *list = "3f5a1c2e-8d4b-4e6f-9a7c-1b2d3e4f5a6b";
+	json_object *f = json_object_new_object();
+	json_object_object_add(f, "list_id", json_object_new_string(list));
+	struct objects_where w = {0};
+	const char *key;
+	CHECK(objects_where_build_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0 && w.object_clauses == 0);
+	CHECK(objects_where_descriptors_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0, "%s", err);
+	CHECK(w.descriptor_account && w.by_list && strcmp(w.sql, "d.account_id = ? AND lf.list_id = ?") == 0, "%s", w.sql);
+	CHECK(w.nparams == 2 && strcmp(w.params[0].s, acc) == 0 && strcmp(w.params[1].s, list) == 0);
+	const char *from = objects_where_from(a, &w, "face", "face_id", "face_account", &key);
+	CHECK(strcmp(from, "list_face lf FORCE INDEX (PRIMARY)") == 0 && strcmp(key, "lf.face_id") == 0, "%s", from);
+	/* a filter naming another account narrows on the descriptor's too */
+	json_object_object_add(f, "account_id", json_object_new_string("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"));
+	CHECK(objects_where_build_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0 &&
+	      objects_where_descriptors_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0);
+	CHECK(w.descriptor_account && strcmp(w.sql, "d.account_id = ? AND d.account_id = ? AND lf.list_id = ?") == 0,
+	      "%s", w.sql);
+	/* a column of the face: the face row is read */
+	json_object_object_add(f, "user_data", json_object_new_string("u"));
+	CHECK(objects_where_build_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0 && w.object_clauses == 1 &&
+	      objects_where_descriptors_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0);
+	CHECK(!w.descriptor_account && strstr(w.sql, "o.account_id = ? AND ") == w.sql && strstr(w.sql, "d.") == NULL,
+	      "%s", w.sql);
+	from = objects_where_from(a, &w, "face", "face_id", "face_account", &key);
+	CHECK(strstr(from, "STRAIGHT_JOIN face o ON o.face_id = lf.face_id") != NULL, "%s", from);
+	json_object_object_del(f, "user_data");
+	json_object_object_del(f, "account_id");
+	/* no account given, or no list: unchanged */
+	CHECK(objects_where_build_by_list(a, OBJ_FACES, f, NULL, &w, err, sizeof(err)) == 0 &&
+	      objects_where_descriptors_by_list(a, OBJ_FACES, f, NULL, &w, err, sizeof(err)) == 0 &&
+	      !w.descriptor_account && strcmp(w.sql, "lf.list_id = ?") == 0, "%s", w.sql);
+	json_object_object_del(f, "list_id");
+	CHECK(objects_where_build_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0 &&
+	      objects_where_descriptors_by_list(a, OBJ_FACES, f, acc, &w, err, sizeof(err)) == 0 &&
+	      !w.descriptor_account && strcmp(w.sql, "o.account_id = ?") == 0, "%s", w.sql);
+	json_object_put(f);
+}
+
 /* The objects schema's text (LUNA_SPEC is <tree>/docs/luna-tasks.yaml, the
  * schema <tree>/sql/objects/001_init.sql); NULL when unreadable. */
 static char *objects_schema(void)
@@ -448,6 +492,7 @@ int main(void)
 	test_body_limits();
 	test_big_list(a);
 	test_list_by_its_rows(a);
+	test_list_descriptors_only(a);
 	test_equality_index(a);
 	test_validate_through_backend();
 	test_l2_normalize();

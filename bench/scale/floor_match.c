@@ -34,11 +34,12 @@ static float *load(MYSQL *db, const char *account, const char *list, const char 
 		   char (**ids)[37])
 {
 	char sql[1024];
-	/* From the list's rows, each face and descriptor by primary key: left
-	 * alone, the optimizer walks every face of the account and looks each
-	 * up in the list, which costs the account's size, not the list's. */
-	const char *from = "FROM list_face lf STRAIGHT_JOIN face o ON o.face_id = lf.face_id STRAIGHT_JOIN descriptor d "
-			   "ON d.owner_id = o.face_id";
+	/* From the list's rows, each descriptor by primary key, the account the
+	 * descriptor carries compared, as the task's cursor reads a list with no
+	 * other filter (no face row): left alone, the optimizer walks every
+	 * face of the account and looks each up in the list, which costs the
+	 * account's size, not the list's. */
+	const char *from = "FROM list_face lf STRAIGHT_JOIN descriptor d ON d.owner_id = lf.face_id";
 	/* The list's rows bound the rows read: counted on list_face's key alone
 	 * (counting the join read every descriptor twice). */
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM list_face WHERE list_id = '%s'", list);
@@ -51,7 +52,7 @@ static float *load(MYSQL *db, const char *account, const char *list, const char 
 	size_t cap = strtoull(row[0], NULL, 10);
 	mysql_free_result(r);
 	snprintf(sql, sizeof(sql),
-		 "SELECT o.face_id, d.vector %s WHERE lf.list_id = '%s' AND o.account_id = '%s' AND "
+		 "SELECT lf.face_id, d.vector %s WHERE lf.list_id = '%s' AND d.account_id = '%s' AND "
 		 "d.descriptor_type = 1 AND d.descriptor_version = %s",
 		 from, list, account, version);
 	if (mysql_query(db, sql) || !(r = mysql_use_result(db)))

@@ -4,9 +4,11 @@
  * type's collect hook, stores the task result under a new id, and moves the
  * task to done (or failed) only if it is still collecting under our lease.
  * A result_from_subtask type's result was stored once, when its one subtask
- * ended: its blob becomes the task result as it is (so does the partial a
- * collect hook names in ctx->adopted_result). The other partial-result
- * blobs are deleted once the task has its final state.
+ * ended: its blob becomes the task result as it is. So does the blob of a
+ * task's only subtask whose row says it is the task's result document
+ * (subtask.result_document, set by the worker; a cross match planned as one
+ * subtask), without calling collect or reading the blob. The other
+ * partial-result blobs are deleted once the task has its final state.
  *
  * Workload: one claim per task; the partial results are read whole (they
  * are small for every type but the chunked ones, where they are id lists),
@@ -91,19 +93,37 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	return sched_take_task(s, db, c->task_id, attempts, "Collecting the results", 1, &c->gave_up);
 }
 
-/* The partial results in subtask order (null for failed or empty ones), or
- * with ids_only their blob ids. *nfailed counts failed subtasks.
- * 0 ok, -1 DB error, -2 a blob is unreadable (fail filled). */
-static int load_partials(struct worker *w, struct arena *a, long long task_id, int ids_only, json_object **out,
-			 size_t *n, size_t *nfailed, const struct db_result **rows, struct task_fail *fail)
+/* The task's subtasks in order: subtask_id, subtask_status, result_id,
+ * result_document. NULL on a DB error. */
+static const struct db_result *partial_rows(struct worker *w, struct arena *a, long long task_id)
 {
 	struct db_result *rp = arena_alloc(a, sizeof(*rp));
 	if (DB_EXEC(w->db, a, rp,
-		    "SELECT subtask_id, subtask_status, result_id FROM subtask WHERE task_id = ? ORDER BY subtask_id",
+		    "SELECT subtask_id, subtask_status, result_id, result_document FROM subtask WHERE task_id = ? "
+		    "ORDER BY subtask_id",
 		    DBP_I64(task_id)))
-		return -1;
-	const struct db_result r = *rp;
-	*rows = rp;
+		return NULL;
+	return rp;
+}
+
+/* The blob of the task's only subtask when its row marks it as the task's
+ * result document (worker.c), else NULL. Only the mark counts: a subtask
+ * finished by a release without it stored a partial. */
+static const char *only_document(const struct db_result *rows)
+{
+	if (rows->nrows != 1)
+		return NULL;
+	char **row = rows->rows[0];
+	return atoi(row[1]) == SUB_DONE && row[2] && row[3] && atoi(row[3]) == 1 ? row[2] : NULL;
+}
+
+/* The partial results of rows in subtask order (null for failed or empty
+ * ones), or with ids_only their blob ids. *nfailed counts failed subtasks.
+ * 0 ok, -2 a blob is unreadable (fail filled). */
+static int load_partials(struct worker *w, struct arena *a, const struct db_result *rows, int ids_only,
+			 json_object **out, size_t *n, size_t *nfailed, struct task_fail *fail)
+{
+	const struct db_result r = *rows;
 	json_object *arr = sched_own_json(a, json_object_new_array_ext((int)r.nrows));
 	*n = r.nrows;
 	*nfailed = 0;
@@ -164,9 +184,10 @@ static int adopt_subtask_result(const struct task_type *type, json_object *ids, 
 }
 
 /* Works out the result. 0 ok (*has_result: a blob exists under *result_id,
- * which is the given new id, or the subtask's blob of a result_from_subtask
- * type), 1 the task fails (fail filled, or fail->code 0 when the subtask
- * errors say it all), -1 DB error. */
+ * which is the given new id, or the blob of the only subtask when it is the
+ * result document: a result_from_subtask type's, or one marked so), 1 the
+ * task fails (fail filled, or fail->code 0 when the subtask errors say it
+ * all), -1 DB error. */
 static int make_result(struct worker *w, struct arena *a, const struct collect_claim *c, const char **result_id,
 		       int *has_result, const struct db_result **rows, struct task_fail *fail)
 {
@@ -175,10 +196,17 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 	size_t n = 0, nfailed = 0;
 	struct task_ctx ctx;
 	*has_result = 0;
+	if (!(*rows = partial_rows(w, a, c->task_id)))
+		return -1;
+	const char *document = only_document(*rows);
+	if (document) {
+		*result_id = document;    /* the result as the subtask stored it */
+		*has_result = 1;
+		return 0;
+	}
 	int ids_only = type && (type->result_from_subtask || (type->collect && type->collect_reads_partials));
-	int rc = load_partials(w, a, c->task_id, ids_only, &partials, &n, &nfailed, rows, fail);
-	if (rc)
-		return rc == -1 ? -1 : 1;
+	if (load_partials(w, a, *rows, ids_only, &partials, &n, &nfailed, fail))
+		return 1;
 	if (n > 0 && nfailed == n)
 		return 1;                 /* every subtask failed: their errors are the reason */
 	if (type && type->result_from_subtask)
@@ -208,10 +236,7 @@ static int make_result(struct worker *w, struct arena *a, const struct collect_c
 		return 1;
 	}
 	sched_own_json(a, result);
-	if (ctx.adopted_result) {
-		*result_id = ctx.adopted_result;   /* a partial is the result as it was stored */
-		*has_result = 1;
-	} else if (result) {
+	if (result) {
 		if (store_result(w, *result_id, result, fail))
 			return 1;
 		*has_result = 1;

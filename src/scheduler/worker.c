@@ -4,7 +4,9 @@
  * claim (SKIP LOCKED + lease), run the type's run_subtask hook, store the
  * partial result (for a result_from_subtask type: the task's result
  * document, stored once; a hook may also have stored it itself,
- * ctx->stored_partial), finish only if the subtask is still ours.
+ * ctx->stored_partial), finish only if the subtask is still ours. A blob
+ * that is the task's result document is marked so on the subtask row
+ * (result_document): collecting adopts it without reading it.
  *
  * Workload: subtasks last from milliseconds (a GC chunk) to minutes (an
  * estimator chunk); the DB work per subtask is three short transactions. */
@@ -37,6 +39,7 @@ struct subtask_outcome {
 	int failed;                    /* run_subtask reported an error */
 	struct task_fail fail;
 	const char *result_id;         /* stored partial result, or NULL */
+	int document;                  /* result_id is the task's result document (subtask.result_document) */
 	double seconds;                /* run time (luna_tasks_subtask_duration_seconds) */
 };
 
@@ -182,6 +185,7 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 	if (ctx.stored_partial) {
 		json_object_put(partial);
 		out->result_id = ctx.stored_partial;
+		out->document = ctx.stored_document != 0;
 		return;
 	}
 	if (partial) {
@@ -189,6 +193,7 @@ static void run_job(struct worker *w, struct arena *a, const struct subtask_job 
 		if (type->result_from_subtask && !(partial = result_document(&ctx, partial, out)))
 			return;
 		store_partial(w, a, partial, out);
+		out->document = type->result_from_subtask && out->result_id;
 	}
 }
 
@@ -276,11 +281,11 @@ static int finish_body(struct db *db, struct arena *a, void *ud)
 		return give_back_for_retry(db, f);
 	struct db_result u;
 	if (DB_EXEC(db, NULL, &u,
-		    "UPDATE subtask SET subtask_status = ?, result_id = ?, end_time = UTC_TIMESTAMP(6), lease_until = "
-		    "NULL "
+		    "UPDATE subtask SET subtask_status = ?, result_id = ?, result_document = ?, end_time = "
+		    "UTC_TIMESTAMP(6), lease_until = NULL "
 		    "WHERE subtask_id = ? AND worker_id = ? AND subtask_status = " SQL_VAL(SUB_RUNNING),
-		    DBP_I64(out->failed ? SUB_FAILED : SUB_DONE), DBP_STR(out->result_id), DBP_I64(job->subtask_id),
-		    DBP_STR(f->w->s->worker_id)))
+		    DBP_I64(out->failed ? SUB_FAILED : SUB_DONE), DBP_STR(out->result_id),
+		    DBP_I64(!out->failed && out->document), DBP_I64(job->subtask_id), DBP_STR(f->w->s->worker_id)))
 		return TXN_ERROR;
 	if (u.affected == 0) {
 		int mine = recorded_before(db, a, f);

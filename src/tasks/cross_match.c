@@ -22,7 +22,8 @@
  * candidates are split.
  * A task planned as one subtask (one chunk, one range: bench/tasks' 20,000
  * x 20,000) is "alone": that subtask writes the task's result document
- * straight into the store and collect adopts the blob (store_alone).
+ * straight into the store, the scheduler marks its row so, and collecting
+ * adopts the blob without calling collect (store_alone).
  * Collect: a task with one candidate range concatenates the partials' text
  * in subtask order (references ascending); with several, the partials of
  * one chunk (consecutive, ranges ascending) carry each similarity's exact
@@ -555,8 +556,8 @@ static int write_running(struct task_ctx *ctx, void *ud, FILE *f, struct task_fa
 
 /* The task's only subtask ("alone"): the result document written from the
  * lists straight into the store (a file, never a 9 MB text grown in memory
- * at 20,000 references), under a blob that collect adopts as the task
- * result (ctx->stored_partial, ctx->adopted_result): written once, not
+ * at 20,000 references), under a blob that collecting adopts as the task
+ * result (ctx->stored_partial, ctx->stored_document): written once, not
  * stored as a partial, read back and written again. */
 static int store_alone(struct task_ctx *ctx, const struct refs *refs, const struct running *r,
 		       struct task_fail *fail)
@@ -571,6 +572,7 @@ static int store_alone(struct task_ctx *ctx, const struct refs *refs, const stru
 	if (task_store_document(ctx, id, write_running, &fin, fail))
 		return -1;
 	ctx->stored_partial = arena_strdup(ctx->arena, id);
+	ctx->stored_document = 1;
 	return 0;
 }
 
@@ -992,24 +994,12 @@ static int write_matches(struct task_ctx *ctx, void *ud, FILE *f, struct task_fa
 	return rc;
 }
 
-/* Whether the blob id is a result document (store_alone: it starts with '{')
- * rather than a partial list ('['). The plan's "alone" mark is the subtask's,
- * not collect's, and a subtask run by an earlier release stored a list. */
-static int stored_document(struct task_ctx *ctx, const char *id)
-{
-	FILE *f = NULL;
-	size_t len = 0;
-	int c = EOF;
-	if (!ctx->store || ctx->store->ops->open_read(ctx->store, id, &f, &len))
-		return 0;
-	while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
-		;
-	fclose(f);
-	return c == '{';
-}
-
 /* partials are the blob ids of the subtasks' partials (collect_reads_partials),
- * read one at a time, never parsed into one tree. */
+ * read one at a time, never parsed into one tree. A task planned as one
+ * subtask whose run stored the result document (store_alone) does not come
+ * here: the scheduler adopts that blob by the subtask row's mark. One
+ * planned by a release without the "alone" mark stored a partial list, made
+ * into the document here. */
 static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_object *partials,
 			       json_object **result, struct task_fail *fail)
 {
@@ -1017,13 +1007,6 @@ static int cross_match_collect(struct task_ctx *ctx, json_object *content, json_
 	struct collect_state st = {partials, limit < 1 ? 1 : (size_t)limit, {0}, -1, 1};
 	st.acc.k = st.k;
 	*result = NULL;
-	const char *only = json_object_array_length(partials) == 1
-				   ? json_object_get_string(json_object_array_get_idx(partials, 0)) : NULL;
-	if (only && stored_document(ctx, only)) {
-		/* the task's only subtask stored the result document (store_alone) */
-		ctx->adopted_result = only;
-		return 0;
-	}
 	if (!ctx->store) {
 		task_fail(fail, E_STORAGE, "no result store");
 		return -1;

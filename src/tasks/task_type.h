@@ -36,10 +36,12 @@ struct task_ctx {
 	 * the store; the scheduler records it as the subtask's result, or
 	 * deletes it when the run ends otherwise. In the ctx arena. */
 	const char *stored_partial;
-	/* collect: the blob id of a partial that is the task result as it was
-	 * stored (the hook stores nothing under result_id); collecting keeps
-	 * that blob as the task result, as for result_from_subtask. */
-	const char *adopted_result;
+	/* run_subtask: nonzero when stored_partial is the task's whole result
+	 * document (task_store_document), not a partial result. The scheduler
+	 * marks the subtask row (subtask.result_document), and when it is the
+	 * task's only subtask, collecting makes that blob the task result as it
+	 * is, without calling collect or reading the blob. */
+	int stored_document;
 	/* Set by the scheduler's liveness thread, polled (atomic_load) by long-running
 	 * work on any of its threads; nonzero = stop now. */
 	atomic_int *cancelled;

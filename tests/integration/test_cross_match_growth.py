@@ -119,7 +119,9 @@ def test_references_added_after_planning(stack, own_schedulers):  # noqa: F811
 def test_a_plan_without_the_alone_mark_gets_a_result_document(stack, own_schedulers):  # noqa: F811
     """A task planned as one subtask by an earlier release carries no "alone"
     mark: its subtask stores a partial list, and collecting must turn it into
-    the result document rather than adopt the list as the result."""
+    the result document rather than adopt the list as the result. Only the
+    mark the worker records on the subtask row (result_document) makes
+    collecting adopt a blob, and a list gets none."""
     rnd = random.Random(92)
     account_id = str(uuid.uuid4())
     centres = od.people(rnd, 4)
@@ -138,6 +140,8 @@ def test_a_plan_without_the_alone_mark_gets_a_result_document(stack, own_schedul
         scheds.start("one", throttle_ms=0, **ONE)
         t = stack.wait_task(tid, timeout=180)
         assert t["task_status"] == 5, t
+        marks = stack.sql("SELECT result_document FROM subtask WHERE task_id = %s", (tid,))
+        assert [int(m[0]) for m in marks] == [0], marks
         doc = stack.get("/2/tasks/%d/result" % tid).json()
     finally:
         scheds.stop_all()

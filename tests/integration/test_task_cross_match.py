@@ -6,6 +6,7 @@ import os
 import random
 
 import objdata as od
+from luna import ROOT
 
 
 def run(stack, account_id, content):
@@ -79,9 +80,10 @@ def test_no_candidates_gives_empty_result(stack, account_id):
 
 def test_one_subtask_stores_the_result_itself(stack, account_id):
     """A task planned as one subtask: that subtask writes the result document
-    into the store and collecting makes that very blob the task result, so
-    the result's file was written before the subtask ended (a result made at
-    collect is written after)."""
+    into the store, its row says so (subtask.result_document, migration 012)
+    and collecting makes that very blob the task result, so the result's file
+    was written before the subtask ended (a result made at collect is written
+    after). The migration can run again without changing anything."""
     rnd = random.Random(23)
     faces = od.make_faces(rnd, account_id, od.people(rnd, 3), 4)
     od.import_rows(stack, "faces", od.strip(faces))
@@ -89,10 +91,13 @@ def test_one_subtask_stores_the_result_itself(stack, account_id):
         "filters": {"reference_type": "faces", "candidate_type": "faces", "reference_filters": {},
                     "candidate_filters": {}}, "threshold": 0.1, "limit": 2}})
     assert t["task_status"] == 5, t
-    rows = stack.sql("SELECT t.result_id, s.end_time FROM task t JOIN subtask s ON s.task_id = t.task_id "
-                     "WHERE t.task_id = %s", (tid,))
+    with open(os.path.join(ROOT, "sql", "tasks", "012_subtask_result_document.sql")) as f:
+        stack.sql(f.read())
+    rows = stack.sql("SELECT t.result_id, s.end_time, s.result_document FROM task t "
+                     "JOIN subtask s ON s.task_id = t.task_id WHERE t.task_id = %s", (tid,))
     assert len(rows) == 1, rows
-    result_id, sub_end = rows[0]
+    result_id, sub_end, marked = rows[0]
+    assert int(marked) == 1, rows
     ended = datetime.datetime.strptime(sub_end, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
     assert os.path.getmtime(stack.store_path(result_id)) <= ended.timestamp()
     doc = stack.get("/2/tasks/%d/result" % tid).json()

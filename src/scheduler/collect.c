@@ -33,13 +33,6 @@ struct collect_claim {
 	const char *content, *account_id, *request_id;
 };
 
-/* A task is ready to collect when all its subtasks finished, or when a
- * collect was interrupted (status 4, lease expired or handed back). */
-#define COLLECTABLE \
-	"((task_status = " SQL_VAL(TASK_RUNNING) " AND planned = 1 " \
-	"AND count_task_parts_done >= count_task_parts_all) " \
-	"OR (task_status = " SQL_VAL(TASK_COLLECTING) " AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6))))"
-
 struct collect_final {
 	struct worker *w;
 	long long task_id;
@@ -71,7 +64,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	struct db_result r;
 	if (DB_EXEC(db, a, &r,
 		    "SELECT task_type, task_status, content, account_id, request_id, attempts FROM task "
-		    "WHERE task_id = ? AND " COLLECTABLE " FOR UPDATE SKIP LOCKED", DBP_I64(c->task_id)))
+		    "WHERE task_id = ? AND " SQL_COLLECTABLE " FOR UPDATE SKIP LOCKED", DBP_I64(c->task_id)))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
@@ -407,7 +400,7 @@ int sched_collect_one(struct worker *w)
 {
 	struct db_result r;
 	struct arena *a = arena_new();
-	int rc = DB_EXEC(w->db, a, &r, "SELECT task_id FROM task WHERE " COLLECTABLE " ORDER BY task_id LIMIT 1");
+	int rc = DB_EXEC(w->db, a, &r, "SELECT task_id FROM task WHERE " SQL_COLLECTABLE " ORDER BY task_id LIMIT 1");
 	long long task_id = rc == 0 && r.nrows ? atoll(r.rows[0][0]) : 0;
 	arena_free(a);
 	if (rc)

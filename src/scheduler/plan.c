@@ -41,9 +41,7 @@ static int claim_body(struct db *db, struct arena *a, void *ud)
 	struct db_result r;
 	if (DB_EXEC(db, a, &r,
 		    "SELECT task_id, task_type, content, account_id, request_id, attempts FROM task "
-		    "WHERE task_status = " SQL_VAL(TASK_PENDING) " AND planned = 0 "
-		    "AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6)) "
-		    "ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED"))
+		    "WHERE " SQL_PLANNABLE " ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED"))
 		return TXN_ERROR;
 	if (r.nrows == 0)
 		return TXN_ABORT;
@@ -194,7 +192,8 @@ int sched_plan_one(struct worker *w)
 		log_warn("task %lld: planning failed: %d %s", c.task_id, fail.code, fail.detail);
 	else
 		log_info("task %lld: planned into %zu subtasks", c.task_id, json_object_array_length(ps.subtasks));
-	if (ps.stored)
+	/* This worker claims a subtask at once; idle ones wake for the others. */
+	if (ps.stored && ps.subtasks && json_object_array_length(ps.subtasks) > 1)
 		sched_wake_all(w->s);
 out:
 	sched_set_hold(w, HOLD_NONE, 0, 0);

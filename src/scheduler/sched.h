@@ -216,6 +216,20 @@ json_object *sched_parse_json(struct arena *a, const char *text);
 /* Hands o (may be NULL) to arena a, which puts it when it dies. Returns o. */
 json_object *sched_own_json(struct arena *a, json_object *o);
 
+/* The rows each worker step claims, as SQL conditions; the idle look
+ * (sched_work_visible) asks for the same rows. COLLECTABLE: every subtask of
+ * the task finished, or a collect was interrupted (status 4, lease expired
+ * or handed back). */
+#define SQL_COLLECTABLE \
+	"((task_status = " SQL_VAL(TASK_RUNNING) " AND planned = 1 " \
+	"AND count_task_parts_done >= count_task_parts_all) " \
+	"OR (task_status = " SQL_VAL(TASK_COLLECTING) " AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6))))"
+#define SQL_PLANNABLE \
+	"(task_status = " SQL_VAL(TASK_PENDING) " AND planned = 0 " \
+	"AND (worker_id IS NULL OR lease_until < UTC_TIMESTAMP(6)))"
+#define SQL_CLAIMABLE \
+	"(subtask_status = " SQL_VAL(SUB_PENDING) " AND (lease_until IS NULL OR lease_until <= UTC_TIMESTAMP(6)))"
+
 /* Worker steps: 1 = did something, 0 = nothing to do, -1 = DB trouble. */
 int sched_collect_one(struct worker *w);
 int sched_plan_one(struct worker *w);

@@ -12,13 +12,25 @@ the figure carries neither a client's polling interval nor the CPU that
 polling through nginx, the API and MariaDB costs on the same two cores as the
 task. Once the line is there, GET /2/tasks/count?task_ids=ID&task_status=5
 confirms it; every FULL_CHECK_S, GET /2/tasks/{id} (which carries the
-content: 1.3 MB for the roc markup) notices a task that failed."""
+content: 1.3 MB for the roc markup) notices a task that failed.
+
+The fixed path (BENCH_TASKS has fixed_path, the default): what every task
+pays besides its work, measured on a cross match of 4 x 4 faces run
+BENCH_FIXED_RUNS times (default 15), median of each phase from the log lines'
+times (API and scheduler log on the same host): the POST until the API logs
+the task created, the wake-up and planning until "planned", the claim, run and
+finish of the subtask until its "done" line (the run itself, the hook's time,
+shown apart), collecting until "task N done"; and the stack's CPU per task
+next to what the stack spends idle in the same time (its idle polls)."""
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 
 BAR = 1.5
 POLL_S = 0.001
@@ -31,6 +43,33 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+FIXED_RUNS = int(os.environ.get("BENCH_FIXED_RUNS", "15"))
+
+
+def log_time(line):
+    """The UTC time of a log line ("2026-12-06T00:37:21.995549Z ...") in seconds."""
+    return datetime.strptime(line[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+
+
+def task_events(stack, tid):
+    """Times of the log lines of task tid: created (API), planned, the
+    subtask's done line and its run seconds, done."""
+    marks = {"created": ": task %d created " % tid, "planned": ": task %d: planned" % tid,
+             "done": ": task %d done" % tid}
+    sub = re.compile(r": task %d subtask \d+ done \(attempt \d+, ([\d.]+) s\)" % tid)
+    ev = {}
+    for name in ("api.log", "scheduler.log"):
+        with open(os.path.join(stack, name), errors="replace") as f:
+            for line in f:
+                for k, m in marks.items():
+                    if m in line:
+                        ev[k] = log_time(line)
+                hit = sub.search(line)
+                if hit:
+                    ev["sub_done"], ev["run"] = log_time(line), float(hit.group(1))
+    return ev
 
 
 def stack_pids(stack):
@@ -101,6 +140,36 @@ def main():
         wall, cpu = out.split()
         return float(wall), float(cpu)
 
+    def fixed_path():
+        """Medians (ms) of the phases of a tiny cross match, and its stack CPU."""
+        content = {"filters": {"reference_type": "faces", "candidate_type": "faces",
+                               "reference_filters": {"user_data": "ta"},
+                               "candidate_filters": {"user_data": "tb"}, "account_id": acc},
+                   "threshold": 0, "limit": limit}
+        phases = {k: [] for k in ("post", "plan", "subtask", "run", "collect", "total", "cpu", "idle")}
+        for _ in range(FIXED_RUNS):
+            c0 = stack_cpu()
+            time.sleep(0.5)
+            phases["idle"].append(stack_cpu() - c0)
+            log_from = log_size()
+            c0, t0 = stack_cpu(), time.time()
+            tid = req("POST", "/2/tasks/cross_match", {"account_id": acc, "content": content})["task_id"]
+            m0 = time.monotonic()
+            wait_done(tid, log_from)
+            phases["cpu"].append(stack_cpu() - c0)
+            dt = time.monotonic() - m0
+            phases["idle"][-1] *= dt / 0.5
+            ev = task_events(stack, tid)
+            phases["post"].append(ev["created"] - t0)
+            phases["plan"].append(ev["planned"] - ev["created"])
+            phases["subtask"].append(ev["sub_done"] - ev["planned"] - ev["run"])
+            phases["run"].append(ev["run"])
+            phases["collect"].append(ev["done"] - ev["sub_done"])
+            phases["total"].append(ev["done"] - t0)
+        # CPU comes in clock ticks (10 ms): the mean of the runs, not their median
+        return {k: 1000 * (statistics.mean(v) if k in ("cpu", "idle") else statistics.median(v))
+                for k, v in phases.items()}
+
     with open(markup_path) as f:
         markup = json.load(f)
     tasks = [
@@ -115,6 +184,7 @@ def main():
     only = os.environ.get("BENCH_TASKS")
     if only:
         tasks = [t for t in tasks if t[0] in only.split(",")]
+    with_fixed = not only or "fixed_path" in only.split(",")
     fail = False
     print("%-12s %14s %10s %7s %14s %12s %9s" % ("task", "end-to-end s", "kernel s", "ratio",
                                                  "stack cpu s", "kernel cpu s", "cpu ratio"), flush=True)
@@ -131,6 +201,13 @@ def main():
                  min(c for _, c in e2e), min(c for _, c in kern), cpu), flush=True)
     print("(%s faces of %s-d per set; cross match limit %d; best of %d; stack cpu: scheduler + MariaDB; "
           "bar: end-to-end <= %.1fx the kernel)" % (n, dim, limit, runs, BAR))
+    if with_fixed:
+        f = fixed_path()
+        print("fixed path, cross match 4 x 4, median of %d (ms): POST -> created %.1f, -> planned %.1f, "
+              "claim + finish of the subtask %.1f (its run %.1f), collect %.1f; POST -> done %.1f; "
+              "stack cpu %.1f (mean; idle stack in the same time: %.1f)"
+              % (FIXED_RUNS, f["post"], f["plan"], f["subtask"], f["run"], f["collect"], f["total"], f["cpu"],
+                 f["idle"]), flush=True)
     sys.exit(1 if fail else 0)
 
 

@@ -316,15 +316,26 @@ static int side_open(struct task_ctx *ctx, const struct side *s, unsigned flags,
 	return 0;
 }
 
-/* The references in one block of one more row than a chunk: a chunk's
- * references come as one short block, the last (the cursor reads no more),
- * and stay in it (refs->cursor). A full block means more came: copies. */
+/* Rows of the references' block: one more than the chunk had at planning
+ * (a subtask planned without the count: than a whole chunk), so that a
+ * small chunk maps a small block, not one of CROSS_MATCH_REFERENCES_PER_SUBTASK. */
+static size_t refs_block_rows(const struct task_ctx *ctx, json_object *subtask)
+{
+	long long planned = task_json_int(subtask, "references", 0);
+	size_t rows = planned > 0 ? (size_t)planned : (size_t)ctx->cfg->cross_match_references;
+	return rows < OBJECTS_BLOCK_MAX_ROWS ? rows + 1 : OBJECTS_BLOCK_MAX_ROWS;
+}
+
+/* The references in one block of one more row than the chunk had at
+ * planning: they come as one short block, the last (the cursor reads no
+ * more), and stay in it (refs->cursor). A full block means more came since:
+ * copies. */
 static int load_refs(struct task_ctx *ctx, const struct side *s, json_object *subtask, struct refs *r,
 		     struct task_fail *fail)
 {
 	struct objects_cursor *c;
 	const struct objects_block *b;
-	size_t rows = (size_t)ctx->cfg->cross_match_references + 1;
+	size_t rows = refs_block_rows(ctx, subtask);
 	if (side_open(ctx, s, 0, rows, task_json_str(subtask, "after", NULL), task_json_str(subtask, "upto", NULL), &c,
 		      fail))
 		return -1;

@@ -3,15 +3,17 @@ s3rver (npm) behind tests/fakes/sigv4_proxy.py, which checks every SigV4
 signature with botocore, so a request signed wrongly fails here.
 
 The store's own checks live in tests/unit/test_sources.c (run here with
-LUNA_S3_TEST_ENDPOINT set); the stack-level test runs an estimator task with
+LUNA_S3_TEST_ENDPOINT set); the stack-level tests run an estimator task and a cross match with
 [STORAGE] BACKEND = s3 for the api and the scheduler: a stack or scheduler
 that cannot use the S3 store fails the test."""
 import os
+import random
 import subprocess
 import uuid
 
 import pytest
 
+import objdata as od
 from estimator_env import Repointed, result_of, run_task, servers
 from luna import default_build
 
@@ -76,3 +78,34 @@ def test_stack_with_s3_result_store(stack, s3, account_id, tmp_path):
         rp.undo()
         fake.close()
         web.close()
+
+
+def test_a_one_subtask_cross_match_result_is_adopted_unread(stack, s3, account_id):
+    """A cross match planned as one subtask stores its result document once;
+    collecting adopts that blob by the subtask row's mark (result_document)
+    without reading it: the store sees one PUT of the result and no GET until
+    a client asks for the result."""
+    rnd = random.Random(31)
+    faces = od.make_faces(rnd, account_id, od.people(rnd, 3), 4)
+    od.import_rows(stack, "faces", od.strip(faces))
+    rp = Repointed(stack, {("STORAGE", "BACKEND"): "s3", ("STORAGE", "S3_ENDPOINT"): s3.url,
+                           ("STORAGE", "S3_BUCKET"): "store", ("STORAGE", "S3_ACCESS_KEY"): "S3RVER",
+                           ("STORAGE", "S3_SECRET_KEY"): "S3RVER"})
+    try:
+        seen = len(s3.log())
+        tid, task = od.run_task(stack, "cross_match", {"account_id": account_id, "content": {
+            "filters": {"reference_type": "faces", "candidate_type": "faces", "reference_filters": {},
+                        "candidate_filters": {}}, "threshold": 0.1, "limit": 2}})
+        assert task["task_status"] == 5, task
+        rid = stack.sql("SELECT result_id FROM task WHERE task_id = %s", (tid,))[0][0]
+        marks = stack.sql("SELECT result_document FROM subtask WHERE task_id = %s", (tid,))
+        on_blob = [(e["method"], e["ok"]) for e in s3.log()[seen:] if e["path"].endswith("/" + rid)]
+        assert [int(m[0]) for m in marks] == [1], marks
+        assert on_blob == [("PUT", True)], on_blob
+        doc = result_of(stack, tid)
+    finally:
+        rp.undo()
+    assert doc["errors"] == []
+    vecs = [(f["face_id"], f["_vec"]) for f in faces]
+    want = od.cross_match(vecs, vecs, 0.1, 2)
+    assert [m["reference_id"] for m in doc["result"]] == [w[0] for w in want]

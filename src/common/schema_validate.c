@@ -177,6 +177,9 @@ struct vctx {
 	int plen;
 	int sdepth;
 	long steps;
+	int quiet;		/* errors are located (set, depth, weak) but their text is not made */
+	int defaults_later;	/* defaults are held back (alternatives being matched) ... */
+	long defaults_missed;	/* ... and this many missing properties have one */
 	int aborted;
 	struct schema_error abort_err;
 };
@@ -209,11 +212,22 @@ static void path_text(const struct vctx *c, char *out, size_t n)
 	sb_ellipsis(&b);
 }
 
-/* Whether an error at the current location would replace the slot's error. */
+/*
+ * Whether an error at the current location would replace the slot's error (the caller then
+ * writes it with put()). When quiet, the slot takes the error's location without its text
+ * and the caller writes nothing: only the outcome is wanted (see kw_alternatives).
+ */
 static int want(const struct vctx *c, struct errslot *e, int weak)
 {
 	e->weak |= weak;
-	return !e->set || c->plen > e->depth;
+	if (e->set && c->plen <= e->depth)
+		return 0;
+	if (!c->quiet)
+		return 1;
+	e->set = 1;
+	e->depth = c->plen;
+	e->path[0] = e->msg[0] = '\0';
+	return 0;
 }
 
 static void put(const struct vctx *c, struct errslot *e, const char *fmt, ...)
@@ -663,6 +677,8 @@ static int kw_properties(struct vctx *c, const struct kw *k, json_object *inst,
 			rc |= validate_child(c, sub, val, key, 0, e);
 		else if (c->flags & SCHEMA_DEFAULTS)
 			insert_default(c, inst, key, sub);
+		else if (c->defaults_later && find_default(c->s, sub, 0, &val))
+			c->defaults_missed++;
 	}
 	return rc ? -1 : 0;
 }
@@ -850,6 +866,7 @@ static int kw_all_of(struct vctx *c, json_object *list, json_object *inst, struc
  */
 struct alt_branch {
 	int evaluated, passed, covers, wrong;
+	int defaults;		/* a property it describes is missing and has a default */
 	struct errslot err;
 	struct evald ev;
 };
@@ -1029,13 +1046,52 @@ static void alt_evaluate(struct vctx *c, json_object *list, int one, json_object
 	size_t i;
 
 	for (i = 0; i < n && !c->aborted; i++) {
+		long missed = c->defaults_missed;
+
 		c->elog->branch = i;
 		br[i].evaluated = 1;
 		br[i].passed = !apply(c, json_object_array_get_idx(list, i), inst,
 				      strict ? &br[i].ev : NULL, &br[i].err);
+		br[i].defaults = c->defaults_missed != missed;
 		if (br[i].passed && ++npass >= (one ? 2 : 1) && !strict)
 			break;
 	}
+}
+
+/* How the evaluated branches came out: passed and describing every property (pc), passed
+ * otherwise (pn), failed but describing every property (fc), and the first two of each. */
+struct alt_counts {
+	size_t pc, pn, fc, first_pc, second_pc, first_pn, second_pn;
+};
+
+static void alt_count(const struct alt_branch *br, size_t n, struct alt_counts *k)
+{
+	size_t i;
+
+	memset(k, 0, sizeof(*k));
+	for (i = 0; i < n; i++) {
+		if (!br[i].evaluated)
+			continue;
+		if (br[i].passed && br[i].covers) {
+			if (!k->pc++)
+				k->first_pc = i;
+			else if (k->pc == 2)
+				k->second_pc = i;
+		} else if (br[i].passed) {
+			if (!k->pn++)
+				k->first_pn = i;
+			else if (k->pn == 2)
+				k->second_pn = i;
+		} else if (br[i].covers) {
+			k->fc++;
+		}
+	}
+}
+
+/* Whether the alternatives fail with an error taken from their failing branches. */
+static int alt_fails_by_branches(const struct alt_counts *k, const struct evald *ev)
+{
+	return (!k->pc && !k->pn) || (!k->pc && k->fc && ev);
 }
 
 /*
@@ -1045,56 +1101,83 @@ static void alt_evaluate(struct vctx *c, json_object *list, int one, json_object
 static long alt_choose(struct vctx *c, json_object *list, int one, json_object *inst,
 		       struct evald *ev, struct alt_branch *br, size_t n, struct errslot *e)
 {
-	size_t i, pc = 0, pn = 0, fc = 0, first_pc = 0, second_pc = 0, first_pn = 0, second_pn = 0;
+	struct alt_counts k;
+	size_t i;
 
-	for (i = 0; i < n; i++) {
-		if (!br[i].evaluated)
-			continue;
-		if (br[i].passed && br[i].covers) {
-			if (!pc++)
-				first_pc = i;
-			else if (pc == 2)
-				second_pc = i;
-		} else if (br[i].passed) {
-			if (!pn++)
-				first_pn = i;
-			else if (pn == 2)
-				second_pn = i;
-		} else if (br[i].covers) {
-			fc++;
-		}
-	}
-	if (!pc && !pn)
+	alt_count(br, n, &k);
+	if (!k.pc && !k.pn)
 		return alt_fail(c, br, n, 0, inst, e);
-	if (!pc && fc && ev)	/* the branches that fit the object's shape failed on values */
+	if (!k.pc && k.fc && ev)	/* the branches that fit the object's shape failed on values */
 		return alt_fail(c, br, n, 1, inst, e);
 	if (one) {
-		if (pc > 1 || (!pc && pn > 1)) {
-			alt_fail_many(c, list, pc > 1 ? first_pc : first_pn,
-				      pc > 1 ? second_pc : second_pn, inst, e);
+		if (k.pc > 1 || (!k.pc && k.pn > 1)) {
+			alt_fail_many(c, list, k.pc > 1 ? k.first_pc : k.first_pn,
+				      k.pc > 1 ? k.second_pc : k.second_pn, inst, e);
 			return -2;
 		}
-		i = pc ? first_pc : first_pn;
+		i = k.pc ? k.first_pc : k.first_pn;
 		ev_merge(ev, &br[i].ev);
 		return (long)i;
 	}
 	for (i = 0; i < n; i++)
 		if (br[i].evaluated && br[i].passed)
 			ev_merge(ev, &br[i].ev);
-	return (long)(pc ? first_pc : first_pn);
+	return (long)(k.pc ? k.first_pc : k.first_pn);
+}
+
+static void alt_clear(struct alt_branch *br, size_t n, struct enum_log *log)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ev_free(&br[i].ev);
+	memset(br, 0, n * sizeof(*br));
+	free(log->e);
+	memset(log, 0, sizeof(*log));
+}
+
+/* Evaluates every branch into br (without defaults), logging their enum checks into log. */
+static void alt_run(struct vctx *c, json_object *list, int one, json_object *inst,
+		    struct evald *ev, struct alt_branch *br, size_t n, struct enum_log *log)
+{
+	struct enum_log *outer = c->elog;
+	int saved = c->flags, later = c->defaults_later;
+	size_t i;
+
+	log->base = c->plen;
+	c->elog = log;
+	c->defaults_later |= (c->flags & SCHEMA_DEFAULTS) != 0;
+	c->flags &= ~SCHEMA_DEFAULTS;
+	alt_evaluate(c, list, one, inst, ev != NULL, br, n);
+	c->flags = saved;
+	c->defaults_later = later;
+	c->elog = outer;
+	if (c->aborted)
+		return;
+	for (i = 0; i < n; i++) {
+		br[i].covers = !ev || alt_covers(inst, ev, &br[i].ev);
+		br[i].wrong = branch_wrong(log, i);
+	}
 }
 
 /*
  * anyOf (one == 0) / oneOf (one == 1). Branches are matched without inserting defaults;
- * the chosen branch is then applied again with defaults when they are wanted.
+ * the chosen branch is then applied again with defaults when they are wanted and it
+ * missed one.
+ * The branches run quietly first: a losing branch's error texts (its path and the repr of
+ * values) cost more than its checks, once per item of a long list (a roc markup's 20,000
+ * items each fail the attribute branch). Only when the error comes from the branches are
+ * they run again with texts, so the error is that of an evaluation with texts; the second
+ * run's steps count too, so MAX_STEPS still bounds the work done.
  */
 static int kw_alternatives(struct vctx *c, json_object *list, int one, json_object *inst,
 			   struct evald *ev, struct errslot *e)
 {
-	struct enum_log log, *outer = c->elog;
+	struct enum_log log;
 	struct alt_branch *br;
-	size_t i, n;
-	int saved = c->flags, rc = -1;
+	struct alt_counts k;
+	size_t n;
+	int rc = -1, was_quiet = c->quiet;
 	long chosen;
 
 	if (!is_arr(list) || !(n = json_object_array_length(list)))
@@ -1105,28 +1188,28 @@ static int kw_alternatives(struct vctx *c, json_object *list, int one, json_obje
 		return -1;
 	}
 	memset(&log, 0, sizeof(log));
-	log.base = c->plen;
-	c->elog = &log;
-	c->flags &= ~SCHEMA_DEFAULTS;
-	alt_evaluate(c, list, one, inst, ev != NULL, br, n);
-	c->flags = saved;
-	c->elog = outer;
+	c->quiet = 1;
+	alt_run(c, list, one, inst, ev, br, n, &log);
+	c->quiet = was_quiet;
+	if (c->aborted)
+		goto out;
+	alt_count(br, n, &k);
+	if (!was_quiet && alt_fails_by_branches(&k, ev)) {
+		alt_clear(br, n, &log);
+		alt_run(c, list, one, inst, ev, br, n, &log);
+	}
 	log_merge_up(c, &log);
 	if (c->aborted)
 		goto out;
-	for (i = 0; i < n; i++) {
-		br[i].covers = !ev || alt_covers(inst, ev, &br[i].ev);
-		br[i].wrong = branch_wrong(&log, i);
-	}
 	chosen = alt_choose(c, list, one, inst, ev, br, n, e);
 	rc = chosen < 0 ? -1 : 0;
-	if (chosen >= 0 && (saved & SCHEMA_DEFAULTS))
+	/* A branch that left no default out would only repeat its checks (its evaluated
+	 * properties are merged already). */
+	if (chosen >= 0 && (c->flags & SCHEMA_DEFAULTS) && br[chosen].defaults)
 		rc = apply(c, json_object_array_get_idx(list, (size_t)chosen), inst, ev, e);
 out:
-	for (i = 0; i < n; i++)
-		ev_free(&br[i].ev);
+	alt_clear(br, n, &log);
 	free(br);
-	free(log.e);
 	return rc;
 }
 

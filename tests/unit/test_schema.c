@@ -548,6 +548,12 @@ static void test_composition(void)
 	/* a deeper branch error beats the summary */
 	INVALID("{'anyOf': [{'type': 'string'}, {'properties': {'a': {'type': 'string'}}}]}",
 		"{'a': 1}", "a", "1 is not of type 'string'");
+	/* the branches of a passing anyOf fail without texts; a failing one is run again with
+	 * them, nested alternatives included (their summary, not an inner branch's text) */
+	INVALID("{'anyOf': [{'properties': {'a': {'anyOf': [{'type': 'string'}, {'type': 'boolean'}]}}},"
+		" {'type': 'string'}]}", "{'a': 1}", "a", "1 is not valid under any of the given schemas");
+	INVALID("{'items': {'anyOf': [{'required': ['a']}, {'required': ['b']}]}}",
+		"[{'a': 1}, {'b': 2}, {'c': 3}, {'a': 4}]", "2", "{'c': 3} is not valid under any of the given schemas");
 	VALID(one, "-1");
 	VALID(one, "0.5");
 	INVALID(one, "1", "", "1 is valid under each of {'minimum': 0}, {'type': 'integer'}");
@@ -657,6 +663,11 @@ static void test_defaults(void)
 	DEFAULTS(one, "{'k': 'a'}", "{'k': 'a', 'x': 1}");
 	DEFAULTS("{'anyOf': [{'properties': {'x': {'default': 1}}, 'required': ['q']},"
 		 " {'properties': {'y': {'default': 2}}}]}", "{}", "{'y': 2}");
+	/* a default missed inside nested alternatives is inserted; items whose branch misses
+	 * none are left as they are */
+	DEFAULTS("{'items': {'oneOf': [{'properties': {'a': {'oneOf': [{'properties': {'x': {'default': 1}},"
+		 " 'required': ['k']}, {'required': ['q']}]}}, 'required': ['a']}, {'required': ['z']}]}}",
+		 "[{'a': {'k': 1}}, {'z': 0}, {'a': {'q': 1}}]", "[{'a': {'k': 1, 'x': 1}}, {'z': 0}, {'a': {'q': 1}}]");
 	DEFAULTS("{'items': {'properties': {'x': {'default': 0}}}}", "[{}, {'x': 3}]",
 		 "[{'x': 0}, {'x': 3}]");
 	DEFAULTS("{'not': {'properties': {'x': {'default': 0}}, 'required': ['z']}}", "{}", "{}");

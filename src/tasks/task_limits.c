@@ -7,6 +7,7 @@
  * Workload: one walk per created task, before the schema check, so that a
  * body of 200 000 ids is refused without validating each of them. */
 #include "tasks/task_limits.h"
+#include "tasks/json_path.h"
 #include "common/errors.h"
 #include <stddef.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ struct walk {
 	const struct luna_limits *limits;
 	const char *type;
 	struct task_fail *fail;
-	char path[512];
+	struct json_path path;
 };
 
 static const struct body_limit *find_limit(const struct walk *w, enum limit_kind kind)
@@ -46,7 +47,7 @@ static const struct body_limit *find_limit(const struct walk *w, enum limit_kind
 	for (size_t i = 0; i < sizeof(body_limits) / sizeof(body_limits[0]); i++) {
 		const struct body_limit *l = &body_limits[i];
 		if (l->kind == kind && (!l->type || strcmp(l->type, w->type) == 0) &&
-		    (!l->path || strcmp(l->path, w->path) == 0))
+		    (!l->path || json_path_is(&w->path, l->path)))
 			return l;
 	}
 	return NULL;
@@ -59,9 +60,10 @@ static int limit_value(const struct walk *w, const struct body_limit *l)
 
 static int refuse(struct walk *w, const char *what, long long limit, const char *key)
 {
+	char path[512];
 	task_fail(w->fail, E_BAD_JSON,
 		  "Failed to validate input json. Path: '%s', message: '%s, more than the limit of %lld ([LIMITS] %s)'",
-		  w->path, what, limit, key);
+		  json_path_text(&w->path, path, sizeof(path)), what, limit, key);
 	return -1;
 }
 
@@ -80,13 +82,13 @@ static int check_number(struct walk *w, json_object *v)
 
 static int walk_value(struct walk *w, json_object *v);
 
-/* Walks child `name` of the current path, then restores the path. */
-static int walk_child(struct walk *w, const char *name, json_object *v)
+/* Walks a child of the current path (pushed by the caller), then pops it. */
+static int walk_child(struct walk *w, int push_rc, json_object *v)
 {
-	size_t len = strlen(w->path);
-	snprintf(w->path + len, sizeof(w->path) - len, "%s%s", len ? "." : "", name);
+	if (push_rc)
+		return 0;   /* deeper than any parser allows */
 	int rc = walk_value(w, v);
-	w->path[len] = '\0';
+	json_path_pop(&w->path);
 	return rc;
 }
 
@@ -98,7 +100,7 @@ static int walk_value(struct walk *w, json_object *v)
 		return check_number(w, v);
 	case json_type_object: {
 		json_object_object_foreach(v, key, val) {
-			if (walk_child(w, key, val))
+			if (walk_child(w, json_path_push_key(&w->path, key), val))
 				return -1;
 		}
 		return 0;
@@ -111,12 +113,9 @@ static int walk_value(struct walk *w, json_object *v)
 			snprintf(what, sizeof(what), "%zu items", n);
 			return refuse(w, what, limit_value(w, l), l->key);
 		}
-		for (size_t i = 0; i < n; i++) {
-			char idx[24];
-			snprintf(idx, sizeof(idx), "%zu", i);
-			if (walk_child(w, idx, json_object_array_get_idx(v, i)))
+		for (size_t i = 0; i < n; i++)
+			if (walk_child(w, json_path_push_index(&w->path, i), json_object_array_get_idx(v, i)))
 				return -1;
-		}
 		return 0;
 	}
 	default:
@@ -128,6 +127,6 @@ int task_limits_check(const struct luna_config *cfg, const char *type, json_obje
 		      struct task_fail *fail)
 {
 	struct walk w = {.limits = &cfg->limits, .type = type, .fail = fail};
-	snprintf(w.path, sizeof(w.path), "%s", path ? path : "");
+	json_path_init(&w.path, path);
 	return walk_value(&w, value);
 }

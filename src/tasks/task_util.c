@@ -4,6 +4,7 @@
  * partial results.
  * Workload: once per hook call; the error read is bounded by MAX_ERRORS. */
 #include "tasks/task_util.h"
+#include "tasks/json_path.h"
 #include "backends/storage.h"
 #include "common/errors.h"
 #include "common/fmt.h"
@@ -45,48 +46,48 @@ double task_json_double(json_object *obj, const char *key, double def)
 	return def;
 }
 
-/* Depth-first walk; path holds the JSON path of v ("content…"). */
-static int check_accounts(const char *account_id, json_object *v, char *path, size_t cap, int depth,
-			  struct task_fail *fail)
+/* Depth-first walk; path holds the JSON path of v ("content…"), printed only for the error. */
+static int check_accounts(const char *account_id, json_object *v, struct json_path *path, struct task_fail *fail)
 {
-	size_t len = strlen(path);
 	int rc = 0;
-	if (depth > 64)
+	if (path->depth > 64)
 		return 0;   /* deeper than the parser allows; nothing of the spec lives there */
 	if (json_object_is_type(v, json_type_object)) {
 		json_object_object_foreach(v, key, val) {
-			snprintf(path + len, cap - len, ".%s", key);
+			json_path_push_key(path, key);
 			if (strcmp(key, "account_id") == 0 && val && !json_object_is_type(val, json_type_null) &&
 			    (!json_object_is_type(val, json_type_string) ||
 			     strcmp(json_object_get_string(val), account_id) != 0)) {
+				char text[512];
+				json_path_text(path, text, sizeof(text));
 				task_fail(fail, E_BAD_JSON,
 					  "Failed to validate input json. Path: '%s', message: '%s must equal the "
 					  "account_id of the task'",
-					  path, path);
-				rc = -1;
-			} else {
-				rc = check_accounts(account_id, val, path, cap, depth + 1, fail);
+					  text, text);
+				return -1;
 			}
+			rc = check_accounts(account_id, val, path, fail);
+			json_path_pop(path);
 			if (rc)
-				break;
+				return rc;
 		}
 	} else if (json_object_is_type(v, json_type_array)) {
 		for (size_t i = 0; i < json_object_array_length(v) && !rc; i++) {
-			snprintf(path + len, cap - len, ".%zu", i);
-			rc = check_accounts(account_id, json_object_array_get_idx(v, i), path, cap, depth + 1, fail);
+			json_path_push_index(path, i);
+			rc = check_accounts(account_id, json_object_array_get_idx(v, i), path, fail);
+			json_path_pop(path);
 		}
 	}
-	if (!rc)
-		path[len] = '\0';
 	return rc;
 }
 
 int task_check_content_accounts(const char *account_id, json_object *content, struct task_fail *fail)
 {
-	char path[512] = "content";
+	struct json_path path;
 	if (!account_id)
 		return 0;
-	return check_accounts(account_id, content, path, sizeof(path), 0, fail);
+	json_path_init(&path, "content");
+	return check_accounts(account_id, content, &path, fail);
 }
 
 const char *task_account(const struct task_ctx *ctx, json_object *filters)

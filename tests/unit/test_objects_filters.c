@@ -242,6 +242,11 @@ static void test_body_limits(void)
 	CHECK(task_limits_check(&cfg, "roc", body, "", &fail) == -1 && strstr(fail.detail, "'content.markup.1.x'"),
 	      "%s", fail.detail);
 	json_object_put(body);
+	/* A row's path is matched whole: "content.markupx" and "content.markup.0" are other lists. */
+	cfg.limits.max_list_items = 5;
+	body = json_tokener_parse("{\"content\": {\"markupx\": [1, 2, 3], \"markup\": [[1, 2, 3]]}}");
+	CHECK(task_limits_check(&cfg, "roc", body, "", &fail) == 0, "%s", fail.detail);
+	json_object_put(body);
 }
 
 /* A filter of the largest list (and more) builds on the heap: one parameter per id. */

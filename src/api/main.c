@@ -120,7 +120,10 @@ static void split_uri(struct request *req)
 	req->path = uri;
 }
 
-static void handle(struct api *api, FCGX_Request *fr)
+/* Answers one request; returns its arena, freed by the caller once the answer is sent
+ * (FCGX_Finish_r): freeing a 1.3 MB roc body's parsed tree takes milliseconds the client
+ * need not wait for. */
+static struct arena *handle(struct api *api, FCGX_Request *fr)
 {
 	struct request req;
 	memset(&req, 0, sizeof(req));
@@ -142,8 +145,8 @@ static void handle(struct api *api, FCGX_Request *fr)
 	request_metrics_observe(req.route_slot, req.status, elapsed_us);
 	log_info("%s %s %d %.3f ms", req.method, req.path, req.status, (double)elapsed_us / 1000.0);
 	query_free(&req.query);
-	arena_free(req.arena);
 	log_set_request_id(NULL);
+	return req.arena;
 }
 
 /* A request that reads a large row (a task whose content is a 1.3 MB roc
@@ -193,8 +196,9 @@ int main(int argc, char **argv)
 	/* A stop signal interrupts the wait for the next request. */
 	FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (!stopping && FCGX_Accept_r(&fr) == 0) {
-		handle(&api, &fr);
+		struct arena *arena = handle(&api, &fr);
 		FCGX_Finish_r(&fr);
+		arena_free(arena);
 	}
 	FCGX_Free(&fr, 1);
 	api_free(&api);

@@ -377,13 +377,15 @@ static int parse_body(struct request *req, const struct route *route, const stru
 		return -1;
 	}
 	/* JSON and nothing else (json_text.h), then parsed; the terminating NUL
-	 * is parsed too so that a bare number at the end is complete. */
+	 * is parsed too so that a bare number at the end is complete. The check
+	 * has refused any ill-formed UTF-8 already, so json-c does not check it
+	 * again (JSON_TOKENER_VALIDATE_UTF8: 15 % of parsing a 1.35 MB roc body). */
 	if (json_text_check(buf, len, NULL, NULL)) {
 		reply_error(req, 0, E_NO_JSON, NULL);
 		return -1;
 	}
 	json_tokener *tok = json_tokener_new_ex(JSON_TEXT_MAX_DEPTH);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	json_object *body = json_tokener_parse_ex(tok, buf, (int)len + 1);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t used = json_tokener_get_parse_end(tok);

@@ -90,7 +90,8 @@ def main():
         return sum(cpu_seconds(p) for p in pids)
 
     def req(method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
+        """body: an object, or bytes already serialised."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
         r = urllib.request.Request(base + path, data=data, method=method,
                                    headers={"Content-Type": "application/json"} if data else {})
         with urllib.request.urlopen(r, timeout=600) as resp:
@@ -126,9 +127,12 @@ def main():
                 time.sleep(POLL_S)
 
     def task_seconds(kind, content):
+        # the body is serialised before the clock starts: the client's own
+        # json.dumps of roc's 1.3 MB markup is not the service's time
+        body = json.dumps({"account_id": acc, "content": content}).encode()
         log_from = log_size()
         c0, t0 = stack_cpu(), time.monotonic()
-        tid = req("POST", "/2/tasks/" + kind, {"account_id": acc, "content": content})["task_id"]
+        tid = req("POST", "/2/tasks/" + kind, body)["task_id"]
         dt = wait_done(tid, log_from) - t0
         cpu = stack_cpu() - c0
         req("GET", "/2/tasks/%d" % tid)   # what a client reads then, outside the timing

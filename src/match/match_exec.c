@@ -90,6 +90,114 @@ void match_run_parallel(int nthreads, match_work_fn fn, void *job)
 			pthread_join(tids[t], NULL);
 }
 
+struct match_pool {
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	int n;                   /* threads started: workers 1..n (0 is the caller) */
+	int want;                /* workers 1..want-1 take part in run gen */
+	int running;             /* of those, still working */
+	int stop;
+	unsigned long gen;       /* runs handed out */
+	match_work_fn fn;
+	void *job;
+	pthread_t tids[MATCH_MAX_THREADS];
+	struct pool_worker {
+		struct match_pool *pool;
+		int thread;
+	} args[MATCH_MAX_THREADS];
+};
+
+static void *pool_main(void *p)
+{
+	struct pool_worker *w = p;
+	struct match_pool *pool = w->pool;
+	unsigned long seen = 0;
+	pthread_mutex_lock(&pool->mu);
+	for (;;) {
+		while (!pool->stop && (pool->gen == seen || w->thread >= pool->want)) {
+			seen = pool->gen; /* a run without this worker is passed over */
+			pthread_cond_wait(&pool->go, &pool->mu);
+		}
+		if (pool->stop)
+			break;
+		seen = pool->gen;
+		match_work_fn fn = pool->fn;
+		void *job = pool->job;
+		pthread_mutex_unlock(&pool->mu);
+		fn(job, w->thread);
+		pthread_mutex_lock(&pool->mu);
+		if (--pool->running == 0)
+			pthread_cond_signal(&pool->done);
+	}
+	pthread_mutex_unlock(&pool->mu);
+	return NULL;
+}
+
+struct match_pool *match_pool_new(void)
+{
+	struct match_pool *pool = calloc(1, sizeof *pool);
+	if (!pool)
+		return NULL;
+	pthread_mutex_init(&pool->mu, NULL);
+	pthread_cond_init(&pool->go, NULL);
+	pthread_cond_init(&pool->done, NULL);
+	return pool;
+}
+
+/* Workers 1..nthreads-1 started (as many as can be); under mu. */
+static void pool_grow(struct match_pool *pool, int nthreads)
+{
+	while (pool->n + 1 < nthreads) {
+		struct pool_worker *w = &pool->args[pool->n + 1];
+		*w = (struct pool_worker){ pool, pool->n + 1 };
+		if (pthread_create(&pool->tids[pool->n + 1], NULL, pool_main, w) != 0)
+			break;
+		pool->n++;
+	}
+}
+
+void match_pool_run(struct match_pool *pool, int nthreads, match_work_fn fn, void *job)
+{
+	if (!pool) {
+		match_run_parallel(nthreads, fn, job);
+		return;
+	}
+	if (nthreads > MATCH_MAX_THREADS)
+		nthreads = MATCH_MAX_THREADS;
+	pthread_mutex_lock(&pool->mu);
+	pool_grow(pool, nthreads);
+	int want = nthreads < pool->n + 1 ? nthreads : pool->n + 1;
+	pool->fn = fn;
+	pool->job = job;
+	pool->want = want;
+	pool->running = want - 1;
+	pool->gen++;
+	if (want > 1)
+		pthread_cond_broadcast(&pool->go);
+	pthread_mutex_unlock(&pool->mu);
+	fn(job, 0);
+	pthread_mutex_lock(&pool->mu);
+	while (pool->running > 0)
+		pthread_cond_wait(&pool->done, &pool->mu);
+	pthread_mutex_unlock(&pool->mu);
+}
+
+void match_pool_free(struct match_pool *pool)
+{
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->mu);
+	pool->stop = 1;
+	pthread_cond_broadcast(&pool->go);
+	pthread_mutex_unlock(&pool->mu);
+	for (int t = 1; t <= pool->n; t++)
+		pthread_join(pool->tids[t], NULL);
+	pthread_cond_destroy(&pool->go);
+	pthread_cond_destroy(&pool->done);
+	pthread_mutex_destroy(&pool->mu);
+	free(pool);
+}
+
 /* ---- OpenBLAS thread guard ---------------------------------------------- */
 
 static pthread_mutex_t blas_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -275,7 +383,7 @@ void match_tile_bufs_free(struct match_tile_bufs *kept)
 {
 	if (kept->bufs)
 		free_buffers(kept->bufs, kept->n);
-	*kept = (struct match_tile_bufs){ 0 };
+	*kept = (struct match_tile_bufs){ .pool = kept->pool };
 }
 
 /* nt buffers of floats each: fresh ones, or kept's (more of them when a
@@ -323,7 +431,7 @@ int match_run_product_tiles(const struct match_product *p, int upper, size_t fro
 		return -1;
 
 	match_blas_begin();
-	match_run_parallel(nt, tile_worker, &job);
+	match_pool_run(kept ? kept->pool : NULL, nt, tile_worker, &job);
 	match_blas_end();
 
 	if (!kept)

@@ -32,6 +32,17 @@ int match_thread_count(int requested, size_t max_useful);
 typedef void (*match_work_fn)(void *job, int thread);
 void match_run_parallel(int nthreads, match_work_fn fn, void *job);
 
+/* Worker threads kept for many runs (the steps of a stream: some 40 runs
+ * of a few milliseconds each for a clustering, where starting and joining
+ * a thread per run costs ~80 us of a core on a VM): started as runs first
+ * need them, waiting on a condition variable in between, stopped and
+ * joined by match_pool_free. match_pool_run is match_run_parallel on the
+ * pool's threads (pool NULL: match_run_parallel itself); one run at a time. */
+struct match_pool;
+struct match_pool *match_pool_new(void);   /* NULL when out of memory */
+void match_pool_run(struct match_pool *pool, int nthreads, match_work_fn fn, void *job);
+void match_pool_free(struct match_pool *pool);   /* NULL ok */
+
 /* Shared early-stop state of one call: the first nonzero result wins. */
 struct match_stop {
 	atomic_int rc;
@@ -84,6 +95,7 @@ struct match_tile_bufs {
 	float **bufs;
 	int n;
 	size_t floats;
+	struct match_pool *pool; /* the runs' threads (NULL: started per run); not freed here */
 };
 void match_tile_bufs_free(struct match_tile_bufs *kept);
 
@@ -193,9 +205,10 @@ struct match_growing {
 	struct side_stats *stats;
 };
 int match_growing_init(struct match_growing *g, const float *x, size_t cap, size_t d);
-/* Rows [p.na, n) join (n <= cap), quantized on nthreads workers; the radius
+/* Rows [p.na, n) join (n <= cap), quantized on nthreads workers (of pool,
+ * when not NULL); the radius
  * of every row [0, n) is refreshed. 0, or -1/ENOMEM. */
-int match_growing_add(struct match_growing *g, size_t n, int nthreads);
+int match_growing_add(struct match_growing *g, size_t n, int nthreads, struct match_pool *pool);
 void match_growing_free(struct match_growing *g);
 
 /* The pairs i < j < p->na with j >= from and sim > threshold of a self

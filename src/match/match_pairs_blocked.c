@@ -22,7 +22,7 @@
 
 struct match_pairs_stream {
 	struct match_growing g;
-	struct match_tile_bufs bufs; /* kept from step to step */
+	struct match_tile_bufs bufs; /* kept from step to step, with its threads (bufs.pool) */
 	float threshold;
 	match_pair_cb cb;
 	void *ud;
@@ -43,7 +43,13 @@ struct match_pairs_stream *match_pairs_stream_new(const float *x, size_t cap, si
 		return NULL;
 	}
 	*s = (struct match_pairs_stream){ .threshold = threshold, .cb = cb, .ud = ud };
+	if (!(s->bufs.pool = match_pool_new())) {
+		free(s);
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (match_growing_init(&s->g, x, cap, d) < 0) {
+		match_pool_free(s->bufs.pool);
 		free(s);
 		return NULL;
 	}
@@ -53,7 +59,7 @@ struct match_pairs_stream *match_pairs_stream_new(const float *x, size_t cap, si
 int match_pairs_stream_add(struct match_pairs_stream *s, size_t n, int nthreads)
 {
 	size_t from = s->g.p.na;
-	if (match_growing_add(&s->g, n, nthreads) < 0)
+	if (match_growing_add(&s->g, n, nthreads, s->bufs.pool) < 0)
 		return -1;
 	if (s->threshold >= 1.0f || n == from || n < 2)
 		return 0; /* no similarity exceeds 1 */
@@ -70,6 +76,7 @@ void match_pairs_stream_free(struct match_pairs_stream *s)
 	if (!s)
 		return;
 	match_growing_free(&s->g);
+	match_pool_free(s->bufs.pool);
 	match_tile_bufs_free(&s->bufs);
 	free(s);
 }

@@ -31,7 +31,9 @@ int match_pairs_above_from(const float *x, size_t from, size_t n, size_t d, floa
  * being the n of the call before (0 at first), and prepares rows [from, n)
  * only (int8: quantized once; their panels and statistics are kept). x must
  * hold cap rows of d floats; rows [0, n) must not change after the call
- * that adds them, rows past n may be written meanwhile. NULL with errno set
+ * that adds them, rows past n may be written meanwhile. The adds run on
+ * threads of the stream's own (started as first needed, joined by
+ * match_pairs_stream_free), one add at a time. NULL with errno set
  * (EINVAL, ENOMEM) on failure. */
 struct match_pairs_stream;
 struct match_pairs_stream *match_pairs_stream_new(const float *x, size_t cap, size_t d, float threshold,

@@ -721,7 +721,7 @@ static void grow_to_fp32(struct match_growing *g)
 	grow_stats_fp32(g, 0, p->na);
 }
 
-int match_growing_add(struct match_growing *g, size_t n, int nthreads)
+int match_growing_add(struct match_growing *g, size_t n, int nthreads, struct match_pool *pool)
 {
 	struct match_product *p = &g->p;
 	size_t first = p->na;
@@ -735,8 +735,8 @@ int match_growing_add(struct match_growing *g, size_t n, int nthreads)
 		struct grow_job job = { .q = { .p = p, .sa = g->stats, .self = 1 }, .first = first, .n = n };
 		atomic_init(&job.q.next, 0);
 		atomic_init(&job.q.failed, 0);
-		match_run_parallel(match_thread_count(nthreads, (n - first + QUANT_ROWS - 1) / QUANT_ROWS),
-		                   grow_worker, &job);
+		match_pool_run(pool, match_thread_count(nthreads, (n - first + QUANT_ROWS - 1) / QUANT_ROWS),
+		               grow_worker, &job);
 	} else {
 		grow_stats_fp32(g, first, n);
 	}

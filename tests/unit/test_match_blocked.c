@@ -4,7 +4,9 @@
  * one step, blocks across the 1024-row tile edge, a block of one row) are
  * exactly the pairs of match_pairs_above over all rows, with the same
  * similarity bits, under the fp32 and the int8 products, also when a later
- * block holds non-finite values; argument checks.
+ * block holds non-finite values; argument checks; the stream's thread pool
+ * (every run calls each thread index below its count once, whatever the
+ * counts of the runs before).
  *
  * Workload: 2,200 rows of 64-d around 300 centres (many pairs above the
  * threshold, some exactly duplicated rows: ties), a threshold of 0.9 and
@@ -16,7 +18,10 @@
  * on failure.
  */
 #include "match/match_pairs_blocked.h"
+#include "match/match_internal.h"
 #include "check.h"
+
+#include <stdatomic.h>
 
 #include <errno.h>
 #include <math.h>
@@ -265,6 +270,39 @@ static void test_stream_arguments(const float *x)
 	free(p.v);
 }
 
+#define POOL_MAX 5
+
+struct pool_calls {
+	atomic_int calls[POOL_MAX + 1];
+};
+
+static void count_call(void *job, int thread)
+{
+	struct pool_calls *c = job;
+	atomic_fetch_add(&c->calls[thread < POOL_MAX ? thread : POOL_MAX], 1);
+}
+
+/* Runs of 1..POOL_MAX threads in a mixed order on one pool: each calls
+ * thread indices 0..n-1 once each and no other. */
+static void test_pool(void)
+{
+	static const int counts[] = { 1, 3, 2, 1, 5, 4, 1, 5, 2, 3 };
+	struct match_pool *pool = match_pool_new();
+	CHECK(pool != NULL);
+	for (int round = 0; pool && round < 50; round++) {
+		int n = counts[round % (int)(sizeof counts / sizeof *counts)];
+		struct pool_calls c;
+		for (int t = 0; t <= POOL_MAX; t++)
+			atomic_init(&c.calls[t], 0);
+		match_pool_run(pool, n, count_call, &c);
+		int ok = 1;
+		for (int t = 0; t <= POOL_MAX; t++)
+			ok &= atomic_load(&c.calls[t]) == (t < n);
+		CHECK(ok, "run %d of %d threads", round, n);
+	}
+	match_pool_free(pool);
+}
+
 int main(void)
 {
 	float *x = make_rows();
@@ -274,6 +312,7 @@ int main(void)
 	test_arguments(x);
 	test_stream_arguments(x);
 	test_stream_non_finite(x);
+	test_pool();
 	free(x);
 	return CHECK_DONE();
 }

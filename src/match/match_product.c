@@ -674,22 +674,32 @@ int match_growing_init(struct match_growing *g, const float *x, size_t cap, size
 	return rc;
 }
 
-/* The rows [first, n) of a growing int8 product, QUANT_ROWS per item. */
+/* The rows [first, n) of a growing int8 product, QUANT_ROWS per item,
+ * each checked for non-finite values on the way (non_finite: one was; the
+ * caller then drops the int8 product): the workers check their own rows
+ * rather than the caller all of them before it starts them. */
 struct grow_job {
 	struct quant_job q;
 	size_t first, n;
+	atomic_int non_finite;
 };
 
 static void grow_worker(void *arg, int thread)
 {
 	struct grow_job *job = arg;
+	const struct match_product *p = job->q.p;
 	(void)thread;
-	for (;;) {
+	while (!atomic_load_explicit(&job->non_finite, memory_order_relaxed)) {
 		size_t i0 = job->first + atomic_fetch_add(&job->q.next, 1) * QUANT_ROWS;
 		if (i0 >= job->n)
 			break;
-		for (size_t i = i0; i < job->n && i < i0 + QUANT_ROWS; i++)
+		for (size_t i = i0; i < job->n && i < i0 + QUANT_ROWS; i++) {
+			if (!row_finite(p->a + i * p->d, p->d)) {
+				atomic_store(&job->non_finite, 1);
+				break;
+			}
 			quantize_a(&job->q, i);
+		}
 	}
 }
 
@@ -729,17 +739,18 @@ int match_growing_add(struct match_growing *g, size_t n, int nthreads, struct ma
 		errno = EINVAL;
 		return -1;
 	}
-	if (p->int8 && !all_finite(p->a + first * p->d, n - first, p->d))
-		grow_to_fp32(g);
 	if (p->int8) {
 		struct grow_job job = { .q = { .p = p, .sa = g->stats, .self = 1 }, .first = first, .n = n };
 		atomic_init(&job.q.next, 0);
 		atomic_init(&job.q.failed, 0);
+		atomic_init(&job.non_finite, 0);
 		match_pool_run(pool, match_thread_count(nthreads, (n - first + QUANT_ROWS - 1) / QUANT_ROWS),
 		               grow_worker, &job);
-	} else {
-		grow_stats_fp32(g, first, n);
+		if (atomic_load(&job.non_finite))
+			grow_to_fp32(g); /* rows [0, first) only: p->na is still first */
 	}
+	if (!p->int8)
+		grow_stats_fp32(g, first, n);
 	p->na = p->nb = n;
 	stats_finish(g->stats, n);
 	fill_radius(p, g->stats, g->stats);

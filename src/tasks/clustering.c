@@ -5,14 +5,15 @@
  * with similarity strictly greater than the threshold; with use_track_info,
  * events of one track_id are joined as well.
  * Workload: one subtask; the descriptors are read through the objects
- * cursor (in id order, reading ahead) into one buffer advised for huge
- * pages and kept warm for the next clustering; all pairs of 20000 × 512-d
- * descriptors through match_pairs_stream (tiled, never an N×N matrix, each
- * row quantized once): a thread of its own matches the rows read so far,
- * 1,024 at a time against themselves and every row before them, on every
- * core, while the rest is read; then what it did not reach; a union-find
- * over the pairs; the clusters are written as text (a counting sort of the
- * members by cluster), not as a json-c tree of every id.
+ * cursor (in id order, on the task's own connection) into one buffer
+ * advised for huge pages and kept warm for the next clustering; all pairs
+ * of 20000 × 512-d descriptors through match_pairs_stream (tiled, never an
+ * N×N matrix, each row quantized once): a thread of its own matches the
+ * rows read so far, 1,024 at a time against themselves and every row
+ * before them, on every core, while the rest is read; then what it did not
+ * reach; a union-find over the pairs; the clusters are written as text (a
+ * counting sort of the members by cluster), not as a json-c tree of every
+ * id.
  * Result: {clusters, total_objects, total_clusters}. */
 #include "tasks/task_type.h"
 #include "tasks/task_util.h"
@@ -189,10 +190,15 @@ static int clustering_plan(struct task_ctx *ctx, json_object *content, json_obje
  * as the matching itself on a paravirtualised kernel, and fresh huge pages
  * still cost ~80 ms of CPU to zero where the hypervisor maps them on first
  * touch; when the buffer is fresh, the matcher prefaults it. The cursor's
- * two block buffers are fresh for every clustering: 2,000 faces of 512-d
- * with their ids and pointers take just under 4 MiB, two huge pages each,
- * where 2,048 took three (4 MiB less to zero per clustering, ~5 ms of
- * the reading thread's CPU). */
+ * block buffer is fresh for every clustering: 2,000 faces of 512-d with
+ * their ids and pointers take just under 4 MiB, two huge pages, where
+ * 2,048 took three.
+ * The cursor does not read ahead (OBJECTS_CURSOR_READ_AHEAD: a thread, a
+ * connection and a second fresh block buffer of its own): MariaDB waits
+ * while a block is copied (~0.5 ms), but the matcher has the cores then,
+ * and the scheduler spends ~13 ms less CPU per clustering (no connection
+ * to open, 4 MiB less to zero; perf stat, same run), and the first block
+ * comes sooner. */
 #define CLUSTERING_READ_ROWS 2000
 
 /* The descriptors read (v: x, ids and track ids point into the buffers below). */
@@ -339,7 +345,7 @@ static int load_objects(struct task_ctx *ctx, enum objects_kind kind, json_objec
 	int rc = 0;
 	if (objects_cursor_open(ctx->objects, kind, filters, ctx->account_id, type,
 				descriptor_default_version(ctx->cfg, type),
-				OBJECTS_CURSOR_READ_AHEAD | (use_track ? OBJECTS_CURSOR_TRACK_IDS : 0u), rows,
+				use_track ? OBJECTS_CURSOR_TRACK_IDS : 0u, rows,
 				NULL, NULL, &cur))
 		return task_objects_fail(ctx, fail, "loading descriptors");
 	while (rc == 0 && l->v.n < limit && (rc = task_check_cancelled(ctx, fail)) == 0) {

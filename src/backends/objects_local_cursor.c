@@ -337,8 +337,10 @@ void objects_local_cursor_close(struct objects_cursor *cursor)
 		return;
 	if (c->reader)
 		reader_stop(c);
-	free(c->slots[0].buf);
-	free(c->slots[1].buf);
+	/* warm for the next cursor of the same block size (fresh huge pages
+	 * cost ~1.5 ms of CPU per MiB to zero on a VM) */
+	big_free_warm(c->slots[0].buf);
+	big_free_warm(c->slots[1].buf);
 	json_object_put(c->filters);
 	arena_free(c->a);
 	free(c);

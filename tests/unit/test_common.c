@@ -679,10 +679,10 @@ static void test_big_free_warm(void)
 	big_free_warm(large);
 	big_free_warm(other);
 	CHECK(big_alloc(8 * mb) == small, "the smaller spare stays");
-	char *mid = big_alloc(16 * mb);
+	char *mid = big_alloc(24 * mb);
 	big_free_warm(small);
 	big_free_warm(mid);
-	CHECK(big_alloc(16 * mb) == mid, "kept by dropping the smallest");
+	CHECK(big_alloc(24 * mb) == mid, "kept by dropping the smallest");
 	CHECK(big_alloc(44 * mb) == large);
 	free(mid);
 	free(large);

@@ -132,4 +132,5 @@ void big_alloc_init(void)
 {
 	/* a fixed threshold also turns off the dynamic trim threshold */
 	(void)mallopt(M_MMAP_THRESHOLD, (int)BIG_ALLOC_HUGE);
+	(void)mallopt(M_TRIM_THRESHOLD, (int)BIG_ALLOC_TRIM);   /* see big_alloc.h */
 }

@@ -194,11 +194,13 @@ static int clustering_plan(struct task_ctx *ctx, json_object *content, json_obje
  * their ids and pointers take just under 4 MiB, two huge pages, where
  * 2,048 took three.
  * The cursor does not read ahead (OBJECTS_CURSOR_READ_AHEAD: a thread, a
- * connection and a second fresh block buffer of its own): MariaDB waits
- * while a block is copied (~0.5 ms), but the matcher has the cores then,
- * and the scheduler spends ~13 ms less CPU per clustering (no connection
- * to open, 4 MiB less to zero; perf stat, same run), and the first block
- * comes sooner. */
+ * connection and a second block buffer of its own, which with the other
+ * spares does not stay warm): MariaDB waits while a block is copied (~0.5
+ * ms), but the matcher has the cores then; the scheduler spent ~13 ms less
+ * CPU per clustering (perf stat, same run) and the first block comes
+ * sooner. Wall time was a toss-up on a lightly loaded machine (median task
+ * / kernel 1.22 against 1.34 with read-ahead in one run of 9 tasks each,
+ * 1.27 against 1.19 in the other): measure again on a quiet one. */
 #define CLUSTERING_READ_ROWS 2000
 
 /* The descriptors read (v: x, ids and track ids point into the buffers below). */

@@ -107,3 +107,28 @@ it, and can run again without changing anything."""
     assert doc["errors"] == []
     vecs = [(f["face_id"], f["_vec"]) for f in faces]
     compare(doc["result"], od.cross_match(vecs, vecs, 0.1, 2))
+
+
+def test_long_result_made_in_two_halves(stack, account_id):
+    """From 2,048 references the second half of the result document is made
+    on a thread of its own while the first is written: the two halves join
+    with one comma, and with none when no reference of the first half has a
+    candidate (those references sort first here and match nothing)."""
+    rnd = random.Random(24)
+    near, far = od.people(rnd, 2)
+    cands = od.make_faces(rnd, account_id, [near], 6, user_data="cand")
+    refs = []
+    for centre, lead, user_data in ((far, "0", "ref"), (near, "f", "ref")):
+        for f in od.make_faces(rnd, account_id, [centre], 1300, user_data=user_data):
+            f["face_id"] = lead + f["face_id"][1:]
+            refs.append(f)
+    od.import_rows(stack, "faces", od.strip(cands + refs))
+    rv = [(f["face_id"], f["_vec"]) for f in refs]
+    cv = [(f["face_id"], f["_vec"]) for f in cands]
+    for threshold in (0.5, 0.0):
+        got = run(stack, account_id, {"filters": {
+            "reference_type": "faces", "candidate_type": "faces", "reference_filters": {"user_data": "ref"},
+            "candidate_filters": {"user_data": "cand"}}, "threshold": threshold, "limit": 2})
+        want = od.cross_match(rv, cv, threshold, 2)
+        assert len(want) == (1300 if threshold else 2600)
+        compare(got, want)

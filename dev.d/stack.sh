@@ -181,7 +181,10 @@ scheduler_start() { # DIR BUILD NAME [CONF]
 	fi
 	[[ -x $build/luna-tasks-scheduler ]] || die "$build/luna-tasks-scheduler is not built"
 	sanitizer_env "$dir"
-	setsid "$build/luna-tasks-scheduler" -c "$conf" </dev/null >>"$SCHED_LOG" 2>&1 &
+	# its temporary files (results being written, downloads) live and go
+	# with the stack, even when a test kills it in the middle of one
+	mkdir -p "$dir/tmp"
+	TMPDIR="$dir/tmp" setsid "$build/luna-tasks-scheduler" -c "$conf" </dev/null >>"$SCHED_LOG" 2>&1 &
 	local pid=$!
 	echo "$pid" >"$SCHED_PID"
 	sleep 0.3

@@ -27,12 +27,15 @@ void *big_alloc(size_t bytes);
  * for a clustering's 40 MB of rows, as long as reading them from MariaDB.
  * So an idle process holds at most BIG_ALLOC_SPARE_MAX this way. A block
  * from big_alloc holds whatever was left in it (it is filled right away).
- * 72 MiB: a clustering gives back its rows (40 MiB), its int8 rows and
+ * 96 MiB: a clustering gives back its rows (40 MiB), its int8 rows and
  * panels (10 + 10) and its cursor's block (4), and a spare may count 2 MiB
  * of glibc's alignment slack more than it holds (the rows counted 42 in the
- * scheduler, and at 64 MiB the cursor's block was dropped for them).
+ * scheduler, and at 64 MiB the cursor's block was dropped for them); a
+ * cross match of 20,000 x 20,000 its two blocks (40 + 40: at 72 MiB one
+ * of them was fresh memory for every task, ~15 ms of CPU while the rows
+ * come in) and its result's text and hit ids (8 + 4).
  */
-#define BIG_ALLOC_SPARE_MAX ((size_t)72 << 20)
+#define BIG_ALLOC_SPARE_MAX ((size_t)96 << 20)
 void big_free_warm(void *p);
 
 /*

@@ -387,7 +387,7 @@ static void running_free(struct running *r)
 {
 	free(r->hits);
 	free(r->counts);
-	free(r->ids);
+	big_free_warm(r->ids);
 	free(r->blk);
 	free(r->bcounts);
 	free(r->merged);
@@ -403,7 +403,7 @@ static int running_alloc(struct running *r, const struct refs *refs, size_t k)
 	r->queries = match_topk_prepare(refs->x, nq, refs->d, r->nthreads);
 	r->hits = malloc(nq * k * sizeof(*r->hits));
 	r->counts = calloc(nq, sizeof(*r->counts));
-	r->ids = malloc(nq * k * OBJECTS_ID_SIZE);
+	r->ids = big_alloc(nq * k * OBJECTS_ID_SIZE);   /* 3.7 MB at 20,000 x 5: warm pages */
 	r->blk = malloc(nq * k * sizeof(*r->blk));
 	r->bcounts = malloc(nq * sizeof(*r->bcounts));
 	r->merged = malloc(k * sizeof(*r->merged));
@@ -587,12 +587,12 @@ static int start_second_half(const struct finished *fin, struct text_half *h, pt
 		bytes += TEXT_PER_REF + fin->r->counts[q] * TEXT_PER_HIT;
 	if (bytes > PARALLEL_TEXT_MAX)
 		return 0;
-	*h = (struct text_half){fin, mid, n, printbuf_new()};
+	*h = (struct text_half){fin, mid, n, task_printbuf_sized(bytes)};
 	if (!h->pb)
 		return 0;
 	if (pthread_create(thread, NULL, format_half, h) == 0)
 		return 1;
-	printbuf_free(h->pb);
+	task_printbuf_free_warm(h->pb);
 	return 0;
 }
 
@@ -622,7 +622,7 @@ static int write_running(struct task_ctx *ctx, void *ud, FILE *f, struct task_fa
 		pthread_join(thread, NULL);
 		if (half.pb->bpos > 0) /* its leading comma only after an item of the first half */
 			fwrite(half.pb->buf + first, 1, (size_t)half.pb->bpos - (size_t)first, f);
-		printbuf_free(half.pb);
+		task_printbuf_free_warm(half.pb);
 	}
 	return 0;
 }

@@ -62,6 +62,12 @@ json_object *task_json_similarity(double sim);
 void task_text_similarity(struct printbuf *pb, double sim);
 /* Appends s as a JSON string, escaped as json-c escapes it. */
 void task_text_string(struct printbuf *pb, const char *s);
+/* An empty printbuf with room for about bytes of text in a big_alloc
+ * block (warm pages of an earlier one: a 9 MB text grown by doubling cost
+ * ~2,000 page faults and its copies); it still grows past them. NULL when
+ * out of memory. Given back with task_printbuf_free_warm. */
+struct printbuf *task_printbuf_sized(size_t bytes);
+void task_printbuf_free_warm(struct printbuf *pb);
 /* A JSON array node whose text is pb's (taken over; pb must hold one JSON
  * array): json-c writes it wherever the node is written. NULL when out of memory. */
 json_object *task_json_text_array(struct printbuf *pb);

@@ -673,7 +673,8 @@ static void test_big_free_warm(void)
 	big_free_warm(NULL);
 	/* a block that cannot be kept even by dropping the smaller spares drops
 	 * none of them; one that can drops the smallest */
-	char *small = big_alloc(8 * mb), *large = big_alloc(44 * mb), *other = big_alloc(40 * mb);
+	const size_t cap = BIG_ALLOC_SPARE_MAX;   /* 96 MiB: large 68, other 64 */
+	char *small = big_alloc(8 * mb), *large = big_alloc(cap - 28 * mb), *other = big_alloc(cap - 32 * mb);
 	CHECK(small != NULL && large != NULL && other != NULL);
 	big_free_warm(small);
 	big_free_warm(large);
@@ -683,7 +684,7 @@ static void test_big_free_warm(void)
 	big_free_warm(small);
 	big_free_warm(mid);
 	CHECK(big_alloc(24 * mb) == mid, "kept by dropping the smallest");
-	CHECK(big_alloc(44 * mb) == large);
+	CHECK(big_alloc(cap - 28 * mb) == large);
 	free(mid);
 	free(large);
 }

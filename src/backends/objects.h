@@ -59,6 +59,12 @@ typedef int (*objects_vector_slot_cb)(void *ud, const char *id, size_t d, float 
 /* Most rows one block may hold. */
 #define OBJECTS_BLOCK_MAX_ROWS (1u << 20)
 
+/* What follows the last step of objects_step_ids. */
+struct objects_steps_tail {
+	size_t n;                     /* objects after the last step id */
+	char last[OBJECTS_ID_SIZE];   /* the last of them; "" when none */
+};
+
 /* One block: row i of x (n x d, L2-normalised) is the descriptor of ids[i];
  * track_ids[i] is the event's track id or NULL (NULL array unless asked for,
  * events only). Valid until the next objects_cursor_next or the close. */
@@ -141,7 +147,8 @@ struct objects_ops {
 			const char *account_id, const char *after, const char *upto, size_t limit, char ***ids,
 			size_t *n);
 	int (*step_ids)(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			const char *account_id, size_t step, size_t max, char ***ids, size_t *n);
+			const char *account_id, size_t step, size_t max, char ***ids, size_t *n,
+			struct objects_steps_tail *tail);
 	int (*load_vectors_by_ids)(struct objects *o, enum objects_kind kind, const char *account_id,
 				   char *const *ids, size_t nids, enum descriptor_type type, int version,
 				   objects_vector_slot_cb slot, void *ud);
@@ -270,11 +277,16 @@ static inline int objects_page_ids(struct objects *o, struct arena *a, enum obje
  * of step objects each, found without reading the ids between them. Filters
  * of a faces list alone may be counted over the list's own rows (the local
  * backend does): the same boundaries while every face of a list is its
- * account's; a range holds a face less for each that left the account. */
+ * account's; a range holds a face less for each that left the account.
+ * tail (NULL: not wanted): when fewer than max ids came, the objects after
+ * the last of them (fewer than step, unless some were added meanwhile) are
+ * counted, and the last one's id kept ("" when none): the last, partial
+ * range, again without reading its ids. */
 static inline int objects_step_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-				   const char *account_id, size_t step, size_t max, char ***ids, size_t *n)
+				   const char *account_id, size_t step, size_t max, char ***ids, size_t *n,
+				   struct objects_steps_tail *tail)
 {
-	return o->ops->step_ids(o, a, kind, filters, account_id, step, max, ids, n);
+	return o->ops->step_ids(o, a, kind, filters, account_id, step, max, ids, n, tail);
 }
 
 /* Descriptors (type, version) of the given ids of one kind within the account

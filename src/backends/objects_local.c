@@ -327,8 +327,38 @@ static void list_rows_walk(struct arena *a, const char *list_id, const char *acc
 	*key = "lf.face_id";
 }
 
+/* The count and the last id of one row (COUNT(*), MAX(id)) into a tail. */
+static int tail_row(void *ud, size_t ncols, char **cells, unsigned long *lens)
+{
+	struct objects_steps_tail *tail = ud;
+	if (ncols < 2 || !cells[0])
+		return 0;
+	tail->n = (size_t)strtoull(cells[0], NULL, 10);
+	if (cells[1] && lens[1] < OBJECTS_ID_SIZE) {
+		memcpy(tail->last, cells[1], lens[1]);
+		tail->last[lens[1]] = 0;
+	}
+	return 0;
+}
+
+/* step_ids' tail: the objects after the last step, counted and their
+ * largest id taken in one walk that sends one row. from, key, w and p
+ * are the walk's own, p[w->nparams] its "after" parameter (the last step). */
+static int steps_tail(struct objects *o, struct arena *tmp, const char *from, const char *key,
+		      const struct objects_where *w, struct db_param *p, size_t np, struct objects_steps_tail *tail)
+{
+	const char *sql = arena_printf(tmp,
+				       OBJECTS_ROW_EXISTS "SELECT STRAIGHT_JOIN COUNT(*), MAX(%s) FROM %s WHERE (%s) AND %s > ?",
+				       key, from, w->sql, key);
+	*tail = (struct objects_steps_tail){0};
+	if (db_stream(local_db(o), sql, p, np - 1, tail_row, tail)) /* the OFFSET is not the tail's */
+		return db_failed(o, "ids");
+	return 0;
+}
+
 static int local_step_ids(struct objects *o, struct arena *a, enum objects_kind kind, json_object *filters,
-			  const char *account_id, size_t step, size_t max, char ***ids, size_t *n)
+			  const char *account_id, size_t step, size_t max, char ***ids, size_t *n,
+			  struct objects_steps_tail *tail)
 {
 	struct arena *tmp = arena_new();
 	struct objects_local_table t;
@@ -365,6 +395,8 @@ static int local_step_ids(struct objects *o, struct arena *a, enum objects_kind 
 		if (l.n == before)
 			break;
 	}
+	if (tail && l.n < max && steps_tail(o, tmp, from, key, &w, p, np, tail))
+		goto out;
 	*ids = l.ids;
 	*n = l.n;
 	rc = 0;

@@ -112,6 +112,25 @@ def candidate_uptos(stack, task_id):
     return sorted({u for u in uptos if u})
 
 
+def reference_chunks(stack, task_id):
+    """(after, upto, references) of each reference chunk of the task, in order."""
+    rows = stack.sql("SELECT content FROM subtask WHERE task_id = %s ORDER BY subtask_id", (task_id,))
+    chunks = {}
+    for i, r in enumerate(rows):
+        c = json.loads(r[0])   # one candidate range: a subtask per chunk, no "chunk"
+        chunks.setdefault(c.get("chunk", i), (c.get("after"), c.get("upto"), c.get("references")))
+    return [chunks[k] for k in sorted(chunks)]
+
+
+def check_reference_chunks(stack, task_id, refs, per):
+    """The chunks share the references out in id order, per each and the
+    last what is left, each counted right, the last ending at the last id."""
+    ids = sorted(r["face_id"] for r in refs)
+    want = [(ids[i - 1] if i else None, ids[min(i + per, len(ids)) - 1], min(per, len(ids) - i))
+            for i in range(0, len(ids), per)]
+    assert reference_chunks(stack, task_id) == want
+
+
 def run(stack, account_id, **kw):
     tid, t = od.run_task(stack, "cross_match", body(account_id, **kw), timeout=180)
     assert t["task_status"] == 5, t
@@ -151,7 +170,22 @@ def test_split_equals_one_subtask(stack, scheds, data, one_subtask):
     assert -(-REFS // PER_SUBTASK) >= 3
     assert len(subtasks(stack, tid)) == -(-REFS // PER_SUBTASK) * RANGES
     assert candidate_uptos(stack, tid) == [data[2][p]["face_id"] for p in borders(RANGES, BLOCK)]
+    check_reference_chunks(stack, tid, data[1], PER_SUBTASK)
     assert doc == one_subtask
+
+
+def test_reference_chunks_without_a_partial_one(stack, scheds, data, one_subtask):
+    """References a whole number of chunks (40 = 2 x 20): no empty chunk
+    after them; and all of them in one chunk."""
+    account_id = data[0]
+    for per in (REFS // 2, REFS, 100000):
+        scheds.start("p%d" % per, throttle_ms=0, **{**SPLIT, "tasks__cross_match_references_per_subtask": per,
+                                                     "tasks__cross_match_candidate_ranges": 1})
+        tid, doc = run(stack, account_id)
+        scheds.stop_all()
+        check_reference_chunks(stack, tid, data[1], per)
+        assert len(subtasks(stack, tid)) == -(-REFS // per)
+        assert doc == one_subtask, per
 
 
 def test_candidate_ranges_equal_one_subtask(stack, scheds, data, one_subtask):

@@ -637,15 +637,36 @@ static MATCH_AVX512 size_t keep_ge_avx512(float *sim, uint32_t *idx, size_t n, f
 	*low = _mm512_reduce_min_ps(least);
 	return m;
 }
+
+static MATCH_AVX512 void rank_best_avx512(const float *sim, const uint32_t *idx, size_t n,
+                                          uint64_t *keys, struct match_hit *out)
+{
+	for (size_t c = 0; c < n; c++) { /* sims >= +0 order like their bits */
+		uint32_t bits;
+		memcpy(&bits, &sim[c], sizeof bits);
+		keys[c] = (uint64_t)bits << 32 | (uint32_t)~idx[c]; /* >= 1: idx < 2^32 - 1 */
+	}
+	size_t nv = (n + 7) / 8;
+	for (size_t c = n; c < 8 * nv; c++)
+		keys[c] = 0; /* beats nothing */
+	for (size_t c = 0; c < n; c++) {
+		const __m512i key = _mm512_set1_epi64((long long)keys[c]);
+		unsigned rank = 0;
+		for (size_t v = 0; v < nv; v++)
+			rank += (unsigned)__builtin_popcount(
+				_mm512_cmpgt_epu64_mask(_mm512_loadu_si512(keys + 8 * v), key));
+		out[rank] = (struct match_hit){ idx[c], sim[c] };
+	}
+}
 #endif
 
 const struct match_kernels *match_kernels(void)
 {
 	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
-		                                      collect_generic, keep_ge_generic };
+		                                      collect_generic, keep_ge_generic, NULL };
 #if defined(__x86_64__) && defined(__GNUC__)
 	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512,
-		                                     keep_ge_avx512 };
+		                                     keep_ge_avx512, rank_best_avx512 };
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f"))
 		return &avx512;

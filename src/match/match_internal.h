@@ -316,11 +316,21 @@ typedef size_t (*match_collect_fn)(const float *x, size_t from, size_t n, float 
  * the front; returns how many and sets *low to the least kept sim (1 when
  * none). sim and idx must have 16 writable slots past n. */
 typedef size_t (*match_keep_fn)(float *sim, uint32_t *idx, size_t n, float cut, float *low);
+/* Write the n <= MATCH_RANK_MAX hits (sim[c], idx[c]) (sims in [+0, 1],
+ * indices distinct) to out best first (sim descending, then index
+ * ascending), each straight to its rank: the number of hits that beat it,
+ * counted 8 at a time on 64-bit keys (sim bits, ~index), room for n + 8 in
+ * keys. For a top-k's k ~ 100 that is about twice as fast as a sort. */
+#define MATCH_RANK_MAX 256
+struct match_hit;
+typedef void (*match_rank_fn)(const float *sim, const uint32_t *idx, size_t n, uint64_t *keys,
+                              struct match_hit *out);
 struct match_kernels {
 	match_scan_fn next_ge;     /* as match_next_ge */
 	match_count_fn count_ge;   /* as match_count_ge */
 	match_collect_fn collect;
 	match_keep_fn keep_ge;
+	match_rank_fn rank_best; /* NULL: sort instead */
 };
 const struct match_kernels *match_kernels(void);
 

@@ -144,11 +144,12 @@ struct topk_scratch {
 	uint32_t *idxs;        /* qblock x CAND_STRIDE */
 	struct cand_buf *bufs; /* qblock */
 	struct match_hit *tmp; /* k: room for sorting */
+	uint64_t *keys;        /* MATCH_RANK_MAX + 8: room for ranking */
 	float *conf;           /* qblock x CAND_STRIDE: canonical sims being confirmed */
 	struct confirm_pair *pairs; /* pairs_cap: the block's pending dots, sorted */
 	struct confirm_pair *listed; /* pairs_cap + 1: the same before sorting */
 	size_t pairs_cap;
-	size_t *bucket;        /* base rows / CONFIRM_ROWS + 2: confirm_block's counting sort */
+	uint32_t *row_start;   /* chunk rows + 1: confirm_block's counting sort (< pairs_cap) */
 	uint32_t *redo;        /* qblock: queries to scan again (rescan) */
 	struct match_gather gather; /* their rows, together */
 };
@@ -445,30 +446,26 @@ static void scan_row(const struct topk_job *job, const float *row, size_t j0, si
 }
 
 /* Compute the pending canonical similarities of a block's queries in base
- * row order, CONFIRM_ROWS rows at a time (a bucket), so that a base row is
- * read from memory once for all the queries that need it, not once per
- * query. The pending dots are first sorted by bucket (a counting sort,
- * stable: within a bucket by query, then base row) into one list, which the
- * dots then run down; visiting every query's buffer once per bucket instead
- * cost a cache miss or two per buffer and bucket (1024 buffers per 256 base
- * rows), 8.7 % of the int8 top-k. Up to pairs_cap dots at a time (a query
- * has at most cap). */
-#define CONFIRM_ROWS 256
+ * row order, so that a base row is read from memory once for all the queries
+ * that need it (and stays in L1 for their dots), not once per query. The
+ * pending dots are first sorted by base row (a counting sort, stable: within
+ * a row by query) into one list, which the dots then run down; visiting
+ * every query's buffer once per 256 base rows instead cost a cache miss or
+ * two per buffer and bucket, 8.7 % of the int8 top-k, and buckets of 256
+ * rows sorted by query within made the dots ~30 % dearer (the base rows from
+ * L2 instead of L1; README "Where the rest goes"). Up to pairs_cap dots at a
+ * time (a query has at most cap). */
 #define CONFIRM_PAIRS 262144u /* 3 MB of pairs per worker (and as much listed) */
 
 struct confirm_pair {
 	uint32_t j, r, i; /* base row j for slot i of buffer r */
 };
 
-static inline size_t bucket_of(uint32_t j, size_t b0)
-{
-	return (j - b0) / CONFIRM_ROWS;
-}
-
-/* The pending dots of buffers r0 .. r1 into s->pairs by bucket; their count.
- * They are first listed in buffer order (s->listed; branch-free: pending is
- * a coin flip, and only they then touch the bucket counts). */
-static size_t sort_pending(struct topk_scratch *s, size_t r0, size_t r1, size_t b0, size_t nbk)
+/* The pending dots of buffers r0 .. r1 into s->pairs by base row (b0 ..
+ * b0 + nrows); their count. They are first listed in buffer order
+ * (s->listed; branch-free: pending is a coin flip, and only they then touch
+ * the counts). */
+static size_t sort_pending(struct topk_scratch *s, size_t r0, size_t r1, size_t b0, size_t nrows)
 {
 	struct confirm_pair *list = s->listed;
 	size_t n = 0;
@@ -479,26 +476,25 @@ static size_t sort_pending(struct topk_scratch *s, size_t r0, size_t r1, size_t 
 			n += b->conf[i] == CONF_PENDING;
 		}
 	}
-	size_t *start = s->bucket; /* count of bucket x at x + 1, then where x starts */
-	memset(start, 0, (nbk + 1) * sizeof *start);
+	uint32_t *start = s->row_start; /* count of row b0 + x at x + 1, then where it starts */
+	memset(start, 0, (nrows + 1) * sizeof *start);
 	for (size_t p = 0; p < n; p++)
-		start[bucket_of(list[p].j, b0) + 1]++;
-	for (size_t x = 0; x < nbk; x++)
+		start[list[p].j - b0 + 1]++;
+	for (size_t x = 0; x < nrows; x++)
 		start[x + 1] += start[x];
 	for (size_t p = 0; p < n; p++)
-		s->pairs[start[bucket_of(list[p].j, b0)]++] = list[p];
+		s->pairs[start[list[p].j - b0]++] = list[p];
 	return n;
 }
 
 static void confirm_block(const struct topk_job *job, struct topk_scratch *s, size_t ni, size_t b0,
                           size_t b1)
 {
-	size_t nbk = (b1 - b0 + CONFIRM_ROWS - 1) / CONFIRM_ROWS;
 	for (size_t r0 = 0, r1; r0 < ni; r0 = r1) {
 		size_t total = s->bufs[r0].pending;
 		for (r1 = r0 + 1; r1 < ni && total + s->bufs[r1].pending <= s->pairs_cap; r1++)
 			total += s->bufs[r1].pending;
-		size_t n = sort_pending(s, r0, r1, b0, nbk);
+		size_t n = sort_pending(s, r0, r1, b0, b1 - b0);
 		for (size_t p = 0; p < n; p++) {
 			const struct confirm_pair *x = &s->pairs[p];
 			struct cand_buf *b = &s->bufs[x->r];
@@ -511,6 +507,19 @@ static void confirm_block(const struct topk_job *job, struct topk_scratch *s, si
  * threshold to its output, best first. */
 static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t nredo,
                    size_t b0, size_t b1);
+
+/* b's hits to dst, best first. */
+static void write_best_first(const struct topk_job *job, struct topk_scratch *s,
+                             const struct cand_buf *b, struct match_hit *dst)
+{
+	if (job->kern->rank_best && b->n <= MATCH_RANK_MAX) {
+		job->kern->rank_best(b->sim, b->idx, b->n, s->keys, dst);
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		dst[i] = (struct match_hit){ b->idx[i], b->sim[i] };
+	sort_best_first(dst, b->n, s->tmp);
+}
 
 static void finish_block(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
                          size_t b0, size_t b1, size_t ch)
@@ -535,9 +544,7 @@ static void finish_block(const struct topk_job *job, struct topk_scratch *s, siz
 		struct match_hit *dst = job->results[ch] + (i0 + r) * job->k;
 		take_confirmed(job, b);
 		keep_best_k(job, b);
-		for (size_t i = 0; i < b->n; i++)
-			dst[i] = (struct match_hit){ b->idx[i], b->sim[i] };
-		sort_best_first(dst, b->n, s->tmp);
+		write_best_first(job, s, b, dst);
 		job->counts[ch][i0 + r] = b->n;
 	}
 }
@@ -726,10 +733,11 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].idxs);
 		free(s[t].bufs);
 		free(s[t].tmp);
+		free(s[t].keys);
 		free(s[t].conf);
 		free(s[t].pairs);
 		free(s[t].listed);
-		free(s[t].bucket);
+		free(s[t].row_start);
 		free(s[t].redo);
 		match_gather_free(&s[t].gather);
 	}
@@ -750,16 +758,17 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].idxs = big_alloc(slots * sizeof(uint32_t));
 		s[t].bufs = malloc(rows * sizeof(struct cand_buf));
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
+		s[t].keys = malloc((MATCH_RANK_MAX + 8) * sizeof(uint64_t));
 		s[t].conf = match_alloc_floats(slots);
 		s[t].pairs_cap = job->cap > CONFIRM_PAIRS ? job->cap : CONFIRM_PAIRS;
 		s[t].pairs = malloc(s[t].pairs_cap * sizeof(struct confirm_pair));
 		s[t].listed = malloc((s[t].pairs_cap + 1) * sizeof(struct confirm_pair));
-		s[t].bucket = malloc((job->chunk_len / CONFIRM_ROWS + 2) * sizeof(size_t));
+		s[t].row_start = malloc((job->chunk_len + 1) * sizeof(uint32_t));
 		s[t].redo = malloc(rows * sizeof(uint32_t));
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
-		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].conf ||
-		    !s[t].pairs || !s[t].listed || !s[t].bucket || !s[t].redo || gathered < 0) {
+		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].keys || !s[t].conf ||
+		    !s[t].pairs || !s[t].listed || !s[t].row_start || !s[t].redo || gathered < 0) {
 			scratch_free(s, nthreads);
 			return NULL;
 		}

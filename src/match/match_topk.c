@@ -761,8 +761,8 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].keys = malloc((MATCH_RANK_MAX + 8) * sizeof(uint64_t));
 		s[t].conf = match_alloc_floats(slots);
 		s[t].pairs_cap = job->cap > CONFIRM_PAIRS ? job->cap : CONFIRM_PAIRS;
-		s[t].pairs = malloc(s[t].pairs_cap * sizeof(struct confirm_pair));
-		s[t].listed = malloc((s[t].pairs_cap + 1) * sizeof(struct confirm_pair));
+		s[t].pairs = big_alloc(s[t].pairs_cap * sizeof(struct confirm_pair));
+		s[t].listed = big_alloc((s[t].pairs_cap + 1) * sizeof(struct confirm_pair));
 		s[t].row_start = malloc((job->chunk_len + 1) * sizeof(uint32_t));
 		s[t].redo = malloc(rows * sizeof(uint32_t));
 		int gathered = match_gather_init(&s[t].gather, job->prod,

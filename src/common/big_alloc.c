@@ -9,7 +9,7 @@
 
 /* The spare blocks of big_free_warm (p NULL: a free slot), their usable
  * sizes and total, under spare_lock. */
-#define SPARES 4
+#define SPARES BIG_ALLOC_SPARES
 static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	void *p;

@@ -18,24 +18,27 @@ void *big_alloc(size_t bytes);
 
 /*
  * Gives back a block of big_alloc (NULL ok): blocks of BIG_ALLOC_HUGE bytes
- * and more are kept as spares, up to four of them and BIG_ALLOC_SPARE_MAX
- * bytes in all (smaller spares make room for a larger block; none is
- * dropped for a block that would not fit even then), and the next
- * big_alloc of a spare's size or up to a fifth less takes the smallest that
- * fits, its pages mapped and warm. Fresh memory costs its first touch: on the build
+ * and more are kept as spares, up to BIG_ALLOC_SPARES of them and
+ * BIG_ALLOC_SPARE_MAX bytes in all (smaller spares make room for a larger
+ * block; none is dropped for a block that would not fit even then), and the
+ * next big_alloc of a spare's size or up to a fifth less takes the smallest
+ * that fits, its pages mapped and warm. Fresh memory costs its first touch: on the build
  * machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped, 80 ms
  * for a clustering's 40 MB of rows, as long as reading them from MariaDB.
  * So an idle process holds at most BIG_ALLOC_SPARE_MAX this way. A block
  * from big_alloc holds whatever was left in it (it is filled right away).
- * 96 MiB: a clustering gives back its rows (40 MiB), its int8 rows and
- * panels (10 + 10) and its cursor's block (4), and a spare may count 2 MiB
- * of glibc's alignment slack more than it holds (the rows counted 42 in the
- * scheduler, and at 64 MiB the cursor's block was dropped for them); a
- * cross match of 20,000 x 20,000 its two blocks (40 + 40: at 72 MiB one
- * of them was fresh memory for every task, ~15 ms of CPU while the rows
- * come in) and its result's text and hit ids (8 + 4).
+ * 160 MiB in 24 spares: a clustering gives back its rows (40 MiB), its int8
+ * rows and panels (10 + 10) and its cursor's block (4), and a spare may
+ * count 2 MiB of glibc's alignment slack more than it holds (the rows
+ * counted 42 in the scheduler, and at 64 MiB the cursor's block was dropped
+ * for them); a cross match of 20,000 x 20,000 its two blocks (40 + 40: at
+ * 72 MiB one of them was fresh memory for every task, ~15 ms of CPU while
+ * the rows come in), its result's text and hit ids (8 + 4), and its top-k's
+ * int8 rows and panels (10 + 10) and scratch (six blocks of 4 per worker:
+ * fresh, ~25 ms of CPU per task).
  */
-#define BIG_ALLOC_SPARE_MAX ((size_t)96 << 20)
+#define BIG_ALLOC_SPARES 24
+#define BIG_ALLOC_SPARE_MAX ((size_t)160 << 20)
 void big_free_warm(void *p);
 
 /*

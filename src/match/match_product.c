@@ -485,10 +485,10 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 void match_product_free(struct match_product *p)
 {
 	free(p->radius);
-	free(p->qa.q);
+	big_free_warm(p->qa.q);   /* warm for the next call: see big_alloc.h */
 	free(p->qa.corr);
 	free(p->qa.scale);
-	free(p->qb.q);
+	big_free_warm(p->qb.q);
 	free(p->qb.scale);
 	p->radius = NULL;
 	p->qa = (struct match_i8rows){ 0 };
@@ -598,7 +598,7 @@ void match_rows_free(struct match_rows *r)
 	if (r->stats)
 		stats_free(r->stats);
 	free(r->stats);
-	free(r->qa.q);
+	big_free_warm(r->qa.q);
 	free(r->qa.corr);
 	free(r->qa.scale);
 	*r = (struct match_rows){ 0 };

@@ -654,26 +654,28 @@ static void test_big_free_warm(void)
 	CHECK(big_alloc(15 * mb) == b);
 	free(b);
 	free(c);
-	/* four spares of 14 MiB fit in BIG_ALLOC_SPARE_MAX; a fifth smaller one
-	 * is freed */
-	char *s[5];
-	int taken[4] = {0};
-	for (int k = 0; k < 5; k++)
-		s[k] = big_alloc(k < 4 ? 14 * mb : 4 * mb);
-	for (int k = 0; k < 5; k++)
+	/* BIG_ALLOC_SPARES spares of 4 MiB fit in BIG_ALLOC_SPARE_MAX; one more,
+	 * smaller, is freed (no slot, and no smaller spare to drop for it) */
+	enum { NS = BIG_ALLOC_SPARES };
+	char *s[NS + 1];
+	int taken[NS] = {0};
+	CHECK(NS * 4 * mb <= BIG_ALLOC_SPARE_MAX);
+	for (int k = 0; k <= NS; k++)
+		s[k] = big_alloc(k < NS ? 4 * mb : 2 * mb);
+	for (int k = 0; k <= NS; k++)
 		big_free_warm(s[k]);
-	for (int k = 0; k < 4; k++) {
-		s[4] = big_alloc(14 * mb);
-		CHECK(in_blocks(s[4], s, taken, 4), "spare %d", k);
+	for (int k = 0; k < NS; k++) {
+		s[NS] = big_alloc(4 * mb);
+		CHECK(in_blocks(s[NS], s, taken, NS), "spare %d", k);
 	}
-	for (int k = 0; k < 4; k++)
+	for (int k = 0; k < NS; k++)
 		free(s[k]);
 	big_free_warm(big_alloc(BIG_ALLOC_SPARE_MAX + mb));
 	big_free_warm(big_alloc(100));
 	big_free_warm(NULL);
 	/* a block that cannot be kept even by dropping the smaller spares drops
 	 * none of them; one that can drops the smallest */
-	const size_t cap = BIG_ALLOC_SPARE_MAX;   /* 96 MiB: large 68, other 64 */
+	const size_t cap = BIG_ALLOC_SPARE_MAX;   /* 160 MiB: large 132, other 128 */
 	char *small = big_alloc(8 * mb), *large = big_alloc(cap - 28 * mb), *other = big_alloc(cap - 32 * mb);
 	CHECK(small != NULL && large != NULL && other != NULL);
 	big_free_warm(small);

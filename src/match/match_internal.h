@@ -136,6 +136,20 @@ void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
 void match_avxvnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
                         const struct match_u8cols *b, size_t j0, size_t nj, float *out);
 
+/* A row of a scanning product: each value >= floor is appended, clamped to
+ * [0, 1], at sim[n] with its base index at idx[n]. The caller leaves room
+ * for every column of the call plus 16 slots (whole vectors are stored). */
+struct match_scan_row {
+	float floor;
+	float *sim;
+	uint32_t *idx;
+	size_t n;
+};
+/* match_vnni_tile's values, scanned into rows[0 .. ni) instead of stored. */
+void match_vnni_scan(const struct match_i8rows *a, size_t i0, size_t ni,
+                     const struct match_u8cols *b, size_t j0, size_t nj,
+                     struct match_scan_row *rows);
+
 /* q = round(x / scale), scale = max|x| / 127 (match_product.c); the AVX-512
  * form gives the same q and scale, and e, norm, qnorm summed in another order. */
 float match_quantize_row(const float *x, size_t d, int8_t *q, double *e, double *norm,
@@ -171,6 +185,12 @@ void match_product_free(struct match_product *p);
 /* Rows i0 .. i0+ni of A against j0 .. j0+nj of B into out (ni x nj). */
 void match_product_tile(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,
                         float *out);
+/* Can p scan its values (match_product_scan)? Only the AVX-512 VNNI form. */
+int match_product_scans(const struct match_product *p);
+/* The values of match_product_tile, each row's >= its floor appended to its
+ * buffer (struct match_scan_row); only where match_product_scans(p). */
+void match_product_scan(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,
+                        struct match_scan_row *rows);
 
 /* The A side of products prepared once for several B (match_topk_prepare:
  * the same queries against every block of a streamed base): rows quantized

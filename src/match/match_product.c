@@ -510,6 +510,26 @@ void match_product_tile(const struct match_product *p, size_t i0, size_t ni, siz
 	match_dot_tile(p->a + i0 * p->d, ni, p->b + j0 * p->d, nj, p->d, out);
 }
 
+int match_product_scans(const struct match_product *p)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	return p->int8 && p->form == MATCH_FORM_INT8_512;
+#else
+	(void)p;
+	return 0;
+#endif
+}
+
+void match_product_scan(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,
+                        struct match_scan_row *rows)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	match_vnni_scan(&p->qa, i0, ni, &p->qb, j0, nj, rows);
+#else
+	(void)p, (void)i0, (void)ni, (void)j0, (void)nj, (void)rows;
+#endif
+}
+
 /* ---- chosen rows ------------------------------------------------------------- */
 
 int match_gather_init(struct match_gather *g, const struct match_product *p, size_t max_rows)

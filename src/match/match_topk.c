@@ -30,7 +30,7 @@
 
 #define TOPK_QBLOCK 1024        /* queries per work item (at most) */
 #define TOPK_BBLOCK 1024        /* base rows per sgemm */
-#define TOPK_SCRATCH (16u << 20) /* candidate bytes per thread (soft cap) */
+#define TOPK_SCRATCH (32u << 20) /* candidate bytes per thread (soft cap) */
 #define TOPK_GATHER 64          /* queries scanned again per product (rescan) */
 
 /* ---- ordering and selection ---------------------------------------------- */
@@ -111,6 +111,8 @@ struct topk_job {
 	const struct match_kernels *kern;
 	size_t qblock, qblocks, nchunks, chunk_len, nitems;
 	size_t cap; /* candidate buffer per query */
+	int scans;    /* the product scans its values into the buffers (scan_fused) */
+	size_t slack; /* room past cap: a block scanned at once (scans) */
 	struct match_hit **results; /* per chunk: nq * k (chunk 0 is the output) */
 	size_t **counts;            /* per chunk: nq */
 	atomic_size_t next;
@@ -135,7 +137,7 @@ struct cand_buf {
 };
 
 /* Per-query buffer stride: the collect kernel writes 16 lanes at a time. */
-#define CAND_STRIDE(job) ((job)->cap + 16)
+#define CAND_STRIDE(job) ((job)->cap + (job)->slack + 16)
 
 /* One worker's scratch: a product tile and the block's candidate buffers. */
 struct topk_scratch {
@@ -148,6 +150,7 @@ struct topk_scratch {
 	float *conf;           /* qblock x CAND_STRIDE: canonical sims being confirmed */
 	struct confirm_pair *pairs; /* pairs_cap: the block's pending dots, sorted */
 	struct confirm_pair *listed; /* pairs_cap + 1: the same before sorting */
+	struct match_scan_row *scan; /* qblock: a stripe's rows for the scanning product */
 	size_t pairs_cap;
 	uint32_t *row_start;   /* chunk rows + 1: confirm_block's counting sort (< pairs_cap) */
 	uint32_t *redo;        /* qblock: queries to scan again (rescan) */
@@ -454,7 +457,7 @@ static void scan_row(const struct topk_job *job, const float *row, size_t j0, si
  * two per buffer and bucket, 8.7 % of the int8 top-k, and buckets of 256
  * rows sorted by query within made the dots ~30 % dearer (the base rows from
  * L2 instead of L1; README "Where the rest goes"). Up to pairs_cap dots at a
- * time (a query has at most cap). */
+ * time (a query has at most cap + slack). */
 #define CONFIRM_PAIRS 262144u /* 3 MB of pairs per worker (and as much listed) */
 
 struct confirm_pair {
@@ -556,12 +559,34 @@ static void mask_self(const struct topk_job *job, float *row, size_t qi, size_t 
 		row[qi - j0] = NAN;
 }
 
+/* scan_stripe with a product that scans its own values (no tile written and
+ * read back): a buffer past cap is cut first, as a full one is in scan_row,
+ * so that the block's nj columns fit in the slack. */
+static void scan_fused(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
+                       size_t j0, size_t nj, struct cand_buf *bufs)
+{
+	for (size_t r = 0; r < ni; r++) {
+		struct cand_buf *b = &bufs[r];
+		if (b->n > job->cap)
+			compact(job, b);
+		s->scan[r] = (struct match_scan_row){ b->floor, b->sim, b->idx, b->n };
+	}
+	match_product_scan(job->prod, i0, ni, j0, nj, s->scan);
+	for (size_t r = 0; r < ni; r++)
+		bufs[r].n = s->scan[r].n;
+}
+
 /* Propose rows i0 .. i0+ni x base block j0 .. j0+nj and scan each row;
  * guess_len: the chunk's length when this is its first block (guess_floor),
  * else 0. */
 static void scan_stripe(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
                         size_t j0, size_t nj, struct cand_buf *bufs, size_t guess_len)
 {
+	int self = job->exclude_self && i0 < j0 + nj && j0 < i0 + ni; /* mask_self's NaN */
+	if (job->scans && !guess_len && !self) {
+		scan_fused(job, s, i0, ni, j0, nj, bufs);
+		return;
+	}
 	match_product_tile(job->prod, i0, ni, j0, nj, s->tile);
 	for (size_t r = 0; r < ni; r++) {
 		float *row = s->tile + r * nj;
@@ -717,6 +742,9 @@ static void topk_plan(struct topk_job *job, int nthreads)
 	job->cap = job->k <= (SIZE_MAX / 2 - extra) / factor ? factor * job->k + extra : SIZE_MAX / 2;
 	if (job->cap > job->chunk_len)
 		job->cap = job->chunk_len;
+	/* a chunk of one block is only ever scanned from its tile (guess_floor) */
+	job->scans = match_product_scans(job->prod) && job->chunk_len > TOPK_BBLOCK;
+	job->slack = job->scans ? TOPK_BBLOCK : 0;
 	size_t per_query = CAND_STRIDE(job) * (sizeof(struct match_hit) + sizeof(float));
 	size_t fit = TOPK_SCRATCH / per_query;
 	if (fit < job->qblock)
@@ -740,6 +768,7 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		big_free_warm(s[t].conf);
 		big_free_warm(s[t].pairs);
 		big_free_warm(s[t].listed);
+		free(s[t].scan);
 		free(s[t].row_start);
 		free(s[t].redo);
 		match_gather_free(&s[t].gather);
@@ -763,15 +792,17 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
 		s[t].keys = malloc((MATCH_RANK_MAX + 8) * sizeof(uint64_t));
 		s[t].conf = match_alloc_floats(slots);
-		s[t].pairs_cap = job->cap > CONFIRM_PAIRS ? job->cap : CONFIRM_PAIRS;
+		s[t].pairs_cap = job->cap + job->slack > CONFIRM_PAIRS ? job->cap + job->slack : CONFIRM_PAIRS;
 		s[t].pairs = big_alloc(s[t].pairs_cap * sizeof(struct confirm_pair));
 		s[t].listed = big_alloc((s[t].pairs_cap + 1) * sizeof(struct confirm_pair));
 		s[t].row_start = malloc((job->chunk_len + 1) * sizeof(uint32_t));
 		s[t].redo = malloc(rows * sizeof(uint32_t));
+		s[t].scan = malloc(rows * sizeof(struct match_scan_row));
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
 		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].keys || !s[t].conf ||
-		    !s[t].pairs || !s[t].listed || !s[t].row_start || !s[t].redo || gathered < 0) {
+		    !s[t].pairs || !s[t].listed || !s[t].row_start || !s[t].redo || !s[t].scan ||
+		    gathered < 0) {
 			scratch_free(s, nthreads);
 			return NULL;
 		}

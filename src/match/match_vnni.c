@@ -44,6 +44,8 @@ struct micro {
 	const uint8_t *p0, *p1;
 	size_t dp, nrows, cols, nj;
 	float *out;
+	struct match_scan_row *scan; /* match_vnni_scan: the rows' floors and buffers */
+	uint32_t col;                /* base index of the first column */
 };
 
 /* The blocking both widths share: micro-tiles of mr rows x NR columns over
@@ -54,19 +56,22 @@ typedef void (*micro_fn)(const struct micro *m);
 
 static inline __attribute__((always_inline)) void
 tile_loop(const struct match_i8rows *a, size_t i0, size_t ni, const struct match_u8cols *b,
-          size_t j0, size_t nj, float *out, size_t mr, micro_fn kernel)
+          size_t j0, size_t nj, float *out, struct match_scan_row *scan, size_t mr,
+          micro_fn kernel)
 {
 	size_t dp = a->dp, panel = 16 * dp;
 	for (size_t c = 0; c < nj; c += NR) {
 		struct micro m = { .p0 = b->q + (j0 + c) / 16 * panel, .col_scale = b->scale + j0 + c,
-			           .dp = dp, .cols = nj - c < NR ? nj - c : NR, .nj = nj };
+			           .dp = dp, .cols = nj - c < NR ? nj - c : NR, .nj = nj,
+			           .col = (uint32_t)(j0 + c) };
 		m.p1 = m.p0 + panel;
 		for (size_t r = 0; r < ni; r += mr) {
 			m.rows = a->q + (i0 + r) * dp;
 			m.corr = a->corr + i0 + r;
 			m.row_scale = a->scale + i0 + r;
 			m.nrows = ni - r < mr ? ni - r : mr;
-			m.out = out + r * nj + c;
+			m.out = out ? out + r * nj + c : NULL;
+			m.scan = scan ? scan + r : NULL;
 			kernel(&m);
 		}
 	}
@@ -113,15 +118,46 @@ static inline VNNI512_TARGET void micro_product512(const int8_t *rows, size_t dp
 #undef STEP
 #undef ROW4
 
-/* out row = (acc - corr) * col_scale * row_scale, live columns only. */
+static inline VNNI512_TARGET __mmask16 live512(size_t left)
+{
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* The proposals of 16 columns: (acc - corr) * col_scale * row_scale. */
+static inline VNNI512_TARGET __m512 finish512(__m512i acc, int32_t corr, float row_scale,
+                                              const float *col_scale, __mmask16 live)
+{
+	__m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(corr)));
+	v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(live, col_scale));
+	return _mm512_mul_ps(v, _mm512_set1_ps(row_scale));
+}
+
+/* out row = the proposals, live columns only. */
 static inline VNNI512_TARGET void store512(__m512i acc, int32_t corr, float row_scale,
                                            const float *col_scale, size_t left, float *out)
 {
-	__mmask16 live = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-	__m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(corr)));
-	v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(live, col_scale));
-	v = _mm512_mul_ps(v, _mm512_set1_ps(row_scale));
-	_mm512_mask_storeu_ps(out, live, v);
+	__mmask16 live = live512(left);
+	_mm512_mask_storeu_ps(out, live, finish512(acc, corr, row_scale, col_scale, live));
+}
+
+/* The proposals >= the row's floor, clamped to [0, 1], and their columns
+ * (col, col + 1, ...) appended to the row's buffer: 16 slots written
+ * whatever their count (register compresses are fast where memory ones are
+ * not), no branch (under a guessed floor a vector hits about as often as
+ * not). */
+static inline VNNI512_TARGET void scan512(__m512i acc, int32_t corr, float row_scale,
+                                          const float *col_scale, size_t left, uint32_t col,
+                                          struct match_scan_row *s)
+{
+	const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	__mmask16 live = live512(left);
+	__m512 v = finish512(acc, corr, row_scale, col_scale, live);
+	__mmask16 hit = _mm512_mask_cmp_ps_mask(live, v, _mm512_set1_ps(s->floor), _CMP_GE_OQ);
+	v = _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+	__m512i j = _mm512_add_epi32(_mm512_set1_epi32((int)col), lanes);
+	_mm512_storeu_ps(s->sim + s->n, _mm512_maskz_compress_ps(hit, v));
+	_mm512_storeu_si512(s->idx + s->n, _mm512_maskz_compress_epi32(hit, j));
+	s->n += (size_t)__builtin_popcount(hit);
 }
 
 static VNNI512_TARGET void micro512(const struct micro *m)
@@ -140,7 +176,30 @@ static VNNI512_TARGET void micro512(const struct micro *m)
 VNNI512_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, size_t ni,
                                     const struct match_u8cols *b, size_t j0, size_t nj, float *out)
 {
-	tile_loop(a, i0, ni, b, j0, nj, out, MR, micro512);
+	tile_loop(a, i0, ni, b, j0, nj, out, NULL, MR, micro512);
+}
+
+/* micro512 with the values scanned instead of stored: no tile is written
+ * and read back (the top-k's scan of the tile took ~a fifth of the
+ * product's time, README "Performance"). */
+static VNNI512_TARGET void micro512_scan(const struct micro *m)
+{
+	__m512i acc[2 * MR];
+	micro_product512(m->rows, m->dp, m->p0, m->p1, acc);
+	for (size_t x = 0; x < m->nrows; x++) {
+		scan512(acc[2 * x], m->corr[x], m->row_scale[x], m->col_scale, m->cols, m->col,
+		        &m->scan[x]);
+		if (m->cols > 16)
+			scan512(acc[2 * x + 1], m->corr[x], m->row_scale[x], m->col_scale + 16,
+			        m->cols - 16, m->col + 16, &m->scan[x]);
+	}
+}
+
+VNNI512_TARGET void match_vnni_scan(const struct match_i8rows *a, size_t i0, size_t ni,
+                                    const struct match_u8cols *b, size_t j0, size_t nj,
+                                    struct match_scan_row *rows)
+{
+	tile_loop(a, i0, ni, b, j0, nj, NULL, rows, MR, micro512_scan);
 }
 
 /* ---- 256-bit: AVX-VNNI (16 ymm registers) ----------------------------------- */
@@ -214,7 +273,7 @@ VNNI256_TARGET void match_avxvnni_tile(const struct match_i8rows *a, size_t i0, 
                                        const struct match_u8cols *b, size_t j0, size_t nj,
                                        float *out)
 {
-	tile_loop(a, i0, ni, b, j0, nj, out, MR256, micro256);
+	tile_loop(a, i0, ni, b, j0, nj, out, NULL, MR256, micro256);
 }
 
 /* ---- the canonical dot (match_dot_canonical, match_product.c) ---------------

@@ -482,6 +482,25 @@ static void test_topk(void)
 	topk_case("d=512 k=100", q, 24, b, 2100, 512, 100, 0.0f, 0, 2);
 	free(b);
 	free(q);
+
+	/* bases of several 1024-row blocks, which the AVX-512 product scans into
+	 * the buffers itself after the first: exact ties fill every buffer
+	 * within a block (cut before the next one), and the rows of the queries
+	 * themselves lie in later blocks (self excluded from the tile there) */
+	b = duplicated(4500, 64, 5);
+	topk_case("duplicates over five blocks", b, 40, b, 4500, 64, 25, 0.0f, 0, 1);
+	topk_case("duplicates over five blocks, 2 threads", b, 40, b, 4500, 64, 25, 0.0f, 0, 2);
+	topk_case("duplicates over five blocks, self", b, 1100, b, 4500, 64, 3, 0.0f, 1, 1);
+	free(b);
+	b = duplicated(4500, 64, 1); /* a whole block at the floor: cut before each */
+	topk_case("one row over five blocks", b, 8, b, 4500, 64, 3, 0.0f, 0, 1);
+	free(b);
+	b = random_unit(5200, 128);
+	q = random_unit(300, 128);
+	topk_case("random over six blocks, k=100", q, 300, b, 5200, 128, 100, 0.0f, 0, 1);
+	topk_case("random over six blocks, threshold", q, 300, b, 5200, 128, 40, 0.25f, 0, 2);
+	free(b);
+	free(q);
 }
 
 /* ---- the candidate cut kernel ---------------------------------------------- */

@@ -22,6 +22,9 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define INT8_STRIPE 64     /* rows of A per int8 product call (32 KB at d = 512) */
 #define INT8_MAX_D 65536   /* 255 * 127 * d stays inside int32 */
@@ -166,9 +169,25 @@ struct side_stats {
 	double max_norm, max_e, max_m;
 };
 
+/* Only finite values in the row? A value is not when its exponent field is
+ * all ones (inf, NaN); four at a time with SSE2 (every x86-64 has it): the
+ * scalar loop took ~10 ms per side of 20,000 x 512, on one thread before the
+ * int8 setup's threads start (~3 % of the wall time of a 20,000 x 20,000
+ * top-k). */
 static int row_finite(const float *x, size_t d)
 {
-	for (size_t k = 0; k < d; k++)
+	size_t k = 0;
+#if defined(__SSE2__)
+	const __m128i ones = _mm_set1_epi32(0x7f800000);
+	__m128i bad = _mm_setzero_si128();
+	for (; k + 4 <= d; k += 4) {
+		__m128i v = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + k)), ones);
+		bad = _mm_or_si128(bad, _mm_cmpeq_epi32(v, ones));
+	}
+	if (_mm_movemask_epi8(bad))
+		return 0;
+#endif
+	for (; k < d; k++)
 		if (!isfinite(x[k]))
 			return 0;
 	return 1;

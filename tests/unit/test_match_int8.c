@@ -29,6 +29,7 @@
 #include "match/match_internal.h"
 #include "check.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,33 @@ static void test_int8_in_use(void)
 	CHECK(strncmp(match_kernel_in_use(), "fp32", 4) == 0, "fp32 forced: %s", match_kernel_in_use());
 }
 
+/* Rows with an infinity or a NaN anywhere (in the four-value groups or the
+ * tail) make the product sgemm; finite rows, however large, keep int8. */
+static void test_non_finite_rows(void)
+{
+	static const float bad[] = { INFINITY, -INFINITY, NAN };
+	match_set_kernel(MATCH_KERNEL_INT8);
+	if (strncmp(match_kernel_in_use(), "int8", 4) != 0)
+		return; /* no int8 product on this CPU: nothing to fall back from */
+	for (size_t d = 1; d <= 13; d++) {
+		float *x = random_unit(3, d);
+		struct match_product p;
+		x[2 * d] = FLT_MAX;
+		CHECK(match_product_init(&p, x, 3, x, 3, d, 1, 1) == 0 && p.int8, "d=%zu finite: int8", d);
+		match_product_free(&p);
+		for (size_t k = 0; k < d; k++)
+			for (size_t v = 0; v < 3; v++) {
+				float keep = x[d + k];
+				x[d + k] = bad[v];
+				CHECK(match_product_init(&p, x, 3, x, 3, d, 1, 1) == 0 && !p.int8,
+				      "d=%zu, %g at %zu: sgemm", d, (double)bad[v], k);
+				match_product_free(&p);
+				x[d + k] = keep;
+			}
+		free(x);
+	}
+}
+
 static void test_pairs(void)
 {
 	float *x = random_unit(1100, 40); /* two tiles, a stripe edge */
@@ -701,6 +729,7 @@ int main(void)
 	test_rank_best();
 	test_collect();
 	test_int8_in_use();
+	test_non_finite_rows();
 	test_canonical();
 	test_canonical_forms();
 	test_pairs();

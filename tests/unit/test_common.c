@@ -311,6 +311,7 @@ static void test_config(void)
 	char err[512];
 	CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0);
 	CHECK(cfg.workers == 2 && cfg.clustering_threshold > 0.80 && cfg.clustering_threshold < 0.82);
+	CHECK(cfg.spares_idle_s == 60);
 	const char *p = write_tmp("[LUNA_TASKS_DB]\nPASSWORD = s3cret\nSOCKET = run/db.sock\n[SCHEDULER]\nWORKERS = 4\n");
 	CHECK(config_load(&cfg, p, err, sizeof(err)) == 0);
 	CHECK(cfg.workers == 4);
@@ -326,6 +327,12 @@ static void test_config(void)
 	unlink(p);
 	p = write_tmp("[SCHEDULER]\nWORKERS = many\n");
 	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "WORKERS"));
+	unlink(p);
+	p = write_tmp("[SCHEDULER]\nSPARES_IDLE_S = 0\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == 0 && cfg.spares_idle_s == 0, "%s", err);
+	unlink(p);
+	p = write_tmp("[SCHEDULER]\nSPARES_IDLE_S = -1\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "SPARES_IDLE_S"));
 	unlink(p);
 	p = write_tmp("[SCHEDULER]\nWORKRS = 1\n");
 	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "WORKRS"));

@@ -564,6 +564,7 @@ void *sched_worker_main(void *arg)
 		ensure_objects(w, &objects_try, &objects_said);
 		int seen = look ? work_visible(w) : 1;
 		if (seen < 0 || (seen && work_round(w, &did, &what))) {
+			release_idle_spares(w);   /* a tasks DB that is away: idle time too */
 			sched_db_trouble(s, w->db, &w->db_failures, what);
 			continue;
 		}

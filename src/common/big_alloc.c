@@ -115,6 +115,37 @@ void big_free_warm(void *p)
 		free(out[k]);
 }
 
+size_t big_alloc_release_spares(void)
+{
+	void *out[SPARES];
+	int nout = 0;
+	pthread_mutex_lock(&spare_lock);
+	size_t released = spare_total;
+	for (int k = 0; k < SPARES; k++)
+		if (spares[k].p) {
+			out[nout++] = spares[k].p;
+			spares[k].p = NULL;
+		}
+	spare_total = 0;
+	pthread_mutex_unlock(&spare_lock);
+	for (int k = 0; k < nout; k++)
+		free(out[k]);
+	return released;
+}
+
+size_t big_alloc_spare_bytes(int *blocks)
+{
+	pthread_mutex_lock(&spare_lock);
+	size_t total = spare_total;
+	int n = 0;
+	for (int k = 0; k < SPARES; k++)
+		n += spares[k].p != NULL;
+	pthread_mutex_unlock(&spare_lock);
+	if (blocks)
+		*blocks = n;
+	return total;
+}
+
 void big_alloc_prefault(void *p, size_t bytes)
 {
 #ifdef MADV_POPULATE_WRITE

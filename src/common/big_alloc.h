@@ -42,6 +42,19 @@ void *big_alloc(size_t bytes);
 void big_free_warm(void *p);
 
 /*
+ * Gives every spare of big_free_warm back to the system (free(); after
+ * big_alloc_init their pages are unmapped) and returns the bytes they
+ * counted: what an idle process calls so that it does not hold
+ * BIG_ALLOC_SPARE_MAX for good (the scheduler after [SCHEDULER]
+ * SPARES_IDLE_S without a task). Safe while other threads call big_alloc
+ * and big_free_warm: the blocks are freed outside the spares' lock.
+ */
+size_t big_alloc_release_spares(void);
+
+/* The bytes the spares count now, and (blocks not NULL) how many they are. */
+size_t big_alloc_spare_bytes(int *blocks);
+
+/*
  * Has the pages of [p, p + bytes) of a big_alloc block mapped now, without
  * changing what they hold (MADV_POPULATE_WRITE; advice only: nothing
  * happens where the kernel lacks it), so that a thread with nothing else to

@@ -82,6 +82,9 @@ static const struct key keys[] = {
 	I("SCHEDULER", "HEARTBEAT_TTL", heartbeat_ttl, "10", 1, 3600, "seconds a heartbeat stays fresh"),
 	I("SCHEDULER", "MATCH_THREADS", match_threads, "0", 0, CONFIG_MAX_WORKERS,
 	  "threads one matching call of a subtask uses; 0: every core the process may run on"),
+	I("SCHEDULER", "SPARES_IDLE_S", spares_idle_s, "60", 0, 86400,
+	  "seconds without a task after which a scheduler gives back the warm buffers it keeps for the next "
+	  "task; 0: as soon as its workers find no more work"),
 	D("TASKS", "CLUSTERING_THRESHOLD", clustering_threshold, "0.81", 0, 1, "default clustering threshold"),
 	I("TASKS", "DEFAULT_FACE_DESCRIPTOR_VERSION", face_descriptor_version, "59", 1, 1000000, "face descriptor version"),
 	I("TASKS", "DEFAULT_BODY_DESCRIPTOR_VERSION", body_descriptor_version, "110", 1, 1000000, "body descriptor version"),

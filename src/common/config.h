@@ -75,6 +75,7 @@ struct luna_config {
 	int response_self_check;          /* check every answer against the contract */
 	int workers, poll_interval_ms, lease_seconds, max_attempts, heartbeat_ttl;
 	int match_threads;                /* threads of one matching call; 0: every core */
+	int spares_idle_s;                /* idle seconds before the warm buffers go back (common/big_alloc.h) */
 	double clustering_threshold;
 	int face_descriptor_version, body_descriptor_version;
 	int linker_chunk, estimator_chunk, max_errors;

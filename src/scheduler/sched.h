@@ -62,6 +62,11 @@ struct sched {
 	atomic_int stopping;           /* no new claims */
 	struct worker *workers;
 	int nworkers;
+	/* The warm buffers of common/big_alloc.h go back after [SCHEDULER]
+	 * SPARES_IDLE_S without work (worker.c): */
+	atomic_int in_round;           /* workers inside a round of collect, plan, run */
+	atomic_llong last_work_us;     /* when a round last did something */
+	atomic_int spares_kept;        /* a round did something since the last release */
 };
 
 /* The liveness thread and its watchdog pinger (liveness.c). */

@@ -13,6 +13,7 @@
 #include "scheduler/sched.h"
 #include "backends/objects.h"
 #include "backends/storage.h"
+#include "common/big_alloc.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/task_metrics.h"
@@ -466,7 +467,7 @@ static void close_handles(struct worker *w)
 }
 
 /* One round: collect, plan, run. Returns -1 at the first DB failure. */
-static int work_round(struct worker *w, int *did, const char **what)
+static int work_steps(struct worker *w, int *did, const char **what)
 {
 	int r;
 	*what = "collecting results";
@@ -482,6 +483,42 @@ static int work_round(struct worker *w, int *did, const char **what)
 		return -1;
 	*did |= r;
 	return 0;
+}
+
+/* A round, counted in s->in_round while it runs: a release of the warm
+ * buffers waits until no worker is inside one. */
+static int work_round(struct worker *w, int *did, const char **what)
+{
+	struct sched *s = w->s;
+	atomic_fetch_add(&s->in_round, 1);
+	int rc = work_steps(w, did, what);
+	if (*did) {
+		atomic_store(&s->last_work_us, time_now_us());
+		atomic_store(&s->spares_kept, 1);
+	}
+	atomic_fetch_sub(&s->in_round, 1);
+	return rc;
+}
+
+/* The warm buffers (common/big_alloc.h: up to BIG_ALLOC_SPARE_MAX bytes)
+ * go back to the system once the scheduler has done nothing for [SCHEDULER]
+ * SPARES_IDLE_S, once per idle spell: by the first idle worker that sees
+ * the time passed and no round running. On a worker's idle path, never on
+ * the liveness thread: freeing is munmap, quick, but liveness waits on
+ * nothing. A round that starts meanwhile only gets fresh pages. */
+static void release_idle_spares(struct worker *w)
+{
+	struct sched *s = w->s;
+	long long idle_us = time_now_us() - atomic_load(&s->last_work_us);
+	if (!atomic_load(&s->spares_kept) || atomic_load(&s->in_round) ||
+	    idle_us < (long long)s->cfg.spares_idle_s * 1000000 || !atomic_exchange(&s->spares_kept, 0))
+		return;
+	size_t bytes = big_alloc_release_spares();
+	if (bytes)
+		log_info("worker %d: idle for %.1f s: gave back %zu bytes of warm buffers", w->index,
+			 (double)idle_us / 1e6, bytes);
+	else
+		log_debug("worker %d: idle for %.1f s: no warm buffers to give back", w->index, (double)idle_us / 1e6);
 }
 
 /* An idle worker's look once its poll interval ran out: one statement
@@ -527,6 +564,7 @@ void *sched_worker_main(void *arg)
 		ensure_objects(w, &objects_try, &objects_said);
 		int seen = look ? work_visible(w) : 1;
 		if (seen < 0 || (seen && work_round(w, &did, &what))) {
+			release_idle_spares(w);   /* a tasks DB that is away: idle time too */
 			sched_db_trouble(s, w->db, &w->db_failures, what);
 			continue;
 		}
@@ -541,6 +579,7 @@ void *sched_worker_main(void *arg)
 			/* Woken (a wake-up, a plan with subtasks for others): a round at
 			 * once; otherwise a look first. */
 			idle = 1;
+			release_idle_spares(w);
 			look = !sched_idle(s, s->cfg.poll_interval_ms, gen);
 			polls_ran_out += look;
 		}

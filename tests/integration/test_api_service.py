@@ -346,6 +346,7 @@ def test_request_id_in_every_log_line(stack):
 
 @pytest.mark.parametrize("section,key,value", [
     ("SCHEDULER", "WORKERS", "many"),
+    ("SCHEDULER", "SPARES_IDLE_S", "-1"),
     ("API", "MAX_BODY_SIZE", "-5"),
     ("API", "TIME_ZONE", "Mars/Olympus"),
     ("LOGGING", "LEVEL", "LOUD"),
@@ -366,6 +367,7 @@ def test_bad_config_names_the_key(stack, section, key, value):
 def test_config_check_ok(stack):
     p = stack.admin("config", "check")
     assert p.returncode == 0
+    assert "\nSPARES_IDLE_S = 60\n" in p.stdout, p.stdout
 
 
 def test_migrate_is_idempotent(stack):

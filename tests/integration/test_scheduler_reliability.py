@@ -58,7 +58,9 @@ class Schedulers:
         self.prefix = prefix
         self.names = []
 
-    def start(self, name, throttle_ms=600, throttle_task_ms=0, **cfg):
+    def start(self, name, throttle_ms=600, throttle_task_ms=0, env=None, **cfg):
+        """Starts a scheduler with these config keys (section__key), pauses
+        and env (variables of its environment besides those); its name."""
         name = "%s-%s" % (self.prefix, name)
         overrides = {
             ("SCHEDULER", "LEASE_SECONDS"): LEASE,
@@ -71,7 +73,7 @@ class Schedulers:
             section, k = key.split("__")
             overrides[(section.upper(), k.upper())] = value
         conf = self.stack.write_config(overrides)
-        env = {THROTTLE_ENV: str(throttle_ms), THROTTLE_TASK_ENV: str(throttle_task_ms)}
+        env = dict(env or {}, **{THROTTLE_ENV: str(throttle_ms), THROTTLE_TASK_ENV: str(throttle_task_ms)})
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -310,6 +311,7 @@ static void test_config(void)
 	char err[512];
 	CHECK(config_load(&cfg, NULL, err, sizeof(err)) == 0);
 	CHECK(cfg.workers == 2 && cfg.clustering_threshold > 0.80 && cfg.clustering_threshold < 0.82);
+	CHECK(cfg.spares_idle_s == 60);
 	const char *p = write_tmp("[LUNA_TASKS_DB]\nPASSWORD = s3cret\nSOCKET = run/db.sock\n[SCHEDULER]\nWORKERS = 4\n");
 	CHECK(config_load(&cfg, p, err, sizeof(err)) == 0);
 	CHECK(cfg.workers == 4);
@@ -325,6 +327,12 @@ static void test_config(void)
 	unlink(p);
 	p = write_tmp("[SCHEDULER]\nWORKERS = many\n");
 	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "WORKERS"));
+	unlink(p);
+	p = write_tmp("[SCHEDULER]\nSPARES_IDLE_S = 0\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == 0 && cfg.spares_idle_s == 0, "%s", err);
+	unlink(p);
+	p = write_tmp("[SCHEDULER]\nSPARES_IDLE_S = -1\n");
+	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "SPARES_IDLE_S"));
 	unlink(p);
 	p = write_tmp("[SCHEDULER]\nWORKRS = 1\n");
 	CHECK(config_load(&cfg, p, err, sizeof(err)) == -1 && strstr(err, "WORKRS"));
@@ -691,8 +699,72 @@ static void test_big_free_warm(void)
 	free(large);
 }
 
+/* big_alloc_release_spares gives every spare back: it returns the bytes
+ * they counted, the counters are zero after it, and a big_alloc of a
+ * released block's size gets fresh memory (zero pages from the kernel; ASan
+ * fills only the first 4 KiB), not the block with what was written into it.
+ * It runs first in main: in a fresh process glibc maps such blocks and
+ * unmaps them when released, and the next one is memory never used before;
+ * once blocks were freed into its heap (the tests after it), one may come
+ * back from there as it was. */
+static void test_big_alloc_release_spares(void)
+{
+	const size_t mb = (size_t)1 << 20;
+	int blocks = -1;
+	char *a = big_alloc(8 * mb), *b = big_alloc(16 * mb);
+	CHECK(a != NULL && b != NULL);
+	a[mb] = b[mb] = 0x5a;
+	big_free_warm(a);
+	big_free_warm(b);
+	size_t kept = big_alloc_spare_bytes(&blocks);
+	CHECK(kept >= 24 * mb && blocks == 2, "%zu bytes in %d spares", kept, blocks);
+	CHECK(big_alloc_release_spares() == kept);
+	CHECK(big_alloc_spare_bytes(&blocks) == 0 && blocks == 0, "%d spares left", blocks);
+	char *c = big_alloc(8 * mb);
+	CHECK(c != NULL && c[mb] != 0x5a, "a released spare was handed out");
+	CHECK(big_alloc_spare_bytes(&blocks) == 0 && blocks == 0);
+	free(c);
+	CHECK(big_alloc_release_spares() == 0, "nothing is released twice");
+}
+
+/* Releasing while other threads take and give back spares: every block is
+ * freed once (ASan reports a double free or a leak otherwise). */
+static void *spare_churn(void *arg)
+{
+	const size_t mb = (size_t)1 << 20;
+	(void)arg;
+	for (int k = 0; k < 200; k++) {
+		char *p = big_alloc((size_t)(2 + k % 3) * 2 * mb);
+		if (p)
+			p[0] = (char)k;
+		big_free_warm(p);
+	}
+	return NULL;
+}
+
+static void test_big_alloc_release_concurrent(void)
+{
+	pthread_t t[2];
+	int started[2];
+	for (int k = 0; k < 2; k++)
+		started[k] = pthread_create(&t[k], NULL, spare_churn, NULL) == 0;
+	CHECK(started[0] && started[1]);
+	size_t released = 0;
+	for (int k = 0; k < 200; k++)
+		released += big_alloc_release_spares();
+	for (int k = 0; k < 2; k++)
+		if (started[k])
+			pthread_join(t[k], NULL);
+	released += big_alloc_release_spares();
+	int blocks = -1;
+	CHECK(released > 0 && big_alloc_spare_bytes(&blocks) == 0 && blocks == 0, "%zu released, %d left",
+	      released, blocks);
+}
+
 int main(void)
 {
+	test_big_alloc_release_spares();   /* first: see there */
+	test_big_alloc_release_concurrent();
 	test_big_free_warm();
 	test_json_text();
 	test_arena();

@@ -113,7 +113,7 @@ struct topk_job {
 	size_t qblock, qblocks, nchunks, chunk_len, nitems;
 	size_t cap; /* candidate buffer per query */
 	int scans;    /* the product scans its values into the buffers (scan_fused) */
-	size_t slack; /* room past cap: a block scanned at once (scans) */
+	size_t slack; /* room past cap: the columns of one scanning call (scans) */
 	struct match_hit **results; /* per chunk: nq * k (chunk 0 is the output) */
 	size_t **counts;            /* per chunk: nq */
 	atomic_size_t next;

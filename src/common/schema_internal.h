@@ -1,6 +1,6 @@
 /* schema_internal.h - what the files of the schema engine share (private to src/common/schema*.c):
- * the loaded document and its index of schema objects, the regex cache, numbers, the bounded
- * text buffer of the messages and the Python-style repr used in them.
+ * the loaded document and its index of schema objects, the regex cache, numbers and the
+ * Python-style repr used in the messages (written with the bounded text of common/sbuf.h).
  *
  *   schema_ref.c       loading a document, JSON pointers and $ref, the index of schema objects
  *   schema_regex.c     JS (ECMA 262) patterns translated to POSIX ERE, compiled once per document
@@ -12,6 +12,7 @@
 #ifndef LUNA_COMMON_SCHEMA_INTERNAL_H
 #define LUNA_COMMON_SCHEMA_INTERNAL_H
 
+#include "common/sbuf.h"
 #include "common/schema.h"
 
 #include <pthread.h>
@@ -186,64 +187,6 @@ struct num {
 int schema_get_num(json_object *o, struct num *n);
 /* Integers are json-c ints, plus integer literals too large for 64 bits (parsed as doubles). */
 int schema_is_integer(json_object *o);
-
-/* ---- bounded text for the messages ---- */
-
-struct sbuf {
-	char *p;
-	size_t len, cap;	/* cap includes the terminating NUL */
-	int trunc;
-};
-
-static inline void sb_init(struct sbuf *b, char *p, size_t cap)
-{
-	b->p = p;
-	b->cap = cap;
-	b->len = 0;
-	b->trunc = 0;
-	if (cap)
-		p[0] = '\0';
-}
-
-static inline void sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-	size_t room;
-
-	if (b->trunc || !b->cap)
-		return;
-	room = b->cap - 1 - b->len;
-	if (n > room) {
-		n = room;
-		b->trunc = 1;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static inline void sb_puts(struct sbuf *b, const char *s)
-{
-	sb_putn(b, s, strlen(s));
-}
-
-static inline void sb_putc(struct sbuf *b, char c)
-{
-	sb_putn(b, &c, 1);
-}
-
-/* Marks a truncated buffer with "..." at a UTF-8 character boundary. */
-static inline void sb_ellipsis(struct sbuf *b)
-{
-	size_t end;
-
-	if (!b->trunc || b->cap < 5)
-		return;
-	end = b->len > b->cap - 4 ? b->cap - 4 : b->len;
-	while (end > 0 && ((unsigned char)b->p[end] & 0xC0) == 0x80)
-		end--;
-	memcpy(b->p + end, "...", 4);
-	b->len = end + 3;
-}
 
 /* ---- Python-style repr (schema_message.c) ---- */
 

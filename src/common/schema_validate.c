@@ -2,6 +2,7 @@
  * deepest instance path, the strict mode's evaluated-property sets, default insertion and
  * the choice among anyOf/oneOf branches. */
 #include "common/schema_internal.h"
+#include "common/json_path.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -139,11 +140,6 @@ static size_t utf8_length(const char *s, size_t n)
 /* ------------------------------------------------------------------------- */
 /* validation context, errors and evaluated-property sets                    */
 
-struct pseg {
-	const char *key;	/* NULL: array index */
-	size_t idx;
-};
-
 struct errslot {
 	int set;
 	int depth;
@@ -173,8 +169,7 @@ struct vctx {
 	struct enum_log *elog;	/* innermost anyOf/oneOf being evaluated, or NULL */
 	const struct spec *s;
 	int flags;
-	struct pseg path[MAX_INST_DEPTH];
-	int plen;
+	struct json_path path;	/* of the instance, at most MAX_INST_DEPTH deep */
 	int sdepth;
 	long steps;
 	int quiet;		/* errors are located (set, depth, weak) but their text is not made */
@@ -192,25 +187,12 @@ struct evald {
 	unsigned char small[16];	/* an object of a few keys needs no allocation */
 };
 
-static void path_text(const struct vctx *c, char *out, size_t n)
+_Static_assert(MAX_INST_DEPTH <= JSON_PATH_MAX_DEPTH, "the instance path holds MAX_INST_DEPTH segments");
+
+/* Depth of the instance path: the errors' and the enum log's measure of location. */
+static int inst_depth(const struct vctx *c)
 {
-	struct sbuf b;
-	int i;
-
-	sb_init(&b, out, n);
-	for (i = 0; i < c->plen; i++) {
-		char num[32];
-
-		if (i)
-			sb_putc(&b, '.');
-		if (c->path[i].key) {
-			sb_puts(&b, c->path[i].key);
-		} else {
-			snprintf(num, sizeof(num), "%zu", c->path[i].idx);
-			sb_puts(&b, num);
-		}
-	}
-	sb_ellipsis(&b);
+	return (int)c->path.depth;
 }
 
 /*
@@ -221,12 +203,12 @@ static void path_text(const struct vctx *c, char *out, size_t n)
 static int want(const struct vctx *c, struct errslot *e, int weak)
 {
 	e->weak |= weak;
-	if (e->set && c->plen <= e->depth)
+	if (e->set && inst_depth(c) <= e->depth)
 		return 0;
 	if (!c->quiet)
 		return 1;
 	e->set = 1;
-	e->depth = c->plen;
+	e->depth = inst_depth(c);
 	e->path[0] = e->msg[0] = '\0';
 	return 0;
 }
@@ -239,8 +221,8 @@ static void put(const struct vctx *c, struct errslot *e, const char *fmt, ...)
 	va_list ap;
 
 	e->set = 1;
-	e->depth = c->plen;
-	path_text(c, e->path, sizeof(e->path));
+	e->depth = inst_depth(c);
+	json_path_text_ellipsis(&c->path, e->path, sizeof(e->path));
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
@@ -273,7 +255,7 @@ static void abort_validation(struct vctx *c, const char *msg)
 	if (c->aborted)
 		return;
 	c->aborted = 1;
-	path_text(c, c->abort_err.path, sizeof(c->abort_err.path));
+	json_path_text_ellipsis(&c->path, c->abort_err.path, sizeof(c->abort_err.path));
 	snprintf(c->abort_err.message, sizeof(c->abort_err.message), "%s", msg);
 }
 
@@ -332,15 +314,12 @@ static int validate_location(struct vctx *c, json_object *schema, json_object *i
 
 static int enter(struct vctx *c, struct errslot *e, const char *key, size_t idx)
 {
-	if (c->plen >= MAX_INST_DEPTH) {
+	if (inst_depth(c) >= MAX_INST_DEPTH) {
 		if (want(c, e, 0))
 			put(c, e, "maximum nesting depth (%d) exceeded", MAX_INST_DEPTH);
 		return -1;
 	}
-	c->path[c->plen].key = key;
-	c->path[c->plen].idx = idx;
-	c->plen++;
-	return 0;
+	return key ? json_path_push_key(&c->path, key) : json_path_push_index(&c->path, idx);
 }
 
 static int validate_child(struct vctx *c, json_object *schema, json_object *inst,
@@ -351,7 +330,7 @@ static int validate_child(struct vctx *c, json_object *schema, json_object *inst
 	if (enter(c, e, key, idx))
 		return -1;
 	rc = validate_location(c, schema, inst, e);
-	c->plen--;
+	json_path_pop(&c->path);
 	return rc;
 }
 
@@ -886,11 +865,11 @@ static uint64_t path_hash(const struct vctx *c)
 	char num[32];
 	int i;
 
-	for (i = 0; i < c->plen; i++) {
-		if (c->path[i].key) {
-			p = (const unsigned char *)c->path[i].key;
+	for (i = 0; i < inst_depth(c); i++) {
+		if (c->path.seg[i].key) {
+			p = (const unsigned char *)c->path.seg[i].key;
 		} else {
-			snprintf(num, sizeof(num), "#%zu", c->path[i].idx);
+			snprintf(num, sizeof(num), "#%zu", c->path.seg[i].idx);
 			p = (const unsigned char *)num;
 		}
 		for (; *p; p++)
@@ -905,7 +884,7 @@ static void log_enum(struct vctx *c, int passed)
 	struct enum_log *l = c->elog;
 	struct enum_entry *ne;
 
-	if (!l || c->plen > l->base + ENUM_LOG_DEPTH || l->n >= ENUM_LOG_MAX)
+	if (!l || inst_depth(c) > l->base + ENUM_LOG_DEPTH || l->n >= ENUM_LOG_MAX)
 		return;
 	if (l->n == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 8;
@@ -917,7 +896,7 @@ static void log_enum(struct vctx *c, int passed)
 		l->cap = ncap;
 	}
 	l->e[l->n].hash = path_hash(c);
-	l->e[l->n].depth = c->plen;
+	l->e[l->n].depth = inst_depth(c);
 	l->e[l->n].passed = passed;
 	l->e[l->n].branch = l->branch;
 	l->n++;
@@ -1027,7 +1006,7 @@ static int alt_fail(struct vctx *c, struct alt_branch *br, size_t n, int only_co
 		if (!best || better_failure(&br[i], best))
 			best = &br[i];
 	}
-	if (best && (best->err.depth > c->plen || same)) {
+	if (best && (best->err.depth > inst_depth(c) || same)) {
 		propagate(e, &best->err);
 		return -1;
 	}
@@ -1163,7 +1142,7 @@ static void alt_run(struct vctx *c, json_object *list, int one, json_object *ins
 	int saved = c->flags, later = c->defaults_later;
 	size_t i;
 
-	log->base = c->plen;
+	log->base = inst_depth(c);
 	c->elog = log;
 	c->defaults_later |= (c->flags & SCHEMA_DEFAULTS) != 0;
 	c->flags &= ~SCHEMA_DEFAULTS;
@@ -1287,7 +1266,7 @@ static int disc_unknown(struct vctx *c, json_object *val, const char *prop, json
 		sb_ellipsis(&b);
 		put(c, e, "%s is not one of %s", schema_repr(val, a), keys);
 	}
-	c->plen--;
+	json_path_pop(&c->path);
 	return -1;
 }
 
@@ -1510,6 +1489,7 @@ int schema_validate(const struct spec *s, json_object *schema, json_object *inst
 	memset(&e, 0, sizeof(e));
 	c.s = s;
 	c.flags = flags;
+	json_path_init(&c.path, NULL);
 	if (err)
 		err->path[0] = err->message[0] = '\0';
 	if (!schema) {

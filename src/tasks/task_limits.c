@@ -7,7 +7,7 @@
  * Workload: one walk per created task, before the schema check, so that a
  * body of 200 000 ids is refused without validating each of them. */
 #include "tasks/task_limits.h"
-#include "tasks/json_path.h"
+#include "common/json_path.h"
 #include "common/errors.h"
 #include <stddef.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * partial results.
  * Workload: once per hook call; the error read is bounded by MAX_ERRORS. */
 #include "tasks/task_util.h"
-#include "tasks/json_path.h"
+#include "common/json_path.h"
 #include "backends/storage.h"
 #include "common/big_alloc.h"
 #include "common/errors.h"

@@ -1,4 +1,5 @@
-/* Unit tests of src/common: arena, times, calendar, Python float repr, uuids, config, error table. */
+/* Unit tests of src/common: arena, times, calendar, Python float repr, uuids, config, error table,
+ * JSON paths. */
 #include "common/arena.h"
 #include "common/big_alloc.h"
 #include "common/config.h"
@@ -9,6 +10,7 @@
 #include "common/pyrepr.h"
 #include "common/redact.h"
 #include "common/sql_build.h"
+#include "common/json_path.h"
 #include "common/json_text.h"
 #include "common/timefmt.h"
 #include "common/uuid.h"
@@ -610,6 +612,56 @@ static void test_json_text(void)
 	CHECK(json_text_check("1\0", 2, NULL, NULL) != 0);
 }
 
+/* json_path: both texts of one path (the walks' and the validator's), a cut text, the depth
+ * limit, and json_path_is against the walks' text. */
+static void test_json_path(void)
+{
+	struct json_path p;
+	char out[64], small[12];
+
+	json_path_init(&p, NULL);
+	CHECK(strcmp(json_path_text(&p, out, sizeof(out)), "") == 0);
+	CHECK(strcmp(json_path_text_ellipsis(&p, out, sizeof(out)), "") == 0);
+	CHECK(json_path_is(&p, ""));
+	CHECK(json_path_push_key(&p, "items") == 0 && json_path_push_index(&p, 12) == 0 &&
+	      json_path_push_key(&p, "0") == 0);
+	CHECK(strcmp(json_path_text(&p, out, sizeof(out)), "items.12.0") == 0);
+	CHECK(strcmp(json_path_text_ellipsis(&p, out, sizeof(out)), "items.12.0") == 0);
+	CHECK(json_path_is(&p, "items.12.0") && !json_path_is(&p, "items.12") && !json_path_is(&p, "items.12.00"));
+	json_path_pop(&p);
+	json_path_pop(&p);
+	CHECK(json_path_is(&p, "items"));
+
+	/* leading empty keys: the walks' text drops their dots, the validator's keeps them */
+	json_path_init(&p, "");
+	json_path_push_key(&p, "");
+	json_path_push_key(&p, "a");
+	json_path_push_key(&p, "");
+	CHECK(strcmp(json_path_text(&p, out, sizeof(out)), "a.") == 0, "%s", out);
+	CHECK(strcmp(json_path_text_ellipsis(&p, out, sizeof(out)), ".a.") == 0, "%s", out);
+	CHECK(json_path_is(&p, "a."));
+	json_path_init(&p, "content");
+	json_path_push_key(&p, "");
+	json_path_push_index(&p, 3);
+	CHECK(strcmp(json_path_text(&p, out, sizeof(out)), "content..3") == 0);
+	CHECK(json_path_is(&p, "content..3") && !json_path_is(&p, "content.3"));
+
+	/* cut: as snprintf, or ending in "..." before a whole UTF-8 character */
+	json_path_init(&p, NULL);
+	json_path_push_key(&p, "ab");
+	json_path_push_key(&p, "\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87\xd0\xb8");   /* 5 characters, 10 bytes */
+	CHECK(strcmp(json_path_text(&p, small, sizeof(small)), "ab.\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87") == 0);
+	CHECK(strcmp(json_path_text_ellipsis(&p, small, sizeof(small)), "ab.\xd0\xba\xd0\xbb...") == 0, "%s", small);
+	CHECK(strcmp(json_path_text_ellipsis(&p, small, 3), "ab") == 0);
+	CHECK(strcmp(json_path_text(&p, out, 1), "") == 0);
+
+	json_path_init(&p, "x");
+	for (size_t i = 0; i < JSON_PATH_MAX_DEPTH; i++)
+		CHECK(json_path_push_index(&p, i) == 0);
+	CHECK(json_path_push_key(&p, "deeper") == -1 && json_path_push_index(&p, 0) == -1 &&
+	      p.depth == JSON_PATH_MAX_DEPTH);
+}
+
 /* base64_decode: whole groups, 2- and 3-character tails, both alphabets,
  * anything else refused. */
 static void test_base64(void)
@@ -767,6 +819,7 @@ int main(void)
 	test_big_alloc_release_concurrent();
 	test_big_free_warm();
 	test_json_text();
+	test_json_path();
 	test_arena();
 	test_times();
 	test_time_formats();

@@ -1,5 +1,6 @@
 /* The JSON path of a walk, printed on demand (see json_path.h). */
-#include "tasks/json_path.h"
+#include "common/json_path.h"
+#include "common/sbuf.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -72,11 +73,32 @@ int json_path_is(const struct json_path *p, const char *text)
 	return text[at] == '\0';
 }
 
+/* The prefix and the segments into b, a dot before each segment where text precedes it, or
+ * (dot_between) where a segment precedes it even if that segment is an empty key. */
+static void write_path(const struct json_path *p, struct sbuf *b, int dot_between)
+{
+	char num[24];
+	sb_puts(b, p->prefix);
+	for (size_t i = 0; i < p->depth; i++) {
+		if (b->len || (dot_between && i))
+			sb_putc(b, '.');
+		sb_puts(b, segment(p, i, num));
+	}
+}
+
 char *json_path_text(const struct json_path *p, char *out, size_t outlen)
 {
-	size_t len = (size_t)snprintf(out, outlen, "%s", p->prefix);
-	char num[24];
-	for (size_t i = 0; i < p->depth && len < outlen; i++)
-		len += (size_t)snprintf(out + len, outlen - len, "%s%s", len ? "." : "", segment(p, i, num));
+	struct sbuf b;
+	sb_init(&b, out, outlen);
+	write_path(p, &b, 0);
+	return out;
+}
+
+char *json_path_text_ellipsis(const struct json_path *p, char *out, size_t outlen)
+{
+	struct sbuf b;
+	sb_init(&b, out, outlen);
+	write_path(p, &b, 1);
+	sb_ellipsis(&b);
 	return out;
 }

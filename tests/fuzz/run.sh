@@ -40,7 +40,7 @@ CFLAGS="-g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 	-fno-omit-frame-pointer -D_GNU_SOURCE -DSYSCONFDIR=\"/etc\" -DPKGDATADIR=\"/usr/share/luna-tasks\" \
 	-DLOCALSTATEDIR=\"/var\" -I $root/src -I $root"
 SCHEMA_SRC="$(cd "$root" && echo src/common/schema_*.c) src/common/yaml_json.c src/common/query.c src/common/encoding.c \
-	src/common/json_text.c src/common/pyrepr.c src/common/timefmt.c"
+	src/common/json_text.c src/common/json_path.c src/common/pyrepr.c src/common/timefmt.c"
 
 # build NAME PKG-CONFIG-MODULES SOURCES…
 build() {

@@ -172,8 +172,30 @@ static int same_float(float x, float y)
 	return memcmp(&x, &y, sizeof x) == 0;
 }
 
+/* Whether every form the CPU has gives the portable loop's bits for the
+ * rows at a and b; counts the -0 results. */
+static size_t forms_differ(const float *a, const float *b, size_t d, int avx2, int avx512, size_t *zeros)
+{
+	size_t bad = 0;
+	float want = match_dot_canonical_generic(a, b, d);
+	*zeros += want == 0.0f && signbit(want);
+	bad += !same_float(want, match_dot_canonical(a, b, d));
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (avx2)
+		bad += !same_float(want, match_dot_canonical_avx2(a, b, d));
+	if (avx512)
+		bad += !same_float(want, match_dot_canonical_avx512(a, b, d));
+#else
+	(void)avx2, (void)avx512;
+#endif
+	return bad;
+}
+
 /* The portable loop, the AVX2 and the AVX-512 forms (those the CPU has)
- * and the dispatched one give the same bits, d = 1 .. 1025. */
+ * and the dispatched one give the same bits, d = 1 .. 1025; and with the
+ * rows starting anywhere in a 64-byte line (the AVX-512 form aligns its
+ * loads to a's lines and rotates its lanes): every pair of the 16 float
+ * offsets for some lengths, two pairs for all. */
 static void test_canonical_forms(void)
 {
 	int avx2 = 0, avx512 = 0;
@@ -182,24 +204,30 @@ static void test_canonical_forms(void)
 	avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 	avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 #endif
-	float *a = rows_alloc(1, 1025), *b = rows_alloc(1, 1025);
-	size_t bad = 0, zeros = 0, n = 0;
+	float *abuf = aligned_alloc(64, 1088 * sizeof(float)), *bbuf = aligned_alloc(64, 1088 * sizeof(float));
+	if (!abuf || !bbuf) {
+		printf("out of memory\n");
+		exit(2);
+	}
+	size_t bad = 0, zeros = 0, n = 0, some[] = { 47, 48, 49, 63, 64, 65, 80, 100, 511, 512, 513, 1025 };
 	for (size_t d = 1; d <= 1025; d++)
 		for (int kind = 0; kind < 4; kind++) {
-			canonical_pair(kind, a, b, d);
-			float want = match_dot_canonical_generic(a, b, d);
-			zeros += want == 0.0f && signbit(want);
-			bad += !same_float(want, match_dot_canonical(a, b, d));
-#if defined(__x86_64__) && defined(__GNUC__)
-			if (avx2)
-				bad += !same_float(want, match_dot_canonical_avx2(a, b, d));
-			if (avx512)
-				bad += !same_float(want, match_dot_canonical_avx512(a, b, d));
-#endif
-			n++;
+			size_t offsets[][2] = { { 0, 0 }, { 4, 4 }, { 3, 11 } };
+			for (size_t o = 0; o < 3; o++, n++) {
+				float *a = abuf + offsets[o][0], *b = bbuf + offsets[o][1];
+				canonical_pair(kind, a, b, d);
+				bad += forms_differ(a, b, d, avx2, avx512, &zeros);
+			}
 		}
-	free(a);
-	free(b);
+	for (size_t t = 0; t < sizeof some / sizeof *some; t++)
+		for (size_t oa = 0; oa < 16; oa++)
+			for (size_t ob = 0; ob < 16; ob++)
+				for (int kind = 0; kind < 4; kind++, n++) {
+					canonical_pair(kind, abuf + oa, bbuf + ob, some[t]);
+					bad += forms_differ(abuf + oa, bbuf + ob, some[t], avx2, avx512, &zeros);
+				}
+	free(abuf);
+	free(bbuf);
 	printf("canonical dot forms compared: portable%s%s, %zu row pairs (%zu at -0)\n",
 	       avx2 ? ", AVX2" : "", avx512 ? ", AVX-512" : "", n, zeros);
 	CHECK(bad == 0, "%zu canonical dots differ between the forms", bad);

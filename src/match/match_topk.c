@@ -148,7 +148,9 @@ struct topk_scratch {
 	struct cand_buf *bufs; /* qblock */
 	struct match_hit *tmp; /* k: room for sorting */
 	uint64_t *keys;        /* MATCH_RANK_MAX + 8: room for ranking */
-	float *conf;           /* qblock x CAND_STRIDE: canonical sims being confirmed */
+	float *conf_one;       /* CAND_STRIDE: one buffer's canonical sims (compact_exact) */
+	float *conf;           /* conf_cap: the block's, each buffer's n after settle in turn */
+	size_t conf_cap;
 	struct confirm_pair *pairs; /* pairs_cap: the block's pending dots, sorted */
 	struct confirm_pair *listed; /* pairs_cap + 1: the same before sorting */
 	struct match_scan_row *scan; /* qblock: a stripe's rows for the scanning product */
@@ -459,6 +461,10 @@ static void scan_row(const struct topk_job *job, const float *row, size_t j0, si
  * rows sorted by query within made the dots ~30 % dearer (the base rows from
  * L2 instead of L1; README "Where the rest goes"). Up to pairs_cap dots at a
  * time (a query has at most cap + slack). */
+/* Room for confirming per query of a block: after settle a buffer holds
+ * about the band under its k-th proposal (~340 with int8 on the benchmark's
+ * data); a block that needs more is confirmed in groups. */
+#define TOPK_CONF_PER_QUERY 512
 #define CONFIRM_PAIRS 262144u /* 3 MB of pairs per worker (and as much listed) */
 
 struct confirm_pair {
@@ -491,12 +497,12 @@ static size_t sort_pending(struct topk_scratch *s, size_t r0, size_t r1, size_t 
 	return n;
 }
 
-static void confirm_block(const struct topk_job *job, struct topk_scratch *s, size_t ni, size_t b0,
-                          size_t b1)
+static void confirm_block(const struct topk_job *job, struct topk_scratch *s, size_t g0, size_t g1,
+                          size_t b0, size_t b1)
 {
-	for (size_t r0 = 0, r1; r0 < ni; r0 = r1) {
+	for (size_t r0 = g0, r1; r0 < g1; r0 = r1) {
 		size_t total = s->bufs[r0].pending;
-		for (r1 = r0 + 1; r1 < ni && total + s->bufs[r1].pending <= s->pairs_cap; r1++)
+		for (r1 = r0 + 1; r1 < g1 && total + s->bufs[r1].pending <= s->pairs_cap; r1++)
 			total += s->bufs[r1].pending;
 		size_t n = sort_pending(s, r0, r1, b0, b1 - b0);
 		for (size_t p = 0; p < n; p++) {
@@ -525,6 +531,43 @@ static void write_best_first(const struct topk_job *job, struct topk_scratch *s,
 	sort_best_first(dst, b->n, s->tmp);
 }
 
+/* The buffers g0 .. g1 of a block, settled: confirm their best k in two
+ * rounds and write them out. */
+static void confirm_group(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t g0,
+                          size_t g1, size_t b0, size_t b1, size_t ch)
+{
+	for (size_t r = g0; r < g1; r++)
+		mark_top(&s->bufs[r], s->bufs[r].top);
+	confirm_block(job, s, g0, g1, b0, b1);
+	for (size_t r = g0; r < g1; r++)
+		mark_band(job, &s->bufs[r]);
+	confirm_block(job, s, g0, g1, b0, b1);
+	for (size_t r = g0; r < g1; r++) {
+		struct cand_buf *b = &s->bufs[r];
+		struct match_hit *dst = job->results[ch] + (i0 + r) * job->k;
+		take_confirmed(job, b);
+		keep_best_k(job, b);
+		write_best_first(job, s, b, dst);
+		job->counts[ch][i0 + r] = b->n;
+	}
+}
+
+/* Gives the settled buffers from g0 on their room in s->conf, as many as
+ * fit (at least one: conf_cap >= CAND_STRIDE); returns the end of the
+ * group. Only the settled candidates need room, a fraction of a buffer's
+ * stride, so this takes a third of the memory a stride per query did
+ * (with int8: 2 of 6 MiB per worker; fresh pages cost a process's first
+ * call ~2 ms per MiB on a VM). */
+static size_t conf_group(struct topk_scratch *s, size_t g0, size_t ni)
+{
+	size_t used = 0, r = g0;
+	for (; r < ni && (r == g0 || used + s->bufs[r].n <= s->conf_cap); r++) {
+		s->bufs[r].conf = s->conf + used;
+		used += s->bufs[r].n;
+	}
+	return r;
+}
+
 static void finish_block(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
                          size_t b0, size_t b1, size_t ch)
 {
@@ -537,19 +580,9 @@ static void finish_block(const struct topk_job *job, struct topk_scratch *s, siz
 	rescan(job, s, i0, nredo, b0, b1);
 	for (size_t x = 0; x < nredo; x++)
 		settle(job, &s->bufs[s->redo[x]]);
-	for (size_t r = 0; r < ni; r++)
-		mark_top(&s->bufs[r], s->bufs[r].top);
-	confirm_block(job, s, ni, b0, b1);
-	for (size_t r = 0; r < ni; r++)
-		mark_band(job, &s->bufs[r]);
-	confirm_block(job, s, ni, b0, b1);
-	for (size_t r = 0; r < ni; r++) {
-		struct cand_buf *b = &s->bufs[r];
-		struct match_hit *dst = job->results[ch] + (i0 + r) * job->k;
-		take_confirmed(job, b);
-		keep_best_k(job, b);
-		write_best_first(job, s, b, dst);
-		job->counts[ch][i0 + r] = b->n;
+	for (size_t g0 = 0, g1; g0 < ni; g0 = g1) {
+		g1 = conf_group(s, g0, ni);
+		confirm_group(job, s, i0, g0, g1, b0, b1, ch);
 	}
 }
 
@@ -658,7 +691,7 @@ static void topk_item(const struct topk_job *job, size_t item, struct topk_scrat
 		struct cand_buf *b = &s->bufs[r];
 		*b = (struct cand_buf){ .sim = s->sims + r * CAND_STRIDE(job),
 		                        .idx = s->idxs + r * CAND_STRIDE(job),
-		                        .conf = s->conf + r * CAND_STRIDE(job) };
+		                        .conf = s->conf_one };
 		b->radius = job->prod->radius[i0 + r];
 		b->qrow = job->q + (i0 + r) * job->d;
 		buf_reset(job, b);
@@ -788,6 +821,7 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].bufs);
 		free(s[t].tmp);
 		free(s[t].keys);
+		free(s[t].conf_one);
 		big_free_warm(s[t].conf);
 		big_free_warm(s[t].pairs);
 		big_free_warm(s[t].listed);
@@ -797,6 +831,17 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		match_gather_free(&s[t].gather);
 	}
 	free(s);
+}
+
+/* Room for the confirming of rows queries at TOPK_CONF_PER_QUERY each (one
+ * buffer's stride at least), in whole huge pages: a warm block, and the
+ * rounding is room too. */
+static size_t conf_capacity(const struct topk_job *job, size_t rows)
+{
+	size_t want = rows * TOPK_CONF_PER_QUERY > CAND_STRIDE(job) ? rows * TOPK_CONF_PER_QUERY
+	                                                             : CAND_STRIDE(job);
+	size_t bytes = (want * sizeof(float) + BIG_ALLOC_HUGE - 1) & ~(BIG_ALLOC_HUGE - 1);
+	return bytes / sizeof(float);
 }
 
 static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthreads)
@@ -814,7 +859,9 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].bufs = malloc(rows * sizeof(struct cand_buf));
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
 		s[t].keys = malloc((MATCH_RANK_MAX + 8) * sizeof(uint64_t));
-		s[t].conf = match_alloc_floats(slots);
+		s[t].conf_one = malloc(CAND_STRIDE(job) * sizeof(float));
+		s[t].conf_cap = conf_capacity(job, rows);
+		s[t].conf = match_alloc_floats(s[t].conf_cap);
 		s[t].pairs_cap = job->cap + job->slack > CONFIRM_PAIRS ? job->cap + job->slack : CONFIRM_PAIRS;
 		s[t].pairs = big_alloc(s[t].pairs_cap * sizeof(struct confirm_pair));
 		s[t].listed = big_alloc((s[t].pairs_cap + 1) * sizeof(struct confirm_pair));
@@ -823,8 +870,8 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].scan = malloc(rows * sizeof(struct match_scan_row));
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
-		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].keys || !s[t].conf ||
-		    !s[t].pairs || !s[t].listed || !s[t].row_start || !s[t].redo || !s[t].scan ||
+		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].keys ||
+		    !s[t].conf_one || !s[t].conf || !s[t].pairs || !s[t].listed || !s[t].row_start || !s[t].redo || !s[t].scan ||
 		    gathered < 0) {
 			scratch_free(s, nthreads);
 			return NULL;

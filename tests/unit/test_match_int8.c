@@ -105,6 +105,18 @@ static float *around(size_t n, size_t d, float t, float spread)
 	return x;
 }
 
+/* n rows within about eps of one random unit row (then normalised). */
+static float *crowd(size_t n, size_t d, float eps)
+{
+	float *x = random_unit(n, d), *v = random_unit(1, d);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < d; k++)
+			x[i * d + k] = v[k] + eps * x[i * d + k];
+	match_normalize(x, n, d);
+	free(v);
+	return x;
+}
+
 /* ---- the canonical dot ----------------------------------------------------- */
 
 /* 32 float lanes, element k into lane k % 32 by a fused multiply-add, lanes
@@ -551,6 +563,14 @@ static void test_topk(void)
 	b = duplicated(4500, 64, 1); /* a whole block at the floor: cut before each */
 	topk_case("one row over five blocks", b, 8, b, 4500, 64, 3, 0.0f, 0, 1);
 	free(b);
+	/* a base within a hair of one row: every buffer is in the band under
+	 * its k-th at the end, more candidates than a block's room for
+	 * confirming (TOPK_CONF_PER_QUERY), which then goes in groups */
+	b = crowd(3000, 64, 1e-3f);
+	q = random_unit(1000, 64);
+	topk_case("a crowded base, confirmed in groups", q, 1000, b, 3000, 64, 100, 0.0f, 0, 2);
+	free(b);
+	free(q);
 	b = random_unit(5200, 128);
 	q = random_unit(300, 128);
 	topk_case("random over six blocks, k=100", q, 300, b, 5200, 128, 100, 0.0f, 0, 1);

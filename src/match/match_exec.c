@@ -485,6 +485,21 @@ static size_t collect_generic(const float *x, size_t from, size_t n, float lo, u
 	return m;
 }
 
+static size_t keep_band_generic(float *sim, uint32_t *idx, float *conf, size_t n, float lo,
+                                float pending)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) { /* branch-free: keep is a coin flip */
+		float c = conf[i], s = sim[i];
+		size_t done = c >= 0.0f;
+		sim[m] = s;
+		idx[m] = idx[i];
+		conf[m] = done ? c : pending;
+		m += done | (s >= lo);
+	}
+	return m;
+}
+
 static size_t keep_ge_generic(float *sim, uint32_t *idx, size_t n, float cut, float *low)
 {
 	size_t m = 0;
@@ -638,6 +653,29 @@ static MATCH_AVX512 size_t keep_ge_avx512(float *sim, uint32_t *idx, size_t n, f
 	return m;
 }
 
+/* keep_band_generic 16 lanes at a time: compressed in registers, stored
+ * masked (conf is packed, so nothing may land past n). */
+static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *conf, size_t n,
+                                            float lo, float pending)
+{
+	const __m512 vlo = _mm512_set1_ps(lo), vpending = _mm512_set1_ps(pending);
+	size_t m = 0;
+	for (size_t c = 0; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__m512 s = _mm512_maskz_loadu_ps(live, sim + c), f = _mm512_maskz_loadu_ps(live, conf + c);
+		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
+		__mmask16 done = _mm512_mask_cmp_ps_mask(live, f, _mm512_setzero_ps(), _CMP_GE_OQ);
+		__mmask16 keep = done | _mm512_mask_cmp_ps_mask(live, s, vlo, _CMP_GE_OQ);
+		__mmask16 out = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
+		f = _mm512_mask_blend_ps(done, vpending, f);
+		_mm512_mask_storeu_ps(sim + m, out, _mm512_maskz_compress_ps(keep, s));
+		_mm512_mask_storeu_epi32(idx + m, out, _mm512_maskz_compress_epi32(keep, j));
+		_mm512_mask_storeu_ps(conf + m, out, _mm512_maskz_compress_ps(keep, f));
+		m += (size_t)__builtin_popcount(keep);
+	}
+	return m;
+}
+
 static MATCH_AVX512 void rank_best_avx512(const float *sim, const uint32_t *idx, size_t n,
                                           uint64_t *keys, struct match_hit *out)
 {
@@ -663,10 +701,11 @@ static MATCH_AVX512 void rank_best_avx512(const float *sim, const uint32_t *idx,
 const struct match_kernels *match_kernels(void)
 {
 	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
-		                                      collect_generic, keep_ge_generic, NULL };
+		                                      collect_generic, keep_ge_generic, keep_band_generic,
+		                                      NULL };
 #if defined(__x86_64__) && defined(__GNUC__)
 	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512,
-		                                     keep_ge_avx512, rank_best_avx512 };
+		                                     keep_ge_avx512, keep_band_avx512, rank_best_avx512 };
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f"))
 		return &avx512;

@@ -341,6 +341,12 @@ typedef size_t (*match_keep_fn)(float *sim, uint32_t *idx, size_t n, float cut, 
  * ascending), each straight to its rank: the number of hits that beat it,
  * counted 8 at a time on 64-bit keys (sim bits, ~index), room for n + 8 in
  * keys. For a top-k's k ~ 100 that is about twice as fast as a sort. */
+/* After a top-k buffer's first confirming round (conf[i] >= 0: confirmed,
+ * else not), keep those confirmed and those with sim[i] >= lo, in order at
+ * the front of all three arrays, the kept unconfirmed marked pending in
+ * conf; returns how many. Writes nothing past n (conf is packed). */
+typedef size_t (*match_band_fn)(float *sim, uint32_t *idx, float *conf, size_t n, float lo,
+                                float pending);
 #define MATCH_RANK_MAX 256
 struct match_hit;
 typedef void (*match_rank_fn)(const float *sim, const uint32_t *idx, size_t n, uint64_t *keys,
@@ -350,6 +356,7 @@ struct match_kernels {
 	match_count_fn count_ge;   /* as match_count_ge */
 	match_collect_fn collect;
 	match_keep_fn keep_ge;
+	match_band_fn keep_band;
 	match_rank_fn rank_best; /* NULL: sort instead */
 };
 const struct match_kernels *match_kernels(void);

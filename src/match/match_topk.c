@@ -135,6 +135,7 @@ struct cand_buf {
 	const float *qrow;
 	float *conf;    /* room for confirming (below) */
 	size_t pending; /* entries of conf to be computed (confirm_block) */
+	float least;    /* the least canonical similarity computed since mark_top */
 };
 
 /* Per-query buffer stride: the collect kernel writes 16 lanes at a time. */
@@ -276,6 +277,15 @@ static void mark_top(struct cand_buf *b, float t)
 		pending += b->sim[i] >= t;
 	}
 	b->pending = pending;
+	b->least = 1.0f;
+}
+
+/* A canonical similarity for slot i. */
+static inline void confirm_slot(const struct topk_job *job, struct cand_buf *b, size_t i, uint32_t j)
+{
+	float c = canonical_sim(job, b, j);
+	b->conf[i] = c;
+	b->least = c < b->least ? c : b->least;
 }
 
 /* After the first round: keep the confirmed candidates and those proposed in
@@ -284,27 +294,12 @@ static void mark_top(struct cand_buf *b, float t)
  * those only. */
 static void mark_band(const struct topk_job *job, struct cand_buf *b)
 {
+	size_t confirmed = b->pending; /* the first round computed every pending one */
 	b->pending = 0;
 	if (b->n <= job->k)
 		return;
-	size_t confirmed = 0;
-	float least = 1.0f;
-	for (size_t i = 0; i < b->n; i++) { /* branch-free: confirmed is a coin flip */
-		float mag = fabsf(b->conf[i]); /* CONF_NONE, CONF_PENDING: 1 and 2, never below least */
-		confirmed += b->conf[i] >= 0.0f;
-		least = mag < least ? mag : least;
-	}
-	float t2 = confirmed == job->k ? least : kth_value(job, b->conf, b->n, 0.0f);
-	float lo = t2 - b->radius;
-	size_t m = 0;
-	for (size_t i = 0; i < b->n; i++) { /* branch-free: keep is a coin flip */
-		float c = b->conf[i], s = b->sim[i];
-		size_t done = c >= 0.0f;
-		b->sim[m] = s;
-		b->idx[m] = b->idx[i];
-		b->conf[m] = done ? c : CONF_PENDING;
-		m += done | (s >= lo);
-	}
+	float t2 = confirmed == job->k ? b->least : kth_value(job, b->conf, b->n, 0.0f);
+	size_t m = job->kern->keep_band(b->sim, b->idx, b->conf, b->n, t2 - b->radius, CONF_PENDING);
 	b->n = m;
 	b->pending = m - confirmed;
 }
@@ -313,7 +308,7 @@ static void confirm_row(const struct topk_job *job, struct cand_buf *b)
 {
 	for (size_t i = 0; i < b->n; i++)
 		if (b->conf[i] == CONF_PENDING)
-			b->conf[i] = canonical_sim(job, b, b->idx[i]);
+			confirm_slot(job, b, i, b->idx[i]);
 }
 
 /* Keep only the confirmed candidates at or above the threshold, with their
@@ -507,8 +502,7 @@ static void confirm_block(const struct topk_job *job, struct topk_scratch *s, si
 		size_t n = sort_pending(s, r0, r1, b0, b1 - b0);
 		for (size_t p = 0; p < n; p++) {
 			const struct confirm_pair *x = &s->pairs[p];
-			struct cand_buf *b = &s->bufs[x->r];
-			b->conf[x->i] = canonical_sim(job, b, x->j);
+			confirm_slot(job, &s->bufs[x->r], x->i, x->j);
 		}
 	}
 }

@@ -621,6 +621,42 @@ static void test_keep_ge(void)
 	CHECK(!bad, "keep_ge keeps exactly the values >= the cut, in order, and their least");
 }
 
+/* The band of mark_band: confirmed (conf >= 0) or proposed at or above lo,
+ * in order, the unconfirmed ones marked pending; and nothing written past n
+ * (the confirming room is packed: a guard after it must survive). */
+static void test_keep_band(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 100, GUARD = 16 };
+	float sim[MAXN + 16], conf[MAXN + GUARD], want_sim[MAXN], want_conf[MAXN];
+	uint32_t idx[MAXN + 16], want_idx[MAXN];
+	int bad = 0;
+	for (size_t n = 0; n <= MAXN && !bad; n++) {
+		float lo = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
+		fill_near(sim, idx, n, lo);
+		for (size_t i = 0; i < n + GUARD; i++) /* confirmed, not needed, or pending */
+			conf[i] = i >= n ? 7.0f : uniform() < 0.0 ? (float)(uniform() + 1.0) / 2.0f :
+			          uniform() < 0.0 ? -1.0f : -2.0f;
+		size_t want = 0;
+		for (size_t i = 0; i < n; i++)
+			if (conf[i] >= 0.0f || sim[i] >= lo) {
+				want_sim[want] = sim[i];
+				want_idx[want] = idx[i];
+				want_conf[want++] = conf[i] >= 0.0f ? conf[i] : -2.0f;
+			}
+		size_t got = kern->keep_band(sim, idx, conf, n, lo, -2.0f);
+		int guard = 1;
+		for (size_t i = n; i < n + GUARD; i++)
+			guard &= conf[i] == 7.0f;
+		bad = got != want || memcmp(sim, want_sim, want * sizeof *sim) != 0 ||
+		      memcmp(idx, want_idx, want * sizeof *idx) != 0 ||
+		      memcmp(conf, want_conf, want * sizeof *conf) != 0 || !guard;
+		if (bad)
+			fprintf(stderr, "keep_band: n=%zu kept %zu (want %zu), guard %d\n", n, got, want, guard);
+	}
+	CHECK(!bad, "keep_band keeps the confirmed and the band, in order, and writes nothing past n");
+}
+
 static int hit_order(const void *pa, const void *pb)
 {
 	const struct match_hit *a = pa, *b = pb;
@@ -774,6 +810,7 @@ int main(void)
 {
 	test_quantizer();
 	test_keep_ge();
+	test_keep_band();
 	test_rank_best();
 	test_collect();
 	test_int8_in_use();

@@ -303,6 +303,18 @@ static inline DOT_TARGET float reduce32(__m512 s0, __m512 s1)
 	return reduce8(_mm256_add_ps(_mm512_castps512_ps256(h), hi));
 }
 
+/* The last elements k .. d - 1 (fewer than 32): the next 16 into *x, the
+ * rest into *y; dead lanes keep their value. */
+static inline DOT_TARGET void dot_tail(const float *a, const float *b, size_t d, size_t k, __m512 *x,
+                                       __m512 *y)
+{
+	__mmask16 mx = live16(d - k), my = d > k + 16 ? live16(d - k - 16) : 0;
+	*x = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(mx, a + k), _mm512_maskz_loadu_ps(mx, b + k), *x,
+	                           mx);
+	*y = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(my, a + k + 16),
+	                           _mm512_maskz_loadu_ps(my, b + k + 16), *y, my);
+}
+
 /* s0 holds lanes 0-15, s1 lanes 16-31; loads where the rows are. */
 static DOT_TARGET float dot_canonical_unaligned(const float *a, const float *b, size_t d)
 {
@@ -312,13 +324,8 @@ static DOT_TARGET float dot_canonical_unaligned(const float *a, const float *b, 
 		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k), s0);
 		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), s1);
 	}
-	if (k < d) {
-		__mmask16 m0 = live16(d - k), m1 = d > k + 16 ? live16(d - k - 16) : 0;
-		s0 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m0, a + k), _mm512_maskz_loadu_ps(m0, b + k),
-		                           s0, m0);
-		s1 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m1, a + k + 16),
-		                           _mm512_maskz_loadu_ps(m1, b + k + 16), s1, m1);
-	}
+	if (k < d)
+		dot_tail(a, b, d, k, &s0, &s1);
 	return reduce32(s0, s1);
 }
 
@@ -347,13 +354,8 @@ static DOT_TARGET float dot_canonical_lines(const float *a, const float *b, size
 		acc1 = _mm512_fmadd_ps(_mm512_load_ps(a + k), _mm512_loadu_ps(b + k), acc1);
 		acc0 = _mm512_fmadd_ps(_mm512_load_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), acc0);
 	}
-	if (k < d) { /* an odd chunk, then an even one, as far as they go */
-		__mmask16 m1 = live16(d - k), m0 = d > k + 16 ? live16(d - k - 16) : 0;
-		acc1 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m1, a + k), _mm512_maskz_loadu_ps(m1, b + k),
-		                             acc1, m1);
-		acc0 = _mm512_mask3_fmadd_ps(_mm512_maskz_loadu_ps(m0, a + k + 16),
-		                             _mm512_maskz_loadu_ps(m0, b + k + 16), acc0, m0);
-	}
+	if (k < d) /* an odd chunk, then an even one, as far as they go */
+		dot_tail(a, b, d, k, &acc1, &acc0);
 	return reduce32(acc0, acc1);
 }
 

@@ -281,7 +281,8 @@ static void mark_top(struct cand_buf *b, float t)
 }
 
 /* A canonical similarity for slot i. */
-static inline void confirm_slot(const struct topk_job *job, struct cand_buf *b, size_t i, uint32_t j)
+static inline void confirm_slot(const struct topk_job *job, struct cand_buf *b, size_t i,
+                                uint32_t j)
 {
 	float c = canonical_sim(job, b, j);
 	b->conf[i] = c;
@@ -456,10 +457,6 @@ static void scan_row(const struct topk_job *job, const float *row, size_t j0, si
  * rows sorted by query within made the dots ~30 % dearer (the base rows from
  * L2 instead of L1; README "Where the rest goes"). Up to pairs_cap dots at a
  * time (a query has at most cap + slack). */
-/* Room for confirming per query of a block: after settle a buffer holds
- * about the band under its k-th proposal (~340 with int8 on the benchmark's
- * data); a block that needs more is confirmed in groups. */
-#define TOPK_CONF_PER_QUERY 512
 #define CONFIRM_PAIRS 262144u /* 3 MB of pairs per worker (and as much listed) */
 
 struct confirm_pair {
@@ -827,6 +824,11 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 	free(s);
 }
 
+/* Room for confirming per query of a block: after settle a buffer holds
+ * about the band under its k-th proposal (~340 with int8 on the benchmark's
+ * data); a block that needs more is confirmed in groups (conf_group). */
+#define TOPK_CONF_PER_QUERY 512
+
 /* Room for the confirming of rows queries at TOPK_CONF_PER_QUERY each (one
  * buffer's stride at least), in whole huge pages: a warm block, and the
  * rounding is room too. */
@@ -865,8 +867,8 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
 		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].keys ||
-		    !s[t].conf_one || !s[t].conf || !s[t].pairs || !s[t].listed || !s[t].row_start || !s[t].redo || !s[t].scan ||
-		    gathered < 0) {
+		    !s[t].conf_one || !s[t].conf || !s[t].pairs || !s[t].listed || !s[t].row_start ||
+		    !s[t].redo || !s[t].scan || gathered < 0) {
 			scratch_free(s, nthreads);
 			return NULL;
 		}

@@ -347,8 +347,8 @@ static DOT_TARGET float dot_canonical_lines(const float *a, const float *b, size
 {
 	__m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
 	__mmask16 first = (__mmask16)(0xffffu << o); /* the dead lanes stay +0: +0 * +0 + +0 */
-	acc0 = _mm512_fmadd_ps(_mm512_maskz_expandloadu_ps(first, a), _mm512_maskz_expandloadu_ps(first, b),
-	                       acc0);
+	acc0 = _mm512_fmadd_ps(_mm512_maskz_expandloadu_ps(first, a),
+	                       _mm512_maskz_expandloadu_ps(first, b), acc0);
 	size_t k = 16 - o; /* chunk 1 starts at element k; d >= 48 */
 	for (; k + 32 <= d; k += 32) {
 		acc1 = _mm512_fmadd_ps(_mm512_load_ps(a + k), _mm512_loadu_ps(b + k), acc1);

@@ -186,7 +186,8 @@ static int same_float(float x, float y)
 
 /* Whether every form the CPU has gives the portable loop's bits for the
  * rows at a and b; counts the -0 results. */
-static size_t forms_differ(const float *a, const float *b, size_t d, int avx2, int avx512, size_t *zeros)
+static size_t forms_differ(const float *a, const float *b, size_t d, int avx2, int avx512,
+                           size_t *zeros)
 {
 	size_t bad = 0;
 	float want = match_dot_canonical_generic(a, b, d);
@@ -216,12 +217,14 @@ static void test_canonical_forms(void)
 	avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 	avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 #endif
-	float *abuf = aligned_alloc(64, 1088 * sizeof(float)), *bbuf = aligned_alloc(64, 1088 * sizeof(float));
+	float *abuf = aligned_alloc(64, 1088 * sizeof(float));
+	float *bbuf = aligned_alloc(64, 1088 * sizeof(float));
 	if (!abuf || !bbuf) {
 		printf("out of memory\n");
 		exit(2);
 	}
-	size_t bad = 0, zeros = 0, n = 0, some[] = { 47, 48, 49, 63, 64, 65, 80, 100, 511, 512, 513, 1025 };
+	size_t bad = 0, zeros = 0, n = 0;
+	size_t some[] = { 47, 48, 49, 63, 64, 65, 80, 100, 511, 512, 513, 1025 };
 	for (size_t d = 1; d <= 1025; d++)
 		for (int kind = 0; kind < 4; kind++) {
 			size_t offsets[][2] = { { 0, 0 }, { 4, 4 }, { 3, 11 } };

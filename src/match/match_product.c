@@ -307,7 +307,14 @@ static int alloc_cols(struct match_u8cols *c, size_t n, size_t dp)
 static void panel_put(struct match_u8cols *c, size_t j, const int8_t *q, size_t d, size_t dp)
 {
 	uint8_t *panel = c->q + j / 16 * 16 * dp + (j % 16) * 4;
-	for (size_t k = 0; k < dp; k++)
+	size_t k = 0;
+	for (; k + 4 <= d; k += 4) { /* four bytes at a time: q + 128 flips each top bit */
+		uint32_t g;
+		memcpy(&g, q + k, sizeof g);
+		g ^= 0x80808080u;
+		memcpy(panel + k / 4 * 64, &g, sizeof g);
+	}
+	for (; k < dp; k++)
 		panel[k / 4 * 64 + k % 4] = (uint8_t)((k < d ? q[k] : 0) + 128);
 }
 

@@ -500,6 +500,16 @@ static size_t keep_band_generic(float *sim, uint32_t *idx, float *conf, size_t n
 	return m;
 }
 
+static size_t mark_ge_generic(const float *x, float *out, size_t n, float t, float yes, float no)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = x[i] >= t ? yes : no;
+		m += x[i] >= t;
+	}
+	return m;
+}
+
 static size_t keep_ge_generic(float *sim, uint32_t *idx, size_t n, float cut, float *low)
 {
 	size_t m = 0;
@@ -676,6 +686,20 @@ static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *co
 	return m;
 }
 
+static MATCH_AVX512 size_t mark_ge_avx512(const float *x, float *out, size_t n, float t, float yes,
+                                          float no)
+{
+	const __m512 vt = _mm512_set1_ps(t), vyes = _mm512_set1_ps(yes), vno = _mm512_set1_ps(no);
+	size_t m = 0;
+	for (size_t c = 0; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__mmask16 ge = _mm512_mask_cmp_ps_mask(live, _mm512_maskz_loadu_ps(live, x + c), vt, _CMP_GE_OQ);
+		_mm512_mask_storeu_ps(out + c, live, _mm512_mask_blend_ps(ge, vno, vyes));
+		m += (size_t)__builtin_popcount(ge);
+	}
+	return m;
+}
+
 static MATCH_AVX512 void rank_best_avx512(const float *sim, const uint32_t *idx, size_t n,
                                           uint64_t *keys, struct match_hit *out)
 {
@@ -702,10 +726,11 @@ const struct match_kernels *match_kernels(void)
 {
 	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
 		                                      collect_generic, keep_ge_generic, keep_band_generic,
-		                                      NULL };
+		                                      mark_ge_generic, NULL };
 #if defined(__x86_64__) && defined(__GNUC__)
 	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512,
-		                                     keep_ge_avx512, keep_band_avx512, rank_best_avx512 };
+		                                     keep_ge_avx512, keep_band_avx512, mark_ge_avx512,
+		                                     rank_best_avx512 };
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f"))
 		return &avx512;

@@ -347,6 +347,9 @@ typedef size_t (*match_keep_fn)(float *sim, uint32_t *idx, size_t n, float cut, 
  * conf; returns how many. Writes nothing past n (conf is packed). */
 typedef size_t (*match_band_fn)(float *sim, uint32_t *idx, float *conf, size_t n, float lo,
                                 float pending);
+/* out[i] = x[i] >= t ? yes : no for i < n; returns how many are yes. Writes
+ * nothing past n. */
+typedef size_t (*match_mark_fn)(const float *x, float *out, size_t n, float t, float yes, float no);
 #define MATCH_RANK_MAX 256
 struct match_hit;
 typedef void (*match_rank_fn)(const float *sim, const uint32_t *idx, size_t n, uint64_t *keys,
@@ -357,6 +360,7 @@ struct match_kernels {
 	match_collect_fn collect;
 	match_keep_fn keep_ge;
 	match_band_fn keep_band;
+	match_mark_fn mark_ge;
 	match_rank_fn rank_best; /* NULL: sort instead */
 };
 const struct match_kernels *match_kernels(void);

@@ -269,14 +269,9 @@ static inline float canonical_sim(const struct topk_job *job, const struct cand_
 /* The first round: marks the proposals >= t pending, where t is the
  * caller's kth_threshold of the buffer when it holds more than k (so at
  * least k, the best k unless some tie at the k-th), else -inf (all). */
-static void mark_top(struct cand_buf *b, float t)
+static void mark_top(const struct topk_job *job, struct cand_buf *b, float t)
 {
-	size_t pending = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		b->conf[i] = b->sim[i] >= t ? CONF_PENDING : CONF_NONE;
-		pending += b->sim[i] >= t;
-	}
-	b->pending = pending;
+	b->pending = job->kern->mark_ge(b->sim, b->conf, b->n, t, CONF_PENDING, CONF_NONE);
 	b->least = 1.0f;
 }
 
@@ -332,7 +327,7 @@ static void take_confirmed(const struct topk_job *job, struct cand_buf *b)
  * loses), so its proposal must reach just above the k-th minus the radius. */
 static void compact_exact(const struct topk_job *job, struct cand_buf *b, float t)
 {
-	mark_top(b, t);
+	mark_top(job, b, t);
 	confirm_row(job, b);
 	mark_band(job, b);
 	confirm_row(job, b);
@@ -528,7 +523,7 @@ static void confirm_group(const struct topk_job *job, struct topk_scratch *s, si
                           size_t g1, size_t b0, size_t b1, size_t ch)
 {
 	for (size_t r = g0; r < g1; r++)
-		mark_top(&s->bufs[r], s->bufs[r].top);
+		mark_top(job, &s->bufs[r], s->bufs[r].top);
 	confirm_block(job, s, g0, g1, b0, b1);
 	for (size_t r = g0; r < g1; r++)
 		mark_band(job, &s->bufs[r]);

@@ -660,6 +660,35 @@ static void test_keep_band(void)
 	CHECK(!bad, "keep_band keeps the confirmed and the band, in order, and writes nothing past n");
 }
 
+/* mark_top's marks: at or above t (NaN never), and nothing past n. */
+static void test_mark_ge(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 100, GUARD = 16 };
+	float x[MAXN], out[MAXN + GUARD];
+	uint32_t idx[MAXN + 16];
+	int bad = 0;
+	for (size_t n = 0; n <= MAXN && !bad; n++) {
+		float t = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
+		fill_near(x, idx, n, t);
+		if (n % 7 == 3)
+			x[n / 2] = NAN;
+		for (size_t i = 0; i < n + GUARD; i++)
+			out[i] = 7.0f;
+		size_t want = 0, got = kern->mark_ge(x, out, n, t, -2.0f, -1.0f);
+		for (size_t i = 0; i < n; i++) {
+			want += x[i] >= t;
+			bad |= out[i] != (x[i] >= t ? -2.0f : -1.0f);
+		}
+		for (size_t i = n; i < n + GUARD; i++)
+			bad |= out[i] != 7.0f;
+		bad |= got != want;
+		if (bad)
+			fprintf(stderr, "mark_ge: n=%zu marked %zu (want %zu)\n", n, got, want);
+	}
+	CHECK(!bad, "mark_ge marks the values >= t, counts them, and writes nothing past n");
+}
+
 static int hit_order(const void *pa, const void *pb)
 {
 	const struct match_hit *a = pa, *b = pb;
@@ -814,6 +843,7 @@ int main(void)
 	test_quantizer();
 	test_keep_ge();
 	test_keep_band();
+	test_mark_ge();
 	test_rank_best();
 	test_collect();
 	test_int8_in_use();

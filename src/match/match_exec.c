@@ -686,6 +686,8 @@ static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *co
 	return m;
 }
 
+/* mark_ge_generic 16 lanes at a time, the tail stored masked (conf is
+ * packed). */
 static MATCH_AVX512 size_t mark_ge_avx512(const float *x, float *out, size_t n, float t, float yes,
                                           float no)
 {

@@ -336,11 +336,6 @@ typedef size_t (*match_collect_fn)(const float *x, size_t from, size_t n, float 
  * the front; returns how many and sets *low to the least kept sim (1 when
  * none). sim and idx must have 16 writable slots past n. */
 typedef size_t (*match_keep_fn)(float *sim, uint32_t *idx, size_t n, float cut, float *low);
-/* Write the n <= MATCH_RANK_MAX hits (sim[c], idx[c]) (sims in [+0, 1],
- * indices distinct) to out best first (sim descending, then index
- * ascending), each straight to its rank: the number of hits that beat it,
- * counted 8 at a time on 64-bit keys (sim bits, ~index), room for n + 8 in
- * keys. For a top-k's k ~ 100 that is about twice as fast as a sort. */
 /* After a top-k buffer's first confirming round (conf[i] >= 0: confirmed,
  * else not), keep those confirmed and those with sim[i] >= lo, in order at
  * the front of all three arrays, the kept unconfirmed marked pending in
@@ -350,6 +345,11 @@ typedef size_t (*match_band_fn)(float *sim, uint32_t *idx, float *conf, size_t n
 /* out[i] = x[i] >= t ? yes : no for i < n; returns how many are yes. Writes
  * nothing past n. */
 typedef size_t (*match_mark_fn)(const float *x, float *out, size_t n, float t, float yes, float no);
+/* Write the n <= MATCH_RANK_MAX hits (sim[c], idx[c]) (sims in [+0, 1],
+ * indices distinct) to out best first (sim descending, then index
+ * ascending), each straight to its rank: the number of hits that beat it,
+ * counted 8 at a time on 64-bit keys (sim bits, ~index), room for n + 8 in
+ * keys. For a top-k's k ~ 100 that is about twice as fast as a sort. */
 #define MATCH_RANK_MAX 256
 struct match_hit;
 typedef void (*match_rank_fn)(const float *sim, const uint32_t *idx, size_t n, uint64_t *keys,

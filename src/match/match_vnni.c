@@ -362,6 +362,8 @@ static DOT_TARGET float dot_canonical_lines(const float *a, const float *b, size
 DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size_t d)
 {
 	uintptr_t at = (uintptr_t)a;
+	/* short rows have no whole chunk to align; a row not even on a float
+	 * (a cast from a byte buffer) would make the aligned loads fault */
 	if (d < 48 || at % sizeof *a)
 		return dot_canonical_unaligned(a, b, d);
 	return dot_canonical_lines(a, b, d, (unsigned)(at % 64 / sizeof *a));

@@ -434,8 +434,20 @@ static void test_int8_in_use(void)
 	CHECK(strncmp(match_kernel_in_use(), "fp32", 4) == 0, "fp32 forced: %s", match_kernel_in_use());
 }
 
+/* match_product_init of a x b (self when a == b) on nthreads: int8 or not. */
+static int product_is_int8(const float *a, size_t na, const float *b, size_t nb, size_t d,
+                           int nthreads)
+{
+	struct match_product p;
+	CHECK(match_product_init(&p, a, na, b, nb, d, 1, nthreads) == 0, "init d=%zu", d);
+	int int8 = p.int8;
+	match_product_free(&p);
+	return int8;
+}
+
 /* Rows with an infinity or a NaN anywhere (in the four-value groups or the
- * tail) make the product sgemm; finite rows, however large, keep int8. */
+ * tail, on either side, found by any of the quantizing workers) make the
+ * product sgemm; finite rows, however large, keep int8. */
 static void test_non_finite_rows(void)
 {
 	static const float bad[] = { INFINITY, -INFINITY, NAN };
@@ -443,21 +455,27 @@ static void test_non_finite_rows(void)
 	if (strncmp(match_kernel_in_use(), "int8", 4) != 0)
 		return; /* no int8 product on this CPU: nothing to fall back from */
 	for (size_t d = 1; d <= 13; d++) {
-		float *x = random_unit(3, d);
-		struct match_product p;
+		float *x = random_unit(3, d), *y = random_unit(600, d); /* y: three quantizing items */
 		x[2 * d] = FLT_MAX;
-		CHECK(match_product_init(&p, x, 3, x, 3, d, 1, 1) == 0 && p.int8, "d=%zu finite: int8", d);
-		match_product_free(&p);
+		CHECK(product_is_int8(x, 3, x, 3, d, 1), "d=%zu finite: int8", d);
+		CHECK(product_is_int8(y, 600, x, 3, d, 2), "d=%zu finite, two sides: int8", d);
 		for (size_t k = 0; k < d; k++)
 			for (size_t v = 0; v < 3; v++) {
 				float keep = x[d + k];
 				x[d + k] = bad[v];
-				CHECK(match_product_init(&p, x, 3, x, 3, d, 1, 1) == 0 && !p.int8,
-				      "d=%zu, %g at %zu: sgemm", d, (double)bad[v], k);
-				match_product_free(&p);
+				CHECK(!product_is_int8(x, 3, x, 3, d, 1), "d=%zu, %g at %zu: sgemm", d,
+				      (double)bad[v], k);
+				CHECK(!product_is_int8(y, 600, x, 3, d, 2), "d=%zu, %g at %zu of b: sgemm", d,
+				      (double)bad[v], k);
 				x[d + k] = keep;
+				keep = y[599 * d + k];
+				y[599 * d + k] = bad[v];
+				CHECK(!product_is_int8(y, 600, x, 3, d, 2), "d=%zu, %g at %zu of a: sgemm", d,
+				      (double)bad[v], k);
+				y[599 * d + k] = keep;
 			}
 		free(x);
+		free(y);
 	}
 }
 

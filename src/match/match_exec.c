@@ -500,6 +500,19 @@ static size_t keep_band_generic(float *sim, uint32_t *idx, float *conf, size_t n
 	return m;
 }
 
+static size_t list_pending_generic(const float *conf, const uint32_t *idx, size_t n, float pending,
+                                   uint32_t r, uint32_t *j, uint32_t *row, uint32_t *slot)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) { /* branch-free: pending is a coin flip */
+		j[m] = idx[i];
+		row[m] = r;
+		slot[m] = (uint32_t)i;
+		m += conf[i] == pending;
+	}
+	return m;
+}
+
 static size_t mark_ge_generic(const float *x, float *out, size_t n, float t, float yes, float no)
 {
 	size_t m = 0;
@@ -702,6 +715,29 @@ static MATCH_AVX512 size_t mark_ge_avx512(const float *x, float *out, size_t n, 
 	return m;
 }
 
+/* list_pending_generic 16 lanes at a time, compressed in registers (the 16
+ * spare slots take the full stores). */
+static MATCH_AVX512 size_t list_pending_avx512(const float *conf, const uint32_t *idx, size_t n,
+                                               float pending, uint32_t r, uint32_t *j,
+                                               uint32_t *row, uint32_t *slot)
+{
+	const __m512 vpending = _mm512_set1_ps(pending);
+	const __m512i vr = _mm512_set1_epi32((int)r), sixteen = _mm512_set1_epi32(16);
+	__m512i at = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	size_t m = 0;
+	for (size_t c = 0; c < n; c += 16, at = _mm512_add_epi32(at, sixteen)) {
+		__mmask16 live = live_lanes(n - c);
+		__m512 f = _mm512_maskz_loadu_ps(live, conf + c);
+		__mmask16 is = _mm512_mask_cmp_ps_mask(live, f, vpending, _CMP_EQ_OQ);
+		__m512i idxs = _mm512_maskz_loadu_epi32(live, idx + c);
+		_mm512_storeu_si512(j + m, _mm512_maskz_compress_epi32(is, idxs));
+		_mm512_storeu_si512(row + m, vr);
+		_mm512_storeu_si512(slot + m, _mm512_maskz_compress_epi32(is, at));
+		m += (size_t)__builtin_popcount(is);
+	}
+	return m;
+}
+
 static MATCH_AVX512 void rank_best_avx512(const float *sim, const uint32_t *idx, size_t n,
                                           uint64_t *keys, struct match_hit *out)
 {
@@ -728,11 +764,11 @@ const struct match_kernels *match_kernels(void)
 {
 	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
 		                                      collect_generic, keep_ge_generic, keep_band_generic,
-		                                      mark_ge_generic, NULL };
+		                                      mark_ge_generic, list_pending_generic, NULL };
 #if defined(__x86_64__) && defined(__GNUC__)
 	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512,
 		                                     keep_ge_avx512, keep_band_avx512, mark_ge_avx512,
-		                                     rank_best_avx512 };
+		                                     list_pending_avx512, rank_best_avx512 };
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f"))
 		return &avx512;

@@ -345,6 +345,11 @@ typedef size_t (*match_band_fn)(float *sim, uint32_t *idx, float *conf, size_t n
 /* out[i] = x[i] >= t ? yes : no for i < n; returns how many are yes. Writes
  * nothing past n. */
 typedef size_t (*match_mark_fn)(const float *x, float *out, size_t n, float t, float yes, float no);
+/* The slots i < n of buffer r with conf[i] == pending, listed in order: the
+ * m-th as j[m] = idx[i], row[m] = r, slot[m] = i; returns how many. j, row
+ * and slot must have 16 writable slots past that count. */
+typedef size_t (*match_list_fn)(const float *conf, const uint32_t *idx, size_t n, float pending,
+                                uint32_t r, uint32_t *j, uint32_t *row, uint32_t *slot);
 /* Write the n <= MATCH_RANK_MAX hits (sim[c], idx[c]) (sims in [+0, 1],
  * indices distinct) to out best first (sim descending, then index
  * ascending), each straight to its rank: the number of hits that beat it,
@@ -361,6 +366,7 @@ struct match_kernels {
 	match_keep_fn keep_ge;
 	match_band_fn keep_band;
 	match_mark_fn mark_ge;
+	match_list_fn list_pending;
 	match_rank_fn rank_best; /* NULL: sort instead */
 };
 const struct match_kernels *match_kernels(void);

@@ -153,7 +153,7 @@ struct topk_scratch {
 	float *conf;           /* conf_cap: the block's, each buffer's n after settle in turn */
 	size_t conf_cap;
 	struct confirm_pair *pairs; /* pairs_cap: the block's pending dots, sorted */
-	struct confirm_pair *listed; /* pairs_cap + 1: the same before sorting */
+	uint32_t *listed;      /* 3 x (pairs_cap + 16): the same before sorting, by field */
 	struct match_scan_row *scan; /* qblock: a stripe's rows for the scanning product */
 	size_t pairs_cap;
 	uint32_t *row_start;   /* chunk rows + 1: confirm_block's counting sort (< pairs_cap) */
@@ -459,28 +459,27 @@ struct confirm_pair {
 };
 
 /* The pending dots of buffers r0 .. r1 into s->pairs by base row (b0 ..
- * b0 + nrows); their count. They are first listed in buffer order
- * (s->listed; branch-free: pending is a coin flip, and only they then touch
- * the counts). */
-static size_t sort_pending(struct topk_scratch *s, size_t r0, size_t r1, size_t b0, size_t nrows)
+ * b0 + nrows); their count. They are first listed in buffer order, field by
+ * field (s->listed, by the list_pending kernel: only they then touch the
+ * counts). */
+static size_t sort_pending(const struct topk_job *job, struct topk_scratch *s, size_t r0, size_t r1,
+                           size_t b0, size_t nrows)
 {
-	struct confirm_pair *list = s->listed;
+	uint32_t *lj = s->listed, *lr = lj + s->pairs_cap + 16, *li = lr + s->pairs_cap + 16;
 	size_t n = 0;
 	for (size_t r = r0; r < r1; r++) {
 		const struct cand_buf *b = &s->bufs[r];
-		for (size_t i = 0; i < b->n; i++) {
-			list[n] = (struct confirm_pair){ b->idx[i], (uint32_t)r, (uint32_t)i };
-			n += b->conf[i] == CONF_PENDING;
-		}
+		n += job->kern->list_pending(b->conf, b->idx, b->n, CONF_PENDING, (uint32_t)r, lj + n,
+		                             lr + n, li + n);
 	}
 	uint32_t *start = s->row_start; /* count of row b0 + x at x + 1, then where it starts */
 	memset(start, 0, (nrows + 1) * sizeof *start);
 	for (size_t p = 0; p < n; p++)
-		start[list[p].j - b0 + 1]++;
+		start[lj[p] - b0 + 1]++;
 	for (size_t x = 0; x < nrows; x++)
 		start[x + 1] += start[x];
 	for (size_t p = 0; p < n; p++)
-		s->pairs[start[list[p].j - b0]++] = list[p];
+		s->pairs[start[lj[p] - b0]++] = (struct confirm_pair){ lj[p], lr[p], li[p] };
 	return n;
 }
 
@@ -510,7 +509,7 @@ static void confirm_block(const struct topk_job *job, struct topk_scratch *s, si
 		size_t total = s->bufs[r0].pending;
 		for (r1 = r0 + 1; r1 < g1 && total + s->bufs[r1].pending <= s->pairs_cap; r1++)
 			total += s->bufs[r1].pending;
-		size_t n = sort_pending(s, r0, r1, b0, b1 - b0);
+		size_t n = sort_pending(job, s, r0, r1, b0, b1 - b0);
 		for (size_t p = 0; p < n; p++) {
 			const struct confirm_pair *x = &s->pairs[p];
 			size_t ahead = p + CONFIRM_PREFETCH;
@@ -897,7 +896,7 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].conf = match_alloc_floats(s[t].conf_cap);
 		s[t].pairs_cap = job->cap + job->slack > CONFIRM_PAIRS ? job->cap + job->slack : CONFIRM_PAIRS;
 		s[t].pairs = big_alloc(s[t].pairs_cap * sizeof(struct confirm_pair));
-		s[t].listed = big_alloc((s[t].pairs_cap + 1) * sizeof(struct confirm_pair));
+		s[t].listed = big_alloc(3 * (s[t].pairs_cap + 16) * sizeof(uint32_t));
 		s[t].row_start = malloc((job->chunk_len + 1) * sizeof(uint32_t));
 		s[t].redo = malloc(rows * sizeof(uint32_t));
 		s[t].scan = malloc(rows * sizeof(struct match_scan_row));

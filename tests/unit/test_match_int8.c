@@ -707,6 +707,38 @@ static void test_mark_ge(void)
 	CHECK(!bad, "mark_ge marks the values >= t, counts them, and writes nothing past n");
 }
 
+/* list_pending: the pending slots in order with their base rows, the
+ * buffer's number beside each, whatever else conf holds (other marks,
+ * canonical values, NaN); the count right. */
+static void test_list_pending(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 100 };
+	const float pending = -2.0f, other[] = { -1.0f, 0.5f, 0.0f, -0.0f, NAN };
+	float conf[MAXN];
+	uint32_t idx[MAXN], j[MAXN + 16], row[MAXN + 16], slot[MAXN + 16];
+	int bad = 0;
+	for (size_t n = 0; n <= MAXN && !bad; n++) {
+		size_t want = 0;
+		for (size_t i = 0; i < n; i++) {
+			double u = uniform();
+			conf[i] = u < -1.0 / 3 ? pending : other[(size_t)((u + 1) * 7.5) % 5];
+			idx[i] = (uint32_t)((uniform() + 1) * 0x7fffffff);
+		}
+		size_t got = kern->list_pending(conf, idx, n, pending, (uint32_t)n * 7, j, row, slot);
+		for (size_t i = 0; i < n; i++) {
+			if (conf[i] != pending)
+				continue;
+			bad |= want >= got || j[want] != idx[i] || row[want] != n * 7 || slot[want] != i;
+			want++;
+		}
+		bad |= got != want;
+		if (bad)
+			fprintf(stderr, "list_pending: n=%zu listed %zu (want %zu)\n", n, got, want);
+	}
+	CHECK(!bad, "list_pending lists the pending slots in order, with their rows and buffer");
+}
+
 static int hit_order(const void *pa, const void *pb)
 {
 	const struct match_hit *a = pa, *b = pb;
@@ -862,6 +894,7 @@ int main(void)
 	test_keep_ge();
 	test_keep_band();
 	test_mark_ge();
+	test_list_pending();
 	test_rank_best();
 	test_collect();
 	test_int8_in_use();

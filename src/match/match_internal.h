@@ -144,6 +144,7 @@ struct match_scan_row {
 	float *sim;
 	uint32_t *idx;
 	size_t n;
+	int dense; /* hits were many in the last call: append whole vectors */
 };
 /* match_vnni_tile's values, scanned into rows[0 .. ni) instead of stored. */
 void match_vnni_scan(const struct match_i8rows *a, size_t i0, size_t ni,

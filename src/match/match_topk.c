@@ -136,6 +136,7 @@ struct cand_buf {
 	float *conf;    /* room for confirming (below) */
 	size_t pending; /* entries of conf to be computed (confirm_block) */
 	float least;    /* the least canonical similarity computed since mark_top */
+	int dense;      /* a quarter or more of the last scanning call's columns hit */
 };
 
 /* Per-query buffer stride: the collect kernel writes 16 lanes at a time. */
@@ -613,12 +614,14 @@ static void scan_fused(const struct topk_job *job, struct topk_scratch *s, size_
 			struct cand_buf *b = &bufs[r];
 			if (b->n > job->cap)
 				compact(job, b);
-			s->scan[r] = (struct match_scan_row){ b->floor, b->sim, b->idx, b->n };
+			s->scan[r] = (struct match_scan_row){ b->floor, b->sim, b->idx, b->n, b->dense };
 		}
-		match_product_scan(job->prod, i0, ni, j0 + c, nj - c < TOPK_SCAN_COLS ? nj - c : TOPK_SCAN_COLS,
-		                   s->scan);
-		for (size_t r = 0; r < ni; r++)
+		size_t cols = nj - c < TOPK_SCAN_COLS ? nj - c : TOPK_SCAN_COLS;
+		match_product_scan(job->prod, i0, ni, j0 + c, cols, s->scan);
+		for (size_t r = 0; r < ni; r++) {
+			bufs[r].dense = 4 * (s->scan[r].n - bufs[r].n) >= cols;
 			bufs[r].n = s->scan[r].n;
+		}
 	}
 }
 

@@ -149,7 +149,6 @@ struct topk_scratch {
 	uint32_t *idxs;        /* qblock x CAND_STRIDE */
 	struct cand_buf *bufs; /* qblock */
 	struct match_hit *tmp; /* k: room for sorting */
-	uint64_t *keys;        /* MATCH_RANK_MAX + 8: room for ranking */
 	float *conf_one;       /* CAND_STRIDE: one buffer's canonical sims (compact_exact) */
 	float *conf;           /* conf_cap: the block's, each buffer's n after settle in turn */
 	size_t conf_cap;
@@ -530,8 +529,8 @@ static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0
 static void write_best_first(const struct topk_job *job, struct topk_scratch *s,
                              const struct cand_buf *b, struct match_hit *dst)
 {
-	if (job->kern->rank_best && b->n <= MATCH_RANK_MAX) {
-		job->kern->rank_best(b->sim, b->idx, b->n, s->keys, dst);
+	if (job->kern->best_first && b->n <= MATCH_BEST_MAX) {
+		job->kern->best_first(b->sim, b->idx, b->n, dst);
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++)
@@ -850,7 +849,6 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		big_free_warm(s[t].idxs);
 		free(s[t].bufs);
 		free(s[t].tmp);
-		free(s[t].keys);
 		free(s[t].conf_one);
 		big_free_warm(s[t].conf);
 		big_free_warm(s[t].pairs);
@@ -893,7 +891,6 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].idxs = big_alloc(slots * sizeof(uint32_t));
 		s[t].bufs = malloc(rows * sizeof(struct cand_buf));
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
-		s[t].keys = malloc((MATCH_RANK_MAX + 8) * sizeof(uint64_t));
 		s[t].conf_one = malloc(CAND_STRIDE(job) * sizeof(float));
 		s[t].conf_cap = conf_capacity(job, rows);
 		s[t].conf = match_alloc_floats(s[t].conf_cap);
@@ -905,7 +902,7 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].scan = malloc(rows * sizeof(struct match_scan_row));
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
-		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp || !s[t].keys ||
+		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp ||
 		    !s[t].conf_one || !s[t].conf || !s[t].pairs || !s[t].listed || !s[t].row_start ||
 		    !s[t].redo || !s[t].scan || gathered < 0) {
 			scratch_free(s, nthreads);

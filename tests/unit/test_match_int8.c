@@ -747,20 +747,19 @@ static int hit_order(const void *pa, const void *pb)
 	return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
-/* The ranking kernel (AVX-512) against a sort: every n up to its limit,
+/* The best-first kernel (AVX-512) against a sort: every n up to its limit,
  * sims drawn from a few values (many ties, +0 and 1 among them) or spread,
  * distinct indices from 0 to 2^32 - 2 in any order. */
-static void test_rank_best(void)
+static void test_best_first(void)
 {
 	const struct match_kernels *kern = match_kernels();
-	enum { MAXN = MATCH_RANK_MAX };
+	enum { MAXN = MATCH_BEST_MAX };
 	static const float few[] = { 0.0f, 1.0f, 0.5f, 0x1p-149f, 0.75f };
 	float sim[MAXN];
 	uint32_t idx[MAXN];
-	uint64_t keys[MAXN + 8];
 	struct match_hit got[MAXN], want[MAXN];
 	int bad = 0, cases = 0;
-	for (size_t n = 0; n <= MAXN && kern->rank_best && !bad; n++)
+	for (size_t n = 0; n <= MAXN && kern->best_first && !bad; n++)
 		for (int spread = 0; spread < 2 && !bad; spread++) {
 			for (size_t i = 0; i < n; i++) {
 				double u = (uniform() + 1.0) / 2.0;
@@ -769,16 +768,16 @@ static void test_rank_best(void)
 				want[i] = (struct match_hit){ idx[i], sim[i] };
 			}
 			qsort(want, n, sizeof *want, hit_order);
-			kern->rank_best(sim, idx, n, keys, got);
+			kern->best_first(sim, idx, n, got);
 			bad = memcmp(got, want, n * sizeof *got) != 0;
 			cases++;
 			if (bad)
-				fprintf(stderr, "rank_best: n=%zu spread=%d differs from the sort\n", n, spread);
+				fprintf(stderr, "best_first: n=%zu spread=%d differs from the sort\n", n, spread);
 		}
 #if defined(__x86_64__) && defined(__GNUC__)
-	CHECK(kern->rank_best || !__builtin_cpu_supports("avx512f"), "AVX-512 CPUs rank the best k");
+	CHECK(kern->best_first || !__builtin_cpu_supports("avx512f"), "AVX-512 CPUs sort the best k");
 #endif
-	CHECK(!bad, "rank_best orders %d sets of hits as the sort does (sim descending, then index)", cases);
+	CHECK(!bad, "best_first orders %d sets of hits as the sort does (sim descending, then index)", cases);
 }
 
 /* The collect kernel (AVX-512 where the CPU has it) against its contract:
@@ -895,7 +894,7 @@ int main(void)
 	test_keep_band();
 	test_mark_ge();
 	test_list_pending();
-	test_rank_best();
+	test_best_first();
 	test_collect();
 	test_int8_in_use();
 	test_non_finite_rows();

@@ -176,12 +176,28 @@ struct match_product {
 	float *radius; /* na bounds; NULL unless match_product_init asked for them */
 	struct match_i8rows qa;
 	struct match_u8cols qb;
+	/* MATCH_BOUNDS_LATER with int8: A's rows are quantized block by block
+	 * (match_block_rows), with their bounds, from B's largest norm, error
+	 * and m; qa holds only dp and radius is NULL */
+	int a_later;
+	double b_max_norm, b_max_e, b_max_m;
 };
 
 /* Sets up the product (quantizes both sides for int8, on nthreads workers;
- * self: a == b). With bounds, fills radius. Returns 0, or -1/ENOMEM. */
+ * self: a == b). With bounds, fills radius. Returns 0, or -1/ENOMEM.
+ * bounds MATCH_BOUNDS_LATER: as 1, but an int8 product leaves the rows of A
+ * to match_block_rows (only checks them for infs and NaNs): a top-k
+ * quantizes each block of queries as it searches it, so that 20,000 rows
+ * of 512 take 0.5 MB per worker instead of 10 MB of fresh memory. */
+#define MATCH_BOUNDS_LATER 2
 int match_product_init(struct match_product *p, const float *a, size_t na, const float *b,
                        size_t nb, size_t d, int bounds, int nthreads);
+/* A block of rows of p's A side (p->a_later): blk is p with its own A of up
+ * to max_rows rows; match_block_rows quantizes rows a0 .. a0 + n of p's A
+ * into it, as rows 0 .. n, with their radius. -1/ENOMEM. */
+int match_block_init(struct match_product *blk, const struct match_product *p, size_t max_rows);
+void match_block_rows(struct match_product *blk, const struct match_product *p, size_t a0, size_t n);
+void match_block_free(struct match_product *blk);
 void match_product_free(struct match_product *p);
 /* Rows i0 .. i0+ni of A against j0 .. j0+nj of B into out (ni x nj). */
 void match_product_tile(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,

@@ -325,11 +325,26 @@ struct quant_job {
 	struct match_product *p;
 	struct side_stats *sa, *sb;
 	int self;
+	int a_later; /* rows of A are only checked: blocks quantize them (match_block_init) */
 	size_t items_a, items;
 	atomic_size_t next;
 	atomic_int failed; /* a worker had no scratch row */
 	atomic_int nonfinite; /* a row has an inf or NaN: the product is sgemm's */
 };
+
+/* Row x (d values) as row i of qa: s8 row, padding, scale and correction;
+ * its statistics to *e, *norm, *qnorm. */
+static void put_row_a(struct match_i8rows *qa, size_t i, const float *x, size_t d, double *e,
+                      double *norm, double *qnorm)
+{
+	int8_t *q = qa->q + i * qa->dp;
+	qa->scale[i] = match_quantize_row(x, d, q, e, norm, qnorm);
+	memset(q + d, 0, qa->dp - d);
+	int32_t sum = 0;
+	for (size_t k = 0; k < d; k++)
+		sum += q[k];
+	qa->corr[i] = 128 * sum;
+}
 
 /* Row i of A: s8 row, its correction and statistics (and, for a self
  * product, the same row on the column side). */
@@ -338,12 +353,7 @@ static void quantize_a(struct quant_job *job, size_t i)
 	struct match_product *p = job->p;
 	double e, norm, qnorm;
 	int8_t *q = p->qa.q + i * p->qa.dp;
-	p->qa.scale[i] = match_quantize_row(p->a + i * p->d, p->d, q, &e, &norm, &qnorm);
-	memset(q + p->d, 0, p->qa.dp - p->d);
-	int32_t sum = 0;
-	for (size_t k = 0; k < p->d; k++)
-		sum += q[k];
-	p->qa.corr[i] = 128 * sum;
+	put_row_a(&p->qa, i, p->a + i * p->d, p->d, &e, &norm, &qnorm);
 	stats_set(job->sa, i, e, norm, qnorm);
 	if (job->self) {
 		panel_put(&p->qb, i, q, p->d, p->qa.dp);
@@ -376,6 +386,8 @@ static void quant_worker(void *arg, int thread)
 		for (size_t i = i0; i < n && i < i0 + QUANT_ROWS; i++) {
 			if (!row_finite((side_a ? p->a : p->b) + i * p->d, p->d))
 				atomic_store(&job->nonfinite, 1);
+			else if (side_a && job->a_later)
+				continue;
 			else if (side_a)
 				quantize_a(job, i);
 			else if (q)
@@ -415,18 +427,22 @@ static double proposal_gamma(const struct match_product *p)
  *                                  operation at most
  * then 1% and 2^-22 more, so that a floor computed as value - radius in float
  * rounds below the exact one. */
-static void fill_radius(struct match_product *p, const struct side_stats *sa,
-                        const struct side_stats *sb)
+static float radius_of(const struct match_product *p, double e, double m, double max_norm,
+                       double max_e, double max_m)
 {
 	size_t d = p->d;
 	double g = proposal_gamma(p);
 	double canon = gamma_n((double)((d + CANON_LANES - 1) / CANON_LANES) + 5);
 	double tiny = (double)(d + CANON_LANES - 1) * 0x1p-150;
-	for (size_t i = 0; i < p->na; i++) {
-		double r = sa->e[i] * sb->max_norm + sa->m[i] * sb->max_e +
-		           (g + canon) * sa->m[i] * sb->max_m + tiny;
-		p->radius[i] = (float)(r * 1.01 + 0x1p-22);
-	}
+	double r = e * max_norm + m * max_e + (g + canon) * m * max_m + tiny;
+	return (float)(r * 1.01 + 0x1p-22);
+}
+
+static void fill_radius(struct match_product *p, const struct side_stats *sa,
+                        const struct side_stats *sb)
+{
+	for (size_t i = 0; i < p->na; i++)
+		p->radius[i] = radius_of(p, sa->e[i], sa->m[i], sb->max_norm, sb->max_e, sb->max_m);
 }
 
 /* ---- setup ------------------------------------------------------------------- */
@@ -470,18 +486,20 @@ static void drop_int8(struct match_product *p)
 	p->form = MATCH_FORM_FP32;
 }
 
-/* Quantize A as rows and B as columns, with their stats, on nthreads; each
- * row is checked for infs and NaNs as it is read (a pass over both sides
- * before the workers start took ~3.5 ms of one thread at 20,000 x 512).
- * Returns 1 when a row is not finite: the caller falls back to sgemm. */
+/* Quantize A as rows (a_later: only check them) and B as columns, with
+ * their stats, on nthreads; each row is checked for infs and NaNs as it is
+ * read (a pass over both sides before the workers start took ~3.5 ms of one
+ * thread at 20,000 x 512). Returns 1 when a row is not finite: the caller
+ * falls back to sgemm. */
 static int prepare_int8(struct match_product *p, struct side_stats *sa, struct side_stats *sb,
-                        int nthreads)
+                        int a_later, int nthreads)
 {
 	size_t dp = round_up(p->d, 4);
-	int self = p->a == p->b && p->na == p->nb;
-	if (alloc_rows(&p->qa, p->na, dp) < 0 || alloc_cols(&p->qb, p->nb, dp) < 0)
+	int self = !a_later && p->a == p->b && p->na == p->nb;
+	p->qa.dp = dp;
+	if ((!a_later && alloc_rows(&p->qa, p->na, dp) < 0) || alloc_cols(&p->qb, p->nb, dp) < 0)
 		return -1;
-	struct quant_job job = { .p = p, .sa = sa, .sb = sb, .self = self,
+	struct quant_job job = { .p = p, .sa = sa, .sb = sb, .self = self, .a_later = a_later,
 		                 .items_a = (p->na + QUANT_ROWS - 1) / QUANT_ROWS };
 	job.items = job.items_a + (self ? 0 : (p->nb + QUANT_ROWS - 1) / QUANT_ROWS);
 	atomic_init(&job.next, 0);
@@ -492,7 +510,8 @@ static int prepare_int8(struct match_product *p, struct side_stats *sa, struct s
 		return -1;
 	if (atomic_load(&job.nonfinite))
 		return 1;
-	stats_finish(sa, p->na);
+	if (!a_later)
+		stats_finish(sa, p->na);
 	if (self) {
 		memcpy(sb->e, sa->e, p->na * sizeof *sb->e);
 		memcpy(sb->m, sa->m, p->na * sizeof *sb->m);
@@ -510,13 +529,14 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 	p->form = bounds ? chosen_form() : MATCH_FORM_FP32;
 	if (!bounds)
 		return 0;
+	int later = bounds == MATCH_BOUNDS_LATER;
 	/* rows with an inf or NaN are found while quantizing (prepare_int8) */
 	p->int8 = p->form != MATCH_FORM_FP32 && d > 0 && d <= INT8_MAX_D;
 	struct side_stats sa, sb;
 	int rc = stats_alloc(&sa, na) | stats_alloc(&sb, nb);
 	p->radius = calloc(na ? na : 1, sizeof *p->radius);
 	if (rc == 0 && p->radius) {
-		if (p->int8 && (rc = prepare_int8(p, &sa, &sb, nthreads)) > 0) {
+		if (p->int8 && (rc = prepare_int8(p, &sa, &sb, later, nthreads)) > 0) {
 			drop_int8(p);
 			rc = 0;
 		}
@@ -524,8 +544,14 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 			stats_fp32(a, na, d, &sa);
 			stats_fp32(b, nb, d, &sb);
 		}
-		if (rc == 0)
+		if (rc == 0 && p->int8 && later) {
+			p->a_later = 1; /* the radius of each row comes with its block */
+			p->b_max_norm = sb.max_norm, p->b_max_e = sb.max_e, p->b_max_m = sb.max_m;
+			free(p->radius);
+			p->radius = NULL;
+		} else if (rc == 0) {
 			fill_radius(p, &sa, &sb);
+		}
 	} else {
 		rc = -1;
 	}
@@ -586,6 +612,7 @@ int match_gather_init(struct match_gather *g, const struct match_product *p, siz
 {
 	*g = (struct match_gather){ .view = *p, .max_rows = max_rows };
 	g->view.radius = NULL; /* p's own; the view owns only what is allocated here */
+	g->view.a_later = 0;
 	g->view.qa = (struct match_i8rows){ 0 };
 	g->view.na = max_rows;
 	int rc;
@@ -626,6 +653,45 @@ void match_gather_free(struct match_gather *g)
 	free(g->view.qa.corr);
 	free(g->view.qa.scale);
 	*g = (struct match_gather){ 0 };
+}
+
+/* ---- blocks of A quantized as they are searched ---------------------------------- */
+
+int match_block_init(struct match_product *blk, const struct match_product *p, size_t max_rows)
+{
+	*blk = *p;
+	blk->a_later = 0;
+	blk->na = 0;
+	blk->qa = (struct match_i8rows){ 0 };
+	blk->radius = malloc((max_rows ? max_rows : 1) * sizeof *blk->radius);
+	if (!blk->radius || alloc_rows(&blk->qa, max_rows, p->qa.dp) < 0) {
+		match_block_free(blk);
+		errno = ENOMEM;
+		return -1;
+	}
+	memset(blk->qa.q, 0, max_rows * p->qa.dp); /* a short last block leaves rows unwritten */
+	return 0;
+}
+
+void match_block_rows(struct match_product *blk, const struct match_product *p, size_t a0, size_t n)
+{
+	blk->a = p->a + a0 * p->d;
+	blk->na = n;
+	for (size_t i = 0; i < n; i++) {
+		double e, norm, qnorm;
+		put_row_a(&blk->qa, i, blk->a + i * p->d, p->d, &e, &norm, &qnorm);
+		blk->radius[i] = radius_of(p, e, norm > qnorm ? norm : qnorm, p->b_max_norm, p->b_max_e,
+		                           p->b_max_m);
+	}
+}
+
+void match_block_free(struct match_product *blk)
+{
+	free(blk->radius);
+	free(blk->qa.q);
+	free(blk->qa.corr);
+	free(blk->qa.scale);
+	*blk = (struct match_product){ 0 };
 }
 
 /* ---- rows prepared once for many products ------------------------------------ */

@@ -159,6 +159,11 @@ struct topk_scratch {
 	uint32_t *row_start;   /* chunk rows + 1: confirm_block's counting sort (< pairs_cap) */
 	uint32_t *redo;        /* qblock: queries to scan again (rescan) */
 	struct match_gather gather; /* their rows, together */
+	/* The product of the item's queries, row0 its first row's number among
+	 * them: the job's, or (a_later) block, the item's rows quantized. */
+	const struct match_product *prod;
+	size_t row0;
+	struct match_product block;
 };
 
 static inline uint32_t float_bits(float f)
@@ -616,7 +621,7 @@ static void scan_fused(const struct topk_job *job, struct topk_scratch *s, size_
 			s->scan[r] = (struct match_scan_row){ b->floor, b->sim, b->idx, b->n, b->dense };
 		}
 		size_t cols = nj - c < TOPK_SCAN_COLS ? nj - c : TOPK_SCAN_COLS;
-		match_product_scan(job->prod, i0, ni, j0 + c, cols, s->scan);
+		match_product_scan(s->prod, i0 - s->row0, ni, j0 + c, cols, s->scan);
 		for (size_t r = 0; r < ni; r++) {
 			bufs[r].dense = 4 * (s->scan[r].n - bufs[r].n) >= cols;
 			bufs[r].n = s->scan[r].n;
@@ -635,7 +640,7 @@ static void scan_stripe(const struct topk_job *job, struct topk_scratch *s, size
 		scan_fused(job, s, i0, ni, j0, nj, bufs);
 		return;
 	}
-	match_product_tile(job->prod, i0, ni, j0, nj, s->tile);
+	match_product_tile(s->prod, i0 - s->row0, ni, j0, nj, s->tile);
 	for (size_t r = 0; r < ni; r++) {
 		float *row = s->tile + r * nj;
 		mask_self(job, row, i0 + r, j0, nj);
@@ -666,25 +671,26 @@ static size_t block_len(size_t j0, size_t b1)
 static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t nredo,
                    size_t b0, size_t b1)
 {
+	uint32_t off = (uint32_t)(i0 - s->row0); /* the block's first row in s->prod */
 	for (size_t g0 = 0; g0 < nredo; g0 += s->gather.max_rows) {
 		size_t gn = nredo - g0 < s->gather.max_rows ? nredo - g0 : s->gather.max_rows;
 		uint32_t *redo = s->redo + g0;
 		for (size_t x = 0; x < gn; x++) {
 			buf_reset(job, &s->bufs[redo[x]]);
-			redo[x] += (uint32_t)i0; /* query rows, for the gather */
+			redo[x] += off; /* rows of s->prod, for the gather */
 		}
-		match_gather_rows(&s->gather, job->prod, redo, gn);
+		match_gather_rows(&s->gather, s->prod, redo, gn);
 		for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK) {
 			size_t nj = block_len(j0, b1);
 			match_product_tile(&s->gather.view, 0, gn, j0, nj, s->tile);
 			for (size_t x = 0; x < gn; x++) {
 				float *row = s->tile + x * nj;
-				mask_self(job, row, redo[x], j0, nj);
-				scan_row(job, row, j0, nj, &s->bufs[redo[x] - i0]);
+				mask_self(job, row, redo[x] + s->row0, j0, nj);
+				scan_row(job, row, j0, nj, &s->bufs[redo[x] - off]);
 			}
 		}
 		for (size_t x = 0; x < gn; x++)
-			redo[x] -= (uint32_t)i0;
+			redo[x] -= off;
 	}
 }
 
@@ -696,12 +702,19 @@ static void topk_item(const struct topk_job *job, size_t item, struct topk_scrat
 	size_t b0 = ch * job->chunk_len;
 	size_t b1 = b0 + job->chunk_len < job->nb ? b0 + job->chunk_len : job->nb;
 
+	s->prod = job->prod;
+	s->row0 = 0;
+	if (job->prod->a_later) {
+		match_block_rows(&s->block, job->prod, i0, ni);
+		s->prod = &s->block;
+		s->row0 = i0;
+	}
 	for (size_t r = 0; r < ni; r++) {
 		struct cand_buf *b = &s->bufs[r];
 		*b = (struct cand_buf){ .sim = s->sims + r * CAND_STRIDE(job),
 		                        .idx = s->idxs + r * CAND_STRIDE(job),
 		                        .conf = s->conf_one };
-		b->radius = job->prod->radius[i0 + r];
+		b->radius = s->prod->radius[i0 + r - s->row0];
 		b->qrow = job->q + (i0 + r) * job->d;
 		buf_reset(job, b);
 	}
@@ -857,6 +870,7 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].row_start);
 		free(s[t].redo);
 		match_gather_free(&s[t].gather);
+		match_block_free(&s[t].block);
 	}
 	free(s);
 }
@@ -902,6 +916,8 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].scan = malloc(rows * sizeof(struct match_scan_row));
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
+		if (gathered == 0 && job->prod->a_later)
+			gathered = match_block_init(&s[t].block, job->prod, rows);
 		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp ||
 		    !s[t].conf_one || !s[t].conf || !s[t].pairs || !s[t].listed || !s[t].row_start ||
 		    !s[t].redo || !s[t].scan || gathered < 0) {
@@ -996,7 +1012,7 @@ int match_topk(const float *q, size_t nq, const float *base, size_t nb, size_t d
 	if (checked != 0)
 		return checked < 0 ? -1 : 0;
 	struct match_product prod;
-	if (match_product_init(&prod, q, nq, base, nb, d, 1, nthreads) < 0) {
+	if (match_product_init(&prod, q, nq, base, nb, d, MATCH_BOUNDS_LATER, nthreads) < 0) {
 		memset(counts, 0, nq * sizeof *counts);
 		return -1;
 	}

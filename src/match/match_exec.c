@@ -500,6 +500,21 @@ static size_t keep_band_generic(float *sim, uint32_t *idx, float *conf, size_t n
 	return m;
 }
 
+static size_t top_lanes_generic(const float *x, size_t n, float *out)
+{
+	float lane[16] = { 0 }, least = INFINITY;
+	for (size_t i = 0; i < n; i++)
+		lane[i % 16] = x[i] > lane[i % 16] ? x[i] : lane[i % 16];
+	for (size_t l = 0; l < 16; l++)
+		least = lane[l] < least ? lane[l] : least;
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		out[m] = x[i];
+		m += x[i] >= least;
+	}
+	return m;
+}
+
 static size_t list_pending_generic(const float *conf, const uint32_t *idx, size_t n, float pending,
                                    uint32_t r, uint32_t *j, uint32_t *row, uint32_t *slot)
 {
@@ -715,6 +730,25 @@ static MATCH_AVX512 size_t mark_ge_avx512(const float *x, float *out, size_t n, 
 	return m;
 }
 
+/* top_lanes_generic with the lanes in a register (a NaN leaves a lane's
+ * maximum as it was: vmaxps returns its second operand then). */
+static MATCH_AVX512 size_t top_lanes_avx512(const float *x, size_t n, float *out)
+{
+	__m512 lane = _mm512_setzero_ps();
+	for (size_t c = 0; c < n; c += 16)
+		lane = _mm512_max_ps(_mm512_maskz_loadu_ps(live_lanes(n - c), x + c), lane);
+	const __m512 least = _mm512_set1_ps(_mm512_reduce_min_ps(lane));
+	size_t m = 0;
+	for (size_t c = 0; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__m512 v = _mm512_maskz_loadu_ps(live, x + c);
+		__mmask16 ge = _mm512_mask_cmp_ps_mask(live, v, least, _CMP_GE_OQ);
+		_mm512_storeu_ps(out + m, _mm512_maskz_compress_ps(ge, v));
+		m += (size_t)__builtin_popcount(ge);
+	}
+	return m;
+}
+
 /* list_pending_generic 16 lanes at a time, compressed in registers (the 16
  * spare slots take the full stores). */
 static MATCH_AVX512 size_t list_pending_avx512(const float *conf, const uint32_t *idx, size_t n,
@@ -807,11 +841,13 @@ const struct match_kernels *match_kernels(void)
 {
 	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
 		                                      collect_generic, keep_ge_generic, keep_band_generic,
-		                                      mark_ge_generic, list_pending_generic, NULL };
+		                                      mark_ge_generic, list_pending_generic,
+		                                      top_lanes_generic, NULL };
 #if defined(__x86_64__) && defined(__GNUC__)
 	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512,
 		                                     keep_ge_avx512, keep_band_avx512, mark_ge_avx512,
-		                                     list_pending_avx512, best_first_avx512 };
+		                                     list_pending_avx512, top_lanes_avx512,
+		                                     best_first_avx512 };
 	__builtin_cpu_init();
 	if (__builtin_cpu_supports("avx512f"))
 		return &avx512;

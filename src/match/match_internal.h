@@ -367,6 +367,12 @@ typedef size_t (*match_mark_fn)(const float *x, float *out, size_t n, float t, f
  * and slot must have 16 writable slots past that count. */
 typedef size_t (*match_list_fn)(const float *conf, const uint32_t *idx, size_t n, float pending,
                                 uint32_t r, uint32_t *j, uint32_t *row, uint32_t *slot);
+/* Of x[0, n), the values >= L, in order, into out (room for n + 16), where
+ * L is the least of the 16 lanes' maxima of x and +0 (lane l: x[l],
+ * x[l + 16], ...; NaN never counts); returns how many. When L > 0 each lane
+ * holds one of them at least, so the 16 largest values are all there (and
+ * when L is +0, every value >= +0 is). */
+typedef size_t (*match_lanes_fn)(const float *x, size_t n, float *out);
 /* Write the n <= MATCH_BEST_MAX hits (sim[c], idx[c]) (sims in [+0, 1],
  * indices distinct) to out best first (sim descending, then index
  * ascending): a bitonic sort of 64-bit keys (sim bits, ~index), 8 to a
@@ -384,6 +390,7 @@ struct match_kernels {
 	match_band_fn keep_band;
 	match_mark_fn mark_ge;
 	match_list_fn list_pending;
+	match_lanes_fn top_lanes;
 	match_best_fn best_first; /* NULL: quicksort instead */
 };
 const struct match_kernels *match_kernels(void);

@@ -164,6 +164,7 @@ struct topk_scratch {
 	const struct match_product *prod;
 	size_t row0;
 	struct match_product block;
+	float *top;            /* TOPK_BBLOCK + 16: a row's largest values (guess_floor) */
 };
 
 static inline uint32_t float_bits(float f)
@@ -398,16 +399,22 @@ static void compact(const struct topk_job *job, struct cand_buf *b)
  * len, so r = lambda + 4 sqrt(lambda) + 1 makes that rare (below 1e-3 for
  * lambda from 0.5 to 100; README "Top k"). */
 static void guess_floor(const struct topk_job *job, struct cand_buf *b, const float *row, size_t nj,
-                        size_t len)
+                        size_t len, float *top)
 {
 	double lambda = (double)job->k * (double)nj / (double)len;
 	double r = ceil(lambda + 4.0 * sqrt(lambda) + 1.0);
 	if (nj >= len || r >= (double)nj)
 		return;
 	size_t rank = (size_t)r;
-	if (job->kern->count_ge(row, nj, 0.0f) < rank) /* bisect_rank needs rank values >= +0 */
+	/* up to 16: the bisection runs on the values that may be among the 16
+	 * largest (~50 of 1,024 on the benchmark's data), with the same counts
+	 * above them, so the same result, for ~4 times fewer compares */
+	size_t n = rank <= 16 ? job->kern->top_lanes(row, nj, top) : job->kern->count_ge(row, nj, 0.0f);
+	if (n < rank) /* bisect_rank needs rank values >= +0 */
 		return;
-	float guess = bisect_rank(job, row, nj, 0.0f, rank, 1) - 2.0f * b->radius;
+	float guess = (rank <= 16 ? bisect_rank(job, top, n, 0.0f, rank, 1)
+	                          : bisect_rank(job, row, nj, 0.0f, rank, 1)) -
+	              2.0f * b->radius;
 	if (guess <= 0.0f || guess <= b->floor)
 		return;
 	b->guess = guess;
@@ -645,7 +652,7 @@ static void scan_stripe(const struct topk_job *job, struct topk_scratch *s, size
 		float *row = s->tile + r * nj;
 		mask_self(job, row, i0 + r, j0, nj);
 		if (guess_len)
-			guess_floor(job, &bufs[r], row, nj, guess_len);
+			guess_floor(job, &bufs[r], row, nj, guess_len, s->top);
 		scan_row(job, row, j0, nj, &bufs[r]);
 	}
 }
@@ -871,6 +878,7 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].redo);
 		match_gather_free(&s[t].gather);
 		match_block_free(&s[t].block);
+		free(s[t].top);
 	}
 	free(s);
 }
@@ -914,13 +922,14 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].row_start = malloc((job->chunk_len + 1) * sizeof(uint32_t));
 		s[t].redo = malloc(rows * sizeof(uint32_t));
 		s[t].scan = malloc(rows * sizeof(struct match_scan_row));
+		s[t].top = malloc((TOPK_BBLOCK + 16) * sizeof(float));
 		int gathered = match_gather_init(&s[t].gather, job->prod,
 		                                 rows < TOPK_GATHER ? rows : TOPK_GATHER);
 		if (gathered == 0 && job->prod->a_later)
 			gathered = match_block_init(&s[t].block, job->prod, rows);
 		if (!s[t].tile || !s[t].sims || !s[t].idxs || !s[t].bufs || !s[t].tmp ||
 		    !s[t].conf_one || !s[t].conf || !s[t].pairs || !s[t].listed || !s[t].row_start ||
-		    !s[t].redo || !s[t].scan || gathered < 0) {
+		    !s[t].redo || !s[t].scan || !s[t].top || gathered < 0) {
 			scratch_free(s, nthreads);
 			return NULL;
 		}

@@ -739,6 +739,36 @@ static void test_list_pending(void)
 	CHECK(!bad, "list_pending lists the pending slots in order, with their rows and buffer");
 }
 
+/* top_lanes against its definition: the values >= the least lane maximum
+ * (lanes of 16, +0 at least, NaN ignored), in order; negatives, NaN, a
+ * short tail, and rows shorter than a vector. */
+static void test_top_lanes(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 1040 };
+	static float x[MAXN], out[MAXN + 16];
+	int bad = 0;
+	for (size_t n = 0; n <= MAXN && !bad; n += n < 70 ? 1 : 97) {
+		float lane[16] = { 0 }, least = INFINITY;
+		for (size_t i = 0; i < n; i++) {
+			double u = uniform();
+			x[i] = u < -0.9 ? NAN : (float)(u - 0.5);
+			if (x[i] > lane[i % 16])
+				lane[i % 16] = x[i];
+		}
+		for (size_t l = 0; l < 16; l++)
+			least = lane[l] < least ? lane[l] : least;
+		size_t got = kern->top_lanes(x, n, out), want = 0;
+		for (size_t i = 0; i < n; i++)
+			if (x[i] >= least)
+				bad |= want >= got || out[want++] != x[i];
+		bad |= got != want || (least > 0.0f && got < 16);
+		if (bad)
+			fprintf(stderr, "top_lanes: n=%zu kept %zu (want %zu)\n", n, got, want);
+	}
+	CHECK(!bad, "top_lanes keeps the values at or above the least lane maximum, in order");
+}
+
 static int hit_order(const void *pa, const void *pb)
 {
 	const struct match_hit *a = pa, *b = pb;
@@ -894,6 +924,7 @@ int main(void)
 	test_keep_band();
 	test_mark_ge();
 	test_list_pending();
+	test_top_lanes();
 	test_best_first();
 	test_collect();
 	test_int8_in_use();

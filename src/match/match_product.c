@@ -235,10 +235,16 @@ float match_quantize_row(const float *x, size_t d, int8_t *q, double *e, double 
 	return match_quantize_row_scalar(x, d, q, e, norm, qnorm);
 }
 
+/* m = max(||x||, ||x^||), which the bound multiplies (fill_radius). */
+static double row_m(double norm, double qnorm)
+{
+	return norm > qnorm ? norm : qnorm;
+}
+
 static void stats_set(struct side_stats *st, size_t i, double e, double norm, double qnorm)
 {
 	st->e[i] = e;
-	st->m[i] = norm > qnorm ? norm : qnorm;
+	st->m[i] = row_m(norm, qnorm);
 	st->norm[i] = norm;
 }
 
@@ -278,6 +284,14 @@ static size_t round_up(size_t n, size_t to)
 /* Both sides are quantized by the call's workers, QUANT_ROWS rows per item;
  * a self product quantizes once and files each row on both sides. */
 #define QUANT_ROWS 256
+
+static void free_rows(struct match_i8rows *r)
+{
+	big_free_warm(r->q); /* warm for the next call: see big_alloc.h */
+	free(r->corr);
+	free(r->scale);
+	*r = (struct match_i8rows){ 0 };
+}
 
 /* Rows are filled by the quantizing workers, padding dimensions included;
  * only the padding rows are cleared here (clearing all of them took ~2 ms of
@@ -475,12 +489,9 @@ static int stats_alloc(struct side_stats *st, size_t n)
  * big_alloc.h); p is sgemm's. */
 static void drop_int8(struct match_product *p)
 {
-	big_free_warm(p->qa.q);
-	free(p->qa.corr);
-	free(p->qa.scale);
+	free_rows(&p->qa);
 	big_free_warm(p->qb.q);
 	free(p->qb.scale);
-	p->qa = (struct match_i8rows){ 0 };
 	p->qb = (struct match_u8cols){ 0 };
 	p->int8 = 0;
 	p->form = MATCH_FORM_FP32;
@@ -534,24 +545,19 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 	p->int8 = p->form != MATCH_FORM_FP32 && d > 0 && d <= INT8_MAX_D;
 	struct side_stats sa, sb;
 	int rc = stats_alloc(&sa, na) | stats_alloc(&sb, nb);
-	p->radius = calloc(na ? na : 1, sizeof *p->radius);
-	if (rc == 0 && p->radius) {
-		if (p->int8 && (rc = prepare_int8(p, &sa, &sb, later, nthreads)) > 0) {
-			drop_int8(p);
-			rc = 0;
-		}
-		if (!p->int8) {
-			stats_fp32(a, na, d, &sa);
-			stats_fp32(b, nb, d, &sb);
-		}
-		if (rc == 0 && p->int8 && later) {
-			p->a_later = 1; /* the radius of each row comes with its block */
-			p->b_max_norm = sb.max_norm, p->b_max_e = sb.max_e, p->b_max_m = sb.max_m;
-			free(p->radius);
-			p->radius = NULL;
-		} else if (rc == 0) {
-			fill_radius(p, &sa, &sb);
-		}
+	if (rc == 0 && p->int8 && (rc = prepare_int8(p, &sa, &sb, later, nthreads)) > 0) {
+		drop_int8(p);
+		rc = 0;
+	}
+	if (rc == 0 && !p->int8) {
+		stats_fp32(a, na, d, &sa);
+		stats_fp32(b, nb, d, &sb);
+	}
+	if (rc == 0 && p->int8 && later) {
+		p->a_later = 1; /* the radius of each row comes with its block */
+		p->b_max_norm = sb.max_norm, p->b_max_e = sb.max_e, p->b_max_m = sb.max_m;
+	} else if (rc == 0 && (p->radius = calloc(na ? na : 1, sizeof *p->radius))) {
+		fill_radius(p, &sa, &sb);
 	} else {
 		rc = -1;
 	}
@@ -649,9 +655,7 @@ void match_gather_rows(struct match_gather *g, const struct match_product *p, co
 void match_gather_free(struct match_gather *g)
 {
 	free(g->a);
-	free(g->view.qa.q);
-	free(g->view.qa.corr);
-	free(g->view.qa.scale);
+	free_rows(&g->view.qa);
 	*g = (struct match_gather){ 0 };
 }
 
@@ -680,7 +684,7 @@ void match_block_rows(struct match_product *blk, const struct match_product *p, 
 	for (size_t i = 0; i < n; i++) {
 		double e, norm, qnorm;
 		put_row_a(&blk->qa, i, blk->a + i * p->d, p->d, &e, &norm, &qnorm);
-		blk->radius[i] = radius_of(p, e, norm > qnorm ? norm : qnorm, p->b_max_norm, p->b_max_e,
+		blk->radius[i] = radius_of(p, e, row_m(norm, qnorm), p->b_max_norm, p->b_max_e,
 		                           p->b_max_m);
 	}
 }
@@ -688,9 +692,7 @@ void match_block_rows(struct match_product *blk, const struct match_product *p, 
 void match_block_free(struct match_product *blk)
 {
 	free(blk->radius);
-	free(blk->qa.q);
-	free(blk->qa.corr);
-	free(blk->qa.scale);
+	free_rows(&blk->qa);
 	*blk = (struct match_product){ 0 };
 }
 
@@ -734,9 +736,7 @@ void match_rows_free(struct match_rows *r)
 	if (r->stats)
 		stats_free(r->stats);
 	free(r->stats);
-	big_free_warm(r->qa.q);
-	free(r->qa.corr);
-	free(r->qa.scale);
+	free_rows(&r->qa);
 	*r = (struct match_rows){ 0 };
 }
 
@@ -895,12 +895,7 @@ int match_growing_add(struct match_growing *g, size_t n, int nthreads, struct ma
 
 void match_growing_free(struct match_growing *g)
 {
-	/* kept warm for the next stream (big_free_warm) */
-	big_free_warm(g->p.qa.q);
-	big_free_warm(g->p.qb.q);
-	g->p.qa.q = NULL;
-	g->p.qb.q = NULL;
-	match_product_free(&g->p);
+	match_product_free(&g->p); /* its rows and panels kept warm for the next stream */
 	if (g->stats)
 		stats_free(g->stats);
 	free(g->stats);

@@ -409,12 +409,17 @@ static void guess_floor(const struct topk_job *job, struct cand_buf *b, const fl
 	/* up to 16: the bisection runs on the values that may be among the 16
 	 * largest (~50 of 1,024 on the benchmark's data), with the same counts
 	 * above them, so the same result, for ~4 times fewer compares */
-	size_t n = rank <= 16 ? job->kern->top_lanes(row, nj, top) : job->kern->count_ge(row, nj, 0.0f);
-	if (n < rank) /* bisect_rank needs rank values >= +0 */
+	const float *vals = row;
+	size_t n = nj, above;
+	if (rank <= 16) {
+		n = above = job->kern->top_lanes(row, nj, top);
+		vals = top;
+	} else {
+		above = job->kern->count_ge(row, nj, 0.0f);
+	}
+	if (above < rank) /* bisect_rank needs rank values >= +0 */
 		return;
-	float guess = (rank <= 16 ? bisect_rank(job, top, n, 0.0f, rank, 1)
-	                          : bisect_rank(job, row, nj, 0.0f, rank, 1)) -
-	              2.0f * b->radius;
+	float guess = bisect_rank(job, vals, n, 0.0f, rank, 1) - 2.0f * b->radius;
 	if (guess <= 0.0f || guess <= b->floor)
 		return;
 	b->guess = guess;

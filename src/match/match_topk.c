@@ -281,13 +281,18 @@ static void mark_top(const struct topk_job *job, struct cand_buf *b, float t)
 	b->least = 1.0f;
 }
 
+/* Slot i's canonical similarity is c. */
+static inline void set_confirmed(struct cand_buf *b, size_t i, float c)
+{
+	b->conf[i] = c;
+	b->least = c < b->least ? c : b->least;
+}
+
 /* A canonical similarity for slot i. */
 static inline void confirm_slot(const struct topk_job *job, struct cand_buf *b, size_t i,
                                 uint32_t j)
 {
-	float c = canonical_sim(job, b, j);
-	b->conf[i] = c;
-	b->least = c < b->least ? c : b->least;
+	set_confirmed(b, i, canonical_sim(job, b, j));
 }
 
 /* After the first round: keep the confirmed candidates and those proposed in
@@ -519,6 +524,30 @@ static void prefetch_base_row(const struct topk_job *job, uint32_t j)
 	}
 }
 
+/* Base rows whose dots start at p .. p + n - 1 of the sorted list,
+ * CONFIRM_PREFETCH dots ahead. */
+static void prefetch_ahead(const struct topk_job *job, const struct topk_scratch *s, size_t p,
+                           size_t n, size_t total)
+{
+	for (size_t ahead = p + CONFIRM_PREFETCH; ahead < p + CONFIRM_PREFETCH + n && ahead < total;
+	     ahead++)
+		if (s->pairs[ahead].j != s->pairs[ahead - 1].j)
+			prefetch_base_row(job, s->pairs[ahead].j);
+}
+
+/* The dots of two listed pairs at once (match_dot_canonical2): each waits
+ * on its FMA chains' latency, and two in flight overlap. */
+static void confirm_two(const struct topk_job *job, struct topk_scratch *s,
+                        const struct confirm_pair *x)
+{
+	struct cand_buf *b = &s->bufs[x[0].r], *c = &s->bufs[x[1].r];
+	float dot[2];
+	match_dot_canonical2(b->qrow, job->base + (size_t)x[0].j * job->d, c->qrow,
+	                     job->base + (size_t)x[1].j * job->d, job->d, dot);
+	set_confirmed(b, x[0].i, match_clamp01(dot[0]));
+	set_confirmed(c, x[1].i, match_clamp01(dot[1]));
+}
+
 static void confirm_block(const struct topk_job *job, struct topk_scratch *s, size_t g0, size_t g1,
                           size_t b0, size_t b1)
 {
@@ -526,12 +555,13 @@ static void confirm_block(const struct topk_job *job, struct topk_scratch *s, si
 		size_t total = s->bufs[r0].pending;
 		for (r1 = r0 + 1; r1 < g1 && total + s->bufs[r1].pending <= s->pairs_cap; r1++)
 			total += s->bufs[r1].pending;
-		size_t n = sort_pending(job, s, r0, r1, b0, b1 - b0);
-		for (size_t p = 0; p < n; p++) {
+		size_t n = sort_pending(job, s, r0, r1, b0, b1 - b0), p = 0;
+		for (; p + 2 <= n; p += 2) {
+			prefetch_ahead(job, s, p, 2, n);
+			confirm_two(job, s, &s->pairs[p]);
+		}
+		if (p < n) {
 			const struct confirm_pair *x = &s->pairs[p];
-			size_t ahead = p + CONFIRM_PREFETCH;
-			if (ahead < n && s->pairs[ahead].j != s->pairs[ahead - 1].j)
-				prefetch_base_row(job, s->pairs[ahead].j);
 			confirm_slot(job, &s->bufs[x->r], x->i, x->j);
 		}
 	}

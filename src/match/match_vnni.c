@@ -371,6 +371,33 @@ static DOT_TARGET float dot_canonical_lines(const float *a, const float *b, size
 	return reduce32(acc0, acc1);
 }
 
+/* Two dots of dot_canonical_lines at once, a . b and c . e, a and c o
+ * floats past a line: four FMA chains in flight instead of two, the same
+ * operations per dot, so the same bits. */
+static DOT_TARGET void dot_canonical_lines2(const float *a, const float *b, const float *c,
+                                            const float *e, size_t d, unsigned o, float out[2])
+{
+	__m512 x0 = _mm512_setzero_ps(), x1 = x0, y0 = x0, y1 = x0;
+	__mmask16 first = (__mmask16)(0xffffu << o);
+	x0 = _mm512_fmadd_ps(_mm512_maskz_expandloadu_ps(first, a), _mm512_maskz_expandloadu_ps(first, b),
+	                     x0);
+	y0 = _mm512_fmadd_ps(_mm512_maskz_expandloadu_ps(first, c), _mm512_maskz_expandloadu_ps(first, e),
+	                     y0);
+	size_t k = 16 - o;
+	for (; k + 32 <= d; k += 32) {
+		x1 = _mm512_fmadd_ps(_mm512_load_ps(a + k), _mm512_loadu_ps(b + k), x1);
+		y1 = _mm512_fmadd_ps(_mm512_load_ps(c + k), _mm512_loadu_ps(e + k), y1);
+		x0 = _mm512_fmadd_ps(_mm512_load_ps(a + k + 16), _mm512_loadu_ps(b + k + 16), x0);
+		y0 = _mm512_fmadd_ps(_mm512_load_ps(c + k + 16), _mm512_loadu_ps(e + k + 16), y0);
+	}
+	if (k < d) {
+		dot_tail(a, b, d, k, &x1, &x0);
+		dot_tail(c, e, d, k, &y1, &y0);
+	}
+	out[0] = reduce32(x0, x1);
+	out[1] = reduce32(y0, y1);
+}
+
 DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size_t d)
 {
 	uintptr_t at = (uintptr_t)a;
@@ -379,6 +406,20 @@ DOT_TARGET float match_dot_canonical_avx512(const float *a, const float *b, size
 	if (d < 48 || at % sizeof *a)
 		return dot_canonical_unaligned(a, b, d);
 	return dot_canonical_lines(a, b, d, (unsigned)(at % 64 / sizeof *a));
+}
+
+/* a . b and c . e: the pair kernel when a and c start as far past a line
+ * (rows of one array), else one dot after the other. */
+DOT_TARGET void match_dot_canonical2_avx512(const float *a, const float *b, const float *c,
+                                           const float *e, size_t d, float out[2])
+{
+	uintptr_t at = (uintptr_t)a, ct = (uintptr_t)c;
+	if (d < 48 || at % sizeof *a || at % 64 != ct % 64) {
+		out[0] = match_dot_canonical_avx512(a, b, d);
+		out[1] = match_dot_canonical_avx512(c, e, d);
+		return;
+	}
+	dot_canonical_lines2(a, b, c, e, d, (unsigned)(at % 64 / sizeof *a), out);
 }
 
 /* s[v] holds lanes 8v .. 8v+7. */

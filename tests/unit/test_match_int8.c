@@ -184,20 +184,30 @@ static int same_float(float x, float y)
 	return memcmp(&x, &y, sizeof x) == 0;
 }
 
-/* Whether every form the CPU has gives the portable loop's bits for the
- * rows at a and b; counts the -0 results. */
+/* Whether every form the CPU has, and the pair form, gives the portable
+ * loop's bits for the rows at a and b; counts the -0 results. */
 static size_t forms_differ(const float *a, const float *b, size_t d, int avx2, int avx512,
                            size_t *zeros)
 {
 	size_t bad = 0;
-	float want = match_dot_canonical_generic(a, b, d);
+	float want = match_dot_canonical_generic(a, b, d), two[2];
 	*zeros += want == 0.0f && signbit(want);
 	bad += !same_float(want, match_dot_canonical(a, b, d));
+	/* the pair form: together where a and c start alike (a second dot of
+	 * other values, so that a mixed-up lane shows), else one by one */
+	float self = match_dot_canonical_generic(a, a, d);
+	match_dot_canonical2(a, b, a, a, d, two);
+	bad += !same_float(want, two[0]) + !same_float(self, two[1]);
+	match_dot_canonical2(a, a, b, a, d, two);
+	bad += !same_float(self, two[0]) + !same_float(want, two[1]);
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (avx2)
 		bad += !same_float(want, match_dot_canonical_avx2(a, b, d));
-	if (avx512)
+	if (avx512) {
 		bad += !same_float(want, match_dot_canonical_avx512(a, b, d));
+		match_dot_canonical2_avx512(b, a, a, a, d, two);
+		bad += !same_float(want, two[0]) + !same_float(self, two[1]);
+	}
 #else
 	(void)avx2, (void)avx512;
 #endif

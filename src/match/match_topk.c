@@ -524,8 +524,8 @@ static void prefetch_base_row(const struct topk_job *job, uint32_t j)
 	}
 }
 
-/* Base rows whose dots start at p .. p + n - 1 of the sorted list,
- * CONFIRM_PREFETCH dots ahead. */
+/* Before the dots of pairs p .. p + n - 1 of the sorted list: fetch the base
+ * rows whose dots start CONFIRM_PREFETCH pairs later. */
 static void prefetch_ahead(const struct topk_job *job, const struct topk_scratch *s, size_t p,
                            size_t n, size_t total)
 {

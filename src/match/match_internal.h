@@ -112,8 +112,8 @@ float match_dot_canonical_generic(const float *a, const float *b, size_t d);
 float match_dot_canonical_avx2(const float *a, const float *b, size_t d);
 float match_dot_canonical_avx512(const float *a, const float *b, size_t d);
 /* Two canonical dots, out[0] = a . b and out[1] = c . e, the same bits as
- * two calls; the AVX-512 form runs them together (their FMA chains wait on
- * each other's latency otherwise). */
+ * two calls; the AVX-512 form runs them together, so that one dot's FMA
+ * chains run while the other's wait on their latency. */
 void match_dot_canonical2(const float *a, const float *b, const float *c, const float *e, size_t d,
                           float out[2]);
 void match_dot_canonical2_avx512(const float *a, const float *b, const float *c, const float *e,

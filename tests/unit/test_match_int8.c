@@ -666,8 +666,8 @@ static void test_keep_band(void)
 		float lo = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
 		fill_near(sim, idx, n, lo);
 		for (size_t i = 0; i < n + GUARD; i++) /* confirmed, not needed, or pending */
-			conf[i] = i >= n ? 7.0f : uniform() < 0.4 ? (float)(uniform() + 1.0) / 2.0f :
-			          uniform() < 0.5 ? -1.0f : -2.0f;
+			conf[i] = i >= n ? 7.0f : uniform() < 0.0 ? (float)(uniform() + 1.0) / 2.0f :
+			          uniform() < 0.0 ? -1.0f : -2.0f;
 		size_t want = 0;
 		for (size_t i = 0; i < n; i++)
 			if (conf[i] >= 0.0f || sim[i] >= lo) {

@@ -500,6 +500,18 @@ static size_t keep_band_generic(float *sim, uint32_t *idx, float *conf, size_t n
 	return m;
 }
 
+static size_t take_ge_generic(const float *conf, float *sim, uint32_t *idx, size_t n, float cut)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) { /* branch-free: m <= i, so nothing lands past the count */
+		float c = conf[i];
+		sim[m] = c;
+		idx[m] = idx[i];
+		m += c >= cut;
+	}
+	return m;
+}
+
 static size_t top_lanes_generic(const float *x, size_t n, float *out)
 {
 	float lane[16] = { 0 }, least = INFINITY;
@@ -714,6 +726,25 @@ static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *co
 	return m;
 }
 
+/* take_ge_generic 16 lanes at a time, stored under a mask of the count. */
+static MATCH_AVX512 size_t take_ge_avx512(const float *conf, float *sim, uint32_t *idx, size_t n,
+                                          float cut)
+{
+	const __m512 v = _mm512_set1_ps(cut);
+	size_t m = 0;
+	for (size_t c = 0; c < n; c += 16) {
+		__mmask16 live = live_lanes(n - c);
+		__m512 f = _mm512_maskz_loadu_ps(live, conf + c);
+		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
+		__mmask16 keep = _mm512_mask_cmp_ps_mask(live, f, v, _CMP_GE_OQ);
+		__mmask16 out = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
+		_mm512_mask_storeu_ps(sim + m, out, _mm512_maskz_compress_ps(keep, f));
+		_mm512_mask_storeu_epi32(idx + m, out, _mm512_maskz_compress_epi32(keep, j));
+		m += (size_t)__builtin_popcount(keep);
+	}
+	return m;
+}
+
 /* mark_ge_generic 16 lanes at a time, the tail stored masked (conf is
  * packed). */
 static MATCH_AVX512 size_t mark_ge_avx512(const float *x, float *out, size_t n, float t, float yes,
@@ -841,11 +872,12 @@ const struct match_kernels *match_kernels(void)
 {
 	static const struct match_kernels generic = { next_ge_generic, count_ge_generic,
 		                                      collect_generic, keep_ge_generic, keep_band_generic,
-		                                      mark_ge_generic, list_pending_generic,
+		                                      take_ge_generic, mark_ge_generic, list_pending_generic,
 		                                      top_lanes_generic, NULL };
 #if defined(__x86_64__) && defined(__GNUC__)
 	static const struct match_kernels avx512 = { next_ge_avx512, count_ge_avx512, collect_avx512,
-		                                     keep_ge_avx512, keep_band_avx512, mark_ge_avx512,
+		                                     keep_ge_avx512, keep_band_avx512, take_ge_avx512,
+		                                     mark_ge_avx512,
 		                                     list_pending_avx512, top_lanes_avx512,
 		                                     best_first_avx512 };
 	__builtin_cpu_init();

@@ -366,6 +366,10 @@ typedef size_t (*match_keep_fn)(float *sim, uint32_t *idx, size_t n, float cut, 
  * conf; returns how many. Writes nothing past n (conf is packed). */
 typedef size_t (*match_band_fn)(float *sim, uint32_t *idx, float *conf, size_t n, float lo,
                                 float pending);
+/* Keep the slots i < n with conf[i] >= cut, in order, at the front: conf[i]
+ * to sim, idx[i] to idx; returns how many. Writes nothing past n (the
+ * confirmed similarities replacing a buffer's proposals). */
+typedef size_t (*match_take_fn)(const float *conf, float *sim, uint32_t *idx, size_t n, float cut);
 /* out[i] = x[i] >= t ? yes : no for i < n; returns how many are yes. Writes
  * nothing past n. */
 typedef size_t (*match_mark_fn)(const float *x, float *out, size_t n, float t, float yes, float no);
@@ -395,6 +399,7 @@ struct match_kernels {
 	match_collect_fn collect;
 	match_keep_fn keep_ge;
 	match_band_fn keep_band;
+	match_take_fn take_ge;
 	match_mark_fn mark_ge;
 	match_list_fn list_pending;
 	match_lanes_fn top_lanes;

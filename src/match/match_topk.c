@@ -222,7 +222,12 @@ static float kth_value(const struct topk_job *job, const float *sim, size_t n, f
  * similarity keep the smallest indices, which come first. */
 static void select_best_k(const struct topk_job *job, struct cand_buf *b)
 {
-	float t = kth_threshold(job, b->sim, b->n, b->low);
+	float t = kth_threshold(job, b->sim, b->n, b->low), least;
+	if (job->kern->count_ge(b->sim, b->n, t) == job->k) {
+		/* no tie across the k-th (the usual case): those >= t, by a kernel */
+		b->n = job->kern->keep_ge(b->sim, b->idx, b->n, t, &least);
+		return;
+	}
 	size_t above = job->kern->count_ge(b->sim, b->n, nextafterf(t, INFINITY));
 	size_t ties = job->k - above, kept = 0;
 	for (size_t i = 0; i < b->n; i++) { /* branch-free: keep is a coin flip */
@@ -319,17 +324,12 @@ static void confirm_row(const struct topk_job *job, struct cand_buf *b)
 }
 
 /* Keep only the confirmed candidates at or above the threshold, with their
- * canonical similarities (order kept). */
+ * canonical similarities (order kept): those with conf >= the threshold and
+ * +0 (CONF_NONE and CONF_PENDING are negative; threshold is no NaN). */
 static void take_confirmed(const struct topk_job *job, struct cand_buf *b)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		float c = b->conf[i];
-		b->sim[n] = c;
-		b->idx[n] = b->idx[i];
-		n += c >= 0.0f && c >= job->threshold;
-	}
-	b->n = n;
+	float cut = job->threshold > 0.0f ? job->threshold : 0.0f;
+	b->n = job->kern->take_ge(b->conf, b->sim, b->idx, b->n, cut);
 	b->low = 0.0f;
 }
 

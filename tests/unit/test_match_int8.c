@@ -688,6 +688,44 @@ static void test_keep_band(void)
 	CHECK(!bad, "keep_band keeps the confirmed and the band, in order, and writes nothing past n");
 }
 
+/* take_confirmed's cut: the confirmed similarities (conf) at or above the
+ * cut, in order, over the proposals, with their indices; the unconfirmed
+ * (negative) never; nothing written past n (a guard after it). */
+static void test_take_ge(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 100, GUARD = 16 };
+	float conf[MAXN], sim[MAXN + GUARD], want_sim[MAXN];
+	uint32_t idx[MAXN + GUARD], want_idx[MAXN];
+	int bad = 0;
+	for (size_t n = 0; n <= MAXN && !bad; n++) {
+		float cut = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
+		fill_near(conf, idx, n, cut);
+		for (size_t i = 0; i < n; i++) {
+			double u = uniform();
+			conf[i] = u < -0.6 ? -1.0f : u < -0.2 ? -2.0f : conf[i];
+			sim[i] = -3.0f;
+		}
+		for (size_t i = n; i < n + GUARD; i++)
+			sim[i] = 7.0f, idx[i] = 7;
+		size_t want = 0;
+		for (size_t i = 0; i < n; i++)
+			if (conf[i] >= cut) {
+				want_sim[want] = conf[i];
+				want_idx[want++] = idx[i];
+			}
+		size_t got = kern->take_ge(conf, sim, idx, n, cut);
+		int guard = 1;
+		for (size_t i = n; i < n + GUARD; i++)
+			guard &= sim[i] == 7.0f && idx[i] == 7;
+		bad = got != want || memcmp(sim, want_sim, want * sizeof *sim) != 0 ||
+		      memcmp(idx, want_idx, want * sizeof *idx) != 0 || !guard;
+		if (bad)
+			fprintf(stderr, "take_ge: n=%zu kept %zu (want %zu), guard %d\n", n, got, want, guard);
+	}
+	CHECK(!bad, "take_ge keeps the confirmed values >= the cut, in order, and writes nothing past n");
+}
+
 /* mark_top's marks: at or above t (NaN never), and nothing past n. */
 static void test_mark_ge(void)
 {
@@ -932,6 +970,7 @@ int main(void)
 	test_quantizer();
 	test_keep_ge();
 	test_keep_band();
+	test_take_ge();
 	test_mark_ge();
 	test_list_pending();
 	test_top_lanes();

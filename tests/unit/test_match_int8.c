@@ -17,7 +17,8 @@
  * form the CPU lacks runs fp32 and the test says so (its checks then need
  * such a CPU). The candidate cut kernel (keep_ge: AVX-512 compress or the
  * portable loop) against a plain loop, on values at the cut, one float step
- * either side of it, and every tail length; the collect kernel against its
+ * either side of it, and every tail length; likewise the kernel that takes
+ * the confirmed similarities (take_ge); the collect kernel against its
  * contract, for every room.
  *
  * Prints one line per failed check and "N passed, M failed"; exits nonzero

@@ -25,15 +25,19 @@ count_unit() { # BUILD_DIR: sums tests/unit results into TOTAL_*
 	done < <(find "$bdir" -name '*.trs' | sort)
 }
 
-# run_pytest NAME LOG VAR=VALUE TEST_FILES...: a pytest run of integration
-# tests with the ASan build and VAR=VALUE in the environment, counted into
-# the totals.
+# run_pytest NAME LOG VAR=VALUE... TEST_FILES...: a pytest run of integration
+# tests with the ASan build and the VAR=VALUEs in the environment, counted
+# into the totals.
 run_pytest() {
-	local name=$1 log=$2 var=$3 rc=0 summary p=0 f=0 e=0
-	shift 3
+	local name=$1 log=$2 rc=0 summary p=0 f=0 e=0 vars=()
+	shift 2
+	while [[ ${1-} =~ ^[A-Z_][A-Z0-9_]*= ]]; do
+		vars+=("$1")
+		shift
+	done
 	say "$name tests (pytest)"
 	set +e
-	env "$var" LUNA_BUILD="$ROOT/build/asan" LUNA_RELEASE_BUILD="$ROOT/build/release" PYTHONDONTWRITEBYTECODE=1 \
+	env "${vars[@]}" LUNA_BUILD="$ROOT/build/asan" LUNA_RELEASE_BUILD="$ROOT/build/release" PYTHONDONTWRITEBYTECODE=1 \
 		timeout --kill-after=30 3000 "$PY" -m pytest -p no:cacheprovider -ra -q "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
 	set -e

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import re
 import struct
 import uuid
 import xml.etree.ElementTree as ET
@@ -85,6 +86,50 @@ def run_task(stack, name, body, timeout=120, statuses=(2, 3, 5)):
     assert r.status == 202, (r.status, r.body)
     tid = r.json()["task_id"]
     return tid, stack.wait_task(tid, statuses=statuses, timeout=timeout)
+
+
+def task_result(stack, tid, account_id, accept=None):
+    """GET /2/tasks/{tid}/result (200 asserted): the JSON document, or the
+    response's text for another accept. Its result goes through
+    same_under_both_kernels."""
+    r = stack.get("/2/tasks/%d/result" % tid, headers={"Accept": accept} if accept else None)
+    assert r.status == 200, r
+    if accept:
+        same_under_both_kernels(r.text, account_id)
+        return r
+    doc = r.json()
+    same_under_both_kernels(json.dumps(doc.get("result"), sort_keys=True), account_id)
+    return doc
+
+
+_results_seen = {}
+
+
+def same_under_both_kernels(text, account_id):
+    """The matching tasks' results must be the same bits with the int8 and the
+    fp32 product (issue: byte-identical with either path). ./dev test runs the
+    integration tests once with the scheduler's MATCH_KERNEL auto and
+    LUNA_RESULTS_MODE=record, then the matching tests once more with fp32 and
+    LUNA_RESULTS_MODE=compare: each result (floats by repr, which tells every
+    bit apart) is kept under LUNA_RESULTS_DIR by test and order, then compared.
+    The test's account (a fresh uuid per run) is masked."""
+    mode, where = os.environ.get("LUNA_RESULTS_MODE"), os.environ.get("LUNA_RESULTS_DIR")
+    if mode not in ("record", "compare") or not where:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "unknown").split(" ")[0]
+    n = _results_seen.get(test, 0)
+    _results_seen[test] = n + 1
+    path = os.path.join(where, re.sub(r"[^A-Za-z0-9_.-]", "_", test) + "-%d" % n)
+    text = text.replace(account_id, "<account>")
+    if mode == "record":
+        os.makedirs(where, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return
+    assert os.path.exists(path), "no result of the first run to compare with: " + path
+    with open(path) as f:
+        first = f.read()
+    assert text == first, "the result differs from the first run's (%s): %s" % (path, text[:300])
 
 
 def make_faces(rnd, account, centres, per_person, start_ts=1700000000, **extra):

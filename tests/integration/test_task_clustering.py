@@ -10,10 +10,8 @@ def run(stack, account_id, content):
     return od.run_task(stack, "clustering", {"account_id": account_id, "content": content})
 
 
-def result(stack, tid):
-    r = stack.get("/2/tasks/%d/result" % tid)
-    assert r.status == 200, r.text
-    doc = r.json()
+def result(stack, tid, account_id):
+    doc = od.task_result(stack, tid, account_id)
     assert doc["errors"] == []
     return doc["result"]
 
@@ -33,7 +31,7 @@ def test_faces_clusters_equal_brute_force(stack, account_id):
         tid, t = run(stack, account_id, {"objects_type": "faces", "threshold": threshold,
                                          "filters": {"account_id": account_id}})
         assert t["task_status"] == 5, t
-        res = result(stack, tid)
+        res = result(stack, tid, account_id)
         want = od.clusters([f["face_id"] for f in faces], [f["_vec"] for f in faces], threshold)
         assert as_sets(res["clusters"]) == want
         assert res["total_objects"] == len(faces)
@@ -51,7 +49,7 @@ def cluster_first_faces(stack, account_id, seed, npeople, per_person, limit):
     tid, t = run(stack, account_id, {"objects_type": "faces", "threshold": 0.8, "limit": limit,
                                      "filters": {"account_id": account_id}})
     assert t["task_status"] == 5, t
-    res = result(stack, tid)
+    res = result(stack, tid, account_id)
     assert res["total_objects"] == limit
     return sorted(faces, key=lambda f: f["face_id"])[:limit], res
 
@@ -91,15 +89,17 @@ def test_events_body_descriptors_and_track_info(stack, account_id):
     # Face descriptors, without and with track joins.
     tid, t = run(stack, account_id, {"objects_type": "events", "threshold": 0.8,
                                      "filters": {"account_id": account_id}})
-    assert as_sets(result(stack, tid)["clusters"]) == od.clusters(ids, [e["_vec"] for e in events], 0.8)
+    faces = [e["_vec"] for e in events]
+    assert as_sets(result(stack, tid, account_id)["clusters"]) == od.clusters(ids, faces, 0.8)
     tid, t = run(stack, account_id, {"objects_type": "events", "threshold": 0.8, "params": {"use_track_info": 1},
                                      "filters": {"account_id": account_id}})
     edges = [(i, j) for i in range(30) for j in range(i + 1, 30) if events[i]["track_id"] == events[j]["track_id"]]
-    assert as_sets(result(stack, tid)["clusters"]) == od.clusters(ids, [e["_vec"] for e in events], 0.8, edges)
+    assert as_sets(result(stack, tid, account_id)["clusters"]) == od.clusters(ids, faces, 0.8, edges)
     # Body descriptors of their own version.
     tid, t = run(stack, account_id, {"objects_type": "events", "threshold": 0.8, "descriptor": {"type": "body"},
                                      "filters": {"account_id": account_id}})
-    assert as_sets(result(stack, tid)["clusters"]) == od.clusters(ids, [e["_body"] for e in events], 0.8)
+    bodies = [e["_body"] for e in events]
+    assert as_sets(result(stack, tid, account_id)["clusters"]) == od.clusters(ids, bodies, 0.8)
 
 
 def test_empty_set_fails_with_28010(stack, account_id):

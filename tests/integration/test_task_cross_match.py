@@ -12,7 +12,7 @@ from luna import ROOT
 def run(stack, account_id, content):
     tid, t = od.run_task(stack, "cross_match", {"account_id": account_id, "content": content})
     assert t["task_status"] == 5, t
-    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    doc = od.task_result(stack, tid, account_id)
     assert doc["errors"] == []
     return doc["result"]
 
@@ -103,7 +103,7 @@ it, and can run again without changing anything."""
     assert int(marked) == 1, rows
     ended = datetime.datetime.strptime(sub_end, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
     assert os.path.getmtime(stack.store_path(result_id)) <= ended.timestamp()
-    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    doc = od.task_result(stack, tid, account_id)
     assert doc["errors"] == []
     vecs = [(f["face_id"], f["_vec"]) for f in faces]
     compare(doc["result"], od.cross_match(vecs, vecs, 0.1, 2))

@@ -34,7 +34,7 @@ def test_auc_points_and_hit_top(stack, account_id):
     tid, t = run(stack, account_id, {"markup": markup, "filters": {"account_id": account_id},
                                      "key_FPRs": [0.0, 0.01, 0.1, 0.5], "threshold_hit_top": 0.3, "limit": 4})
     assert t["task_status"] == 5, t
-    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    doc = od.task_result(stack, tid, account_id)
     errs = doc["errors"]
     assert len(errs) == 1 and errs[0]["error_code"] == 28100 and missing in errs[0]["detail"]
     res = doc["result"]
@@ -56,7 +56,7 @@ def test_auc_points_and_hit_top(stack, account_id):
     for n in range(1, 6):
         assert abs(res["hit_top_probability"]["top-%d" % n] - hits["top-%d" % n]) < 1e-9
     # The same curve as a picture (extension): one polyline point per point of the result.
-    r = stack.get("/2/tasks/%d/result" % tid, headers={"Accept": "image/svg+xml"})
+    r = od.task_result(stack, tid, account_id, accept="image/svg+xml")
     assert r.status == 200 and r.content_type == "image/svg+xml", r
     pairs, circles = od.svg_points(r.text)
     od.assert_curve_matches(pairs, res["roc"])
@@ -86,7 +86,7 @@ def test_repeated_and_missing_items_keep_markup_order(stack, account_id):
     tid, t = run(stack, account_id, {"markup": markup, "filters": {"account_id": account_id},
                                      "threshold_hit_top": 0.2, "limit": 3})
     assert t["task_status"] == 5, t
-    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    doc = od.task_result(stack, tid, account_id)
     assert [missing in e["detail"] for e in doc["errors"]] == [True]
     vecs, labels = [f["_vec"] for f in chosen], [f["_person"] for f in chosen]
     _, auc, _, _ = od.roc(vecs, labels)
@@ -114,7 +114,7 @@ def test_long_markup_lands_in_markup_rows(stack, account_id):
         markup.insert(500 * (k + 1), {"face_id": m, "label": 0})
     tid, t = run(stack, account_id, {"markup": markup, "filters": {"account_id": account_id}, "limit": 3})
     assert t["task_status"] == 5, t
-    doc = stack.get("/2/tasks/%d/result" % tid).json()
+    doc = od.task_result(stack, tid, account_id)
     assert sorted(m for m in missing for e in doc["errors"] if m in e["detail"]) == missing
     assert len(doc["errors"]) == len(missing)
     res = doc["result"]

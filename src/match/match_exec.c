@@ -503,7 +503,7 @@ static size_t keep_band_generic(float *sim, uint32_t *idx, float *conf, size_t n
 static size_t take_ge_generic(const float *conf, float *sim, uint32_t *idx, size_t n, float cut)
 {
 	size_t m = 0;
-	for (size_t i = 0; i < n; i++) { /* branch-free: m <= i, so nothing lands past the count */
+	for (size_t i = 0; i < n; i++) { /* branch-free: m <= i, so nothing lands past n */
 		float c = conf[i];
 		sim[m] = c;
 		idx[m] = idx[i];

@@ -107,7 +107,8 @@ _results_seen = {}
 
 def same_under_both_kernels(text, account_id):
     """The matching tasks' results must be the same bits with the int8 and the
-    fp32 product (issue: byte-identical with either path). ./dev test runs the
+    fp32 product (every reported similarity is recomputed exactly, so results
+    are byte-identical whichever proposes the candidates). ./dev test runs the
     integration tests once with the scheduler's MATCH_KERNEL auto and
     LUNA_RESULTS_MODE=record, then the matching tests once more with fp32 and
     LUNA_RESULTS_MODE=compare: each result (floats by repr, which tells every

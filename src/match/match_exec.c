@@ -703,6 +703,23 @@ static MATCH_AVX512 size_t keep_ge_avx512(float *sim, uint32_t *idx, size_t n, f
 	return m;
 }
 
+/* The first popcount(keep) lanes. */
+static inline MATCH_AVX512 __mmask16 count_mask(__mmask16 keep)
+{
+	return (__mmask16)((1u << __builtin_popcount(keep)) - 1);
+}
+
+/* The kept lanes of (s, j), compressed in registers, to sim and idx under a
+ * mask of their count (nothing lands past it); returns the count. */
+static inline MATCH_AVX512 size_t store_kept(float *sim, uint32_t *idx, __mmask16 keep, __m512 s,
+                                             __m512i j)
+{
+	__mmask16 out = count_mask(keep);
+	_mm512_mask_storeu_ps(sim, out, _mm512_maskz_compress_ps(keep, s));
+	_mm512_mask_storeu_epi32(idx, out, _mm512_maskz_compress_epi32(keep, j));
+	return (size_t)__builtin_popcount(keep);
+}
+
 /* keep_band_generic 16 lanes at a time: compressed in registers, stored
  * masked (conf is packed, so nothing may land past n). */
 static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *conf, size_t n,
@@ -716,12 +733,9 @@ static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *co
 		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
 		__mmask16 done = _mm512_mask_cmp_ps_mask(live, f, _mm512_setzero_ps(), _CMP_GE_OQ);
 		__mmask16 keep = done | _mm512_mask_cmp_ps_mask(live, s, vlo, _CMP_GE_OQ);
-		__mmask16 out = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
 		f = _mm512_mask_blend_ps(done, vpending, f);
-		_mm512_mask_storeu_ps(sim + m, out, _mm512_maskz_compress_ps(keep, s));
-		_mm512_mask_storeu_epi32(idx + m, out, _mm512_maskz_compress_epi32(keep, j));
-		_mm512_mask_storeu_ps(conf + m, out, _mm512_maskz_compress_ps(keep, f));
-		m += (size_t)__builtin_popcount(keep);
+		_mm512_mask_storeu_ps(conf + m, count_mask(keep), _mm512_maskz_compress_ps(keep, f));
+		m += store_kept(sim + m, idx + m, keep, s, j);
 	}
 	return m;
 }
@@ -736,11 +750,7 @@ static MATCH_AVX512 size_t take_ge_avx512(const float *conf, float *sim, uint32_
 		__mmask16 live = live_lanes(n - c);
 		__m512 f = _mm512_maskz_loadu_ps(live, conf + c);
 		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
-		__mmask16 keep = _mm512_mask_cmp_ps_mask(live, f, v, _CMP_GE_OQ);
-		__mmask16 out = (__mmask16)((1u << __builtin_popcount(keep)) - 1);
-		_mm512_mask_storeu_ps(sim + m, out, _mm512_maskz_compress_ps(keep, f));
-		_mm512_mask_storeu_epi32(idx + m, out, _mm512_maskz_compress_epi32(keep, j));
-		m += (size_t)__builtin_popcount(keep);
+		m += store_kept(sim + m, idx + m, _mm512_mask_cmp_ps_mask(live, f, v, _CMP_GE_OQ), f, j);
 	}
 	return m;
 }

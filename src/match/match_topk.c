@@ -183,15 +183,17 @@ static inline float bits_float(uint32_t u)
 
 /* Find t such that rank <= count(sim >= t), and either count(sim >= t) ==
  * rank (when early_exit) or t is exactly the rank-th largest similarity
- * (rank < n; no sim is below low).
+ * (rank < n; no sim is below low); *at (when not NULL) gets count(sim >= t),
+ * which the bisection has counted already unless t is low itself.
  * Similarities are clamped to [+0, 1], where float order is the order of the
  * bit patterns, so this bisects on the bits; it stops early once exactly k
  * are >= t. */
 static float bisect_rank(const struct topk_job *job, const float *sim, size_t n, float low,
-                         size_t k, int early_exit)
+                         size_t k, int early_exit, size_t *at)
 {
 	uint32_t lo = float_bits(low);
 	uint32_t hi = float_bits(1.0f) + 1; /* count(sim >= hi) == 0 < k */
+	size_t at_lo = SIZE_MAX;             /* not counted yet */
 	while (hi - lo > 1) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		size_t c = job->kern->count_ge(sim, n, bits_float(mid));
@@ -200,30 +202,34 @@ static float bisect_rank(const struct topk_job *job, const float *sim, size_t n,
 			continue;
 		}
 		lo = mid;
+		at_lo = c;
 		if (c == k && early_exit)
 			break;
 	}
+	if (at)
+		*at = at_lo != SIZE_MAX ? at_lo : job->kern->count_ge(sim, n, bits_float(lo));
 	return bits_float(lo);
 }
 
 /* A cut for selecting the best k. */
 static float kth_threshold(const struct topk_job *job, const float *sim, size_t n, float low)
 {
-	return bisect_rank(job, sim, n, low, job->k, 1);
+	return bisect_rank(job, sim, n, low, job->k, 1, NULL);
 }
 
 /* The k-th largest similarity itself: error bands hang below it. */
 static float kth_value(const struct topk_job *job, const float *sim, size_t n, float low)
 {
-	return bisect_rank(job, sim, n, low, job->k, 0);
+	return bisect_rank(job, sim, n, low, job->k, 0, NULL);
 }
 
 /* Keep the best k of b's n > k candidates, in order. Ties at the k-th
  * similarity keep the smallest indices, which come first. */
 static void select_best_k(const struct topk_job *job, struct cand_buf *b)
 {
-	float t = kth_threshold(job, b->sim, b->n, b->low), least;
-	if (job->kern->count_ge(b->sim, b->n, t) == job->k) {
+	size_t at;
+	float t = bisect_rank(job, b->sim, b->n, b->low, job->k, 1, &at), least;
+	if (at == job->k) {
 		/* no tie across the k-th (the usual case): those >= t, by a kernel */
 		b->n = job->kern->keep_ge(b->sim, b->idx, b->n, t, &least);
 		return;
@@ -424,7 +430,7 @@ static void guess_floor(const struct topk_job *job, struct cand_buf *b, const fl
 	}
 	if (above < rank) /* bisect_rank needs rank values >= +0 */
 		return;
-	float guess = bisect_rank(job, vals, n, 0.0f, rank, 1) - 2.0f * b->radius;
+	float guess = bisect_rank(job, vals, n, 0.0f, rank, 1, NULL) - 2.0f * b->radius;
 	if (guess <= 0.0f || guess <= b->floor)
 		return;
 	b->guess = guess;

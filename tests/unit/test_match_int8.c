@@ -756,6 +756,28 @@ static void test_mark_ge(void)
 	CHECK(!bad, "mark_ge marks the values >= t, counts them, and writes nothing past n");
 }
 
+/* The bisections' counts: the values at or above t (NaN never), for every
+ * length around the kernel's two-vector steps and its tail. */
+static void test_count_ge(void)
+{
+	const struct match_kernels *kern = match_kernels();
+	enum { MAXN = 100 };
+	float x[MAXN];
+	uint32_t idx[MAXN + 16];
+	int bad = 0;
+	for (size_t n = 0; n <= MAXN && !bad; n++) {
+		float t = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
+		fill_near(x, idx, n, t);
+		if (n % 7 == 3)
+			x[n / 2] = NAN;
+		size_t got = kern->count_ge(x, n, t), want = match_count_ge(x, n, t);
+		bad |= got != want;
+		if (bad)
+			fprintf(stderr, "count_ge: n=%zu counted %zu (want %zu)\n", n, got, want);
+	}
+	CHECK(!bad, "count_ge counts the values >= t");
+}
+
 /* list_pending: the pending slots in order with their base rows, the
  * buffer's number beside each, whatever else conf holds (other marks,
  * canonical values, NaN); the count right. */
@@ -973,6 +995,7 @@ int main(void)
 	test_keep_band();
 	test_take_ge();
 	test_mark_ge();
+	test_count_ge();
 	test_list_pending();
 	test_top_lanes();
 	test_best_first();

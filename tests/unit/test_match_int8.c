@@ -609,6 +609,13 @@ static void test_topk(void)
 	topk_case("random over six blocks, threshold", q, 300, b, 5200, 128, 40, 0.25f, 0, 2);
 	free(b);
 	free(q);
+	/* ten query blocks on two threads: the last two come in halves
+	 * (item_rows), one of them shorter than the others */
+	b = random_unit(1100, 32);
+	q = random_unit(8300, 32);
+	topk_case("ten query blocks, the last ones halved", q, 8300, b, 1100, 32, 10, 0.0f, 0, 2);
+	free(b);
+	free(q);
 }
 
 /* ---- the candidate cut kernel ---------------------------------------------- */

@@ -734,6 +734,17 @@ static void test_take_ge(void)
 	CHECK(!bad, "take_ge keeps the confirmed values >= the cut, in order, and writes nothing past n");
 }
 
+/* n values near a cut of 0.25, 1 or 0 by n (fill_near), with a NaN in
+ * every seventh length; returns the cut. */
+static float fill_cut_case(float *x, uint32_t *idx, size_t n)
+{
+	float t = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
+	fill_near(x, idx, n, t);
+	if (n % 7 == 3)
+		x[n / 2] = NAN;
+	return t;
+}
+
 /* mark_top's marks: at or above t (NaN never), and nothing past n. */
 static void test_mark_ge(void)
 {
@@ -743,10 +754,7 @@ static void test_mark_ge(void)
 	uint32_t idx[MAXN + 16];
 	int bad = 0;
 	for (size_t n = 0; n <= MAXN && !bad; n++) {
-		float t = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
-		fill_near(x, idx, n, t);
-		if (n % 7 == 3)
-			x[n / 2] = NAN;
+		float t = fill_cut_case(x, idx, n);
 		for (size_t i = 0; i < n + GUARD; i++)
 			out[i] = 7.0f;
 		size_t want = 0, got = kern->mark_ge(x, out, n, t, -2.0f, -1.0f);
@@ -773,10 +781,7 @@ static void test_count_ge(void)
 	uint32_t idx[MAXN + 16];
 	int bad = 0;
 	for (size_t n = 0; n <= MAXN && !bad; n++) {
-		float t = n % 3 == 0 ? 0.25f : n % 3 == 1 ? 1.0f : 0.0f;
-		fill_near(x, idx, n, t);
-		if (n % 7 == 3)
-			x[n / 2] = NAN;
+		float t = fill_cut_case(x, idx, n);
 		size_t got = kern->count_ge(x, n, t), want = match_count_ge(x, n, t);
 		bad |= got != want;
 		if (bad)

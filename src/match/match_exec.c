@@ -622,7 +622,7 @@ static inline MATCH_AVX512 size_t count_ge_lanes(const float *x, size_t n, __m51
 
 static MATCH_AVX512 size_t count_ge_avx512(const float *x, size_t n, float t)
 {
-	const size_t part = (size_t)1 << 30; /* a lane's count stays below 2^27 */
+	const size_t part = (size_t)1 << 30; /* a lane counts at most 2^26 of them */
 	const __m512 v = _mm512_set1_ps(t);
 	size_t count = 0;
 	for (size_t c = 0; c < n; c += part)

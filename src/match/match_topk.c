@@ -747,7 +747,8 @@ static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0
 
 /* The queries i0 .. i0 + ni of an item: a block, or one half of one of the
  * last job->halved blocks (a multiple of 8 rows first; the second may be
- * empty). */
+ * empty). Blocks are halved only with one chunk, where an item past the
+ * whole blocks counts halves. */
 static void item_rows(const struct topk_job *job, size_t item, size_t *i0, size_t *ni)
 {
 	size_t whole = job->qblocks - job->halved, qb = item / job->nchunks, part = 2;

@@ -976,8 +976,14 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 	size_t rows = job->nq < job->qblock ? job->nq : job->qblock;
 	size_t cols = job->chunk_len < TOPK_BBLOCK ? job->chunk_len : TOPK_BBLOCK;
 	size_t slots = rows * CAND_STRIDE(job); /* bounded by topk_plan */
+	/* the tile holds one product call's values: a stripe of the block's
+	 * rows (scan_stripe) or a gathered rescan's (int8: 64 rows, 256 KB,
+	 * where the block's 1,000 took 4 MiB of memory per worker) */
+	size_t tile_rows = job->prod->stripe > TOPK_GATHER ? job->prod->stripe : TOPK_GATHER;
+	if (tile_rows > rows)
+		tile_rows = rows;
 	for (int t = 0; t < nthreads; t++) {
-		s[t].tile = match_alloc_floats(rows * cols);
+		s[t].tile = match_alloc_floats(tile_rows * cols);
 		s[t].sims = match_alloc_floats(slots);
 		s[t].idxs = big_alloc(slots * sizeof(uint32_t));
 		s[t].bufs = malloc(rows * sizeof(struct cand_buf));

@@ -417,7 +417,7 @@ static void quant_worker(void *arg, int thread)
 {
 	struct quant_job *job = arg;
 	struct match_product *p = job->p;
-	int8_t *q = malloc(p->qa.dp + 1);
+	int8_t *q = job->fp32 ? NULL : malloc(p->qa.dp + 1);
 	(void)thread;
 	for (;;) {
 		size_t item = atomic_fetch_add(&job->next, 1);
@@ -426,10 +426,10 @@ static void quant_worker(void *arg, int thread)
 		int side_a = item < job->items_a;
 		size_t i0 = (side_a ? item : item - job->items_a) * QUANT_ROWS, n = side_a ? p->na : p->nb;
 		for (size_t i = i0; i < n && i < i0 + QUANT_ROWS; i++) {
+			const float *row = (side_a ? p->a : p->b) + i * p->d;
 			if (job->fp32)
-				stats_fp32_row(side_a ? job->sa : job->sb, i,
-				               (side_a ? p->a : p->b) + i * p->d, p->d);
-			else if (!row_finite((side_a ? p->a : p->b) + i * p->d, p->d))
+				stats_fp32_row(side_a ? job->sa : job->sb, i, row, p->d);
+			else if (!row_finite(row, p->d))
 				atomic_store(&job->nonfinite, 1);
 			else if (side_a && job->a_later)
 				continue;
@@ -442,6 +442,21 @@ static void quant_worker(void *arg, int thread)
 		}
 	}
 	free(q);
+}
+
+/* Items of QUANT_ROWS rows for n rows. */
+static size_t quant_items(size_t n)
+{
+	return (n + QUANT_ROWS - 1) / QUANT_ROWS;
+}
+
+/* Runs quant_worker over job's items on nthreads (its counters cleared). */
+static void quant_run(struct quant_job *job, int nthreads)
+{
+	atomic_init(&job->next, 0);
+	atomic_init(&job->failed, 0);
+	atomic_init(&job->nonfinite, 0);
+	match_run_parallel(match_thread_count(nthreads, job->items), quant_worker, job);
 }
 
 /* ---- the bound ---------------------------------------------------------------- */
@@ -542,12 +557,9 @@ static int prepare_int8(struct match_product *p, struct side_stats *sa, struct s
 	if ((!a_later && alloc_rows(&p->qa, p->na, dp) < 0) || alloc_cols(&p->qb, p->nb, dp) < 0)
 		return -1;
 	struct quant_job job = { .p = p, .sa = sa, .sb = sb, .self = self, .a_later = a_later,
-		                 .items_a = (p->na + QUANT_ROWS - 1) / QUANT_ROWS };
-	job.items = job.items_a + (self ? 0 : (p->nb + QUANT_ROWS - 1) / QUANT_ROWS);
-	atomic_init(&job.next, 0);
-	atomic_init(&job.failed, 0);
-	atomic_init(&job.nonfinite, 0);
-	match_run_parallel(match_thread_count(nthreads, job.items), quant_worker, &job);
+		                 .items_a = quant_items(p->na) };
+	job.items = job.items_a + (self ? 0 : quant_items(p->nb));
+	quant_run(&job, nthreads);
 	if (atomic_load(&job.failed))
 		return -1;
 	if (atomic_load(&job.nonfinite))
@@ -570,13 +582,9 @@ static void stats_fp32(const float *a, size_t na, struct side_stats *sa, const f
                        struct side_stats *sb, size_t d, int nthreads)
 {
 	struct match_product p = { .a = a, .na = na, .b = b, .nb = nb, .d = d };
-	struct quant_job job = { .p = &p, .sa = sa, .sb = sb, .fp32 = 1,
-		                 .items_a = (na + QUANT_ROWS - 1) / QUANT_ROWS };
-	job.items = job.items_a + (nb + QUANT_ROWS - 1) / QUANT_ROWS;
-	atomic_init(&job.next, 0);
-	atomic_init(&job.failed, 0);
-	atomic_init(&job.nonfinite, 0);
-	match_run_parallel(match_thread_count(nthreads, job.items), quant_worker, &job);
+	struct quant_job job = { .p = &p, .sa = sa, .sb = sb, .fp32 = 1, .items_a = quant_items(na) };
+	job.items = job.items_a + quant_items(nb);
+	quant_run(&job, nthreads);
 	if (sa)
 		stats_finish(sa, na);
 	if (sb)
@@ -764,17 +772,15 @@ int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d
 	}
 	/* A's half of prepare_int8: quantize_a of a product with no B */
 	struct match_product p = { .a = a, .na = na, .d = d, .form = r->form, .int8 = 1 };
-	struct quant_job job = { .p = &p, .sa = r->stats, .items_a = (na + QUANT_ROWS - 1) / QUANT_ROWS };
+	struct quant_job job = { .p = &p, .sa = r->stats, .items_a = quant_items(na) };
 	job.items = job.items_a;
-	atomic_init(&job.next, 0);
-	atomic_init(&job.failed, 0);
 	if (alloc_rows(&p.qa, na, round_up(d, 4)) < 0) {
 		r->qa = p.qa;
 		match_rows_free(r);
 		errno = ENOMEM;
 		return -1;
 	}
-	match_run_parallel(match_thread_count(nthreads, job.items), quant_worker, &job);
+	quant_run(&job, nthreads);
 	stats_finish(r->stats, na);
 	r->qa = p.qa;
 	return 0;
@@ -806,11 +812,9 @@ int match_product_init_rows(struct match_product *p, const struct match_rows *r,
 	if (rc == 0 && p->radius && p->int8) {
 		p->qa = r->qa;
 		rc = alloc_cols(&p->qb, nb, r->qa.dp);
-		struct quant_job job = { .p = p, .sb = &sb, .items = (nb + QUANT_ROWS - 1) / QUANT_ROWS };
-		atomic_init(&job.next, 0);
-		atomic_init(&job.failed, 0);
+		struct quant_job job = { .p = p, .sb = &sb, .items = quant_items(nb) };
 		if (rc == 0)
-			match_run_parallel(match_thread_count(nthreads, job.items), quant_worker, &job);
+			quant_run(&job, nthreads);
 		rc = rc == 0 && !atomic_load(&job.failed) ? 0 : -1;
 		stats_finish(&sb, nb);
 		p->stripe = INT8_STRIPE;

@@ -490,6 +490,47 @@ static void test_non_finite_rows(void)
 	}
 }
 
+/* γn = n u / (1 - n u), u = 2^-24 (README "The bound"). */
+static double gamma_of(double n)
+{
+	return n * 0x1p-24 / (1.0 - n * 0x1p-24);
+}
+
+/* sgemm's radius comes from the rows' norms (match_product_init with the
+ * fp32 kernel, its rows shared by two threads): for rows of ±64 (i + 1), of
+ * exact norm 64 (i + 1) sqrt(d), it is (γ(d+1) + γ(⌈d/32⌉+5)) n_i max n,
+ * raised by 1 % and 2^-22, for every length around the norms' eight
+ * partial sums and their tail; and rows that are not finite count as 0. */
+static void test_fp32_radius(void)
+{
+	enum { N = 600, MAXD = 40 }; /* 600 rows: three items, two threads */
+	float *x = malloc(N * MAXD * sizeof *x);
+	int bad = 0;
+	match_set_kernel(MATCH_KERNEL_FP32);
+	for (size_t d = 1; d <= MAXD && !bad; d++) {
+		for (size_t i = 0; i < N; i++)
+			for (size_t k = 0; k < d; k++)
+				x[i * d + k] = (float)(64 * (i % 7 + 1)) * (k % 2 ? -1.0f : 1.0f);
+		x[5 * d] = NAN; /* row 5: norm 0, so its radius is 2^-22 alone */
+		struct match_product p;
+		CHECK(match_product_init(&p, x, N, x, N, d, 1, 2) == 0 && !p.int8, "fp32 init d=%zu", d);
+		double g = gamma_of((double)d + 1) + gamma_of((double)((d + 31) / 32) + 5);
+		double max_n = 64.0 * 7 * sqrt((double)d);
+		for (size_t i = 0; i < N && !bad; i++) {
+			double n = i == 5 ? 0.0 : 64.0 * (double)(i % 7 + 1) * sqrt((double)d);
+			double want = g * n * max_n * 1.01 + 0x1p-22;
+			bad |= !(fabs(p.radius[i] - want) <= 1e-6 * want); /* a NaN radius too */
+			if (bad)
+				fprintf(stderr, "fp32 radius d=%zu row %zu: %g (want %g)\n", d, i,
+				        (double)p.radius[i], want);
+		}
+		match_product_free(&p);
+	}
+	match_set_kernel(MATCH_KERNEL_AUTO);
+	free(x);
+	CHECK(!bad, "sgemm's radius follows the rows' norms");
+}
+
 static void test_pairs(void)
 {
 	float *x = random_unit(1100, 40); /* two tiles, a stripe edge */
@@ -1008,6 +1049,7 @@ int main(void)
 	test_take_ge();
 	test_mark_ge();
 	test_count_ge();
+	test_fp32_radius();
 	test_list_pending();
 	test_top_lanes();
 	test_best_first();

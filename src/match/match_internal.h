@@ -270,6 +270,10 @@ int match_topk_check(size_t nq, size_t nb, size_t d, size_t k, float threshold,
                      const struct match_hit *out, size_t *counts);
 int match_topk_product(const struct match_product *prod, size_t k, float threshold, int exclude_self,
                        int nthreads, struct match_hit *out, size_t *counts);
+/* Tests only: nonzero halves every part of the last items at every block
+ * boundary (down to 8 rows), on any number of threads, instead of only for
+ * a worker that is idle (match_topk.c, "parts"). Set while no call runs. */
+extern int match_topk_split_always;
 
 /* Chosen rows of A, gathered so that one product proposes them together
  * (match_topk scans the queries whose floor guess failed again, as one

@@ -19,7 +19,9 @@
  * blocks the base is split into chunks too; each chunk yields its own sorted
  * top k and the chunks are merged at the end. With many, the last block of
  * each thread comes as two items of half its queries, so that a worker on a
- * slower core does not keep the other waiting for a whole block.
+ * slower core does not keep the other waiting for a whole block; and once
+ * the items are out, a worker still busy hands half of its rows to an idle
+ * one at its next block boundary ("parts").
  */
 #include "match/match.h"
 #include "match/match_internal.h"
@@ -27,6 +29,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +123,7 @@ struct topk_job {
 	struct match_hit **results; /* per chunk: nq * k (chunk 0 is the output) */
 	size_t **counts;            /* per chunk: nq */
 	atomic_size_t next;
+	struct topk_parts *parts; /* halves of items for idle workers (offer_half) */
 };
 
 /* One query's candidates, in ascending base index order (appends come in
@@ -745,6 +749,142 @@ static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0
 	}
 }
 
+/* ---- parts: the end of a call shared ---------------------------------------- */
+
+/* The rows i0 .. i0 + ni of an item from base row j on (j > b0: after the
+ * chunk's first block, so its floors are guessed), with the buffers and the
+ * product of the worker that began the item. */
+struct topk_part {
+	struct cand_buf *bufs;            /* row i0's */
+	const struct match_product *prod; /* proposes the rows; row0 its first */
+	size_t row0, i0, ni, j, b0, b1, ch;
+};
+
+/* When the items run out, a worker that is still scanning hands half of
+ * its rows to an idle one at its next block boundary (offer_half), and so
+ * on while the halves are large enough: the two vCPUs of the build machine
+ * do not always run at one speed, and whoever took the last item kept the
+ * other waiting 11-23 ms of a 0.5 s call (README "Parts for idle workers").
+ * Only once the items are out: an item's worker then starts no other, so
+ * its product (the item's quantized rows) and buffers stay as they are. */
+struct topk_parts {
+	pthread_mutex_t mu;
+	pthread_cond_t offered;
+	atomic_int idle;    /* workers waiting in take_part */
+	int active;         /* workers with an item or a part */
+	size_t n, cap;      /* parts offered and not taken; room */
+	size_t min_rows;    /* rows each half keeps at least */
+	struct topk_part *part;
+};
+
+/* Tests: every part at least 2 x 8 rows long is halved at every block
+ * boundary once the items are out, whether or not a worker is idle. */
+int match_topk_split_always;
+
+#define TOPK_PART_ROWS 64 /* rows of a half at least: one int8 stripe */
+#define TOPK_PARTS 64
+
+static int parts_init(struct topk_parts *ps)
+{
+	*ps = (struct topk_parts){ .cap = TOPK_PARTS,
+	                           .min_rows = match_topk_split_always ? 8 : TOPK_PART_ROWS };
+	atomic_init(&ps->idle, 0);
+	ps->part = malloc(ps->cap * sizeof *ps->part);
+	if (!ps->part)
+		return -1;
+	pthread_mutex_init(&ps->mu, NULL);
+	pthread_cond_init(&ps->offered, NULL);
+	return 0;
+}
+
+static void parts_free(struct topk_parts *ps)
+{
+	if (!ps->part)
+		return;
+	pthread_mutex_destroy(&ps->mu);
+	pthread_cond_destroy(&ps->offered);
+	free(ps->part);
+}
+
+/* At a block boundary (j: the next block; the chunk's end when only the
+ * confirming is left): the upper half of p's rows to an idle worker, when
+ * the items are out and p has enough rows. A relaxed read of the idle count
+ * on the way, once per block. */
+static void offer_half(struct topk_job *job, struct topk_part *p, size_t j)
+{
+	struct topk_parts *ps = job->parts;
+	if (!ps || p->ni < 2 * ps->min_rows ||
+	    atomic_load_explicit(&job->next, memory_order_relaxed) < job->nitems ||
+	    (!match_topk_split_always && atomic_load_explicit(&ps->idle, memory_order_relaxed) == 0))
+		return;
+	pthread_mutex_lock(&ps->mu);
+	if (ps->n < ps->cap && (match_topk_split_always || (size_t)atomic_load(&ps->idle) > ps->n)) {
+		size_t half = (p->ni / 2 + 7) / 8 * 8; /* micro-tiles of 8 rows */
+		ps->part[ps->n++] = (struct topk_part){ p->bufs + half, p->prod, p->row0, p->i0 + half,
+			                                p->ni - half, j, p->b0, p->b1, p->ch };
+		p->ni = half;
+		pthread_cond_signal(&ps->offered);
+	}
+	pthread_mutex_unlock(&ps->mu);
+}
+
+/* A worker starts: counted among those that may offer parts (a worker whose
+ * thread was not created is never waited for). */
+static void parts_join(struct topk_job *job)
+{
+	if (!job->parts)
+		return;
+	pthread_mutex_lock(&job->parts->mu);
+	job->parts->active++;
+	pthread_mutex_unlock(&job->parts->mu);
+}
+
+/* A worker done with its item or part: the next part offered, 1; 0 when no
+ * worker is left that could offer one. */
+static int take_part(struct topk_job *job, struct topk_part *out)
+{
+	struct topk_parts *ps = job->parts;
+	if (!ps)
+		return 0;
+	pthread_mutex_lock(&ps->mu);
+	ps->active--;
+	while (ps->n == 0 && ps->active > 0) {
+		atomic_fetch_add(&ps->idle, 1);
+		pthread_cond_wait(&ps->offered, &ps->mu);
+		atomic_fetch_sub(&ps->idle, 1);
+	}
+	int got = ps->n > 0;
+	if (got) {
+		*out = ps->part[--ps->n];
+		ps->active++;
+	} else {
+		pthread_cond_broadcast(&ps->offered); /* the others see active == 0 */
+	}
+	pthread_mutex_unlock(&ps->mu);
+	return got;
+}
+
+/* Scans p's rows from its base row j to the chunk's end, offering halves at
+ * the block boundaries, and confirms and writes out what is left of them. */
+static void run_part(struct topk_job *job, struct topk_scratch *s, struct topk_part *p)
+{
+	struct cand_buf *own = s->bufs;
+	s->bufs = p->bufs; /* finish_block's */
+	s->prod = p->prod;
+	s->row0 = p->row0;
+	for (size_t r = 0; r < p->ni; r++)
+		p->bufs[r].conf = s->conf_one; /* compact_exact's room: this worker's */
+	for (size_t j0 = p->j; j0 < p->b1; j0 += TOPK_BBLOCK) {
+		size_t nj = block_len(j0, p->b1), stripe = job->prod->stripe;
+		for (size_t r0 = 0; r0 < p->ni; r0 += stripe)
+			scan_stripe(job, s, p->i0 + r0, p->ni - r0 < stripe ? p->ni - r0 : stripe, j0, nj,
+			            p->bufs + r0, j0 == p->b0 ? p->b1 - p->b0 : 0);
+		offer_half(job, p, j0 + nj);
+	}
+	finish_block(job, s, p->i0, p->ni, p->b0, p->b1, p->ch);
+	s->bufs = own;
+}
+
 /* The queries i0 .. i0 + ni of an item: a block, or one half of one of the
  * last job->halved blocks (a multiple of 8 rows first; the second may be
  * empty). Blocks are halved only with one chunk, where an item past the
@@ -763,7 +903,7 @@ static void item_rows(const struct topk_job *job, size_t item, size_t *i0, size_
 	*ni = (part == 0 ? mid : end) - *i0;
 }
 
-static void topk_item(const struct topk_job *job, size_t item, struct topk_scratch *s)
+static void topk_item(struct topk_job *job, size_t item, struct topk_scratch *s)
 {
 	size_t ch = item % job->nchunks, i0, ni;
 	item_rows(job, item, &i0, &ni);
@@ -772,29 +912,21 @@ static void topk_item(const struct topk_job *job, size_t item, struct topk_scrat
 	size_t b0 = ch * job->chunk_len;
 	size_t b1 = b0 + job->chunk_len < job->nb ? b0 + job->chunk_len : job->nb;
 
-	s->prod = job->prod;
-	s->row0 = 0;
+	struct topk_part part = { s->bufs, job->prod, 0, i0, ni, b0, b0, b1, ch };
 	if (job->prod->a_later) {
 		match_block_rows(&s->block, job->prod, i0, ni);
-		s->prod = &s->block;
-		s->row0 = i0;
+		part.prod = &s->block;
+		part.row0 = i0;
 	}
 	for (size_t r = 0; r < ni; r++) {
 		struct cand_buf *b = &s->bufs[r];
 		*b = (struct cand_buf){ .sim = s->sims + r * CAND_STRIDE(job),
-		                        .idx = s->idxs + r * CAND_STRIDE(job),
-		                        .conf = s->conf_one };
-		b->radius = s->prod->radius[i0 + r - s->row0];
+		                        .idx = s->idxs + r * CAND_STRIDE(job) };
+		b->radius = part.prod->radius[i0 + r - part.row0];
 		b->qrow = job->q + (i0 + r) * job->d;
 		buf_reset(job, b);
 	}
-	for (size_t j0 = b0; j0 < b1; j0 += TOPK_BBLOCK) {
-		size_t nj = block_len(j0, b1);
-		for (size_t r0 = 0; r0 < ni; r0 += job->prod->stripe)
-			scan_stripe(job, s, i0 + r0, ni - r0 < job->prod->stripe ? ni - r0 : job->prod->stripe,
-			            j0, nj, s->bufs + r0, j0 == b0 ? b1 - b0 : 0);
-	}
-	finish_block(job, s, i0, ni, b0, b1, ch);
+	run_part(job, s, &part);
 }
 
 struct topk_run {
@@ -806,12 +938,16 @@ static void topk_worker(void *p, int thread)
 {
 	struct topk_run *run = p;
 	struct topk_job *job = run->job;
+	struct topk_part part;
+	parts_join(job);
 	for (;;) {
 		size_t item = atomic_fetch_add(&job->next, 1);
 		if (item >= job->nitems)
 			break;
 		topk_item(job, item, &run->scratch[thread]);
 	}
+	while (take_part(job, &part))
+		run_part(job, &run->scratch[thread], &part);
 }
 
 /* Fold the per-chunk results of each query into chunk 0 (the output). Each
@@ -1070,6 +1206,9 @@ int match_topk_product(const struct match_product *prod, size_t k, float thresho
 	if ((size_t)nt > job.nitems)
 		nt = (int)job.nitems;
 
+	struct topk_parts parts = { 0 };
+	if ((nt > 1 || match_topk_split_always) && parts_init(&parts) == 0)
+		job.parts = &parts; /* without them the call is only slower */
 	struct topk_run run = { &job, scratch_alloc(&job, nt) };
 	int rc = run.scratch && results_alloc(&job, out, counts) == 0 ? 0 : -1;
 	if (rc == 0) {
@@ -1081,6 +1220,7 @@ int match_topk_product(const struct match_product *prod, size_t k, float thresho
 	}
 	scratch_free(run.scratch, nt);
 	results_free(&job);
+	parts_free(&parts);
 	if (rc != 0) {
 		memset(counts, 0, prod->na * sizeof *counts);
 		errno = ENOMEM;

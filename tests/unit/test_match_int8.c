@@ -659,6 +659,44 @@ static void test_topk(void)
 	free(q);
 }
 
+/* Once the items are out, a worker hands half of its rows to an idle one at a
+ * block boundary (match_topk.c, "parts"); with match_topk_split_always every
+ * part is halved at every boundary down to 8 rows, whatever the timing, on
+ * one thread as on two: the lists must stay the same bits. */
+static void test_topk_parts(void)
+{
+	match_topk_split_always = 1;
+	float *b = random_unit(5200, 128), *q = random_unit(300, 128);
+	topk_case("parts: random over six blocks, k=100", q, 300, b, 5200, 128, 100, 0.0f, 0, 1);
+	topk_case("parts: random over six blocks, threshold, 2 threads", q, 300, b, 5200, 128, 40,
+	          0.25f, 0, 2);
+	topk_case("parts: one block, 2 threads", q, 300, b, 1000, 128, 20, 0.0f, 0, 2);
+	free(b);
+	free(q);
+	b = duplicated(4500, 64, 5); /* ties over five blocks; queries' own rows excluded */
+	topk_case("parts: duplicates over five blocks, self", b, 1100, b, 4500, 64, 3, 0.0f, 1, 2);
+	free(b);
+	q = random_unit(6, 64); /* every guess too high: every query scanned again */
+	b = around(5000, 64, 0.5f, 0.9f);
+	for (size_t i = 0; i < 5000; i++) {
+		float c = 0.95f - 0.9f * (float)i / 5000.0f;
+		for (size_t k = 0; k < 64; k++)
+			b[i * 64 + k] = c * q[(i % 6) * 64 + k] + sqrtf(1 - c * c) * b[i * 64 + k];
+	}
+	match_normalize(b, 5000, 64);
+	topk_case("parts: best rows first, 150 base rows as queries", b, 150, b, 5000, 64, 50, 0.0f,
+	          1, 1);
+	free(b);
+	free(q);
+	b = random_unit(1100, 32);
+	q = random_unit(8300, 32);
+	topk_case("parts: ten query blocks, the last ones halved", q, 8300, b, 1100, 32, 10, 0.0f, 0,
+	          2);
+	free(b);
+	free(q);
+	match_topk_split_always = 0;
+}
+
 /* ---- the candidate cut kernel ---------------------------------------------- */
 
 /* n values around cut: at it, a float step either side, or anywhere in [0, 1] */
@@ -1060,6 +1098,7 @@ int main(void)
 	test_canonical_forms();
 	test_pairs();
 	test_topk();
+	test_topk_parts();
 	match_set_kernel(MATCH_KERNEL_AUTO);
 	return CHECK_DONE();
 }

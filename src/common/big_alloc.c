@@ -1,5 +1,10 @@
 /* Large arrays backed by transparent huge pages where the kernel offers
  * them (see big_alloc.h). */
+/* mremap needs _GNU_SOURCE: the autotools build defines it in config.h
+ * (included first), the standalone test and bench builds here. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
 #include "common/big_alloc.h"
 #include <malloc.h>
 #include <pthread.h>
@@ -69,6 +74,65 @@ static int make_room(size_t size, void **out, int *nout)
 	return 1;
 }
 
+/* The largest spare of at most *size bytes, taken out (*size: its size);
+ * NULL when there is none. */
+static void *take_spare_within(size_t *size)
+{
+	int best = -1;
+	pthread_mutex_lock(&spare_lock);
+	for (int k = 0; k < SPARES; k++)
+		if (spares[k].p && spares[k].size <= *size &&
+		    (best < 0 || spares[k].size > spares[best].size))
+			best = k;
+	void *p = best >= 0 ? spares[best].p : NULL;
+	if (p) {
+		*size = spares[best].size;
+		spare_total -= spares[best].size;
+		spares[best].p = NULL;
+	}
+	pthread_mutex_unlock(&spare_lock);
+	return p;
+}
+
+/* Moves the pages of [from, from + bytes) to [to, to + bytes), 2 MiB at a
+ * time (mremap takes a range inside one mapping, and a block filled by
+ * fill_from_spares is several); returns the bytes moved. MREMAP_DONTUNMAP
+ * leaves the old range mapped, to zero pages, so that the free() of its
+ * block unmaps that block's range and nothing another thread has mapped
+ * since. Where the kernel lacks it nothing moves. */
+static size_t move_pages(char *from, size_t bytes, char *to)
+{
+	size_t done = 0;
+#ifdef MREMAP_DONTUNMAP
+	for (; done < bytes; done += BIG_ALLOC_HUGE)
+		if (mremap(from + done, BIG_ALLOC_HUGE, BIG_ALLOC_HUGE,
+		           MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, to + done) == MAP_FAILED)
+			break;
+#else
+	(void)from;
+	(void)to;
+#endif
+	return done;
+}
+
+/* A new block p of size bytes, filled from its start with the pages of
+ * spares too small to be taken whole, the largest first while they fit:
+ * warm pages where it would have had fresh ones (big_alloc.h). */
+static void fill_from_spares(char *p, size_t size)
+{
+	for (size_t off = 0; off < size;) {
+		size_t got = size - off;
+		char *s = take_spare_within(&got);
+		if (!s)
+			return;
+		size_t moved = move_pages(s, got, p + off);
+		free(s);
+		if (moved < got)
+			return;
+		off += got;
+	}
+}
+
 void *big_alloc(size_t bytes)
 {
 	if (bytes < BIG_ALLOC_HUGE)
@@ -80,8 +144,10 @@ void *big_alloc(size_t bytes)
 	if (p)
 		return p;
 	p = aligned_alloc(BIG_ALLOC_HUGE, size);
-	if (p)
+	if (p) {
 		(void)madvise(p, size, MADV_HUGEPAGE);   /* advice only: without huge pages it still works */
+		fill_from_spares(p, size);
+	}
 	return p;
 }
 

@@ -22,7 +22,12 @@ void *big_alloc(size_t bytes);
  * BIG_ALLOC_SPARE_MAX bytes in all (smaller spares make room for a larger
  * block; none is dropped for a block that would not fit even then), and the
  * next big_alloc of a spare's size or up to a fifth less takes the smallest
- * that fits, its pages mapped and warm. Fresh memory costs its first touch: on the build
+ * that fits, its pages mapped and warm. A big_alloc that no spare fits takes
+ * the pages of the spares smaller than it instead, the largest first while
+ * they fit (mremap moves them into the new block, which is fresh only past
+ * them): after a matching call of one shape, one of another shape (an
+ * fp32 top-k then an int8 one: 8 of 34 MiB) or a task of another kind.
+ * Fresh memory costs its first touch: on the build
  * machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped, 80 ms
  * for a clustering's 40 MB of rows, as long as reading them from MariaDB.
  * So an idle process holds at most BIG_ALLOC_SPARE_MAX this way. A block

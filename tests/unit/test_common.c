@@ -751,6 +751,42 @@ static void test_big_free_warm(void)
 	free(large);
 }
 
+/* A block that no spare fits takes the pages of the spares smaller than it,
+ * the largest first, with what was written into them (so they were moved,
+ * not fresh), and those spares are gone. A spare may count 2 MiB of glibc's
+ * alignment slack more than was asked for, so where each one lands in the
+ * block comes from the counts. */
+static int all_bytes(const char *p, char c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != c)
+			return 0;
+	return 1;
+}
+
+static void test_big_alloc_from_spares(void)
+{
+	const size_t mb = (size_t)1 << 20;
+	big_alloc_release_spares();
+	char *a = big_alloc(8 * mb), *b = big_alloc(2 * mb);
+	CHECK(a != NULL && b != NULL);
+	memset(a, 'a', 8 * mb);
+	memset(b, 'b', 2 * mb);
+	big_free_warm(a);
+	size_t sa = big_alloc_spare_bytes(NULL);
+	big_free_warm(b);
+	size_t sb = big_alloc_spare_bytes(NULL) - sa;
+	CHECK(sa >= 8 * mb && sb >= 2 * mb && sb < sa, "spares of %zu and %zu bytes", sa, sb);
+	char *c = big_alloc(sa + sb + 2 * mb);
+	int blocks;
+	CHECK(c != NULL && big_alloc_spare_bytes(&blocks) == 0 && blocks == 0, "%d spares left", blocks);
+	CHECK(c && all_bytes(c, 'a', 8 * mb) && all_bytes(c + sa, 'b', 2 * mb),
+	      "the larger spare's pages first, then the smaller one's");
+	if (c)
+		memset(c, 'c', sa + sb + 2 * mb); /* all of it is the block's */
+	free(c);
+}
+
 /* big_alloc_release_spares gives every spare back: it returns the bytes
  * they counted, the counters are zero after it, and a big_alloc of a
  * released block's size gets fresh memory (zero pages from the kernel; ASan
@@ -818,6 +854,7 @@ int main(void)
 	test_big_alloc_release_spares();   /* first: see there */
 	test_big_alloc_release_concurrent();
 	test_big_free_warm();
+	test_big_alloc_from_spares();
 	test_json_text();
 	test_json_path();
 	test_arena();

@@ -22,6 +22,18 @@ static struct {
 } spares[SPARES];
 static size_t spare_total;
 
+/* Spare k taken out, under spare_lock (k < 0: none, NULL); *size its size. */
+static void *take_out(int k, size_t *size)
+{
+	if (k < 0)
+		return NULL;
+	void *p = spares[k].p;
+	*size = spares[k].size;
+	spare_total -= spares[k].size;
+	spares[k].p = NULL;
+	return p;
+}
+
 /* The smallest spare of size bytes and at most a quarter more (a small
  * block does not take the large one a later call needs), taken out; NULL
  * when none fits. */
@@ -33,11 +45,7 @@ static void *take_spare(size_t size)
 		if (spares[k].p && spares[k].size >= size && spares[k].size - size <= size / 4 &&
 		    (best < 0 || spares[k].size < spares[best].size))
 			best = k;
-	void *p = best >= 0 ? spares[best].p : NULL;
-	if (p) {
-		spare_total -= spares[best].size;
-		spares[best].p = NULL;
-	}
+	void *p = take_out(best, &size);
 	pthread_mutex_unlock(&spare_lock);
 	return p;
 }
@@ -84,12 +92,7 @@ static void *take_spare_within(size_t *size)
 		if (spares[k].p && spares[k].size <= *size &&
 		    (best < 0 || spares[k].size > spares[best].size))
 			best = k;
-	void *p = best >= 0 ? spares[best].p : NULL;
-	if (p) {
-		*size = spares[best].size;
-		spare_total -= spares[best].size;
-		spares[best].p = NULL;
-	}
+	void *p = take_out(best, size);
 	pthread_mutex_unlock(&spare_lock);
 	return p;
 }

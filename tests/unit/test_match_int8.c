@@ -558,6 +558,20 @@ static void test_pairs(void)
 	free(x);
 }
 
+/* 5,000 rows of 64, each near one of the six rows of q, the nearest first:
+ * the floor guessed from the first block is too high for every query. */
+static float *best_rows_first(const float *q)
+{
+	float *b = around(5000, 64, 0.5f, 0.9f);
+	for (size_t i = 0; i < 5000; i++) {
+		float c = 0.95f - 0.9f * (float)i / 5000.0f;
+		for (size_t k = 0; k < 64; k++)
+			b[i * 64 + k] = c * q[(i % 6) * 64 + k] + sqrtf(1 - c * c) * b[i * 64 + k];
+	}
+	match_normalize(b, 5000, 64);
+	return b;
+}
+
 static void test_topk(void)
 {
 	float *b = random_unit(1300, 48), *q = random_unit(70, 48);
@@ -601,13 +615,7 @@ static void test_topk(void)
 	/* the best rows first: the floor guessed from the first block is too
 	 * high for every query, which are all scanned again */
 	q = random_unit(6, 64);
-	b = around(5000, 64, 0.5f, 0.9f);
-	for (size_t i = 0; i < 5000; i++) {
-		float c = 0.95f - 0.9f * (float)i / 5000.0f;
-		for (size_t k = 0; k < 64; k++)
-			b[i * 64 + k] = c * q[(i % 6) * 64 + k] + sqrtf(1 - c * c) * b[i * 64 + k];
-	}
-	match_normalize(b, 5000, 64);
+	b = best_rows_first(q);
 	topk_case("best rows first", q, 6, b, 5000, 64, 50, 0.0f, 0, 1);
 	topk_case("best rows first, 2 threads", q, 6, b, 5000, 64, 50, 0.0f, 0, 2);
 	/* the same base searched by its own first 150 rows (self excluded): more
@@ -677,13 +685,7 @@ static void test_topk_parts(void)
 	topk_case("parts: duplicates over five blocks, self", b, 1100, b, 4500, 64, 3, 0.0f, 1, 2);
 	free(b);
 	q = random_unit(6, 64); /* every guess too high: every query scanned again */
-	b = around(5000, 64, 0.5f, 0.9f);
-	for (size_t i = 0; i < 5000; i++) {
-		float c = 0.95f - 0.9f * (float)i / 5000.0f;
-		for (size_t k = 0; k < 64; k++)
-			b[i * 64 + k] = c * q[(i % 6) * 64 + k] + sqrtf(1 - c * c) * b[i * 64 + k];
-	}
-	match_normalize(b, 5000, 64);
+	b = best_rows_first(q);
 	topk_case("parts: best rows first, 150 base rows as queries", b, 150, b, 5000, 64, 50, 0.0f,
 	          1, 1);
 	free(b);

@@ -751,9 +751,10 @@ static void rescan(const struct topk_job *job, struct topk_scratch *s, size_t i0
 
 /* ---- parts: the end of a call shared ---------------------------------------- */
 
-/* The rows i0 .. i0 + ni of an item from base row j on (j > b0: after the
- * chunk's first block, so its floors are guessed), with the buffers and the
- * product of the worker that began the item. */
+/* The rows i0 .. i0 + ni of an item from base row j on (an item's own part
+ * from the chunk's first block b0, an offered one from a later boundary,
+ * its floors guessed), with the buffers and the product of the worker that
+ * began the item. */
 struct topk_part {
 	struct cand_buf *bufs;            /* row i0's */
 	const struct match_product *prod; /* proposes the rows; row0 its first */
@@ -773,7 +774,7 @@ struct topk_parts {
 	atomic_int idle;    /* workers waiting in take_part */
 	int active;         /* workers with an item or a part */
 	size_t n, cap;      /* parts offered and not taken; room */
-	size_t min_rows;    /* rows each half keeps at least */
+	size_t min_rows;    /* rows each half keeps at least (a multiple of 8) */
 	struct topk_part *part;
 };
 
@@ -819,7 +820,7 @@ static void offer_half(struct topk_job *job, struct topk_part *p, size_t j)
 		return;
 	pthread_mutex_lock(&ps->mu);
 	if (ps->n < ps->cap && (match_topk_split_always || (size_t)atomic_load(&ps->idle) > ps->n)) {
-		size_t half = (p->ni / 2 + 7) / 8 * 8; /* micro-tiles of 8 rows */
+		size_t half = p->ni / 2 / 8 * 8; /* micro-tiles of 8 rows; both >= min_rows */
 		ps->part[ps->n++] = (struct topk_part){ p->bufs + half, p->prod, p->row0, p->i0 + half,
 			                                p->ni - half, j, p->b0, p->b1, p->ch };
 		p->ni = half;

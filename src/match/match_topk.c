@@ -765,7 +765,7 @@ struct topk_part {
  * its rows to an idle one at its next block boundary (offer_half), and so
  * on while the halves are large enough: the two vCPUs of the build machine
  * do not always run at one speed, and whoever took the last item kept the
- * other waiting 11-23 ms of a 0.5 s call (README "Parts for idle workers").
+ * other waiting 3-23 ms of a 0.5 s call (README "Parts for idle workers").
  * Only once the items are out: an item's worker then starts no other, so
  * its product (the item's quantized rows) and buffers stay as they are. */
 struct topk_parts {

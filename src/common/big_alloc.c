@@ -129,6 +129,10 @@ static void fill_from_spares(char *p, size_t size)
 		if (!s)
 			return;
 		size_t moved = move_pages(s, got, p + off);
+		if (moved == 0) { /* the kernel cannot: the spare stays one */
+			big_free_warm(s);
+			return;
+		}
 		free(s);
 		if (moved < got)
 			return;

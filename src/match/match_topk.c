@@ -768,14 +768,16 @@ struct topk_part {
  * other waiting 3-23 ms of a 0.5 s call (README "Parts for idle workers").
  * Only once the items are out: an item's worker then starts no other, so
  * its product (the item's quantized rows) and buffers stay as they are. */
+#define TOPK_PARTS 64 /* parts offered at once, at most */
+
 struct topk_parts {
 	pthread_mutex_t mu;
 	pthread_cond_t offered;
 	atomic_int idle;    /* workers waiting in take_part */
 	int active;         /* workers with an item or a part */
-	size_t n, cap;      /* parts offered and not taken; room */
+	size_t n;           /* parts offered and not taken */
 	size_t min_rows;    /* rows each half keeps at least (a multiple of 8) */
-	struct topk_part *part;
+	struct topk_part part[TOPK_PARTS];
 };
 
 /* Tests: every part at least 2 x 8 rows long is halved at every block
@@ -783,28 +785,21 @@ struct topk_parts {
 int match_topk_split_always;
 
 #define TOPK_PART_ROWS 64 /* rows of a half at least: one int8 stripe */
-#define TOPK_PARTS 64
 
-static int parts_init(struct topk_parts *ps)
+static void parts_init(struct topk_parts *ps)
 {
-	*ps = (struct topk_parts){ .cap = TOPK_PARTS,
-	                           .min_rows = match_topk_split_always ? 8 : TOPK_PART_ROWS };
+	ps->n = 0;
+	ps->active = 0;
+	ps->min_rows = match_topk_split_always ? 8 : TOPK_PART_ROWS;
 	atomic_init(&ps->idle, 0);
-	ps->part = malloc(ps->cap * sizeof *ps->part);
-	if (!ps->part)
-		return -1;
 	pthread_mutex_init(&ps->mu, NULL);
 	pthread_cond_init(&ps->offered, NULL);
-	return 0;
 }
 
 static void parts_free(struct topk_parts *ps)
 {
-	if (!ps->part)
-		return;
 	pthread_mutex_destroy(&ps->mu);
 	pthread_cond_destroy(&ps->offered);
-	free(ps->part);
 }
 
 /* At a block boundary (j: the next block; the chunk's end when only the
@@ -819,7 +814,7 @@ static void offer_half(struct topk_job *job, struct topk_part *p, size_t j)
 	    (!match_topk_split_always && atomic_load_explicit(&ps->idle, memory_order_relaxed) == 0))
 		return;
 	pthread_mutex_lock(&ps->mu);
-	if (ps->n < ps->cap && (match_topk_split_always || (size_t)atomic_load(&ps->idle) > ps->n)) {
+	if (ps->n < TOPK_PARTS && (match_topk_split_always || (size_t)atomic_load(&ps->idle) > ps->n)) {
 		size_t half = p->ni / 2 / 8 * 8; /* micro-tiles of 8 rows; both >= min_rows */
 		ps->part[ps->n++] = (struct topk_part){ p->bufs + half, p->prod, p->row0, p->i0 + half,
 			                                p->ni - half, j, p->b0, p->b1, p->ch };
@@ -1207,9 +1202,11 @@ int match_topk_product(const struct match_product *prod, size_t k, float thresho
 	if ((size_t)nt > job.nitems)
 		nt = (int)job.nitems;
 
-	struct topk_parts parts = { 0 };
-	if ((nt > 1 || match_topk_split_always) && parts_init(&parts) == 0)
-		job.parts = &parts; /* without them the call is only slower */
+	struct topk_parts parts;
+	if (nt > 1 || match_topk_split_always) {
+		parts_init(&parts);
+		job.parts = &parts;
+	}
 	struct topk_run run = { &job, scratch_alloc(&job, nt) };
 	int rc = run.scratch && results_alloc(&job, out, counts) == 0 ? 0 : -1;
 	if (rc == 0) {
@@ -1221,7 +1218,8 @@ int match_topk_product(const struct match_product *prod, size_t k, float thresho
 	}
 	scratch_free(run.scratch, nt);
 	results_free(&job);
-	parts_free(&parts);
+	if (job.parts)
+		parts_free(&parts);
 	if (rc != 0) {
 		memset(counts, 0, prod->na * sizeof *counts);
 		errno = ENOMEM;

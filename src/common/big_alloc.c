@@ -97,6 +97,37 @@ static void *take_spare_within(size_t *size)
 	return p;
 }
 
+/* The smallest spare larger than *size bytes, taken out (*size: its size);
+ * NULL when there is none. */
+static void *take_spare_above(size_t *size)
+{
+	int best = -1;
+	pthread_mutex_lock(&spare_lock);
+	for (int k = 0; k < SPARES; k++)
+		if (spares[k].p && spares[k].size > *size &&
+		    (best < 0 || spares[k].size < spares[best].size))
+			best = k;
+	void *p = take_out(best, size);
+	pthread_mutex_unlock(&spare_lock);
+	return p;
+}
+
+/* Spare s back among the spares, counted as size bytes: the pages past
+ * them were moved out. Freed when another thread took its slot. */
+static void put_back(void *s, size_t size)
+{
+	pthread_mutex_lock(&spare_lock);
+	for (int k = 0; k < SPARES && s; k++)
+		if (!spares[k].p) {
+			spares[k].p = s;
+			spares[k].size = size;
+			spare_total += size;
+			s = NULL;
+		}
+	pthread_mutex_unlock(&spare_lock);
+	free(s);
+}
+
 /* Moves the pages of [from, from + bytes) to [to, to + bytes), 2 MiB at a
  * time (mremap takes a range inside one mapping, and a block filled by
  * fill_from_spares is several); returns the bytes moved. MREMAP_DONTUNMAP
@@ -118,16 +149,31 @@ static size_t move_pages(char *from, size_t bytes, char *to)
 	return done;
 }
 
+/* [to, to + need) filled with the last pages of the smallest spare larger
+ * than need, which stays a spare of the pages before them. */
+static void fill_from_larger(char *to, size_t need)
+{
+	size_t have = need;
+	char *s = take_spare_above(&have);
+	if (!s)
+		return;
+	size_t moved = move_pages(s + (have - need), need, to);
+	put_back(s, moved ? have - need : have);
+}
+
 /* A new block p of size bytes, filled from its start with the pages of
- * spares too small to be taken whole, the largest first while they fit:
- * warm pages where it would have had fresh ones (big_alloc.h). */
+ * spares too small to be taken whole, the largest first while they fit,
+ * and the rest from the tail of a larger one: warm pages where it would
+ * have had fresh ones (big_alloc.h). */
 static void fill_from_spares(char *p, size_t size)
 {
 	for (size_t off = 0; off < size;) {
 		size_t got = size - off;
 		char *s = take_spare_within(&got);
-		if (!s)
+		if (!s) {
+			fill_from_larger(p + off, size - off);
 			return;
+		}
 		size_t moved = move_pages(s, got, p + off);
 		if (moved == 0) { /* the kernel cannot: the spare stays one */
 			big_free_warm(s);

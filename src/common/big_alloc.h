@@ -24,9 +24,12 @@ void *big_alloc(size_t bytes);
  * next big_alloc of a spare's size or up to a fifth less takes the smallest
  * that fits, its pages mapped and warm. A big_alloc that no spare fits takes
  * the pages of the spares smaller than it instead, the largest first while
- * they fit (mremap moves them into the new block, which is fresh only past
- * them; where the kernel cannot, as under valgrind, the spares stay): after a matching call of one shape, one of another shape (an
- * fp32 top-k then an int8 one: 8 of 34 MiB) or a task of another kind.
+ * they fit, and the rest from the end of the smallest larger spare, which
+ * stays a spare of the pages before them (mremap moves them into the new
+ * block, which is fresh only past them; where the kernel cannot, as under
+ * valgrind, the spares stay): after a matching call of one shape, one of
+ * another shape (an fp32 top-k, then an int8 one: its B panels, 40 MiB,
+ * give the int8 call's blocks their pages) or a task of another kind.
  * Fresh memory costs its first touch: on the build
  * machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped, 80 ms
  * for a clustering's 40 MB of rows, as long as reading them from MariaDB.

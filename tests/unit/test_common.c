@@ -706,12 +706,12 @@ static void test_big_free_warm(void)
 	a[0] = 1;
 	big_free_warm(a);
 	big_free_warm(b);
-	char *fresh = big_alloc(4 * mb);
-	CHECK(fresh != a, "a spare more than a quarter larger is not taken");
-	free(fresh);
 	char *c = big_alloc(7 * mb);
 	CHECK(c == a && c[0] == 1, "the spare that fits is handed out, as it was");
-	CHECK(big_alloc(15 * mb) == b);
+	char *fresh = big_alloc(4 * mb);
+	CHECK(fresh != b, "a spare more than a quarter larger is not taken whole");
+	free(fresh);
+	CHECK(big_alloc(11 * mb) == b, "it stays a spare of the pages it kept");
 	free(b);
 	free(c);
 	/* BIG_ALLOC_SPARES spares of 4 MiB fit in BIG_ALLOC_SPARE_MAX; one more,
@@ -736,13 +736,15 @@ static void test_big_free_warm(void)
 	/* a block that cannot be kept even by dropping the smaller spares drops
 	 * none of them; one that can drops the smallest */
 	const size_t cap = BIG_ALLOC_SPARE_MAX;   /* 160 MiB: large 132, other 128 */
+	/* (mid is taken first: taken later, it would be filled from the end of
+	 * the larger spare) */
 	char *small = big_alloc(8 * mb), *large = big_alloc(cap - 28 * mb), *other = big_alloc(cap - 32 * mb);
-	CHECK(small != NULL && large != NULL && other != NULL);
+	char *mid = big_alloc(24 * mb);
+	CHECK(small != NULL && large != NULL && other != NULL && mid != NULL);
 	big_free_warm(small);
 	big_free_warm(large);
 	big_free_warm(other);
 	CHECK(big_alloc(8 * mb) == small, "the smaller spare stays");
-	char *mid = big_alloc(24 * mb);
 	big_free_warm(small);
 	big_free_warm(mid);
 	CHECK(big_alloc(24 * mb) == mid, "kept by dropping the smallest");
@@ -785,6 +787,38 @@ static void test_big_alloc_from_spares(void)
 	if (c)
 		memset(c, 'c', sa + sb + 2 * mb); /* all of it is the block's */
 	free(c);
+}
+
+/* A big_alloc that no spare fits and no smaller spare fills takes the last
+ * pages of the smallest larger spare, with what was written there, and that
+ * spare stays one of the pages before them: the next big_alloc of that size
+ * gets it back with its first pages as they were. */
+static void test_big_alloc_from_larger(void)
+{
+	const size_t mb = (size_t)1 << 20;
+	big_alloc_release_spares();
+	char *a = big_alloc(16 * mb), *b = big_alloc(32 * mb);
+	CHECK(a != NULL && b != NULL);
+	if (!a || !b)
+		return;
+	memset(a, 'a', 16 * mb);
+	memset(b, 'b', 32 * mb);
+	big_free_warm(a);
+	size_t sa = big_alloc_spare_bytes(NULL);
+	big_free_warm(b);
+	size_t total = big_alloc_spare_bytes(NULL);
+	char *c = big_alloc(6 * mb);
+	int blocks;
+	CHECK(c != NULL && all_bytes(c, 'a', 6 * mb), "the smaller larger spare's last pages");
+	CHECK(big_alloc_spare_bytes(&blocks) == total - 6 * mb && blocks == 2,
+	      "%zu of %zu bytes left in %d spares", big_alloc_spare_bytes(NULL), total, blocks);
+	char *d = big_alloc(sa - 6 * mb);
+	CHECK(d == a && all_bytes(d, 'a', sa - 6 * mb), "the spare of the pages before them");
+	if (c)
+		memset(c, 'c', 6 * mb); /* all of it is the block's */
+	free(c);
+	free(d);
+	big_alloc_release_spares();
 }
 
 /* big_alloc_release_spares gives every spare back: it returns the bytes
@@ -855,6 +889,7 @@ int main(void)
 	test_big_alloc_release_concurrent();
 	test_big_free_warm();
 	test_big_alloc_from_spares();
+	test_big_alloc_from_larger();
 	test_json_text();
 	test_json_path();
 	test_arena();

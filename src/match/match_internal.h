@@ -158,6 +158,20 @@ void match_vnni_scan(const struct match_i8rows *a, size_t i0, size_t ni,
                      const struct match_u8cols *b, size_t j0, size_t nj,
                      struct match_scan_row *rows);
 
+/* Column side of the fp32 scanning product: B's rows in panels of 16, [d][16]
+ * floats per panel (element k of the panel's 16 rows together), zero rows
+ * up to a whole number of 32-row panel pairs. */
+struct match_f32cols {
+	float *q;
+};
+/* The products of rows i0 .. i0 + ni of a (row-major, stride d) with panel
+ * rows j0 .. j0 + nj (j0 % 32 == 0), scanned into rows[0 .. ni) as
+ * match_vnni_scan scans its values. Each value is the sum of its d products
+ * in order, one FMA each: not sgemm's bits, but within the bound of any
+ * order (match_product.c, radius_of). AVX-512F and VL only. */
+void match_f32_scan(const float *a, size_t d, size_t i0, size_t ni, const struct match_f32cols *b,
+                    size_t j0, size_t nj, struct match_scan_row *rows);
+
 /* q = round(x / scale), scale = max|x| / 127 (match_product.c); the AVX-512
  * form gives the same q and scale, and e, norm, qnorm summed in another order. */
 float match_quantize_row(const float *x, size_t d, int8_t *q, double *e, double *norm,
@@ -183,6 +197,10 @@ struct match_product {
 	float *radius; /* na bounds; NULL unless match_product_init asked for them */
 	struct match_i8rows qa;
 	struct match_u8cols qb;
+	/* MATCH_BOUNDS_LATER with fp32 on AVX-512: B in panels, so that a top-k
+	 * scans its values in the product (match_f32_scan) instead of reading
+	 * sgemm's tiles back; q NULL otherwise */
+	struct match_f32cols fb;
 	/* MATCH_BOUNDS_LATER with int8: A's rows are quantized block by block
 	 * (match_block_rows), with their bounds, from B's largest norm, error
 	 * and m; qa holds only dp and radius is NULL */
@@ -209,7 +227,8 @@ void match_product_free(struct match_product *p);
 /* Rows i0 .. i0+ni of A against j0 .. j0+nj of B into out (ni x nj). */
 void match_product_tile(const struct match_product *p, size_t i0, size_t ni, size_t j0, size_t nj,
                         float *out);
-/* Can p scan its values (match_product_scan)? Only the AVX-512 VNNI form. */
+/* Can p scan its values (match_product_scan)? The AVX-512 VNNI form, and
+ * fp32 with B in panels (fb). */
 int match_product_scans(const struct match_product *p);
 /* The values of match_product_tile, each row's >= its floor appended to its
  * buffer (struct match_scan_row); only where match_product_scans(p). */

@@ -372,7 +372,16 @@ struct quant_job {
 	atomic_int failed; /* a worker had no scratch row */
 	atomic_int nonfinite; /* a row has an inf or NaN: the product is sgemm's */
 	int fp32;             /* sgemm's product: the rows' norms only */
+	struct match_f32cols *f32; /* fp32: B's rows into these panels too (or NULL) */
 };
+
+/* Row j of B (d floats) into its fp32 panel: element k at 16 k + j % 16. */
+static void f32_panel_put(struct match_f32cols *c, size_t j, const float *row, size_t d)
+{
+	float *panel = c->q + j / 16 * 16 * d + j % 16;
+	for (size_t k = 0; k < d; k++)
+		panel[16 * k] = row[k];
+}
 
 /* Row x (d values) as row i of qa: s8 row, padding, scale and correction;
  * its statistics to *e, *norm, *qnorm. */
@@ -427,8 +436,11 @@ static void quant_worker(void *arg, int thread)
 		size_t i0 = (side_a ? item : item - job->items_a) * QUANT_ROWS, n = side_a ? p->na : p->nb;
 		for (size_t i = i0; i < n && i < i0 + QUANT_ROWS; i++) {
 			const float *row = (side_a ? p->a : p->b) + i * p->d;
-			if (job->fp32)
+			if (job->fp32) {
 				stats_fp32_row(side_a ? job->sa : job->sb, i, row, p->d);
+				if (!side_a && job->f32)
+					f32_panel_put(job->f32, i, row, p->d);
+			}
 			else if (!row_finite(row, p->d))
 				atomic_store(&job->nonfinite, 1);
 			else if (side_a && job->a_later)
@@ -579,16 +591,43 @@ static int prepare_int8(struct match_product *p, struct side_stats *sa, struct s
 /* The norms of rows a (na of them) into sa and of rows b (nb) into sb, for
  * sgemm's product, on nthreads; a side of no rows may have no stats. */
 static void stats_fp32(const float *a, size_t na, struct side_stats *sa, const float *b, size_t nb,
-                       struct side_stats *sb, size_t d, int nthreads)
+                       struct side_stats *sb, size_t d, struct match_f32cols *panels, int nthreads)
 {
 	struct match_product p = { .a = a, .na = na, .b = b, .nb = nb, .d = d };
-	struct quant_job job = { .p = &p, .sa = sa, .sb = sb, .fp32 = 1, .items_a = quant_items(na) };
+	struct quant_job job = { .p = &p, .sa = sa, .sb = sb, .fp32 = 1, .f32 = panels,
+		                 .items_a = quant_items(na) };
 	job.items = job.items_a + quant_items(nb);
 	quant_run(&job, nthreads);
 	if (sa)
 		stats_finish(sa, na);
 	if (sb)
 		stats_finish(sb, nb);
+}
+
+/* B's panels for the fp32 scanning product (p->fb), where it runs: AVX-512,
+ * and more rows of B than one tile (a top-k scans only past its chunk's
+ * first block). Their padding rows are cleared here, the rows filled by
+ * stats_fp32's workers. NULL when not, or when there is no memory for them
+ * (then the top-k reads sgemm's tiles back, as it did before). */
+static struct match_f32cols *f32_panels(struct match_product *p)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (p->nb <= MATCH_TILE || p->d == 0 || !__builtin_cpu_supports("avx512f") ||
+	    !__builtin_cpu_supports("avx512vl"))
+		return NULL;
+	size_t rows = round_up(p->nb, 32);
+	if (rows > SIZE_MAX / sizeof(float) / p->d)
+		return NULL;
+	p->fb.q = big_alloc(rows * p->d * sizeof(float));
+	if (!p->fb.q)
+		return NULL;
+	size_t first = p->nb / 16 * 16; /* the first panel with padding rows */
+	memset(p->fb.q + first * p->d, 0, (rows - first) * p->d * sizeof(float));
+	return &p->fb;
+#else
+	(void)p;
+	return NULL;
+#endif
 }
 
 int match_product_init(struct match_product *p, const float *a, size_t na, const float *b,
@@ -608,7 +647,7 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 		rc = 0;
 	}
 	if (rc == 0 && !p->int8) {
-		stats_fp32(a, na, &sa, b, nb, &sb, d, nthreads);
+		stats_fp32(a, na, &sa, b, nb, &sb, d, later ? f32_panels(p) : NULL, nthreads);
 	}
 	if (rc == 0 && p->int8 && later) {
 		p->a_later = 1; /* the radius of each row comes with its block */
@@ -631,6 +670,8 @@ void match_product_free(struct match_product *p)
 {
 	free(p->radius);
 	p->radius = NULL;
+	big_free_warm(p->fb.q);
+	p->fb.q = NULL;
 	drop_int8(p);
 }
 
@@ -652,7 +693,7 @@ void match_product_tile(const struct match_product *p, size_t i0, size_t ni, siz
 int match_product_scans(const struct match_product *p)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-	return p->int8 && p->form == MATCH_FORM_INT8_512;
+	return (p->int8 && p->form == MATCH_FORM_INT8_512) || p->fb.q != NULL;
 #else
 	(void)p;
 	return 0;
@@ -663,7 +704,10 @@ void match_product_scan(const struct match_product *p, size_t i0, size_t ni, siz
                         struct match_scan_row *rows)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-	match_vnni_scan(&p->qa, i0, ni, &p->qb, j0, nj, rows);
+	if (p->int8)
+		match_vnni_scan(&p->qa, i0, ni, &p->qb, j0, nj, rows);
+	else
+		match_f32_scan(p->a, p->d, i0, ni, &p->fb, j0, nj, rows);
 #else
 	(void)p, (void)i0, (void)ni, (void)j0, (void)nj, (void)rows;
 #endif
@@ -677,6 +721,7 @@ int match_gather_init(struct match_gather *g, const struct match_product *p, siz
 	g->view.radius = NULL; /* p's own; the view owns only what is allocated here */
 	g->view.a_later = 0;
 	g->view.qa = (struct match_i8rows){ 0 };
+	g->view.fb = (struct match_f32cols){ 0 }; /* gathered rows are proposed by tiles */
 	g->view.na = max_rows;
 	int rc;
 	if (p->int8) {
@@ -767,7 +812,7 @@ int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d
 		return -1;
 	}
 	if (!r->int8) {
-		stats_fp32(a, na, r->stats, NULL, 0, NULL, d, nthreads);
+		stats_fp32(a, na, r->stats, NULL, 0, NULL, d, NULL, nthreads);
 		return 0;
 	}
 	/* A's half of prepare_int8: quantize_a of a product with no B */
@@ -819,7 +864,7 @@ int match_product_init_rows(struct match_product *p, const struct match_rows *r,
 		stats_finish(&sb, nb);
 		p->stripe = INT8_STRIPE;
 	} else if (rc == 0 && p->radius) {
-		stats_fp32(NULL, 0, NULL, b, nb, &sb, r->d, nthreads);
+		stats_fp32(NULL, 0, NULL, b, nb, &sb, r->d, NULL, nthreads);
 	} else {
 		rc = -1;
 	}

@@ -842,8 +842,9 @@ void match_rows_free(struct match_rows *r)
 
 /* As match_product_init(p, r->a, r->na, b, nb, r->d, 1, nthreads), quantizing
  * only B: r's rows, statistics and bound terms are those the call would
- * compute, so the product and its radius are the same bits. A non-finite B
- * (no int8 then) takes the whole call. */
+ * compute, so the product and its radius are the same bits (fp32 with B's
+ * panels too: only a top-k runs on these). A non-finite B (no int8 then)
+ * takes the whole call. */
 int match_product_init_rows(struct match_product *p, const struct match_rows *r, const float *b,
                             size_t nb, int nthreads)
 {
@@ -864,7 +865,7 @@ int match_product_init_rows(struct match_product *p, const struct match_rows *r,
 		stats_finish(&sb, nb);
 		p->stripe = INT8_STRIPE;
 	} else if (rc == 0 && p->radius) {
-		stats_fp32(NULL, 0, NULL, b, nb, &sb, r->d, NULL, nthreads);
+		stats_fp32(NULL, 0, NULL, b, nb, &sb, r->d, f32_panels(p), nthreads);
 	} else {
 		rc = -1;
 	}

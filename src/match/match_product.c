@@ -618,7 +618,7 @@ static struct match_f32cols *f32_panels(struct match_product *p)
 	size_t rows = round_up(p->nb, 32);
 	if (rows > SIZE_MAX / sizeof(float) / p->d)
 		return NULL;
-	p->fb.q = big_alloc(rows * p->d * sizeof(float));
+	p->fb.q = match_alloc_floats(rows * p->d); /* 64-byte aligned: the kernel's loads */
 	if (!p->fb.q)
 		return NULL;
 	size_t first = p->nb / 16 * 16; /* the first panel with padding rows */

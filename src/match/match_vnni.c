@@ -257,8 +257,8 @@ static inline F32_TARGET void micro_f32(const float *const q[MR], size_t d, cons
 	const float *q4 = q[4], *q5 = q[5], *q6 = q[6], *q7 = q[7];
 	ACC16_ZERO(__m512, _mm512_setzero_ps());
 	for (size_t k = 0; k < d; k++) {
-		__m512 b0 = _mm512_load_ps(p0 + 16 * k);
-		__m512 b1 = _mm512_load_ps(p1 + 16 * k);
+		__m512 b0 = _mm512_loadu_ps(p0 + 16 * k);
+		__m512 b1 = _mm512_loadu_ps(p1 + 16 * k);
 		EIGHT_ROWS(STEP32);
 	}
 	ACC16_OUT(acc);

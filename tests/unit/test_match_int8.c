@@ -632,6 +632,15 @@ static void test_topk(void)
 	free(b);
 	free(q);
 
+	/* the scanning products past the first block with a dimension of no
+	 * whole vector (the fp32 panels' rows of 37), a base of no whole panel
+	 * pair and a last micro-tile of 5 query rows */
+	b = random_unit(2333, 37);
+	q = random_unit(77, 37);
+	topk_case("d=37 over three blocks, 77 queries", q, 77, b, 2333, 37, 15, 0.0f, 0, 2);
+	free(b);
+	free(q);
+
 	/* bases of several 1024-row blocks, which the AVX-512 product scans into
 	 * the buffers itself after the first: exact ties fill every buffer
 	 * within a block (cut before the next one), and the rows of the queries

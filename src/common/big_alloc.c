@@ -113,11 +113,12 @@ static void *take_spare_above(size_t *size)
 }
 
 /* Spare s back among the spares, counted as size bytes: the pages past
- * them were moved out. Freed when another thread took its slot. */
+ * them were moved out. Freed when other threads' spares took its slot or
+ * the room meanwhile. */
 static void put_back(void *s, size_t size)
 {
 	pthread_mutex_lock(&spare_lock);
-	for (int k = 0; k < SPARES && s; k++)
+	for (int k = 0; k < SPARES && s && spare_total + size <= BIG_ALLOC_SPARE_MAX; k++)
 		if (!spares[k].p) {
 			spares[k].p = s;
 			spares[k].size = size;

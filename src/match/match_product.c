@@ -371,8 +371,8 @@ struct quant_job {
 	atomic_size_t next;
 	atomic_int failed; /* a worker had no scratch row */
 	atomic_int nonfinite; /* a row has an inf or NaN: the product is sgemm's */
-	int fp32;             /* sgemm's product: the rows' norms only */
-	struct match_f32cols *f32; /* fp32: B's rows into these panels too (or NULL) */
+	int fp32;             /* an fp32 product: the rows' norms only, and */
+	struct match_f32cols *f32; /* B's rows into these panels (or NULL) */
 };
 
 /* Row j of B (d floats) into its fp32 panel: element k at 16 k + j % 16. */
@@ -440,8 +440,7 @@ static void quant_worker(void *arg, int thread)
 				stats_fp32_row(side_a ? job->sa : job->sb, i, row, p->d);
 				if (!side_a && job->f32)
 					f32_panel_put(job->f32, i, row, p->d);
-			}
-			else if (!row_finite(row, p->d))
+			} else if (!row_finite(row, p->d))
 				atomic_store(&job->nonfinite, 1);
 			else if (side_a && job->a_later)
 				continue;

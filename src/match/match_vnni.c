@@ -1,13 +1,15 @@
 /*
- * match_vnni.c - the x86-64 intrinsics of src/match's int8 path: the
- * u8 x s8 tile product (vpdpbusd, in its AVX-512 VNNI and its 256-bit
- * AVX-VNNI forms: one blocking, two inner products), the AVX-512 and AVX2
- * forms of the canonical dot product and the AVX-512 quantizer. Everything here is compiled with target attributes
+ * match_vnni.c - the x86-64 intrinsics of src/match's products: the
+ * u8 x s8 tile product of the int8 path (vpdpbusd, in its AVX-512 VNNI and
+ * its 256-bit AVX-VNNI forms: one blocking, two inner products), the fp32
+ * top-k's scanning product (AVX-512F, the same micro-tile with FMAs), the
+ * AVX-512 and AVX2 forms of the canonical dot product and the AVX-512
+ * quantizer. Everything here is compiled with target attributes
  * and only called after a CPU check (match_product.c, match.c), so the rest
  * of the library needs no -march flags.
  *
- * Workload: the tile product is the whole cost of an int8 all-pairs or top-k
- * call (20000^2 x 512 = 2e11 multiply-adds); the canonical dot runs once per
+ * Workload: the tile products are most of the cost of an int8 all-pairs or
+ * top-k call and of an fp32 top-k (20000^2 x 512 = 2e11 multiply-adds); the canonical dot runs once per
  * candidate that has to be confirmed (a few hundred per query).
  */
 #include "match/match_internal.h"

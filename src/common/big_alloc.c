@@ -112,19 +112,28 @@ static void *take_spare_above(size_t *size)
 	return p;
 }
 
+/* Under spare_lock: p kept in a free slot, counted as size bytes; 0 when
+ * every slot is taken. */
+static int keep_spare(void *p, size_t size)
+{
+	for (int k = 0; k < SPARES; k++)
+		if (!spares[k].p) {
+			spares[k].p = p;
+			spares[k].size = size;
+			spare_total += size;
+			return 1;
+		}
+	return 0;
+}
+
 /* Spare s back among the spares, counted as size bytes: the pages past
  * them were moved out. Freed when other threads' spares took its slot or
  * the room meanwhile. */
 static void put_back(void *s, size_t size)
 {
 	pthread_mutex_lock(&spare_lock);
-	for (int k = 0; k < SPARES && s && spare_total + size <= BIG_ALLOC_SPARE_MAX; k++)
-		if (!spares[k].p) {
-			spares[k].p = s;
-			spares[k].size = size;
-			spare_total += size;
-			s = NULL;
-		}
+	if (spare_total + size <= BIG_ALLOC_SPARE_MAX && keep_spare(s, size))
+		s = NULL;
 	pthread_mutex_unlock(&spare_lock);
 	free(s);
 }
@@ -219,16 +228,8 @@ void big_free_warm(void *p)
 		return;
 	}
 	pthread_mutex_lock(&spare_lock);
-	if (make_room(size, out, &nout)) {
-		for (int k = 0; k < SPARES; k++)
-			if (!spares[k].p) {
-				spares[k].p = p;
-				spares[k].size = size;
-				spare_total += size;
-				p = NULL;
-				break;
-			}
-	}
+	if (make_room(size, out, &nout) && keep_spare(p, size))
+		p = NULL;
 	pthread_mutex_unlock(&spare_lock);
 	out[nout++] = p;
 	for (int k = 0; k < nout; k++)

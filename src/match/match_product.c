@@ -71,15 +71,9 @@ static int cpu_has_avx_vnni(void)
 
 /* auto and int8: the widest int8 form the CPU has, else fp32; int8-256:
  * the 256-bit form or fp32; fp32: sgemm. */
-/* The fp32 top-k's own scanning product (match_f32_scan) runs here. */
-static int cpu_has_f32_scan(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-#else
-	return 0;
-#endif
-}
+/* The AVX-512 canonical dot runs here (below); so does the fp32 top-k's
+ * scanning product (match_f32_scan), which needs the same AVX-512F and VL. */
+static int canonical_avx512(void);
 
 static enum match_form chosen_form(void)
 {
@@ -103,7 +97,7 @@ const char *match_kernel_in_use(void)
 	case MATCH_FORM_INT8_256:
 		return "int8 (AVX-VNNI, 256-bit)";
 	default:
-		return cpu_has_f32_scan() ? "fp32 (OpenBLAS sgemm; top-k: AVX-512 product)"
+		return canonical_avx512() ? "fp32 (OpenBLAS sgemm; top-k: AVX-512 product)"
 		                          : "fp32 (OpenBLAS sgemm)";
 	}
 }
@@ -622,7 +616,7 @@ static void stats_fp32(const float *a, size_t na, struct side_stats *sa, const f
 static struct match_f32cols *f32_panels(struct match_product *p)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-	if (p->nb <= MATCH_TILE || p->d == 0 || !cpu_has_f32_scan())
+	if (p->nb <= MATCH_TILE || p->d == 0 || !canonical_avx512())
 		return NULL;
 	size_t rows = round_up(p->nb, 32);
 	if (rows > SIZE_MAX / sizeof(float) / p->d)

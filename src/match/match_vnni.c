@@ -27,6 +27,13 @@
 /* the fp32 scanning product, and what it shares with the int8 one */
 #define F32_TARGET __attribute__((target("avx512f,avx512vl")))
 
+/* The first min(left, 16) of 16 lanes (F32_TARGET: every 512-bit form
+ * here inlines it). */
+static inline F32_TARGET __mmask16 live16(size_t left)
+{
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
 #define MR 8    /* rows per micro-tile of the 512-bit kernel */
 #define MR256 6 /* of the 256-bit one */
 #define NR 32   /* columns per micro-tile (two 16-column panels) */
@@ -130,10 +137,6 @@ static inline VNNI512_TARGET void micro_product512(const int8_t *rows, size_t dp
 #undef STEP
 #undef ROW4
 
-static inline VNNI512_TARGET __mmask16 live512(size_t left)
-{
-	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
 
 /* The proposals of 16 columns: (acc - corr) * col_scale * row_scale. */
 static inline VNNI512_TARGET __m512 finish512(__m512i acc, int32_t corr, float row_scale,
@@ -148,7 +151,7 @@ static inline VNNI512_TARGET __m512 finish512(__m512i acc, int32_t corr, float r
 static inline VNNI512_TARGET void store512(__m512i acc, int32_t corr, float row_scale,
                                            const float *col_scale, size_t left, float *out)
 {
-	__mmask16 live = live512(left);
+	__mmask16 live = live16(left);
 	_mm512_mask_storeu_ps(out, live, finish512(acc, corr, row_scale, col_scale, live));
 }
 
@@ -186,7 +189,7 @@ static inline VNNI512_TARGET void scan512(__m512i acc, int32_t corr, float row_s
                                           const float *col_scale, size_t left, uint32_t col,
                                           struct match_scan_row *s)
 {
-	__mmask16 live = live512(left);
+	__mmask16 live = live16(left);
 	append512(finish512(acc, corr, row_scale, col_scale, live), live, col, s);
 }
 
@@ -267,11 +270,6 @@ static inline F32_TARGET void micro_f32(const float *const q[MR], size_t d, cons
 }
 #undef STEP32
 
-static inline F32_TARGET __mmask16 live_f32(size_t left)
-{
-	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
-
 /* The micro-tiles of rows r .. r + nrows (nrows <= MR) of a stripe against
  * one panel pair, appended to their rows' buffers. A has no spare rows (it
  * is the caller's), so a short tile computes its last row again in place of
@@ -286,9 +284,9 @@ static inline F32_TARGET void tile_f32(const float *a, size_t d, size_t r, size_
 		q[x] = a + (r + (x < nrows ? x : nrows - 1)) * d;
 	micro_f32(q, d, p0, p1, acc);
 	for (size_t x = 0; x < nrows; x++) {
-		append512(acc[2 * x], live_f32(cols), col, &rows[x]);
+		append512(acc[2 * x], live16(cols), col, &rows[x]);
 		if (cols > 16)
-			append512(acc[2 * x + 1], live_f32(cols - 16), col + 16, &rows[x]);
+			append512(acc[2 * x + 1], live16(cols - 16), col + 16, &rows[x]);
 	}
 }
 
@@ -397,10 +395,6 @@ static inline FMA256_TARGET float reduce8(__m256 h)
 	return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
 }
 
-static inline DOT_TARGET __mmask16 live16(size_t left)
-{
-	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-}
 
 /* The lanes' pairwise sum, the same in every form. */
 static inline DOT_TARGET float reduce32(__m512 s0, __m512 s1)

@@ -160,15 +160,27 @@ void match_vnni_scan(const struct match_i8rows *a, size_t i0, size_t ni,
 
 /* Column side of the fp32 scanning product: B's rows in panels of 16, [d][16]
  * floats per panel (element k of the panel's 16 rows together), zero rows
- * up to a whole number of 32-row panel pairs. */
+ * up to a whole number of 32-row panel pairs.
+ * paired: elements 4g and 4g + 1 of each row pair go in as Winograd's pair
+ * (a_4g + b_4g+1)(a_4g+1 + b_4g), one FMA and two additions for two
+ * products, and each value starts at start_a[i] + start_b[j], the rows'
+ * -sum of x_4g x_4g+1 (match_pair_start), so that the sum is a.b again. */
 struct match_f32cols {
 	float *q;
+	int paired;
+	float *start_a, *start_b;
 };
+/* -sum over g < d / 4 of x[4g] x[4g + 1], summed in double, rounded once. */
+float match_pair_start(const float *x, size_t d);
+/* Tests: pair the fp32 top-k's product on any CPU with AVX-512 (1), never
+ * (0), or where it pays (-1, the default: AMD's cores, whose FP adders are
+ * pipes of their own). */
+void match_set_f32_pairing(int mode);
 /* The products of rows i0 .. i0 + ni of a (row-major, stride d) with panel
  * rows j0 .. j0 + nj (j0 % 32 == 0), scanned into rows[0 .. ni) as
  * match_vnni_scan scans its values. Each value is the sum of its d products
- * in order, one FMA each: not sgemm's bits, but within the bound of any
- * order (match_product.c, radius_of). AVX-512F and VL only. */
+ * in order, one FMA each (or paired): not sgemm's bits, but within the bound
+ * radius_of takes for them (match_product.c). AVX-512F and VL only. */
 void match_f32_scan(const float *a, size_t d, size_t i0, size_t ni, const struct match_f32cols *b,
                     size_t j0, size_t nj, struct match_scan_row *rows);
 
@@ -246,6 +258,7 @@ struct match_rows {
 	enum match_form form;
 	struct match_i8rows qa;
 	struct side_stats *stats;
+	float *start; /* fp32 paired: match_pair_start of each row (NULL: unpaired) */
 };
 int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d, int nthreads);
 void match_rows_free(struct match_rows *r);

@@ -74,6 +74,7 @@ static int cpu_has_avx_vnni(void)
 /* The AVX-512 canonical dot runs here (below); so does the fp32 top-k's
  * scanning product (match_f32_scan), which needs the same AVX-512F and VL. */
 static int canonical_avx512(void);
+static int pairs_pay_here(void);
 
 static enum match_form chosen_form(void)
 {
@@ -97,8 +98,10 @@ const char *match_kernel_in_use(void)
 	case MATCH_FORM_INT8_256:
 		return "int8 (AVX-VNNI, 256-bit)";
 	default:
-		return canonical_avx512() ? "fp32 (OpenBLAS sgemm; top-k: AVX-512 product)"
-		                          : "fp32 (OpenBLAS sgemm)";
+		if (!canonical_avx512())
+			return "fp32 (OpenBLAS sgemm)";
+		return pairs_pay_here() ? "fp32 (OpenBLAS sgemm; top-k: AVX-512 product, paired)"
+		                        : "fp32 (OpenBLAS sgemm; top-k: AVX-512 product)";
 	}
 }
 
@@ -146,6 +149,54 @@ static enum canon_form canonical_form(void)
 static int canonical_avx512(void)
 {
 	return canonical_form() == CANON_AVX512;
+}
+
+/* ---- the fp32 scanning product's pairs ------------------------------------- */
+
+static atomic_int f32_pairing = -1;
+
+void match_set_f32_pairing(int mode)
+{
+	atomic_store(&f32_pairing, mode < 0 ? -1 : mode > 0);
+}
+
+/* Does pairing (struct match_f32cols) pay on this CPU? On AMD's cores with
+ * AVX-512 (Zen 4 and 5) float additions run on pipes of their own, beside
+ * the two FMA pipes, so a pair's two additions cost no FMA slot; on Intel's
+ * they share the FMA ports and pairs would be slower. */
+static int pairs_pay_here(void)
+{
+	int mode = atomic_load(&f32_pairing);
+	if (!canonical_avx512())
+		return 0;
+	if (mode >= 0)
+		return mode;
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	return __builtin_cpu_is("amd");
+#else
+	return 0;
+#endif
+}
+
+float match_pair_start(const float *x, size_t d)
+{
+	double s = 0.0;
+	for (size_t k = 0; k + 4 <= d; k += 4)
+		s += (double)x[k] * x[k + 1]; /* exact in double */
+	return (float)-s;
+}
+
+/* A pair's terms hold the products a_k a_k+1 and b_k b_k+1 that the starts
+ * take off again, so its bound grows with ||a||^2 + ||b||^2 where a plain
+ * sum's has ||a|| ||b|| (radius_of). Pair only when both sides have starts,
+ * every row is finite (an inf would leave inf - inf where the plain sum
+ * has an inf), the largest norms are within 4x of each other and far from
+ * overflowing a square. */
+static int pairs_fit(const struct match_f32cols *c, int nonfinite, double max_a, double max_b)
+{
+	return c->start_a && c->start_b && !nonfinite && max_a > 0.0 && max_b > 0.0 &&
+	       max_a <= 4.0 * max_b && max_b <= 4.0 * max_a && max_a < 0x1p60 && max_b < 0x1p60;
 }
 
 float match_dot_canonical(const float *a, const float *b, size_t d)
@@ -302,10 +353,12 @@ static double sum_squares(const float *x, size_t d)
 }
 
 /* Row i's statistics for sgemm's product: its norm (0 when not finite). */
-static void stats_fp32_row(struct side_stats *st, size_t i, const float *row, size_t d)
+static int stats_fp32_row(struct side_stats *st, size_t i, const float *row, size_t d)
 {
-	double norm = row_finite(row, d) ? sqrt(sum_squares(row, d)) : 0.0;
+	int finite = row_finite(row, d);
+	double norm = finite ? sqrt(sum_squares(row, d)) : 0.0;
 	stats_set(st, i, 0.0, norm, norm);
+	return finite;
 }
 
 static size_t round_up(size_t n, size_t to)
@@ -376,8 +429,9 @@ struct quant_job {
 	atomic_size_t next;
 	atomic_int failed; /* a worker had no scratch row */
 	atomic_int nonfinite; /* a row has an inf or NaN: the product is sgemm's */
-	int fp32;             /* an fp32 product: the rows' norms only, and */
-	struct match_f32cols *f32; /* B's rows into these panels (or NULL) */
+	int fp32;             /* an fp32 product: the rows' norms only (no stats: */
+	                      /* only their finiteness), and */
+	struct match_f32cols *f32; /* B's rows into these panels, the rows' starts (or NULL) */
 };
 
 /* Row j of B (d floats) into its fp32 panel: element k at 16 k + j % 16. */
@@ -386,6 +440,17 @@ static void f32_panel_put(struct match_f32cols *c, size_t j, const float *row, s
 	float *panel = c->q + j / 16 * 16 * d + j % 16;
 	for (size_t k = 0; k < d; k++)
 		panel[16 * k] = row[k];
+}
+
+/* Row i of side A or B into the fp32 scanning product's columns c: B's into
+ * its panel, and either side's start where c pairs. */
+static void f32_cols_put(struct match_f32cols *c, int side_a, size_t i, const float *row, size_t d)
+{
+	float *start = side_a ? c->start_a : c->start_b;
+	if (!side_a && c->q)
+		f32_panel_put(c, i, row, d);
+	if (start)
+		start[i] = match_pair_start(row, d);
 }
 
 /* Row x (d values) as row i of qa: s8 row, padding, scale and correction;
@@ -442,9 +507,11 @@ static void quant_worker(void *arg, int thread)
 		for (size_t i = i0; i < n && i < i0 + QUANT_ROWS; i++) {
 			const float *row = (side_a ? p->a : p->b) + i * p->d;
 			if (job->fp32) {
-				stats_fp32_row(side_a ? job->sa : job->sb, i, row, p->d);
-				if (!side_a && job->f32)
-					f32_panel_put(job->f32, i, row, p->d);
+				struct side_stats *st = side_a ? job->sa : job->sb;
+				if (!(st ? stats_fp32_row(st, i, row, p->d) : row_finite(row, p->d)))
+					atomic_store(&job->nonfinite, 1);
+				if (job->f32)
+					f32_cols_put(job->f32, side_a, i, row, p->d);
 			} else if (!row_finite(row, p->d))
 				atomic_store(&job->nonfinite, 1);
 			else if (side_a && job->a_later)
@@ -502,15 +569,29 @@ static double proposal_gamma(const struct match_product *p)
  *   + (d + 31) 2^-150              underflow: half a subnormal step per
  *                                  operation at most
  * then 1% and 2^-22 more, so that a floor computed as value - radius in float
- * rounds below the exact one. */
+ * rounds below the exact one.
+ * Paired (struct match_f32cols), the proposal is a chain of at most d FMAs
+ * from its start; a pair's two sums round once each, each start once from
+ * its double and once where the two are added, so it is within
+ *   gamma(d + 3) (sum |(a_k + b_k+1)(a_k+1 + b_k)| + |a_k a_k+1| + |b_k b_k+1|
+ *                 over the pairs, + sum |a_k b_k| over the rest)
+ *   <= gamma(d + 3) (1.5 (m_i^2 + m_j^2) + m_i m_j)
+ * (|(x + y)(z + w)| <= x^2 + y^2 + z^2 + w^2, |xz| <= (x^2 + z^2) / 2) of
+ * a.b, plus (d + 8) 2^-150 of underflow (the sums are exact when
+ * subnormal). That is more than sgemm's g m_i m_j, so it bounds the tiles
+ * of the same call too (first blocks, rescans). */
 static float radius_of(const struct match_product *p, double e, double m, double max_norm,
                        double max_e, double max_m)
 {
 	size_t d = p->d;
-	double g = proposal_gamma(p);
+	double proposal = proposal_gamma(p) * m * max_m;
 	double canon = gamma_n((double)((d + CANON_LANES - 1) / CANON_LANES) + 5);
 	double tiny = (double)(d + CANON_LANES - 1) * 0x1p-150;
-	double r = e * max_norm + m * max_e + (g + canon) * m * max_m + tiny;
+	if (p->fb.paired) {
+		proposal = gamma_n((double)d + 3) * (1.5 * (m * m + max_m * max_m) + m * max_m);
+		tiny += (double)(d + 8) * 0x1p-150;
+	}
+	double r = e * max_norm + m * max_e + proposal + canon * m * max_m + tiny;
 	return (float)(r * 1.01 + 0x1p-22);
 }
 
@@ -593,9 +674,11 @@ static int prepare_int8(struct match_product *p, struct side_stats *sa, struct s
 }
 
 /* The norms of rows a (na of them) into sa and of rows b (nb) into sb, for
- * sgemm's product, on nthreads; a side of no rows may have no stats. */
-static void stats_fp32(const float *a, size_t na, struct side_stats *sa, const float *b, size_t nb,
-                       struct side_stats *sb, size_t d, struct match_f32cols *panels, int nthreads)
+ * sgemm's product, on nthreads (a side without stats is only checked), and
+ * the rows into panels' panels and starts (or NULL). 1 when a row is not
+ * finite. */
+static int stats_fp32(const float *a, size_t na, struct side_stats *sa, const float *b, size_t nb,
+                      struct side_stats *sb, size_t d, struct match_f32cols *panels, int nthreads)
 {
 	struct match_product p = { .a = a, .na = na, .b = b, .nb = nb, .d = d };
 	struct quant_job job = { .p = &p, .sa = sa, .sb = sb, .fp32 = 1, .f32 = panels,
@@ -606,14 +689,17 @@ static void stats_fp32(const float *a, size_t na, struct side_stats *sa, const f
 		stats_finish(sa, na);
 	if (sb)
 		stats_finish(sb, nb);
+	return atomic_load(&job.nonfinite);
 }
 
 /* B's panels for the fp32 scanning product (p->fb), where it runs: AVX-512,
  * and more rows of B than one tile (a top-k scans only past its chunk's
  * first block). Their padding rows are cleared here, the rows filled by
  * stats_fp32's workers. NULL when not, or when there is no memory for them
- * (then the top-k reads sgemm's tiles back, as it did before). */
-static struct match_f32cols *f32_panels(struct match_product *p)
+ * (then the top-k reads sgemm's tiles back, as it did before). Where pairs
+ * pay, room for B's starts too, and for A's when with_a (else the caller's
+ * prepared rows bring them). */
+static struct match_f32cols *f32_panels(struct match_product *p, int with_a)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (p->nb <= MATCH_TILE || p->d == 0 || !canonical_avx512())
@@ -626,6 +712,10 @@ static struct match_f32cols *f32_panels(struct match_product *p)
 		return NULL;
 	size_t first = p->nb / 16 * 16; /* the first panel with padding rows */
 	memset(p->fb.q + first * p->d, 0, (rows - first) * p->d * sizeof(float));
+	if (pairs_pay_here()) { /* without memory for them: unpaired */
+		p->fb.start_b = calloc(rows, sizeof(float));
+		p->fb.start_a = with_a ? malloc((p->na ? p->na : 1) * sizeof(float)) : NULL;
+	}
 	return &p->fb;
 #else
 	(void)p;
@@ -650,7 +740,9 @@ int match_product_init(struct match_product *p, const float *a, size_t na, const
 		rc = 0;
 	}
 	if (rc == 0 && !p->int8) {
-		stats_fp32(a, na, &sa, b, nb, &sb, d, later ? f32_panels(p) : NULL, nthreads);
+		int nonfinite = stats_fp32(a, na, &sa, b, nb, &sb, d, later ? f32_panels(p, 1) : NULL,
+		                           nthreads);
+		p->fb.paired = pairs_fit(&p->fb, nonfinite, sa.max_norm, sb.max_norm);
 	}
 	if (rc == 0 && p->int8 && later) {
 		p->a_later = 1; /* the radius of each row comes with its block */
@@ -674,7 +766,9 @@ void match_product_free(struct match_product *p)
 	free(p->radius);
 	p->radius = NULL;
 	big_free_warm(p->fb.q);
-	p->fb.q = NULL;
+	free(p->fb.start_a);
+	free(p->fb.start_b);
+	p->fb = (struct match_f32cols){ 0 };
 	drop_int8(p);
 }
 
@@ -815,7 +909,13 @@ int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d
 		return -1;
 	}
 	if (!r->int8) {
-		stats_fp32(a, na, r->stats, NULL, 0, NULL, d, NULL, nthreads);
+		struct match_f32cols starts = { 0 };
+		if (pairs_pay_here())
+			starts.start_a = r->start = malloc((na ? na : 1) * sizeof *r->start);
+		if (stats_fp32(a, na, r->stats, NULL, 0, NULL, d, &starts, nthreads)) {
+			free(r->start); /* not finite: never paired */
+			r->start = NULL;
+		}
 		return 0;
 	}
 	/* A's half of prepare_int8: quantize_a of a product with no B */
@@ -840,6 +940,7 @@ void match_rows_free(struct match_rows *r)
 		stats_free(r->stats);
 	free(r->stats);
 	free_rows(&r->qa);
+	free(r->start);
 	*r = (struct match_rows){ 0 };
 }
 
@@ -868,7 +969,11 @@ int match_product_init_rows(struct match_product *p, const struct match_rows *r,
 		stats_finish(&sb, nb);
 		p->stripe = INT8_STRIPE;
 	} else if (rc == 0 && p->radius) {
-		stats_fp32(NULL, 0, NULL, b, nb, &sb, r->d, f32_panels(p), nthreads);
+		struct match_f32cols *panels = f32_panels(p, 0);
+		if (panels && panels->start_b)
+			panels->start_a = r->start; /* r's: match_product_free_rows leaves it */
+		int nonfinite = stats_fp32(NULL, 0, NULL, b, nb, &sb, r->d, panels, nthreads);
+		p->fb.paired = pairs_fit(&p->fb, nonfinite, r->stats->max_norm, sb.max_norm);
 	} else {
 		rc = -1;
 	}
@@ -886,6 +991,8 @@ void match_product_free_rows(struct match_product *p, const struct match_rows *r
 {
 	if (p->qa.q == r->qa.q)
 		p->qa = (struct match_i8rows){ 0 }; /* r's */
+	if (p->fb.start_a == r->start)
+		p->fb.start_a = NULL; /* r's */
 	match_product_free(p);
 }
 

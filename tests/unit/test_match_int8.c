@@ -397,14 +397,23 @@ static void topk_free(struct topk_result *r)
 	free(r->counts);
 }
 
+/* fp32 (its scanning product unpaired, then paired where the CPU has
+ * AVX-512) against brute force, then each int8 form against fp32. */
 static void topk_case(const char *name, const float *q, size_t nq, const float *b, size_t nb,
                       size_t d, size_t k, float t, int self, int threads)
 {
-	struct topk_result f = topk_with(MATCH_KERNEL_FP32, q, nq, b, nb, d, k, t, self, threads);
-	size_t wrong = 0;
-	for (size_t i = 0; i < nq; i++)
-		wrong += !topk_row_ok(q, b, nb, d, k, t, self, i, f.hits + i * k, f.counts[i]);
-	CHECK(wrong == 0, "topk %s: %zu queries differ from brute force", name, wrong);
+	struct topk_result f = { 0 };
+	for (int paired = 0; paired < 2; paired++) {
+		topk_free(&f);
+		match_set_f32_pairing(paired);
+		f = topk_with(MATCH_KERNEL_FP32, q, nq, b, nb, d, k, t, self, threads);
+		size_t wrong = 0;
+		for (size_t i = 0; i < nq; i++)
+			wrong += !topk_row_ok(q, b, nb, d, k, t, self, i, f.hits + i * k, f.counts[i]);
+		CHECK(wrong == 0, "topk %s%s: %zu queries differ from brute force", name,
+		      paired ? " (fp32 paired)" : "", wrong);
+	}
+	match_set_f32_pairing(-1);
 	for (size_t kn = 0; kn < INT8_KERNELS; kn++) {
 		struct topk_result g = topk_with(int8_kernels[kn], q, nq, b, nb, d, k, t, self, threads);
 		size_t differ = 0;
@@ -444,8 +453,11 @@ static void test_int8_in_use(void)
 	match_set_kernel(MATCH_KERNEL_FP32);
 	CHECK(strncmp(match_kernel_in_use(), "fp32", 4) == 0, "fp32 forced: %s", match_kernel_in_use());
 #if defined(__x86_64__) && defined(__GNUC__)
-	CHECK((strstr(match_kernel_in_use(), "AVX-512") != NULL) ==
-	              (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")),
+	int f32_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+	CHECK((strstr(match_kernel_in_use(), "AVX-512") != NULL) == f32_avx512,
+	      "fp32 forced on this CPU: %s", match_kernel_in_use());
+	CHECK((strstr(match_kernel_in_use(), "paired") != NULL) ==
+	              (f32_avx512 && __builtin_cpu_is("amd")),
 	      "fp32 forced on this CPU: %s", match_kernel_in_use());
 #endif
 }
@@ -534,6 +546,135 @@ static void test_fp32_radius(void)
 	match_set_kernel(MATCH_KERNEL_AUTO);
 	free(x);
 	CHECK(!bad, "sgemm's radius follows the rows' norms");
+}
+
+/* ---- the fp32 scanning product's pairs ------------------------------------- */
+
+/* Rows around one direction (similarities mostly in (0, 1), where the scan
+ * does not clamp their errors away), of norms from lo to hi: every fifth
+ * with one large component, every seventh with its odd entries ~1e-25
+ * (products that underflow). */
+static float *paired_rows(size_t n, size_t d, double lo, double hi)
+{
+	float *x = random_unit(n, d), *v = random_unit(1, d);
+	for (size_t i = 0; i < n; i++) {
+		float *r = x + i * d;
+		for (size_t k = 0; k < d; k++)
+			r[k] = v[k] + 0.8f * r[k] * (i % 7 == 2 && k % 2 ? 1e-25f : 1.0f);
+		if (i % 5 == 1)
+			r[i % d] = 20.0f;
+		double nn = 0.0, want = lo + (hi - lo) * fmod(0.618 * (double)i, 1.0);
+		for (size_t k = 0; k < d; k++)
+			nn += (double)r[k] * r[k];
+		for (size_t k = 0; k < d; k++)
+			r[k] = (float)(r[k] * want / sqrt(nn));
+	}
+	free(v);
+	return x;
+}
+
+static double norm_of(const float *x, size_t d)
+{
+	double nn = 0.0;
+	for (size_t k = 0; k < d; k++)
+		nn += (double)x[k] * x[k];
+	return sqrt(nn);
+}
+
+/* Every value of the paired scan of a x b (floor -inf, so all of them) is
+ * within its row's radius of the canonical similarity, and the radius is
+ * the documented one: (γ(d+3) (1.5 (n_i^2 + M^2) + n_i M) + γ(⌈d/32⌉+5) n_i M
+ * + (2d + 39) 2^-150), raised by 1 % and 2^-22 (M: B's largest norm). */
+static void check_paired_scan(const char *name, const struct match_product *p, const float *a,
+                              size_t na, const float *b, size_t nb, size_t d)
+{
+	double max_b = 0.0, worst = 0.0;
+	for (size_t j = 0; j < nb; j++)
+		max_b = fmax(max_b, norm_of(b + j * d, d));
+	struct match_scan_row *rows = calloc(na, sizeof *rows);
+	for (size_t i = 0; i < na; i++)
+		rows[i] = (struct match_scan_row){ .floor = -INFINITY, .sim = calloc(nb + 64, sizeof(float)),
+			                           .idx = calloc(nb + 64, sizeof(uint32_t)) };
+	match_product_scan(p, 0, na, 0, nb, rows);
+	size_t outside = 0, missing = 0, off_radius = 0;
+	for (size_t i = 0; i < na; i++) {
+		double n = norm_of(a + i * d, d);
+		double want = (gamma_of((double)d + 3) * (1.5 * (n * n + max_b * max_b) + n * max_b) +
+		               gamma_of((double)((d + 31) / 32) + 5) * n * max_b +
+		               (double)(2 * d + 39) * 0x1p-150) * 1.01 + 0x1p-22;
+		off_radius += !(fabs(p->radius[i] - want) <= 1e-6 * want);
+		missing += rows[i].n != nb;
+		for (size_t c = 0; c < rows[i].n; c++) {
+			uint32_t j = rows[i].idx[c];
+			double diff = fabs((double)rows[i].sim[c] - match_similarity(a + i * d, b + j * d, d));
+			outside += !(diff <= p->radius[i]);
+			worst = fmax(worst, diff / p->radius[i]);
+		}
+		free(rows[i].sim);
+		free(rows[i].idx);
+	}
+	free(rows);
+	printf("%s: the largest error is %.3g of the radius\n", name, worst);
+	CHECK(missing == 0, "%s: %zu rows without all %zu values", name, missing, nb);
+	CHECK(outside == 0, "%s: %zu values outside the radius", name, outside);
+	CHECK(off_radius == 0, "%s: %zu rows with another radius than the paired bound", name,
+	      off_radius);
+}
+
+/* match_product_init(a x b, MATCH_BOUNDS_LATER, fp32) paired? */
+static int pairs_for(const float *a, size_t na, const float *b, size_t nb, size_t d)
+{
+	struct match_product p;
+	CHECK(match_product_init(&p, a, na, b, nb, d, MATCH_BOUNDS_LATER, 2) == 0, "init d=%zu", d);
+	int paired = p.fb.paired;
+	match_product_free(&p);
+	return paired;
+}
+
+/* Pairs in the fp32 top-k's product (struct match_f32cols): its values
+ * stay within the radius on rows built against it (norms 4x apart, one
+ * large component, underflowing products, a dimension with a tail past its
+ * groups of four), and it pairs only where the bound holds: not with norms
+ * more than 4x apart, a row that is not finite, or pairing turned off. */
+static void test_f32_pairs(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+	int avx512 = 0;
+#endif
+	static const size_t dims[] = { 61, 512 };
+	match_set_kernel(MATCH_KERNEL_FP32);
+	match_set_f32_pairing(1);
+	for (size_t x = 0; x < sizeof dims / sizeof *dims; x++) {
+		size_t d = dims[x], na = 45, nb = 1100; /* B past one tile: panels */
+		float *a = paired_rows(na, d, 0.25, 1.0), *b = paired_rows(nb, d, 0.3, 1.0);
+		struct match_product p;
+		CHECK(match_product_init(&p, a, na, b, nb, d, MATCH_BOUNDS_LATER, 2) == 0, "init d=%zu", d);
+		CHECK(p.fb.paired == avx512, "d=%zu: paired %d on a CPU %s AVX-512", d, p.fb.paired,
+		      avx512 ? "with" : "without");
+		char name[64];
+		snprintf(name, sizeof name, "paired scan, d=%zu", d);
+		if (p.fb.paired)
+			check_paired_scan(name, &p, a, na, b, nb, d);
+		match_product_free(&p);
+		for (size_t i = 0; i < na * d; i++)
+			a[i] *= 4.5f; /* A's largest norm 4.5x B's */
+		CHECK(!pairs_for(a, na, b, nb, d), "d=%zu: paired with norms 4.5x apart", d);
+		for (size_t i = 0; i < na * d; i++)
+			a[i] /= 4.5f;
+		b[7 * d + 3] = INFINITY;
+		CHECK(!pairs_for(a, na, b, nb, d), "d=%zu: paired with an inf in B", d);
+		b[7 * d + 3] = 0.0f;
+		match_set_f32_pairing(0);
+		CHECK(!pairs_for(a, na, b, nb, d), "d=%zu: paired when turned off", d);
+		match_set_f32_pairing(1);
+		free(a);
+		free(b);
+	}
+	match_set_f32_pairing(-1);
+	match_set_kernel(MATCH_KERNEL_AUTO);
 }
 
 static void test_pairs(void)
@@ -1104,6 +1245,7 @@ int main(void)
 	test_mark_ge();
 	test_count_ge();
 	test_fp32_radius();
+	test_f32_pairs();
 	test_list_pending();
 	test_top_lanes();
 	test_best_first();

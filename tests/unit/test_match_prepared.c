@@ -2,8 +2,9 @@
  * same hits, bit for bit, as match_topk over the same arrays, for fp32 and
  * both int8 forms, over a whole base and over the blocks of a streamed one,
  * with ties, a threshold, exclude_self and a base the int8 product cannot
- * take (a non-finite row). */
+ * take (a non-finite row); fp32 with its scanning product paired and not. */
 #include "match/match.h"
+#include "match/match_internal.h"
 #include "check.h"
 
 #include <math.h>
@@ -93,8 +94,10 @@ out:
 	hits_free(&blk);
 }
 
-static const enum match_kernel kernels[] = { MATCH_KERNEL_FP32, MATCH_KERNEL_INT8, MATCH_KERNEL_INT8_256 };
-static const char *const kernel_names[] = { "fp32", "int8", "int8-256" };
+static const enum match_kernel kernels[] = { MATCH_KERNEL_FP32, MATCH_KERNEL_FP32, MATCH_KERNEL_INT8,
+	                                      MATCH_KERNEL_INT8_256 };
+static const char *const kernel_names[] = { "fp32 unpaired", "fp32 paired", "int8", "int8-256" };
+static const int pairing[] = { 0, 1, -1, -1 };
 
 static void test_kernel(size_t i)
 {
@@ -102,6 +105,7 @@ static void test_kernel(size_t i)
 	size_t d = 128, nq = 700, nb = 2100;
 	float *q = rows(nq, d, 0), *base = rows(nb, d, 0), *tied = rows(nb, d, 37);
 	match_set_kernel(kernels[i]);
+	match_set_f32_pairing(pairing[i]);
 	snprintf(name, sizeof name, "%s (%s) random", kernel_names[i], match_kernel_in_use());
 	compare(name, q, nq, base, nb, d, 5, 0.0f, 0, 1000);
 	snprintf(name, sizeof name, "%s k 100 threshold 0.1", kernel_names[i]);
@@ -116,6 +120,7 @@ static void test_kernel(size_t i)
 	free(q);
 	free(base);
 	free(tied);
+	match_set_f32_pairing(-1);
 }
 
 static void test_arguments(void)

@@ -429,9 +429,9 @@ struct quant_job {
 	atomic_size_t next;
 	atomic_int failed; /* a worker had no scratch row */
 	atomic_int nonfinite; /* a row has an inf or NaN: the product is sgemm's */
-	int fp32;             /* an fp32 product: the rows' norms only (no stats: */
-	                      /* only their finiteness), and */
-	struct match_f32cols *f32; /* B's rows into these panels, the rows' starts (or NULL) */
+	int fp32;             /* an fp32 product: the rows' norms (a side without stats: */
+	                      /* only whether they are finite), and */
+	struct match_f32cols *f32; /* B's rows into its panels, either side's starts (or NULL) */
 };
 
 /* Row j of B (d floats) into its fp32 panel: element k at 16 k + j % 16. */
@@ -674,9 +674,9 @@ static int prepare_int8(struct match_product *p, struct side_stats *sa, struct s
 }
 
 /* The norms of rows a (na of them) into sa and of rows b (nb) into sb, for
- * sgemm's product, on nthreads (a side without stats is only checked), and
- * the rows into panels' panels and starts (or NULL). 1 when a row is not
- * finite. */
+ * sgemm's product, on nthreads (a side without stats is only checked for
+ * infs and NaNs), and B's rows into the scanning product's panels, either
+ * side's into its starts (panels: or NULL). 1 when a row is not finite. */
 static int stats_fp32(const float *a, size_t na, struct side_stats *sa, const float *b, size_t nb,
                       struct side_stats *sb, size_t d, struct match_f32cols *panels, int nthreads)
 {
@@ -718,7 +718,7 @@ static struct match_f32cols *f32_panels(struct match_product *p, int with_a)
 	}
 	return &p->fb;
 #else
-	(void)p;
+	(void)p, (void)with_a;
 	return NULL;
 #endif
 }

@@ -246,6 +246,8 @@ static int bench_topk(const float *x, const float *y, size_t n, size_t d, int ro
 		rc |= match_topk(y, n, x, n, d, TOPK, 0.0f, 0, THREADS, hits, counts);
 		topk8 = min2(topk8, now() - t), cpu8 = min2(cpu8, bench_cpu_now() - c);
 	}
+	match_set_kernel(MATCH_KERNEL_FP32);
+	printf("fp32_kernel %s\n", match_kernel_in_use()); /* the fp32 top-k's product */
 	printf("topk_s %.4f\n", topk);
 	printf("topk_int8_s %.4f\n", topk8);
 	printf("topk_cpu_s %.4f\n", cpu32);

@@ -170,8 +170,6 @@ struct match_f32cols {
 	int paired;
 	float *start_a, *start_b;
 };
-/* -sum over g < d / 4 of x[4g] x[4g + 1], summed in double, rounded once. */
-float match_pair_start(const float *x, size_t d);
 /* Tests: pair the fp32 top-k's product on any CPU with AVX-512 (1), never
  * (0), or where it pays (-1, the default: AMD's cores, whose FP adders are
  * pipes of their own). */

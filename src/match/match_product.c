@@ -179,7 +179,9 @@ static int pairs_pay_here(void)
 #endif
 }
 
-float match_pair_start(const float *x, size_t d)
+/* A row's start: -sum over g < d / 4 of x[4g] x[4g + 1], summed in double,
+ * rounded once. */
+static float match_pair_start(const float *x, size_t d)
 {
 	double s = 0.0;
 	for (size_t k = 0; k + 4 <= d; k += 4)
@@ -912,7 +914,7 @@ int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d
 		struct match_f32cols starts = { 0 };
 		if (pairs_pay_here())
 			starts.start_a = r->start = malloc((na ? na : 1) * sizeof *r->start);
-		if (stats_fp32(a, na, r->stats, NULL, 0, NULL, d, &starts, nthreads)) {
+		if (stats_fp32(a, na, r->stats, NULL, 0, NULL, d, r->start ? &starts : NULL, nthreads)) {
 			free(r->start); /* not finite: never paired */
 			r->start = NULL;
 		}

@@ -137,7 +137,6 @@ static inline VNNI512_TARGET void micro_product512(const int8_t *rows, size_t dp
 #undef STEP
 #undef ROW4
 
-
 /* The proposals of 16 columns: (acc - corr) * col_scale * row_scale. */
 static inline VNNI512_TARGET __m512 finish512(__m512i acc, int32_t corr, float row_scale,
                                               const float *col_scale, __mmask16 live)
@@ -450,7 +449,6 @@ static inline FMA256_TARGET float reduce8(__m256 h)
 	__m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
 	return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
 }
-
 
 /* The lanes' pairwise sum, the same in every form. */
 static inline DOT_TARGET float reduce32(__m512 s0, __m512 s1)

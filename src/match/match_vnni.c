@@ -154,42 +154,65 @@ static inline VNNI512_TARGET void store512(__m512i acc, int32_t corr, float row_
 	_mm512_mask_storeu_ps(out, live, finish512(acc, corr, row_scale, col_scale, live));
 }
 
-/* The proposals v >= the row's floor (live lanes), clamped to [0, 1], and
- * their columns (col, col + 1, ...) appended to the row's buffer: 16 slots
- * written whatever their count (register compresses are fast where memory
- * ones are not), or 8 when there are at most 8 and the row's hits are
- * sparse: the stores were ~8 % of the scanning product, and half-width ones
- * took ~2.5 % of it off at 2-20 % hits (README "Half-width appends").
- * Whether a vector hits is no branch (under a guessed floor it hits about as
- * often as not); more than 8 hits in a sparse row is rare, and a dense row
- * always stores whole vectors, so the width's branch predicts well. Shared
- * by the int8 and the fp32 scanning products (AVX-512F and VL only). */
-static inline __attribute__((always_inline)) F32_TARGET void
-append512(__m512 v, __mmask16 live, uint32_t col, struct match_scan_row *s)
+/* A micro-tile's 32 columns as two vectors: which lanes are live and the
+ * columns' indices, the same for each of its rows. */
+struct tile_cols {
+	__mmask16 live[2];
+	__m512i idx[2];
+};
+
+static inline __attribute__((always_inline)) F32_TARGET struct tile_cols tile_cols_of(uint32_t col,
+                                                                                      size_t cols)
 {
 	const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	__mmask16 hit = _mm512_mask_cmp_ps_mask(live, v, _mm512_set1_ps(s->floor), _CMP_GE_OQ);
-	v = _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
-	__m512i j = _mm512_add_epi32(_mm512_set1_epi32((int)col), lanes);
-	__m512 cv = _mm512_maskz_compress_ps(hit, v);
-	__m512i cj = _mm512_maskz_compress_epi32(hit, j);
-	unsigned got = (unsigned)__builtin_popcount(hit);
-	if (s->dense || got > 8) {
-		_mm512_storeu_ps(s->sim + s->n, cv);
-		_mm512_storeu_si512(s->idx + s->n, cj);
-	} else {
-		_mm256_storeu_ps(s->sim + s->n, _mm512_castps512_ps256(cv));
-		_mm256_storeu_si256((__m256i *)(void *)(s->idx + s->n), _mm512_castsi512_si256(cj));
-	}
-	s->n += got;
+	__m512i first = _mm512_add_epi32(_mm512_set1_epi32((int)col), lanes);
+	return (struct tile_cols){ .live = { live16(cols), cols > 16 ? live16(cols - 16) : 0 },
+		                   .idx = { first, _mm512_add_epi32(first, _mm512_set1_epi32(16)) } };
 }
 
-static inline VNNI512_TARGET void scan512(__m512i acc, int32_t corr, float row_scale,
-                                          const float *col_scale, size_t left, uint32_t col,
-                                          struct match_scan_row *s)
+/* The proposals v >= floor (live lanes), clamped to [0, 1], and their
+ * columns appended at sim + *n, idx + *n: 16 slots written whatever their
+ * count (register compresses are fast where memory ones are not), or 8 when
+ * there are at most 8 and the row's hits are sparse: the stores were ~8 % of
+ * the scanning product, and half-width ones took ~2.5 % of it off at 2-20 %
+ * hits (README "Half-width appends"). Whether a vector hits is no branch
+ * (under a guessed floor it hits about as often as not); more than 8 hits in
+ * a sparse row is rare, and a dense row always stores whole vectors, so the
+ * width's branch predicts well. */
+static inline __attribute__((always_inline)) F32_TARGET void
+append16(__m512 v, __mmask16 live, __m512i col, __m512 floor, int dense, float *sim, uint32_t *idx,
+         size_t *n)
 {
-	__mmask16 live = live16(left);
-	append512(finish512(acc, corr, row_scale, col_scale, live), live, col, s);
+	__mmask16 hit = _mm512_mask_cmp_ps_mask(live, v, floor, _CMP_GE_OQ);
+	v = _mm512_min_ps(_mm512_max_ps(v, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+	__m512 cv = _mm512_maskz_compress_ps(hit, v);
+	__m512i cj = _mm512_maskz_compress_epi32(hit, col);
+	unsigned got = (unsigned)__builtin_popcount(hit);
+	if (dense || got > 8) {
+		_mm512_storeu_ps(sim + *n, cv);
+		_mm512_storeu_si512(idx + *n, cj);
+	} else {
+		_mm256_storeu_ps(sim + *n, _mm512_castps512_ps256(cv));
+		_mm256_storeu_si256((__m256i *)(void *)(idx + *n), _mm512_castsi512_si256(cj));
+	}
+	*n += got;
+}
+
+/* One row of a micro-tile, its proposals v[0] (the first 16 columns) and
+ * v[1], appended to the row's buffer (the fp32 scanning product; the int8
+ * one does the same in micro512_scan). The row's state is read once and its
+ * count written once: appending through the struct reloaded it after every
+ * store, which might have changed it, and took the finishing broadcasts
+ * along (together ~2 % of the int8 top-k). AVX-512F and VL only. */
+static inline __attribute__((always_inline)) F32_TARGET void
+append_row(struct match_scan_row *s, const __m512 v[2], const struct tile_cols *t)
+{
+	size_t n = s->n;
+	__m512 floor = _mm512_set1_ps(s->floor);
+	append16(v[0], t->live[0], t->idx[0], floor, s->dense, s->sim, s->idx, &n);
+	if (t->live[1])
+		append16(v[1], t->live[1], t->idx[1], floor, s->dense, s->sim, s->idx, &n);
+	s->n = n;
 }
 
 static VNNI512_TARGET void micro512(const struct micro *m)
@@ -211,19 +234,38 @@ VNNI512_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, siz
 	tile_loop(a, i0, ni, b, j0, nj, out, NULL, MR, micro512);
 }
 
+/* finish512's proposals, the scales and correction broadcast already. */
+static inline VNNI512_TARGET __m512 proposals16(__m512i acc, __m512i corr, __m512 col_scale,
+                                                __m512 row_scale)
+{
+	return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, corr)), col_scale),
+	                     row_scale);
+}
+
 /* micro512 with the values scanned instead of stored: no tile is written
  * and read back (the top-k's scan of the tile took ~a fifth of the
- * product's time, README "Performance"). */
+ * product's time, README "Performance"). As append_row, each row's state is
+ * read and written once; the second vector is finished inside its branch
+ * (finishing both first and appending them by append_row was ~1 % slower
+ * in the int8 top-k). */
 static VNNI512_TARGET void micro512_scan(const struct micro *m)
 {
 	__m512i acc[2 * MR];
 	micro_product512(m->rows, m->dp, m->p0, m->p1, acc);
+	struct tile_cols t = tile_cols_of(m->col, m->cols);
+	__m512 cs0 = _mm512_maskz_loadu_ps(t.live[0], m->col_scale);
+	__m512 cs1 = _mm512_maskz_loadu_ps(t.live[1], m->col_scale + 16);
 	for (size_t x = 0; x < m->nrows; x++) {
-		scan512(acc[2 * x], m->corr[x], m->row_scale[x], m->col_scale, m->cols, m->col,
-		        &m->scan[x]);
-		if (m->cols > 16)
-			scan512(acc[2 * x + 1], m->corr[x], m->row_scale[x], m->col_scale + 16,
-			        m->cols - 16, m->col + 16, &m->scan[x]);
+		struct match_scan_row *s = &m->scan[x];
+		size_t n = s->n;
+		__m512 floor = _mm512_set1_ps(s->floor), rs = _mm512_set1_ps(m->row_scale[x]);
+		__m512i corr = _mm512_set1_epi32(m->corr[x]);
+		append16(proposals16(acc[2 * x], corr, cs0, rs), t.live[0], t.idx[0], floor, s->dense,
+		         s->sim, s->idx, &n);
+		if (t.live[1])
+			append16(proposals16(acc[2 * x + 1], corr, cs1, rs), t.live[1], t.idx[1], floor,
+			         s->dense, s->sim, s->idx, &n);
+		s->n = n;
 	}
 }
 
@@ -341,11 +383,9 @@ static inline F32_TARGET void tile_f32(const float *a, size_t d, size_t r, size_
 		micro_f32_paired(q, start, d, p0, p1, b->start_b + c, acc);
 	else
 		micro_f32(q, d, p0, p1, acc);
-	for (size_t x = 0; x < nrows; x++) {
-		append512(acc[2 * x], live16(cols), (uint32_t)c, &rows[x]);
-		if (cols > 16)
-			append512(acc[2 * x + 1], live16(cols - 16), (uint32_t)c + 16, &rows[x]);
-	}
+	struct tile_cols t = tile_cols_of((uint32_t)c, cols);
+	for (size_t x = 0; x < nrows; x++)
+		append_row(&rows[x], &acc[2 * x], &t);
 }
 
 F32_TARGET void match_f32_scan(const float *a, size_t d, size_t i0, size_t ni,

@@ -137,13 +137,20 @@ static inline VNNI512_TARGET void micro_product512(const int8_t *rows, size_t dp
 #undef STEP
 #undef ROW4
 
-/* The proposals of 16 columns: (acc - corr) * col_scale * row_scale. */
+/* The proposals of 16 columns, (acc - corr) * col_scale * row_scale, with
+ * the correction and scales in vectors. */
+static inline VNNI512_TARGET __m512 proposals16(__m512i acc, __m512i corr, __m512 col_scale,
+                                                __m512 row_scale)
+{
+	return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, corr)), col_scale),
+	                     row_scale);
+}
+
 static inline VNNI512_TARGET __m512 finish512(__m512i acc, int32_t corr, float row_scale,
                                               const float *col_scale, __mmask16 live)
 {
-	__m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(corr)));
-	v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(live, col_scale));
-	return _mm512_mul_ps(v, _mm512_set1_ps(row_scale));
+	return proposals16(acc, _mm512_set1_epi32(corr), _mm512_maskz_loadu_ps(live, col_scale),
+	                   _mm512_set1_ps(row_scale));
 }
 
 /* out row = the proposals, live columns only. */
@@ -232,14 +239,6 @@ VNNI512_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, siz
                                     const struct match_u8cols *b, size_t j0, size_t nj, float *out)
 {
 	tile_loop(a, i0, ni, b, j0, nj, out, NULL, MR, micro512);
-}
-
-/* finish512's proposals, the scales and correction broadcast already. */
-static inline VNNI512_TARGET __m512 proposals16(__m512i acc, __m512i corr, __m512 col_scale,
-                                                __m512 row_scale)
-{
-	return _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, corr)), col_scale),
-	                     row_scale);
 }
 
 /* micro512 with the values scanned instead of stored: no tile is written

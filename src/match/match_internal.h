@@ -304,6 +304,12 @@ int match_topk_product(const struct match_product *prod, size_t k, float thresho
  * boundary (down to 8 rows), on any number of threads, instead of only for
  * a worker that is idle (match_topk.c, "parts"). Set while no call runs. */
 extern int match_topk_split_always;
+/* Tests only: added to every floor guess (guess_floor), so that guesses are
+ * too high and are disproved at settle or after the first round; and how
+ * many queries were scanned again after their first round (confirm_late).
+ * Set and read while no call runs. */
+extern float match_topk_guess_raise;
+extern atomic_size_t match_topk_late_redos;
 
 /* Chosen rows of A, gathered so that one product proposes them together
  * (match_topk scans the queries whose floor guess failed again, as one

@@ -12,16 +12,16 @@
  * and when the buffer fills it is cut back to what may still be in the best
  * k within the error bound (vector counts bisect the k-th value; no
  * sorting) and the floor rises. Before a chunk's first block is scanned each
- * query guesses its floor from that block (proven at the next cut, or the
- * query is scanned again), so almost every value is rejected 16 at a time
- * from the start. At the end the candidates that matter are
- * confirmed with the canonical dot (README "Exactness"). With few query
- * blocks the base is split into chunks too; each chunk yields its own sorted
- * top k and the chunks are merged at the end. With many, the last block of
- * each thread comes as two items of half its queries, so that a worker on a
- * slower core does not keep the other waiting for a whole block; and once
- * the items are out, a worker still busy hands half of its rows to an idle
- * one at its next block boundary ("parts").
+ * query guesses its floor from that block (proven by a cut or by the first
+ * confirming round, or the query is scanned again), so almost every value
+ * is rejected 16 at a time from the start. At the end the candidates that
+ * matter are confirmed with the canonical dot (README "Exactness"). With
+ * few query blocks the base is split into chunks too; each chunk yields its
+ * own sorted top k and the chunks are merged at the end. With many, the
+ * last block of each thread comes as two items of half its queries, so
+ * that a worker on a slower core does not keep the other waiting for a
+ * whole block; and once the items are out, a worker still busy hands half
+ * of its rows to an idle one at its next block boundary ("parts").
  */
 #include "match/match.h"
 #include "match/match_internal.h"
@@ -144,6 +144,7 @@ struct cand_buf {
 	size_t pending; /* entries of conf to be computed (confirm_block) */
 	float least;    /* the least canonical similarity computed since mark_top */
 	int dense;      /* a quarter or more of the last scanning call's columns hit */
+	float t2;       /* the k-th canonical similarity of the first round (mark_band) */
 };
 
 /* Per-query buffer stride: the collect kernel writes 16 lanes at a time. */
@@ -321,9 +322,13 @@ static void mark_band(const struct topk_job *job, struct cand_buf *b)
 {
 	size_t confirmed = b->pending; /* the first round computed every pending one */
 	b->pending = 0;
-	if (b->n <= job->k)
+	b->t2 = 0.0f; /* fewer than k: no k-th (check_guess_late then fails) */
+	if (b->n < job->k)
 		return;
 	float t2 = confirmed == job->k ? b->least : kth_value(job, b->conf, b->n, 0.0f);
+	b->t2 = t2;
+	if (b->n == job->k)
+		return;
 	size_t m = job->kern->keep_band(b->sim, b->idx, b->conf, b->n, t2 - b->radius, CONF_PENDING);
 	b->n = m;
 	b->pending = m - confirmed;
@@ -369,10 +374,21 @@ static void drop_below(const struct topk_job *job, struct cand_buf *b, float cut
 	b->n = job->kern->keep_ge(b->sim, b->idx, b->n, cut, &b->low);
 }
 
+/* The guess was too high: the query stops collecting and is scanned again
+ * (finish_block). */
+static void guess_failed(struct cand_buf *b)
+{
+	b->redo = 1;
+	b->guess = 0.0f;
+	b->n = 0;
+	b->pending = 0;
+	b->floor = INFINITY;
+}
+
 /* A guessed floor (guess_floor) is proven by a cut below which compact drops
- * candidates anyway: what the guess kept out lies below the cut too. A cut
- * under the guess disproves it: the query stops collecting and is scanned
- * again at the end. Returns whether the buffer may be cut. */
+ * candidates anyway: what the guess kept out lies below the cut too. While
+ * the buffer fills, a cut under the guess counts as disproving it (the
+ * buffer must shrink). Returns whether the buffer may be cut. */
 static int check_guess(struct cand_buf *b, float cut)
 {
 	if (b->guess <= 0.0f)
@@ -381,11 +397,23 @@ static int check_guess(struct cand_buf *b, float cut)
 		b->guess = 0.0f;
 		return 1;
 	}
-	b->redo = 1;
-	b->guess = 0.0f;
-	b->n = 0;
-	b->floor = INFINITY;
+	guess_failed(b);
 	return 0;
+}
+
+/* After the first round: the guess holds when it is at or below t2 - R. A
+ * candidate it kept out was proposed below it, so its canonical similarity
+ * is below t2, and k confirmed candidates are at t2 or above: it cannot be
+ * among the best k, nor in the band. (t2 - R in float lands below the exact
+ * value: the radius is raised for that.) */
+static void check_guess_late(struct cand_buf *b)
+{
+	if (b->guess <= 0.0f)
+		return;
+	if (b->guess <= b->t2 - b->radius)
+		b->guess = 0.0f;
+	else
+		guess_failed(b);
 }
 
 /* The buffer is full of proposals (each within radius R of its canonical
@@ -408,14 +436,21 @@ static void compact(const struct topk_job *job, struct cand_buf *b)
 	b->floor = with_threshold(job, b, cut); /* cut > 0: proposals >= cut, clamped or not */
 }
 
+/* Tests (match_internal.h). */
+float match_topk_guess_raise;
+atomic_size_t match_topk_late_redos;
+
 /* Before the first block of a longer chunk is scanned: guess a floor from
- * that block's proposals (row, nj raw values), its r-th best minus 2R, so
+ * that block's proposals (row, nj raw values), its r-th best minus R, so
  * that every block appends about the band of the final k-th instead of
- * everything above a floor that rises slowly. check_guess proves or
- * disproves it. The guess fails when r of the chunk's best k proposals lie
- * in this block; their number is about Poisson with mean lambda = k * nj /
- * len, so r = lambda + 4 sqrt(lambda) + 1 makes that rare (below 1e-3 for
- * lambda from 0.5 to 100; README "Top k"). */
+ * everything above a floor that rises slowly. It holds when it is at or
+ * below t2 - R (t2 the k-th canonical similarity of the first round):
+ * settle proves it early when the cut t - 2R reaches it (t2 >= t - R) and
+ * disproves it when it is above t (t2 <= t + R); in between
+ * check_guess_late decides. It fails when r of the chunk's best k
+ * proposals lie in this block; their number is about Poisson with mean
+ * lambda = k * nj / len, so r = lambda + 4 sqrt(lambda) + 1 makes that rare
+ * (below 1e-3 for lambda from 0.5 to 100; README "Top k"). */
 static void guess_floor(const struct topk_job *job, struct cand_buf *b, const float *row, size_t nj,
                         size_t len, float *top)
 {
@@ -437,15 +472,17 @@ static void guess_floor(const struct topk_job *job, struct cand_buf *b, const fl
 	}
 	if (above < rank) /* bisect_rank needs rank values >= +0 */
 		return;
-	float guess = bisect_rank(job, vals, n, 0.0f, rank, 1, NULL) - 2.0f * b->radius;
+	float guess = bisect_rank(job, vals, n, 0.0f, rank, 1, NULL) - b->radius +
+	              match_topk_guess_raise;
 	if (guess <= 0.0f || guess <= b->floor)
 		return;
 	b->guess = guess;
 	b->floor = guess;
 }
 
-/* At the end of the chunk: prove the guess or scan again (redo), and drop
- * what compact would (fewer candidates to confirm). The cut under the k best
+/* At the end of the chunk: prove the guess, or scan again (redo), or leave
+ * it to the first round (guess_floor), and drop what compact would (fewer
+ * candidates to confirm). The cut under the k best
  * is kept for mark_top: dropping proposals below it leaves the same ones at
  * or above it (one bisection per query fewer). */
 static void settle(const struct topk_job *job, struct cand_buf *b)
@@ -458,7 +495,13 @@ static void settle(const struct topk_job *job, struct cand_buf *b)
 	float t = kth_threshold(job, b->sim, b->n, b->low);
 	float cut = t - 2.0f * b->radius;
 	b->top = b->n > job->k ? t : -INFINITY;
-	if (check_guess(b, cut) && cut > b->low)
+	if (b->guess > t) { /* t2 <= t + R, so it fails after the first round */
+		guess_failed(b);
+		return;
+	}
+	if (cut >= b->guess)
+		b->guess = 0.0f; /* proven now; else check_guess_late decides */
+	if (cut > b->low)
 		drop_below(job, b, cut);
 }
 
@@ -598,25 +641,48 @@ static void write_best_first(const struct topk_job *job, struct topk_scratch *s,
 	sort_best_first(dst, b->n, s->tmp);
 }
 
+/* Buffer r's best k, confirmed, to its output. */
+static void write_out(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t r,
+                      size_t ch)
+{
+	struct cand_buf *b = &s->bufs[r];
+	take_confirmed(job, b);
+	keep_best_k(job, b);
+	write_best_first(job, s, b, job->results[ch] + (i0 + r) * job->k);
+	job->counts[ch][i0 + r] = b->n;
+}
+
 /* The buffers g0 .. g1 of a block, settled: confirm their best k in two
- * rounds and write them out. */
+ * rounds and write them out; a buffer whose guess the first round disproves
+ * is left for finish_block (redo). */
 static void confirm_group(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t g0,
                           size_t g1, size_t b0, size_t b1, size_t ch)
 {
 	for (size_t r = g0; r < g1; r++)
 		mark_top(job, &s->bufs[r], s->bufs[r].top);
 	confirm_block(job, s, g0, g1, b0, b1);
-	for (size_t r = g0; r < g1; r++)
-		mark_band(job, &s->bufs[r]);
-	confirm_block(job, s, g0, g1, b0, b1);
 	for (size_t r = g0; r < g1; r++) {
-		struct cand_buf *b = &s->bufs[r];
-		struct match_hit *dst = job->results[ch] + (i0 + r) * job->k;
-		take_confirmed(job, b);
-		keep_best_k(job, b);
-		write_best_first(job, s, b, dst);
-		job->counts[ch][i0 + r] = b->n;
+		mark_band(job, &s->bufs[r]);
+		check_guess_late(&s->bufs[r]);
 	}
+	confirm_block(job, s, g0, g1, b0, b1);
+	for (size_t r = g0; r < g1; r++)
+		if (!s->bufs[r].redo)
+			write_out(job, s, i0, r, ch);
+}
+
+/* A buffer scanned again after the first round disproved its guess, settled
+ * (no guess now): confirmed on its own, in buffer order (rare). */
+static void confirm_late(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t r,
+                         size_t ch)
+{
+	struct cand_buf *b = &s->bufs[r];
+	atomic_fetch_add_explicit(&match_topk_late_redos, 1, memory_order_relaxed);
+	mark_top(job, b, b->top); /* b->conf: s->conf_one (finish_block) */
+	confirm_row(job, b);
+	mark_band(job, b);
+	confirm_row(job, b);
+	write_out(job, s, i0, r, ch);
 }
 
 /* Gives the settled buffers from g0 on their room in s->conf, as many as
@@ -635,21 +701,37 @@ static size_t conf_group(struct topk_scratch *s, size_t g0, size_t ni)
 	return r;
 }
 
+/* The block's buffers marked redo into s->redo; their count. */
+static size_t list_redo(struct topk_scratch *s, size_t ni)
+{
+	size_t n = 0;
+	for (size_t r = 0; r < ni; r++)
+		if (s->bufs[r].redo)
+			s->redo[n++] = (uint32_t)r;
+	return n;
+}
+
 static void finish_block(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
                          size_t b0, size_t b1, size_t ch)
 {
-	size_t nredo = 0;
-	for (size_t r = 0; r < ni; r++) {
+	for (size_t r = 0; r < ni; r++)
 		settle(job, &s->bufs[r]);
-		if (s->bufs[r].redo)
-			s->redo[nredo++] = (uint32_t)r;
-	}
+	size_t nredo = list_redo(s, ni);
 	rescan(job, s, i0, nredo, b0, b1);
 	for (size_t x = 0; x < nredo; x++)
 		settle(job, &s->bufs[s->redo[x]]);
 	for (size_t g0 = 0, g1; g0 < ni; g0 = g1) {
 		g1 = conf_group(s, g0, ni);
 		confirm_group(job, s, i0, g0, g1, b0, b1, ch);
+	}
+	/* the guesses the first round disproved */
+	nredo = list_redo(s, ni);
+	for (size_t x = 0; x < nredo; x++)
+		s->bufs[s->redo[x]].conf = s->conf_one; /* compact_exact's room while scanning */
+	rescan(job, s, i0, nredo, b0, b1);
+	for (size_t x = 0; x < nredo; x++) {
+		settle(job, &s->bufs[s->redo[x]]);
+		confirm_late(job, s, i0, s->redo[x], ch);
 	}
 }
 

@@ -857,7 +857,10 @@ static void test_topk_parts(void)
 /* A floor guess too high must cost time, never a hit: raised by hand, the
  * guesses fail at settle (above the k-th proposal) or after the first round
  * (above t2 - R), and those queries are scanned again; the lists must stay
- * the same bits. */
+ * the same bits. Failing after the first round needs a guess between t2 - R
+ * and t, a window at most 2R wide: the int8 radius makes it wide enough
+ * for these raises to land in, sgemm's (1e-5 or less here) does not, so
+ * the late path is required only where an int8 form runs. */
 static void test_topk_guess_raised(void)
 {
 	size_t late = 0;
@@ -878,7 +881,10 @@ static void test_topk_guess_raised(void)
 		free(q);
 	}
 	match_topk_guess_raise = 0.0f;
-	CHECK(late > 0, "no query was scanned again after its first round");
+	match_set_kernel(MATCH_KERNEL_INT8);
+	int int8 = strncmp(match_kernel_in_use(), "int8", 4) == 0;
+	match_set_kernel(MATCH_KERNEL_AUTO);
+	CHECK(late > 0 || !int8, "no query was scanned again after its first round");
 }
 
 /* ---- the candidate cut kernel ---------------------------------------------- */

@@ -144,7 +144,6 @@ struct cand_buf {
 	size_t pending; /* entries of conf to be computed (confirm_block) */
 	float least;    /* the least canonical similarity computed since mark_top */
 	int dense;      /* a quarter or more of the last scanning call's columns hit */
-	float t2;       /* the k-th canonical similarity of the first round (mark_band) */
 };
 
 /* Per-query buffer stride: the collect kernel writes 16 lanes at a time. */
@@ -317,21 +316,20 @@ static inline void confirm_slot(const struct topk_job *job, struct cand_buf *b, 
 /* After the first round: keep the confirmed candidates and those proposed in
  * the band of width R under t2, to be confirmed, in order (the others cannot
  * be in the best k), so that the second round and take_confirmed pass over
- * those only. */
-static void mark_band(const struct topk_job *job, struct cand_buf *b)
+ * those only. Returns t2 (0 with fewer than k candidates). */
+static float mark_band(const struct topk_job *job, struct cand_buf *b)
 {
 	size_t confirmed = b->pending; /* the first round computed every pending one */
 	b->pending = 0;
-	b->t2 = 0.0f; /* fewer than k: no k-th (check_guess_late then fails) */
 	if (b->n < job->k)
-		return;
+		return 0.0f; /* no k-th (check_guess_late then fails) */
 	float t2 = confirmed == job->k ? b->least : kth_value(job, b->conf, b->n, 0.0f);
-	b->t2 = t2;
 	if (b->n == job->k)
-		return;
+		return t2;
 	size_t m = job->kern->keep_band(b->sim, b->idx, b->conf, b->n, t2 - b->radius, CONF_PENDING);
 	b->n = m;
 	b->pending = m - confirmed;
+	return t2;
 }
 
 static void confirm_row(const struct topk_job *job, struct cand_buf *b)
@@ -339,6 +337,15 @@ static void confirm_row(const struct topk_job *job, struct cand_buf *b)
 	for (size_t i = 0; i < b->n; i++)
 		if (b->conf[i] == CONF_PENDING)
 			confirm_slot(job, b, i, b->idx[i]);
+}
+
+/* Both rounds for one buffer on its own, in buffer order (t: mark_top's). */
+static void confirm_alone(const struct topk_job *job, struct cand_buf *b, float t)
+{
+	mark_top(job, b, t);
+	confirm_row(job, b);
+	mark_band(job, b);
+	confirm_row(job, b);
 }
 
 /* Keep only the confirmed candidates at or above the threshold, with their
@@ -356,10 +363,7 @@ static void take_confirmed(const struct topk_job *job, struct cand_buf *b)
  * loses), so its proposal must reach just above the k-th minus the radius. */
 static void compact_exact(const struct topk_job *job, struct cand_buf *b, float t)
 {
-	mark_top(job, b, t);
-	confirm_row(job, b);
-	mark_band(job, b);
-	confirm_row(job, b);
+	confirm_alone(job, b, t);
 	take_confirmed(job, b);
 	float worst = keep_best_k(job, b);
 	/* fewer than k at or above the threshold: anything above it may still come */
@@ -406,11 +410,11 @@ static int check_guess(struct cand_buf *b, float cut)
  * is below t2, and k confirmed candidates are at t2 or above: it cannot be
  * among the best k, nor in the band. (t2 - R in float lands below the exact
  * value: the radius is raised for that.) */
-static void check_guess_late(struct cand_buf *b)
+static void check_guess_late(struct cand_buf *b, float t2)
 {
 	if (b->guess <= 0.0f)
 		return;
-	if (b->guess <= b->t2 - b->radius)
+	if (b->guess <= t2 - b->radius)
 		b->guess = 0.0f;
 	else
 		guess_failed(b);
@@ -482,9 +486,9 @@ static void guess_floor(const struct topk_job *job, struct cand_buf *b, const fl
 
 /* At the end of the chunk: prove the guess, or scan again (redo), or leave
  * it to the first round (guess_floor), and drop what compact would (fewer
- * candidates to confirm). The cut under the k best
- * is kept for mark_top: dropping proposals below it leaves the same ones at
- * or above it (one bisection per query fewer). */
+ * candidates to confirm). The cut under the k best is kept for mark_top:
+ * dropping proposals below it leaves the same ones at or above it (one
+ * bisection per query fewer). */
 static void settle(const struct topk_job *job, struct cand_buf *b)
 {
 	b->top = -INFINITY;
@@ -661,10 +665,8 @@ static void confirm_group(const struct topk_job *job, struct topk_scratch *s, si
 	for (size_t r = g0; r < g1; r++)
 		mark_top(job, &s->bufs[r], s->bufs[r].top);
 	confirm_block(job, s, g0, g1, b0, b1);
-	for (size_t r = g0; r < g1; r++) {
-		mark_band(job, &s->bufs[r]);
-		check_guess_late(&s->bufs[r]);
-	}
+	for (size_t r = g0; r < g1; r++)
+		check_guess_late(&s->bufs[r], mark_band(job, &s->bufs[r]));
 	confirm_block(job, s, g0, g1, b0, b1);
 	for (size_t r = g0; r < g1; r++)
 		if (!s->bufs[r].redo)
@@ -678,10 +680,7 @@ static void confirm_late(const struct topk_job *job, struct topk_scratch *s, siz
 {
 	struct cand_buf *b = &s->bufs[r];
 	atomic_fetch_add_explicit(&match_topk_late_redos, 1, memory_order_relaxed);
-	mark_top(job, b, b->top); /* b->conf: s->conf_one (finish_block) */
-	confirm_row(job, b);
-	mark_band(job, b);
-	confirm_row(job, b);
+	confirm_alone(job, b, b->top); /* b->conf: s->conf_one (finish_block) */
 	write_out(job, s, i0, r, ch);
 }
 

@@ -120,20 +120,28 @@ void match_dot_canonical2_avx512(const float *a, const float *b, const float *c,
                                  size_t d, float out[2]);
 
 /* Broadcast side of the int8 product: s8 rows q = round(x / scale), row-major
- * with stride dp (d rounded up to 4, zero padded; MR spare zero rows), and
- * corr = 128 * sum(q), which the +128 offset of the other side adds. */
+ * with stride dp (d rounded up to 4, zero padded; MR spare zero rows),
+ * corr = 128 * sum(q), which the +128 offset of the other side adds, and
+ * qn = ||q|| (float; the columns' shift, struct match_u8cols). */
 struct match_i8rows {
 	int8_t *q;
 	int32_t *corr;
 	float *scale;
+	float *qn;
 	size_t dp;
 };
 
 /* Column side: u8 (q + 128) in panels of 16 rows, [dp / 4][16][4] bytes per
- * panel, padded to a whole number of 32-row panel pairs. */
+ * panel, padded to a whole number of 32-row panel pairs.
+ * slack[j] = (E - e_j) / scale_j, a little under (E the largest error norm
+ * of the side, e_j row j's; 0 in the padding): the micro-kernels start
+ * column j's sums at -trunc(Q slack[j]), Q the least qn of the call's rows,
+ * which moves each proposal down by at most ||x_i^|| (E - e_j), the part of
+ * the radius that row j does not need (README "The bound"). */
 struct match_u8cols {
 	uint8_t *q;
 	float *scale; /* padded like the panels */
+	float *slack; /* padded like the panels */
 };
 
 /* out[r * nj + c] ~= dot(a row i0 + r, b row j0 + c); j0 % 32 == 0. The

@@ -377,6 +377,7 @@ static void free_rows(struct match_i8rows *r)
 	big_free_warm(r->q); /* warm for the next call: see big_alloc.h */
 	free(r->corr);
 	free(r->scale);
+	free(r->qn);
 	*r = (struct match_i8rows){ 0 };
 }
 
@@ -392,7 +393,8 @@ static int alloc_rows(struct match_i8rows *r, size_t n, size_t dp)
 		memset(r->q + n * dp, 0, (rows - n) * dp);
 	r->corr = calloc(rows, sizeof *r->corr);
 	r->scale = calloc(rows, sizeof *r->scale);
-	return r->q && r->corr && r->scale ? 0 : -1;
+	r->qn = calloc(rows, sizeof *r->qn);
+	return r->q && r->corr && r->scale && r->qn ? 0 : -1;
 }
 
 static int alloc_cols(struct match_u8cols *c, size_t n, size_t dp)
@@ -400,7 +402,8 @@ static int alloc_cols(struct match_u8cols *c, size_t n, size_t dp)
 	size_t rows = round_up(n, 32);
 	c->q = big_alloc(rows * dp + 1);
 	c->scale = calloc(rows, sizeof *c->scale);
-	if (!c->q || !c->scale)
+	c->slack = calloc(rows, sizeof *c->slack);
+	if (!c->q || !c->scale || !c->slack)
 		return -1;
 	/* panel_put fills the rows below n; the padding rows read as q = 0 */
 	memset(c->q + n / 16 * 16 * dp, 128, (rows - n / 16 * 16) * dp);
@@ -464,9 +467,28 @@ static void put_row_a(struct match_i8rows *qa, size_t i, const float *x, size_t 
 	qa->scale[i] = match_quantize_row(x, d, q, e, norm, qnorm);
 	memset(q + d, 0, qa->dp - d);
 	int32_t sum = 0;
-	for (size_t k = 0; k < d; k++)
+	int64_t squares = 0;
+	for (size_t k = 0; k < d; k++) {
 		sum += q[k];
+		squares += q[k] * q[k];
+	}
 	qa->corr[i] = 128 * sum;
+	qa->qn[i] = (float)sqrt((double)squares);
+}
+
+/* c's slack (struct match_u8cols) from the stats of its n rows: column j's
+ * proposals may move down by ||x_i^|| (E - e_j) and stay within the radius,
+ * whose m_i E term covers a row with the largest error. Q slack[j] must not
+ * exceed ||q_i|| (E - e_j) / scale_j: the factor 1 - 2^-20 takes up the
+ * roundings of slack[j], of qn (float sqrt of an exact integer) and of
+ * their product in the micro-kernel. The cap keeps that product under 2^30
+ * (qn <= 127 sqrt(65536)), so the shifted sums stay int32s. */
+static void fill_slack(struct match_u8cols *c, const struct side_stats *st, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		double w = c->scale[j] > 0.0f ? (st->max_e - st->e[j]) / c->scale[j] : 0.0;
+		c->slack[j] = (float)fmin(fmax(w * (1.0 - 0x1p-20), 0.0), 0x1p15);
+	}
 }
 
 /* Row i of A: s8 row, its correction and statistics (and, for a self
@@ -562,7 +584,9 @@ static double proposal_gamma(const struct match_product *p)
 
 /* p->radius[i] >= |proposed(i, j) - canonical(i, j)| for every row j of B:
  *   e_i ||b_j|| + ||q_i|| e_j      quantization (zero for sgemm)
- *   + g m_i m_j                    the proposal's own rounding
+ *   + g m_i m_j                    the proposal's own rounding (int8: of a
+ *                                  value moved by at most m_i E more, the
+ *                                  columns' shift: g m_i (m_j + E))
  *   + c m_i m_j                    the canonical dot's: a lane adds ceil(d/32)
  *                                  terms (ceil(d/32) roundings for its first
  *                                  term), the pairwise sum 5 more, so
@@ -586,7 +610,7 @@ static float radius_of(const struct match_product *p, double e, double m, double
                        double max_e, double max_m)
 {
 	size_t d = p->d;
-	double proposal = proposal_gamma(p) * m * max_m;
+	double proposal = proposal_gamma(p) * m * (max_m + (p->int8 ? max_e : 0.0));
 	double canon = gamma_n((double)((d + CANON_LANES - 1) / CANON_LANES) + 5);
 	double tiny = (double)(d + CANON_LANES - 1) * 0x1p-150;
 	if (p->fb.paired) {
@@ -637,6 +661,7 @@ static void drop_int8(struct match_product *p)
 	free_rows(&p->qa);
 	big_free_warm(p->qb.q);
 	free(p->qb.scale);
+	free(p->qb.slack);
 	p->qb = (struct match_u8cols){ 0 };
 	p->int8 = 0;
 	p->form = MATCH_FORM_FP32;
@@ -671,6 +696,7 @@ static int prepare_int8(struct match_product *p, struct side_stats *sa, struct s
 		memcpy(sb->norm, sa->norm, p->na * sizeof *sb->norm);
 	}
 	stats_finish(sb, p->nb);
+	fill_slack(&p->qb, sb, p->nb);
 	p->stripe = INT8_STRIPE;
 	return 0;
 }
@@ -850,6 +876,7 @@ void match_gather_rows(struct match_gather *g, const struct match_product *p, co
 		memcpy(g->view.qa.q + r * dp, p->qa.q + i * dp, dp);
 		g->view.qa.corr[r] = p->qa.corr[i];
 		g->view.qa.scale[r] = p->qa.scale[i];
+		g->view.qa.qn[r] = p->qa.qn[i];
 	}
 }
 
@@ -969,6 +996,7 @@ int match_product_init_rows(struct match_product *p, const struct match_rows *r,
 			quant_run(&job, nthreads);
 		rc = rc == 0 && !atomic_load(&job.failed) ? 0 : -1;
 		stats_finish(&sb, nb);
+		fill_slack(&p->qb, &sb, nb);
 		p->stripe = INT8_STRIPE;
 	} else if (rc == 0 && p->radius) {
 		struct match_f32cols *panels = f32_panels(p, 0);

@@ -52,6 +52,8 @@ struct micro {
 	const int8_t *rows;
 	const int32_t *corr;
 	const float *row_scale, *col_scale;
+	const float *slack; /* the 32 columns' (struct match_u8cols) */
+	float q;            /* the least qn of the call's rows */
 	const uint8_t *p0, *p1;
 	size_t dp, nrows, cols, nj;
 	float *out;
@@ -71,10 +73,13 @@ tile_loop(const struct match_i8rows *a, size_t i0, size_t ni, const struct match
           micro_fn kernel)
 {
 	size_t dp = a->dp, panel = 16 * dp;
+	float q = ni ? a->qn[i0] : 0.0f;
+	for (size_t r = 1; r < ni; r++)
+		q = a->qn[i0 + r] < q ? a->qn[i0 + r] : q;
 	for (size_t c = 0; c < nj; c += NR) {
 		struct micro m = { .p0 = b->q + (j0 + c) / 16 * panel, .col_scale = b->scale + j0 + c,
-			           .dp = dp, .cols = nj - c < NR ? nj - c : NR, .nj = nj,
-			           .col = (uint32_t)(j0 + c) };
+			           .slack = b->slack + j0 + c, .q = q, .dp = dp,
+			           .cols = nj - c < NR ? nj - c : NR, .nj = nj, .col = (uint32_t)(j0 + c) };
 		m.p1 = m.p0 + panel;
 		for (size_t r = 0; r < ni; r += mr) {
 			m.rows = a->q + (i0 + r) * dp;
@@ -92,12 +97,14 @@ tile_loop(const struct match_i8rows *a, size_t i0, size_t ni, const struct match
 
 /* The 512-bit micro-kernels' sixteen accumulators, acc<row><panel>: named
  * variables, so that they stay in registers (an array of them went to the
- * stack), declared as zero and handed out in acc[2 row + panel]. */
-#define ACC16_ZERO(type, zero)                                                  \
-	type acc00 = (zero), acc01 = acc00, acc10 = acc00, acc11 = acc00;       \
-	type acc20 = acc00, acc21 = acc00, acc30 = acc00, acc31 = acc00;        \
-	type acc40 = acc00, acc41 = acc00, acc50 = acc00, acc51 = acc00;        \
-	type acc60 = acc00, acc61 = acc00, acc70 = acc00, acc71 = acc00
+ * stack), declared as start0 (panel 0) and start1 (panel 1) and handed out
+ * in acc[2 row + panel]. */
+#define ACC16_START(type, start0, start1)                                       \
+	type acc00 = (start0), acc01 = (start1), acc10 = acc00, acc11 = acc01;  \
+	type acc20 = acc00, acc21 = acc01, acc30 = acc00, acc31 = acc01;        \
+	type acc40 = acc00, acc41 = acc01, acc50 = acc00, acc51 = acc01;        \
+	type acc60 = acc00, acc61 = acc01, acc70 = acc00, acc71 = acc01
+#define ACC16_ZERO(type, zero) ACC16_START(type, zero, zero)
 /* step(r) for each row r of a micro-tile */
 #define EIGHT_ROWS(step) \
 	do {                                                                    \
@@ -121,12 +128,23 @@ tile_loop(const struct match_i8rows *a, size_t i0, size_t ni, const struct match
 		acc##r##1 = _mm512_dpbusd_epi32(acc##r##1, b1, a);         \
 	} while (0)
 
-/* acc[2r + h] = rows[r] (s8, 4 bytes broadcast at a time) . panel h (u8).
- * Sixteen named accumulators, so that they stay in registers. */
-static inline VNNI512_TARGET void micro_product512(const int8_t *rows, size_t dp, const uint8_t *p0,
-                                                   const uint8_t *p1, __m512i acc[2 * MR])
+/* Sixteen columns' start, -trunc(q slack[j]) (struct match_u8cols). */
+static inline VNNI512_TARGET __m512i shift_start512(float q, const float *slack)
 {
-	ACC16_ZERO(__m512i, _mm512_setzero_si512());
+	__m512i k = _mm512_cvttps_epi32(_mm512_mul_ps(_mm512_set1_ps(q), _mm512_loadu_ps(slack)));
+	return _mm512_sub_epi32(_mm512_setzero_si512(), k);
+}
+
+/* acc[2r + h] = rows[r] (s8, 4 bytes broadcast at a time) . panel h (u8),
+ * from the columns' shifted start. Sixteen named accumulators, so that they
+ * stay in registers. */
+static inline __attribute__((always_inline)) VNNI512_TARGET void
+micro_product512(const struct micro *m, __m512i acc[2 * MR])
+{
+	const int8_t *rows = m->rows;
+	const uint8_t *p0 = m->p0, *p1 = m->p1;
+	size_t dp = m->dp;
+	ACC16_START(__m512i, shift_start512(m->q, m->slack), shift_start512(m->q, m->slack + 16));
 	for (size_t g = 0; g < dp / 4; g++) {
 		__m512i b0 = _mm512_loadu_si512(p0 + 64 * g);
 		__m512i b1 = _mm512_loadu_si512(p1 + 64 * g);
@@ -225,7 +243,7 @@ append_row(struct match_scan_row *s, const __m512 v[2], const struct tile_cols *
 static VNNI512_TARGET void micro512(const struct micro *m)
 {
 	__m512i acc[2 * MR];
-	micro_product512(m->rows, m->dp, m->p0, m->p1, acc);
+	micro_product512(m, acc);
 	for (size_t x = 0; x < m->nrows; x++) {
 		float *o = m->out + x * m->nj;
 		store512(acc[2 * x], m->corr[x], m->row_scale[x], m->col_scale, m->cols, o);
@@ -250,7 +268,7 @@ VNNI512_TARGET void match_vnni_tile(const struct match_i8rows *a, size_t i0, siz
 static VNNI512_TARGET void micro512_scan(const struct micro *m)
 {
 	__m512i acc[2 * MR];
-	micro_product512(m->rows, m->dp, m->p0, m->p1, acc);
+	micro_product512(m, acc);
 	struct tile_cols t = tile_cols_of(m->col, m->cols);
 	__m512 cs0 = _mm512_maskz_loadu_ps(t.live[0], m->col_scale);
 	__m512 cs1 = _mm512_maskz_loadu_ps(t.live[1], m->col_scale + 16);
@@ -414,13 +432,21 @@ F32_TARGET void match_f32_scan(const float *a, size_t d, size_t i0, size_t ni,
 		acc##r##1 = _mm256_dpbusd_avx_epi32(acc##r##1, hi, a);               \
 	} while (0)
 
-/* Twelve named accumulators, so that they stay in registers. */
-static inline VNNI256_TARGET void six_rows256(const int8_t *rows, size_t dp, const uint8_t *p,
-                                              __m256i acc[2 * MR256])
+/* Eight columns' start, -trunc(q slack[j]): shift_start512's bits. */
+static inline VNNI256_TARGET __m256i shift_start256(float q, const float *slack)
 {
-	__m256i acc00 = _mm256_setzero_si256(), acc01 = acc00, acc10 = acc00, acc11 = acc00;
-	__m256i acc20 = acc00, acc21 = acc00, acc30 = acc00, acc31 = acc00;
-	__m256i acc40 = acc00, acc41 = acc00, acc50 = acc00, acc51 = acc00;
+	__m256i k = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_set1_ps(q), _mm256_loadu_ps(slack)));
+	return _mm256_sub_epi32(_mm256_setzero_si256(), k);
+}
+
+/* Twelve named accumulators, so that they stay in registers; columns 0-7
+ * and 8-15 start at their shifts (slack: the panel's 16). */
+static inline VNNI256_TARGET void six_rows256(const int8_t *rows, size_t dp, const uint8_t *p,
+                                              float q, const float *slack, __m256i acc[2 * MR256])
+{
+	__m256i acc00 = shift_start256(q, slack), acc01 = shift_start256(q, slack + 8);
+	__m256i acc10 = acc00, acc11 = acc01, acc20 = acc00, acc21 = acc01, acc30 = acc00;
+	__m256i acc31 = acc01, acc40 = acc00, acc41 = acc01, acc50 = acc00, acc51 = acc01;
 	for (size_t g = 0; g < dp / 4; g++) {
 		__m256i lo = _mm256_loadu_si256((const __m256i *)(p + 64 * g));
 		__m256i hi = _mm256_loadu_si256((const __m256i *)(p + 64 * g + 32));
@@ -458,7 +484,7 @@ static VNNI256_TARGET void micro256(const struct micro *m)
 {
 	for (size_t h = 0; h < 2 && m->cols > 16 * h; h++) {
 		__m256i acc[2 * MR256];
-		six_rows256(m->rows, m->dp, h ? m->p1 : m->p0, acc);
+		six_rows256(m->rows, m->dp, h ? m->p1 : m->p0, m->q, m->slack + 16 * h, acc);
 		for (size_t x = 0; x < m->nrows; x++)
 			for (size_t e = 0; e < 2 && m->cols > 16 * h + 8 * e; e++) {
 				size_t c = 16 * h + 8 * e;

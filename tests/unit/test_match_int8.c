@@ -15,7 +15,8 @@
  * 1 and 2 threads; a base whose best rows come first (the guessed top-k
  * floor is wrong and the query is scanned again). A few seconds; an int8
  * form the CPU lacks runs fp32 and the test says so (its checks then need
- * such a CPU). The candidate cut kernel (keep_ge: AVX-512 compress or the
+ * such a CPU). Each int8 form's values against their model (the columns'
+ * shift included) and the radius. The candidate cut kernel (keep_ge: AVX-512 compress or the
  * portable loop) against a plain loop, on values at the cut, one float step
  * either side of it, and every tail length; likewise the kernel that takes
  * the confirmed similarities (take_ge); the collect kernel against its
@@ -546,6 +547,127 @@ static void test_fp32_radius(void)
 	match_set_kernel(MATCH_KERNEL_AUTO);
 	free(x);
 	CHECK(!bad, "sgemm's radius follows the rows' norms");
+}
+
+/* ---- the int8 product's column shift ---------------------------------------- */
+
+/* One int8 form's product of a x b (match_product_init, 1 thread), row
+ * stripes as the top-k and the pairs call it, against a model built from
+ * the quantizer's q, scales and error norms (struct match_u8cols, README
+ * "The bound"): every value is float(q_a . q_b - K) * scale_b * scale_a bit
+ * for bit, K = trunc(Q slack_j) with Q the least ||q|| of the stripe's
+ * rows; the shift K scale_b scale_a is at most ||x_a^|| (E - e_j); every
+ * value is within the radius of the canonical dot; the 512-bit scan gives
+ * the tile's values. Returns how many values were shifted. */
+static size_t shift_case(const char *name, const float *a, size_t na, const float *b, size_t nb,
+                         size_t d)
+{
+	struct match_product p;
+	CHECK(match_product_init(&p, a, na, b, nb, d, 1, 1) == 0 && p.int8, "%s: int8 init", name);
+	int8_t *qa = calloc(na * d + 1, 1), *qb = calloc(nb * d + 1, 1);
+	float *sa = calloc(na, sizeof *sa), *sb = calloc(nb, sizeof *sb);
+	double *eb = calloc(nb, sizeof *eb), big_e = 0.0, e, n, m;
+	for (size_t i = 0; i < na; i++)
+		sa[i] = match_quantize_row(a + i * d, d, qa + i * d, &e, &n, &m);
+	for (size_t j = 0; j < nb; j++) {
+		sb[j] = match_quantize_row(b + j * d, d, qb + j * d, &eb[j], &n, &m);
+		big_e = fmax(big_e, eb[j]);
+	}
+	float *tile = calloc(p.stripe * nb, sizeof *tile);
+	struct match_scan_row *rows = calloc(p.stripe, sizeof *rows);
+	for (size_t r = 0; r < p.stripe; r++)
+		rows[r] = (struct match_scan_row){ .floor = -INFINITY, .sim = calloc(nb + 64, sizeof(float)),
+			                           .idx = calloc(nb + 64, sizeof(uint32_t)) };
+	size_t off_model = 0, too_far = 0, outside = 0, scan_differs = 0, shifted = 0;
+	for (size_t i0 = 0; i0 < na; i0 += p.stripe) {
+		size_t ni = na - i0 < p.stripe ? na - i0 : p.stripe;
+		float q = INFINITY;
+		for (size_t i = i0; i < i0 + ni; i++) {
+			int64_t squares = 0;
+			for (size_t k = 0; k < d; k++)
+				squares += qa[i * d + k] * qa[i * d + k];
+			q = fminf(q, (float)sqrt((double)squares));
+		}
+		match_product_tile(&p, i0, ni, 0, nb, tile);
+		if (match_product_scans(&p)) {
+			for (size_t r = 0; r < ni; r++)
+				rows[r].n = 0;
+			match_product_scan(&p, i0, ni, 0, nb, rows);
+		}
+		for (size_t i = i0; i < i0 + ni; i++) {
+			int64_t squares = 0;
+			for (size_t k = 0; k < d; k++)
+				squares += qa[i * d + k] * qa[i * d + k];
+			for (size_t j = 0; j < nb; j++) {
+				int32_t dot = 0;
+				for (size_t k = 0; k < d; k++)
+					dot += qa[i * d + k] * qb[j * d + k];
+				int32_t shift = (int32_t)(q * p.qb.slack[j]);
+				float want = (float)(dot - shift) * sb[j] * sa[i], got = tile[(i - i0) * nb + j];
+				off_model += memcmp(&want, &got, sizeof want) != 0;
+				double moved = (double)shift * sb[j] * sa[i];
+				too_far += !(moved <= sa[i] * sqrt((double)squares) * (big_e - eb[j]));
+				shifted += shift > 0;
+				double c = match_similarity(a + i * d, b + j * d, d);
+				outside += !(fabs(match_clamp01(got) - c) <= p.radius[i]);
+				if (match_product_scans(&p)) {
+					struct match_scan_row *sr = &rows[i - i0];
+					float v = match_clamp01(got);
+					scan_differs += !(j < sr->n && sr->idx[j] == j &&
+					                  memcmp(&sr->sim[j], &v, sizeof v) == 0);
+				}
+			}
+		}
+	}
+	CHECK(off_model == 0, "%s: %zu values not float(q.q - K) * scale_b * scale_a", name, off_model);
+	CHECK(too_far == 0, "%s: %zu values moved past their column's slack", name, too_far);
+	CHECK(outside == 0, "%s: %zu values outside the radius", name, outside);
+	CHECK(scan_differs == 0, "%s: %zu scanned values not the tile's", name, scan_differs);
+	for (size_t r = 0; r < p.stripe; r++) {
+		free(rows[r].sim);
+		free(rows[r].idx);
+	}
+	free(rows);
+	free(tile);
+	free(qa);
+	free(qb);
+	free(sa);
+	free(sb);
+	free(eb);
+	match_product_free(&p);
+	return shifted;
+}
+
+/* The shift in each int8 form the CPU has: random rows (the benchmark's
+ * kind), and a base where every tenth row has one large component, so that
+ * E is ~7x most rows' error and their values move by most of the radius
+ * (a slack even 2x too large would push them out of it); d with a tail past
+ * its groups of four; two row stripes with their own Q. */
+static void test_int8_shift(void)
+{
+	static const size_t dims[] = { 37, 64, 512 };
+	for (size_t f = 0; f < 2; f++) {
+		match_set_kernel(int8_kernels[f]);
+		if (strncmp(match_kernel_in_use(), "int8", 4) != 0)
+			continue; /* this form needs a CPU with it */
+		for (size_t di = 0; di < sizeof dims / sizeof *dims; di++) {
+			size_t d = dims[di], na = 100, nb = 200;
+			float *a = random_unit(na, d), *b = random_unit(nb, d), *spiky = one_large(nb, d);
+			char name[64];
+			snprintf(name, sizeof name, "%s shift, random, d=%zu", int8_names[f], d);
+			size_t plain = shift_case(name, a, na, b, nb, d);
+			for (size_t j = 0; j < nb; j += 10)
+				memcpy(b + j * d, spiky + j * d, d * sizeof *b);
+			snprintf(name, sizeof name, "%s shift, spiky rows, d=%zu", int8_names[f], d);
+			size_t spiked = shift_case(name, a, na, b, nb, d);
+			CHECK(spiked > na * nb / 2, "%s: only %zu of %zu values shifted", name, spiked, na * nb);
+			CHECK(d < 64 || plain > 0, "%s: no value shifted on random rows", name);
+			free(a);
+			free(b);
+			free(spiky);
+		}
+	}
+	match_set_kernel(MATCH_KERNEL_AUTO);
 }
 
 /* ---- the fp32 scanning product's pairs ------------------------------------- */
@@ -1285,6 +1407,7 @@ int main(void)
 	test_collect();
 	test_int8_in_use();
 	test_non_finite_rows();
+	test_int8_shift();
 	test_canonical();
 	test_canonical_forms();
 	test_pairs();

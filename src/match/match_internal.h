@@ -190,14 +190,19 @@ void match_set_f32_pairing(int mode);
 void match_f32_scan(const float *a, size_t d, size_t i0, size_t ni, const struct match_f32cols *b,
                     size_t j0, size_t nj, struct match_scan_row *rows);
 
+/* A quantized row's statistics: e = ||x - x^||, norm = ||x||, qnorm =
+ * ||x^|| (x^ = scale q; in double), and the exact sum of q and of its
+ * squares. */
+struct match_qrow {
+	double e, norm, qnorm;
+	int32_t sum, squares;
+};
 /* q = round(x / scale), scale = max|x| / 127 (match_product.c); the AVX-512
- * form gives the same q and scale, and e, norm, qnorm summed in another order. */
-float match_quantize_row(const float *x, size_t d, int8_t *q, double *e, double *norm,
-                         double *qnorm);
-float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, double *e, double *norm,
-                                double *qnorm);
-float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, double *e, double *norm,
-                                double *qnorm);
+ * form gives the same q, scale, sum and squares, and e, norm, qnorm summed
+ * in another order. */
+float match_quantize_row(const float *x, size_t d, int8_t *q, struct match_qrow *st);
+float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, struct match_qrow *st);
+float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, struct match_qrow *st);
 
 /* Which product proposes: sgemm, or int8 in one of its two widths. */
 enum match_form { MATCH_FORM_FP32, MATCH_FORM_INT8_512, MATCH_FORM_INT8_256 };

@@ -274,36 +274,36 @@ static float row_max_abs(const float *x, size_t d)
 
 /* q = round(x / scale) with scale = max|x| / 127, so |q| <= 127; returns the
  * scale and fills the row's statistics. */
-float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, double *e, double *norm,
-                                double *qnorm)
+float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, struct match_qrow *st)
 {
 	float scale = row_max_abs(x, d) / 127.0f;
 	float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
 	double ee = 0, nn = 0, qq = 0;
+	int32_t sum = 0, squares = 0; /* 127^2 d < 2^31 for d <= 65536 */
 	for (size_t k = 0; k < d; k++) {
 		float y = x[k] * inv; /* any rounding will do: e measures the result */
 		int v = (int)(y + (y >= 0.0f ? 0.5f : -0.5f));
 		v = v > 127 ? 127 : (v < -127 ? -127 : v);
 		q[k] = (int8_t)v;
+		sum += v;
+		squares += v * v;
 		double back = (double)scale * (double)v, diff = (double)x[k] - back;
 		ee += diff * diff;
 		nn += (double)x[k] * x[k];
 		qq += back * back;
 	}
-	*e = sqrt(ee);
-	*norm = sqrt(nn);
-	*qnorm = sqrt(qq);
+	*st = (struct match_qrow){ .e = sqrt(ee), .norm = sqrt(nn), .qnorm = sqrt(qq), .sum = sum,
+		                   .squares = squares };
 	return scale;
 }
 
-float match_quantize_row(const float *x, size_t d, int8_t *q, double *e, double *norm,
-                         double *qnorm)
+float match_quantize_row(const float *x, size_t d, int8_t *q, struct match_qrow *st)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (canonical_avx512())
-		return match_quantize_row_avx512(x, d, q, e, norm, qnorm);
+		return match_quantize_row_avx512(x, d, q, st);
 #endif
-	return match_quantize_row_scalar(x, d, q, e, norm, qnorm);
+	return match_quantize_row_scalar(x, d, q, st);
 }
 
 /* m = max(||x||, ||x^||), which the bound multiplies (fill_radius). */
@@ -317,6 +317,11 @@ static void stats_set(struct side_stats *st, size_t i, double e, double norm, do
 	st->e[i] = e;
 	st->m[i] = row_m(norm, qnorm);
 	st->norm[i] = norm;
+}
+
+static void stats_set_q(struct side_stats *st, size_t i, const struct match_qrow *r)
+{
+	stats_set(st, i, r->e, r->norm, r->qnorm);
 }
 
 static double array_max(const double *v, size_t n)
@@ -458,22 +463,16 @@ static void f32_cols_put(struct match_f32cols *c, int side_a, size_t i, const fl
 		start[i] = match_pair_start(row, d);
 }
 
-/* Row x (d values) as row i of qa: s8 row, padding, scale and correction;
- * its statistics to *e, *norm, *qnorm. */
-static void put_row_a(struct match_i8rows *qa, size_t i, const float *x, size_t d, double *e,
-                      double *norm, double *qnorm)
+/* Row x (d values) as row i of qa: s8 row, padding, scale, correction and
+ * ||q||; its statistics to *st. */
+static void put_row_a(struct match_i8rows *qa, size_t i, const float *x, size_t d,
+                      struct match_qrow *st)
 {
 	int8_t *q = qa->q + i * qa->dp;
-	qa->scale[i] = match_quantize_row(x, d, q, e, norm, qnorm);
+	qa->scale[i] = match_quantize_row(x, d, q, st);
 	memset(q + d, 0, qa->dp - d);
-	int32_t sum = 0;
-	int64_t squares = 0;
-	for (size_t k = 0; k < d; k++) {
-		sum += q[k];
-		squares += q[k] * q[k];
-	}
-	qa->corr[i] = 128 * sum;
-	qa->qn[i] = (float)sqrt((double)squares);
+	qa->corr[i] = 128 * st->sum;
+	qa->qn[i] = (float)sqrt((double)st->squares);
 }
 
 /* c's slack (struct match_u8cols) from the stats of its n rows: column j's
@@ -496,10 +495,10 @@ static void fill_slack(struct match_u8cols *c, const struct side_stats *st, size
 static void quantize_a(struct quant_job *job, size_t i)
 {
 	struct match_product *p = job->p;
-	double e, norm, qnorm;
+	struct match_qrow st;
 	int8_t *q = p->qa.q + i * p->qa.dp;
-	put_row_a(&p->qa, i, p->a + i * p->d, p->d, &e, &norm, &qnorm);
-	stats_set(job->sa, i, e, norm, qnorm);
+	put_row_a(&p->qa, i, p->a + i * p->d, p->d, &st);
+	stats_set_q(job->sa, i, &st);
 	if (job->self) {
 		panel_put(&p->qb, i, q, p->d, p->qa.dp);
 		p->qb.scale[i] = p->qa.scale[i];
@@ -510,10 +509,10 @@ static void quantize_a(struct quant_job *job, size_t i)
 static void quantize_b(struct quant_job *job, size_t j, int8_t *q)
 {
 	struct match_product *p = job->p;
-	double e, norm, qnorm;
-	p->qb.scale[j] = match_quantize_row(p->b + j * p->d, p->d, q, &e, &norm, &qnorm);
+	struct match_qrow st;
+	p->qb.scale[j] = match_quantize_row(p->b + j * p->d, p->d, q, &st);
 	panel_put(&p->qb, j, q, p->d, p->qa.dp);
-	stats_set(job->sb, j, e, norm, qnorm);
+	stats_set_q(job->sb, j, &st);
 }
 
 static void quant_worker(void *arg, int thread)
@@ -910,9 +909,9 @@ void match_block_rows(struct match_product *blk, const struct match_product *p, 
 	blk->a = p->a + a0 * p->d;
 	blk->na = n;
 	for (size_t i = 0; i < n; i++) {
-		double e, norm, qnorm;
-		put_row_a(&blk->qa, i, blk->a + i * p->d, p->d, &e, &norm, &qnorm);
-		blk->radius[i] = radius_of(p, e, row_m(norm, qnorm), p->b_max_norm, p->b_max_e,
+		struct match_qrow st;
+		put_row_a(&blk->qa, i, blk->a + i * p->d, p->d, &st);
+		blk->radius[i] = radius_of(p, st.e, row_m(st.norm, st.qnorm), p->b_max_norm, p->b_max_e,
 		                           p->b_max_m);
 	}
 }

@@ -660,8 +660,8 @@ static inline DOT_TARGET double sqrt_sum(__m512d v)
 	return sqrt(_mm512_reduce_add_pd(v));
 }
 
-DOT_TARGET float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, double *e,
-                                           double *norm, double *qnorm)
+DOT_TARGET float match_quantize_row_avx512(const float *x, size_t d, int8_t *q,
+                                           struct match_qrow *st)
 {
 	__m512 top = _mm512_setzero_ps();
 	for (size_t k = 0; k < d; k += 16)
@@ -673,6 +673,7 @@ DOT_TARGET float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, 
 	const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
 	const __m512d vscale = _mm512_set1_pd((double)scale);
 	__m512d ee = _mm512_setzero_pd(), nn = ee, qq = ee;
+	__m512i sum = _mm512_setzero_si512(), squares = sum;
 	for (size_t k = 0; k < d; k += 16) { /* dead lanes are 0 and add nothing */
 		__mmask16 live = live16(d - k);
 		__m512 xv = _mm512_maskz_loadu_ps(live, x + k);
@@ -681,6 +682,8 @@ DOT_TARGET float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, 
 		__m512 t = _mm512_add_round_ps(y, _mm512_mask_blend_ps(up, minus_half, half), ROUND_NEAREST);
 		__m512i v = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvttps_epi32(t), hi), lo);
 		_mm512_mask_cvtepi32_storeu_epi8(q + k, live, v);
+		sum = _mm512_add_epi32(sum, v);
+		squares = _mm512_add_epi32(squares, _mm512_mullo_epi32(v, v));
 		for (int h = 0; h < 2; h++) {
 			__m256 xh = h ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xv), 1))
 			              : _mm512_castps512_ps256(xv);
@@ -692,9 +695,9 @@ DOT_TARGET float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, 
 			qq = _mm512_fmadd_pd(back, back, qq);
 		}
 	}
-	*e = sqrt_sum(ee);
-	*norm = sqrt_sum(nn);
-	*qnorm = sqrt_sum(qq);
+	*st = (struct match_qrow){ .e = sqrt_sum(ee), .norm = sqrt_sum(nn), .qnorm = sqrt_sum(qq),
+		                   .sum = _mm512_reduce_add_epi32(sum),
+		                   .squares = _mm512_reduce_add_epi32(squares) };
 	return scale;
 }
 #undef ROUND_NEAREST

@@ -566,11 +566,13 @@ static size_t shift_case(const char *name, const float *a, size_t na, const floa
 	CHECK(match_product_init(&p, a, na, b, nb, d, 1, 1) == 0 && p.int8, "%s: int8 init", name);
 	int8_t *qa = calloc(na * d + 1, 1), *qb = calloc(nb * d + 1, 1);
 	float *sa = calloc(na, sizeof *sa), *sb = calloc(nb, sizeof *sb);
-	double *eb = calloc(nb, sizeof *eb), big_e = 0.0, e, n, m;
+	double *eb = calloc(nb, sizeof *eb), big_e = 0.0;
+	struct match_qrow st;
 	for (size_t i = 0; i < na; i++)
-		sa[i] = match_quantize_row(a + i * d, d, qa + i * d, &e, &n, &m);
+		sa[i] = match_quantize_row(a + i * d, d, qa + i * d, &st);
 	for (size_t j = 0; j < nb; j++) {
-		sb[j] = match_quantize_row(b + j * d, d, qb + j * d, &eb[j], &n, &m);
+		sb[j] = match_quantize_row(b + j * d, d, qb + j * d, &st);
+		eb[j] = st.e;
 		big_e = fmax(big_e, eb[j]);
 	}
 	float *tile = calloc(p.stripe * nb, sizeof *tile);
@@ -1369,7 +1371,8 @@ static void quant_row(float *x, size_t d, int r)
 }
 
 /* The dispatched quantizer (AVX-512 where the CPU has it) against the
- * scalar one: q and scale bit for bit, e and the norms within 1e-12. */
+ * scalar one: q, scale and the sums of q and its squares bit for bit (the
+ * sums also against q), e and the norms within 1e-12. */
 static void test_quantizer(void)
 {
 	static const size_t dims[] = { 1, 15, 16, 17, 100, 512, 513 };
@@ -1380,12 +1383,19 @@ static void test_quantizer(void)
 		size_t d = dims[di];
 		for (int r = 0; r < 50; r++) {
 			quant_row(x, d, r);
-			double e1, n1, m1, e2, n2, m2;
-			float s1 = match_quantize_row_scalar(x, d, q1, &e1, &n1, &m1);
-			float s2 = match_quantize_row(x, d, q2, &e2, &n2, &m2);
+			struct match_qrow r1, r2;
+			float s1 = match_quantize_row_scalar(x, d, q1, &r1);
+			float s2 = match_quantize_row(x, d, q2, &r2);
+			int32_t sum = 0, squares = 0;
+			for (size_t k = 0; k < d; k++) {
+				sum += q1[k];
+				squares += q1[k] * q1[k];
+			}
 			bad += memcmp(&s1, &s2, sizeof s1) != 0 || memcmp(q1, q2, d) != 0 ||
-			       fabs(e1 - e2) > 1e-12 * (n1 + 1e-300) || fabs(n1 - n2) > 1e-12 * n1 ||
-			       fabs(m1 - m2) > 1e-12 * m1;
+			       r1.sum != sum || r2.sum != sum || r1.squares != squares ||
+			       r2.squares != squares || fabs(r1.e - r2.e) > 1e-12 * (r1.norm + 1e-300) ||
+			       fabs(r1.norm - r2.norm) > 1e-12 * r1.norm ||
+			       fabs(r1.qnorm - r2.qnorm) > 1e-12 * r1.qnorm;
 		}
 	}
 	CHECK(bad == 0, "quantizer: %zu rows differ between the scalar and the dispatched form", bad);

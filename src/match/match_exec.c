@@ -865,18 +865,11 @@ bitonic_stage(__m512i *v, size_t nv, size_t size, size_t stride)
 	}
 }
 
-/* The whole sort of nv vectors, each stage in turn. */
-static __attribute__((noinline)) MATCH_AVX512 void bitonic_sort_any(__m512i *v, size_t nv)
-{
-	for (size_t size = 2; size <= 8 * nv; size *= 2)
-		for (size_t stride = size / 2; stride > 0; stride /= 2)
-			bitonic_stage(v, nv, size, stride);
-}
-
-/* bitonic_sort_any, inlined for a constant nv with its loops unrolled, so
- * that every stage's masks are constants (with nv and the stages as
- * variables, the masks were computed for every vector of every stage: ~1 %
- * of an int8 top-k of k = 100, half of it saved). */
+/* The whole sort of nv vectors, each stage in turn. Inlined for a constant
+ * nv (bitonic_sort), its loops unrolled, every stage's masks are constants
+ * (with nv and the stages as variables, the masks were computed for every
+ * vector of every stage: ~1 % of an int8 top-k of k = 100, half of it
+ * saved). */
 static inline __attribute__((always_inline)) MATCH_AVX512 void bitonic_sort_n(__m512i *v, size_t nv)
 {
 #pragma GCC unroll 8
@@ -886,8 +879,8 @@ static inline __attribute__((always_inline)) MATCH_AVX512 void bitonic_sort_n(__
 			bitonic_stage(v, nv, size, stride);
 }
 
-/* Unrolled up to 16 vectors (k <= 128), in 5 KB of code; more runs the
- * loops. */
+/* Unrolled for each number of vectors up to 16 (k <= 128); 32 runs the
+ * loops with nv a variable. 5 KB of code in all. */
 static MATCH_AVX512 void bitonic_sort(__m512i *v, size_t nv)
 {
 	switch (nv) {
@@ -896,7 +889,7 @@ static MATCH_AVX512 void bitonic_sort(__m512i *v, size_t nv)
 	case 4: bitonic_sort_n(v, 4); break;
 	case 8: bitonic_sort_n(v, 8); break;
 	case 16: bitonic_sort_n(v, 16); break;
-	default: bitonic_sort_any(v, nv); break;
+	default: bitonic_sort_n(v, nv); break;
 	}
 }
 

@@ -160,23 +160,31 @@ static size_t move_pages(char *from, size_t bytes, char *to)
 }
 
 /* [to, to + need) filled with the last pages of the smallest spare larger
- * than need, which stays a spare of the pages before them. */
-static void fill_from_larger(char *to, size_t need)
+ * than need, which stays a spare of the pages before them; 0 when there is
+ * no such spare. */
+static int fill_from_larger(char *to, size_t need)
 {
 	size_t have = need;
 	char *s = take_spare_above(&have);
 	if (!s)
-		return;
+		return 0;
 	size_t moved = move_pages(s + (have - need), need, to);
 	put_back(s, moved ? have - need : have);
+	return 1;
 }
 
-/* A new block p of size bytes, filled from its start with the pages of
- * spares too small to be taken whole, the largest first while they fit,
- * and the rest from the tail of a larger one: warm pages where it would
- * have had fresh ones (big_alloc.h). */
+/* A new block p of size bytes, filled with the tail of a larger spare, or
+ * else from its start with the pages of spares too small to be taken
+ * whole, the largest first while they fit, and the rest from the tail of
+ * one larger than that rest: warm pages where it would have had fresh ones
+ * (big_alloc.h). A larger spare first: it was most likely written whole (a
+ * side's rows or panels), where a smaller one is often scratch whose last
+ * pages were never touched (candidate buffers) and are fresh wherever they
+ * go. */
 static void fill_from_spares(char *p, size_t size)
 {
+	if (fill_from_larger(p, size))
+		return;
 	for (size_t off = 0; off < size;) {
 		size_t got = size - off;
 		char *s = take_spare_within(&got);

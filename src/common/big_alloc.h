@@ -23,13 +23,17 @@ void *big_alloc(size_t bytes);
  * block; none is dropped for a block that would not fit even then), and the
  * next big_alloc of a spare's size or up to a fifth less takes the smallest
  * that fits, its pages mapped and warm. A big_alloc that no spare fits takes
- * the pages of the spares smaller than it instead, the largest first while
- * they fit, and the rest from the end of the smallest larger spare, which
- * stays a spare of the pages before them (mremap moves them into the new
- * block, which is fresh only past them; where the kernel cannot, as under
- * valgrind, the spares stay): after a matching call of one shape, one of
- * another shape (an fp32 top-k, then an int8 one: its B panels, 40 MiB,
- * give the int8 call's blocks their pages) or a task of another kind.
+ * the last pages of the smallest spare larger than it, which stays a spare
+ * of the pages before them, or when there is none the pages of the spares
+ * smaller than it, the largest first while they fit, and the rest from the
+ * end of the smallest spare larger than that rest (mremap moves them into
+ * the new block, which is fresh only past them; where the kernel cannot, as
+ * under valgrind, the spares stay): after a matching call of one shape, one
+ * of another shape (an fp32 top-k, then an int8 one: its B panels, 40 MiB,
+ * give the int8 call's blocks their pages) or a task of another kind. A
+ * larger spare goes first because it was most likely written whole (rows,
+ * panels), where the smaller ones are often scratch whose last pages were
+ * never touched: those are fresh again wherever they are moved.
  * Fresh memory costs its first touch: on the build
  * machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped, 80 ms
  * for a clustering's 40 MB of rows, as long as reading them from MariaDB.

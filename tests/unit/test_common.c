@@ -821,6 +821,37 @@ static void test_big_alloc_from_larger(void)
 	big_alloc_release_spares();
 }
 
+/* With a smaller spare and a larger one, a big_alloc that neither fits
+ * takes the larger one's last pages (written whole, where the smaller may
+ * be scratch with pages never touched), and the smaller spare stays one. */
+static void test_big_alloc_larger_first(void)
+{
+	const size_t mb = (size_t)1 << 20;
+	big_alloc_release_spares();
+	char *a = big_alloc(4 * mb), *b = big_alloc(32 * mb);
+	CHECK(a != NULL && b != NULL);
+	if (!a || !b)
+		return;
+	memset(a, 'a', 4 * mb);
+	memset(b, 'b', 32 * mb);
+	big_free_warm(a);
+	size_t sa = big_alloc_spare_bytes(NULL);
+	big_free_warm(b);
+	size_t total = big_alloc_spare_bytes(NULL);
+	char *c = big_alloc(10 * mb);
+	int blocks;
+	CHECK(c != NULL && all_bytes(c, 'b', 10 * mb), "the larger spare's last pages");
+	CHECK(big_alloc_spare_bytes(&blocks) == total - 10 * mb && blocks == 2,
+	      "%zu of %zu bytes left in %d spares", big_alloc_spare_bytes(NULL), total, blocks);
+	char *d = big_alloc(sa);
+	CHECK(d == a && all_bytes(d, 'a', 4 * mb), "the smaller spare as it was");
+	if (c)
+		memset(c, 'c', 10 * mb); /* all of it is the block's */
+	free(c);
+	free(d);
+	big_alloc_release_spares();
+}
+
 /* big_alloc_release_spares gives every spare back: it returns the bytes
  * they counted, the counters are zero after it, and a big_alloc of a
  * released block's size gets fresh memory (zero pages from the kernel; ASan
@@ -890,6 +921,7 @@ int main(void)
 	test_big_free_warm();
 	test_big_alloc_from_spares();
 	test_big_alloc_from_larger();
+	test_big_alloc_larger_first();
 	test_json_text();
 	test_json_path();
 	test_arena();

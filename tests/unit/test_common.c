@@ -789,67 +789,47 @@ static void test_big_alloc_from_spares(void)
 	free(c);
 }
 
-/* A big_alloc that no spare fits and no smaller spare fills takes the last
- * pages of the smallest larger spare, with what was written there, and that
- * spare stays one of the pages before them: the next big_alloc of that size
- * gets it back with its first pages as they were. */
-static void test_big_alloc_from_larger(void)
+/* Spares a (a_mb, written 'a') and b (32 MiB, 'b'); a big_alloc of want_mb
+ * that neither fits takes the last pages of the smallest spare larger than
+ * it, with what was written there: a when a is larger, else b, even with a
+ * smaller spare at hand (a larger one was written whole, where a smaller
+ * may be scratch with pages never touched). That spare stays one of the
+ * pages before them and the other stays as it was, so a big_alloc of what
+ * is left of a gets a back, its first pages as they were. */
+static void check_larger_spare_first(size_t a_mb, size_t want_mb)
 {
-	const size_t mb = (size_t)1 << 20;
+	const size_t mb = (size_t)1 << 20, want = want_mb * mb;
 	big_alloc_release_spares();
-	char *a = big_alloc(16 * mb), *b = big_alloc(32 * mb);
+	char *a = big_alloc(a_mb * mb), *b = big_alloc(32 * mb);
 	CHECK(a != NULL && b != NULL);
 	if (!a || !b)
 		return;
-	memset(a, 'a', 16 * mb);
+	memset(a, 'a', a_mb * mb);
 	memset(b, 'b', 32 * mb);
 	big_free_warm(a);
 	size_t sa = big_alloc_spare_bytes(NULL);
 	big_free_warm(b);
 	size_t total = big_alloc_spare_bytes(NULL);
-	char *c = big_alloc(6 * mb);
-	int blocks;
-	CHECK(c != NULL && all_bytes(c, 'a', 6 * mb), "the smaller larger spare's last pages");
-	CHECK(big_alloc_spare_bytes(&blocks) == total - 6 * mb && blocks == 2,
+	int from_a = a_mb > want_mb, blocks;
+	char *c = big_alloc(want);
+	CHECK(c != NULL && all_bytes(c, from_a ? 'a' : 'b', want), "the last pages of %s",
+	      from_a ? "a" : "b");
+	CHECK(big_alloc_spare_bytes(&blocks) == total - want && blocks == 2,
 	      "%zu of %zu bytes left in %d spares", big_alloc_spare_bytes(NULL), total, blocks);
-	char *d = big_alloc(sa - 6 * mb);
-	CHECK(d == a && all_bytes(d, 'a', sa - 6 * mb), "the spare of the pages before them");
+	size_t left = from_a ? sa - want : sa;
+	char *d = big_alloc(left);
+	CHECK(d == a && all_bytes(d, 'a', left), "what is left of a");
 	if (c)
-		memset(c, 'c', 6 * mb); /* all of it is the block's */
+		memset(c, 'c', want); /* all of it is the block's */
 	free(c);
 	free(d);
 	big_alloc_release_spares();
 }
 
-/* With a smaller spare and a larger one, a big_alloc that neither fits
- * takes the larger one's last pages (written whole, where the smaller may
- * be scratch with pages never touched), and the smaller spare stays one. */
-static void test_big_alloc_larger_first(void)
+static void test_big_alloc_from_larger(void)
 {
-	const size_t mb = (size_t)1 << 20;
-	big_alloc_release_spares();
-	char *a = big_alloc(4 * mb), *b = big_alloc(32 * mb);
-	CHECK(a != NULL && b != NULL);
-	if (!a || !b)
-		return;
-	memset(a, 'a', 4 * mb);
-	memset(b, 'b', 32 * mb);
-	big_free_warm(a);
-	size_t sa = big_alloc_spare_bytes(NULL);
-	big_free_warm(b);
-	size_t total = big_alloc_spare_bytes(NULL);
-	char *c = big_alloc(10 * mb);
-	int blocks;
-	CHECK(c != NULL && all_bytes(c, 'b', 10 * mb), "the larger spare's last pages");
-	CHECK(big_alloc_spare_bytes(&blocks) == total - 10 * mb && blocks == 2,
-	      "%zu of %zu bytes left in %d spares", big_alloc_spare_bytes(NULL), total, blocks);
-	char *d = big_alloc(sa);
-	CHECK(d == a && all_bytes(d, 'a', 4 * mb), "the smaller spare as it was");
-	if (c)
-		memset(c, 'c', 10 * mb); /* all of it is the block's */
-	free(c);
-	free(d);
-	big_alloc_release_spares();
+	check_larger_spare_first(16, 6); /* a, the smallest larger spare */
+	check_larger_spare_first(4, 10); /* b, though a is smaller */
 }
 
 /* big_alloc_release_spares gives every spare back: it returns the bytes
@@ -921,7 +901,6 @@ int main(void)
 	test_big_free_warm();
 	test_big_alloc_from_spares();
 	test_big_alloc_from_larger();
-	test_big_alloc_larger_first();
 	test_json_text();
 	test_json_path();
 	test_arena();

@@ -160,7 +160,8 @@ struct topk_scratch {
 	float *conf;           /* conf_cap: the block's, each buffer's n after settle in turn */
 	size_t conf_cap;
 	struct confirm_pair *pairs; /* pairs_cap: the block's pending dots, sorted */
-	uint32_t *listed;      /* 3 x (pairs_cap + 16): the same before sorting, by field */
+	uint32_t *listed;      /* 3 x (pairs_cap + 16): the same before sorting, by field;
+	                        * in pairs' block, past them (conf_lists) */
 	struct match_scan_row *scan; /* qblock: a stripe's rows for the scanning product */
 	size_t pairs_cap;
 	uint32_t *row_start;   /* chunk rows + 1: confirm_block's counting sort (< pairs_cap) */
@@ -1153,8 +1154,7 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 		free(s[t].tmp);
 		free(s[t].conf_one);
 		big_free_warm(s[t].conf);
-		big_free_warm(s[t].pairs);
-		big_free_warm(s[t].listed);
+		big_free_warm(s[t].pairs); /* and listed */
 		free(s[t].scan);
 		free(s[t].row_start);
 		free(s[t].redo);
@@ -1181,6 +1181,18 @@ static size_t conf_capacity(const struct topk_job *job, size_t rows)
 	return bytes / sizeof(float);
 }
 
+/* s->pairs and s->listed for s->pairs_cap pairs, in one block: as two
+ * blocks of one size they came back from the spares swapped from call to
+ * call, and the pages listed touches (three fields' starts) were then fresh
+ * ones where pairs had left them untouched (a block's end), ~120 page
+ * faults per int8 top-k of the benchmark. */
+static void conf_lists(struct topk_scratch *s)
+{
+	size_t pairs = s->pairs_cap * sizeof(struct confirm_pair);
+	s->pairs = big_alloc(pairs + 3 * (s->pairs_cap + 16) * sizeof(uint32_t));
+	s->listed = s->pairs ? (uint32_t *)(void *)((char *)s->pairs + pairs) : NULL;
+}
+
 static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthreads)
 {
 	struct topk_scratch *s = calloc((size_t)nthreads, sizeof *s);
@@ -1205,8 +1217,7 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 		s[t].conf_cap = conf_capacity(job, rows);
 		s[t].conf = match_alloc_floats(s[t].conf_cap);
 		s[t].pairs_cap = job->cap + job->slack > CONFIRM_PAIRS ? job->cap + job->slack : CONFIRM_PAIRS;
-		s[t].pairs = big_alloc(s[t].pairs_cap * sizeof(struct confirm_pair));
-		s[t].listed = big_alloc(3 * (s[t].pairs_cap + 16) * sizeof(uint32_t));
+		conf_lists(&s[t]);
 		s[t].row_start = malloc((job->chunk_len + 1) * sizeof(uint32_t));
 		s[t].redo = malloc(rows * sizeof(uint32_t));
 		s[t].scan = malloc(rows * sizeof(struct match_scan_row));

@@ -97,7 +97,7 @@ static void *take_spare_within(size_t *size)
 	return p;
 }
 
-/* The smallest spare larger than *size bytes, taken out (*size: its size);
+/* The largest spare larger than *size bytes, taken out (*size: its size);
  * NULL when there is none. */
 static void *take_spare_above(size_t *size)
 {
@@ -105,7 +105,7 @@ static void *take_spare_above(size_t *size)
 	pthread_mutex_lock(&spare_lock);
 	for (int k = 0; k < SPARES; k++)
 		if (spares[k].p && spares[k].size > *size &&
-		    (best < 0 || spares[k].size < spares[best].size))
+		    (best < 0 || spares[k].size > spares[best].size))
 			best = k;
 	void *p = take_out(best, size);
 	pthread_mutex_unlock(&spare_lock);
@@ -159,9 +159,9 @@ static size_t move_pages(char *from, size_t bytes, char *to)
 	return done;
 }
 
-/* [to, to + need) filled with the last pages of the smallest spare larger
- * than need, which stays a spare of the pages before them; 0 when there is
- * no such spare. */
+/* [to, to + need) filled with the last pages of the largest spare, when it
+ * is larger than need; it stays a spare of the pages before them. 0 when
+ * there is no such spare. */
 static int fill_from_larger(char *to, size_t need)
 {
 	size_t have = need;
@@ -173,14 +173,14 @@ static int fill_from_larger(char *to, size_t need)
 	return 1;
 }
 
-/* A new block p of size bytes, filled with the tail of a larger spare, or
- * else from its start with the pages of spares too small to be taken
- * whole, the largest first while they fit, and the rest from the tail of
- * one larger than that rest: warm pages where it would have had fresh ones
- * (big_alloc.h). A larger spare first: it was most likely written whole (a
- * side's rows or panels), where a smaller one is often scratch whose last
- * pages were never touched (candidate buffers) and are fresh wherever they
- * go. */
+/* A new block p of size bytes, filled with the tail of the largest spare
+ * when that is larger, or else from its start with the pages of spares too
+ * small to be taken whole, the largest first while they fit, and the rest
+ * from the tail of one larger than that rest: warm pages where it would
+ * have had fresh ones (big_alloc.h). The largest spare first: it was most
+ * likely written whole (a side's rows or panels), where a smaller one is
+ * often scratch whose last pages were never touched (candidate buffers,
+ * confirming room) and are fresh wherever they go. */
 static void fill_from_spares(char *p, size_t size)
 {
 	if (fill_from_larger(p, size))
@@ -220,6 +220,14 @@ void *big_alloc(size_t bytes)
 		fill_from_spares(p, size);
 	}
 	return p;
+}
+
+void *big_alloc_scratch(size_t bytes)
+{
+	if (bytes >= BIG_ALLOC_HUGE / 8)
+		return big_alloc(bytes > BIG_ALLOC_HUGE ? bytes : BIG_ALLOC_HUGE);
+	void *p = NULL;
+	return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
 }
 
 void big_free_warm(void *p)

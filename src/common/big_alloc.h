@@ -17,23 +17,36 @@
 void *big_alloc(size_t bytes);
 
 /*
+ * Scratch of a call that runs again and again (a matching call's buffers
+ * per worker), 64-byte aligned (NULL when out of memory), given back with
+ * big_free_warm: from BIG_ALLOC_HUGE / 8 bytes on a whole huge page at
+ * least, so that the next call takes it warm from the spares. glibc maps a
+ * block of that size afresh for every malloc and unmaps it at free (unless
+ * big_alloc_init fixed its threshold), and every 4 KiB page of it cost a
+ * page fault in every call: ~130 per worker for an int8 top-k's 0.5 MiB of
+ * query rows. Smaller than that: from malloc.
+ */
+void *big_alloc_scratch(size_t bytes);
+
+/*
  * Gives back a block of big_alloc (NULL ok): blocks of BIG_ALLOC_HUGE bytes
  * and more are kept as spares, up to BIG_ALLOC_SPARES of them and
  * BIG_ALLOC_SPARE_MAX bytes in all (smaller spares make room for a larger
  * block; none is dropped for a block that would not fit even then), and the
  * next big_alloc of a spare's size or up to a fifth less takes the smallest
  * that fits, its pages mapped and warm. A big_alloc that no spare fits takes
- * the last pages of the smallest spare larger than it, which stays a spare
- * of the pages before them, or when there is none the pages of the spares
- * smaller than it, the largest first while they fit, and the rest from the
- * end of the smallest spare larger than that rest (mremap moves them into
- * the new block, which is fresh only past them; where the kernel cannot, as
- * under valgrind, the spares stay): after a matching call of one shape, one
- * of another shape (an fp32 top-k, then an int8 one: its B panels, 40 MiB,
- * give the int8 call's blocks their pages) or a task of another kind. A
- * larger spare goes first because it was most likely written whole (rows,
- * panels), where the smaller ones are often scratch whose last pages were
- * never touched: those are fresh again wherever they are moved.
+ * the last pages of the largest spare, when that is larger than it (the
+ * spare stays one of the pages before them), or else the pages of the
+ * spares smaller than it, the largest first while they fit, and the rest
+ * from the end of the largest spare larger than that rest (mremap moves them
+ * into the new block, which is fresh only past them; where the kernel
+ * cannot, as under valgrind, the spares stay): after a matching call of one
+ * shape, one of another shape (an fp32 top-k, then an int8 one: its B
+ * panels, 40 MiB, give the int8 call's blocks their pages) or a task of
+ * another kind. The largest spare goes first because it was most likely
+ * written whole (a side's rows or panels), where the smaller ones are often
+ * scratch whose last pages were never touched: those are fresh again
+ * wherever they are moved (4 KiB page faults, ~12 us each on a VM).
  * Fresh memory costs its first touch: on the build
  * machine (a VM) ~2 ms of CPU per MiB the hypervisor had not mapped, 80 ms
  * for a clustering's 40 MB of rows, as long as reading them from MariaDB.

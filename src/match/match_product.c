@@ -388,12 +388,15 @@ static void free_rows(struct match_i8rows *r)
 
 /* Rows are filled by the quantizing workers, padding dimensions included;
  * only the padding rows are cleared here (clearing all of them took ~2 ms of
- * one thread at 20,000 x 512, before the workers start). */
-static int alloc_rows(struct match_i8rows *r, size_t n, size_t dp)
+ * one thread at 20,000 x 512, before the workers start). scratch: rows
+ * that each call has anew (big_alloc_scratch). */
+static int alloc_rows(struct match_i8rows *r, size_t n, size_t dp, int scratch)
 {
 	size_t rows = n + 8; /* the micro-kernel reads whole groups of 8 rows */
 	r->dp = dp;
-	r->q = dp > 0 && rows <= SIZE_MAX / dp ? big_alloc(rows * dp) : NULL;
+	r->q = NULL;
+	if (dp > 0 && rows <= SIZE_MAX / dp)
+		r->q = scratch ? big_alloc_scratch(rows * dp) : big_alloc(rows * dp);
 	if (r->q)
 		memset(r->q + n * dp, 0, (rows - n) * dp);
 	r->corr = calloc(rows, sizeof *r->corr);
@@ -677,7 +680,7 @@ static int prepare_int8(struct match_product *p, struct side_stats *sa, struct s
 	size_t dp = round_up(p->d, 4);
 	int self = !a_later && p->a == p->b && p->na == p->nb;
 	p->qa.dp = dp;
-	if ((!a_later && alloc_rows(&p->qa, p->na, dp) < 0) || alloc_cols(&p->qb, p->nb, dp) < 0)
+	if ((!a_later && alloc_rows(&p->qa, p->na, dp, 0) < 0) || alloc_cols(&p->qb, p->nb, dp) < 0)
 		return -1;
 	struct quant_job job = { .p = p, .sa = sa, .sb = sb, .self = self, .a_later = a_later,
 		                 .items_a = quant_items(p->na) };
@@ -849,7 +852,7 @@ int match_gather_init(struct match_gather *g, const struct match_product *p, siz
 	g->view.na = max_rows;
 	int rc;
 	if (p->int8) {
-		rc = alloc_rows(&g->view.qa, max_rows, p->qa.dp);
+		rc = alloc_rows(&g->view.qa, max_rows, p->qa.dp, 0);
 	} else {
 		g->a = match_alloc_floats(max_rows * (p->d ? p->d : 1));
 		g->view.a = g->a;
@@ -895,7 +898,7 @@ int match_block_init(struct match_product *blk, const struct match_product *p, s
 	blk->na = 0;
 	blk->qa = (struct match_i8rows){ 0 };
 	blk->radius = malloc((max_rows ? max_rows : 1) * sizeof *blk->radius);
-	if (!blk->radius || alloc_rows(&blk->qa, max_rows, p->qa.dp) < 0) {
+	if (!blk->radius || alloc_rows(&blk->qa, max_rows, p->qa.dp, 1) < 0) {
 		match_block_free(blk);
 		errno = ENOMEM;
 		return -1;
@@ -950,7 +953,7 @@ int match_rows_prepare(struct match_rows *r, const float *a, size_t na, size_t d
 	struct match_product p = { .a = a, .na = na, .d = d, .form = r->form, .int8 = 1 };
 	struct quant_job job = { .p = &p, .sa = r->stats, .items_a = quant_items(na) };
 	job.items = job.items_a;
-	if (alloc_rows(&p.qa, na, round_up(d, 4)) < 0) {
+	if (alloc_rows(&p.qa, na, round_up(d, 4), 0) < 0) {
 		r->qa = p.qa;
 		match_rows_free(r);
 		errno = ENOMEM;
@@ -1038,7 +1041,7 @@ int match_growing_init(struct match_growing *g, const float *x, size_t cap, size
 	int rc = g->stats && p->radius && stats_alloc(g->stats, cap) == 0 ? 0 : -1;
 	if (rc == 0 && p->int8) {
 		size_t dp = round_up(d, 4);
-		rc = alloc_rows(&p->qa, cap, dp) | alloc_cols(&p->qb, cap, dp);
+		rc = alloc_rows(&p->qa, cap, dp, 0) | alloc_cols(&p->qb, cap, dp);
 		p->stripe = INT8_STRIPE;
 	}
 	if (rc != 0) {

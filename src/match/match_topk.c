@@ -151,7 +151,7 @@ struct cand_buf {
 
 /* One worker's scratch: a product tile and the block's candidate buffers. */
 struct topk_scratch {
-	float *tile;           /* qblock x TOPK_BBLOCK */
+	float *tile;           /* a product call's rows x TOPK_BBLOCK; in conf's block (conf_room) */
 	float *sims;           /* qblock x CAND_STRIDE */
 	uint32_t *idxs;        /* qblock x CAND_STRIDE */
 	struct cand_buf *bufs; /* qblock */
@@ -1147,13 +1147,12 @@ static void topk_plan(struct topk_job *job, int nthreads)
 static void scratch_free(struct topk_scratch *s, int nthreads)
 {
 	for (int t = 0; s && t < nthreads; t++) {
-		big_free_warm(s[t].tile);
 		big_free_warm(s[t].sims);
 		big_free_warm(s[t].idxs);
 		free(s[t].bufs);
 		free(s[t].tmp);
 		free(s[t].conf_one);
-		big_free_warm(s[t].conf);
+		big_free_warm(s[t].conf); /* and tile */
 		big_free_warm(s[t].pairs); /* and listed */
 		free(s[t].scan);
 		free(s[t].row_start);
@@ -1171,14 +1170,22 @@ static void scratch_free(struct topk_scratch *s, int nthreads)
 #define TOPK_CONF_PER_QUERY 512
 
 /* Room for the confirming of rows queries at TOPK_CONF_PER_QUERY each (one
- * buffer's stride at least), in whole huge pages: a warm block, and the
- * rounding is room too. */
-static size_t conf_capacity(const struct topk_job *job, size_t rows)
+ * buffer's stride at least) and, at its end, the product tile of
+ * tile_floats, in one block of whole huge pages: a warm block, and the
+ * rounding is room too. One block, so that its pages come back in the same
+ * places: a tile of its own came from malloc, fresh in every call (~90
+ * page faults per int8 top-k of the benchmark), and as a spare of the
+ * confirming room's size it came back in the room's place. */
+static void conf_room(const struct topk_job *job, struct topk_scratch *s, size_t rows,
+                      size_t tile_floats)
 {
 	size_t want = rows * TOPK_CONF_PER_QUERY > CAND_STRIDE(job) ? rows * TOPK_CONF_PER_QUERY
 	                                                             : CAND_STRIDE(job);
-	size_t bytes = (want * sizeof(float) + BIG_ALLOC_HUGE - 1) & ~(BIG_ALLOC_HUGE - 1);
-	return bytes / sizeof(float);
+	size_t tile = (tile_floats + 15) / 16 * 16; /* whole 64-byte lines */
+	size_t bytes = ((want + tile) * sizeof(float) + BIG_ALLOC_HUGE - 1) & ~(BIG_ALLOC_HUGE - 1);
+	s->conf_cap = bytes / sizeof(float) - tile;
+	s->conf = big_alloc(bytes);
+	s->tile = s->conf ? s->conf + s->conf_cap : NULL;
 }
 
 /* s->pairs and s->listed for s->pairs_cap pairs, in one block: as two
@@ -1208,14 +1215,12 @@ static struct topk_scratch *scratch_alloc(const struct topk_job *job, int nthrea
 	if (tile_rows > rows)
 		tile_rows = rows;
 	for (int t = 0; t < nthreads; t++) {
-		s[t].tile = match_alloc_floats(tile_rows * cols);
 		s[t].sims = match_alloc_floats(slots);
 		s[t].idxs = big_alloc(slots * sizeof(uint32_t));
 		s[t].bufs = malloc(rows * sizeof(struct cand_buf));
 		s[t].tmp = malloc(job->k * sizeof(struct match_hit));
 		s[t].conf_one = malloc(CAND_STRIDE(job) * sizeof(float));
-		s[t].conf_cap = conf_capacity(job, rows);
-		s[t].conf = match_alloc_floats(s[t].conf_cap);
+		conf_room(job, &s[t], rows, tile_rows * cols);
 		s[t].pairs_cap = job->cap + job->slack > CONFIRM_PAIRS ? job->cap + job->slack : CONFIRM_PAIRS;
 		conf_lists(&s[t]);
 		s[t].row_start = malloc((job->chunk_len + 1) * sizeof(uint32_t));

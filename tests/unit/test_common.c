@@ -790,13 +790,13 @@ static void test_big_alloc_from_spares(void)
 }
 
 /* Spares a (a_mb, written 'a') and b (32 MiB, 'b'); a big_alloc of want_mb
- * that neither fits takes the last pages of the smallest spare larger than
- * it, with what was written there: a when a is larger, else b, even with a
- * smaller spare at hand (a larger one was written whole, where a smaller
- * may be scratch with pages never touched). That spare stays one of the
- * pages before them and the other stays as it was, so a big_alloc of what
- * is left of a gets a back, its first pages as they were. */
-static void check_larger_spare_first(size_t a_mb, size_t want_mb)
+ * that neither fits takes the last pages of the largest spare, b, with what
+ * was written there, whether a is larger than the block too or smaller (the
+ * largest spare was most likely written whole, where a smaller one may be
+ * scratch with pages never touched). b stays a spare of the pages before
+ * them and a stays as it was: a big_alloc of each one's size gets it back,
+ * its first pages as they were. */
+static void check_largest_spare_first(size_t a_mb, size_t want_mb)
 {
 	const size_t mb = (size_t)1 << 20, want = want_mb * mb;
 	big_alloc_release_spares();
@@ -809,27 +809,51 @@ static void check_larger_spare_first(size_t a_mb, size_t want_mb)
 	big_free_warm(a);
 	size_t sa = big_alloc_spare_bytes(NULL);
 	big_free_warm(b);
-	size_t total = big_alloc_spare_bytes(NULL);
-	int from_a = a_mb > want_mb, blocks;
+	size_t total = big_alloc_spare_bytes(NULL), sb = total - sa;
+	int blocks;
 	char *c = big_alloc(want);
-	CHECK(c != NULL && all_bytes(c, from_a ? 'a' : 'b', want), "the last pages of %s",
-	      from_a ? "a" : "b");
+	CHECK(c != NULL && all_bytes(c, 'b', want), "the last pages of the largest spare");
 	CHECK(big_alloc_spare_bytes(&blocks) == total - want && blocks == 2,
 	      "%zu of %zu bytes left in %d spares", big_alloc_spare_bytes(NULL), total, blocks);
-	size_t left = from_a ? sa - want : sa;
-	char *d = big_alloc(left);
-	CHECK(d == a && all_bytes(d, 'a', left), "what is left of a");
+	char *d = big_alloc(sa), *e = big_alloc(sb - want);
+	CHECK(d == a && all_bytes(d, 'a', a_mb * mb), "the other spare as it was");
+	CHECK(e == b && all_bytes(e, 'b', sb - want), "the spare of the pages before them");
 	if (c)
 		memset(c, 'c', want); /* all of it is the block's */
 	free(c);
 	free(d);
+	free(e);
 	big_alloc_release_spares();
+}
+
+/* big_alloc_scratch: 64-byte aligned; from an eighth of a huge page on a
+ * whole one, kept as a spare by big_free_warm and handed out again as it
+ * was; smaller, from malloc, never a spare. */
+static void test_big_alloc_scratch(void)
+{
+	const size_t kb = 1024;
+	big_alloc_release_spares();
+	char *small = big_alloc_scratch(100 * kb), *mid = big_alloc_scratch(528 * kb);
+	CHECK(small != NULL && mid != NULL);
+	if (!small || !mid)
+		return;
+	CHECK((uintptr_t)small % 64 == 0 && (uintptr_t)mid % BIG_ALLOC_HUGE == 0);
+	memset(small, 's', 100 * kb);
+	memset(mid, 'm', BIG_ALLOC_HUGE); /* a whole huge page is the caller's */
+	big_free_warm(small);
+	int blocks;
+	CHECK(big_alloc_spare_bytes(&blocks) == 0 && blocks == 0, "%d spares", blocks);
+	big_free_warm(mid);
+	CHECK(big_alloc_spare_bytes(&blocks) >= BIG_ALLOC_HUGE && blocks == 1, "%d spares", blocks);
+	char *again = big_alloc_scratch(300 * kb);
+	CHECK(again == mid && all_bytes(again, 'm', BIG_ALLOC_HUGE), "the spare, as it was");
+	free(again);
 }
 
 static void test_big_alloc_from_larger(void)
 {
-	check_larger_spare_first(16, 6); /* a, the smallest larger spare */
-	check_larger_spare_first(4, 10); /* b, though a is smaller */
+	check_largest_spare_first(16, 6); /* a is larger than the block too */
+	check_largest_spare_first(4, 10); /* a is smaller */
 }
 
 /* big_alloc_release_spares gives every spare back: it returns the bytes
@@ -901,6 +925,7 @@ int main(void)
 	test_big_free_warm();
 	test_big_alloc_from_spares();
 	test_big_alloc_from_larger();
+	test_big_alloc_scratch();
 	test_json_text();
 	test_json_path();
 	test_arena();

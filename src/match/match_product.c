@@ -216,17 +216,26 @@ float match_dot_canonical(const float *a, const float *b, size_t d)
 	return match_dot_canonical_generic(a, b, d);
 }
 
+static void dot_canonical2_each(const float *a, const float *b, const float *c, const float *e,
+                                size_t d, float out[2])
+{
+	out[0] = match_dot_canonical(a, b, d);
+	out[1] = match_dot_canonical(c, e, d);
+}
+
+match_dot2_fn match_dot_canonical2_form(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (canonical_avx512())
+		return match_dot_canonical2_avx512;
+#endif
+	return dot_canonical2_each;
+}
+
 void match_dot_canonical2(const float *a, const float *b, const float *c, const float *e, size_t d,
                           float out[2])
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-	if (canonical_avx512()) {
-		match_dot_canonical2_avx512(a, b, c, e, d, out);
-		return;
-	}
-#endif
-	out[0] = match_dot_canonical(a, b, d);
-	out[1] = match_dot_canonical(c, e, d);
+	match_dot_canonical2_form()(a, b, c, e, d, out);
 }
 
 /* ---- quantization ----------------------------------------------------------- */

@@ -115,6 +115,7 @@ struct topk_job {
 	float threshold;
 	int exclude_self;
 	const struct match_kernels *kern;
+	match_dot2_fn dot2; /* match_dot_canonical2's form */
 	size_t qblock, qblocks, nchunks, chunk_len, nitems;
 	size_t halved; /* the last blocks, each two items of half its queries (item_rows) */
 	size_t cap; /* candidate buffer per query */
@@ -603,8 +604,8 @@ static void confirm_two(const struct topk_job *job, struct topk_scratch *s,
 {
 	struct cand_buf *b = &s->bufs[x[0].r], *c = &s->bufs[x[1].r];
 	float dot[2];
-	match_dot_canonical2(b->qrow, job->base + (size_t)x[0].j * job->d, c->qrow,
-	                     job->base + (size_t)x[1].j * job->d, job->d, dot);
+	job->dot2(b->qrow, job->base + (size_t)x[0].j * job->d, c->qrow,
+	          job->base + (size_t)x[1].j * job->d, job->d, dot);
 	set_confirmed(b, x[0].i, match_clamp01(dot[0]));
 	set_confirmed(c, x[1].i, match_clamp01(dot[1]));
 }
@@ -1292,6 +1293,7 @@ int match_topk_product(const struct match_product *prod, size_t k, float thresho
 		.q = prod->a, .base = prod->b, .nq = prod->na, .nb = prod->nb, .d = prod->d, .k = k,
 		.prod = prod, .lo_base = threshold > 0.0f ? threshold : -INFINITY, .threshold = threshold,
 		.exclude_self = exclude_self, .kern = match_kernels(),
+		.dot2 = match_dot_canonical2_form(),
 	};
 	atomic_init(&job.next, 0);
 	int nt = match_thread_count(nthreads, (size_t)-1);

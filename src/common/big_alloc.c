@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 /* The spare blocks of big_free_warm (p NULL: a free slot), their usable
  * sizes and total, under spare_lock. */
@@ -230,12 +231,40 @@ void *big_alloc_scratch(size_t bytes)
 	return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
 }
 
+/* Does any page of the huge page at p hold memory (was it ever written)?
+ * 1 where the kernel cannot tell. */
+static int huge_page_used(const char *p)
+{
+	unsigned char vec[BIG_ALLOC_HUGE / 4096];
+	long page = sysconf(_SC_PAGESIZE);
+	if (page != 4096 || mincore((void *)(uintptr_t)p, BIG_ALLOC_HUGE, vec) != 0)
+		return 1;
+	for (size_t k = 0; k < sizeof vec; k++)
+		if (vec[k] & 1)
+			return 1;
+	return 0;
+}
+
+/* The whole huge pages of block p (usable size bytes) up to its last one
+ * that was ever written: glibc's usable size of an aligned block includes
+ * up to 2 MiB of alignment slack, which would count a 40 MiB block as 42
+ * against BIG_ALLOC_SPARE_MAX, and sometimes a whole huge page of it, never
+ * touched, which a block filled from the spare's end then got as fresh
+ * pages (a 2 MiB page zeroed in the int8 top-k's product tile). */
+static size_t written_size(char *p, size_t bytes)
+{
+	size_t size = bytes & ~(BIG_ALLOC_HUGE - 1);
+	while (size >= BIG_ALLOC_HUGE && !huge_page_used(p + size - BIG_ALLOC_HUGE))
+		size -= BIG_ALLOC_HUGE;
+	return size;
+}
+
 void big_free_warm(void *p)
 {
-	/* whole huge pages of the block: glibc's usable size of an aligned
-	 * block includes up to 2 MiB of never touched alignment slack, which
-	 * would count a 40 MiB block as 42 against BIG_ALLOC_SPARE_MAX */
-	size_t size = p ? malloc_usable_size(p) & ~(BIG_ALLOC_HUGE - 1) : 0;
+	size_t size = p ? malloc_usable_size(p) : 0;
+	if (size >= BIG_ALLOC_HUGE && size <= BIG_ALLOC_SPARE_MAX + BIG_ALLOC_HUGE &&
+	    (uintptr_t)p % BIG_ALLOC_HUGE == 0)
+		size = written_size(p, size);
 	void *out[SPARES + 1];
 	int nout = 0;
 	/* huge-page aligned blocks of big_alloc only (not its malloc ones) */

@@ -30,7 +30,10 @@ void *big_alloc_scratch(size_t bytes);
 
 /*
  * Gives back a block of big_alloc (NULL ok): blocks of BIG_ALLOC_HUGE bytes
- * and more are kept as spares, up to BIG_ALLOC_SPARES of them and
+ * and more are kept as spares, each counting its whole huge pages up to the
+ * last one ever written (mincore: glibc's alignment slack past the asked
+ * size, or a tail the caller never reached, would be fresh pages wherever
+ * they went; a block never written is freed), up to BIG_ALLOC_SPARES of them and
  * BIG_ALLOC_SPARE_MAX bytes in all (smaller spares make room for a larger
  * block; none is dropped for a block that would not fit even then), and the
  * next big_alloc of a spare's size or up to a fifth less takes the smallest

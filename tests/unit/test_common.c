@@ -690,6 +690,16 @@ static void test_base64(void)
  * too large blocks are freed (ASan reports a leak or a double free
  * otherwise). A spare counts its whole huge pages: glibc's usable size may
  * add 2 MiB more, so the sizes here leave that room. */
+/* Block p of bytes used as big_alloc's callers use theirs (filled right
+ * away): a byte written in each of its huge pages, which big_free_warm then
+ * counts (an unwritten one it does not: test_big_free_warm_written). */
+static char *written(char *p, size_t bytes)
+{
+	for (size_t at = 0; p && at < bytes; at += BIG_ALLOC_HUGE)
+		p[at] = 'w';
+	return p;
+}
+
 static int in_blocks(char *p, char **s, int *taken, int n)
 {
 	for (int k = 0; k < n; k++)
@@ -701,7 +711,7 @@ static int in_blocks(char *p, char **s, int *taken, int n)
 static void test_big_free_warm(void)
 {
 	const size_t mb = (size_t)1 << 20;
-	char *a = big_alloc(8 * mb), *b = big_alloc(16 * mb);
+	char *a = written(big_alloc(8 * mb), 8 * mb), *b = written(big_alloc(16 * mb), 16 * mb);
 	CHECK(a != NULL && b != NULL);
 	a[0] = 1;
 	big_free_warm(a);
@@ -721,7 +731,7 @@ static void test_big_free_warm(void)
 	int taken[NS] = {0};
 	CHECK(NS * 4 * mb <= BIG_ALLOC_SPARE_MAX);
 	for (int k = 0; k <= NS; k++)
-		s[k] = big_alloc(k < NS ? 4 * mb : 2 * mb);
+		s[k] = written(big_alloc(k < NS ? 4 * mb : 2 * mb), k < NS ? 4 * mb : 2 * mb);
 	for (int k = 0; k <= NS; k++)
 		big_free_warm(s[k]);
 	for (int k = 0; k < NS; k++) {
@@ -738,8 +748,10 @@ static void test_big_free_warm(void)
 	const size_t cap = BIG_ALLOC_SPARE_MAX;   /* 160 MiB: large 132, other 128 */
 	/* (mid is taken first: taken later, it would be filled from the end of
 	 * the larger spare) */
-	char *small = big_alloc(8 * mb), *large = big_alloc(cap - 28 * mb), *other = big_alloc(cap - 32 * mb);
-	char *mid = big_alloc(24 * mb);
+	char *small = written(big_alloc(8 * mb), 8 * mb);
+	char *large = written(big_alloc(cap - 28 * mb), cap - 28 * mb);
+	char *other = written(big_alloc(cap - 32 * mb), cap - 32 * mb);
+	char *mid = written(big_alloc(24 * mb), 24 * mb);
 	CHECK(small != NULL && large != NULL && other != NULL && mid != NULL);
 	big_free_warm(small);
 	big_free_warm(large);
@@ -826,6 +838,37 @@ static void check_largest_spare_first(size_t a_mb, size_t want_mb)
 	big_alloc_release_spares();
 }
 
+/* big_free_warm counts a block's whole huge pages up to its last one ever
+ * written: the pages past it (glibc's alignment slack, a tail the caller
+ * never reached) would be fresh ones for the block that later takes the
+ * spare's end. A block of size_mb MiB written up to upto MiB (and one byte at
+ * byte, when not 0) counts from lo to hi MiB. */
+static void check_written_count(size_t size_mb, size_t upto, size_t byte, size_t lo, size_t hi)
+{
+	const size_t mb = (size_t)1 << 20;
+	int blocks;
+	big_alloc_release_spares();
+	char *a = big_alloc(size_mb * mb);
+	CHECK(a != NULL);
+	if (!a)
+		return;
+	memset(a, 'a', upto * mb);
+	if (byte)
+		a[byte] = 'a';
+	big_free_warm(a);
+	size_t kept = big_alloc_spare_bytes(&blocks);
+	CHECK(kept >= lo * mb && kept <= hi * mb && blocks <= 1, "%zu bytes in %d spares", kept, blocks);
+	big_alloc_release_spares();
+}
+
+static void test_big_free_warm_written(void)
+{
+	const size_t mb = (size_t)1 << 20;
+	check_written_count(8, 4, 0, 4, 4);          /* its written half */
+	check_written_count(8, 2, 6 * mb + 1, 8, 8); /* one byte counts a huge page */
+	check_written_count(4, 0, 0, 0, 2); /* never written past ASan's first 4 KiB, if that */
+}
+
 /* big_alloc_scratch: 64-byte aligned; from an eighth of a huge page on a
  * whole one, kept as a spare by big_free_warm and handed out again as it
  * was; smaller, from malloc, never a spare. */
@@ -868,7 +911,7 @@ static void test_big_alloc_release_spares(void)
 {
 	const size_t mb = (size_t)1 << 20;
 	int blocks = -1;
-	char *a = big_alloc(8 * mb), *b = big_alloc(16 * mb);
+	char *a = written(big_alloc(8 * mb), 8 * mb), *b = written(big_alloc(16 * mb), 16 * mb);
 	CHECK(a != NULL && b != NULL);
 	a[mb] = b[mb] = 0x5a;
 	big_free_warm(a);
@@ -891,7 +934,7 @@ static void *spare_churn(void *arg)
 	const size_t mb = (size_t)1 << 20;
 	(void)arg;
 	for (int k = 0; k < 200; k++) {
-		char *p = big_alloc((size_t)(2 + k % 3) * 2 * mb);
+		char *p = written(big_alloc((size_t)(2 + k % 3) * 2 * mb), (size_t)(2 + k % 3) * 2 * mb);
 		if (p)
 			p[0] = (char)k;
 		big_free_warm(p);
@@ -926,6 +969,7 @@ int main(void)
 	test_big_alloc_from_spares();
 	test_big_alloc_from_larger();
 	test_big_alloc_scratch();
+	test_big_free_warm_written();
 	test_json_text();
 	test_json_path();
 	test_arena();

@@ -197,15 +197,17 @@ void match_f32_scan(const float *a, size_t d, size_t i0, size_t ni, const struct
                     size_t j0, size_t nj, struct match_scan_row *rows);
 
 /* A quantized row's statistics: e = ||x - x^||, norm = ||x||, qnorm =
- * ||x^|| (x^ = scale q; in double), and the exact sum of q and of its
- * squares. */
+ * ||x^|| = scale sqrt(squares) (x^ = scale q; in double; the AVX-512 form's
+ * e and norm may be upper bounds from float sums), and the exact sum of q
+ * and of its squares. */
 struct match_qrow {
 	double e, norm, qnorm;
 	int32_t sum, squares;
 };
 /* q = round(x / scale), scale = max|x| / 127 (match_product.c); the AVX-512
- * form gives the same q, scale, sum and squares, and e, norm, qnorm summed
- * in another order. */
+ * form gives the same q, scale, sum, squares and qnorm, and e and norm
+ * summed in another order or, for most rows, bounds of them from float sums
+ * (README "Quantization"). */
 float match_quantize_row(const float *x, size_t d, int8_t *q, struct match_qrow *st);
 float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, struct match_qrow *st);
 float match_quantize_row_avx512(const float *x, size_t d, int8_t *q, struct match_qrow *st);

@@ -287,7 +287,7 @@ float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, struct matc
 {
 	float scale = row_max_abs(x, d) / 127.0f;
 	float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-	double ee = 0, nn = 0, qq = 0;
+	double ee = 0, nn = 0;
 	int32_t sum = 0, squares = 0; /* 127^2 d < 2^31 for d <= 65536 */
 	for (size_t k = 0; k < d; k++) {
 		float y = x[k] * inv; /* any rounding will do: e measures the result */
@@ -299,9 +299,9 @@ float match_quantize_row_scalar(const float *x, size_t d, int8_t *q, struct matc
 		double back = (double)scale * (double)v, diff = (double)x[k] - back;
 		ee += diff * diff;
 		nn += (double)x[k] * x[k];
-		qq += back * back;
 	}
-	*st = (struct match_qrow){ .e = sqrt(ee), .norm = sqrt(nn), .qnorm = sqrt(qq), .sum = sum,
+	*st = (struct match_qrow){ .e = sqrt(ee), .norm = sqrt(nn),
+		                   .qnorm = (double)scale * sqrt((double)squares), .sum = sum,
 		                   .squares = squares };
 	return scale;
 }

@@ -573,6 +573,20 @@ static inline MATCH_AVX512 __mmask16 live_lanes(size_t left)
 	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
 }
 
+/* The next min(left, 16) values at x, the other lanes 0. A whole vector
+ * comes by a plain load: a masked load that misses the cache is much
+ * slower here (README "Plain loads"), and the buffers these kernels pass
+ * over come from L2 or L3. */
+static inline MATCH_AVX512 __m512 load_ps16(const float *x, size_t left)
+{
+	return left >= 16 ? _mm512_loadu_ps(x) : _mm512_maskz_loadu_ps(live_lanes(left), x);
+}
+
+static inline MATCH_AVX512 __m512i load_epi16(const uint32_t *x, size_t left)
+{
+	return left >= 16 ? _mm512_loadu_si512(x) : _mm512_maskz_loadu_epi32(live_lanes(left), x);
+}
+
 /* match_next_ge with 512-bit compares: 64 floats per loop, masked tail. */
 static MATCH_AVX512 size_t next_ge_avx512(const float *x, size_t c, size_t n, float lo)
 {
@@ -711,8 +725,8 @@ static MATCH_AVX512 size_t keep_ge_avx512(float *sim, uint32_t *idx, size_t n, f
 	size_t m = 0;
 	for (size_t c = 0; c < n; c += 16) {
 		__mmask16 live = live_lanes(n - c);
-		__m512 s = _mm512_maskz_loadu_ps(live, sim + c);
-		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
+		__m512 s = load_ps16(sim + c, n - c);
+		__m512i j = load_epi16(idx + c, n - c);
 		__mmask16 keep = _mm512_mask_cmp_ps_mask(live, s, v, _CMP_GE_OQ);
 		least = _mm512_mask_min_ps(least, keep, least, s);
 		_mm512_storeu_ps(sim + m, _mm512_maskz_compress_ps(keep, s));
@@ -729,19 +743,35 @@ static inline MATCH_AVX512 __mmask16 count_mask(__mmask16 keep)
 	return (__mmask16)((1u << __builtin_popcount(keep)) - 1);
 }
 
-/* The kept lanes of (s, j), compressed in registers, to sim and idx under a
- * mask of their count (nothing lands past it); returns the count. */
-static inline MATCH_AVX512 size_t store_kept(float *sim, uint32_t *idx, __mmask16 keep, __m512 s,
-                                             __m512i j)
+/* v's first popcount(keep) lanes to x: all 16 when whole (plain stores
+ * rather than masked ones, as with the loads), else under a mask. */
+static inline MATCH_AVX512 void store_ps16(float *x, __m512 v, int whole, __mmask16 keep)
 {
-	__mmask16 out = count_mask(keep);
-	_mm512_mask_storeu_ps(sim, out, _mm512_maskz_compress_ps(keep, s));
-	_mm512_mask_storeu_epi32(idx, out, _mm512_maskz_compress_epi32(keep, j));
+	if (whole)
+		_mm512_storeu_ps(x, v);
+	else
+		_mm512_mask_storeu_ps(x, count_mask(keep), v);
+}
+
+/* The kept lanes of (s, j), compressed in registers, to sim and idx; returns
+ * their count. Compacting in place, a whole vector's 16 lanes go out
+ * whole: they end at or before the vector's own end, read already. The
+ * last, partial one is stored under a mask of its count, so that nothing
+ * lands past the array's end (conf is packed). */
+static inline MATCH_AVX512 size_t store_kept(float *sim, uint32_t *idx, __mmask16 keep, __m512 s,
+                                             __m512i j, int whole)
+{
+	store_ps16(sim, _mm512_maskz_compress_ps(keep, s), whole, keep);
+	__m512i cj = _mm512_maskz_compress_epi32(keep, j);
+	if (whole)
+		_mm512_storeu_si512(idx, cj);
+	else
+		_mm512_mask_storeu_epi32(idx, count_mask(keep), cj);
 	return (size_t)__builtin_popcount(keep);
 }
 
 /* keep_band_generic 16 lanes at a time: compressed in registers, stored
- * masked (conf is packed, so nothing may land past n). */
+ * whole but for the last vector (store_kept). */
 static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *conf, size_t n,
                                             float lo, float pending)
 {
@@ -749,18 +779,19 @@ static MATCH_AVX512 size_t keep_band_avx512(float *sim, uint32_t *idx, float *co
 	size_t m = 0;
 	for (size_t c = 0; c < n; c += 16) {
 		__mmask16 live = live_lanes(n - c);
-		__m512 s = _mm512_maskz_loadu_ps(live, sim + c), f = _mm512_maskz_loadu_ps(live, conf + c);
-		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
+		int whole = n - c >= 16;
+		__m512 s = load_ps16(sim + c, n - c), f = load_ps16(conf + c, n - c);
+		__m512i j = load_epi16(idx + c, n - c);
 		__mmask16 done = _mm512_mask_cmp_ps_mask(live, f, _mm512_setzero_ps(), _CMP_GE_OQ);
 		__mmask16 keep = done | _mm512_mask_cmp_ps_mask(live, s, vlo, _CMP_GE_OQ);
 		f = _mm512_mask_blend_ps(done, vpending, f);
-		_mm512_mask_storeu_ps(conf + m, count_mask(keep), _mm512_maskz_compress_ps(keep, f));
-		m += store_kept(sim + m, idx + m, keep, s, j);
+		store_ps16(conf + m, _mm512_maskz_compress_ps(keep, f), whole, keep);
+		m += store_kept(sim + m, idx + m, keep, s, j, whole);
 	}
 	return m;
 }
 
-/* take_ge_generic 16 lanes at a time, stored under a mask of the count. */
+/* take_ge_generic 16 lanes at a time, stored as store_kept does. */
 static MATCH_AVX512 size_t take_ge_avx512(const float *conf, float *sim, uint32_t *idx, size_t n,
                                           float cut)
 {
@@ -768,9 +799,10 @@ static MATCH_AVX512 size_t take_ge_avx512(const float *conf, float *sim, uint32_
 	size_t m = 0;
 	for (size_t c = 0; c < n; c += 16) {
 		__mmask16 live = live_lanes(n - c);
-		__m512 f = _mm512_maskz_loadu_ps(live, conf + c);
-		__m512i j = _mm512_maskz_loadu_epi32(live, idx + c);
-		m += store_kept(sim + m, idx + m, _mm512_mask_cmp_ps_mask(live, f, v, _CMP_GE_OQ), f, j);
+		__m512 f = load_ps16(conf + c, n - c);
+		__m512i j = load_epi16(idx + c, n - c);
+		m += store_kept(sim + m, idx + m, _mm512_mask_cmp_ps_mask(live, f, v, _CMP_GE_OQ), f, j,
+		                n - c >= 16);
 	}
 	return m;
 }
@@ -784,8 +816,12 @@ static MATCH_AVX512 size_t mark_ge_avx512(const float *x, float *out, size_t n, 
 	size_t m = 0;
 	for (size_t c = 0; c < n; c += 16) {
 		__mmask16 live = live_lanes(n - c);
-		__mmask16 ge = _mm512_mask_cmp_ps_mask(live, _mm512_maskz_loadu_ps(live, x + c), vt, _CMP_GE_OQ);
-		_mm512_mask_storeu_ps(out + c, live, _mm512_mask_blend_ps(ge, vno, vyes));
+		__mmask16 ge = _mm512_mask_cmp_ps_mask(live, load_ps16(x + c, n - c), vt, _CMP_GE_OQ);
+		__m512 mark = _mm512_mask_blend_ps(ge, vno, vyes);
+		if (n - c >= 16)
+			_mm512_storeu_ps(out + c, mark);
+		else
+			_mm512_mask_storeu_ps(out + c, live, mark);
 		m += (size_t)__builtin_popcount(ge);
 	}
 	return m;
@@ -797,12 +833,12 @@ static MATCH_AVX512 size_t top_lanes_avx512(const float *x, size_t n, float *out
 {
 	__m512 lane = _mm512_setzero_ps();
 	for (size_t c = 0; c < n; c += 16)
-		lane = _mm512_max_ps(_mm512_maskz_loadu_ps(live_lanes(n - c), x + c), lane);
+		lane = _mm512_max_ps(load_ps16(x + c, n - c), lane);
 	const __m512 least = _mm512_set1_ps(_mm512_reduce_min_ps(lane));
 	size_t m = 0;
 	for (size_t c = 0; c < n; c += 16) {
 		__mmask16 live = live_lanes(n - c);
-		__m512 v = _mm512_maskz_loadu_ps(live, x + c);
+		__m512 v = load_ps16(x + c, n - c);
 		__mmask16 ge = _mm512_mask_cmp_ps_mask(live, v, least, _CMP_GE_OQ);
 		_mm512_storeu_ps(out + m, _mm512_maskz_compress_ps(ge, v));
 		m += (size_t)__builtin_popcount(ge);
@@ -822,9 +858,9 @@ static MATCH_AVX512 size_t list_pending_avx512(const float *conf, const uint32_t
 	size_t m = 0;
 	for (size_t c = 0; c < n; c += 16, at = _mm512_add_epi32(at, sixteen)) {
 		__mmask16 live = live_lanes(n - c);
-		__m512 f = _mm512_maskz_loadu_ps(live, conf + c);
+		__m512 f = load_ps16(conf + c, n - c);
 		__mmask16 is = _mm512_mask_cmp_ps_mask(live, f, vpending, _CMP_EQ_OQ);
-		__m512i idxs = _mm512_maskz_loadu_epi32(live, idx + c);
+		__m512i idxs = load_epi16(idx + c, n - c);
 		_mm512_storeu_si512(j + m, _mm512_maskz_compress_epi32(is, idxs));
 		_mm512_storeu_si512(row + m, vr);
 		_mm512_storeu_si512(slot + m, _mm512_maskz_compress_epi32(is, at));

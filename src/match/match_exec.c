@@ -936,6 +936,13 @@ static MATCH_AVX512 void bitonic_sort(__m512i *v, size_t nv)
 _Static_assert(sizeof(struct match_hit) == 8 && offsetof(struct match_hit, sim) == 4,
                "a hit is its 64-bit key with the low half inverted");
 
+/* The 32-bit values of the lanes in live (0xff: a plain load). */
+static inline MATCH_AVX512 __m256i load8(const void *x, __mmask8 live)
+{
+	return live == 0xff ? _mm256_loadu_si256((const __m256i *)x)
+	                    : _mm512_castsi512_si256(_mm512_maskz_loadu_epi32(live, x));
+}
+
 static MATCH_AVX512 void best_first_avx512(const float *sim, const uint32_t *idx, size_t n,
                                            struct match_hit *out)
 {
@@ -947,8 +954,8 @@ static MATCH_AVX512 void best_first_avx512(const float *sim, const uint32_t *idx
 	for (size_t a = 0; a < nv; a++) { /* sims >= +0 order like their bits */
 		size_t c = 8 * a;
 		__mmask8 live = (__mmask8)(c >= n ? 0 : n - c >= 8 ? 0xff : (1u << (n - c)) - 1);
-		__m512i hi = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(live, sim + c)));
-		__m512i lo = _mm512_cvtepu32_epi64(_mm512_castsi512_si256(_mm512_maskz_loadu_epi32(live, idx + c)));
+		__m512i hi = _mm512_cvtepu32_epi64(load8(sim + c, live));
+		__m512i lo = _mm512_cvtepu32_epi64(load8(idx + c, live));
 		/* dead lanes 0: below every hit, whose ~idx >= 1 (idx < 2^32 - 1) */
 		v[a] = _mm512_maskz_xor_epi64(live, _mm512_or_si512(_mm512_slli_epi64(hi, 32), lo), low);
 	}

@@ -176,7 +176,11 @@ static inline VNNI512_TARGET void store512(__m512i acc, int32_t corr, float row_
                                            const float *col_scale, size_t left, float *out)
 {
 	__mmask16 live = live16(left);
-	_mm512_mask_storeu_ps(out, live, finish512(acc, corr, row_scale, col_scale, live));
+	__m512 v = finish512(acc, corr, row_scale, col_scale, live);
+	if (left >= 16)
+		_mm512_storeu_ps(out, v);
+	else
+		_mm512_mask_storeu_ps(out, live, v);
 }
 
 /* A micro-tile's 32 columns as two vectors: which lanes are live and the

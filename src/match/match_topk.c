@@ -542,6 +542,35 @@ struct confirm_pair {
 	uint32_t j, r, i; /* base row j for slot i of buffer r */
 };
 
+/* Each pass over a block's buffers (settle, the marks, the lists, the
+ * band, the output) touches a buffer once, and the block's buffers do not
+ * stay in cache from one pass to the next: the kernels waited on every
+ * line (~80 % of their samples at their loads). So each pass asks for the
+ * buffer BUF_AHEAD places on before it works on one: its candidates and,
+ * once the buffers have their room (conf_group; to = the group's end),
+ * their canonical similarities. (GCC deletes a loop of prefetches alone;
+ * the empty asm keeps it.) */
+#define BUF_AHEAD 2
+
+static void prefetch_lines(const void *p, size_t bytes)
+{
+	for (size_t o = 0; o < bytes; o += 64) {
+		__builtin_prefetch((const char *)p + o, 1, 3);
+		__asm__ volatile("");
+	}
+}
+
+static void fetch_ahead(const struct topk_scratch *s, size_t r, size_t to, int conf)
+{
+	if (r + BUF_AHEAD >= to)
+		return;
+	const struct cand_buf *b = &s->bufs[r + BUF_AHEAD];
+	prefetch_lines(b->sim, b->n * sizeof(float));
+	prefetch_lines(b->idx, b->n * sizeof(uint32_t));
+	if (conf)
+		prefetch_lines(b->conf, b->n * sizeof(float));
+}
+
 /* The pending dots of buffers r0 .. r1 into s->pairs by base row (b0 ..
  * b0 + nrows); their count. They are first listed in buffer order, field by
  * field (s->listed, by the list_pending kernel: only they then touch the
@@ -553,6 +582,7 @@ static size_t sort_pending(const struct topk_job *job, struct topk_scratch *s, s
 	size_t n = 0;
 	for (size_t r = r0; r < r1; r++) {
 		const struct cand_buf *b = &s->bufs[r];
+		fetch_ahead(s, r, r1, 1);
 		n += job->kern->list_pending(b->conf, b->idx, b->n, CONF_PENDING, (uint32_t)r, lj + n,
 		                             lr + n, li + n);
 	}
@@ -664,15 +694,21 @@ static void write_out(const struct topk_job *job, struct topk_scratch *s, size_t
 static void confirm_group(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t g0,
                           size_t g1, size_t b0, size_t b1, size_t ch)
 {
-	for (size_t r = g0; r < g1; r++)
+	for (size_t r = g0; r < g1; r++) {
+		fetch_ahead(s, r, g1, 1);
 		mark_top(job, &s->bufs[r], s->bufs[r].top);
+	}
 	confirm_block(job, s, g0, g1, b0, b1);
-	for (size_t r = g0; r < g1; r++)
+	for (size_t r = g0; r < g1; r++) {
+		fetch_ahead(s, r, g1, 1);
 		check_guess_late(&s->bufs[r], mark_band(job, &s->bufs[r]));
+	}
 	confirm_block(job, s, g0, g1, b0, b1);
-	for (size_t r = g0; r < g1; r++)
+	for (size_t r = g0; r < g1; r++) {
+		fetch_ahead(s, r, g1, 1);
 		if (!s->bufs[r].redo)
 			write_out(job, s, i0, r, ch);
+	}
 }
 
 /* A buffer scanned again after the first round disproved its guess, settled
@@ -715,8 +751,10 @@ static size_t list_redo(struct topk_scratch *s, size_t ni)
 static void finish_block(const struct topk_job *job, struct topk_scratch *s, size_t i0, size_t ni,
                          size_t b0, size_t b1, size_t ch)
 {
-	for (size_t r = 0; r < ni; r++)
+	for (size_t r = 0; r < ni; r++) {
+		fetch_ahead(s, r, ni, 0);
 		settle(job, &s->bufs[r]);
+	}
 	size_t nredo = list_redo(s, ni);
 	rescan(job, s, i0, nredo, b0, b1);
 	for (size_t x = 0; x < nredo; x++)

@@ -962,8 +962,11 @@ static MATCH_AVX512 void best_first_avx512(const float *sim, const uint32_t *idx
 	bitonic_sort(v, nv);
 	for (size_t a = 0; 8 * a < n; a++) {
 		size_t c = 8 * a;
-		__mmask8 live = (__mmask8)(n - c >= 8 ? 0xff : (1u << (n - c)) - 1);
-		_mm512_mask_storeu_epi64(out + c, live, _mm512_xor_si512(v[a], low));
+		__m512i hits = _mm512_xor_si512(v[a], low);
+		if (n - c >= 8)
+			_mm512_storeu_si512(out + c, hits);
+		else
+			_mm512_mask_storeu_epi64(out + c, (__mmask8)((1u << (n - c)) - 1), hits);
 	}
 }
 #endif

@@ -673,7 +673,7 @@ static inline DOT_TARGET double sqrt_sum(__m512d v)
 /* The next min(left, 16) floats at x, the other lanes 0: a plain load for
  * a whole vector, since a masked one that misses the cache is much slower
  * here (the quantizer's first pass over a side's rows, which come from
- * memory, took ~3 times as long with masked loads only). */
+ * memory, took more than twice as long with masked loads only). */
 static inline DOT_TARGET __m512 load16(const float *x, size_t left)
 {
 	return left >= 16 ? _mm512_loadu_ps(x) : _mm512_maskz_loadu_ps(live16(left), x);

@@ -118,7 +118,21 @@ static int check_entry_sizes(struct source *s, const zip_stat_t *st, const char 
 	return 0;
 }
 
-static void set_zip_file_error(struct source *s, zip_file_t *zf, zip_t *za, const char *name)
+/* Is the entry encrypted? */
+static int entry_encrypted(const zip_stat_t *st)
+{
+	return (st->valid & ZIP_STAT_ENCRYPTION_METHOD) && st->encryption_method != ZIP_EM_NONE;
+}
+
+/* A wrong password for a traditional (ZipCrypto) entry passes its one-byte
+ * check once in 256 tries; the entry's data then fails to inflate, or its
+ * CRC. So for an encrypted entry such an error names the password too. */
+static int data_error(int code)
+{
+	return code == ZIP_ER_CRC || code == ZIP_ER_ZLIB || code == ZIP_ER_COMPRESSED_DATA;
+}
+
+static void set_zip_file_error(struct source *s, zip_file_t *zf, zip_t *za, const char *name, int encrypted)
 {
 	zip_error_t *ze = zf ? zip_file_get_error(zf) : zip_get_error(za);
 	int code = zip_error_code_zip(ze);
@@ -126,6 +140,9 @@ static void set_zip_file_error(struct source *s, zip_file_t *zf, zip_t *za, cons
 		source_error_set(&s->err, E_BAD_SOURCE, "zip entry '%s' is encrypted and no password was given", name);
 	else if (code == ZIP_ER_WRONGPASSWD)
 		source_error_set(&s->err, E_BAD_SOURCE, "wrong password for zip entry '%s'", name);
+	else if (encrypted && data_error(code))
+		source_error_set(&s->err, E_BAD_SOURCE, "zip entry '%s' is damaged or the password is wrong (%s)", name,
+				 zip_error_strerror(ze));
 	else if (code == ZIP_ER_CRC)
 		source_error_set(&s->err, E_BAD_SOURCE, "zip entry '%s' is damaged (CRC error; wrong password?)", name);
 	else
@@ -146,7 +163,7 @@ static int read_entry(struct source *s, zip_file_t *zf, const zip_stat_t *st, co
 	while (got <= want) {
 		zip_int64_t r = zip_fread(zf, buf + got, want + 1 - got);
 		if (r < 0) {
-			set_zip_file_error(s, zf, NULL, name);
+			set_zip_file_error(s, zf, NULL, name, entry_encrypted(st));
 			free(buf);
 			return -1;
 		}
@@ -186,7 +203,7 @@ static int zs_fetch(struct source *s, const char *key, void **data, size_t *len)
 		return -1;
 	zf = zs->password ? zip_fopen_index_encrypted(zs->za, idx, 0, zs->password) : zip_fopen_index(zs->za, idx, 0);
 	if (!zf) {
-		set_zip_file_error(s, NULL, zs->za, name);
+		set_zip_file_error(s, NULL, zs->za, name, entry_encrypted(&st));
 		goto out;
 	}
 	rc = read_entry(s, zf, &st, name, data, len);

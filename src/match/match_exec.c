@@ -753,6 +753,14 @@ static inline MATCH_AVX512 void store_ps16(float *x, __m512 v, int whole, __mmas
 		_mm512_mask_storeu_ps(x, count_mask(keep), v);
 }
 
+static inline MATCH_AVX512 void store_epi16(uint32_t *x, __m512i v, int whole, __mmask16 keep)
+{
+	if (whole)
+		_mm512_storeu_si512(x, v);
+	else
+		_mm512_mask_storeu_epi32(x, count_mask(keep), v);
+}
+
 /* The kept lanes of (s, j), compressed in registers, to sim and idx; returns
  * their count. Compacting in place, a whole vector's 16 lanes go out
  * whole: they end at or before the vector's own end, read already. The
@@ -762,11 +770,7 @@ static inline MATCH_AVX512 size_t store_kept(float *sim, uint32_t *idx, __mmask1
                                              __m512i j, int whole)
 {
 	store_ps16(sim, _mm512_maskz_compress_ps(keep, s), whole, keep);
-	__m512i cj = _mm512_maskz_compress_epi32(keep, j);
-	if (whole)
-		_mm512_storeu_si512(idx, cj);
-	else
-		_mm512_mask_storeu_epi32(idx, count_mask(keep), cj);
+	store_epi16(idx, _mm512_maskz_compress_epi32(keep, j), whole, keep);
 	return (size_t)__builtin_popcount(keep);
 }
 

@@ -684,12 +684,6 @@ static void test_base64(void)
 	CHECK(f[0] == 0.5f && f[1] == 1.0f, "%g %g", f[0], f[1]);
 }
 
-/* big_alloc takes the smallest spare big_free_warm kept that fits (and is
- * at most a quarter larger); at most four spares and BIG_ALLOC_SPARE_MAX
- * bytes, the smallest making room (none when that is not enough); small and
- * too large blocks are freed (ASan reports a leak or a double free
- * otherwise). A spare counts its whole huge pages: glibc's usable size may
- * add 2 MiB more, so the sizes here leave that room. */
 /* Block p of bytes used as big_alloc's callers use theirs (filled right
  * away): a byte written in each of its huge pages, which big_free_warm then
  * counts (an unwritten one it does not: test_big_free_warm_written). */
@@ -700,6 +694,12 @@ static char *written(char *p, size_t bytes)
 	return p;
 }
 
+/* big_alloc takes the smallest spare big_free_warm kept that fits (and is
+ * at most a quarter larger); at most four spares and BIG_ALLOC_SPARE_MAX
+ * bytes, the smallest making room (none when that is not enough); small and
+ * too large blocks are freed (ASan reports a leak or a double free
+ * otherwise). A spare counts its whole huge pages: glibc's usable size may
+ * add 2 MiB more, so the sizes here leave that room. */
 static int in_blocks(char *p, char **s, int *taken, int n)
 {
 	for (int k = 0; k < n; k++)

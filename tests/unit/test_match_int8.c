@@ -216,11 +216,6 @@ static size_t forms_differ(const float *a, const float *b, size_t d, int avx2, i
 	return bad;
 }
 
-/* The portable loop, the AVX2 and the AVX-512 forms (those the CPU has)
- * and the dispatched one give the same bits, d = 1 .. 1025; and with the
- * rows starting anywhere in a 64-byte line (the AVX-512 form aligns its
- * loads to a's lines and rotates its lanes): every pair of the 16 float
- * offsets for some lengths, two pairs for all. */
 /* The CPU features of the canonical dot's (and the quantizer's) forms, as
  * match_product.c chooses them. */
 static int cpu_avx2_fma(void)
@@ -243,6 +238,11 @@ static int cpu_canonical_avx512(void)
 #endif
 }
 
+/* The portable loop, the AVX2 and the AVX-512 forms (those the CPU has)
+ * and the dispatched one give the same bits, d = 1 .. 1025; and with the
+ * rows starting anywhere in a 64-byte line (the AVX-512 form aligns its
+ * loads to a's lines and rotates its lanes): every pair of the 16 float
+ * offsets for some lengths, two pairs for all. */
 static void test_canonical_forms(void)
 {
 	int avx2 = cpu_avx2_fma(), avx512 = cpu_canonical_avx512();
